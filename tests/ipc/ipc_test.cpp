@@ -1,0 +1,129 @@
+#include <jit/ipc.hpp>
+
+#include <gtest/gtest.h>
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <thread>
+#include <vector>
+#include <unistd.h>
+
+using jit::ipc::FrameReader;
+using jit::ipc::Message;
+
+namespace {
+
+Message roundtrip(const Message& m) {
+    std::string frame = jit::ipc::encode(m);
+    EXPECT_FALSE(frame.empty());
+    FrameReader r;
+    EXPECT_EQ(r.feed(frame), FrameReader::State::Complete);
+    std::string err;
+    auto out = jit::ipc::decode_body(r.body(), &err);
+    EXPECT_TRUE(out) << err;
+    return out ? *out : Message{};
+}
+
+}  // namespace
+
+TEST(Ipc, RoundTripsValuesWithNewlinesAndBackslashes) {
+    Message m{{"op", "check"}, {"user", "alice"}, {"message", "line1\nline2 \\ end"}, {"empty", ""}};
+    EXPECT_EQ(roundtrip(m), m);
+}
+
+TEST(Ipc, RejectsInvalidKeysWhenEncoding) {
+    EXPECT_EQ(jit::ipc::encode({{"Op", "x"}}), "");
+    EXPECT_EQ(jit::ipc::encode({{"", "x"}}), "");
+    EXPECT_EQ(jit::ipc::encode({{"a=b", "x"}}), "");
+}
+
+TEST(Ipc, RejectsOversizedBody) {
+    EXPECT_EQ(jit::ipc::encode({{"big", std::string(jit::ipc::kMaxBody + 1, 'x')}}), "");
+    FrameReader r;
+    EXPECT_EQ(r.feed("JIT1 999999999\n"), FrameReader::State::Invalid);
+    EXPECT_NE(r.error().find("larger than"), std::string::npos);
+}
+
+TEST(Ipc, FrameReaderAcceptsByteByByte) {
+    std::string frame = jit::ipc::encode({{"op", "status"}});
+    FrameReader r;
+    for (std::size_t i = 0; i + 1 < frame.size(); ++i)
+        ASSERT_EQ(r.feed(frame.substr(i, 1)), FrameReader::State::NeedMore);
+    EXPECT_EQ(r.feed(frame.substr(frame.size() - 1)), FrameReader::State::Complete);
+}
+
+TEST(Ipc, FrameReaderRejectsGarbage) {
+    for (const std::string& bad : std::vector<std::string>{"HTTP/1.1 200\n", "JIT1 12x\n", "JIT1\n", "JIT2 3\n", std::string(40, 'A')}) {
+        FrameReader r;
+        EXPECT_EQ(r.feed(bad), FrameReader::State::Invalid) << bad;
+    }
+    FrameReader r;
+    EXPECT_EQ(r.feed("JIT1 2\nok\nextra"), FrameReader::State::Invalid);
+}
+
+TEST(Ipc, DecodeNamesTheBadLine) {
+    std::string err;
+    EXPECT_FALSE(jit::ipc::decode_body("op=check\nnoequals\n", &err));
+    EXPECT_NE(err.find("line 2"), std::string::npos);
+    EXPECT_FALSE(jit::ipc::decode_body("a=1\na=2\n", &err));
+    EXPECT_NE(err.find("duplicate"), std::string::npos);
+    EXPECT_FALSE(jit::ipc::decode_body("a=bad\\escape\n", &err));
+    EXPECT_FALSE(jit::ipc::decode_body("a=1", &err));
+}
+
+TEST(Ipc, CallReportsMissingDaemon) {
+    std::string err;
+    auto r = jit::ipc::call("/nonexistent/jit.sock", {{"op", "status"}}, std::chrono::milliseconds(100), &err);
+    EXPECT_FALSE(r);
+    EXPECT_NE(err.find("/nonexistent/jit.sock"), std::string::npos);
+}
+
+TEST(Ipc, CallTimesOutOnSilentServer) {
+    char dir[] = "/tmp/jit-ipc-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    std::string path = std::string(dir) + "/s";
+    int srv = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof(a.sun_path), "%s", path.c_str());
+    ASSERT_EQ(bind(srv, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    ASSERT_EQ(listen(srv, 4), 0);
+    std::string err;
+    auto r = jit::ipc::call(path, {{"op", "status"}}, std::chrono::milliseconds(150), &err);
+    EXPECT_FALSE(r);
+    EXPECT_NE(err.find("no answer within 150 ms"), std::string::npos) << err;
+    close(srv);
+    unlink(path.c_str());
+    rmdir(dir);
+}
+
+TEST(Ipc, CallGetsAnAnswer) {
+    char dir[] = "/tmp/jit-ipc-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    std::string path = std::string(dir) + "/s";
+    int srv = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof(a.sun_path), "%s", path.c_str());
+    ASSERT_EQ(bind(srv, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    ASSERT_EQ(listen(srv, 4), 0);
+    std::thread server([srv] {
+        int c = accept(srv, nullptr, nullptr);
+        FrameReader r;
+        char buf[256];
+        while (r.feed(std::string_view(buf, std::size_t(read(c, buf, sizeof buf)))) == FrameReader::State::NeedMore) {}
+        auto req = jit::ipc::decode_body(r.body(), nullptr);
+        std::string out = jit::ipc::encode({{"status", "ok"}, {"echo", req ? jit::ipc::get(*req, "user") : "?"}});
+        ssize_t n = write(c, out.data(), out.size());
+        (void)n;
+        close(c);
+    });
+    std::string err;
+    auto r = jit::ipc::call(path, {{"op", "check"}, {"user", "alice"}}, std::chrono::milliseconds(2000), &err);
+    server.join();
+    ASSERT_TRUE(r) << err;
+    EXPECT_EQ(jit::ipc::get(*r, "echo"), "alice");
+    close(srv);
+    unlink(path.c_str());
+    rmdir(dir);
+}
