@@ -1,4 +1,6 @@
 // Pure access policy: (grants, host policy, request, time) -> decision with a reason.
+// No PAM headers, no daemon state, no I/O. The only environment read is the
+// local time zone (localtime_r) used to render "HH:MM" in user messages.
 #pragma once
 
 #include <jit/grant.hpp>
@@ -29,14 +31,14 @@ struct HostPolicy {
     std::uint32_t managed_uid_max = 79999;
     std::vector<std::string> managed_groups;      // local members of these groups are JIT-managed
     enum class StalePolicy { Honour, Suspend } stale_policy = StalePolicy::Honour;
-    std::string request_hint;                     // e.g. "run 'jitctl request' or visit https://..."
+    std::string request_hint;                     // e.g. "jitctl request" or a URL; "" = no hint
 };
 
 // What the daemon knows about the grants at decision time.
 struct GrantView {
     bool have_bundle = false;        // false: never heard from the authority (nothing accepted, nothing cached)
     bool stale = false;              // now > expires_at of the last accepted bundle
-    const std::vector<Grant>* grants = nullptr;
+    const std::vector<Grant>* grants = nullptr;  // may be null when have_bundle is false
 };
 
 enum class Verdict { Allow, Deny, NotManaged };
@@ -46,17 +48,53 @@ struct Decision {
     std::string reason;    // stable code: "active_grant", "no_grant", "window_ended", "not_yet",
                            // "no_sudo", "run_as", "no_login", "stale", "no_bundle", "break_glass", "not_managed"
     std::string message;   // one short line for the user ("jitlogin: ...")
-    std::string grant_id;  // the grant that allowed, or the most relevant one for a denial
+    std::string grant_id;  // the grant that allowed, or the most relevant one for a denial ("" if none)
+    UnixTime not_before = 0;  // window of grant_id (0 when no grant)
     UnixTime not_after = 0;
 };
 
-// `managed` says whether the user is JIT-managed on this host (decided by the
-// caller from grants, UID allocations, managed range and groups); break-glass
-// users are never managed whatever `managed` says.
+// What the caller knows about the local account (passwd/group lookups are the
+// caller's job: this header stays pure).
+struct LocalAccount {
+    std::optional<std::uint32_t> uid;  // nullopt: no local (files) account / unknown
+    std::vector<std::string> groups;   // supplementary + primary group names, may be empty
+};
+
+// Whether `user` is JIT-managed on this host:
+//   - "root", uid 0 and break-glass users: never;
+//   - any user named by a grant in the view: yes;
+//   - a local uid inside [managed_uid_min, managed_uid_max]: yes;
+//   - a member of one of policy.managed_groups: yes;
+//   - otherwise: no.
+bool is_managed(const std::string& user, const LocalAccount& account, const GrantView& view,
+                const HostPolicy& policy);
+
+// The decision. `managed` comes from is_managed() (or the caller's stricter
+// knowledge); break-glass users are never managed whatever `managed` says.
+// For a managed user (first rule that applies):
+//   no bundle ever            -> Deny "no_bundle"
+//   stale and policy Suspend  -> Deny "stale"
+//   an active grant fitting the kind (login:true for Login/Su; a sudo object
+//     with matching run_as for Sudo; run_as "" matches any)
+//                             -> Allow "active_grant", the one with the latest not_after
+//   an active grant that does not fit
+//                             -> Deny "no_login" / "no_sudo" / "run_as"
+//   a fitting grant later     -> Deny "not_yet" (the earliest not_before)
+//   a fitting grant that ended-> Deny "window_ended" (the latest not_after)
+//   otherwise                 -> Deny "no_grant"
+// Windows are half-open: not_before <= now < not_after.
 Decision decide(const AccessRequest& request, const GrantView& view, const HostPolicy& policy, bool managed);
 
-AccessKind classify_service(const std::string& service);  // sudo*, su*/runuser -> Sudo/Su, else Login
+// sudo, sudo-i, sudo-* -> Sudo; su, su-l, runuser, runuser-l -> Su; anything else -> Login.
+AccessKind classify_service(const std::string& service);
 const char* to_string(Verdict verdict);
 const char* to_string(AccessKind kind);
+std::optional<AccessKind> parse_access_kind(const std::string& text);  // "login", "sudo", "su"
+
+// "15:30 (in 47 min)" / "14:05 (12 min ago)"; the date ("2026-11-28 15:30 ...")
+// is added when `when` is not on the same local day as `now`. Local time zone.
+std::string format_when(UnixTime when, UnixTime now);
+// "47 min", "2 h 5 min", "3 d 4 h", "less than a minute" for |delta| seconds.
+std::string format_duration(std::int64_t seconds);
 
 }  // namespace jit

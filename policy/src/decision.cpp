@@ -1,0 +1,200 @@
+// Pure access decisions (see decision.hpp for the rules, docs/pam.md for the
+// user-visible messages).
+#include <jit/decision.hpp>
+
+#include <algorithm>
+#include <ctime>
+
+namespace jit {
+namespace {
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+    return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+// Does grant `g` give what `req` asks for (ignoring time)?
+enum class Fit { Yes, NoLogin, NoSudo, RunAs };
+
+Fit fits(const Grant& g, const AccessRequest& req) {
+    switch (req.kind) {
+    case AccessKind::Login:
+    case AccessKind::Su:
+        return g.login ? Fit::Yes : Fit::NoLogin;
+    case AccessKind::Sudo:
+        if (!g.sudo) return Fit::NoSudo;
+        if (!req.run_as.empty() && g.sudo->run_as != req.run_as) return Fit::RunAs;
+        return Fit::Yes;
+    }
+    return Fit::NoLogin;
+}
+
+const char* kind_word(AccessKind k) {
+    switch (k) {
+    case AccessKind::Login: return "login";
+    case AccessKind::Sudo: return "sudo";
+    case AccessKind::Su: return "su";
+    }
+    return "access";
+}
+
+std::string two(int v) {
+    std::string s = std::to_string(v);
+    return v < 10 ? "0" + s : s;
+}
+
+Decision make(Verdict v, std::string reason, std::string message, const Grant* g = nullptr) {
+    Decision d;
+    d.verdict = v;
+    d.reason = std::move(reason);
+    d.message = std::move(message);
+    if (g) {
+        d.grant_id = g->id;
+        d.not_before = g->not_before;
+        d.not_after = g->not_after;
+    }
+    return d;
+}
+
+}  // namespace
+
+std::string format_duration(std::int64_t seconds) {
+    if (seconds < 0) seconds = -seconds;
+    if (seconds < 60) return "less than a minute";
+    const std::int64_t minutes = seconds / 60;
+    if (minutes < 60) return std::to_string(minutes) + " min";
+    const std::int64_t hours = minutes / 60;
+    if (hours < 24) {
+        std::string s = std::to_string(hours) + " h";
+        if (minutes % 60) s += " " + std::to_string(minutes % 60) + " min";
+        return s;
+    }
+    std::string s = std::to_string(hours / 24) + " d";
+    if (hours % 24) s += " " + std::to_string(hours % 24) + " h";
+    return s;
+}
+
+std::string format_when(UnixTime when, UnixTime now) {
+    std::tm w{}, n{};
+    const std::time_t tw = static_cast<std::time_t>(when), tn = static_cast<std::time_t>(now);
+    if (!localtime_r(&tw, &w) || !localtime_r(&tn, &n)) return std::to_string(when);
+    std::string s;
+    if (w.tm_year != n.tm_year || w.tm_yday != n.tm_yday)
+        s = std::to_string(w.tm_year + 1900) + "-" + two(w.tm_mon + 1) + "-" + two(w.tm_mday) + " ";
+    s += two(w.tm_hour) + ":" + two(w.tm_min);
+    const std::int64_t delta = when - now;
+    if (delta >= 0)
+        s += " (in " + format_duration(delta) + ")";
+    else
+        s += " (" + format_duration(delta) + " ago)";
+    return s;
+}
+
+AccessKind classify_service(const std::string& service) {
+    if (service == "sudo" || service == "sudo-i" || service.rfind("sudo-", 0) == 0) return AccessKind::Sudo;
+    if (service == "su" || service == "su-l" || service == "runuser" || service == "runuser-l")
+        return AccessKind::Su;
+    return AccessKind::Login;
+}
+
+const char* to_string(Verdict verdict) {
+    switch (verdict) {
+    case Verdict::Allow: return "allow";
+    case Verdict::Deny: return "deny";
+    case Verdict::NotManaged: return "ignore";
+    }
+    return "deny";
+}
+
+const char* to_string(AccessKind kind) { return kind_word(kind); }
+
+std::optional<AccessKind> parse_access_kind(const std::string& text) {
+    if (text == "login") return AccessKind::Login;
+    if (text == "sudo") return AccessKind::Sudo;
+    if (text == "su") return AccessKind::Su;
+    return std::nullopt;
+}
+
+bool is_managed(const std::string& user, const LocalAccount& account, const GrantView& view,
+                const HostPolicy& policy) {
+    if (user.empty() || user == "root" || contains(policy.break_glass_users, user)) return false;
+    if (account.uid && *account.uid == 0) return false;
+    if (view.grants) {
+        for (const Grant& g : *view.grants)
+            if (g.user == user) return true;
+    }
+    if (account.uid && *account.uid >= policy.managed_uid_min && *account.uid <= policy.managed_uid_max)
+        return true;
+    for (const std::string& grp : account.groups)
+        if (contains(policy.managed_groups, grp)) return true;
+    return false;
+}
+
+Decision decide(const AccessRequest& req, const GrantView& view, const HostPolicy& policy, bool managed) {
+    if (contains(policy.break_glass_users, req.user))
+        return make(Verdict::NotManaged, "break_glass", "");
+    if (!managed) return make(Verdict::NotManaged, "not_managed", "");
+
+    const std::string prefix = "jitlogin: ";
+    if (!view.have_bundle || !view.grants)
+        return make(Verdict::Deny, "no_bundle",
+                    prefix + "no grants received from the authority yet; access for " + req.user + " is refused");
+    if (view.stale && policy.stale_policy == HostPolicy::StalePolicy::Suspend)
+        return make(Verdict::Deny, "stale",
+                    prefix + "grants are stale (no recent update from the authority); access is suspended");
+
+    const Grant* allow = nullptr;      // fitting and active: latest not_after
+    const Grant* misfit = nullptr;     // active but not fitting: latest not_after
+    Fit misfit_kind = Fit::NoLogin;
+    const Grant* upcoming = nullptr;   // fitting, later: earliest not_before
+    const Grant* ended = nullptr;      // fitting, ended: latest not_after
+    for (const Grant& g : *view.grants) {
+        if (g.user != req.user) continue;
+        const Fit f = fits(g, req);
+        const bool active = g.active_at(req.now);
+        if (active && f == Fit::Yes) {
+            if (!allow || g.not_after > allow->not_after) allow = &g;
+        } else if (active) {
+            // A run_as mismatch explains more than "no sudo at all": prefer it.
+            const bool better = !misfit || (f == Fit::RunAs && misfit_kind != Fit::RunAs) ||
+                                (f == misfit_kind && g.not_after > misfit->not_after);
+            if (better) { misfit = &g; misfit_kind = f; }
+        } else if (f == Fit::Yes && g.not_before > req.now) {
+            if (!upcoming || g.not_before < upcoming->not_before) upcoming = &g;
+        } else if (f == Fit::Yes) {
+            if (!ended || g.not_after > ended->not_after) ended = &g;
+        }
+    }
+
+    if (allow)
+        return make(Verdict::Allow, "active_grant",
+                    prefix + "access until " + format_when(allow->not_after, req.now) + ", grant " + allow->id, allow);
+    if (misfit) {
+        switch (misfit_kind) {
+        case Fit::NoLogin:
+            return make(Verdict::Deny, "no_login",
+                        prefix + "grant " + misfit->id + " for " + req.user + " does not allow login", misfit);
+        case Fit::NoSudo:
+            return make(Verdict::Deny, "no_sudo",
+                        prefix + "grant " + misfit->id + " for " + req.user + " does not allow sudo", misfit);
+        case Fit::RunAs:
+            return make(Verdict::Deny, "run_as",
+                        prefix + "grant " + misfit->id + " allows sudo as " + misfit->sudo->run_as + ", not as " +
+                            req.run_as, misfit);
+        case Fit::Yes: break;
+        }
+    }
+    if (upcoming)
+        return make(Verdict::Deny, "not_yet",
+                    prefix + kind_word(req.kind) + " window opens at " + format_when(upcoming->not_before, req.now) +
+                        ", grant " + upcoming->id, upcoming);
+    if (ended)
+        return make(Verdict::Deny, "window_ended",
+                    prefix + "access window ended at " + format_when(ended->not_after, req.now) + ", grant " + ended->id,
+                    ended);
+    std::string msg = prefix + "no active " + (req.kind == AccessKind::Sudo ? "sudo " : "") + "grant for " + req.user;
+    if (!policy.host_id.empty()) msg += " on " + policy.host_id;
+    if (!policy.request_hint.empty()) msg += "; request one with " + policy.request_hint;
+    return make(Verdict::Deny, "no_grant", msg);
+}
+
+}  // namespace jit
