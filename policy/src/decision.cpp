@@ -82,7 +82,7 @@ std::string format_when(UnixTime when, UnixTime now) {
         s = std::to_string(w.tm_year + 1900) + "-" + two(w.tm_mon + 1) + "-" + two(w.tm_mday) + " ";
     s += two(w.tm_hour) + ":" + two(w.tm_min);
     const std::int64_t delta = when - now;
-    if (delta >= 0)
+    if (delta > 0)
         s += " (in " + format_duration(delta) + ")";
     else
         s += " (" + format_duration(delta) + " ago)";

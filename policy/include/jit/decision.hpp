@@ -91,7 +91,7 @@ const char* to_string(Verdict verdict);
 const char* to_string(AccessKind kind);
 std::optional<AccessKind> parse_access_kind(const std::string& text);  // "login", "sudo", "su"
 
-// "15:30 (in 47 min)" / "14:05 (12 min ago)"; the date ("2026-11-28 15:30 ...")
+// "15:30 (in 47 min)" / "14:05 (12 min ago)" (when <= now: "ago"); the date ("2026-11-28 15:30 ...")
 // is added when `when` is not on the same local day as `now`. Local time zone.
 std::string format_when(UnixTime when, UnixTime now);
 // "47 min", "2 h 5 min", "3 d 4 h", "less than a minute" for |delta| seconds.
