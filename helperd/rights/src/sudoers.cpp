@@ -1,0 +1,309 @@
+// Sudoers drop-in rendering and atomic publishing (see rights.hpp).
+#include <jit/rights.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace jit::rights {
+namespace {
+
+const char* const kHeader =
+    "# jitlogin: sudo rights of the grants active on this host.\n"
+    "# Written by jit-helperd whenever grants change or a window opens or closes;\n"
+    "# do not edit, changes are lost. Each rule carries NOTBEFORE/NOTAFTER so that\n"
+    "# sudo stops honouring it at the window's end even if jit-helperd is not running.\n"
+    "# NOPASSWD: JIT accounts have no password; the approved grant is the authentication.\n";
+
+bool valid_name(const std::string& s) {
+    // POSIX login name as PROTOCOL.md's Grant.user: ^[a-z_][a-z0-9_-]{0,31}$
+    if (s.empty() || s.size() > 32) return false;
+    if (!((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_')) return false;
+    for (char c : s)
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
+    return true;
+}
+
+// Characters sudoers reads literally inside a command word. Everything else is
+// refused: , : = \ ! ( ) are syntax, # starts a comment or a uid, " quotes,
+// * ? [ ] are globs, ^ $ make a regular expression, whitespace/controls split
+// or break lines.
+bool literal_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '/' || c == '.' ||
+           c == '_' || c == '-' || c == '+' || c == '@' || c == '%' || c == '~';
+}
+
+std::vector<std::string> split_words(const std::string& s) {
+    std::vector<std::string> words;
+    std::string cur;
+    for (char c : s) {
+        if (c == ' ') {
+            if (!cur.empty()) words.push_back(std::move(cur));
+            cur.clear();
+        } else {
+            cur += c;
+        }
+    }
+    if (!cur.empty()) words.push_back(std::move(cur));
+    return words;
+}
+
+std::string normalized_command(const std::string& command) {
+    if (command == "ALL") return "ALL";
+    std::string out;
+    for (const std::string& w : split_words(command)) {
+        if (!out.empty()) out += ' ';
+        out += w;
+    }
+    return out;
+}
+
+std::string generalized_time(UnixTime t) {
+    std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    if (!gmtime_r(&tt, &tm)) return {};
+    char buf[32];
+    if (std::strftime(buf, sizeof(buf), "%Y%m%d%H%M%SZ", &tm) == 0) return {};
+    return buf;
+}
+
+std::string iso_time(UnixTime t) {
+    std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    if (!gmtime_r(&tt, &tm)) return std::to_string(t);
+    char buf[32];
+    if (std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) return std::to_string(t);
+    return buf;
+}
+
+bool valid_grant_id(const std::string& id) {
+    if (id.empty() || id.size() > 64) return false;
+    for (char c : id)
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '-'))
+            return false;
+    return true;
+}
+
+std::string errno_text(const std::string& what, const std::string& path) {
+    return what + " " + path + ": " + std::strerror(errno);
+}
+
+bool write_all(int fd, const std::string& data) {
+    std::size_t off = 0;
+    while (off < data.size()) {
+        ssize_t n = write(fd, data.data() + off, data.size() - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        off += std::size_t(n);
+    }
+    return true;
+}
+
+bool read_file(const std::string& path, std::string* out) {
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return false;
+    out->clear();
+    char buf[8192];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) { close(fd); return false; }
+        if (n == 0) break;
+        out->append(buf, std::size_t(n));
+        if (out->size() > (16u << 20)) { close(fd); return false; }
+    }
+    close(fd);
+    return true;
+}
+
+// Runs `visudo -cqf file` without a shell; "" when it parsed, else its output.
+std::string run_visudo(const std::string& visudo, const std::string& file, bool* ok) {
+    *ok = false;
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) != 0) return std::string("pipe: ") + std::strerror(errno);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
+    std::string a0 = visudo, a1 = "-cqf", a2 = file;
+    char* argv[] = {a0.data(), a1.data(), a2.data(), nullptr};
+    char env0[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+    char env1[] = "LC_ALL=C";
+    char* envp[] = {env0, env1, nullptr};
+    pid_t pid = -1;
+    int rc = posix_spawn(&pid, visudo.c_str(), &fa, nullptr, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    close(pipefd[1]);
+    if (rc != 0) {
+        close(pipefd[0]);
+        return "cannot run " + visudo + ": " + std::strerror(rc);
+    }
+    std::string output;
+    char buf[1024];
+    for (;;) {
+        ssize_t n = read(pipefd[0], buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        if (output.size() < 4096) output.append(buf, std::size_t(n));
+    }
+    close(pipefd[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) return "waitpid for visudo: " + std::string(std::strerror(errno));
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        *ok = true;
+        return {};
+    }
+    while (!output.empty() && (output.back() == '\n' || output.back() == ' ')) output.pop_back();
+    std::replace(output.begin(), output.end(), '\n', ' ');
+    return visudo + " rejected the rendered file: " + (output.empty() ? "(no output)" : output);
+}
+
+}  // namespace
+
+std::string check_command(const std::string& command) {
+    if (command == "ALL") return {};
+    std::vector<std::string> words = split_words(command);
+    if (words.empty()) return "empty command";
+    for (char c : command)
+        if (c != ' ' && !literal_char(c))
+            return std::string("contains a character sudoers would not read literally: ") +
+                   (c >= 0x21 && c <= 0x7e ? std::string("'") + c + "'" : "byte " + std::to_string(unsigned(c & 0xff)));
+    const std::string& path = words[0];
+    if (path[0] != '/') return "is not an absolute path";
+    if (path.back() == '/') return "names a directory (sudoers would allow every command in it)";
+    for (std::size_t start = 1; start <= path.size();) {
+        std::size_t end = path.find('/', start);
+        if (end == std::string::npos) end = path.size();
+        std::string comp = path.substr(start, end - start);
+        if (comp.empty() || comp == "." || comp == "..") return "path is not canonical (empty, '.' or '..' component)";
+        start = end + 1;
+    }
+    std::string base = path.substr(path.rfind('/') + 1);
+    if (base == "sudoedit") return "sudoedit cannot be granted as a path";
+    if (command.size() > 4096) return "longer than 4096 bytes";
+    return {};
+}
+
+RenderedSudoers render_sudoers(const std::vector<Grant>& grants, UnixTime now) {
+    RenderedSudoers out;
+    out.text = kHeader;
+    std::vector<const Grant*> active;
+    for (const Grant& g : grants)
+        if (g.sudo && g.active_at(now)) active.push_back(&g);
+    std::sort(active.begin(), active.end(), [](const Grant* a, const Grant* b) {
+        if (a->user != b->user) return a->user < b->user;
+        if (a->not_after != b->not_after) return a->not_after < b->not_after;
+        return a->id < b->id;
+    });
+    for (const Grant* g : active) {
+        const std::string gid = valid_grant_id(g->id) ? g->id : std::string("(invalid id)");
+        const std::string where = "grant " + gid;
+        if (!valid_grant_id(g->id)) { out.problems.push_back(where + ": id is not [A-Za-z0-9._-]{1,64}; left out"); continue; }
+        if (!valid_name(g->user)) { out.problems.push_back(where + ": user is not a valid login name; left out"); continue; }
+        const std::string& run_as = g->sudo->run_as;
+        if (run_as != "ALL" && !valid_name(run_as)) {
+            out.problems.push_back(where + ": run_as is not a login name or ALL; left out");
+            continue;
+        }
+        std::vector<std::string> cmds;
+        for (std::size_t i = 0; i < g->sudo->commands.size(); ++i) {
+            const std::string& c = g->sudo->commands[i];
+            std::string why = check_command(c);
+            if (!why.empty()) {
+                out.problems.push_back(where + ": command " + std::to_string(i + 1) + " " + why + "; left out");
+                continue;
+            }
+            std::string norm = normalized_command(c);
+            if (std::find(cmds.begin(), cmds.end(), norm) == cmds.end()) cmds.push_back(std::move(norm));
+        }
+        if (cmds.empty()) {
+            out.problems.push_back(where + ": no command can be granted; rule left out");
+            continue;
+        }
+        // "ALL" alone: any other entries are redundant.
+        if (std::find(cmds.begin(), cmds.end(), "ALL") != cmds.end()) cmds = {"ALL"};
+        const std::string nb = generalized_time(g->not_before), na = generalized_time(g->not_after);
+        if (nb.empty() || na.empty()) { out.problems.push_back(where + ": window out of range; left out"); continue; }
+        out.text += "\n# grant " + g->id + " for " + g->user + ": " + iso_time(g->not_before) + " .. " +
+                    iso_time(g->not_after) + "\n";
+        out.text += g->user + " ALL=(" + run_as + ") NOTBEFORE=" + nb + " NOTAFTER=" + na + " NOPASSWD: ";
+        for (std::size_t i = 0; i < cmds.size(); ++i) {
+            if (i) out.text += ", ";
+            out.text += cmds[i];
+        }
+        out.text += "\n";
+        ++out.rules;
+    }
+    return out;
+}
+
+Result<PublishReport> publish_sudoers(const std::string& path, const std::vector<Grant>& grants, UnixTime now,
+                                      const PublishOptions& options) {
+    const std::size_t slash = path.rfind('/');
+    if (path.empty() || path[0] != '/' || slash == std::string::npos || slash + 1 == path.size())
+        return make_error("sudoers.path", "sudoers path '" + path + "' is not an absolute file path");
+    const std::string dir = slash == 0 ? "/" : path.substr(0, slash);
+    const std::string name = path.substr(slash + 1);
+    if (name.find('.') != std::string::npos || name.back() == '~')
+        return make_error("sudoers.path", "sudoers path '" + path +
+                                              "': sudo's #includedir ignores names containing '.' or ending in '~'");
+    const std::string tmp = dir + "/." + name + ".tmp";
+
+    RenderedSudoers r = render_sudoers(grants, now);
+    PublishReport report;
+    report.rules = r.rules;
+    report.problems = r.problems;
+
+    std::string current;
+    struct stat st {};
+    if (read_file(path, &current) && current == r.text && lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        (st.st_mode & 07777) == 0440 && (!options.chown_root || (st.st_uid == 0 && st.st_gid == 0))) {
+        return report;  // unchanged
+    }
+
+    unlink(tmp.c_str());  // a leftover from a crash
+    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
+    if (fd < 0) return make_error("sudoers.write", errno_text("create", tmp));
+    auto fail = [&](Error e) -> Result<PublishReport> {
+        if (fd >= 0) close(fd);
+        unlink(tmp.c_str());
+        return e;
+    };
+    if (!write_all(fd, r.text)) return fail(make_error("sudoers.write", errno_text("write", tmp)));
+    if (options.chown_root && fchown(fd, 0, 0) != 0) return fail(make_error("sudoers.write", errno_text("chown root:root", tmp)));
+    if (fchmod(fd, 0440) != 0) return fail(make_error("sudoers.write", errno_text("chmod 0440", tmp)));
+    if (fsync(fd) != 0) return fail(make_error("sudoers.write", errno_text("fsync", tmp)));
+    if (close(fd) != 0) { fd = -1; return fail(make_error("sudoers.write", errno_text("close", tmp))); }
+    fd = -1;
+
+    if (!options.visudo.empty() && access(options.visudo.c_str(), X_OK) == 0) {
+        bool ok = false;
+        std::string why = run_visudo(options.visudo, tmp, &ok);
+        if (!ok) return fail(make_error("sudoers.invalid", why));
+    }
+    if (rename(tmp.c_str(), path.c_str()) != 0) return fail(make_error("sudoers.write", errno_text("rename to", path)));
+    int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    report.changed = true;
+    return report;
+}
+
+Status remove_sudoers(const std::string& path) {
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) return make_error("sudoers.remove", errno_text("unlink", path));
+    return Ok{};
+}
+
+}  // namespace jit::rights
