@@ -1,0 +1,136 @@
+// The writer side of libnss_jit: computes which JIT users exist at a given
+// time from the daemon's grants, allocates and remembers their UIDs, and
+// publishes the mmap'd snapshot that libnss_jit.so.2 reads (docs/nss.md).
+//
+// Used by jit-helperd only (single-threaded event loop): call publish() when
+// the accepted grants change and again at next_change(); nothing here is
+// thread-safe. No PAM/NSS headers; the filesystem paths are injected through
+// NssPolicy so tests run without root and without touching /etc.
+#pragma once
+
+#include <jit/grant.hpp>
+#include <jit/result.hpp>
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace jit::nss {
+
+struct NssPolicy {
+    std::string db_path = "/var/lib/jit/nss.db";   // must match the module's built-in path (JIT_NSS_DB_PATH)
+    std::string state_dir = "/var/lib/jit";        // nss-uids: uid allocations, 0600, atomic writes
+    std::uint32_t uid_min = 70000, uid_max = 79999;  // allocation range for grants without uid
+    std::int64_t retention_seconds = 0;            // passwd entry kept this long after the last window
+                                                   // ends, with nologin_shell and no supplementary groups
+    std::int64_t uid_quarantine_seconds = 90 * 86400;  // an allocated uid is not given to another
+                                                       // user before this long after its last use
+    std::string home_base = "/home";
+    std::string default_shell = "/bin/bash";       // for login:true grants without `shell`
+    std::string nologin_shell = "/usr/sbin/nologin";
+    std::string passwd_file = "/etc/passwd", group_file = "/etc/group";  // injected for tests
+};
+
+// Something publish() could not do for one user or group; the rest was
+// published. The daemon logs each one (they are configuration problems the
+// host admin must see: a JIT name that clashes with a local account, ...).
+struct PublishWarning {
+    std::string code;     // stable: "user.local_name", "user.local_uid", "user.uid_conflict",
+                          // "user.uid_exhausted", "user.group_name", "group.unknown", "grant.uid_mismatch"
+    std::string user;     // the JIT user concerned
+    std::string message;  // human-readable, names what and where
+};
+
+// One user as published (for jitctl/status and tests).
+struct PublishedUser {
+    std::string name;
+    std::uint32_t uid = 0;                 // gid == uid (per-user primary group named `name`)
+    std::string gecos, home, shell;
+    std::vector<std::uint32_t> groups;     // supplementary gids (empty during retention)
+    bool retained = false;                 // no active window: kept for retention with nologin shell
+};
+
+class Publisher {
+public:
+    // Loads the uid allocations from state_dir (creates nothing yet). Fails
+    // on a bad policy (empty range, uid_min < 1000, ...) or an unreadable or
+    // malformed state file (never silently forgets allocations).
+    static jit::Result<Publisher> open(NssPolicy policy);
+
+    // Recomputes the user set for `now` from the complete list of accepted
+    // grants, persists new allocations (before the snapshot names them) and
+    // writes the snapshot if its contents changed (temp file, fsync, rename,
+    // fsync of the directory; root-owned 0644 when run as root). Users that
+    // cannot be published are skipped and listed in warnings(); an error is
+    // returned only when nothing could be written (I/O, state).
+    jit::Status publish(const std::vector<jit::Grant>& grants, jit::UnixTime now);
+
+    // Warnings of the last publish() call (empty when everything was published).
+    const std::vector<PublishWarning>& warnings() const { return warnings_; }
+    // The users of the last published set, in snapshot order (by uid).
+    const std::vector<PublishedUser>& published() const { return published_; }
+    // Whether the last publish() wrote a new snapshot file.
+    bool last_publish_wrote() const { return last_wrote_; }
+
+    // The next time (> now) at which the published set would change (a
+    // window start or end, a retention end); 0 if none.
+    jit::UnixTime next_change(const std::vector<jit::Grant>& grants, jit::UnixTime now) const;
+
+    // The uid given by a grant or allocated for `user` (also while retained
+    // or quarantined); nullopt for a user never seen.
+    std::optional<std::uint32_t> uid_of(const std::string& user) const;
+    // Ever allocated/known (the state file remembers it): the daemon treats
+    // such users as JIT-managed.
+    bool manages(const std::string& user) const;
+    // home_base + "/" + user.
+    std::string home_of(const std::string& user) const;
+
+    const NssPolicy& policy() const { return policy_; }
+
+    // Persistent record per known user (state_dir/nss-uids). Public for the
+    // state-file code and tests; not part of the daemon's interface.
+    struct Record {
+        std::uint32_t uid = 0;
+        bool has_uid = false;          // false after the uid was reused for someone else
+        bool from_grant = false;       // uid came from a grant's `uid`, not the range
+        jit::UnixTime active_end = 0;  // end of the last window seen (clamped to the time it ended early)
+        jit::UnixTime last_present = 0;  // last time the user was in a published snapshot
+        std::string gecos;             // for retention entries, when grants are gone
+    };
+
+private:
+    explicit Publisher(NssPolicy policy) : policy_(std::move(policy)) {}
+
+    NssPolicy policy_;
+    std::map<std::string, Record> records_;
+    std::string last_snapshot_digest_;   // semantic content of the last written snapshot
+    std::uint64_t generation_ = 0;
+    std::vector<PublishWarning> warnings_;
+    std::vector<PublishedUser> published_;
+    bool last_wrote_ = false;
+    friend struct PublisherAccess;
+};
+
+// Creates `home` for a JIT user at first session: only if nothing exists at
+// that path (never follows or replaces anything), copying `skel` (regular
+// files, directories, symlinks; nothing else), everything owned by uid:gid,
+// the home itself with `mode`. The parent must exist, be a directory owned by
+// root and not group/world writable. Returns true if it created the home,
+// false if something was already there.
+struct HomeOptions {
+    std::string skel = "/etc/skel";
+    mode_t mode = 0700;
+};
+jit::Result<bool> create_home(const std::string& home, std::uint32_t uid, std::uint32_t gid,
+                              const HomeOptions& options = {});
+
+// Convenience for the daemon: create_home(p.home_of(user), uid, uid) for a
+// user the publisher knows; error "home.unknown_user" otherwise.
+jit::Result<bool> create_home(const Publisher& publisher, const std::string& user,
+                              const HomeOptions& options = {});
+
+}  // namespace jit::nss
