@@ -1,0 +1,88 @@
+// The uploaded form of an event (PROTOCOL.md §3) and of a batch.
+#include "jit/upload.hpp"
+
+#include <json/json.h>
+
+#include <charconv>
+#include <chrono>
+
+namespace jit::upload {
+namespace {
+
+std::string compact(const Json::Value& v) {
+    Json::StreamWriterBuilder b;
+    b["indentation"] = "";
+    b["emitUTF8"] = true;
+    return Json::writeString(b, v);
+}
+
+bool numeric_field(std::string_view key) {
+    return key == "uid" || key == "not_before" || key == "not_after" || key == "revision" || key == "count" ||
+           key == "pid" || key == "seconds_left";
+}
+
+std::string upload_key(std::string_view name) {
+    if (name.starts_with("JIT_")) name.remove_prefix(4);
+    std::string key(name);
+    for (char& c : key)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return key;
+}
+
+}  // namespace
+
+std::string event_json(const audit::Event& event, std::uint64_t seq, std::int64_t time) {
+    Json::Value o(Json::objectValue);
+    o["seq"] = Json::UInt64(seq);
+    o["time"] = Json::Int64(time);
+    o["type"] = std::string(audit::event_name(event.type));
+    o["message"] = event.message;
+    for (const auto& [name, value] : event.fields) {
+        std::string key = upload_key(audit::valid_field_name(name) ? name : audit::sanitize_field_name(name));
+        if (key == "seq" || key == "time" || key == "type" || key == "message" || key == "event" ||
+            o.isMember(key))
+            continue;
+        std::int64_t n = 0;
+        auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+        if (numeric_field(key) && ec == std::errc() && end == value.data() + value.size() && !value.empty())
+            o[key] = Json::Int64(n);
+        else
+            o[key] = value;
+    }
+    return compact(o);
+}
+
+std::string Batch::body() const {
+    std::string out = "{\"events\":[";
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        if (i) out += ',';
+        out += events[i].json;
+    }
+    out += "]}";
+    return out;
+}
+
+ClockMs system_clock_ms() {
+    return [] {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    };
+}
+
+void UploadingSink::emit(const audit::Event& event) {
+    local_.emit(event);
+    auto st = queue_.enqueue(event);
+    if (!st) {
+        audit::Event alert{audit::EventType::SecurityAlert,
+                           "audit event " + std::string(audit::event_name(event.type)) +
+                               " could not be queued for upload to the authority: " + st.error().message,
+                           {}};
+        alert.add(std::string(audit::field::kAlert), "upload.spool_failed")
+            .add(std::string(audit::field::kError), st.error().code)
+            .add(std::string(audit::field::kReason), st.error().message);
+        local_.emit(alert);
+    }
+}
+
+}  // namespace jit::upload

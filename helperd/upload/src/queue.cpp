@@ -1,0 +1,465 @@
+// The durable upload queue. On disk, under the spool directory:
+//   lock                       flock'd by the one process that owns the queue
+//   state                      "acked_through N": written atomically (tmp, fsync, rename, fsync dir)
+//   spool-<first seq>.jsonl    append-only, one event JSON per line, fsync'd per event
+// A segment is deleted only after `state` says all its events are acknowledged.
+#include "jit/upload.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json/json.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <deque>
+#include <tuple>
+
+namespace jit::upload {
+namespace {
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+Error io_error(const std::string& what, const std::string& path, int err) {
+    return make_error("upload.io", what + " " + path + ": " + errno_text(err));
+}
+
+bool write_all(int fd, std::string_view data) {
+    while (!data.empty()) {
+        ssize_t n = ::write(fd, data.data(), data.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+}
+
+bool read_file(const std::string& path, std::string& out, int& err) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        err = errno;
+        return false;
+    }
+    out.clear();
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            err = errno;
+            ::close(fd);
+            return false;
+        }
+        if (n == 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return true;
+}
+
+std::optional<std::uint64_t> parse_u64(std::string_view s) {
+    std::uint64_t v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
+    return v;
+}
+
+std::optional<std::uint64_t> seq_of_line(std::string_view line) {
+    Json::CharReaderBuilder b;
+    std::unique_ptr<Json::CharReader> reader(b.newCharReader());
+    Json::Value v;
+    std::string errs;
+    if (!reader->parse(line.data(), line.data() + line.size(), &v, &errs)) return std::nullopt;
+    if (!v.isObject() || !v["seq"].isUInt64() || !v["type"].isString()) return std::nullopt;
+    return v["seq"].asUInt64();
+}
+
+struct Segment {
+    std::string path;
+    std::uint64_t first_seq = 0;
+    std::uint64_t last_seq = 0;  // 0 while empty
+    std::size_t count = 0;
+};
+
+constexpr std::string_view kSegPrefix = "spool-";
+constexpr std::string_view kSegSuffix = ".jsonl";
+
+}  // namespace
+
+struct UploadQueue::Impl {
+    std::string dir;
+    int lock_fd = -1;
+    EventTransport* transport = nullptr;
+    audit::Sink* local = nullptr;
+    UploadOptions opt;
+    ClockMs clock;
+    std::mt19937_64 rng;
+
+    std::deque<QueuedEvent> pending;  // unacknowledged, seq ascending
+    std::deque<Segment> segments;     // oldest first; back() is the append target when append_fd >= 0
+    int append_fd = -1;
+    std::uint64_t acked_through = 0;
+    std::uint64_t next_seq = 1;
+
+    bool in_flight = false;
+    bool in_pump = false;
+    std::uint32_t failures = 0;
+    std::int64_t next_attempt_ms = 0;
+    std::string last_error;
+    std::uint64_t dropped_total = 0;
+    std::function<void(std::optional<std::int64_t>)> wakeup_cb;
+    std::shared_ptr<Impl*> alive = std::make_shared<Impl*>(this);
+
+    ~Impl() {
+        if (append_fd >= 0) ::close(append_fd);
+        if (lock_fd >= 0) ::close(lock_fd);  // releases the flock
+    }
+
+    std::string path(std::string_view name) const { return dir + "/" + std::string(name); }
+
+    void alert(std::string alert_kind, std::string message, audit::Fields extra) {
+        audit::Event e{audit::EventType::SecurityAlert, std::move(message), {}};
+        e.add(std::string(audit::field::kAlert), std::move(alert_kind));
+        e.add(extra);
+        local->emit(e);
+        (void)append(e);  // best effort: the local sink already has it
+    }
+
+    Status sync_dir() {
+        int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) return io_error("open", dir, errno);
+        int rc = opt.fsync ? ::fsync(fd) : 0;
+        int err = errno;
+        ::close(fd);
+        if (rc != 0) return io_error("fsync", dir, err);
+        return Ok{};
+    }
+
+    Status write_state() {
+        std::string tmp = path("state.tmp");
+        std::string content = "acked_through " + std::to_string(acked_through) + "\n";
+        int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) return io_error("create", tmp, errno);
+        if (!write_all(fd, content) || (opt.fsync && ::fsync(fd) != 0)) {
+            int err = errno;
+            ::close(fd);
+            ::unlink(tmp.c_str());
+            return io_error("write", tmp, err);
+        }
+        ::close(fd);
+        if (::rename(tmp.c_str(), path("state").c_str()) != 0) return io_error("rename", tmp, errno);
+        return sync_dir();
+    }
+
+    // Deletes segments whose events are all acknowledged; `state` must already say so.
+    void delete_acked_segments() {
+        while (!segments.empty()) {
+            Segment& s = segments.front();
+            bool is_append = append_fd >= 0 && segments.size() == 1;
+            if (s.count > 0 && s.last_seq > acked_through) break;
+            if (s.count == 0 && is_append) break;
+            if (is_append) {
+                ::close(append_fd);
+                append_fd = -1;
+            }
+            ::unlink(s.path.c_str());
+            segments.pop_front();
+        }
+    }
+
+    Status open_segment() {
+        char name[64];
+        std::snprintf(name, sizeof name, "spool-%020llu.jsonl", static_cast<unsigned long long>(next_seq));
+        Segment s{path(name), next_seq, 0, 0};
+        int fd = ::open(s.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) return io_error("create", s.path, errno);
+        if (append_fd >= 0) ::close(append_fd);
+        append_fd = fd;
+        segments.push_back(std::move(s));
+        return sync_dir();
+    }
+
+    // Spools one event without the capacity check.
+    Status append(const audit::Event& event) {
+        if (append_fd < 0 || segments.back().count >= opt.segment_max_events) {
+            if (auto st = open_segment(); !st) return st;
+        }
+        Segment& seg = segments.back();
+        QueuedEvent q{next_seq, event_json(event, next_seq, clock() / 1000)};
+        std::string line = q.json + "\n";
+        struct stat st {};
+        off_t before = ::fstat(append_fd, &st) == 0 ? st.st_size : -1;
+        if (!write_all(append_fd, line) || (opt.fsync && ::fdatasync(append_fd) != 0)) {
+            int err = errno;
+            if (before >= 0 && ::ftruncate(append_fd, before) != 0) {
+                // The partial line is detected and dropped as torn when the spool is reopened.
+            }
+            return io_error("append to", seg.path, err);
+        }
+        seg.last_seq = q.seq;
+        ++seg.count;
+        ++next_seq;
+        pending.push_back(std::move(q));
+        return Ok{};
+    }
+
+    Status drop_oldest_if_full() {
+        if (pending.size() < opt.max_events) return Ok{};
+        std::size_t chunk = opt.drop_chunk ? opt.drop_chunk : std::max<std::size_t>(1, opt.max_events / 10);
+        chunk = std::min(chunk, pending.size());
+        std::uint64_t from = pending.front().seq;
+        std::uint64_t to = pending[chunk - 1].seq;
+        // Loud first: the operator learns of the loss before it happens.
+        audit::Event e{audit::EventType::SecurityAlert,
+                       "audit upload queue full (" + std::to_string(pending.size()) +
+                           " unacknowledged events): dropping the oldest " + std::to_string(chunk) + " (seq " +
+                           std::to_string(from) + ".." + std::to_string(to) +
+                           ") without sending them to the authority",
+                       {}};
+        e.add(std::string(audit::field::kAlert), "upload.queue_full")
+            .add(std::string(audit::field::kCount), static_cast<std::int64_t>(chunk))
+            .add(std::string(audit::field::kReason),
+                 last_error.empty() ? std::string("authority not acknowledging") : last_error);
+        local->emit(e);
+        std::uint64_t old = acked_through;
+        acked_through = std::max(acked_through, to);
+        if (auto st = write_state(); !st) {
+            acked_through = old;
+            return st;
+        }
+        while (!pending.empty() && pending.front().seq <= acked_through) pending.pop_front();
+        dropped_total += chunk;
+        delete_acked_segments();
+        (void)append(e);  // the authority learns of the gap too
+        return Ok{};
+    }
+
+    void notify() {
+        if (wakeup_cb) wakeup_cb(next_wakeup());
+    }
+
+    std::optional<std::int64_t> next_wakeup() const {
+        if (in_flight || pending.empty()) return std::nullopt;
+        return next_attempt_ms;
+    }
+
+    void on_result(const SendResult& r, std::uint64_t last_seq) {
+        in_flight = false;
+        if (r.acknowledged) {
+            if (last_seq > acked_through) {
+                std::uint64_t old = acked_through;
+                acked_through = last_seq;
+                if (auto st = write_state(); !st) {
+                    // Without a durable ack the batch is re-sent after a restart; the authority de-duplicates.
+                    last_error = "acknowledged, but saving the ack failed: " + st.error().message;
+                    acked_through = std::max(old, last_seq);
+                } else {
+                    last_error.clear();
+                }
+            }
+            while (!pending.empty() && pending.front().seq <= acked_through) pending.pop_front();
+            delete_acked_segments();
+            failures = 0;
+            next_attempt_ms = 0;
+        } else {
+            ++failures;
+            std::int64_t delay = opt.backoff_initial_ms;
+            for (std::uint32_t i = 1; i < failures && delay < opt.backoff_max_ms; ++i) delay *= 2;
+            delay = std::min(delay, opt.backoff_max_ms);
+            std::uniform_int_distribution<std::int64_t> jitter(delay / 2, delay);
+            next_attempt_ms = clock() + jitter(rng);
+            last_error = r.http_status ? "HTTP " + std::to_string(r.http_status) + (r.error.empty() ? "" : ": " + r.error)
+                                       : (r.error.empty() ? std::string("send failed") : r.error);
+        }
+    }
+
+    void pump() {
+        if (in_pump) return;
+        in_pump = true;
+        while (!in_flight && !pending.empty() && clock() >= next_attempt_ms) {
+            Batch batch;
+            std::size_t bytes = 0;
+            for (const auto& q : pending) {
+                if (batch.events.size() >= opt.batch_max_events) break;
+                if (!batch.events.empty() && bytes + q.json.size() + 1 > opt.batch_max_bytes) break;
+                bytes += q.json.size() + 1;
+                batch.events.push_back(q);
+            }
+            in_flight = true;
+            std::uint64_t last = batch.last_seq();
+            std::weak_ptr<Impl*> weak = alive;
+            transport->send(batch, [weak, last](SendResult r) {
+                auto self = weak.lock();
+                if (!self) return;  // the queue is gone: the batch is still spooled and is re-sent on reopen
+                Impl* impl = *self;
+                if (!impl->in_flight) return;  // done called twice: ignore
+                impl->on_result(r, last);
+                if (!impl->in_pump) impl->pump();
+            });
+        }
+        in_pump = false;
+        notify();
+    }
+
+    Status recover() {
+        std::vector<std::tuple<std::string, std::string, audit::Fields>> deferred;
+        // state
+        std::string content;
+        int err = 0;
+        if (read_file(path("state"), content, err)) {
+            std::string_view s(content);
+            if (s.starts_with("acked_through ") && s.ends_with("\n")) {
+                auto v = parse_u64(s.substr(14, s.size() - 15));
+                if (v) acked_through = *v;
+                else err = EINVAL;
+            } else {
+                err = EINVAL;
+            }
+            if (err == EINVAL)
+                deferred.emplace_back("upload.state_corrupt",
+                      "audit upload state " + path("state") +
+                          " is corrupt; re-sending every spooled event (the authority ignores duplicates)",
+                      audit::Fields{{std::string(audit::field::kPath), path("state")}});
+        } else if (err != ENOENT) {
+            return io_error("read", path("state"), err);
+        }
+
+        // segments
+        std::vector<std::pair<std::uint64_t, std::string>> files;
+        DIR* d = ::opendir(dir.c_str());
+        if (!d) return io_error("list", dir, errno);
+        while (dirent* ent = ::readdir(d)) {
+            std::string_view n(ent->d_name);
+            if (!n.starts_with(kSegPrefix) || !n.ends_with(kSegSuffix)) continue;
+            auto first = parse_u64(n.substr(kSegPrefix.size(), n.size() - kSegPrefix.size() - kSegSuffix.size()));
+            if (first) files.emplace_back(*first, std::string(n));
+        }
+        ::closedir(d);
+        std::sort(files.begin(), files.end());
+
+        std::uint64_t max_seq = acked_through;
+        std::size_t corrupt = 0;
+        for (const auto& [first, name] : files) {
+            Segment seg{path(name), first, 0, 0};
+            if (!read_file(seg.path, content, err)) return io_error("read", seg.path, err);
+            std::size_t pos = 0;
+            while (pos < content.size()) {
+                std::size_t nl = content.find('\n', pos);
+                if (nl == std::string::npos) {
+                    // A torn final write (crash or power loss mid-append): cut it off.
+                    if (::truncate(seg.path.c_str(), static_cast<off_t>(pos)) != 0)
+                        return io_error("truncate", seg.path, errno);
+                    ++corrupt;
+                    break;
+                }
+                std::string_view line(content.data() + pos, nl - pos);
+                pos = nl + 1;
+                auto seq = seq_of_line(line);
+                if (!seq || *seq <= max_seq) {
+                    if (!seq || *seq > acked_through) ++corrupt;
+                    if (seq && *seq <= acked_through) {
+                        seg.last_seq = std::max(seg.last_seq, *seq);
+                        ++seg.count;
+                    }
+                    continue;
+                }
+                max_seq = *seq;
+                seg.last_seq = *seq;
+                ++seg.count;
+                if (*seq > acked_through) pending.push_back(QueuedEvent{*seq, std::string(line)});
+            }
+            segments.push_back(std::move(seg));
+        }
+        next_seq = max_seq + 1;
+        delete_acked_segments();
+        // Empty leftovers (crash right after creating a segment) are noise: remove them.
+        for (auto it = segments.begin(); it != segments.end();) {
+            if (it->count == 0) {
+                ::unlink(it->path.c_str());
+                it = segments.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        if (corrupt)
+            deferred.emplace_back("upload.spool_corrupt",
+                  std::to_string(corrupt) + " unreadable record(s) in the audit upload spool " + dir +
+                      " were skipped; those events stay in the local journal but never reach the authority",
+                  audit::Fields{{std::string(audit::field::kCount), std::to_string(corrupt)},
+                   {std::string(audit::field::kPath), dir}});
+        // Only now that next_seq is known may the alerts themselves be spooled.
+        for (auto& [kind, message, extra] : deferred) alert(kind, message, extra);
+        return Ok{};
+    }
+};
+
+Result<std::unique_ptr<UploadQueue>> UploadQueue::open(std::string dir, EventTransport& transport, audit::Sink& local,
+                                                       UploadOptions options, ClockMs clock) {
+    if (options.max_events == 0 || options.batch_max_events == 0 || options.segment_max_events == 0 ||
+        options.backoff_initial_ms <= 0 || options.backoff_max_ms < options.backoff_initial_ms)
+        return make_error("upload.options", "upload queue options out of range (sizes must be > 0, backoff "
+                                            "initial > 0 and <= max)");
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return io_error("create", dir, errno);
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) != 0) return io_error("stat", dir, errno);
+    if (!S_ISDIR(st.st_mode)) return make_error("upload.dir", dir + " is not a directory");
+    if (st.st_uid != ::geteuid())
+        return make_error("upload.dir", dir + " is owned by uid " + std::to_string(st.st_uid) + ", not by us");
+    if ((st.st_mode & 077) != 0 && ::chmod(dir.c_str(), 0700) != 0) return io_error("chmod", dir, errno);
+
+    auto impl = std::make_unique<Impl>();
+    impl->dir = dir;
+    impl->transport = &transport;
+    impl->local = &local;
+    impl->opt = options;
+    impl->clock = std::move(clock);
+    impl->rng.seed(options.rng_seed ? options.rng_seed : std::random_device{}());
+    std::string lock = impl->path("lock");
+    impl->lock_fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (impl->lock_fd < 0) return io_error("open", lock, errno);
+    if (::flock(impl->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        return make_error("upload.locked", "the audit upload spool " + dir + " is in use by another process");
+    if (auto rs = impl->recover(); !rs) return rs.error();
+    return std::unique_ptr<UploadQueue>(new UploadQueue(std::move(impl)));
+}
+
+UploadQueue::UploadQueue(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+UploadQueue::~UploadQueue() = default;
+
+Status UploadQueue::enqueue(const audit::Event& event) {
+    if (auto st = impl_->drop_oldest_if_full(); !st) return st;
+    auto st = impl_->append(event);
+    impl_->pump();
+    return st;
+}
+
+void UploadQueue::pump() { impl_->pump(); }
+
+std::optional<std::int64_t> UploadQueue::next_wakeup_ms() const { return impl_->next_wakeup(); }
+
+void UploadQueue::set_wakeup_callback(std::function<void(std::optional<std::int64_t>)> cb) {
+    impl_->wakeup_cb = std::move(cb);
+}
+
+UploadStats UploadQueue::stats() const {
+    UploadStats s;
+    s.next_seq = impl_->next_seq;
+    s.acked_through = impl_->acked_through;
+    s.pending = impl_->pending.size();
+    s.in_flight = impl_->in_flight;
+    s.dropped_total = impl_->dropped_total;
+    s.consecutive_failures = impl_->failures;
+    s.next_attempt_ms = impl_->next_attempt_ms;
+    s.last_error = impl_->last_error;
+    return s;
+}
+
+}  // namespace jit::upload
