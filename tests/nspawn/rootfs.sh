@@ -1,0 +1,74 @@
+# shellcheck shell=bash
+# The cached Debian root of the test bed (sourced by lib.sh).
+#
+# debootstrap (minbase + the packages below) takes ~70 s; the result is packed
+# as $JIT_TB_CACHE/rootfs-<suite>-<key>.tar.zst and restored in ~1 s by later
+# runs. <key> hashes this file, so changing the package list or the build
+# steps rebuilds; older tarballs are removed then.
+
+# Runtime libraries are what `ldd` shows for pam_jit.so, libnss_jit.so.2,
+# jit-helperd and jitctl (tb_check_libs verifies it after every install).
+TB_PACKAGES=(systemd systemd-sysv dbus libpam-systemd openssh-server sudo procps iproute2 less
+             libcurl4 libjsoncpp25 libssl3 libsystemd0 libpam0g)
+
+# First non-security archive URI that apt is configured with on this host.
+tb_apt_mirror() {
+    { grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources || true
+      grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list || true; } |
+        awk '{print $2}' | { grep -v -e security -e '^https://packages' || true; } | head -n1
+}
+
+tb_rootfs_tarball() {
+    local key
+    key=$( { cat "${BASH_SOURCE[0]}"; echo "$JIT_TB_SUITE ${TB_PACKAGES[*]}"; } | sha256sum | cut -c1-12)
+    echo "$JIT_TB_CACHE/rootfs-$JIT_TB_SUITE-$key.tar.zst"
+}
+
+# Builds the cached tarball unless it exists. Safe against concurrent runs (flock).
+tb_build_rootfs() {
+    local tarball mirror tmp t0=$SECONDS
+    tarball=$(tb_rootfs_tarball)
+    mkdir -p "$JIT_TB_CACHE"
+    exec 8>"$JIT_TB_CACHE/.lock"
+    flock 8
+    if [ -f "$tarball" ]; then
+        exec 8>&-
+        return 0
+    fi
+    mirror=${JIT_TB_MIRROR:-$(tb_apt_mirror)}
+    [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+    tmp=$(mktemp -d "$JIT_TB_CACHE/build.XXXXXX")
+    tb_log "building the test bed root: debootstrap $JIT_TB_SUITE from $mirror (about a minute)"
+    local pkgs
+    pkgs=$(IFS=,; echo "${TB_PACKAGES[*]}")
+    if ! debootstrap --variant=minbase --include="$pkgs" "$JIT_TB_SUITE" "$tmp/root" "$mirror" \
+            >"$tmp/debootstrap.log" 2>&1; then
+        tail -n 30 "$tmp/debootstrap.log" >&2
+        rm -rf "$tmp"
+        exec 8>&-
+        tb_die "debootstrap failed"
+    fi
+    local r=$tmp/root
+    echo 'LANG=C.UTF-8' > "$r/etc/default/locale"                 # silences pam_env
+    # A quick, quiet boot: no console getty, no periodic jobs.
+    rm -f "$r"/etc/systemd/system/getty.target.wants/getty@tty1.service \
+          "$r"/etc/systemd/system/multi-user.target.wants/e2scrub_reap.service \
+          "$r"/etc/systemd/system/timers.target.wants/*.timer
+    mkdir -p "$r/var/log/journal"           # persistent journal: readable from the host with journalctl -D
+    rm -rf "$r"/var/cache/apt/archives/*.deb "$r"/var/lib/apt/lists/*_Packages
+    tar --zstd -cpf "$tmp/rootfs.tar.zst" -C "$r" --numeric-owner .
+    find "$JIT_TB_CACHE" -maxdepth 1 -name "rootfs-$JIT_TB_SUITE-*.tar.zst" -delete
+    mv "$tmp/rootfs.tar.zst" "$tarball"
+    rm -rf "$tmp"
+    exec 8>&-
+    tb_log "test bed root cached: $tarball ($(du -h "$tarball" | cut -f1), built in $((SECONDS - t0)) s)"
+}
+
+# Unpacks the cached root into $TB_ROOT (a fresh copy per run).
+tb_restore_rootfs() {
+    local tarball
+    tarball=$(tb_rootfs_tarball)
+    [ -f "$tarball" ] || tb_build_rootfs
+    mkdir -p "$TB_ROOT"
+    tar --zstd -xpf "$tarball" -C "$TB_ROOT" --numeric-owner
+}

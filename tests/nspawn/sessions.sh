@@ -1,0 +1,67 @@
+# shellcheck shell=bash
+# Long-lived ssh sessions into the container (sourced by lib.sh).
+#
+# tb_session_start TAG USER opens `ssh -tt` (a real pty, so terminal warnings
+# reach it) running a shell that prints its logind session id and then waits.
+# Its output is $TB_RUN/sessions/TAG.out; when the client exits, its exit
+# status is appended as "ssh_exit=N".
+
+tb_sessions_dir() { mkdir -p "$TB_RUN/sessions"; echo "$TB_RUN/sessions"; }
+
+# Starts a session; returns 0 once the remote shell reported its session id,
+# 1 if ssh exited first (refused) or nothing came within 20 s.
+tb_session_start() {
+    local tag=$1 user=$2 d i
+    d=$(tb_sessions_dir)
+    rm -f "$d/$tag".*
+    # stdin: a fifo kept open by a sleeper, so the pty stays open until the
+    # session is ended from the other side.
+    mkfifo "$d/$tag.in"
+    ( sleep 100000 > "$d/$tag.in" ) </dev/null >/dev/null 2>&1 &
+    echo $! > "$d/$tag.holder"
+    ( ssh -tt "${TB_SSHO[@]}" "$user@127.0.0.1" \
+          'echo "XDG_SESSION_ID=$XDG_SESSION_ID"; echo "TTY=$(tty)"; echo "HOME=$HOME PWD=$(pwd)"; exec sleep 100000' \
+          < "$d/$tag.in" > "$d/$tag.out" 2>&1 &
+      echo $! > "$d/$tag.pid"
+      wait $!
+      echo "ssh_exit=$?" >> "$d/$tag.out" ) </dev/null >/dev/null 2>&1 &
+    for i in $(seq 1 50); do [ -s "$d/$tag.pid" ] && break; sleep 0.02; done
+    for i in $(seq 1 200); do
+        grep -q '^XDG_SESSION_ID=' "$d/$tag.out" 2>/dev/null && return 0
+        grep -q '^ssh_exit=' "$d/$tag.out" 2>/dev/null && return 1
+        sleep 0.1
+    done
+    return 1
+}
+tb_session_out() { tr -d '\r' < "$TB_RUN/sessions/$1.out" 2>/dev/null; }
+tb_session_id() { tb_session_out "$1" | sed -n 's/^XDG_SESSION_ID=//p' | head -n1; }
+tb_session_tty() { tb_session_out "$1" | sed -n 's/^TTY=//p' | head -n1; }
+tb_session_alive() { kill -0 "$(cat "$TB_RUN/sessions/$1.pid" 2>/dev/null || echo 0)" 2>/dev/null; }
+# Waits up to $2 seconds for the ssh client of session $1 to exit.
+tb_session_wait_gone() {
+    local tag=$1 secs=$2 i
+    for i in $(seq 1 $((secs * 5))); do tb_session_alive "$tag" || return 0; sleep 0.2; done
+    return 1
+}
+# Waits up to $3 seconds for text $2 (fixed string) in session $1's output.
+tb_session_wait_for() {
+    local tag=$1 text=$2 secs=$3 i
+    for i in $(seq 1 $((secs * 5))); do tb_session_out "$tag" | grep -qF -- "$text" && return 0; sleep 0.2; done
+    return 1
+}
+# Is logind session $1 listed in the container?
+tb_logind_has() { ct loginctl list-sessions --no-legend 2>/dev/null | awk '{print $1}' | grep -qx "$1"; }
+tb_logind_wait_gone() {
+    local id=$1 secs=$2 i
+    for i in $(seq 1 $((secs * 5))); do tb_logind_has "$id" || return 0; sleep 0.2; done
+    return 1
+}
+# Kills every session client and stdin holder this run started.
+tb_sessions_kill() {
+    local f
+    [ -d "$TB_RUN/sessions" ] || return 0
+    for f in "$TB_RUN"/sessions/*.pid "$TB_RUN"/sessions/*.holder; do
+        [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+    done
+    return 0
+}
