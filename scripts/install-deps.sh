@@ -1,0 +1,29 @@
+#!/bin/bash
+# Installs everything jitlogin needs to build, test and run its demo on a
+# fresh Debian 12 machine (as root). Used by .ci/run, scripts/run-tests.sh and
+# demo/run-demo.sh. Safe to run again; waits for a busy dpkg lock.
+#   Env: JIT_APT_UPDATE=0 to skip `apt-get update` (the caller just ran it).
+set -euo pipefail
+[ "$(id -u)" -eq 0 ] || { echo "install-deps: needs root (apt-get)" >&2; exit 2; }
+export DEBIAN_FRONTEND=noninteractive
+APT=(apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
+
+PACKAGES=(
+  # build
+  cmake make g++ pkg-config
+  libpam0g-dev libcurl4-openssl-dev libjsoncpp-dev libsystemd-dev libssl-dev libcli11-dev
+  # tests, benchmarks, fuzzing, sanitizers
+  libgtest-dev libgmock-dev libbenchmark-dev valgrind clang libclang-rt-14-dev
+  # real PAM/NSS consumers and their test doubles
+  openssh-server openssh-client sudo pamtester libpam-wrapper libnss-wrapper python3-dbusmock
+  # the reference authority (Python, Ed25519 through the openssl CLI)
+  python3 openssl curl
+  # the nspawn test bed (tests/nspawn, demo/): a debootstrapped Debian 12 booted with systemd-nspawn
+  debootstrap systemd-container zstd util-linux procps
+)
+
+if [ "${JIT_APT_UPDATE:-1}" != 0 ]; then
+  "${APT[@]}" update -qq
+fi
+"${APT[@]}" install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
+echo "install-deps: ${#PACKAGES[@]} packages present"
