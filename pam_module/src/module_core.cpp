@@ -196,7 +196,7 @@ Outcome run_session(const ModuleArgs& args, const PamItems& items, bool open, co
     Outcome o;
     o.grant_id = one_line(ipc::get(*resp, "grant_id"));
     const std::string decision = ipc::get(*resp, "decision");
-    if (decision == "ignore") {
+    if (decision == "ignore" || ipc::get(*resp, "managed") == "no") {
         o.code = Code::Ignore;
         o.log = std::string(open ? "session_open" : "session_close") + " " + items.user + ": not managed";
     } else if (decision == "deny" && open) {

@@ -212,6 +212,8 @@ TEST_F(WithPasswd, SessionOpenAndCloseRegister) {
     EXPECT_EQ(jit::ipc::get(reqs[1], "op"), "session_close");
     d.answer({{"status", "ok"}, {"decision", "ignore"}});
     EXPECT_EQ(jit::pam::run_session(args, items("ops"), true, passwd.c_str()).code, Code::Ignore);
+    d.answer({{"status", "ok"}, {"managed", "no"}});  // jit-helperd's answer for users it does not manage
+    EXPECT_EQ(jit::pam::run_session(args, items("ops"), true, passwd.c_str()).code, Code::Ignore);
     d.answer({{"status", "ok"}, {"decision", "deny"}, {"reason", "no_grant"}, {"message", "jitlogin: no active grant"}});
     auto denied = jit::pam::run_session(args, it, true, passwd.c_str());
     EXPECT_EQ(denied.code, Code::SessionErr);
