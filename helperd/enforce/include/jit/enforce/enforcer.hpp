@@ -1,0 +1,164 @@
+// The enforcement core of jit-helperd: carries out what the scheduler plans
+// (audit events, warnings, terminations, home retention), keeps the session
+// table durable, and tells its driver when to wake it next. Single-threaded;
+// the clock and every side effect are injected (docs/enforcement.md).
+#pragma once
+
+#include <jit/audit.hpp>
+#include <jit/enforce/home.hpp>
+#include <jit/enforce/scheduler.hpp>
+#include <jit/enforce/session.hpp>
+#include <jit/enforce/terminator.hpp>
+#include <jit/enforce/warner.hpp>
+#include <jit/grant.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace jit::enforce {
+
+class Clock {
+public:
+    virtual ~Clock() = default;
+    virtual UnixTime now() = 0;                 // CLOCK_REALTIME seconds
+    virtual std::int64_t monotonic_ms() = 0;    // CLOCK_MONOTONIC milliseconds
+};
+
+// Which recorded sessions still exist (at start), and which exist that were
+// never recorded (logind only).
+class SessionProber {
+public:
+    virtual ~SessionProber() = default;
+    virtual const char* name() const = 0;
+    virtual bool alive(const Session& s) = 0;
+    virtual std::vector<Session> discover() { return {}; }
+};
+
+// Without logind: the registered pid still runs with the same start time.
+class ProcSessionProber final : public SessionProber {
+public:
+    explicit ProcSessionProber(std::string proc_root = "/proc") : proc_root_(std::move(proc_root)) {}
+    const char* name() const override { return "proc"; }
+    bool alive(const Session& s) override;
+
+private:
+    std::string proc_root_;
+};
+
+// With logind: ListSessions. Sessions without a logind id fall back to /proc.
+class LogindSessionProber final : public SessionProber {
+public:
+    explicit LogindSessionProber(sd_bus* bus, std::string proc_root = "/proc");
+    ~LogindSessionProber() override;
+    const char* name() const override { return "logind"; }
+    bool alive(const Session& s) override;
+    std::vector<Session> discover() override;
+
+private:
+    void refresh();
+    sd_bus* bus_;
+    ProcSessionProber proc_;
+    bool listed_ = false;
+    std::vector<LogindSession> sessions_;
+};
+
+struct EnforcerOptions {
+    std::string state_path = "/var/lib/jit/enforce.json";
+    std::string host_name;                          // in the warning line ("access to web-01 ends ...")
+    std::vector<std::int64_t> warn_offsets{600, 60};
+    std::int64_t kill_grace_ms = 5000;
+    RetentionPolicy retention;
+};
+
+// What the daemon knows when grants change.
+struct GrantsUpdate {
+    bool have_bundle = false;
+    std::vector<Grant> grants;
+    std::vector<Revocation> revoked;
+    std::int64_t revision = 0;
+    bool suspended = false;  // stale view and StalePolicy::Suspend
+};
+
+// A session announced by pam_jit.so (op=session_open).
+struct SessionOpen {
+    std::string user;
+    std::uint32_t uid = 0;
+    std::string service, tty, rhost;
+    pid_t pid = 0;
+    std::string logind_id;
+};
+
+class Enforcer {
+public:
+    struct Deps {
+        Clock& clock;
+        Terminator& terminator;
+        Warner& warner;
+        audit::Sink& audit;
+        SessionProber* prober = nullptr;  // null: keep persisted sessions as they are
+    };
+    Enforcer(EnforcerOptions options, Deps deps);
+
+    // Loads the persisted state, drops sessions that are gone, adopts live
+    // logind sessions of managed users that were never recorded. A malformed
+    // state file is an error (never silently forget sessions).
+    Status start(const std::function<bool(const std::string& user)>& managed = {});
+
+    // New grants (bundle accepted, stale policy flipped, reload); evaluates at once.
+    void update_grants(GrantsUpdate update);
+    // Registers a session and evaluates at once (it may be warned, or ended
+    // when no grant covers it). Returns its key.
+    std::string session_opened(const SessionOpen& open);
+    // Deregisters (op=session_close). Unknown keys are ignored.
+    void session_closed(const std::string& key);
+    // Records a home that jitlogin created (the only kind retention touches).
+    void note_home_created(const std::string& user, const CreatedHome& home);
+
+    // Runs everything due now: window edges, warnings, terminations, grace
+    // escalations, retention. The driver calls it at next_wakeup(),
+    // next_grace_ms(), and whenever the wall clock is set.
+    void evaluate();
+
+    std::optional<UnixTime> next_wakeup() const { return next_wakeup_; }        // wall clock, absolute
+    std::optional<std::int64_t> next_grace_ms() const;                           // monotonic, absolute
+    // Called after every evaluation: the driver re-arms its timers.
+    std::function<void()> on_schedule_change;
+
+    const SessionMap& sessions() const { return state_.sessions; }
+    const GrantStates& grant_states() const { return state_.grants; }
+    const PersistedState& state() const { return state_; }
+    const Terminator& terminator() const { return deps_.terminator; }
+    const EnforcerOptions& options() const { return options_; }
+    void set_options(EnforcerOptions options);
+    // The last error saving the state file ("" if none).
+    const std::string& last_save_error() const { return save_error_; }
+
+private:
+    void apply(const Action& a, UnixTime now);
+    void begin_termination(Session& s, const Action& a);
+    void finish_termination(const std::string& key, const std::string& how, const std::string& error);
+    void escalate_due();
+    void warn(Session& s, const Action& a, UnixTime now);
+    void retention(UnixTime now);
+    void track_users(UnixTime now);
+    void sync_grant_states(UnixTime now);
+    void save();
+    std::vector<Session> staying_sessions() const;
+    const Grant* find_grant(const std::string& id) const;
+    audit::Event session_event(audit::EventType type, const Session& s, std::string message) const;
+
+    EnforcerOptions options_;
+    Deps deps_;
+    PersistedState state_;
+    bool have_bundle_ = false;
+    GrantsUpdate grants_;
+    std::optional<UnixTime> next_wakeup_;
+    bool dirty_ = false;
+    std::string save_error_;
+    // Per ending session: the JIT_HOW of step 1 and its error, if any.
+    std::map<std::string, std::pair<std::string, std::string>> soft_;
+};
+
+}  // namespace jit::enforce

@@ -1,0 +1,290 @@
+// Session table persistence (atomic JSON file) and /proc start times.
+#include <jit/enforce/session.hpp>
+
+#include <json/json.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace jit::enforce {
+namespace {
+
+constexpr int kStateVersion = 1;
+constexpr std::size_t kMaxStateBytes = 16 * 1024 * 1024;
+
+Error state_error(const std::string& path, const std::string& what) {
+    return make_error("enforce.state", path + ": " + what);
+}
+
+bool write_all(int fd, const std::string& data) {
+    std::size_t off = 0;
+    while (off < data.size()) {
+        ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        off += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+std::string dir_of(const std::string& path) {
+    auto slash = path.rfind('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return path.substr(0, slash);
+}
+
+const char* phase_name(GrantPhase p) { return to_string(p); }
+
+std::optional<GrantPhase> parse_phase(const std::string& s) {
+    if (s == "pending") return GrantPhase::Pending;
+    if (s == "active") return GrantPhase::Active;
+    if (s == "ended") return GrantPhase::Ended;
+    return std::nullopt;
+}
+
+// Typed reads that fail with the field's name.
+struct Reader {
+    const std::string& path;
+    std::string where;
+    std::optional<Error> err;
+
+    std::string str(const Json::Value& o, const char* k) {
+        const Json::Value& v = o[k];
+        if (v.isNull()) return {};
+        if (!v.isString()) { fail(k, "not a string"); return {}; }
+        return v.asString();
+    }
+    std::int64_t i64(const Json::Value& o, const char* k) {
+        const Json::Value& v = o[k];
+        if (v.isNull()) return 0;
+        if (!v.isInt64()) { fail(k, "not an integer"); return 0; }
+        return v.asInt64();
+    }
+    std::uint64_t u64(const Json::Value& o, const char* k) {
+        const Json::Value& v = o[k];
+        if (v.isNull()) return 0;
+        if (!v.isUInt64()) { fail(k, "not an unsigned integer"); return 0; }
+        return v.asUInt64();
+    }
+    void fail(const char* k, const char* what) {
+        if (!err) err = state_error(path, where + "." + k + ": " + what);
+    }
+};
+
+}  // namespace
+
+std::string session_key(const std::string& logind_id, pid_t pid, const std::string& tty) {
+    if (!logind_id.empty()) return "logind:" + logind_id;
+    return "pid:" + std::to_string(pid) + ":" + tty;
+}
+
+const char* to_string(GrantPhase phase) {
+    switch (phase) {
+    case GrantPhase::Pending: return "pending";
+    case GrantPhase::Active: return "active";
+    case GrantPhase::Ended: return "ended";
+    }
+    return "pending";
+}
+
+Result<PersistedState> load_state(const std::string& path) {
+    PersistedState st;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        if (errno == ENOENT) return st;
+        return state_error(path, std::string("cannot open: ") + std::strerror(errno));
+    }
+    std::string text;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int e = errno;
+            ::close(fd);
+            return state_error(path, std::string("read failed: ") + std::strerror(e));
+        }
+        if (n == 0) break;
+        text.append(buf, static_cast<std::size_t>(n));
+        if (text.size() > kMaxStateBytes) {
+            ::close(fd);
+            return state_error(path, "larger than " + std::to_string(kMaxStateBytes) + " bytes");
+        }
+    }
+    ::close(fd);
+
+    Json::CharReaderBuilder b;
+    b["collectComments"] = false;
+    b["rejectDupKeys"] = true;
+    Json::Value root;
+    std::string errs;
+    std::unique_ptr<Json::CharReader> reader(b.newCharReader());
+    if (!reader->parse(text.data(), text.data() + text.size(), &root, &errs) || !root.isObject())
+        return state_error(path, "not a JSON object: " + errs);
+    if (!root["version"].isInt() || root["version"].asInt() != kStateVersion)
+        return state_error(path, "version: expected " + std::to_string(kStateVersion));
+
+    Reader r{path, {}, std::nullopt};
+    const Json::Value& sessions = root["sessions"];
+    if (!sessions.isNull() && !sessions.isArray()) return state_error(path, "sessions: not an array");
+    for (Json::ArrayIndex i = 0; i < sessions.size(); ++i) {
+        const Json::Value& o = sessions[i];
+        r.where = "sessions[" + std::to_string(i) + "]";
+        if (!o.isObject()) return state_error(path, r.where + ": not an object");
+        Session s;
+        s.logind_id = r.str(o, "logind_id");
+        s.user = r.str(o, "user");
+        s.uid = static_cast<std::uint32_t>(r.u64(o, "uid"));
+        s.service = r.str(o, "service");
+        s.tty = r.str(o, "tty");
+        s.rhost = r.str(o, "rhost");
+        s.pid = static_cast<pid_t>(r.i64(o, "pid"));
+        s.pid_start = r.u64(o, "pid_start");
+        s.opened_at = r.i64(o, "opened_at");
+        s.grant_id = r.str(o, "grant_id");
+        s.warned_end = r.i64(o, "warned_end");
+        s.warned_offset = r.i64(o, "warned_offset");
+        if (r.err) return *r.err;
+        if (s.user.empty()) return state_error(path, r.where + ".user: missing");
+        s.key = session_key(s.logind_id, s.pid, s.tty);
+        st.sessions[s.key] = std::move(s);
+    }
+    const Json::Value& grants = root["grants"];
+    if (!grants.isNull() && !grants.isObject()) return state_error(path, "grants: not an object");
+    for (const std::string& id : grants.getMemberNames()) {
+        const Json::Value& o = grants[id];
+        r.where = "grants." + id;
+        if (!o.isObject()) return state_error(path, r.where + ": not an object");
+        GrantState g;
+        auto phase = parse_phase(r.str(o, "phase"));
+        if (!phase) return state_error(path, r.where + ".phase: not pending|active|ended");
+        g.phase = *phase;
+        g.user = r.str(o, "user");
+        g.not_before = r.i64(o, "not_before");
+        g.not_after = r.i64(o, "not_after");
+        if (r.err) return *r.err;
+        st.grants[id] = g;
+    }
+    const Json::Value& users = root["user_last_grant"];
+    if (!users.isNull() && !users.isObject()) return state_error(path, "user_last_grant: not an object");
+    for (const std::string& u : users.getMemberNames()) {
+        if (!users[u].isInt64()) return state_error(path, "user_last_grant." + u + ": not an integer");
+        st.user_last_grant[u] = users[u].asInt64();
+    }
+    const Json::Value& homes = root["homes"];
+    if (!homes.isNull() && !homes.isObject()) return state_error(path, "homes: not an object");
+    for (const std::string& u : homes.getMemberNames()) {
+        const Json::Value& o = homes[u];
+        r.where = "homes." + u;
+        if (!o.isObject()) return state_error(path, r.where + ": not an object");
+        CreatedHome h;
+        h.path = r.str(o, "path");
+        h.uid = static_cast<uid_t>(r.u64(o, "uid"));
+        h.created_at = r.i64(o, "created_at");
+        if (r.err) return *r.err;
+        st.homes[u] = h;
+    }
+    return st;
+}
+
+Status save_state(const std::string& path, const PersistedState& st) {
+    Json::Value root(Json::objectValue);
+    root["version"] = kStateVersion;
+    Json::Value sessions(Json::arrayValue);
+    for (const auto& [key, s] : st.sessions) {
+        Json::Value o(Json::objectValue);
+        o["logind_id"] = s.logind_id;
+        o["user"] = s.user;
+        o["uid"] = Json::UInt64(s.uid);
+        o["service"] = s.service;
+        o["tty"] = s.tty;
+        o["rhost"] = s.rhost;
+        o["pid"] = Json::Int64(s.pid);
+        o["pid_start"] = Json::UInt64(s.pid_start);
+        o["opened_at"] = Json::Int64(s.opened_at);
+        o["grant_id"] = s.grant_id;
+        o["warned_end"] = Json::Int64(s.warned_end);
+        o["warned_offset"] = Json::Int64(s.warned_offset);
+        sessions.append(o);
+    }
+    root["sessions"] = sessions;
+    Json::Value grants(Json::objectValue);
+    for (const auto& [id, g] : st.grants) {
+        Json::Value o(Json::objectValue);
+        o["phase"] = phase_name(g.phase);
+        o["user"] = g.user;
+        o["not_before"] = Json::Int64(g.not_before);
+        o["not_after"] = Json::Int64(g.not_after);
+        grants[id] = o;
+    }
+    root["grants"] = grants;
+    Json::Value users(Json::objectValue);
+    for (const auto& [u, t] : st.user_last_grant) users[u] = Json::Int64(t);
+    root["user_last_grant"] = users;
+    Json::Value homes(Json::objectValue);
+    for (const auto& [u, h] : st.homes) {
+        Json::Value o(Json::objectValue);
+        o["path"] = h.path;
+        o["uid"] = Json::UInt64(h.uid);
+        o["created_at"] = Json::Int64(h.created_at);
+        homes[u] = o;
+    }
+    root["homes"] = homes;
+
+    Json::StreamWriterBuilder w;
+    w["indentation"] = " ";
+    const std::string text = Json::writeString(w, root) + "\n";
+
+    const std::string tmp = path + ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return state_error(tmp, std::string("cannot create: ") + std::strerror(errno));
+    if (!write_all(fd, text) || ::fsync(fd) != 0) {
+        int e = errno;
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        return state_error(tmp, std::string("write failed: ") + std::strerror(e));
+    }
+    ::close(fd);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        int e = errno;
+        ::unlink(tmp.c_str());
+        return state_error(path, std::string("rename failed: ") + std::strerror(e));
+    }
+    int dfd = ::open(dir_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+    }
+    return Ok{};
+}
+
+std::optional<std::uint64_t> process_start_time(pid_t pid, const std::string& proc_root) {
+    if (pid <= 0) return std::nullopt;
+    std::ifstream in(proc_root + "/" + std::to_string(pid) + "/stat");
+    if (!in) return std::nullopt;
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // comm (field 2) may hold spaces and parentheses: fields resume after the last ')'.
+    auto close = text.rfind(')');
+    if (close == std::string::npos) return std::nullopt;
+    std::istringstream rest(text.substr(close + 1));
+    std::string field;
+    // Fields 3..22: state is field 3, so starttime is the 20th token after ')'.
+    for (int i = 3; i <= 22; ++i)
+        if (!(rest >> field)) return std::nullopt;
+    try {
+        return std::stoull(field);
+    } catch (...) {
+        return std::nullopt;
+    }
+}
+
+}  // namespace jit::enforce
