@@ -18,7 +18,7 @@ JIT_TB_SUITE=${JIT_TB_SUITE:-bookworm}
 JIT_TB_MACHINE=${JIT_TB_MACHINE:-jitlogin-tb}
 JIT_TB_HOST_ID=${JIT_TB_HOST_ID:-jitbed}                   # container hostname = host_id in bundles
 JIT_TB_SSH_PORT=${JIT_TB_SSH_PORT:-}                       # empty: first free port from 2223
-JIT_TB_AUTH_PORT=${JIT_TB_AUTH_PORT:-}                     # empty: first free port from 8461
+JIT_TB_AUTH_PORT=${JIT_TB_AUTH_PORT:-}                     # empty: any free port (the authority picks)
 JIT_TB_KEEP=${JIT_TB_KEEP:-0}                              # 1: keep the run dir after stop
 JIT_TB_LOCAL_USER=${JIT_TB_LOCAL_USER:-localops}           # an ordinary /etc/passwd user in the root
 
@@ -81,7 +81,6 @@ tb_new_run() {
     TB_KEY=$TB_RUN/client_key
     if [ -z "$JIT_TB_SSH_PORT" ]; then JIT_TB_SSH_PORT=$(tb_pick_port 2223) || tb_die "no free port for sshd"; fi
     tb_port_free "$JIT_TB_SSH_PORT" || tb_die "port $JIT_TB_SSH_PORT is in use (set JIT_TB_SSH_PORT)"
-    if [ -z "$JIT_TB_AUTH_PORT" ]; then JIT_TB_AUTH_PORT=$(tb_pick_port 8461) || tb_die "no free port for the authority"; fi
     TB_CGROUP=jitlogin-tb-${TB_RUN##*.}
     TB_SSHO=(-i "$TB_KEY" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes
              -o LogLevel=ERROR -o ConnectTimeout=5 -o ServerAliveInterval=2 -o ServerAliveCountMax=3
@@ -94,7 +93,6 @@ TB_ROOT=$TB_ROOT
 TB_KEY=$TB_KEY
 TB_CGROUP=$TB_CGROUP
 JIT_TB_SSH_PORT=$JIT_TB_SSH_PORT
-JIT_TB_AUTH_PORT=$JIT_TB_AUTH_PORT
 EOF
     ln -sfn "$TB_RUN" "$JIT_TB_HOME/current"
 }
