@@ -165,7 +165,11 @@ Outcome run_account(const ModuleArgs& args, const PamItems& items, const char* p
     o.grant_id = one_line(ipc::get(*resp, "grant_id"));
     if (decision == "allow") {
         o.code = Code::Success;
-        if (!args.quiet) o.user_info = message.empty() ? "jitlogin: access granted, grant " + o.grant_id : message;
+        // sudo prints PAM info messages on stdout, where they would corrupt the
+        // command's output (sudo cat x | y): no success notice for sudo.
+        std::string kind = !args.kind.empty() ? args.kind : ipc::get(*resp, "kind");
+        if (kind.empty() && (items.service == "sudo" || items.service.rfind("sudo-", 0) == 0)) kind = "sudo";
+        if (!args.quiet && kind != "sudo") o.user_info = message.empty() ? "jitlogin: access granted, grant " + o.grant_id : message;
         o.log = "allow " + items.user + " for " + items.service + " (grant " + o.grant_id + ")";
     } else if (decision == "deny") {
         o.code = Code::PermDenied;

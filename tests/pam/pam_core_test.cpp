@@ -135,6 +135,18 @@ TEST_F(WithPasswd, QuietSuppressesOnlyTheSuccessNotice) {
     EXPECT_EQ(o.user_error, "jitlogin: access window ended at 14:05");
 }
 
+TEST_F(WithPasswd, NoSuccessNoticeForSudo) {
+    FakeDaemon d;
+    d.answer({{"status", "ok"}, {"decision", "allow"}, {"message", "jitlogin: access until 15:30"}, {"grant_id", "g-1"}});
+    EXPECT_EQ(jit::pam::run_account(parse({"kind=sudo", "socket=" + d.path()}), items("jt-alice"), passwd.c_str()).user_info, "");
+    EXPECT_EQ(jit::pam::run_account(parse({"socket=" + d.path()}), items("jt-alice", "sudo"), passwd.c_str()).user_info, "");
+    EXPECT_EQ(jit::pam::run_account(parse({"socket=" + d.path()}), items("jt-alice", "sudo-i"), passwd.c_str()).user_info, "");
+    EXPECT_EQ(jit::pam::run_account(parse({"socket=" + d.path()}), items("jt-alice", "su"), passwd.c_str()).user_info,
+              "jitlogin: access until 15:30");
+    d.answer({{"status", "ok"}, {"decision", "allow"}, {"kind", "sudo"}, {"message", "jitlogin: access until 15:30"}});
+    EXPECT_EQ(jit::pam::run_account(parse({"socket=" + d.path()}), items("jt-alice", "my-sudo"), passwd.c_str()).user_info, "");
+}
+
 TEST_F(WithPasswd, DenyShowsOneSanitisedLine) {
     FakeDaemon d;
     d.answer({{"status", "ok"}, {"decision", "deny"}, {"reason", "no_grant"},

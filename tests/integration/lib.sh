@@ -1,0 +1,123 @@
+# Shared helpers for pam_jit's host-level tests (sourced, not run).
+# Everything created here carries the run's unique tag ($TAG) and is removed by
+# cleanup(): users, /etc/pam.d/jit-test-e-*, /etc/sudoers.d/jit-test-e-*, servers.
+# Exit code 77 = skipped (ctest SKIP_RETURN_CODE).
+
+set -u
+PASSES=0
+FAILS=0
+TAG="e$$"
+T=""
+PIDS=()
+USERS_CREATED=()
+ETC_FILES=()
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+pass() { PASSES=$((PASSES + 1)); log "PASS $*"; }
+fail() { FAILS=$((FAILS + 1)); log "FAIL $*"; }
+skip() { log "SKIP $*"; exit 77; }
+check() {  # check "description" command...  (passes when the command succeeds)
+  local what=$1; shift
+  if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+require_root_and_tools() {
+  [ "$(id -u)" = 0 ] || skip "needs root"
+  local t
+  for t in "$@"; do command -v "$t" >/dev/null 2>&1 || [ -x "$t" ] || skip "needs $t"; done
+}
+
+cleanup() {
+  local rc=$?
+  local p u f
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+  for u in "${USERS_CREATED[@]}"; do
+    userdel -f -r "$u" >/dev/null 2>&1
+  done
+  for f in "${ETC_FILES[@]}"; do rm -f "$f"; done
+  [ -n "$T" ] && [ -z "${KEEP_TMP:-}" ] && rm -rf "$T"
+  exit $rc
+}
+
+setup_tmp() {
+  T=$(mktemp -d /tmp/jit-it-${TAG}-XXXXXX)
+  chmod 755 "$T"
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+# add_user NAME UID: a local user with a key in ~/.ssh/authorized_keys and no password.
+add_user() {
+  local name=$1 uid=$2
+  getent passwd "$name" >/dev/null && { log "user $name exists already"; return 1; }
+  useradd -m -u "$uid" -s /bin/bash "$name" 2>/dev/null || { log "useradd $name failed"; return 1; }
+  USERS_CREATED+=("$name")
+  usermod -p '*' "$name"
+  install -d -m700 -o "$name" -g "$name" "/home/$name/.ssh"
+  install -m600 -o "$name" -g "$name" "$T/client_key.pub" "/home/$name/.ssh/authorized_keys"
+}
+
+# A free uid in [lo, hi] not used by anyone.
+free_uid() {
+  local lo=$1 hi=$2 u
+  for u in $(seq "$lo" "$hi"); do getent passwd "$u" >/dev/null || { echo "$u"; return 0; }; done
+  return 1
+}
+
+etc_file() {  # etc_file PATH MODE <<<content
+  ETC_FILES+=("$1")
+  cat > "$1"
+  chmod "$2" "$1"
+}
+
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_sshd SERVICE: sshd on 127.0.0.1:$SSH_PORT whose PAM service is SERVICE.
+start_sshd() {
+  local svc=$1
+  mkdir -p /run/sshd && chmod 755 /run/sshd
+  ssh-keygen -q -t ed25519 -N '' -f "$T/host_key"
+  ln -sf /usr/sbin/sshd "$T/$svc"
+  SSH_PORT=$(free_port)
+  cat > "$T/sshd_config" <<EOC
+Port $SSH_PORT
+ListenAddress 127.0.0.1
+HostKey $T/host_key
+PidFile $T/sshd.pid
+UsePAM yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin no
+AllowUsers ${SSH_ALLOW_USERS:-*}
+EOC
+  "$T/$svc" -D -e -f "$T/sshd_config" > "$T/sshd.log" 2>&1 &
+  PIDS+=($!)
+  local i
+  for i in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$SSH_PORT") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  log "sshd did not start: $(cat "$T/sshd.log")"
+  return 1
+}
+
+# ssh_as USER CMD: runs CMD over ssh; stdout in $T/ssh.out, stderr (banner, errors) in $T/ssh.err.
+ssh_as() {
+  local user=$1; shift
+  ssh -i "$T/client_key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
+      -o LogLevel=INFO -o ConnectTimeout=5 -p "$SSH_PORT" "$user@127.0.0.1" "$@" \
+      > "$T/ssh.out" 2> "$T/ssh.err" < /dev/null
+}
+
+make_client_key() { ssh-keygen -q -t ed25519 -N '' -f "$T/client_key"; }
+
+quiet() { "$@" >/dev/null 2>&1; }
+
+finish() {
+  log "$PASSES passed, $FAILS failed"
+  [ "$FAILS" -eq 0 ]
+}

@@ -1,0 +1,126 @@
+#!/bin/bash
+# pam_jit.so with real consumers (sshd on a loopback port, sudo, pamtester,
+# valgrind) against a fake jit-helperd (../integration/fake_helperd.py): the
+# module's behaviour as users meet it, independent of the real daemon.
+# Root only (exit 77 otherwise). Usage: pam_host_fake.sh PAM_JIT_SO
+SO=$1
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/../integration/lib.sh"
+require_root_and_tools /usr/sbin/sshd ssh sudo pamtester useradd /usr/bin/python3
+[ -f "$SO" ] || { echo "no module at $SO" >&2; exit 1; }
+setup_tmp
+make_client_key
+
+ALICE=jt-${TAG}-alice BOB=jt-${TAG}-bob OPS=lo-${TAG}-ops
+add_user "$ALICE" "$(free_uid 70500 70999)" || exit 1
+add_user "$BOB" "$(free_uid 70500 70999)" || exit 1
+add_user "$OPS" "$(free_uid 60500 60999)" || exit 1
+
+SOCK=$T/helperd.sock
+cat > "$T/decisions.json" <<EOF2
+{"$ALICE": {"decision": "allow", "reason": "active_grant", "grant_id": "g-alice",
+            "message": "jitlogin: access until 15:30 (in 47 min), grant g-alice"},
+ "$BOB":   {"decision": "deny", "reason": "no_grant",
+            "message": "jitlogin: no active grant for $BOB on test-host; request one with jitctl request"}}
+EOF2
+/usr/bin/python3 "$HERE/../integration/fake_helperd.py" --socket "$SOCK" --decisions "$T/decisions.json" \
+  --log "$T/requests.log" > "$T/fake.out" 2>&1 &
+FAKE=$!
+PIDS+=($FAKE)
+for i in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
+
+SVC=jit-test-${TAG}
+etc_file "/etc/pam.d/$SVC-sshd" 0644 <<EOF2
+auth     required  pam_deny.so
+account  required  $SO socket=$SOCK timeout_ms=1000
+account  include   common-account
+session  include   common-session-noninteractive
+session  required  $SO socket=$SOCK
+password required  pam_deny.so
+EOF2
+etc_file "/etc/pam.d/$SVC-sudo" 0644 <<EOF2
+auth     required  pam_deny.so
+account  required  $SO socket=$SOCK kind=sudo
+account  include   common-account
+session  required  pam_permit.so
+EOF2
+etc_file "/etc/pam.d/$SVC-su" 0644 <<EOF2
+auth     required  pam_permit.so
+account  required  $SO socket=$SOCK kind=su
+account  include   common-account
+session  include   common-session-noninteractive
+session  required  $SO socket=$SOCK
+EOF2
+etc_file "/etc/sudoers.d/$SVC" 0440 <<EOF2
+Defaults:$ALICE pam_service=$SVC-sudo, timestamp_timeout=0
+Defaults:$BOB pam_service=$SVC-sudo, timestamp_timeout=0
+$ALICE ALL=(root) NOPASSWD: /usr/bin/id
+$BOB ALL=(root) NOPASSWD: /usr/bin/id
+EOF2
+visudo -cqf "/etc/sudoers.d/$SVC" || fail "test sudoers file is invalid"
+
+start_sshd "$SVC-sshd" || exit 1
+
+# --- ssh ---------------------------------------------------------------------
+ssh_as "$ALICE" 'echo logged-in'
+check "ssh: managed user with an allow logs in" grep -qx logged-in "$T/ssh.out"
+check "ssh: the user is told when access ends" grep -q "jitlogin: access until 15:30 (in 47 min), grant g-alice" "$T/ssh.err"
+check "ssh: check carried service, rhost and tty" \
+  grep -q "\"op\": \"check\", \"rhost\": \"127.0.0.1\", \"service\": \"$SVC-sshd\", \"tty\": \"ssh\", \"user\": \"$ALICE\"" "$T/requests.log"
+check "ssh: session registered after common-session" grep -q "\"op\": \"session_open\".*\"user\": \"$ALICE\"" "$T/requests.log"
+for i in $(seq 1 40); do grep -q "\"op\": \"session_close\".*\"user\": \"$ALICE\"" "$T/requests.log" && break; sleep 0.05; done
+check "ssh: session deregistered at logout" grep -q "\"op\": \"session_close\".*\"user\": \"$ALICE\"" "$T/requests.log"
+
+ssh_as "$BOB" 'echo logged-in'
+check "ssh: denied user does not get a shell" bash -c "! grep -q logged-in '$T/ssh.out'"
+check "ssh: denied user sees the one-line reason" grep -q "jitlogin: no active grant for $BOB on test-host; request one with jitctl request" "$T/ssh.err"
+check "ssh: sshd reports the PAM account denial" grep -q "Access denied for user $BOB by PAM account configuration" "$T/sshd.log"
+
+ssh_as "$OPS" 'echo logged-in'
+check "ssh: user jitlogin ignores logs in" grep -qx logged-in "$T/ssh.out"
+check "ssh: ...and is told nothing by jitlogin" bash -c "! grep -q jitlogin '$T/ssh.err'"
+
+# --- sudo --------------------------------------------------------------------
+out=$(runuser -u "$ALICE" -- sudo -n /usr/bin/id -u 2>"$T/sudo.err")
+check "sudo -n: allowed user runs the command" test "$out" = 0
+check "sudo -n: no success notice (sudo prints it on stdout)" bash -c "! grep -q jitlogin '$T/sudo.err'"
+grep -q "\"kind\": \"sudo\".*\"service\": \"$SVC-sudo\".*\"user\": \"$ALICE\"" "$T/requests.log" \
+  && pass "sudo: check sent with kind=sudo for the invoking user" || fail "sudo: check request"
+out=$(runuser -u "$BOB" -- sudo -n /usr/bin/id -u 2>&1)
+check "sudo -n: denied user is refused" bash -c "! grep -qx 0 <<<'$out'"
+check "sudo -n: denied user sees the reason" grep -q "jitlogin: no active grant for $BOB" <<<"$out"
+
+# --- su (pamtester on an su-like service) and the account phase ----------------
+check "pamtester su: allowed" quiet pamtester -I ruser=root "$SVC-su" "$ALICE" acct_mgmt
+out=$(pamtester -I ruser=root "$SVC-su" "$BOB" acct_mgmt 2>&1)
+check "pamtester su: denied with the message" grep -q "jitlogin: no active grant for $BOB" <<<"$out"
+check "pamtester su: denied is an error" bash -c "! pamtester '$SVC-su' '$BOB' acct_mgmt >/dev/null 2>&1"
+check "pamtester: account+session for a managed user" \
+  quiet pamtester -I rhost=192.0.2.1 -I tty=pts/9 "$SVC-su" "$ALICE" acct_mgmt open_session close_session
+
+# --- valgrind: the module inside pamtester -------------------------------------
+if command -v valgrind >/dev/null; then
+  for u in "$ALICE" "$BOB"; do
+    valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 \
+      --log-file="$T/valgrind-$u.log" pamtester -I rhost=192.0.2.1 "$SVC-su" "$u" acct_mgmt open_session close_session \
+      >/dev/null 2>&1
+    rc=$?
+    if [ $rc -ne 99 ] && ! grep -q "pam_jit\|module_core\|jit::" "$T/valgrind-$u.log"; then
+      pass "valgrind: no errors or definite leaks ($u, rc=$rc)"
+    else
+      fail "valgrind ($u): $(cat "$T/valgrind-$u.log")"
+    fi
+  done
+fi
+
+# --- the daemon goes away ----------------------------------------------------
+kill "$FAKE"; wait "$FAKE" 2>/dev/null; rm -f "$SOCK"
+ssh_as "$ALICE" 'echo logged-in'
+check "daemon down: JIT user refused" bash -c "! grep -q logged-in '$T/ssh.out'"
+check "daemon down: JIT user told why" grep -q "jitlogin: cannot reach jit-helperd; access for JIT users is refused" "$T/ssh.err"
+ssh_as "$OPS" 'echo logged-in'
+check "daemon down: local user still logs in" grep -qx logged-in "$T/ssh.out"
+out=$(runuser -u "$ALICE" -- sudo -n /usr/bin/id -u 2>&1)
+check "daemon down: sudo refused for JIT user" grep -q "cannot reach jit-helperd" <<<"$out"
+check "daemon down: root's account phase unaffected" quiet pamtester "$SVC-su" root acct_mgmt
+finish
