@@ -41,8 +41,10 @@ tb_require_bed() {
 TB_FAILS=0
 TB_CHECKS=0
 TB_RESULTS=()
-tb_pass() { TB_CHECKS=$((TB_CHECKS + 1)); TB_RESULTS+=("PASS  $*"); printf '  \e[32mPASS\e[0m %s\n' "$*"; }
-tb_fail() { TB_CHECKS=$((TB_CHECKS + 1)); TB_FAILS=$((TB_FAILS + 1)); TB_RESULTS+=("FAIL  $*"); printf '  \e[31mFAIL\e[0m %s\n' "$*"; }
+if [ -t 1 ]; then TB_GREEN=$'\e[32m' TB_RED=$'\e[31m' TB_BOLD=$'\e[1m' TB_OFF=$'\e[0m'
+else TB_GREEN='' TB_RED='' TB_BOLD='' TB_OFF=''; fi
+tb_pass() { TB_CHECKS=$((TB_CHECKS + 1)); TB_RESULTS+=("PASS  $*"); printf '  %sPASS%s %s\n' "$TB_GREEN" "$TB_OFF" "$*"; }
+tb_fail() { TB_CHECKS=$((TB_CHECKS + 1)); TB_FAILS=$((TB_FAILS + 1)); TB_RESULTS+=("FAIL  $*"); printf '  %sFAIL%s %s\n' "$TB_RED" "$TB_OFF" "$*"; }
 # tb_check "what" cmd...  -> PASS when cmd succeeds
 tb_check() { local what=$1; shift; if "$@"; then tb_pass "$what"; else tb_fail "$what"; fi; }
 tb_summary() {
@@ -55,7 +57,7 @@ tb_summary() {
 TB_STEP=0
 tb_step() {
     TB_STEP=$((TB_STEP + 1))
-    printf '\n\e[1m== Step %d: %s\e[0m\n' "$TB_STEP" "$1"
+    printf '\n%s== Step %d: %s%s\n' "$TB_BOLD" "$TB_STEP" "$1" "$TB_OFF"
     [ -n "${2:-}" ] && printf '   expected: %s\n' "$2"
     return 0
 }
