@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -96,7 +97,8 @@ class AuthorityProcess:
         raise RuntimeError("jit-authority did not write its port file")
 
     def read_log(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path, "rb") as f:
             return f.read().decode(errors="replace")
 
@@ -120,6 +122,20 @@ class AuthorityProcess:
             return Response(resp.status, dict(resp.getheaders()), resp.read())
         finally:
             conn.close()
+
+    def raw(self, data):
+        """Sends raw bytes; returns (status line, rest) of the answer."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+            chunks = []
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+        return head.split(b"\r\n")[0].decode(), body
 
     def poll(self, host, after, wait=0, **kw):
         return self.request("GET", f"/v1/hosts/{host}/grants?after={after}&wait={wait}", **kw)
