@@ -103,7 +103,7 @@ tb_say "sshd PAM: $(grep -n 'pam_jit' "$TB_ROOT/etc/pam.d/sshd" | tr '\n' ' ')"
 
 ok=1
 tb_flow_refused "$USER_J" before || ok=0
-tb_flow_grant "$USER_J" "$WINDOW" '["/usr/bin/id"]' || ok=0
+tb_flow_grant "$USER_J" "$WINDOW" /usr/bin/id || ok=0
 if [ $ok = 1 ] && tb_flow_login demo "$USER_J"; then
     tb_flow_status "$USER_J"
     tb_flow_sudo_allowed "$USER_J"

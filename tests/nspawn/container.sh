@@ -110,8 +110,9 @@ tb_configure_pam() {
 tb_configure_daemon() {
     local r=$TB_ROOT
     install -d -m 755 "$r/etc/jit" "$r/etc/jit/trusted-keys"
-    [ -f "$TB_RUN/authority/public.pem" ] &&
-        install -m 644 "$TB_RUN/authority/public.pem" "$r/etc/jit/trusted-keys/$(cat "$TB_RUN/authority/key_id").pem"
+    if [ -f "$TB_RUN/authority/public.pub" ]; then
+        install -m 644 "$TB_RUN/authority/public.pub" "$r/etc/jit/trusted-keys/$(cat "$TB_RUN/authority/key_id").pub"
+    fi
     tb_write_helperd_conf > "$r/etc/jit/helperd.conf"
     chmod 600 "$r/etc/jit/helperd.conf"
     if tb_have unit && tb_have daemon; then

@@ -73,14 +73,15 @@ tb_flow_refused() {
     else tb_fail "ssh login as $user refused"; return 1; fi
 }
 
-# tb_flow_grant USER SECONDS [SUDO_COMMANDS_JSON]: issue, then wait until the
+# tb_flow_grant USER SECONDS [SUDO_COMMAND...]: issue, then wait until the
 # daemon has accepted the bundle and the NSS module shows the user.
 tb_flow_grant() {
-    local user=$1 secs=$2 sudo=${3:-}
-    tb_step "the authority grants $user access for $secs s${sudo:+ (with sudo $sudo)}" \
+    local user=$1 secs=$2
+    shift 2
+    tb_step "the authority grants $user access for $secs s${1:+ (with sudo $*)}" \
         "jit-helperd fetches the signed bundle at once (long poll); $user then exists through libnss_jit"
     tb_need "grant for $user issued" authority || return 1
-    if ! tb_grant "$user" "$secs" "$sudo"; then tb_fail "grant for $user issued"; return 1; fi
+    if ! tb_grant "$user" "$secs" "$@"; then tb_fail "grant for $user issued"; return 1; fi
     tb_pass "grant ${TB_GRANT[$user]} for $user issued, window until $(tb_hms "${TB_NOT_AFTER[$user]}")"
     tb_need "$user appears in the container" daemon nss || return 1
     if tb_wait 30 tb_ct_has_user "$user"; then

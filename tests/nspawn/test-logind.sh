@@ -36,7 +36,7 @@ tb_log "test bed ready in $((SECONDS - T0)) s; window $WINDOW s, warnings at $JI
 
 tb_flow_refused "$A" before
 granted_a=0; granted_b=0
-tb_flow_grant "$A" "$WINDOW" '["/usr/bin/id"]' && granted_a=1
+tb_flow_grant "$A" "$WINDOW" /usr/bin/id && granted_a=1
 tb_flow_grant "$B" 600 && granted_b=1
 
 in_a=0; in_b=0; in_l=0
