@@ -1,0 +1,102 @@
+// helperd.conf: the daemon's configuration, parsed once at the edge into this
+// typed form (docs/config.md documents every key). INI-like: "[section]"
+// headers, "key = value" lines, '#' or ';' comment lines; values may be
+// double-quoted. Unknown sections/keys and duplicates are errors.
+#pragma once
+
+#include <jit/decision.hpp>
+#include <jit/result.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace jit::helperd {
+
+inline constexpr std::string_view kDefaultConfigPath = "/etc/jit/helperd.conf";
+
+struct AuthorityConfig {
+    std::string url;                 // base URL, no trailing slash
+    bool plain_http = false;         // http:// to a loopback address (tests/dev only)
+    std::string host_id;             // default: short hostname
+    std::string trusted_keys_dir = "/etc/jit/trusted-keys";
+    std::string ca_file;             // "" = system store
+    std::string client_cert;         // "" = no mTLS
+    std::string client_key;
+    std::string token_file;          // "" = no bearer token
+    int poll_wait = 55;              // seconds, 0-60 (PROTOCOL.md §1)
+    int connect_timeout = 10;        // seconds
+    int backoff_min = 1;             // seconds
+    int backoff_max = 300;           // seconds
+    std::int64_t clock_skew = 300;   // seconds
+};
+
+struct SocketConfig {
+    std::string path = "/run/jit/helperd.sock";
+    std::uint32_t mode = 0666;       // peers are checked with SO_PEERCRED per op
+    std::string group;               // "" = keep the daemon's group
+    int io_timeout_ms = 2000;        // per connection: whole request + answer
+    int max_connections = 64;
+};
+
+struct NssConfig {
+    std::string db_path = "/var/lib/jit/nss.db";
+    std::uint32_t uid_min = 70000;   // host-allocated uids for grants without one
+    std::uint32_t uid_max = 79999;
+    std::int64_t retention = 0;      // seconds the passwd entry is kept after the last window ends
+    std::int64_t uid_quarantine = 90 * 86400;  // seconds before an allocated uid may go to someone else
+    std::string home_base = "/home";
+    std::string default_shell = "/bin/bash";
+    std::string nologin_shell = "/usr/sbin/nologin";
+    bool create_home = true;         // create the home (from /etc/skel) at the first session
+};
+
+struct EnforceConfig {
+    std::vector<int> warn_before = {600, 60};  // seconds before not_after
+    int kill_grace = 5;                        // seconds between TerminateSession and KillSession
+};
+
+struct Config {
+    std::string path;                // the file it came from
+    AuthorityConfig authority;
+    SocketConfig socket;
+    std::string state_dir = "/var/lib/jit";
+    int pam_timeout_ms = 1500;       // hint for pam_jit.so (it reads it from op=status / its own args)
+    HostPolicy policy;               // host_id, break-glass, managed range/groups, stale policy, request hint
+    NssConfig nss;
+    std::string sudoers_path = "/etc/sudoers.d/jitlogin";  // "" = do not write sudoers
+    EnforceConfig enforce;
+};
+
+// One problem in a config file: where and what.
+struct ConfigIssue {
+    std::string file;
+    int line = 0;                    // 0: not tied to a line (e.g. a missing key)
+    std::string key;                 // "section.key", "" for syntax errors
+    std::string message;
+    std::string to_string() const;   // "file:line: key 'authority.url': message"
+};
+
+// Checks that can touch the file system (token file mode, key dir, ...) are
+// done by load_config; parse_config only checks syntax and values.
+struct ParseOptions {
+    bool check_files = true;
+    std::string default_host_id;     // "" = gethostname() short form
+};
+
+// Parses `text` (named `file` in messages). On failure the Error's message
+// lists every issue, one per line, and code is "config".
+Result<Config> parse_config(std::string_view text, const std::string& file, const ParseOptions& options = {});
+std::vector<ConfigIssue> config_issues(std::string_view text, const std::string& file, const ParseOptions& options,
+                                       Config* out);
+// Reads and parses the file.
+Result<Config> load_config(const std::string& file, const ParseOptions& options = {});
+
+// "55", "55s", "10m", "2h", "7d" -> seconds; nullopt when malformed or out of int range.
+std::optional<std::int64_t> parse_duration(std::string_view text);
+// Whether the host part of an http(s) URL is a loopback address (127.0.0.0/8, ::1, localhost).
+bool url_host_is_loopback(std::string_view url);
+
+}  // namespace jit::helperd

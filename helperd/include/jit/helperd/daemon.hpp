@@ -1,0 +1,190 @@
+// The daemon's state and logic, independent of sd-event, curl and sockets:
+// the current grants (accepted bundle), their durable copy, staleness and
+// change-time timers, publishing (NSS snapshot, sudoers), the session table,
+// and the local socket operations (docs/socket-protocol.md).
+//
+// Plug-in points for other parts of the daemon (enforcement, upload):
+//   - Component: observers for "grants changed", sessions, reload, status;
+//   - loop(): the timer facility (Loop), audit(): the event sink.
+#pragma once
+
+#include <jit/audit.hpp>
+#include <jit/bundle.hpp>
+#include <jit/decision.hpp>
+#include <jit/helperd/config.hpp>
+#include <jit/helperd/loop.hpp>
+#include <jit/helperd/state_store.hpp>
+#include <jit/helperd/sync.hpp>
+#include <jit/helperd/transport.hpp>
+#include <jit/ipc.hpp>
+
+#include <json/value.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace jit::helperd {
+
+// Who is on the other end of the socket (SO_PEERCRED).
+struct Peer {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    pid_t pid = 0;
+};
+
+// Local account lookups (passwd/group), injected so tests need no real users.
+class Accounts {
+public:
+    virtual ~Accounts() = default;
+    virtual LocalAccount lookup(const std::string& user) = 0;          // uid + group names
+    virtual std::optional<std::string> name_of(uid_t uid) = 0;         // getpwuid_r
+};
+class SystemAccounts final : public Accounts {
+public:
+    LocalAccount lookup(const std::string& user) override;
+    std::optional<std::string> name_of(uid_t uid) override;
+};
+
+// Something that turns the current grants into files (NSS snapshot, sudoers
+// drop-in). Called after each accepted bundle and at each change time.
+class Publisher {
+public:
+    virtual ~Publisher() = default;
+    virtual const char* name() const = 0;
+    virtual Status publish(const std::vector<Grant>& grants, UnixTime now) = 0;
+    // The next time its output changes on its own (window edge, retention end).
+    virtual std::optional<UnixTime> next_change(const std::vector<Grant>& grants, UnixTime now) = 0;
+    // Whether it knows `user` as a JIT user (e.g. the NSS publisher's retained entries).
+    virtual bool manages(const std::string& user) { return false; }
+};
+
+// The grants the daemon holds now.
+struct GrantsSnapshot {
+    bool have_bundle = false;
+    bool stale = false;
+    std::int64_t revision = 0;
+    UnixTime issued_at = 0;
+    UnixTime expires_at = 0;
+    UnixTime accepted_at = 0;
+    std::vector<Grant> grants;
+    std::vector<Revocation> revoked;
+};
+
+enum class ChangeCause {
+    Startup,       // loaded from disk (or nothing) at start
+    BundleAccepted,
+    TimeEdge,      // a window edge / retention end / expiry timer fired
+    StaleChanged,
+    Reload,        // SIGHUP
+};
+const char* to_string(ChangeCause cause);
+
+struct SessionInfo {
+    std::string user;
+    std::string service;
+    std::string tty;
+    std::string rhost;
+    pid_t pid = 0;
+    std::string logind_session;  // "" when pam_systemd did not run before us
+    std::string grant_id;        // the grant that allowed the login ("" if unknown)
+    UnixTime opened_at = 0;
+};
+
+class Daemon;
+
+// A part of the daemon that reacts to its state (enforcement, upload...).
+class Component {
+public:
+    virtual ~Component() = default;
+    virtual void grants_changed(const GrantsSnapshot& before, const GrantsSnapshot& now, ChangeCause cause) {}
+    virtual void session_opened(std::uint64_t id, const SessionInfo& session) {}
+    virtual void session_closed(std::uint64_t id, const SessionInfo& session) {}
+    virtual void config_reloaded(const Config& config) {}
+    virtual void add_status(Json::Value& status) {}
+    virtual void stopping() {}
+};
+
+class Daemon {
+public:
+    struct Deps {
+        Loop& loop;
+        Transport& transport;
+        audit::Sink& audit;
+        Accounts& accounts;
+    };
+
+    Daemon(Config config, TrustedKeys keys, Deps deps);
+    ~Daemon();
+    Daemon(const Daemon&) = delete;
+    Daemon& operator=(const Daemon&) = delete;
+
+    void add_publisher(std::unique_ptr<Publisher> publisher);
+    void add_component(std::unique_ptr<Component> component);
+
+    // Prepares the state dir, serves the stored bundle (re-verified), starts
+    // the sync. Errors: the state dir cannot be used.
+    Status start();
+    void stop();
+    // SIGHUP: a new config and keys; the grants stay.
+    void reload(Config config, TrustedKeys keys);
+
+    // Socket operations. `reply` may run later (request relay) but exactly once.
+    void handle(const ipc::Message& request, const Peer& peer, std::function<void(ipc::Message)> reply);
+
+    // For components and tests.
+    const GrantsSnapshot& grants() const { return snapshot_; }
+    const Config& config() const { return config_; }
+    Loop& loop() { return deps_.loop; }
+    audit::Sink& audit() { return deps_.audit; }
+    const SyncStatus& sync_status() const { return sync_->status(); }
+    const std::map<std::uint64_t, SessionInfo>& sessions() const { return sessions_; }
+    bool is_managed(const std::string& user);
+    Decision decide_for(const AccessRequest& request, bool* managed);
+    Json::Value status_json();
+    Json::Value grants_json(const std::optional<std::string>& only_user);
+    // Short text for sd_notify STATUS=.
+    std::string status_line() const;
+    // Called (if set) whenever status_line() may have changed.
+    std::function<void()> on_status_change;
+
+private:
+    void accept_bundle(AcceptedBundle bundle, std::string envelope_bytes);
+    void reject_bundle(const Error& error, const std::string& envelope_bytes);
+    void install(GrantsSnapshot next, ChangeCause cause);
+    void refresh_time(ChangeCause cause);
+    void publish_all();
+    void schedule_next_change();
+    GrantView view() const;
+    std::vector<Grant> effective_grants() const;
+    SyncSettings sync_settings() const;
+
+    void op_check(const ipc::Message& req, const Peer& peer, bool with_audit, std::function<void(ipc::Message)>& reply);
+    void op_session(const ipc::Message& req, const Peer& peer, bool open, std::function<void(ipc::Message)>& reply);
+    void op_request(const ipc::Message& req, const Peer& peer, std::function<void(ipc::Message)> reply);
+    void op_request_status(const ipc::Message& req, const Peer& peer, std::function<void(ipc::Message)> reply);
+
+    Config config_;
+    TrustedKeys keys_;
+    Deps deps_;
+    StateStore store_;
+    std::unique_ptr<SyncEngine> sync_;
+    GrantsSnapshot snapshot_;
+    std::string last_payload_;  // exact bytes of the accepted payload
+    std::vector<std::unique_ptr<Publisher>> publishers_;
+    std::vector<std::unique_ptr<Component>> components_;
+    std::map<std::uint64_t, SessionInfo> sessions_;
+    std::uint64_t next_session_id_ = 1;
+    Loop::TimerId change_timer_ = 0;
+    UnixTime started_at_ = 0;
+    std::string last_publish_error_;
+};
+
+// Errors answered on the socket: {status=error, error=<code>, message=<text>}.
+ipc::Message error_reply(const std::string& code, const std::string& message);
+
+}  // namespace jit::helperd

@@ -1,0 +1,65 @@
+// The daemon's clock and timers, as an interface: the real one is sd-event
+// (SdLoop, sd_loop.hpp); tests use ManualLoop and move time by hand.
+#pragma once
+
+#include <jit/grant.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+
+namespace jit::helperd {
+
+class Loop {
+public:
+    using TimerId = std::uint64_t;  // 0 is never a valid id
+    using Callback = std::function<void()>;
+
+    virtual ~Loop() = default;
+    // Wall-clock time (UTC seconds): what grant windows are measured in.
+    virtual UnixTime now() = 0;
+    // Monotonic milliseconds: what timeouts and backoff are measured in.
+    virtual std::int64_t monotonic_ms() = 0;
+    // One-shot timer after `delay` on the monotonic clock.
+    virtual TimerId call_after(std::chrono::milliseconds delay, Callback cb) = 0;
+    // One-shot timer at wall-clock time `when` (CLOCK_REALTIME: follows clock jumps).
+    virtual TimerId call_at(UnixTime when, Callback cb) = 0;
+    // Cancels a pending timer; unknown or fired ids are ignored.
+    virtual void cancel(TimerId id) = 0;
+};
+
+// A Loop for tests: time moves only through advance()/set_now(), and timers
+// that come due run inside those calls, in time order.
+class ManualLoop final : public Loop {
+public:
+    explicit ManualLoop(UnixTime start = 1764250000) : wall_ms_(std::int64_t(start) * 1000) {}
+    UnixTime now() override { return wall_ms_ / 1000; }
+    std::int64_t monotonic_ms() override { return mono_ms_; }
+    TimerId call_after(std::chrono::milliseconds delay, Callback cb) override;
+    TimerId call_at(UnixTime when, Callback cb) override;
+    void cancel(TimerId id) override;
+
+    // Moves both clocks forward and runs due timers.
+    void advance(std::chrono::milliseconds by);
+    // Jumps the wall clock only (forward or backward), then runs due wall timers.
+    void set_wall(UnixTime t);
+    std::size_t pending() const { return timers_.size(); }
+    // Delay until the next monotonic timer, or -1 if none.
+    std::int64_t next_monotonic_delay_ms() const;
+
+private:
+    struct Timer {
+        bool wall;
+        std::int64_t due_ms;
+        Callback cb;
+    };
+    void run_due();
+    std::int64_t wall_ms_;
+    std::int64_t mono_ms_ = 1'000'000;
+    TimerId next_id_ = 1;
+    std::map<TimerId, Timer> timers_;
+};
+
+}  // namespace jit::helperd

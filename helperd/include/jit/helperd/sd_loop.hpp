@@ -1,0 +1,40 @@
+// Loop on sd-event: the daemon's single-threaded event loop.
+#pragma once
+
+#include <jit/helperd/loop.hpp>
+
+#include <systemd/sd-event.h>
+
+#include <map>
+
+namespace jit::helperd {
+
+class SdLoop final : public Loop {
+public:
+    explicit SdLoop(sd_event* event);  // takes a reference
+    ~SdLoop() override;
+    SdLoop(const SdLoop&) = delete;
+    SdLoop& operator=(const SdLoop&) = delete;
+
+    UnixTime now() override;
+    std::int64_t monotonic_ms() override;
+    TimerId call_after(std::chrono::milliseconds delay, Callback cb) override;
+    TimerId call_at(UnixTime when, Callback cb) override;
+    void cancel(TimerId id) override;
+    sd_event* event() const { return event_; }
+
+private:
+    struct Timer {
+        SdLoop* loop;
+        TimerId id;
+        sd_event_source* source = nullptr;
+        Callback cb;
+    };
+    TimerId add(clockid_t clock, std::uint64_t usec, Callback cb);
+    static int on_timer(sd_event_source* s, uint64_t usec, void* userdata);
+    sd_event* event_;
+    TimerId next_id_ = 1;
+    std::map<TimerId, Timer*> timers_;
+};
+
+}  // namespace jit::helperd

@@ -1,0 +1,303 @@
+// Daemon state: grants, durability, staleness, publishing, change timers.
+// The socket operations are in ops.cpp.
+#include <jit/helperd/daemon.hpp>
+
+#include <algorithm>
+
+namespace jit::helperd {
+
+using audit::Event;
+using audit::EventType;
+namespace field = audit::field;
+
+const char* to_string(ChangeCause cause) {
+    switch (cause) {
+    case ChangeCause::Startup: return "startup";
+    case ChangeCause::BundleAccepted: return "bundle_accepted";
+    case ChangeCause::TimeEdge: return "time_edge";
+    case ChangeCause::StaleChanged: return "stale_changed";
+    case ChangeCause::Reload: return "reload";
+    }
+    return "unknown";
+}
+
+ipc::Message error_reply(const std::string& code, const std::string& message) {
+    return ipc::Message{{"status", "error"}, {"error", code}, {"message", message}};
+}
+
+namespace {
+
+GrantsSnapshot snapshot_from(const GrantsPayload& p, UnixTime accepted_at) {
+    GrantsSnapshot s;
+    s.have_bundle = true;
+    s.revision = p.revision;
+    s.issued_at = p.issued_at;
+    s.expires_at = p.expires_at;
+    s.accepted_at = accepted_at;
+    s.grants = p.grants;
+    s.revoked = p.revoked;
+    return s;
+}
+
+Event event(EventType type, std::string message) {
+    Event e{type, std::move(message), {}};
+    return e;
+}
+
+}  // namespace
+
+Daemon::Daemon(Config config, TrustedKeys keys, Deps deps)
+    : config_(std::move(config)), keys_(std::move(keys)), deps_(deps), store_(config_.state_dir) {
+    SyncEngine::Hooks hooks;
+    hooks.keys = [this]() -> const TrustedKeys& { return keys_; };
+    hooks.context = [this] {
+        AcceptContext ctx;
+        ctx.host_id = config_.authority.host_id;
+        ctx.last_revision = snapshot_.have_bundle ? snapshot_.revision : 0;
+        ctx.last_payload = last_payload_;
+        ctx.now = deps_.loop.now();
+        ctx.clock_skew = config_.authority.clock_skew;
+        return ctx;
+    };
+    hooks.accepted = [this](AcceptedBundle b, std::string bytes) { accept_bundle(std::move(b), std::move(bytes)); };
+    hooks.rejected = [this](const Error& e, const std::string& bytes) { reject_bundle(e, bytes); };
+    hooks.status_changed = [this](const SyncStatus&) {
+        if (on_status_change) on_status_change();
+    };
+    sync_ = std::make_unique<SyncEngine>(sync_settings(), deps_.transport, deps_.loop, std::move(hooks));
+}
+
+Daemon::~Daemon() {
+    if (change_timer_) deps_.loop.cancel(change_timer_);
+}
+
+SyncSettings Daemon::sync_settings() const {
+    SyncSettings s;
+    s.base_url = config_.authority.url;
+    s.host_id = config_.authority.host_id;
+    s.poll_wait = config_.authority.poll_wait;
+    s.connect_timeout = config_.authority.connect_timeout;
+    s.backoff_min = config_.authority.backoff_min;
+    s.backoff_max = config_.authority.backoff_max;
+    s.clock_skew = config_.authority.clock_skew;
+    return s;
+}
+
+void Daemon::add_publisher(std::unique_ptr<Publisher> publisher) { publishers_.push_back(std::move(publisher)); }
+void Daemon::add_component(std::unique_ptr<Component> component) { components_.push_back(std::move(component)); }
+
+Status Daemon::start() {
+    started_at_ = deps_.loop.now();
+    if (auto st = store_.prepare(); !st) return st;
+    GrantsSnapshot initial;
+    auto stored = store_.load();
+    if (!stored) {
+        deps_.audit.emit(event(EventType::SecurityAlert, "stored grants state unreadable, ignoring it: " + stored.error().message)
+                             .add(std::string(field::kAlert), "state_unreadable")
+                             .add(std::string(field::kPath), store_.file()));
+    } else if (stored->has_value()) {
+        const StoredState& s = **stored;
+        auto bundle = reverify_stored(s, keys_, config_.authority.host_id);
+        if (!bundle) {
+            deps_.audit.emit(event(EventType::SecurityAlert, "stored grants bundle refused (" + bundle.error().code + "): " +
+                                                                 bundle.error().message)
+                                 .add(std::string(field::kAlert), "state_refused")
+                                 .add(std::string(field::kRule), bundle.error().code)
+                                 .add(std::string(field::kPath), store_.file()));
+        } else {
+            initial = snapshot_from(bundle->payload, s.accepted_at);
+            last_payload_ = bundle->envelope.payload;
+        }
+    }
+    if (config_.authority.plain_http)
+        deps_.audit.emit(event(EventType::SecurityAlert, "authority URL " + config_.authority.url +
+                                                             " is plain http (loopback only): for development and tests")
+                             .add(std::string(field::kAlert), "plain_http"));
+    Event started = event(EventType::DaemonStarted,
+                          "jit-helperd started for host " + config_.authority.host_id +
+                              (initial.have_bundle ? ", serving stored revision " + std::to_string(initial.revision)
+                                                   : ", no stored grants"));
+    started.add(std::string(field::kPath), config_.path);
+    if (initial.have_bundle) started.add(std::string(field::kRevision), initial.revision);
+    deps_.audit.emit(started);
+    install(std::move(initial), ChangeCause::Startup);
+    sync_->start();
+    return Ok{};
+}
+
+void Daemon::stop() {
+    sync_->stop();
+    if (change_timer_) deps_.loop.cancel(change_timer_);
+    change_timer_ = 0;
+    for (auto& c : components_) c->stopping();
+    deps_.audit.emit(event(EventType::DaemonStopped, "jit-helperd stopping"));
+}
+
+void Daemon::reload(Config config, TrustedKeys keys) {
+    const bool restart_sync = config.authority.url != config_.authority.url ||
+                              config.authority.host_id != config_.authority.host_id ||
+                              config.authority.poll_wait != config_.authority.poll_wait ||
+                              config.authority.connect_timeout != config_.authority.connect_timeout ||
+                              config.authority.backoff_min != config_.authority.backoff_min ||
+                              config.authority.backoff_max != config_.authority.backoff_max ||
+                              config.authority.clock_skew != config_.authority.clock_skew;
+    std::string notes;
+    if (config.socket.path != config_.socket.path) notes += " (socket.path change takes effect at restart)";
+    if (config.state_dir != config_.state_dir) notes += " (state.dir change takes effect at restart)";
+    config.socket.path = config_.socket.path;
+    config.state_dir = config_.state_dir;
+    config_ = std::move(config);
+    keys_ = std::move(keys);
+    deps_.audit.emit(event(EventType::ConfigReloaded, "configuration and trusted keys reloaded from " + config_.path + notes)
+                         .add(std::string(field::kPath), config_.path)
+                         .add(std::string(field::kCount), std::int64_t(keys_.size())));
+    for (auto& c : components_) c->config_reloaded(config_);
+    if (restart_sync) sync_->restart(sync_settings());
+    GrantsSnapshot same = snapshot_;
+    install(std::move(same), ChangeCause::Reload);
+}
+
+void Daemon::accept_bundle(AcceptedBundle bundle, std::string envelope_bytes) {
+    const UnixTime now = deps_.loop.now();
+    const bool same = snapshot_.have_bundle && bundle.payload.revision == snapshot_.revision;
+    if (same) return;  // identical bytes (verify_and_accept checked): nothing changes
+    StoredState stored{bundle.payload.revision, now, envelope_bytes};
+    if (auto st = store_.save(stored); !st)
+        deps_.audit.emit(event(EventType::SecurityAlert, "could not store the accepted bundle (served from memory): " +
+                                                             st.error().message)
+                             .add(std::string(field::kAlert), "state_write_failed")
+                             .add(std::string(field::kPath), store_.file()));
+    Event e = event(EventType::BundleAccepted, "accepted grants bundle revision " + std::to_string(bundle.payload.revision) +
+                                                   " with " + std::to_string(bundle.payload.grants.size()) + " grant(s)");
+    e.add(std::string(field::kRevision), bundle.payload.revision)
+        .add(std::string(field::kCount), std::int64_t(bundle.payload.grants.size()))
+        .add("JIT_KEY_ID", bundle.envelope.key_id)
+        .add("JIT_EXPIRES_AT", bundle.payload.expires_at);
+    deps_.audit.emit(e);
+    last_payload_ = bundle.envelope.payload;
+    install(snapshot_from(bundle.payload, now), ChangeCause::BundleAccepted);
+}
+
+void Daemon::reject_bundle(const Error& error, const std::string& envelope_bytes) {
+    deps_.audit.emit(event(EventType::BundleRejected, "rejected grants bundle from the authority (" + error.code + "): " +
+                                                          error.message + "; previous state stays in force")
+                         .add(std::string(field::kRule), error.code)
+                         .add(std::string(field::kError), error.message)
+                         .add(std::string(field::kRevision), snapshot_.revision)
+                         .add(std::string(field::kCount), std::int64_t(envelope_bytes.size())));
+}
+
+void Daemon::install(GrantsSnapshot next, ChangeCause cause) {
+    const UnixTime now = deps_.loop.now();
+    next.stale = next.have_bundle && now > next.expires_at;  // PROTOCOL.md: stale once now > expires_at
+    if (next.have_bundle && next.stale != (snapshot_.have_bundle && snapshot_.stale)) {
+        if (next.stale)
+            deps_.audit.emit(event(EventType::StaleBegin, "grants view is stale: revision " + std::to_string(next.revision) +
+                                                              " expired and nothing newer was accepted (policy: " +
+                                                              (config_.policy.stale_policy == HostPolicy::StalePolicy::Suspend
+                                                                   ? "suspend"
+                                                                   : "honour") +
+                                                              ")")
+                                 .add(std::string(field::kRevision), next.revision)
+                                 .add("JIT_EXPIRES_AT", next.expires_at));
+        else
+            deps_.audit.emit(event(EventType::StaleEnd, "grants view is current again (revision " +
+                                                            std::to_string(next.revision) + ")")
+                                 .add(std::string(field::kRevision), next.revision));
+    }
+    GrantsSnapshot before = std::move(snapshot_);
+    snapshot_ = std::move(next);
+    publish_all();
+    schedule_next_change();
+    for (auto& c : components_) c->grants_changed(before, snapshot_, cause);
+    if (on_status_change) on_status_change();
+}
+
+void Daemon::refresh_time(ChangeCause cause) {
+    GrantsSnapshot same = snapshot_;
+    install(std::move(same), cause);
+}
+
+std::vector<Grant> Daemon::effective_grants() const {
+    if (!snapshot_.have_bundle) return {};
+    if (snapshot_.stale && config_.policy.stale_policy == HostPolicy::StalePolicy::Suspend) return {};
+    return snapshot_.grants;
+}
+
+void Daemon::publish_all() {
+    const UnixTime now = deps_.loop.now();
+    const std::vector<Grant> grants = effective_grants();
+    std::string errors;
+    for (auto& p : publishers_) {
+        auto st = p->publish(grants, now);
+        if (!st) errors += std::string(p->name()) + ": " + st.error().message + "; ";
+    }
+    if (!errors.empty() && errors != last_publish_error_)
+        deps_.audit.emit(event(EventType::SecurityAlert, "publishing grants failed: " + errors)
+                             .add(std::string(field::kAlert), "publish_failed"));
+    last_publish_error_ = errors;
+}
+
+void Daemon::schedule_next_change() {
+    if (change_timer_) deps_.loop.cancel(change_timer_);
+    change_timer_ = 0;
+    const UnixTime now = deps_.loop.now();
+    std::optional<UnixTime> next;
+    auto consider = [&](UnixTime t) {
+        if (t > now && (!next || t < *next)) next = t;
+    };
+    if (snapshot_.have_bundle) {
+        for (const auto& g : snapshot_.grants) {
+            consider(g.not_before);
+            consider(g.not_after);
+        }
+        if (!snapshot_.stale) consider(snapshot_.expires_at + 1);  // stale once now > expires_at
+    }
+    const std::vector<Grant> grants = effective_grants();
+    for (auto& p : publishers_)
+        if (auto t = p->next_change(grants, now)) consider(*t);
+    if (!next) return;
+    change_timer_ = deps_.loop.call_at(*next, [this] {
+        change_timer_ = 0;
+        refresh_time(ChangeCause::TimeEdge);
+    });
+}
+
+GrantView Daemon::view() const {
+    GrantView v;
+    v.have_bundle = snapshot_.have_bundle;
+    v.stale = snapshot_.have_bundle && snapshot_.expires_at < deps_.loop.now();
+    v.grants = &snapshot_.grants;
+    return v;
+}
+
+bool Daemon::is_managed(const std::string& user) {
+    if (user.empty() || user == "root") return false;
+    const auto& bg = config_.policy.break_glass_users;
+    if (std::find(bg.begin(), bg.end(), user) != bg.end()) return false;
+    LocalAccount acct = deps_.accounts.lookup(user);
+    if (acct.uid && *acct.uid == 0) return false;
+    if (jit::is_managed(user, acct, view(), config_.policy)) return true;
+    for (auto& p : publishers_)
+        if (p->manages(user)) return true;
+    return false;
+}
+
+Decision Daemon::decide_for(const AccessRequest& request, bool* managed_out) {
+    const bool managed = is_managed(request.user);
+    if (managed_out) *managed_out = managed;
+    return jit::decide(request, view(), config_.policy, managed);
+}
+
+std::string Daemon::status_line() const {
+    std::string s;
+    if (!snapshot_.have_bundle) s = "no grants bundle yet";
+    else
+        s = "revision " + std::to_string(snapshot_.revision) + ", " + std::to_string(snapshot_.grants.size()) + " grant(s)" +
+            (snapshot_.stale ? ", STALE" : "");
+    const SyncStatus& st = sync_->status();
+    if (!st.last_result.empty()) s += "; authority: " + st.last_result;
+    return s;
+}
+
+}  // namespace jit::helperd

@@ -1,0 +1,65 @@
+#include <jit/helperd/loop.hpp>
+
+namespace jit::helperd {
+
+Loop::TimerId ManualLoop::call_after(std::chrono::milliseconds delay, Callback cb) {
+    TimerId id = next_id_++;
+    timers_[id] = Timer{false, mono_ms_ + delay.count(), std::move(cb)};
+    return id;
+}
+
+Loop::TimerId ManualLoop::call_at(UnixTime when, Callback cb) {
+    TimerId id = next_id_++;
+    timers_[id] = Timer{true, std::int64_t(when) * 1000, std::move(cb)};
+    return id;
+}
+
+void ManualLoop::cancel(TimerId id) { timers_.erase(id); }
+
+void ManualLoop::run_due() {
+    for (;;) {
+        auto best = timers_.end();
+        for (auto it = timers_.begin(); it != timers_.end(); ++it) {
+            const bool due = it->second.wall ? it->second.due_ms <= wall_ms_ : it->second.due_ms <= mono_ms_;
+            if (due && best == timers_.end()) best = it;
+        }
+        if (best == timers_.end()) return;
+        Callback cb = std::move(best->second.cb);
+        timers_.erase(best);
+        cb();
+    }
+}
+
+void ManualLoop::advance(std::chrono::milliseconds by) {
+    // Step through due timers in order so callbacks see the right time.
+    std::int64_t target_mono = mono_ms_ + by.count();
+    std::int64_t target_wall = wall_ms_ + by.count();
+    for (;;) {
+        std::int64_t next = target_mono;
+        for (const auto& [id, t] : timers_) {
+            std::int64_t at = t.wall ? mono_ms_ + (t.due_ms - wall_ms_) : t.due_ms;
+            if (at < next) next = at;
+        }
+        if (next < mono_ms_) next = mono_ms_;
+        wall_ms_ += next - mono_ms_;
+        mono_ms_ = next;
+        run_due();
+        if (mono_ms_ >= target_mono) break;
+    }
+    wall_ms_ = target_wall;
+    run_due();
+}
+
+void ManualLoop::set_wall(UnixTime t) {
+    wall_ms_ = std::int64_t(t) * 1000;
+    run_due();
+}
+
+std::int64_t ManualLoop::next_monotonic_delay_ms() const {
+    std::int64_t best = -1;
+    for (const auto& [id, t] : timers_)
+        if (!t.wall && (best < 0 || t.due_ms - mono_ms_ < best)) best = t.due_ms - mono_ms_;
+    return best;
+}
+
+}  // namespace jit::helperd

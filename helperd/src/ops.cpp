@@ -1,0 +1,393 @@
+// Local socket operations (docs/socket-protocol.md).
+#include <jit/helperd/daemon.hpp>
+#include <jit/names.hpp>
+
+#include <json/json.h>
+
+#include <algorithm>
+#include <memory>
+
+#ifndef JIT_VERSION
+#define JIT_VERSION "0"
+#endif
+
+namespace jit::helperd {
+
+using audit::Event;
+using audit::EventType;
+namespace field = audit::field;
+using Reply = std::function<void(ipc::Message)>;
+
+namespace {
+
+std::string compact(const Json::Value& v) {
+    Json::StreamWriterBuilder b;
+    b["indentation"] = "";
+    b["emitUTF8"] = true;
+    return Json::writeString(b, v);
+}
+
+const char* verdict_word(Verdict v) {
+    switch (v) {
+    case Verdict::Allow: return "allow";
+    case Verdict::Deny: return "deny";
+    case Verdict::NotManaged: return "ignore";
+    }
+    return "deny";
+}
+
+EventType event_for(AccessKind kind, bool allowed) {
+    switch (kind) {
+    case AccessKind::Sudo: return allowed ? EventType::SudoAllowed : EventType::SudoDenied;
+    case AccessKind::Su: return allowed ? EventType::SuAllowed : EventType::SuDenied;
+    case AccessKind::Login: break;
+    }
+    return allowed ? EventType::LoginAllowed : EventType::LoginDenied;
+}
+
+bool valid_request_id(const std::string& s) { return jit::is_valid_grant_id(s); }
+
+std::optional<std::int64_t> to_int(const std::string& s) {
+    if (s.empty() || s.size() > 12) return std::nullopt;
+    std::int64_t v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + (c - '0');
+    }
+    return v;
+}
+
+bool parse_json(const std::string& text, Json::Value& out) {
+    Json::CharReaderBuilder b;
+    b["collectComments"] = false;
+    std::unique_ptr<Json::CharReader> r(b.newCharReader());
+    std::string errs;
+    return text.size() < 1024 * 1024 && r->parse(text.data(), text.data() + text.size(), &out, &errs);
+}
+
+}  // namespace
+
+Json::Value Daemon::status_json() {
+    const UnixTime now = deps_.loop.now();
+    Json::Value s(Json::objectValue);
+    s["version"] = JIT_VERSION;
+    s["host_id"] = config_.authority.host_id;
+    s["authority_url"] = config_.authority.url;
+    s["started_at"] = Json::Int64(started_at_);
+    s["now"] = Json::Int64(now);
+    s["have_bundle"] = snapshot_.have_bundle;
+    s["revision"] = Json::Int64(snapshot_.revision);
+    s["issued_at"] = Json::Int64(snapshot_.issued_at);
+    s["expires_at"] = Json::Int64(snapshot_.expires_at);
+    s["accepted_at"] = Json::Int64(snapshot_.accepted_at);
+    s["stale"] = snapshot_.have_bundle && now > snapshot_.expires_at;
+    s["stale_policy"] = config_.policy.stale_policy == HostPolicy::StalePolicy::Suspend ? "suspend" : "honour";
+    Json::UInt64 active = 0;
+    for (const auto& g : snapshot_.grants)
+        if (g.active_at(now)) ++active;
+    s["grants_total"] = Json::UInt64(snapshot_.grants.size());
+    s["grants_active"] = active;
+    const SyncStatus& st = sync_->status();
+    Json::Value sync(Json::objectValue);
+    sync["last_attempt"] = Json::Int64(st.last_attempt);
+    sync["last_success"] = Json::Int64(st.last_success);
+    sync["last_result"] = st.last_result;
+    sync["last_ok"] = st.last_ok;
+    sync["consecutive_failures"] = st.consecutive_failures;
+    sync["next_retry_ms"] = Json::Int64(st.next_retry_ms);
+    sync["bundles_accepted"] = Json::UInt64(st.bundles_accepted);
+    sync["bundles_rejected"] = Json::UInt64(st.bundles_rejected);
+    s["sync"] = sync;
+    s["sessions"] = Json::UInt64(sessions_.size());
+    s["pam_timeout_ms"] = config_.pam_timeout_ms;
+    s["publish_error"] = last_publish_error_;
+    for (auto& c : components_) c->add_status(s);
+    return s;
+}
+
+Json::Value Daemon::grants_json(const std::optional<std::string>& only_user) {
+    const UnixTime now = deps_.loop.now();
+    Json::Value out(Json::objectValue);
+    out["now"] = Json::Int64(now);
+    out["revision"] = Json::Int64(snapshot_.revision);
+    out["have_bundle"] = snapshot_.have_bundle;
+    out["stale"] = snapshot_.have_bundle && now > snapshot_.expires_at;
+    Json::Value list(Json::arrayValue);
+    for (const auto& g : snapshot_.grants) {
+        if (only_user && g.user != *only_user) continue;
+        Json::Value j(Json::objectValue);
+        j["id"] = g.id;
+        j["user"] = g.user;
+        if (g.uid) j["uid"] = Json::UInt(*g.uid);
+        j["login"] = g.login;
+        if (g.sudo) {
+            Json::Value s(Json::objectValue);
+            s["run_as"] = g.sudo->run_as;
+            Json::Value cmds(Json::arrayValue);
+            for (const auto& c : g.sudo->commands) cmds.append(c);
+            s["commands"] = cmds;
+            j["sudo"] = s;
+        }
+        Json::Value groups(Json::arrayValue);
+        for (const auto& gr : g.groups) groups.append(gr);
+        j["groups"] = groups;
+        j["not_before"] = Json::Int64(g.not_before);
+        j["not_after"] = Json::Int64(g.not_after);
+        j["active"] = g.active_at(now);
+        j["state"] = g.active_at(now) ? "active" : (now < g.not_before ? "pending" : "ended");
+        j["seconds_left"] = Json::Int64(g.active_at(now) ? g.not_after - now : 0);
+        j["reason"] = g.reason;
+        j["ticket"] = g.ticket;
+        j["requested_by"] = g.requested_by;
+        Json::Value ap(Json::arrayValue);
+        for (const auto& a : g.approved_by) ap.append(a);
+        j["approved_by"] = ap;
+        list.append(j);
+    }
+    out["grants"] = list;
+    return out;
+}
+
+void Daemon::handle(const ipc::Message& req, const Peer& peer, Reply reply) {
+    const std::string op = ipc::get(req, "op");
+    try {
+        if (op == "check") return op_check(req, peer, true, reply);
+        if (op == "explain") return op_check(req, peer, false, reply);
+        if (op == "session_open") return op_session(req, peer, true, reply);
+        if (op == "session_close") return op_session(req, peer, false, reply);
+        if (op == "status") return reply({{"status", "ok"}, {"json", compact(status_json())}});
+        if (op == "grants") {
+            std::optional<std::string> only;
+            if (peer.uid != 0) {
+                auto name = deps_.accounts.name_of(peer.uid);
+                if (!name) return reply(error_reply("unknown_peer", "your uid " + std::to_string(peer.uid) + " has no user name"));
+                only = *name;
+            }
+            return reply({{"status", "ok"}, {"json", compact(grants_json(only))}});
+        }
+        if (op == "request") return op_request(req, peer, std::move(reply));
+        if (op == "request_status") return op_request_status(req, peer, std::move(reply));
+        if (op == "ping") return reply({{"status", "ok"}, {"version", JIT_VERSION}});
+        return reply(error_reply("unknown_op", op.empty() ? "missing 'op'" : "unknown op '" + op + "'"));
+    } catch (const std::exception& e) {
+        return reply(error_reply("internal", e.what()));
+    }
+}
+
+void Daemon::op_check(const ipc::Message& req, const Peer& peer, bool with_audit, Reply& reply) {
+    const std::string user = ipc::get(req, "user");
+    if (!jit::is_posix_name(user) && user != "root")
+        return reply(error_reply("bad_request", "'user' missing or not a valid login name"));
+    if (peer.uid != 0) {
+        auto self = deps_.accounts.name_of(peer.uid);
+        if (!self || *self != user)
+            return reply(error_reply("forbidden", "only root may ask about another user"));
+    }
+    AccessRequest ar;
+    ar.user = user;
+    ar.service = ipc::get(req, "service");
+    ar.kind = classify_service(ar.service);
+    if (auto k = ipc::get(req, "kind"); !k.empty()) {
+        auto parsed = parse_access_kind(k);
+        if (!parsed) return reply(error_reply("bad_request", "'kind' must be login, sudo or su"));
+        ar.kind = *parsed;
+    }
+    ar.run_as = ipc::get(req, "run_as");
+    ar.now = deps_.loop.now();
+    bool managed = false;
+    Decision d = decide_for(ar, &managed);
+    ipc::Message out{{"status", "ok"},
+                     {"decision", verdict_word(d.verdict)},
+                     {"reason", d.reason},
+                     {"message", d.message},
+                     {"grant_id", d.grant_id},
+                     {"not_before", std::to_string(d.not_before)},
+                     {"not_after", std::to_string(d.not_after)},
+                     {"kind", to_string(ar.kind)},
+                     {"managed", managed ? "yes" : "no"}};
+    if (with_audit && d.verdict != Verdict::NotManaged) {
+        const bool allowed = d.verdict == Verdict::Allow;
+        Event e{event_for(ar.kind, allowed),
+                std::string(to_string(ar.kind)) + " " + (allowed ? "allowed" : "denied") + " for " + user + " via " +
+                    (ar.service.empty() ? std::string("?") : ar.service) + ": " + d.reason,
+                {}};
+        e.add(std::string(field::kUser), user)
+            .add(std::string(field::kDecision), allowed ? "allow" : "deny")
+            .add(std::string(field::kReason), d.reason)
+            .add(std::string(field::kService), ar.service)
+            .add(std::string(field::kPid), std::int64_t(peer.pid));
+        if (auto v = ipc::get(req, "rhost"); !v.empty()) e.add(std::string(field::kRhost), v);
+        if (auto v = ipc::get(req, "tty"); !v.empty()) e.add(std::string(field::kTty), v);
+        if (auto v = ipc::get(req, "ruser"); !v.empty()) e.add("JIT_RUSER", v);
+        if (!ar.run_as.empty()) e.add(std::string(field::kRunAs), ar.run_as);
+        if (auto v = ipc::get(req, "command"); !v.empty()) e.add(std::string(field::kCommand), v);
+        if (!d.grant_id.empty()) {
+            e.add(std::string(field::kGrantId), d.grant_id).add(std::string(field::kNotAfter), d.not_after);
+            for (const auto& g : snapshot_.grants)
+                if (g.id == d.grant_id) {
+                    if (!g.ticket.empty()) e.add(std::string(field::kTicket), g.ticket);
+                    std::string ap;
+                    for (const auto& a : g.approved_by) ap += (ap.empty() ? "" : ",") + a;
+                    e.add(std::string(field::kApprovedBy), ap);
+                    if (g.uid) e.add(std::string(field::kUid), std::int64_t(*g.uid));
+                    break;
+                }
+        }
+        e.add(std::string(field::kRevision), snapshot_.revision);
+        deps_.audit.emit(e);
+    }
+    reply(std::move(out));
+}
+
+void Daemon::op_session(const ipc::Message& req, const Peer& peer, bool open, Reply& reply) {
+    if (peer.uid != 0) return reply(error_reply("forbidden", "session_open/session_close are for root (pam_jit.so) only"));
+    SessionInfo s;
+    s.user = ipc::get(req, "user");
+    if (!jit::is_posix_name(s.user)) return reply(error_reply("bad_request", "'user' missing or not a valid login name"));
+    s.service = ipc::get(req, "service");
+    s.tty = ipc::get(req, "tty");
+    s.rhost = ipc::get(req, "rhost");
+    s.logind_session = ipc::get(req, "logind_session");
+    if (auto p = ipc::get(req, "pid"); !p.empty()) {
+        auto v = to_int(p);
+        if (!v || *v <= 0 || *v > 4194304) return reply(error_reply("bad_request", "'pid' is not a process id"));
+        s.pid = pid_t(*v);
+    }
+    s.opened_at = deps_.loop.now();
+    if (open) {
+        AccessRequest ar{s.user, s.service, AccessKind::Login, "", s.opened_at};
+        bool managed = false;
+        Decision d = decide_for(ar, &managed);
+        if (!managed) return reply({{"status", "ok"}, {"managed", "no"}});
+        if (d.verdict == Verdict::Allow) s.grant_id = d.grant_id;
+        std::uint64_t id = next_session_id_++;
+        sessions_[id] = s;
+        Event e{EventType::SessionOpened, "session opened for " + s.user + " via " + s.service, {}};
+        e.add(std::string(field::kUser), s.user)
+            .add(std::string(field::kService), s.service)
+            .add(std::string(field::kGrantId), s.grant_id)
+            .add(std::string(field::kPid), std::int64_t(s.pid));
+        if (!s.tty.empty()) e.add(std::string(field::kTty), s.tty);
+        if (!s.rhost.empty()) e.add(std::string(field::kRhost), s.rhost);
+        if (!s.logind_session.empty()) e.add(std::string(field::kSessionId), s.logind_session);
+        deps_.audit.emit(e);
+        for (auto& c : components_) c->session_opened(id, sessions_[id]);
+        return reply({{"status", "ok"}, {"managed", "yes"}, {"session", std::to_string(id)}, {"grant_id", s.grant_id}});
+    }
+    // Close: match by logind session id when given, else by user + pid.
+    for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
+        const SessionInfo& have = it->second;
+        const bool match = have.user == s.user && (!s.logind_session.empty() ? have.logind_session == s.logind_session
+                                                                             : have.pid == s.pid);
+        if (!match) continue;
+        SessionInfo closed = have;
+        std::uint64_t id = it->first;
+        sessions_.erase(it);
+        Event e{EventType::SessionClosed, "session closed for " + closed.user, {}};
+        e.add(std::string(field::kUser), closed.user)
+            .add(std::string(field::kService), closed.service)
+            .add(std::string(field::kGrantId), closed.grant_id)
+            .add(std::string(field::kPid), std::int64_t(closed.pid));
+        if (!closed.logind_session.empty()) e.add(std::string(field::kSessionId), closed.logind_session);
+        deps_.audit.emit(e);
+        for (auto& c : components_) c->session_closed(id, closed);
+        return reply({{"status", "ok"}, {"session", std::to_string(id)}});
+    }
+    reply({{"status", "ok"}, {"session", ""}});
+}
+
+void Daemon::op_request(const ipc::Message& req, const Peer& peer, Reply reply) {
+    auto user = deps_.accounts.name_of(peer.uid);
+    if (!user) return reply(error_reply("unknown_peer", "your uid " + std::to_string(peer.uid) + " has no user name"));
+    if (peer.uid == 0) return reply(error_reply("forbidden", "root does not need (and cannot get) a JIT grant"));
+    auto duration = to_int(ipc::get(req, "duration_seconds"));
+    if (!duration || *duration < 60 || *duration > 7 * 86400)
+        return reply(error_reply("bad_request", "'duration_seconds' must be between 60 and 604800"));
+    const std::string reason = ipc::get(req, "reason");
+    if (reason.empty() || reason.size() > 1024)
+        return reply(error_reply("bad_request", "'reason' is required (at most 1024 bytes)"));
+    const std::string ticket = ipc::get(req, "ticket");
+    if (ticket.size() > 128) return reply(error_reply("bad_request", "'ticket' is longer than 128 bytes"));
+    Json::Value body(Json::objectValue);
+    body["user"] = *user;
+    body["uid"] = Json::UInt(peer.uid);
+    body["login"] = ipc::get(req, "login", "yes") != "no";
+    if (auto cmds = ipc::get(req, "sudo_commands"); !cmds.empty()) {
+        Json::Value sudo(Json::objectValue);
+        sudo["run_as"] = ipc::get(req, "sudo_run_as", "root");
+        if (!jit::is_posix_name(sudo["run_as"].asString()) && sudo["run_as"].asString() != "root")
+            return reply(error_reply("bad_request", "'sudo_run_as' is not a valid user name"));
+        Json::Value list(Json::arrayValue);
+        std::size_t start = 0;
+        while (start <= cmds.size()) {
+            auto nl = cmds.find('\n', start);
+            std::string c = cmds.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+            if (!c.empty()) {
+                if (c != "ALL" && c[0] != '/')
+                    return reply(error_reply("bad_request", "sudo command '" + c + "' is not ALL or an absolute path"));
+                list.append(c);
+            }
+            if (nl == std::string::npos) break;
+            start = nl + 1;
+        }
+        sudo["commands"] = list;
+        body["sudo"] = sudo;
+    }
+    body["duration_seconds"] = Json::Int64(*duration);
+    body["reason"] = reason;
+    if (!ticket.empty()) body["ticket"] = ticket;
+    HttpRequest hr;
+    hr.method = "POST";
+    hr.url = config_.authority.url + "/v1/hosts/" + config_.authority.host_id + "/requests";
+    hr.body = compact(body);
+    hr.headers = {"Content-Type: application/json", "Accept: application/json"};
+    hr.connect_timeout = std::chrono::seconds(config_.authority.connect_timeout);
+    hr.total_timeout = std::chrono::seconds(config_.authority.connect_timeout + 20);
+    const std::string who = *user;
+    const std::int64_t dur = *duration;
+    deps_.transport.start(hr, [this, reply, who, dur, reason, ticket](HttpResponse r) {
+        Json::Value v;
+        if (r.status != 201 && r.status != 200) return reply(error_reply("authority", describe_http_error(r)));
+        if (!parse_json(r.body, v) || !v.isObject() || !v["id"].isString())
+            return reply(error_reply("authority", "the authority's answer has no request id"));
+        Event e{EventType::RequestRelayed, "access request " + v["id"].asString() + " relayed for " + who, {}};
+        e.add(std::string(field::kUser), who)
+            .add(std::string(field::kRequestId), v["id"].asString())
+            .add(std::string(field::kReason), reason)
+            .add("JIT_DURATION", dur);
+        if (!ticket.empty()) e.add(std::string(field::kTicket), ticket);
+        deps_.audit.emit(e);
+        reply({{"status", "ok"},
+               {"id", v["id"].asString()},
+               {"state", v["state"].isString() ? v["state"].asString() : ""},
+               {"approvals_required", v["approvals_required"].isIntegral() ? std::to_string(v["approvals_required"].asInt64()) : ""}});
+    });
+}
+
+void Daemon::op_request_status(const ipc::Message& req, const Peer& peer, Reply reply) {
+    const std::string id = ipc::get(req, "id");
+    if (!valid_request_id(id)) return reply(error_reply("bad_request", "'id' missing or not a valid request id"));
+    HttpRequest hr;
+    hr.url = config_.authority.url + "/v1/hosts/" + config_.authority.host_id + "/requests/" + id;
+    hr.headers = {"Accept: application/json"};
+    hr.connect_timeout = std::chrono::seconds(config_.authority.connect_timeout);
+    hr.total_timeout = std::chrono::seconds(config_.authority.connect_timeout + 20);
+    deps_.transport.start(hr, [reply](HttpResponse r) {
+        Json::Value v;
+        if (r.status != 200) return reply(error_reply("authority", describe_http_error(r)));
+        if (!parse_json(r.body, v) || !v.isObject()) return reply(error_reply("authority", "the authority's answer is not JSON"));
+        std::string decided;
+        if (v["decided_by"].isArray())
+            for (const auto& d : v["decided_by"])
+                if (d.isString()) decided += (decided.empty() ? "" : ",") + d.asString();
+        auto str = [&](const char* k) { return v[k].isString() ? v[k].asString() : std::string(); };
+        reply({{"status", "ok"},
+               {"id", str("id")},
+               {"state", str("state")},
+               {"grant_id", str("grant_id")},
+               {"decided_by", decided},
+               {"message", str("message")}});
+    });
+}
+
+}  // namespace jit::helperd

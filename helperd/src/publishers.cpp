@@ -1,0 +1,127 @@
+#include <jit/helperd/publishers.hpp>
+
+#ifdef JIT_HAVE_NSS_PUBLISHER
+#include <jit/nss_publisher.hpp>
+#endif
+#ifdef JIT_HAVE_RIGHTS
+#include <jit/rights.hpp>
+#endif
+
+#include <memory>
+#include <set>
+#include <unistd.h>
+
+namespace jit::helperd {
+namespace {
+
+using audit::Event;
+using audit::EventType;
+namespace field = audit::field;
+
+#ifdef JIT_HAVE_NSS_PUBLISHER
+// The NSS publisher is shared by the Publisher adapter (snapshot) and the
+// Component adapter (home directory at the first session).
+class NssAdapter final : public Publisher {
+public:
+    NssAdapter(std::shared_ptr<nss::Publisher> p, audit::Sink& audit) : p_(std::move(p)), audit_(audit) {}
+    const char* name() const override { return "nss"; }
+    Status publish(const std::vector<Grant>& grants, UnixTime now) override {
+        auto st = p_->publish(grants, now);
+        for (const auto& w : p_->warnings()) {
+            const std::string key = w.code + "|" + w.user + "|" + w.message;
+            if (reported_.count(key)) continue;
+            reported_.insert(key);
+            audit_.emit(Event{EventType::SecurityAlert, "NSS snapshot: " + w.message, {}}
+                            .add(std::string(field::kAlert), "nss." + w.code)
+                            .add(std::string(field::kUser), w.user));
+        }
+        return st;
+    }
+    std::optional<UnixTime> next_change(const std::vector<Grant>& grants, UnixTime now) override {
+        UnixTime t = p_->next_change(grants, now);
+        if (t <= 0) return std::nullopt;
+        return t;
+    }
+    bool manages(const std::string& user) override { return p_->manages(user); }
+
+private:
+    std::shared_ptr<nss::Publisher> p_;
+    audit::Sink& audit_;
+    std::set<std::string> reported_;
+};
+
+class HomeCreator final : public Component {
+public:
+    HomeCreator(std::shared_ptr<nss::Publisher> p, audit::Sink& audit) : p_(std::move(p)), audit_(audit) {}
+    void session_opened(std::uint64_t, const SessionInfo& s) override {
+        if (!p_->uid_of(s.user)) return;
+        auto r = nss::create_home(*p_, s.user);
+        if (!r) {
+            audit_.emit(Event{EventType::SecurityAlert, "could not create the home of " + s.user + ": " + r.error().message, {}}
+                            .add(std::string(field::kAlert), "home.create_failed")
+                            .add(std::string(field::kUser), s.user)
+                            .add(std::string(field::kPath), p_->home_of(s.user)));
+        } else if (*r) {
+            audit_.emit(Event{EventType::HomeCreated, "created home " + p_->home_of(s.user) + " for " + s.user, {}}
+                            .add(std::string(field::kUser), s.user)
+                            .add(std::string(field::kUid), std::int64_t(*p_->uid_of(s.user)))
+                            .add(std::string(field::kPath), p_->home_of(s.user)));
+        }
+    }
+
+private:
+    std::shared_ptr<nss::Publisher> p_;
+    audit::Sink& audit_;
+};
+#endif
+
+#ifdef JIT_HAVE_RIGHTS
+class SudoersAdapter final : public Publisher {
+public:
+    explicit SudoersAdapter(std::string path) : path_(std::move(path)) {}
+    const char* name() const override { return "sudoers"; }
+    Status publish(const std::vector<Grant>& grants, UnixTime now) override {
+        rights::PublishOptions opt;
+        opt.chown_root = geteuid() == 0;
+        auto r = rights::publish_sudoers(path_, grants, now, opt);
+        if (!r) return r.error();
+        return Ok{};
+    }
+    std::optional<UnixTime> next_change(const std::vector<Grant>&, UnixTime) override {
+        return std::nullopt;  // window edges: the daemon's own timer covers them
+    }
+
+private:
+    std::string path_;
+};
+#endif
+
+}  // namespace
+
+Status add_standard_publishers(Daemon& daemon) {
+    const Config& c = daemon.config();
+#ifdef JIT_HAVE_NSS_PUBLISHER
+    nss::NssPolicy pol;
+    pol.db_path = c.nss.db_path;
+    pol.state_dir = c.state_dir;
+    pol.uid_min = c.nss.uid_min;
+    pol.uid_max = c.nss.uid_max;
+    pol.retention_seconds = c.nss.retention;
+    pol.uid_quarantine_seconds = c.nss.uid_quarantine;
+    pol.home_base = c.nss.home_base;
+    pol.default_shell = c.nss.default_shell;
+    pol.nologin_shell = c.nss.nologin_shell;
+    auto p = nss::Publisher::open(pol);
+    if (!p) return make_error("nss", "NSS publisher: " + p.error().message);
+    auto shared = std::make_shared<nss::Publisher>(std::move(*p));
+    daemon.add_publisher(std::make_unique<NssAdapter>(shared, daemon.audit()));
+    if (c.nss.create_home) daemon.add_component(std::make_unique<HomeCreator>(shared, daemon.audit()));
+#endif
+#ifdef JIT_HAVE_RIGHTS
+    if (!c.sudoers_path.empty()) daemon.add_publisher(std::make_unique<SudoersAdapter>(c.sudoers_path));
+#endif
+    (void)c;
+    return Ok{};
+}
+
+}  // namespace jit::helperd

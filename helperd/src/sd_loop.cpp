@@ -1,0 +1,71 @@
+#include <jit/helperd/sd_loop.hpp>
+
+#include <stdexcept>
+#include <time.h>
+
+namespace jit::helperd {
+
+SdLoop::SdLoop(sd_event* event) : event_(sd_event_ref(event)) {}
+
+SdLoop::~SdLoop() {
+    for (auto& [id, t] : timers_) {
+        sd_event_source_disable_unref(t->source);
+        delete t;
+    }
+    sd_event_unref(event_);
+}
+
+UnixTime SdLoop::now() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec;
+}
+
+std::int64_t SdLoop::monotonic_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return std::int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+int SdLoop::on_timer(sd_event_source*, uint64_t, void* userdata) {
+    auto* t = static_cast<Timer*>(userdata);
+    SdLoop* loop = t->loop;
+    Callback cb = std::move(t->cb);
+    loop->timers_.erase(t->id);
+    sd_event_source_disable_unref(t->source);
+    delete t;
+    cb();
+    return 0;
+}
+
+Loop::TimerId SdLoop::add(clockid_t clock, std::uint64_t usec, Callback cb) {
+    auto* t = new Timer{this, next_id_++, nullptr, std::move(cb)};
+    int r = sd_event_add_time(event_, &t->source, clock, usec, 0, &SdLoop::on_timer, t);
+    if (r < 0) {
+        delete t;
+        throw std::runtime_error("sd_event_add_time failed");
+    }
+    timers_[t->id] = t;
+    return t->id;
+}
+
+Loop::TimerId SdLoop::call_after(std::chrono::milliseconds delay, Callback cb) {
+    std::uint64_t now_us = 0;
+    sd_event_now(event_, CLOCK_MONOTONIC, &now_us);
+    const std::int64_t ms = delay.count() < 0 ? 0 : delay.count();
+    return add(CLOCK_MONOTONIC, now_us + std::uint64_t(ms) * 1000, std::move(cb));
+}
+
+Loop::TimerId SdLoop::call_at(UnixTime when, Callback cb) {
+    return add(CLOCK_REALTIME, when <= 0 ? 1 : std::uint64_t(when) * 1000000ULL, std::move(cb));
+}
+
+void SdLoop::cancel(TimerId id) {
+    auto it = timers_.find(id);
+    if (it == timers_.end()) return;
+    sd_event_source_disable_unref(it->second->source);
+    delete it->second;
+    timers_.erase(it);
+}
+
+}  // namespace jit::helperd

@@ -1,0 +1,211 @@
+#include <jit/helperd/socket_server.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <grp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace jit::helperd {
+
+struct SocketServer::Conn {
+    SocketServer* server;
+    std::uint64_t id;
+    int fd = -1;
+    Peer peer;
+    sd_event_source* io = nullptr;
+    sd_event_source* deadline = nullptr;
+    ipc::FrameReader reader;
+    std::string out;
+    std::size_t written = 0;
+    bool dispatched = false;
+};
+
+SocketServer::SocketServer(sd_event* event, SocketServerOptions options, Handler handler)
+    : event_(sd_event_ref(event)), options_(std::move(options)), handler_(std::move(handler)),
+      alive_(std::make_shared<bool>(true)) {}
+
+SocketServer::~SocketServer() {
+    *alive_ = false;
+    while (!conns_.empty()) finish(conns_.begin()->first);
+    if (listen_source_) sd_event_source_disable_unref(listen_source_);
+    if (listen_fd_ >= 0) close(listen_fd_);
+    sd_event_unref(event_);
+}
+
+Status SocketServer::listen() {
+    auto err = [](const std::string& what) { return make_error("socket", what + ": " + std::strerror(errno)); };
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (options_.path.empty() || options_.path.size() >= sizeof(addr.sun_path))
+        return make_error("socket", "socket path '" + options_.path + "' is empty or too long");
+    std::memcpy(addr.sun_path, options_.path.c_str(), options_.path.size() + 1);
+    listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (listen_fd_ < 0) return err("socket");
+    struct stat st{};
+    if (lstat(options_.path.c_str(), &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) return make_error("socket", options_.path + " exists and is not a socket; refusing to replace it");
+        unlink(options_.path.c_str());
+    }
+    // Bind with a tight umask, then open up to the configured mode: no window
+    // in which the socket has a wider mode than intended.
+    mode_t old = umask(0177);
+    int r = bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    umask(old);
+    if (r != 0) return err("bind " + options_.path);
+    if (!options_.group.empty()) {
+        std::string buf(16384, '\0');
+        group gr{};
+        group* res = nullptr;
+        if (getgrnam_r(options_.group.c_str(), &gr, buf.data(), buf.size(), &res) != 0 || !res)
+            return make_error("socket", "socket.group '" + options_.group + "' does not exist");
+        if (chown(options_.path.c_str(), uid_t(-1), gr.gr_gid) != 0) return err("chown " + options_.path);
+    }
+    if (chmod(options_.path.c_str(), options_.mode) != 0) return err("chmod " + options_.path);
+    if (::listen(listen_fd_, 128) != 0) return err("listen " + options_.path);
+    if (sd_event_add_io(event_, &listen_source_, listen_fd_, EPOLLIN, &SocketServer::on_accept, this) < 0)
+        return make_error("socket", "sd_event_add_io failed");
+    return Ok{};
+}
+
+int SocketServer::on_accept(sd_event_source*, int, uint32_t, void* userdata) {
+    static_cast<SocketServer*>(userdata)->accept_all();
+    return 0;
+}
+
+void SocketServer::accept_all() {
+    for (;;) {
+        int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            return;  // EAGAIN, or EMFILE etc.: try again at the next event
+        }
+        if (conns_.size() >= std::size_t(options_.max_connections)) {
+            // Over the cap: answer "busy" best-effort (never blocks) and close.
+            std::string frame = ipc::encode(error_reply("busy", "too many concurrent connections"));
+            (void)!send(fd, frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+            close(fd);
+            ++rejected_;
+            continue;
+        }
+        ucred cred{};
+        socklen_t len = sizeof(cred);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+            close(fd);
+            continue;
+        }
+        auto c = std::make_unique<Conn>();
+        c->server = this;
+        c->id = next_id_++;
+        c->fd = fd;
+        c->peer = Peer{cred.uid, cred.gid, cred.pid};
+        std::uint64_t now_us = 0;
+        sd_event_now(event_, CLOCK_MONOTONIC, &now_us);
+        if (sd_event_add_io(event_, &c->io, fd, EPOLLIN, &SocketServer::on_io, c.get()) < 0 ||
+            sd_event_add_time(event_, &c->deadline, CLOCK_MONOTONIC,
+                              now_us + std::uint64_t(options_.io_timeout_ms) * 1000, 0, &SocketServer::on_deadline,
+                              c.get()) < 0) {
+            if (c->io) sd_event_source_disable_unref(c->io);
+            close(fd);
+            continue;
+        }
+        conns_[c->id] = std::move(c);
+    }
+}
+
+int SocketServer::on_io(sd_event_source*, int, uint32_t revents, void* userdata) {
+    auto* c = static_cast<Conn*>(userdata);
+    SocketServer* self = c->server;
+    const std::uint64_t id = c->id;
+    if (revents & (EPOLLERR | EPOLLHUP)) {
+        if (!c->dispatched || (revents & EPOLLERR)) {
+            self->finish(id);
+            return 0;
+        }
+    }
+    if (!c->dispatched) self->read_some(*c);
+    else if (!c->out.empty()) self->write_some(*c);
+    return 0;
+}
+
+int SocketServer::on_deadline(sd_event_source*, uint64_t, void* userdata) {
+    auto* c = static_cast<Conn*>(userdata);
+    c->server->finish(c->id);
+    return 0;
+}
+
+void SocketServer::read_some(Conn& c) {
+    char buf[8192];
+    for (;;) {
+        ssize_t n = recv(c.fd, buf, sizeof(buf), 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n <= 0) {
+            finish(c.id);  // closed before a complete request
+            return;
+        }
+        auto st = c.reader.feed(std::string_view(buf, std::size_t(n)));
+        if (st == ipc::FrameReader::State::Invalid) {
+            c.dispatched = true;
+            c.out = ipc::encode(error_reply("bad_frame", c.reader.error()));
+            sd_event_source_set_io_events(c.io, EPOLLOUT);
+            write_some(c);
+            return;
+        }
+        if (st == ipc::FrameReader::State::Complete) {
+            dispatch(c);
+            return;
+        }
+    }
+}
+
+void SocketServer::dispatch(Conn& c) {
+    c.dispatched = true;
+    sd_event_source_set_enabled(c.io, SD_EVENT_OFF);  // nothing more to read; wait for the answer
+    std::string perr;
+    auto msg = ipc::decode_body(c.reader.body(), &perr);
+    const std::uint64_t id = c.id;
+    std::weak_ptr<bool> alive = alive_;
+    auto reply = [this, id, alive](ipc::Message answer) {
+        auto a = alive.lock();
+        if (!a || !*a) return;
+        auto it = conns_.find(id);
+        if (it == conns_.end()) return;  // the client went away or timed out
+        Conn& conn = *it->second;
+        conn.out = ipc::encode(answer);
+        if (conn.out.empty()) conn.out = ipc::encode(error_reply("internal", "answer could not be encoded"));
+        sd_event_source_set_io_events(conn.io, EPOLLOUT);
+        sd_event_source_set_enabled(conn.io, SD_EVENT_ON);
+        write_some(conn);
+    };
+    if (!msg) {
+        reply(error_reply("bad_request", perr));
+        return;
+    }
+    handler_(*msg, c.peer, reply);
+}
+
+void SocketServer::write_some(Conn& c) {
+    while (c.written < c.out.size()) {
+        ssize_t n = send(c.fd, c.out.data() + c.written, c.out.size() - c.written, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n <= 0) break;
+        c.written += std::size_t(n);
+    }
+    finish(c.id);
+}
+
+void SocketServer::finish(std::uint64_t id) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return;
+    Conn& c = *it->second;
+    if (c.io) sd_event_source_disable_unref(c.io);
+    if (c.deadline) sd_event_source_disable_unref(c.deadline);
+    if (c.fd >= 0) close(c.fd);
+    conns_.erase(it);
+}
+
+}  // namespace jit::helperd
