@@ -81,6 +81,8 @@ tb_flow_grant() {
     tb_step "the authority grants $user access for $secs s${1:+ (with sudo $*)}" \
         "jit-helperd fetches the signed bundle at once (long poll); $user then exists through libnss_jit"
     tb_need "grant for $user issued" authority || return 1
+    tb_say "operator: jit-authority-admin grant create --host $JIT_TB_HOST_ID --user $user --duration ${secs}s${1:+$(
+        printf ' --sudo-command %s' "$@")} --approved-by carol --ticket INC-4242 --reason ..."
     if ! tb_grant "$user" "$secs" "$@"; then tb_fail "grant for $user issued"; return 1; fi
     tb_pass "grant ${TB_GRANT[$user]} for $user issued, window until $(tb_hms "${TB_NOT_AFTER[$user]}")"
     tb_need "$user appears in the container" daemon nss || return 1
