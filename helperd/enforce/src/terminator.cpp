@@ -4,8 +4,8 @@
 #include <systemd/sd-bus.h>
 
 #include <signal.h>
-#include <sys/pidfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -48,6 +48,10 @@ int get_property(sd_bus* bus, const char* path, const char* name, std::uint64_t 
     return r;
 }
 
+// glibc 2.36's <sys/pidfd.h> lacks extern "C"; the raw syscalls work everywhere.
+int pidfd_open_(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int pidfd_send_signal_(int fd, int sig) { return static_cast<int>(::syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0)); }
+
 std::set<pid_t> self_and_ancestors(const std::string& proc_root) {
     std::set<pid_t> out;
     pid_t p = ::getpid();
@@ -72,7 +76,7 @@ std::set<pid_t> self_and_ancestors(const std::string& proc_root) {
 
 Status PidfdSignaller::send(pid_t pid, std::uint64_t start, int sig) {
     if (pid <= 1) return make_error("enforce.signal", "refusing to signal pid " + std::to_string(pid));
-    int fd = ::pidfd_open(pid, 0);
+    int fd = pidfd_open_(pid);
     if (fd < 0) {
         if (errno == ESRCH) return Ok{};  // already gone
         return make_error("enforce.signal", "pidfd_open(" + std::to_string(pid) + "): " + std::strerror(errno));
@@ -83,7 +87,7 @@ Status PidfdSignaller::send(pid_t pid, std::uint64_t start, int sig) {
         ::close(fd);
         return Ok{};  // exited and the pid was reused: nothing of ours to signal
     }
-    int r = ::pidfd_send_signal(fd, sig, nullptr, 0);
+    int r = pidfd_send_signal_(fd, sig);
     int e = errno;
     ::close(fd);
     if (r != 0 && e != ESRCH)

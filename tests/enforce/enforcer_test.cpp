@@ -1,0 +1,388 @@
+// The Enforcer with an injected clock and fake terminator/warner: what the
+// audit trail, the terminals and the sessions see at each edge.
+#include "helpers.hpp"
+
+#include <jit/enforce/enforcer.hpp>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sys/stat.h>
+
+namespace jit::enforce {
+namespace {
+
+using audit::EventType;
+using test::grant;
+using test::T0;
+
+class FakeClock final : public Clock {
+public:
+    UnixTime wall = T0;
+    std::int64_t mono = 5'000'000;
+    UnixTime now() override { return wall; }
+    std::int64_t monotonic_ms() override { return mono; }
+    void advance(std::int64_t seconds) {
+        wall += seconds;
+        mono += seconds * 1000;
+    }
+};
+
+class FakeTerminator final : public Terminator {
+public:
+    std::vector<std::string> terminated, killed;
+    std::set<std::string> stubborn;  // sessions that survive the polite step
+    std::map<std::string, std::vector<std::string>> staying_seen;
+    const char* name() const override { return "logind"; }
+    Result<std::string> terminate(const Session& s, const std::vector<Session>& staying) override {
+        terminated.push_back(s.key);
+        for (const auto& o : staying) staying_seen[s.key].push_back(o.key);
+        return std::string("terminate-session");
+    }
+    bool alive(const Session& s, const std::vector<Session>&) override { return stubborn.count(s.key) > 0; }
+    Result<std::string> kill(const Session& s, const std::vector<Session>&) override {
+        killed.push_back(s.key);
+        return std::string("kill-session");
+    }
+};
+
+class FakeWarner final : public Warner {
+public:
+    std::vector<std::pair<std::string, std::string>> lines;  // session key, line
+    WarnOutcome warn(const Session& s, const std::string& line) override {
+        lines.emplace_back(s.key, line);
+        WarnOutcome o;
+        o.written.push_back("/dev/pts/test");
+        return o;
+    }
+};
+
+class EnforcerTest : public ::testing::Test {
+protected:
+    test::TempDir dir;
+    FakeClock clock;
+    FakeTerminator term;
+    FakeWarner warner;
+    audit::RecordingSink sink;
+    std::unique_ptr<Enforcer> enf;
+    int schedule_calls = 0;
+
+    EnforcerOptions options() {
+        EnforcerOptions o;
+        o.state_path = dir.path() + "/enforce.json";
+        o.host_name = "web-01";
+        o.kill_grace_ms = 5000;
+        return o;
+    }
+    void make(SessionProber* prober = nullptr) {
+        enf = std::make_unique<Enforcer>(options(), Enforcer::Deps{clock, term, warner, sink, prober});
+        enf->on_schedule_change = [this] { ++schedule_calls; };
+        ASSERT_TRUE(enf->start([](const std::string&) { return true; }).ok());
+    }
+    void grants(std::vector<Grant> gs, std::vector<Revocation> revoked = {}, bool suspended = false) {
+        GrantsUpdate u;
+        u.have_bundle = true;
+        u.grants = std::move(gs);
+        u.revoked = std::move(revoked);
+        u.revision = ++revision;
+        u.suspended = suspended;
+        enf->update_grants(u);
+    }
+    std::string open(const std::string& user, pid_t pid, const std::string& tty = "pts/1") {
+        SessionOpen o;
+        o.user = user;
+        o.uid = 70001;
+        o.service = "sshd";
+        o.tty = tty;
+        o.rhost = "192.0.2.1";
+        o.pid = pid;
+        return enf->session_opened(o);
+    }
+    // Runs the driver's job: wake at each wall edge / grace deadline up to `until`.
+    void run_until(UnixTime until) {
+        for (int guard = 0; guard < 1000; ++guard) {
+            std::optional<UnixTime> next = enf->next_wakeup();
+            std::optional<std::int64_t> grace = enf->next_grace_ms();
+            UnixTime grace_wall = grace ? clock.wall + (*grace - clock.mono + 999) / 1000 : 0;
+            UnixTime t = 0;
+            if (next) t = *next;
+            if (grace && (!t || grace_wall < t)) t = grace_wall;
+            if (!t || t > until) break;
+            clock.advance(t - clock.wall);
+            enf->evaluate();
+        }
+        clock.advance(until - clock.wall);
+        enf->evaluate();
+    }
+    int revision = 0;
+};
+
+TEST_F(EnforcerTest, SessionEndedAtNotAfterWithWarningsFirst) {
+    make();
+    grants({grant("g-7f3a", "alice", T0, T0 + 3600)});
+    EXPECT_EQ(sink.count(EventType::GrantActivated), 1u);
+    const std::string key = open("alice", 4242);
+    EXPECT_EQ(enf->sessions().at(key).grant_id, "g-7f3a");
+    EXPECT_EQ(enf->next_wakeup(), T0 + 3000);
+
+    run_until(T0 + 3599);
+    ASSERT_EQ(warner.lines.size(), 2u);
+    EXPECT_NE(warner.lines[0].second.find("jitlogin: access to web-01 ends at "), std::string::npos);
+    EXPECT_NE(warner.lines[0].second.find("(in 10 min), grant g-7f3a"), std::string::npos);
+    EXPECT_NE(warner.lines[1].second.find("(in 1 min)"), std::string::npos);
+    EXPECT_EQ(sink.count(EventType::SessionWarned), 2u);
+    EXPECT_EQ(*sink.last(EventType::SessionWarned)->field("JIT_SECONDS_LEFT"), "60");
+    EXPECT_TRUE(term.terminated.empty());
+
+    run_until(T0 + 3600);
+    ASSERT_EQ(term.terminated.size(), 1u);
+    EXPECT_EQ(sink.count(EventType::GrantEnded), 1u);
+    EXPECT_EQ(sink.count(EventType::SessionEnded), 0u);  // still in its grace
+    ASSERT_TRUE(enf->next_grace_ms().has_value());
+    run_until(T0 + 3606);
+    EXPECT_TRUE(term.killed.empty());  // it went away after TerminateSession
+    const auto* ended = sink.last(EventType::SessionEnded);
+    ASSERT_NE(ended, nullptr);
+    EXPECT_EQ(*ended->field("JIT_HOW"), "terminate-session");
+    EXPECT_EQ(*ended->field("JIT_REASON"), "window_ended");
+    EXPECT_EQ(*ended->field("JIT_GRANT_ID"), "g-7f3a");
+    EXPECT_TRUE(enf->sessions().empty());
+}
+
+TEST_F(EnforcerTest, StubbornSessionIsKilledAfterTheGrace) {
+    make();
+    grants({grant("g1", "alice", T0, T0 + 100)});
+    const std::string key = open("alice", 4242);
+    term.stubborn.insert(key);
+    run_until(T0 + 100);
+    EXPECT_EQ(term.terminated.size(), 1u);
+    clock.mono += 4999;
+    enf->evaluate();
+    EXPECT_TRUE(term.killed.empty());
+    clock.mono += 1;
+    enf->evaluate();
+    ASSERT_EQ(term.killed.size(), 1u);
+    EXPECT_EQ(*sink.last(EventType::SessionEnded)->field("JIT_HOW"), "kill-session");
+    EXPECT_TRUE(enf->sessions().empty());
+}
+
+TEST_F(EnforcerTest, RevocationEndsTheSessionAtOnceWithWhoAndWhy) {
+    make();
+    grants({grant("g1", "alice", T0, T0 + 3600), grant("g2", "bob", T0, T0 + 3600)});
+    const std::string a = open("alice", 100);
+    const std::string b = open("bob", 200);
+    clock.advance(60);
+    grants({grant("g2", "bob", T0, T0 + 3600)}, {{"g1", T0 + 60, "carol", "done early"}});
+    ASSERT_EQ(term.terminated.size(), 1u);
+    EXPECT_EQ(term.terminated[0], a);
+    const auto* rev = sink.last(EventType::GrantRevoked);
+    ASSERT_NE(rev, nullptr);
+    EXPECT_EQ(*rev->field("JIT_REVOKED_BY"), "carol");
+    EXPECT_EQ(*rev->field("JIT_REASON"), "done early");
+    EXPECT_EQ(*rev->field("JIT_USER"), "alice");
+    // Bob's session stays and is not in the way of alice's termination.
+    EXPECT_EQ(term.staying_seen[a], std::vector<std::string>{b});
+    EXPECT_TRUE(enf->sessions().count(b));
+    run_until(T0 + 70);
+    EXPECT_EQ(*sink.last(EventType::SessionEnded)->field("JIT_REASON"), "revoked");
+}
+
+TEST_F(EnforcerTest, RenewalExtendsTheSession) {
+    make();
+    grants({grant("g1", "alice", T0, T0 + 600)});
+    open("alice", 100);
+    run_until(T0 + 550);
+    ASSERT_EQ(warner.lines.size(), 2u);  // 10 min (at once: only 600 s) and 1 min
+    grants({grant("g1", "alice", T0, T0 + 7200)});
+    EXPECT_EQ(enf->next_wakeup(), T0 + 6600);
+    run_until(T0 + 7199);
+    EXPECT_TRUE(term.terminated.empty());
+    EXPECT_EQ(warner.lines.size(), 4u);  // warned again about the new end
+    EXPECT_EQ(sink.count(EventType::GrantEnded), 0u);
+    run_until(T0 + 7200);
+    EXPECT_EQ(term.terminated.size(), 1u);
+}
+
+TEST_F(EnforcerTest, OverlappingGrantsForOneUser) {
+    make();
+    grants({grant("short", "alice", T0, T0 + 1000), grant("long", "alice", T0 + 500, T0 + 5000)});
+    const std::string first = open("alice", 100);  // bound to "short" (only active one)
+    EXPECT_EQ(enf->sessions().at(first).grant_id, "short");
+    clock.advance(600);
+    const std::string second = open("alice", 200);
+    EXPECT_EQ(enf->sessions().at(second).grant_id, "long");
+    run_until(T0 + 1000);
+    EXPECT_EQ(sink.count(EventType::GrantEnded), 1u);
+    EXPECT_TRUE(term.terminated.empty());  // "long" covers both
+    EXPECT_EQ(enf->sessions().at(first).grant_id, "long");
+    // No warning about "short"'s end: access really ends with "long".
+    for (const auto& [key, line] : warner.lines) EXPECT_NE(line.find("grant long"), std::string::npos) << line;
+    run_until(T0 + 5000);
+    EXPECT_EQ(term.terminated.size(), 2u);
+}
+
+TEST_F(EnforcerTest, ClockJumpForwardEndsAtOnceWithOneWarningFirst) {
+    make();
+    grants({grant("g1", "alice", T0, T0 + 3600)});
+    open("alice", 100);
+    clock.wall += 3590;  // realtime only
+    enf->evaluate();
+    EXPECT_EQ(warner.lines.size(), 1u);
+    EXPECT_TRUE(term.terminated.empty());
+    clock.wall += 100;
+    enf->evaluate();
+    EXPECT_EQ(term.terminated.size(), 1u);
+}
+
+TEST_F(EnforcerTest, ClockJumpBackwardKeepsEndedSessionsEndedAndRearmsTheTimer) {
+    make();
+    grants({grant("g1", "alice", T0, T0 + 3600)});
+    open("alice", 100);
+    clock.wall += 1000;
+    enf->evaluate();
+    EXPECT_EQ(enf->next_wakeup(), T0 + 3000);
+    clock.wall -= 900;  // backwards: the next edge is still the absolute one
+    enf->evaluate();
+    EXPECT_EQ(enf->next_wakeup(), T0 + 3000);
+    EXPECT_TRUE(term.terminated.empty());
+    EXPECT_TRUE(warner.lines.empty());
+    // Jump past the end, the session is ended; jump back: the grant is in
+    // force again (logins allowed by the clock) but nothing is re-warned for
+    // the same end, and the ended session does not come back.
+    clock.wall = T0 + 3700;
+    enf->evaluate();
+    EXPECT_EQ(term.terminated.size(), 1u);
+    clock.mono += 6000;
+    enf->evaluate();
+    EXPECT_TRUE(enf->sessions().empty());
+    clock.wall = T0 + 3000;
+    enf->evaluate();
+    EXPECT_EQ(sink.count(EventType::GrantActivated), 2u);
+    EXPECT_EQ(enf->next_wakeup(), T0 + 3540);
+}
+
+TEST_F(EnforcerTest, RestartMidWindowKeepsTheTableAndTheWarningsGiven) {
+    make();
+    grants({grant("g1", "alice", T0, T0 + 3600)});
+    const std::string key = open("alice", 100);
+    run_until(T0 + 3100);
+    EXPECT_EQ(warner.lines.size(), 1u);
+    enf.reset();  // the daemon stops
+
+    clock.advance(200);
+    make();  // no prober: the persisted sessions are kept as they are
+    ASSERT_EQ(enf->sessions().size(), 1u);
+    EXPECT_EQ(enf->sessions().at(key).warned_offset, 600);
+    grants({grant("g1", "alice", T0, T0 + 3600)});  // the daemon hands over its cached bundle
+    EXPECT_EQ(sink.count(EventType::GrantActivated), 1u);  // already announced before the restart
+    EXPECT_EQ(warner.lines.size(), 1u);                    // not warned twice
+    run_until(T0 + 3600);
+    EXPECT_EQ(warner.lines.size(), 2u);
+    EXPECT_EQ(term.terminated, std::vector<std::string>{key});
+}
+
+class ListProber final : public SessionProber {
+public:
+    std::set<std::string> live;
+    std::vector<Session> extra;
+    const char* name() const override { return "test"; }
+    bool alive(const Session& s) override { return live.count(s.key) > 0; }
+    std::vector<Session> discover() override { return extra; }
+};
+
+TEST_F(EnforcerTest, RestartDropsSessionsThatAreGoneAndAdoptsLiveOnes) {
+    make();
+    grants({grant("g1", "alice", T0, T0 + 3600)});
+    const std::string gone = open("alice", 100);
+    const std::string live = open("alice", 200, "pts/2");
+    enf.reset();
+
+    ListProber prober;
+    prober.live.insert(live);
+    Session adopted;
+    adopted.logind_id = "71";
+    adopted.user = "alice";
+    adopted.uid = 70001;
+    adopted.key = session_key("71", 300, "pts/3");
+    prober.extra.push_back(adopted);
+    make(&prober);
+    EXPECT_EQ(enf->sessions().size(), 2u);
+    EXPECT_FALSE(enf->sessions().count(gone));
+    EXPECT_TRUE(enf->sessions().count("logind:71"));
+    EXPECT_EQ(*sink.last(EventType::SessionClosed)->field("JIT_REASON"), "gone_at_start");
+    grants({grant("g1", "alice", T0, T0 + 3600)});
+    EXPECT_EQ(enf->sessions().at("logind:71").grant_id, "g1");  // adopted and bound
+}
+
+TEST_F(EnforcerTest, StaleSuspendEndsSessions) {
+    make();
+    grants({grant("g1", "alice", T0, T0 + 3600)});
+    open("alice", 100);
+    grants({grant("g1", "alice", T0, T0 + 3600)}, {}, /*suspended=*/true);
+    EXPECT_EQ(term.terminated.size(), 1u);
+    EXPECT_EQ(*sink.last(EventType::GrantEnded)->field("JIT_CAUSE"), "stale");
+}
+
+TEST_F(EnforcerTest, SessionOpenedWithoutACoveringGrantIsEnded) {
+    make();
+    grants({grant("g1", "alice", T0 + 100, T0 + 3600)});
+    open("alice", 100);
+    EXPECT_EQ(term.terminated.size(), 1u);
+}
+
+TEST_F(EnforcerTest, SessionClosedDuringTheGraceCountsAsEndedPolitely) {
+    make();
+    grants({grant("g1", "alice", T0, T0 + 100)});
+    const std::string key = open("alice", 100);
+    term.stubborn.insert(key);
+    run_until(T0 + 100);
+    enf->session_closed(key);  // sshd's PAM close_session arrives
+    EXPECT_EQ(*sink.last(EventType::SessionEnded)->field("JIT_HOW"), "terminate-session");
+    clock.mono += 10000;
+    enf->evaluate();
+    EXPECT_TRUE(term.killed.empty());
+}
+
+TEST_F(EnforcerTest, LogoutRemovesTheSession) {
+    make();
+    grants({grant("g1", "alice", T0, T0 + 100)});
+    const std::string key = open("alice", 100);
+    enf->session_closed(key);
+    run_until(T0 + 200);
+    EXPECT_TRUE(term.terminated.empty());
+    EXPECT_EQ(sink.count(EventType::GrantEnded), 1u);
+}
+
+TEST_F(EnforcerTest, NothingHappensBeforeTheFirstBundle) {
+    make();
+    open("alice", 100);
+    enf->evaluate();
+    EXPECT_TRUE(term.terminated.empty());
+    EXPECT_FALSE(enf->next_wakeup().has_value());
+}
+
+TEST_F(EnforcerTest, CorruptStateFileIsAnErrorNotAnEmptyTable) {
+    {
+        std::ofstream(dir.path() + "/enforce.json") << "{\"version\": 1, \"sessions\": [{\"user\": 5}]}";
+    }
+    Enforcer e(options(), Enforcer::Deps{clock, term, warner, sink, nullptr});
+    auto r = e.start();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, "enforce.state");
+    EXPECT_NE(r.error().message.find("sessions[0].user"), std::string::npos) << r.error().message;
+}
+
+TEST_F(EnforcerTest, StateFileIsPrivateAndReplacedAtomically) {
+    make();
+    grants({grant("g1", "alice", T0, T0 + 100)});
+    open("alice", 100);
+    struct stat st {};
+    ASSERT_EQ(::stat((dir.path() + "/enforce.json").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    EXPECT_NE(::stat((dir.path() + "/enforce.json.tmp").c_str(), &st), 0);
+}
+
+}  // namespace
+}  // namespace jit::enforce
