@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -95,11 +96,12 @@ public:
     // state-file code and tests; not part of the daemon's interface.
     struct Record {
         std::uint32_t uid = 0;
-        bool has_uid = false;          // false after the uid was reused for someone else
-        bool from_grant = false;       // uid came from a grant's `uid`, not the range
-        jit::UnixTime active_end = 0;  // end of the last window seen (clamped to the time it ended early)
-        jit::UnixTime last_present = 0;  // last time the user was in a published snapshot
-        std::string gecos;             // for retention entries, when grants are gone
+        bool has_uid = false;            // false after the uid went to someone else (quarantine over)
+        bool from_grant = false;         // uid came from a grant's `uid`, not the range
+        bool present = false;            // in the last published snapshot
+        jit::UnixTime active_end = 0;    // end of the last window seen (clamped when it ended early)
+        jit::UnixTime gone_since = 0;    // when it left the snapshot (0: never published)
+        std::string gecos;               // for retention entries, when grants are gone
     };
 
 private:
@@ -107,12 +109,13 @@ private:
 
     NssPolicy policy_;
     std::map<std::string, Record> records_;
-    std::string last_snapshot_digest_;   // semantic content of the last written snapshot
+    std::string last_state_;             // the state file as last saved
+    std::string last_snapshot_;          // the last written snapshot, unstamped (generation 0)
+    std::set<std::string> local_names_;  // names found in passwd_file at the last publish
     std::uint64_t generation_ = 0;
     std::vector<PublishWarning> warnings_;
     std::vector<PublishedUser> published_;
     bool last_wrote_ = false;
-    friend struct PublisherAccess;
 };
 
 // Creates `home` for a JIT user at first session: only if nothing exists at
