@@ -95,7 +95,7 @@ window closes at @JIT_NOT_AFTER@. No action is needed."""),
 work or request an extension. No operator action is needed."""),
 ("680fbea583c546a88884a010a0d66fdf", "session.ended", "Session @JIT_SESSION_ID@ of @JIT_USER@ ended by jitlogin (@JIT_HOW@)",
  """jitlogin ended session @JIT_SESSION_ID@ of @JIT_USER@ because grant
-@JIT_GRANT_ID@ ended (@JIT_REASON@). How: @JIT_HOW@
+@JIT_GRANT_ID@ ended or was revoked. How: @JIT_HOW@
 
 terminate-session: systemd-logind's TerminateSession ended it cleanly.
 kill-session: processes survived the grace period and logind sent SIGKILL.
