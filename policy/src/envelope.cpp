@@ -85,11 +85,14 @@ Result<AcceptedBundle> verify_and_accept(std::string_view envelope_json, const T
                                       (ctx.last_payload.empty() ? "; the previously accepted bytes are unknown" : ""));
 
     // Rule 4: issued_at within the skew allowance, expires_at after issued_at.
-    // Compared without adding, so no value of now or skew can overflow.
-    if (p.issued_at > ctx.now && p.issued_at - ctx.now > ctx.clock_skew)
+    // No value of now or skew may overflow: a difference too large for int64
+    // is certainly beyond any allowance.
+    std::int64_t ahead = 0;
+    const bool overflow = __builtin_sub_overflow(p.issued_at, ctx.now, &ahead);
+    if (p.issued_at > ctx.now && (overflow || ahead > ctx.clock_skew))
         return make_error("issued_at", "payload issued_at " + std::to_string(p.issued_at) + " is " +
-                                           std::to_string(p.issued_at - ctx.now) +
-                                           " s in the future; the clock-skew allowance is " +
+                                           (overflow ? std::string("far") : std::to_string(ahead) + " s") +
+                                           " in the future; the clock-skew allowance is " +
                                            std::to_string(ctx.clock_skew) + " s");
     if (auto st = detail::check_expiry_order(p); !st) return st.error();
 

@@ -81,9 +81,22 @@ std::string quoted(std::string_view s, std::size_t max) {
 
 namespace {
 
-// Scans the raw bytes for bracket depth outside strings, so that an attacker's
-// "[[[[[[..." never reaches a recursive parser.
-Status check_depth(std::string_view bytes, std::size_t max_depth, const std::string& code,
+// Scans the raw bytes outside strings for bracket depth, so that an
+// attacker's "[[[[[[..." never reaches a recursive parser, and for leading
+// zeros, which jsoncpp would accept.
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// True when the digit at `i` is the first digit of a number's integer part
+// (not inside a fraction or an exponent, where leading zeros are legal).
+bool starts_number(std::string_view b, std::size_t i) {
+    if (i == 0) return true;
+    const char prev = b[i - 1];
+    if (is_digit(prev) || prev == '.' || prev == 'e' || prev == 'E' || prev == '+') return false;
+    if (prev == '-' && i >= 2 && (b[i - 2] == 'e' || b[i - 2] == 'E')) return false;
+    return true;
+}
+
+Status scan_structure(std::string_view bytes, std::size_t max_depth, const std::string& code,
                    const std::string& what) {
     std::size_t depth = 0;
     bool in_string = false;
@@ -102,6 +115,9 @@ Status check_depth(std::string_view bytes, std::size_t max_depth, const std::str
         }
         if (c == '"') {
             in_string = true;
+        } else if (c == '0' && i + 1 < bytes.size() && is_digit(bytes[i + 1]) && starts_number(bytes, i)) {
+            // RFC 8259 numbers have no leading zeros; jsoncpp would read 010 as 10.
+            return make_error(code, what + " has a number with a leading zero (at byte " + std::to_string(i) + ")");
         } else if (c == '{' || c == '[') {
             if (++depth > max_depth) {
                 return make_error(code, what + " nests objects/arrays deeper than " +
@@ -115,15 +131,19 @@ Status check_depth(std::string_view bytes, std::size_t max_depth, const std::str
     return Ok{};
 }
 
-std::string first_line(const std::string& s) {
+// jsoncpp reports "* Line 1, Column 9\n  Syntax error: ...\n"; keep the
+// first error on one line.
+std::string one_line(const std::string& errs) {
     std::string out;
-    for (const char c : s) {
-        if (c == '\n') {
-            if (!out.empty()) break;
-            continue;
-        }
-        out += c;
+    for (const char c : errs) {
+        const bool space = c == '\n' || c == ' ' || c == '\t';
+        if (space && (out.empty() || out.back() == ' ')) continue;
+        out += space ? ' ' : c;
+        if (out.size() > 200) break;
     }
+    if (out.rfind("* ", 0) == 0) out.erase(0, 2);
+    const std::size_t next = out.find(" * Line");
+    if (next != std::string::npos) out.resize(next);
     while (!out.empty() && out.back() == ' ') out.pop_back();
     return out;
 }
@@ -135,7 +155,7 @@ Result<Json::Value> parse_strict_json(std::string_view bytes, std::size_t max_de
     if (!is_valid_utf8(bytes)) return make_error(code, what + " is not valid UTF-8");
     if (bytes.size() >= 3 && bytes.substr(0, 3) == "\xEF\xBB\xBF")
         return make_error(code, what + " starts with a byte order mark (not allowed in JSON)");
-    if (auto st = check_depth(bytes, max_depth, code, what); !st) return st.error();
+    if (auto st = scan_structure(bytes, max_depth, code, what); !st) return st.error();
 
     Json::CharReaderBuilder builder;
     Json::CharReaderBuilder::strictMode(&builder.settings_);
@@ -159,7 +179,7 @@ Result<Json::Value> parse_strict_json(std::string_view bytes, std::size_t max_de
         errs = e.what();
         parsed = false;
     }
-    if (!parsed) return make_error(code, what + " is not valid JSON: " + first_line(errs));
+    if (!parsed) return make_error(code, what + " is not valid JSON: " + one_line(errs));
     if (!root.isObject()) return make_error(code, what + " must be a JSON object");
     return root;
 }
