@@ -116,6 +116,8 @@ ssh_as() {
 make_client_key() { ssh-keygen -q -t ed25519 -N '' -f "$T/client_key"; }
 
 quiet() { "$@" >/dev/null 2>&1; }
+lacks() { ! grep -q "$@"; }  # lacks [grep options] PATTERN FILE
+not() { ! "$@"; }
 
 finish() {
   log "$PASSES passed, $FAILS failed"
