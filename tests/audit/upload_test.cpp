@@ -107,6 +107,20 @@ TEST(UploadJson, EventObjectFollowsProtocol) {
     EXPECT_EQ(b.body().rfind("{\"events\":[", 0), 0u);
 }
 
+TEST(UploadJson, ValuesStayValidUtf8AndBounded) {
+    auto e = ev("alice");
+    e.add("JIT_RHOST", std::string("bad\xff\xc0\x80host\xe2\x82")).add("JIT_COMMAND", std::string(100000, 'a'))
+        .add("JIT_REASON", "caf\xc3\xa9 \xf0\x9f\x94\x91");
+    std::string j = event_json(e, 1, 1);
+    EXPECT_LT(j.size(), 64u * 1024);
+    Json::Value v;
+    std::istringstream in(j);
+    ASSERT_TRUE(Json::parseFromStream(Json::CharReaderBuilder(), in, &v, nullptr)) << j.substr(0, 200);
+    EXPECT_EQ(v["rhost"].asString(), "bad\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBDhost\xEF\xBF\xBD\xEF\xBF\xBD");
+    EXPECT_EQ(v["reason"].asString(), "caf\xc3\xa9 \xf0\x9f\x94\x91");  // valid UTF-8 untouched
+    EXPECT_EQ(v["command"].asString().size(), 4096u + std::string("...[truncated]").size());
+}
+
 TEST_F(UploadQueueTest, SendsInOrderAndForgetsOnlyAfterAck) {
     FakeTransport t;
     auto q = open(t);

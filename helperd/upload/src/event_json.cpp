@@ -4,6 +4,7 @@
 #include <json/json.h>
 
 #include <charconv>
+#include <algorithm>
 #include <chrono>
 
 namespace jit::upload {
@@ -29,6 +30,44 @@ std::string upload_key(std::string_view name) {
     return key;
 }
 
+// Field values come from anywhere (a sudo command line, a remote host name):
+// keep them valid UTF-8 (invalid bytes become U+FFFD) and short enough that an
+// event stays far below the authority's per-event limit (64 KiB).
+constexpr std::size_t kMaxValueBytes = 4096;
+
+std::string clean(std::string_view in) {
+    std::string out;
+    out.reserve(std::min(in.size(), kMaxValueBytes));
+    std::size_t i = 0;
+    while (i < in.size()) {
+        if (out.size() >= kMaxValueBytes) {
+            out += "...[truncated]";
+            break;
+        }
+        auto c = static_cast<unsigned char>(in[i]);
+        std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+        bool ok = len > 0 && i + len <= in.size();
+        for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(in[i + k]) & 0xc0) == 0x80;
+        if (ok && len == 2) ok = c >= 0xc2;  // no overlong 2-byte forms
+        if (ok && len == 3) {
+            auto c1 = static_cast<unsigned char>(in[i + 1]);
+            ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0);  // overlong, surrogates
+        }
+        if (ok && len == 4) {
+            auto c1 = static_cast<unsigned char>(in[i + 1]);
+            ok = c <= 0xf4 && !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
+        }
+        if (!ok) {
+            out += "\xEF\xBF\xBD";
+            ++i;
+            continue;
+        }
+        out.append(in.data() + i, len);
+        i += len;
+    }
+    return out;
+}
+
 }  // namespace
 
 std::string event_json(const audit::Event& event, std::uint64_t seq, std::int64_t time) {
@@ -36,7 +75,7 @@ std::string event_json(const audit::Event& event, std::uint64_t seq, std::int64_
     o["seq"] = Json::UInt64(seq);
     o["time"] = Json::Int64(time);
     o["type"] = std::string(audit::event_name(event.type));
-    o["message"] = event.message;
+    o["message"] = clean(event.message);
     for (const auto& [name, value] : event.fields) {
         std::string key = upload_key(audit::valid_field_name(name) ? name : audit::sanitize_field_name(name));
         if (key == "seq" || key == "time" || key == "type" || key == "message" || key == "event" ||
@@ -47,7 +86,7 @@ std::string event_json(const audit::Event& event, std::uint64_t seq, std::int64_
         if (numeric_field(key) && ec == std::errc() && end == value.data() + value.size() && !value.empty())
             o[key] = Json::Int64(n);
         else
-            o[key] = value;
+            o[key] = clean(value);
     }
     return compact(o);
 }
