@@ -91,6 +91,9 @@ Attribution attribute(const ProcSnapshot& snap, const Session& s, const Discover
     };
     add_tree(s.pid, FoundBy::Tree);
 
+    // Never the daemon's own session or process group (a leader that shares it
+    // must not turn every process of ours into "the session's").
+    const pid_t own_sid = ::getsid(0), own_pgid = ::getpgrp();
     std::set<std::string> ssh_connections;
     for (int round = 0; round < 8; ++round) {
         std::set<pid_t> marks;
@@ -102,6 +105,8 @@ Attribution attribute(const ProcSnapshot& snap, const Session& s, const Discover
             if (ssh_connections.size() < 16)
                 if (auto v = snap.environ_value(pid, "SSH_CONNECTION"); v && !v->empty()) ssh_connections.insert(*v);
         }
+        marks.erase(own_sid);
+        marks.erase(own_pgid);
         std::vector<pid_t> added;
         for (const ProcInfo& p : snap.all()) {
             if (p.kernel_thread || !p.owned_by(u) || found.count(p.pid)) continue;
@@ -151,6 +156,7 @@ std::optional<ProcInfo> parse_proc_stat(std::string_view text) {
         !to_num(f[6], flags) || !to_num(f[19], p.start))
         return std::nullopt;
     p.kernel_thread = (flags & kPfKthread) != 0;
+    p.state = f[0].empty() ? '?' : f[0][0];
     return p;
 }
 
@@ -168,6 +174,7 @@ ProcSnapshot ProcSnapshot::read(const std::string& proc_root) {
         if (!stat || !status) continue;  // exited meanwhile
         auto p = parse_proc_stat(*stat);
         if (!p || p->pid != pid || !parse_uids("\n" + *status, *p)) continue;
+        if (p->state == 'Z' || p->state == 'X') continue;  // dead: nothing to signal, nothing alive
         snap.procs_.push_back(*p);
     }
     ::closedir(d);

@@ -52,20 +52,28 @@ int get_property(sd_bus* bus, const char* path, const char* name, std::uint64_t 
 int pidfd_open_(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 int pidfd_send_signal_(int fd, int sig) { return static_cast<int>(::syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0)); }
 
+std::optional<ProcInfo> read_stat(const std::string& proc_root, pid_t pid) {
+    FILE* f = std::fopen((proc_root + "/" + std::to_string(pid) + "/stat").c_str(), "re");
+    if (!f) return std::nullopt;
+    char buf[4096];
+    size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    return parse_proc_stat(std::string_view(buf, n));
+}
+
+// Still running (not a zombie) and still the same process.
+bool same_process_running(const std::string& proc_root, pid_t pid, std::uint64_t start) {
+    auto p = read_stat(proc_root, pid);
+    return p && p->start == start && p->state != 'Z' && p->state != 'X';
+}
+
 std::set<pid_t> self_and_ancestors(const std::string& proc_root) {
     std::set<pid_t> out;
     pid_t p = ::getpid();
     out.insert(1);
     for (int depth = 0; p > 1 && depth < 64; ++depth) {
         out.insert(p);
-        auto snap_entry = [&]() -> std::optional<ProcInfo> {
-            FILE* f = std::fopen((proc_root + "/" + std::to_string(p) + "/stat").c_str(), "re");
-            if (!f) return std::nullopt;
-            char buf[4096];
-            size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-            std::fclose(f);
-            return parse_proc_stat(std::string_view(buf, n));
-        }();
+        auto snap_entry = read_stat(proc_root, p);
         if (!snap_entry) break;
         p = snap_entry->ppid;
     }
@@ -112,8 +120,8 @@ Result<std::string> FallbackTerminator::signal_all(const Session& s, const std::
         for (const FoundProcess& f : signalled_[s.key]) {
             bool listed = false;
             for (const FoundProcess& p : procs) listed = listed || p.pid == f.pid;
-            auto start = process_start_time(f.pid, proc_root_);
-            if (!listed && start && *start == f.start && !opts_.protected_pids.count(f.pid)) procs.push_back(f);
+            if (!listed && same_process_running(proc_root_, f.pid, f.start) && !opts_.protected_pids.count(f.pid))
+                procs.push_back(f);
         }
     }
     std::string errors;
@@ -138,10 +146,8 @@ bool FallbackTerminator::alive(const Session& s, const std::vector<Session>& sta
     if (!find(s, staying).empty()) return true;
     auto it = signalled_.find(s.key);
     if (it == signalled_.end()) return false;
-    for (const FoundProcess& f : it->second) {
-        auto start = process_start_time(f.pid, proc_root_);
-        if (start && *start == f.start) return true;
-    }
+    for (const FoundProcess& f : it->second)
+        if (same_process_running(proc_root_, f.pid, f.start)) return true;
     return false;
 }
 

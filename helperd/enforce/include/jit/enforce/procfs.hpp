@@ -26,6 +26,7 @@ struct ProcInfo {
     // Real, effective, saved and filesystem uid (/proc/PID/status "Uid:").
     uid_t ruid = 0, euid = 0, suid = 0, fsuid = 0;
     bool kernel_thread = false;
+    char state = '?';          // field 3: 'Z' zombie (already dead, nothing to signal)
     // A process belongs to uid U when all four uids are U (a setuid program the
     // user started, e.g. sudo, is not the user's).
     bool owned_by(uid_t u) const { return ruid == u && euid == u && suid == u && fsuid == u; }
