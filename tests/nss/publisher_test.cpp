@@ -1,0 +1,438 @@
+// The publisher's rules: who exists when, with which uid, shell and groups;
+// what is never shadowed; durability of allocations; home directories.
+#include <jit/nss_publisher.hpp>
+
+#include "snapshot_reader.h"
+#include "test_util.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <sys/stat.h>
+
+namespace jit::nss {
+namespace {
+
+using test::TempDir;
+
+constexpr UnixTime T0 = 1'800'000'000;
+constexpr std::int64_t H = 3600;
+
+Grant grant(std::string id, std::string user, UnixTime nb, UnixTime na, bool login = true) {
+    Grant g;
+    g.id = std::move(id);
+    g.user = std::move(user);
+    g.not_before = nb;
+    g.not_after = na;
+    g.login = login;
+    g.reason = "test";
+    g.requested_by = "tester";
+    return g;
+}
+
+class PublisherTest : public ::testing::Test {
+protected:
+    TempDir dir;
+    NssPolicy policy;
+
+    void SetUp() override {
+        test::write_text(dir / "passwd",
+                         "root:x:0:0:root:/root:/bin/bash\n"
+                         "daemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n"
+                         "localbob:x:70000:70000::/home/localbob:/bin/bash\n"
+                         "weird\n"
+                         "+nisuser::::::\n");
+        test::write_text(dir / "group",
+                         "root:x:0:\nadm:x:4:syslog\nsudo:x:27:\nlocalbob:x:70000:\n"
+                         "taken:x:70002:\nshared:x:70100:\n");
+        policy.db_path = dir / "db/nss.db";
+        policy.state_dir = dir / "state";
+        policy.passwd_file = dir / "passwd";
+        policy.group_file = dir / "group";
+        policy.home_base = dir / "home";
+        policy.uid_min = 70000;
+        policy.uid_max = 70009;
+    }
+
+    Publisher open() {
+        auto p = Publisher::open(policy);
+        EXPECT_TRUE(p.ok()) << (p ? "" : p.error().message);
+        return std::move(*p);
+    }
+
+    // What libnss_jit would answer for `name` from the published file.
+    std::optional<std::pair<std::uint32_t, std::string>> lookup(const std::string& name,
+                                                                std::vector<std::uint32_t>* groups = nullptr) {
+        jit_snap* s = nullptr;
+        if (jit_snap_open(policy.db_path.c_str(), ::geteuid(), &s) != JIT_SNAP_OK) return std::nullopt;
+        jit_pw_view v;
+        std::optional<std::pair<std::uint32_t, std::string>> out;
+        if (jit_snap_user_by_name(s, name.c_str(), &v) == JIT_SNAP_OK) {
+            out = std::make_pair(v.uid, std::string(v.shell));
+            if (groups != nullptr) {
+                groups->clear();
+                for (std::uint32_t i = 0; i < v.ngroups; i++) groups->push_back(jit_pw_group(&v, i));
+            }
+        }
+        jit_snap_free(s);
+        return out;
+    }
+
+    bool has_warning(const Publisher& p, const std::string& code, const std::string& user) {
+        return std::any_of(p.warnings().begin(), p.warnings().end(),
+                           [&](const PublishWarning& w) { return w.code == code && w.user == user; });
+    }
+};
+
+TEST_F(PublisherTest, UserExistsExactlyDuringTheWindow) {
+    auto pub = open();
+    std::vector<Grant> grants = {grant("g1", "alice", T0, T0 + H)};
+    ASSERT_TRUE(pub.publish(grants, T0 - 1).ok());
+    EXPECT_FALSE(lookup("alice"));
+    ASSERT_TRUE(pub.uid_of("alice"));  // allocated ahead of the window
+    ASSERT_TRUE(pub.publish(grants, T0).ok());
+    auto alice = lookup("alice");
+    ASSERT_TRUE(alice);
+    EXPECT_EQ(alice->first, *pub.uid_of("alice"));
+    EXPECT_EQ(alice->second, "/bin/bash");
+    ASSERT_TRUE(pub.publish(grants, T0 + H).ok());  // not_after is exclusive
+    EXPECT_FALSE(lookup("alice"));
+    EXPECT_TRUE(pub.manages("alice"));
+    EXPECT_FALSE(pub.manages("mallory"));
+}
+
+TEST_F(PublisherTest, FieldsFollowTheGrants) {
+    auto pub = open();
+    auto g = grant("g1", "alice", T0, T0 + H);
+    g.display_name = "Alice: The\tLiddell";
+    g.shell = "/bin/zsh";
+    g.groups = {"adm", "sudo", "nosuchgroup"};
+    ASSERT_TRUE(pub.publish({g}, T0).ok());
+    ASSERT_EQ(pub.published().size(), 1u);
+    const auto& u = pub.published()[0];
+    EXPECT_EQ(u.name, "alice");
+    EXPECT_EQ(u.gecos, "Alice  The Liddell");
+    EXPECT_EQ(u.home, policy.home_base + "/alice");
+    EXPECT_EQ(u.shell, "/bin/zsh");
+    EXPECT_EQ(u.groups, (std::vector<std::uint32_t>{4, 27}));
+    EXPECT_TRUE(has_warning(pub, "group.unknown", "alice"));
+    std::vector<std::uint32_t> groups;
+    ASSERT_TRUE(lookup("alice", &groups));
+    EXPECT_EQ(groups, (std::vector<std::uint32_t>{4, 27}));
+
+    // The primary group gid == uid, named after the user.
+    jit_snap* s = nullptr;
+    ASSERT_EQ(jit_snap_open(policy.db_path.c_str(), ::geteuid(), &s), JIT_SNAP_OK);
+    jit_gr_view gv;
+    ASSERT_EQ(jit_snap_group_by_name(s, "alice", &gv), JIT_SNAP_OK);
+    EXPECT_EQ(gv.gid, u.uid);
+    EXPECT_EQ(jit_snap_group_by_name(s, "adm", &gv), JIT_SNAP_NOTFOUND);  // local groups stay nss_files'
+    jit_snap_free(s);
+}
+
+TEST_F(PublisherTest, LoginFalseGivesNologinShellAndGroupsOnlyForActiveGrants) {
+    auto pub = open();
+    auto sudo_only = grant("g1", "alice", T0, T0 + 2 * H, false);
+    sudo_only.groups = {"adm"};
+    auto later = grant("g2", "alice", T0 + H, T0 + 3 * H, true);
+    later.groups = {"sudo"};
+    std::vector<Grant> grants = {sudo_only, later};
+    ASSERT_TRUE(pub.publish(grants, T0).ok());
+    std::vector<std::uint32_t> groups;
+    auto u = lookup("alice", &groups);
+    ASSERT_TRUE(u);
+    EXPECT_EQ(u->second, "/usr/sbin/nologin");
+    EXPECT_EQ(groups, (std::vector<std::uint32_t>{4}));
+    ASSERT_TRUE(pub.publish(grants, T0 + H).ok());
+    u = lookup("alice", &groups);
+    EXPECT_EQ(u->second, "/bin/bash");
+    EXPECT_EQ(groups, (std::vector<std::uint32_t>{4, 27}));
+    ASSERT_TRUE(pub.publish(grants, T0 + 2 * H).ok());
+    u = lookup("alice", &groups);
+    EXPECT_EQ(groups, (std::vector<std::uint32_t>{27}));
+    EXPECT_EQ(pub.next_change(grants, T0 + 2 * H), T0 + 3 * H);
+    EXPECT_EQ(pub.next_change(grants, T0 - 10), T0);
+    EXPECT_EQ(pub.next_change(grants, T0 + 3 * H), 0);
+}
+
+TEST_F(PublisherTest, RetentionKeepsANologinEntryWithoutGroupsThenRemovesIt) {
+    policy.retention_seconds = 600;
+    auto pub = open();
+    auto g = grant("g1", "alice", T0, T0 + H);
+    g.groups = {"adm"};
+    ASSERT_TRUE(pub.publish({g}, T0).ok());
+    const auto uid = *pub.uid_of("alice");
+    // The authority drops the expired grant from the bundle; retention still applies.
+    ASSERT_TRUE(pub.publish({}, T0 + H).ok());
+    std::vector<std::uint32_t> groups;
+    auto u = lookup("alice", &groups);
+    ASSERT_TRUE(u);
+    EXPECT_EQ(u->first, uid);
+    EXPECT_EQ(u->second, "/usr/sbin/nologin");
+    EXPECT_TRUE(groups.empty());
+    EXPECT_TRUE(pub.published()[0].retained);
+    EXPECT_EQ(pub.next_change({}, T0 + H), T0 + H + 600);
+    ASSERT_TRUE(pub.publish({}, T0 + H + 599).ok());
+    EXPECT_TRUE(lookup("alice"));
+    ASSERT_TRUE(pub.publish({}, T0 + H + 600).ok());
+    EXPECT_FALSE(lookup("alice"));
+    EXPECT_EQ(pub.uid_of("alice"), uid);  // remembered for quarantine and return
+}
+
+TEST_F(PublisherTest, RevokedEarlyStartsRetentionAtRevocation) {
+    policy.retention_seconds = 600;
+    auto pub = open();
+    ASSERT_TRUE(pub.publish({grant("g1", "alice", T0, T0 + 10 * H)}, T0).ok());
+    ASSERT_TRUE(pub.publish({}, T0 + 60).ok());  // grant gone from the bundle: ended early
+    auto u = lookup("alice");
+    ASSERT_TRUE(u);
+    EXPECT_EQ(u->second, "/usr/sbin/nologin");
+    ASSERT_TRUE(pub.publish({}, T0 + 660).ok());
+    EXPECT_FALSE(lookup("alice"));
+}
+
+TEST_F(PublisherTest, UidsAreStableAcrossRestartsAndRenewals) {
+    std::uint32_t alice, bob;
+    {
+        auto pub = open();
+        ASSERT_TRUE(pub.publish({grant("g1", "alice", T0, T0 + H), grant("g2", "bob", T0, T0 + H)}, T0).ok());
+        alice = *pub.uid_of("alice");
+        bob = *pub.uid_of("bob");
+        EXPECT_NE(alice, bob);
+        struct stat st;
+        ASSERT_EQ(::stat((policy.state_dir + "/nss-uids").c_str(), &st), 0);
+        EXPECT_EQ(st.st_mode & 0777, 0600u);
+        ASSERT_EQ(::stat(policy.db_path.c_str(), &st), 0);
+        EXPECT_EQ(st.st_mode & 0777, 0644u);
+    }
+    auto pub = open();  // daemon restart
+    EXPECT_EQ(pub.uid_of("alice"), alice);
+    ASSERT_TRUE(pub.publish({grant("g3", "bob", T0 + 5 * H, T0 + 6 * H), grant("g4", "alice", T0 + 5 * H, T0 + 6 * H)},
+                            T0 + 5 * H)
+                    .ok());
+    EXPECT_EQ(lookup("alice")->first, alice);
+    EXPECT_EQ(lookup("bob")->first, bob);
+}
+
+TEST_F(PublisherTest, AllocationSkipsLocalIdsAndReservedOnes) {
+    auto pub = open();
+    // 70000 is localbob's uid, 70002 a local gid: never allocated.
+    ASSERT_TRUE(pub.publish({grant("g1", "a1", T0, T0 + H), grant("g2", "a2", T0, T0 + H), grant("g3", "a3", T0, T0 + H)},
+                            T0)
+                    .ok());
+    std::set<std::uint32_t> uids = {*pub.uid_of("a1"), *pub.uid_of("a2"), *pub.uid_of("a3")};
+    EXPECT_EQ(uids, (std::set<std::uint32_t>{70001, 70003, 70004}));
+}
+
+TEST_F(PublisherTest, LocalNamesAndUidsAreNeverShadowed) {
+    auto pub = open();
+    auto root = grant("g1", "root", T0, T0 + H);
+    auto local = grant("g2", "localbob", T0, T0 + H);
+    auto uid_clash = grant("g3", "eve", T0, T0 + H);
+    uid_clash.uid = 70000;  // localbob's uid
+    auto gid_clash = grant("g4", "frank", T0, T0 + H);
+    gid_clash.uid = 70100;  // group "shared"
+    auto group_name = grant("g5", "adm", T0, T0 + H);
+    ASSERT_TRUE(pub.publish({root, local, uid_clash, gid_clash, group_name, grant("g6", "alice", T0, T0 + H)}, T0).ok());
+    EXPECT_FALSE(lookup("root"));
+    EXPECT_FALSE(lookup("localbob"));
+    EXPECT_FALSE(lookup("eve"));
+    EXPECT_FALSE(lookup("frank"));
+    EXPECT_FALSE(lookup("adm"));
+    EXPECT_TRUE(lookup("alice"));  // the others do not stop the rest
+    EXPECT_TRUE(has_warning(pub, "user.local_name", "root"));
+    EXPECT_TRUE(has_warning(pub, "user.local_name", "localbob"));
+    EXPECT_TRUE(has_warning(pub, "user.local_uid", "eve"));
+    EXPECT_TRUE(has_warning(pub, "user.local_uid", "frank"));
+    EXPECT_TRUE(has_warning(pub, "user.group_name", "adm"));
+    EXPECT_FALSE(pub.manages("root"));
+    EXPECT_FALSE(pub.manages("localbob"));
+}
+
+TEST_F(PublisherTest, AUserAddedLocallyLaterIsWithdrawnAndNoLongerManaged) {
+    auto pub = open();
+    ASSERT_TRUE(pub.publish({grant("g1", "alice", T0, T0 + H)}, T0).ok());
+    ASSERT_TRUE(lookup("alice"));
+    test::write_text(policy.passwd_file, test::read_text(policy.passwd_file) + "alice:x:1001:1001::/home/alice:/bin/sh\n");
+    ASSERT_TRUE(pub.publish({grant("g1", "alice", T0, T0 + H)}, T0 + 1).ok());
+    EXPECT_FALSE(lookup("alice"));
+    EXPECT_FALSE(pub.manages("alice"));
+    EXPECT_TRUE(has_warning(pub, "user.local_name", "alice"));
+}
+
+TEST_F(PublisherTest, GrantUidsAreUsedAndConflictsSkipped) {
+    auto pub = open();
+    auto a = grant("g1", "alice", T0, T0 + H);
+    a.uid = 5000;
+    auto b = grant("g2", "bob", T0, T0 + H);
+    b.uid = 5000;  // same uid as alice
+    auto c1 = grant("g3", "carol", T0, T0 + H);
+    c1.uid = 5001;
+    auto c2 = grant("g4", "carol", T0, T0 + 2 * H);
+    c2.uid = 5002;  // carol's grants disagree
+    ASSERT_TRUE(pub.publish({a, b, c1, c2}, T0).ok());
+    EXPECT_EQ(lookup("alice")->first, 5000u);
+    EXPECT_FALSE(lookup("bob"));
+    EXPECT_TRUE(has_warning(pub, "user.uid_conflict", "bob"));
+    EXPECT_FALSE(lookup("carol"));
+    EXPECT_TRUE(has_warning(pub, "grant.uid_mismatch", "carol"));
+}
+
+TEST_F(PublisherTest, QuarantineDelaysReuseOfAUid) {
+    policy.uid_max = 70001;  // one usable uid (70000 is local)
+    policy.uid_quarantine_seconds = 1000;
+    auto pub = open();
+    ASSERT_TRUE(pub.publish({grant("g1", "alice", T0, T0 + H)}, T0).ok());
+    EXPECT_EQ(pub.uid_of("alice"), 70001u);
+    ASSERT_TRUE(pub.publish({grant("g2", "bob", T0 + H, T0 + 2 * H)}, T0 + H).ok());
+    EXPECT_FALSE(lookup("bob"));
+    EXPECT_TRUE(has_warning(pub, "user.uid_exhausted", "bob"));
+    ASSERT_TRUE(pub.publish({grant("g2", "bob", T0 + H, T0 + 2 * H)}, T0 + H + 999).ok());
+    EXPECT_FALSE(lookup("bob"));
+    ASSERT_TRUE(pub.publish({grant("g2", "bob", T0 + H, T0 + 2 * H)}, T0 + H + 1000).ok());
+    ASSERT_TRUE(lookup("bob"));
+    EXPECT_EQ(lookup("bob")->first, 70001u);
+    EXPECT_FALSE(pub.uid_of("alice"));  // alice lost it; she would get a new one
+    EXPECT_TRUE(pub.manages("alice"));
+}
+
+TEST_F(PublisherTest, GrantUidOfAQuarantinedUserIsRefused) {
+    policy.uid_quarantine_seconds = 1000;
+    auto pub = open();
+    ASSERT_TRUE(pub.publish({grant("g1", "alice", T0, T0 + H)}, T0).ok());
+    const auto uid = *pub.uid_of("alice");
+    ASSERT_TRUE(pub.publish({}, T0 + H).ok());
+    auto b = grant("g2", "bob", T0 + H, T0 + 2 * H);
+    b.uid = uid;
+    ASSERT_TRUE(pub.publish({b}, T0 + H + 10).ok());
+    EXPECT_FALSE(lookup("bob"));
+    EXPECT_TRUE(has_warning(pub, "user.uid_conflict", "bob"));
+}
+
+TEST_F(PublisherTest, WritesOnlyWhenTheSetChanges) {
+    auto pub = open();
+    std::vector<Grant> grants = {grant("g1", "alice", T0, T0 + H)};
+    ASSERT_TRUE(pub.publish(grants, T0).ok());
+    EXPECT_TRUE(pub.last_publish_wrote());
+    ASSERT_TRUE(pub.publish(grants, T0 + 10).ok());
+    EXPECT_FALSE(pub.last_publish_wrote());
+    auto again = open();  // restart: the file on disk is recognised as current
+    ASSERT_TRUE(again.publish(grants, T0 + 20).ok());
+    EXPECT_FALSE(again.last_publish_wrote());
+    ::unlink(policy.db_path.c_str());
+    ASSERT_TRUE(again.publish(grants, T0 + 30).ok());
+    EXPECT_TRUE(again.last_publish_wrote());
+    EXPECT_TRUE(lookup("alice"));
+}
+
+TEST_F(PublisherTest, RefusesBadPolicyAndBadState) {
+    auto p = policy;
+    p.uid_min = 500;
+    EXPECT_FALSE(Publisher::open(p).ok());
+    p = policy;
+    p.uid_min = 80000;
+    EXPECT_FALSE(Publisher::open(p).ok());
+    p = policy;
+    p.db_path = "relative/nss.db";
+    EXPECT_FALSE(Publisher::open(p).ok());
+    ::mkdir(policy.state_dir.c_str(), 0700);
+    test::write_text(policy.state_dir + "/nss-uids", "jit-nss-uids 1\nalice\t70001\talloc\t0\t0\t0\t\nbob\t70001\talloc\t0\t0\t0\t\n", 0600);
+    auto dup = Publisher::open(policy);
+    ASSERT_FALSE(dup.ok());
+    EXPECT_NE(dup.error().message.find("70001"), std::string::npos);
+    test::write_text(policy.state_dir + "/nss-uids", "jit-nss-uids 9\n", 0600);
+    EXPECT_FALSE(Publisher::open(policy).ok());
+    test::write_text(policy.state_dir + "/nss-uids", "jit-nss-uids 1\nalice\t12\talloc\t0\t0\t0\t\n", 0600);
+    EXPECT_FALSE(Publisher::open(policy).ok());
+}
+
+TEST_F(PublisherTest, MissingPasswdFileFailsWithoutWriting) {
+    auto pub = open();
+    ::unlink(policy.passwd_file.c_str());
+    auto st = pub.publish({grant("g1", "alice", T0, T0 + H)}, T0);
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.error().message.find("passwd"), std::string::npos);
+    EXPECT_FALSE(lookup("alice"));
+}
+
+TEST_F(PublisherTest, PublishesOneHundredThousandUsers) {
+    policy.uid_min = 100000;
+    policy.uid_max = 299999;
+    auto pub = open();
+    std::vector<Grant> grants;
+    for (int i = 0; i < 100000; i++) grants.push_back(grant("g" + std::to_string(i), "user" + std::to_string(i), T0, T0 + H));
+    ASSERT_TRUE(pub.publish(grants, T0).ok());
+    EXPECT_EQ(pub.published().size(), 100000u);
+    EXPECT_TRUE(lookup("user99999"));
+}
+
+TEST_F(PublisherTest, MakesTheSnapshotDirectorySearchable) {
+    policy.db_path = policy.state_dir + "/nss.db";  // the daemon's 0700 state dir
+    ::mkdir(policy.state_dir.c_str(), 0700);
+    auto pub = open();
+    ASSERT_TRUE(pub.publish({grant("g1", "alice", T0, T0 + H)}, T0).ok());
+    struct stat st;
+    ASSERT_EQ(::stat(policy.state_dir.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0711u);
+}
+
+class HomeTest : public PublisherTest {};
+
+TEST_F(HomeTest, CreatesFromSkelOnceWithOwnerAndMode) {
+    if (::geteuid() != 0) GTEST_SKIP() << "chown needs root";
+    ::mkdir(policy.home_base.c_str(), 0755);
+    const auto skel = dir / "skel";
+    ::mkdir(skel.c_str(), 0755);
+    ::mkdir((skel + "/.config").c_str(), 0755);
+    test::write_text(skel + "/.bashrc", "echo hi\n", 0644);
+    test::write_text(skel + "/.config/app", "x\n", 0600);
+    ASSERT_EQ(::symlink(".bashrc", (skel + "/.profile").c_str()), 0);
+    auto pub = open();
+    ASSERT_TRUE(pub.publish({grant("g1", "alice", T0, T0 + H)}, T0).ok());
+    const auto uid = *pub.uid_of("alice");
+
+    auto made = create_home(pub, "alice", HomeOptions{skel, 0700});
+    ASSERT_TRUE(made.ok()) << made.error().message;
+    EXPECT_TRUE(*made);
+    const auto home = policy.home_base + "/alice";
+    struct stat st;
+    ASSERT_EQ(::stat(home.c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, uid);
+    EXPECT_EQ(st.st_gid, uid);
+    EXPECT_EQ(st.st_mode & 07777, 0700u);
+    ASSERT_EQ(::stat((home + "/.config/app").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, uid);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    EXPECT_EQ(test::read_text(home + "/.bashrc"), "echo hi\n");
+    ASSERT_EQ(::lstat((home + "/.profile").c_str(), &st), 0);
+    EXPECT_TRUE(S_ISLNK(st.st_mode));
+    EXPECT_EQ(st.st_uid, uid);
+
+    // Only if missing: an existing home (even a symlink) is left alone.
+    test::write_text(home + "/mine", "keep\n");
+    made = create_home(pub, "alice", HomeOptions{skel, 0700});
+    ASSERT_TRUE(made.ok());
+    EXPECT_FALSE(*made);
+    EXPECT_EQ(test::read_text(home + "/mine"), "keep\n");
+    ASSERT_EQ(::symlink("/etc", (policy.home_base + "/bob").c_str()), 0);
+    made = create_home(policy.home_base + "/bob", 70005, 70005, HomeOptions{skel, 0700});
+    ASSERT_TRUE(made.ok());
+    EXPECT_FALSE(*made);
+    ASSERT_EQ(::lstat("/etc", &st), 0);
+    EXPECT_EQ(st.st_uid, 0u);
+}
+
+TEST_F(HomeTest, RefusesUnsafeParentsAndPaths) {
+    ::mkdir(policy.home_base.c_str(), 0777);
+    ::chmod(policy.home_base.c_str(), 0777);
+    auto made = create_home(policy.home_base + "/alice", 70005, 70005);
+    ASSERT_FALSE(made.ok());
+    EXPECT_EQ(made.error().code, "home.parent");
+    EXPECT_FALSE(create_home("relative/alice", 70005, 70005).ok());
+    EXPECT_FALSE(create_home(policy.home_base + "/../alice", 70005, 70005).ok());
+    auto pub = open();
+    EXPECT_EQ(create_home(pub, "nobody_known").error().code, "home.unknown_user");
+}
+
+}  // namespace
+}  // namespace jit::nss

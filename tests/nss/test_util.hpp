@@ -1,0 +1,56 @@
+// Shared helpers for the NSS tests: temp directories and snapshot files.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace jit::nss::test {
+
+class TempDir {
+public:
+    TempDir() {
+        std::string tmpl = "/tmp/jit-nss-test.XXXXXX";
+        char* p = ::mkdtemp(tmpl.data());
+        if (p == nullptr) std::abort();
+        path_ = p;
+        ::chmod(path_.c_str(), 0755);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::string& path() const { return path_; }
+    std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+private:
+    std::string path_;
+};
+
+inline void write_text(const std::string& path, const std::string& text, mode_t mode = 0644) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.close();
+    ::chmod(path.c_str(), mode);
+}
+
+inline std::string read_text(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Replaces `path` atomically (like the publisher does).
+inline void replace_file(const std::string& path, const std::string& bytes, mode_t mode = 0644) {
+    const std::string tmp = path + ".new";
+    write_text(tmp, bytes, mode);
+    ASSERT_EQ(::rename(tmp.c_str(), path.c_str()), 0);
+}
+
+}  // namespace jit::nss::test
