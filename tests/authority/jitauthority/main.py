@@ -161,6 +161,7 @@ def main(argv=None):
     app.log(f"host API on {scheme}://{args.listen[0]}:{port}/v1/ (key_id {args.key_id})")
     if args.admin_listen:
         app.log(f"admin API on http://{args.admin_listen[0]}:{servers[1].server_address[1]}/admin/")
+    # --admin-port-file last: once it exists, both ports are known and served.
     if args.port_file:
         write_port_file(args.port_file, port)
     if args.admin_port_file:
