@@ -1,0 +1,237 @@
+#include <jit/helperd/config.hpp>
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include <fcntl.h>
+#include <fstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test_util.hpp"
+
+using namespace jit::helperd;
+
+namespace {
+
+ParseOptions no_files() {
+    ParseOptions o;
+    o.check_files = false;
+    o.default_host_id = "web-01";
+    return o;
+}
+
+std::vector<ConfigIssue> issues_of(const std::string& text) { return config_issues(text, "/etc/jit/helperd.conf", no_files(), nullptr); }
+
+}  // namespace
+
+TEST(Config, MinimalUsesDefaults) {
+    auto c = parse_config("[authority]\nurl = https://jit.example.com/\n", "f.conf", no_files());
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    EXPECT_EQ(c->authority.url, "https://jit.example.com");
+    EXPECT_FALSE(c->authority.plain_http);
+    EXPECT_EQ(c->authority.host_id, "web-01");
+    EXPECT_EQ(c->policy.host_id, "web-01");
+    EXPECT_EQ(c->socket.path, "/run/jit/helperd.sock");
+    EXPECT_EQ(c->socket.mode, 0666u);
+    EXPECT_EQ(c->state_dir, "/var/lib/jit");
+    EXPECT_EQ(c->sudoers_path, "/etc/sudoers.d/jitlogin");
+    EXPECT_EQ(c->authority.poll_wait, 55);
+    EXPECT_EQ(c->policy.stale_policy, jit::HostPolicy::StalePolicy::Honour);
+}
+
+TEST(Config, FullExampleParses) {
+    const std::string text = R"(# comment
+; other comment
+[authority]
+url = https://jit.example.com
+host_id = web-01.prod
+trusted_keys_dir = /etc/jit/trusted-keys
+ca_file = /etc/jit/ca.pem
+client_cert = /etc/jit/client.pem
+client_key = /etc/jit/client.key
+token_file = /etc/jit/token
+poll_wait = 30s
+connect_timeout = 5
+clock_skew = 2m
+stale_policy = suspend
+
+[socket]
+path = /run/jit/helperd.sock
+mode = 0660
+group = jit
+io_timeout_ms = 1500
+max_connections = 10
+
+[state]
+dir = /var/lib/jit
+
+[pam]
+timeout_ms = 800
+request_hint = "run 'jitctl request' or visit https://jit.example.com"
+
+[access]
+break_glass_users = admin, ops
+managed_uid_min = 70000
+managed_uid_max = 79999
+managed_groups = jit-users
+
+[nss]
+db_path = /var/lib/jit/nss.db
+uid_min = 70000
+uid_max = 70999
+retention = 7d
+home_base = /home
+default_shell = /bin/bash
+
+[sudo]
+dropin_path =
+
+[enforce]
+warn_before = 1m, 10m
+kill_grace = 5s
+)";
+    auto c = parse_config(text, "f.conf", no_files());
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    EXPECT_EQ(c->authority.host_id, "web-01.prod");
+    EXPECT_EQ(c->authority.poll_wait, 30);
+    EXPECT_EQ(c->authority.clock_skew, 120);
+    EXPECT_EQ(c->policy.stale_policy, jit::HostPolicy::StalePolicy::Suspend);
+    EXPECT_EQ(c->socket.mode, 0660u);
+    EXPECT_EQ(c->socket.group, "jit");
+    EXPECT_EQ(c->pam_timeout_ms, 800);
+    EXPECT_EQ(c->policy.request_hint, "run 'jitctl request' or visit https://jit.example.com");
+    EXPECT_EQ(c->policy.break_glass_users, (std::vector<std::string>{"admin", "ops"}));
+    EXPECT_EQ(c->policy.managed_groups, (std::vector<std::string>{"jit-users"}));
+    EXPECT_EQ(c->nss.retention, 7 * 86400);
+    EXPECT_EQ(c->sudoers_path, "");
+    EXPECT_EQ(c->enforce.warn_before, (std::vector<int>{600, 60}));
+    EXPECT_EQ(c->enforce.kill_grace, 5);
+}
+
+TEST(Config, EveryErrorNamesFileLineAndKey) {
+    struct Case {
+        std::string text;
+        int line;
+        std::string key;
+        std::string fragment;
+    };
+    const std::vector<Case> cases = {
+        {"[authority]\nurl = https://x\npoll_wait = 61\n", 3, "authority.poll_wait", "out of range"},
+        {"[authority]\nurl = https://x\npoll_wait = soon\n", 3, "authority.poll_wait", "not a duration"},
+        {"[authority]\nurl = ftp://x\n", 2, "authority.url", "https://"},
+        {"[authority]\nurl = http://jit.example.com\n", 2, "authority.url", "loopback"},
+        {"[authority]\nurl = http://127.0.0.1.evil.com\n", 2, "authority.url", "loopback"},
+        {"[authority]\nurl = https://x\nhost_id = -bad\n", 3, "authority.host_id", "does not match"},
+        {"[authority]\nurl = https://x\nstale_policy = maybe\n", 3, "authority.stale_policy", "honour, suspend"},
+        {"[authority]\nurl = https://x\ntrusted_keys_dir = keys\n", 3, "authority.trusted_keys_dir", "absolute"},
+        {"[authority]\nurl = https://x\nbogus = 1\n", 3, "authority.bogus", "unknown key"},
+        {"[authority]\nurl = https://x\nurl = https://y\n", 3, "authority.url", "duplicate"},
+        {"[authority]\nurl = https://x\n[socket]\nmode = 0999\n", 4, "socket.mode", "octal"},
+        {"[authority]\nurl = https://x\n[socket]\ngroup = Bad Group\n", 4, "socket.group", "group name"},
+        {"[authority]\nurl = https://x\n[access]\nbreak_glass_users = ok, Not-Valid\n", 4, "access.break_glass_users", "Not-Valid"},
+        {"[authority]\nurl = https://x\n[access]\nbreak_glass_users = root\n", 4, "access.break_glass_users", "root"},
+        {"[authority]\nurl = https://x\n[access]\nmanaged_uid_min = 9000\nmanaged_uid_max = 8000\n", 4, "access.managed_uid_min", "greater"},
+        {"[authority]\nurl = https://x\n[nss]\nuid_min = 10\n", 4, "nss.uid_min", "out of range"},
+        {"[authority]\nurl = https://x\n[nss]\ncreate_home = perhaps\n", 4, "nss.create_home", "boolean"},
+        {"[authority]\nurl = https://x\n[enforce]\nwarn_before = 10m, never\n", 4, "enforce.warn_before", "never"},
+        {"[authority]\nurl = https://x\nclient_cert = /etc/jit/c.pem\n", 3, "authority.client_key", "together"},
+        {"[authority]\nurl = https://x\n[pam]\ntimeout_ms = 5\n", 4, "pam.timeout_ms", "out of range"},
+        {"[authority]\nurl = https://x\n[socket]\npath = relative.sock\n", 4, "socket.path", "absolute"},
+    };
+    for (const auto& c : cases) {
+        auto issues = issues_of(c.text);
+        ASSERT_EQ(issues.size(), 1u) << c.text;
+        EXPECT_EQ(issues[0].file, "/etc/jit/helperd.conf");
+        EXPECT_EQ(issues[0].line, c.line) << c.text;
+        EXPECT_EQ(issues[0].key, c.key) << c.text;
+        EXPECT_NE(issues[0].message.find(c.fragment), std::string::npos) << issues[0].message;
+        const std::string rendered = issues[0].to_string();
+        EXPECT_EQ(rendered.rfind("/etc/jit/helperd.conf:" + std::to_string(c.line) + ": key '" + c.key + "'", 0), 0u)
+            << rendered;
+    }
+}
+
+TEST(Config, SyntaxErrorsNameTheLine) {
+    auto issues = issues_of("[authority]\nurl = https://x\njust words\n[nope]\nx = 1\nkey_before = 1\n[socket\n");
+    ASSERT_EQ(issues.size(), 3u);
+    EXPECT_EQ(issues[0].line, 3);
+    EXPECT_NE(issues[0].message.find("key = value"), std::string::npos);
+    EXPECT_EQ(issues[1].line, 4);
+    EXPECT_NE(issues[1].message.find("unknown section [nope]"), std::string::npos);
+    EXPECT_EQ(issues[2].line, 7);
+    EXPECT_NE(issues[2].message.find("section header"), std::string::npos);
+}
+
+TEST(Config, MissingUrlIsReported) {
+    auto issues = issues_of("[socket]\nmode = 0666\n");
+    ASSERT_EQ(issues.size(), 1u);
+    EXPECT_EQ(issues[0].key, "authority.url");
+    EXPECT_NE(issues[0].to_string().find("required"), std::string::npos);
+}
+
+TEST(Config, KeyOutsideSection) {
+    auto issues = issues_of("url = https://x\n");
+    ASSERT_GE(issues.size(), 1u);
+    EXPECT_EQ(issues[0].line, 1);
+    EXPECT_NE(issues[0].message.find("outside"), std::string::npos);
+}
+
+TEST(Config, LoopbackDetection) {
+    EXPECT_TRUE(url_host_is_loopback("http://127.0.0.1:8080"));
+    EXPECT_TRUE(url_host_is_loopback("http://127.1.2.3/x"));
+    EXPECT_TRUE(url_host_is_loopback("http://localhost:1"));
+    EXPECT_TRUE(url_host_is_loopback("http://[::1]:80/"));
+    EXPECT_FALSE(url_host_is_loopback("http://127.0.0.1.nip.io"));
+    EXPECT_FALSE(url_host_is_loopback("http://user@127.0.0.1"));
+    EXPECT_FALSE(url_host_is_loopback("http://10.0.0.1"));
+    EXPECT_FALSE(url_host_is_loopback("http://[::2]"));
+    EXPECT_FALSE(url_host_is_loopback("http://localhost.example.com"));
+}
+
+TEST(Config, Durations) {
+    EXPECT_EQ(parse_duration("30"), 30);
+    EXPECT_EQ(parse_duration("30s"), 30);
+    EXPECT_EQ(parse_duration("10m"), 600);
+    EXPECT_EQ(parse_duration("2h"), 7200);
+    EXPECT_EQ(parse_duration("7d"), 7 * 86400);
+    EXPECT_FALSE(parse_duration(""));
+    EXPECT_FALSE(parse_duration("-1"));
+    EXPECT_FALSE(parse_duration("1w"));
+    EXPECT_FALSE(parse_duration("99999999999999d"));
+}
+
+TEST(Config, TokenFileMustBeRootOnly) {
+    jit::test::TempDir dir;
+    const std::string token = dir.path() + "/token";
+    { std::ofstream(token) << "secret\n"; }
+    chmod(token.c_str(), 0644);
+    const std::string text = "[authority]\nurl = https://x\ntrusted_keys_dir = " + dir.path() + "\ntoken_file = " + token + "\n";
+    ParseOptions opt;
+    opt.default_host_id = "web-01";
+    auto issues = config_issues(text, "c.conf", opt, nullptr);
+    ASSERT_EQ(issues.size(), 1u);
+    EXPECT_EQ(issues[0].key, "authority.token_file");
+    EXPECT_EQ(issues[0].line, 4);
+    EXPECT_NE(issues[0].message.find("root-only"), std::string::npos);
+    chmod(token.c_str(), 0600);
+    EXPECT_TRUE(config_issues(text, "c.conf", opt, nullptr).empty());
+}
+
+TEST(Config, MissingFilesAreReported) {
+    ParseOptions opt;
+    opt.default_host_id = "web-01";
+    auto issues = config_issues("[authority]\nurl = https://x\ntrusted_keys_dir = /nonexistent/keys\nca_file = /nonexistent/ca.pem\n",
+                                "c.conf", opt, nullptr);
+    ASSERT_EQ(issues.size(), 2u);
+    std::set<std::string> keys{issues[0].key, issues[1].key};
+    EXPECT_TRUE(keys.count("authority.ca_file"));
+    EXPECT_TRUE(keys.count("authority.trusted_keys_dir"));
+}
+
+TEST(Config, LoadConfigNamesUnreadableFile) {
+    auto c = load_config("/nonexistent/helperd.conf");
+    ASSERT_FALSE(c.ok());
+    EXPECT_NE(c.error().message.find("/nonexistent/helperd.conf"), std::string::npos);
+}

@@ -1,0 +1,355 @@
+// Daemon logic: decisions over the socket ops, durability across restarts,
+// time edges, staleness, rejected bundles, peer checks, request relay.
+#include <jit/helperd/daemon.hpp>
+
+#include <gtest/gtest.h>
+
+#include <json/json.h>
+
+#include <fstream>
+
+#include "test_util.hpp"
+
+using namespace jit::helperd;
+using jit::audit::EventType;
+using jit::test::FakeAccounts;
+using jit::test::FakeTransport;
+using jit::test::Signer;
+using jit::test::TempDir;
+using jit::test::TestGrant;
+
+namespace {
+
+constexpr jit::UnixTime kStart = 1764250000;
+
+struct RecordingComponent final : Component {
+    struct Change {
+        ChangeCause cause;
+        std::size_t grants;
+        bool stale;
+    };
+    std::vector<Change>* changes;
+    std::vector<std::string>* sessions;
+    void grants_changed(const GrantsSnapshot&, const GrantsSnapshot& now, ChangeCause cause) override {
+        changes->push_back({cause, now.grants.size(), now.stale});
+    }
+    void session_opened(std::uint64_t, const SessionInfo& s) override { sessions->push_back("open " + s.user + " " + s.grant_id); }
+    void session_closed(std::uint64_t, const SessionInfo& s) override { sessions->push_back("close " + s.user); }
+};
+
+class DaemonTest : public ::testing::Test {
+protected:
+    DaemonTest() : loop_(kStart) {
+        config_.authority.url = "https://jit.example.com";
+        config_.authority.host_id = "web-01";
+        config_.policy.host_id = "web-01";
+        config_.state_dir = dir_.path() + "/state";
+        config_.sudoers_path = "";
+        accounts_.users["alice"] = jit::LocalAccount{1000, {"alice"}};
+        accounts_.users["carol"] = jit::LocalAccount{70005, {"carol"}};  // in the managed uid range, no grant
+        accounts_.users["dave"] = jit::LocalAccount{1001, {"dave"}};     // local, unmanaged
+        accounts_.users["root"] = jit::LocalAccount{0, {"root"}};
+    }
+
+    void make_daemon() {
+        daemon_.reset();
+        daemon_ = std::make_unique<Daemon>(config_, signer_.keys(),
+                                           Daemon::Deps{loop_, transport_, sink_, accounts_});
+        auto c = std::make_unique<RecordingComponent>();
+        c->changes = &changes_;
+        c->sessions = &sessions_;
+        daemon_->add_component(std::move(c));
+        ASSERT_TRUE(daemon_->start().ok());
+    }
+
+    std::string bundle(std::int64_t revision, std::vector<TestGrant> grants, jit::UnixTime expires_in = 900) {
+        return signer_.envelope(jit::test::payload_json("web-01", revision, loop_.now(), loop_.now() + expires_in, grants));
+    }
+    // Answers the daemon's current long poll.
+    void serve(const std::string& envelope) {
+        loop_.advance(std::chrono::milliseconds(0));
+        ASSERT_FALSE(transport_.pending.empty());
+        ASSERT_NE(transport_.pending.front().request.url.find("/grants?"), std::string::npos);
+        transport_.answer(200, envelope);
+    }
+    jit::ipc::Message call(jit::ipc::Message req, Peer peer = Peer{0, 0, 4242}) {
+        jit::ipc::Message out;
+        bool answered = false;
+        daemon_->handle(req, peer, [&](jit::ipc::Message m) {
+            out = std::move(m);
+            answered = true;
+        });
+        EXPECT_TRUE(answered);
+        return out;
+    }
+    jit::ipc::Message check(const std::string& user, const std::string& service = "sshd", Peer peer = Peer{0, 0, 4242}) {
+        return call({{"op", "check"}, {"user", user}, {"service", service}, {"rhost", "10.0.0.9"}}, peer);
+    }
+
+    TempDir dir_;
+    Signer signer_;
+    ManualLoop loop_;
+    FakeTransport transport_;
+    jit::audit::RecordingSink sink_;
+    FakeAccounts accounts_;
+    Config config_;
+    std::unique_ptr<Daemon> daemon_;
+    std::vector<RecordingComponent::Change> changes_;
+    std::vector<std::string> sessions_;
+};
+
+}  // namespace
+
+TEST_F(DaemonTest, NoBundleDeniesManagedAndIgnoresOthers) {
+    make_daemon();
+    EXPECT_EQ(sink_.count(EventType::DaemonStarted), 1u);
+    auto c = check("carol");
+    EXPECT_EQ(c["status"], "ok");
+    EXPECT_EQ(c["decision"], "deny");
+    EXPECT_EQ(c["reason"], "no_bundle");
+    EXPECT_EQ(check("dave")["decision"], "ignore");
+    EXPECT_EQ(check("root")["decision"], "ignore");
+    EXPECT_EQ(sink_.count(EventType::LoginDenied), 1u);  // only the managed user is audited
+}
+
+TEST_F(DaemonTest, AcceptedBundleAllowsInsideTheWindowAndAudits) {
+    make_daemon();
+    serve(bundle(1, {TestGrant{"g-1", "alice", true, true, kStart - 60, kStart + 3600}}));
+    EXPECT_EQ(sink_.count(EventType::BundleAccepted), 1u);
+    auto c = check("alice");
+    EXPECT_EQ(c["decision"], "allow");
+    EXPECT_EQ(c["reason"], "active_grant");
+    EXPECT_EQ(c["grant_id"], "g-1");
+    EXPECT_EQ(c["not_after"], std::to_string(kStart + 3600));
+    const auto* ev = sink_.last(EventType::LoginAllowed);
+    ASSERT_NE(ev, nullptr);
+    EXPECT_EQ(ev->field("JIT_USER"), "alice");
+    EXPECT_EQ(ev->field("JIT_GRANT_ID"), "g-1");
+    EXPECT_EQ(ev->field("JIT_RHOST"), "10.0.0.9");
+    EXPECT_EQ(ev->field("JIT_SERVICE"), "sshd");
+    EXPECT_EQ(check("alice", "sudo")["decision"], "allow");
+    EXPECT_EQ(sink_.count(EventType::SudoAllowed), 1u);
+    // explain: same answer, no audit.
+    const std::size_t events = sink_.events.size();
+    auto e = call({{"op", "explain"}, {"user", "alice"}, {"service", "sshd"}});
+    EXPECT_EQ(e["decision"], "allow");
+    EXPECT_EQ(e["message"], c["message"]);
+    EXPECT_EQ(sink_.events.size(), events);
+    // kind overrides the classification.
+    EXPECT_EQ(call({{"op", "explain"}, {"user", "alice"}, {"service", "cron"}, {"kind", "su"}})["kind"], "su");
+    EXPECT_EQ(call({{"op", "explain"}, {"user", "alice"}, {"kind", "bogus"}})["error"], "bad_request");
+}
+
+TEST_F(DaemonTest, WindowEdgeTimerFiresAndDecisionFollowsTime) {
+    make_daemon();
+    serve(bundle(1, {TestGrant{"g-1", "alice", true, false, kStart + 60, kStart + 120}}, 3600));
+    EXPECT_EQ(check("alice")["reason"], "not_yet");
+    changes_.clear();
+    loop_.advance(std::chrono::seconds(60));
+    ASSERT_FALSE(changes_.empty());
+    EXPECT_EQ(changes_.back().cause, ChangeCause::TimeEdge);
+    EXPECT_EQ(check("alice")["decision"], "allow");
+    changes_.clear();
+    loop_.advance(std::chrono::seconds(60));
+    ASSERT_FALSE(changes_.empty());
+    EXPECT_EQ(changes_.back().cause, ChangeCause::TimeEdge);
+    auto c = check("alice");
+    EXPECT_EQ(c["decision"], "deny");
+    EXPECT_EQ(c["reason"], "window_ended");
+}
+
+TEST_F(DaemonTest, StaleBeginAndEndAreLoggedOnceAndSuspendDenies) {
+    config_.policy.stale_policy = jit::HostPolicy::StalePolicy::Suspend;
+    make_daemon();
+    serve(bundle(1, {TestGrant{"g-1", "alice", true, false, kStart, kStart + 7200}}, 600));
+    EXPECT_EQ(check("alice")["decision"], "allow");
+    // The authority stays silent (the long poll never answers) past expires_at.
+    loop_.advance(std::chrono::seconds(601));
+    EXPECT_EQ(sink_.count(EventType::StaleBegin), 1u);
+    auto c = check("alice");
+    EXPECT_EQ(c["decision"], "deny");
+    EXPECT_EQ(c["reason"], "stale");
+    Json::Value st;
+    ASSERT_TRUE(Json::Reader().parse(call({{"op", "status"}})["json"], st));
+    EXPECT_TRUE(st["stale"].asBool());
+    loop_.advance(std::chrono::seconds(60));
+    EXPECT_EQ(sink_.count(EventType::StaleBegin), 1u);
+    // A fresh bundle ends staleness.
+    transport_.answer(200, bundle(2, {TestGrant{"g-1", "alice", true, false, kStart, kStart + 7200}}, 600));
+    EXPECT_EQ(sink_.count(EventType::StaleEnd), 1u);
+    EXPECT_EQ(check("alice")["decision"], "allow");
+}
+
+TEST_F(DaemonTest, RejectedBundleKeepsStateAndLogsTheRule) {
+    make_daemon();
+    serve(bundle(3, {TestGrant{"g-1", "alice", true, false, kStart, kStart + 3600}}));
+    Signer mallory;
+    loop_.advance(std::chrono::milliseconds(0));
+    transport_.answer(200, mallory.envelope(jit::test::payload_json("web-01", 4, kStart, kStart + 900, {})));
+    const auto* ev = sink_.last(EventType::BundleRejected);
+    ASSERT_NE(ev, nullptr);
+    EXPECT_EQ(ev->field("JIT_RULE"), "signature");
+    EXPECT_EQ(daemon_->grants().revision, 3);
+    EXPECT_EQ(check("alice")["decision"], "allow");
+}
+
+TEST_F(DaemonTest, RestartServesStoredStateBeforeTheAuthorityAnswers) {
+    make_daemon();
+    serve(bundle(9, {TestGrant{"g-9", "alice", true, false, kStart, kStart + 3600}}));
+    daemon_->stop();
+    transport_.pending.clear();
+    make_daemon();  // the authority is "down": nothing answers
+    EXPECT_TRUE(daemon_->grants().have_bundle);
+    EXPECT_EQ(daemon_->grants().revision, 9);
+    EXPECT_EQ(check("alice")["decision"], "allow");
+    // And the next poll continues from the stored revision.
+    loop_.advance(std::chrono::milliseconds(0));
+    ASSERT_FALSE(transport_.pending.empty());
+    EXPECT_NE(transport_.pending.front().request.url.find("after=9&"), std::string::npos);
+}
+
+TEST_F(DaemonTest, TamperedStoredStateIsRefused) {
+    make_daemon();
+    serve(bundle(2, {TestGrant{"g-1", "alice", true, false, kStart, kStart + 3600}}));
+    daemon_->stop();
+    // Replace the stored envelope with one signed by another key.
+    Signer mallory;
+    StateStore store(config_.state_dir);
+    ASSERT_TRUE(store.save(StoredState{
+        2, kStart, mallory.envelope(jit::test::payload_json("web-01", 2, kStart, kStart + 900,
+                                                             {TestGrant{"g-1", "alice", true, false, kStart, kStart + 3600}}))}).ok());
+    make_daemon();
+    EXPECT_FALSE(daemon_->grants().have_bundle);
+    const auto* alert = sink_.last(EventType::SecurityAlert);
+    ASSERT_NE(alert, nullptr);
+    EXPECT_EQ(alert->field("JIT_ALERT"), "state_refused");
+    EXPECT_EQ(check("carol")["reason"], "no_bundle");
+}
+
+TEST_F(DaemonTest, RevocationByOmissionTakesEffectAtOnce) {
+    make_daemon();
+    serve(bundle(1, {TestGrant{"g-1", "alice", true, false, kStart, kStart + 3600},
+                     TestGrant{"g-2", "carol", true, false, kStart, kStart + 3600}}));
+    EXPECT_EQ(check("carol")["decision"], "allow");
+    serve(bundle(2, {TestGrant{"g-1", "alice", true, false, kStart, kStart + 3600}}));
+    EXPECT_EQ(check("carol")["decision"], "deny");
+    EXPECT_EQ(check("alice")["decision"], "allow");
+    ASSERT_FALSE(changes_.empty());
+    EXPECT_EQ(changes_.back().cause, ChangeCause::BundleAccepted);
+    EXPECT_EQ(changes_.back().grants, 1u);
+}
+
+TEST_F(DaemonTest, BreakGlassUsersAreNeverManaged) {
+    config_.policy.break_glass_users = {"carol"};
+    make_daemon();
+    serve(bundle(1, {TestGrant{"g-2", "carol", false, false, kStart, kStart + 3600}}));
+    EXPECT_EQ(check("carol")["decision"], "ignore");
+    EXPECT_EQ(sink_.count(EventType::LoginDenied), 0u);
+}
+
+TEST_F(DaemonTest, PeersMayOnlyAskAboutThemselves) {
+    make_daemon();
+    serve(bundle(1, {TestGrant{"g-1", "alice", true, false, kStart, kStart + 3600},
+                     TestGrant{"g-2", "carol", true, false, kStart, kStart + 3600}}));
+    const Peer alice{1000, 1000, 77};
+    EXPECT_EQ(check("alice", "sshd", alice)["decision"], "allow");
+    auto other = check("carol", "sshd", alice);
+    EXPECT_EQ(other["status"], "error");
+    EXPECT_EQ(other["error"], "forbidden");
+    // Unprivileged grants: only their own.
+    Json::Value g;
+    ASSERT_TRUE(Json::Reader().parse(call({{"op", "grants"}}, alice)["json"], g));
+    ASSERT_EQ(g["grants"].size(), 1u);
+    EXPECT_EQ(g["grants"][0]["user"].asString(), "alice");
+    ASSERT_TRUE(Json::Reader().parse(call({{"op", "grants"}})["json"], g));
+    EXPECT_EQ(g["grants"].size(), 2u);
+    // A uid without a name sees nothing.
+    EXPECT_EQ(call({{"op", "grants"}}, Peer{4321, 4321, 1})["error"], "unknown_peer");
+    // Sessions are for root only.
+    EXPECT_EQ(call({{"op", "session_open"}, {"user", "alice"}}, alice)["error"], "forbidden");
+    EXPECT_EQ(call({{"op", "nope"}})["error"], "unknown_op");
+    EXPECT_EQ(call({{"op", "check"}, {"user", "../etc"}})["error"], "bad_request");
+}
+
+TEST_F(DaemonTest, SessionTableRecordsOpenAndClose) {
+    make_daemon();
+    serve(bundle(1, {TestGrant{"g-1", "alice", true, false, kStart, kStart + 3600}}));
+    auto o = call({{"op", "session_open"}, {"user", "alice"}, {"service", "sshd"}, {"tty", "pts/3"}, {"pid", "5000"},
+                   {"logind_session", "c7"}});
+    EXPECT_EQ(o["status"], "ok");
+    EXPECT_EQ(o["grant_id"], "g-1");
+    EXPECT_EQ(daemon_->sessions().size(), 1u);
+    EXPECT_EQ(sessions_, (std::vector<std::string>{"open alice g-1"}));
+    EXPECT_EQ(sink_.count(EventType::SessionOpened), 1u);
+    // An unmanaged user's session is not recorded.
+    EXPECT_EQ(call({{"op", "session_open"}, {"user", "dave"}, {"pid", "6000"}})["managed"], "no");
+    EXPECT_EQ(daemon_->sessions().size(), 1u);
+    EXPECT_EQ(call({{"op", "session_close"}, {"user", "alice"}, {"pid", "5000"}, {"logind_session", "c7"}})["status"], "ok");
+    EXPECT_TRUE(daemon_->sessions().empty());
+    EXPECT_EQ(sessions_.back(), "close alice");
+    EXPECT_EQ(call({{"op", "session_open"}, {"user", "alice"}, {"pid", "x"}})["error"], "bad_request");
+}
+
+TEST_F(DaemonTest, StatusReportsSyncAndGrants) {
+    make_daemon();
+    serve(bundle(4, {TestGrant{"g-1", "alice", true, false, kStart, kStart + 3600},
+                     TestGrant{"g-2", "carol", true, false, kStart + 100, kStart + 3600}}));
+    Json::Value st;
+    ASSERT_TRUE(Json::Reader().parse(call({{"op", "status"}})["json"], st));
+    EXPECT_EQ(st["host_id"].asString(), "web-01");
+    EXPECT_EQ(st["revision"].asInt64(), 4);
+    EXPECT_EQ(st["grants_total"].asUInt64(), 2u);
+    EXPECT_EQ(st["grants_active"].asUInt64(), 1u);
+    EXPECT_FALSE(st["stale"].asBool());
+    EXPECT_EQ(st["sync"]["last_result"].asString(), "accepted revision 4");
+    EXPECT_EQ(st["authority_url"].asString(), "https://jit.example.com");
+}
+
+TEST_F(DaemonTest, RequestRelayTakesIdentityFromTheKernelNotTheMessage) {
+    make_daemon();
+    const Peer alice{1000, 1000, 77};
+    jit::ipc::Message answer;
+    bool answered = false;
+    daemon_->handle({{"op", "request"}, {"user", "mallory"}, {"uid", "0"}, {"duration_seconds", "3600"},
+                     {"reason", "patch openssl"}, {"ticket", "CHG-88"}, {"sudo_commands", "/usr/bin/apt-get\nALL"}},
+                    alice, [&](jit::ipc::Message m) {
+                        answer = std::move(m);
+                        answered = true;
+                    });
+    EXPECT_FALSE(answered);  // waits for the authority
+    // The long poll is pending too; find the POST.
+    const FakeTransport::Pending* post = nullptr;
+    for (const auto& p : transport_.pending)
+        if (p.request.method == "POST") post = &p;
+    ASSERT_NE(post, nullptr);
+    EXPECT_EQ(post->request.url, "https://jit.example.com/v1/hosts/web-01/requests");
+    Json::Value body;
+    ASSERT_TRUE(Json::Reader().parse(post->request.body, body));
+    EXPECT_EQ(body["user"].asString(), "alice");
+    EXPECT_EQ(body["uid"].asUInt(), 1000u);
+    EXPECT_EQ(body["duration_seconds"].asInt(), 3600);
+    EXPECT_EQ(body["sudo"]["commands"].size(), 2u);
+    auto done = post->done;
+    done(HttpResponse{201, R"({"id":"r-9","state":"pending","approvals_required":1})", ""});
+    ASSERT_TRUE(answered);
+    EXPECT_EQ(answer["status"], "ok");
+    EXPECT_EQ(answer["id"], "r-9");
+    EXPECT_EQ(answer["state"], "pending");
+    EXPECT_EQ(sink_.count(EventType::RequestRelayed), 1u);
+    // Bad input never reaches the authority.
+    EXPECT_EQ(call({{"op", "request"}, {"duration_seconds", "5"}, {"reason", "x"}}, alice)["error"], "bad_request");
+    EXPECT_EQ(call({{"op", "request"}, {"duration_seconds", "3600"}, {"reason", "x"}, {"sudo_commands", "rm"}}, alice)["error"],
+              "bad_request");
+}
+
+TEST_F(DaemonTest, ReloadKeepsGrants) {
+    make_daemon();
+    serve(bundle(1, {TestGrant{"g-1", "alice", true, false, kStart, kStart + 3600}}));
+    Config next = config_;
+    next.policy.request_hint = "ask bob";
+    daemon_->reload(next, signer_.keys());
+    EXPECT_EQ(sink_.count(EventType::ConfigReloaded), 1u);
+    EXPECT_EQ(daemon_->grants().revision, 1);
+    EXPECT_EQ(check("alice")["decision"], "allow");
+    EXPECT_EQ(daemon_->config().policy.request_hint, "ask bob");
+}

@@ -1,0 +1,164 @@
+// Helpers for the jit-helperd tests: an Ed25519 signer, payload/envelope
+// builders, a fake transport, fake accounts and a temp directory.
+#pragma once
+
+#include <jit/base64.hpp>
+#include <jit/bundle.hpp>
+#include <jit/helperd/daemon.hpp>
+#include <jit/helperd/transport.hpp>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace jit::test {
+
+class Signer {
+public:
+    Signer() {
+        EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, nullptr);
+        if (!ctx || EVP_PKEY_keygen_init(ctx) <= 0 || EVP_PKEY_keygen(ctx, &key_) <= 0) throw std::runtime_error("keygen");
+        EVP_PKEY_CTX_free(ctx);
+    }
+    ~Signer() { EVP_PKEY_free(key_); }
+    Signer(const Signer&) = delete;
+    Signer& operator=(const Signer&) = delete;
+
+    std::string public_pem() const {
+        BIO* bio = BIO_new(BIO_s_mem());
+        PEM_write_bio_PUBKEY(bio, key_);
+        char* data = nullptr;
+        long n = BIO_get_mem_data(bio, &data);
+        std::string out(data, std::size_t(n));
+        BIO_free(bio);
+        return out;
+    }
+    std::string sign(const std::string& data) const {
+        EVP_MD_CTX* md = EVP_MD_CTX_new();
+        std::string sig(64, '\0');
+        size_t len = sig.size();
+        if (EVP_DigestSignInit(md, nullptr, nullptr, nullptr, key_) <= 0 ||
+            EVP_DigestSign(md, reinterpret_cast<unsigned char*>(sig.data()), &len,
+                           reinterpret_cast<const unsigned char*>(data.data()), data.size()) <= 0)
+            throw std::runtime_error("sign");
+        EVP_MD_CTX_free(md);
+        return sig;
+    }
+    TrustedKeys keys(const std::string& key_id = "test-key") const {
+        TrustedKeys k;
+        auto st = k.add_pem(key_id, public_pem());
+        if (!st) throw std::runtime_error(st.error().message);
+        return k;
+    }
+    std::string envelope(const std::string& payload, const std::string& key_id = "test-key") const {
+        return R"({"key_id":")" + key_id + R"(","payload":")" + base64_encode(payload) + R"(","signature":")" +
+               base64_encode(sign(payload)) + R"("})";
+    }
+
+private:
+    EVP_PKEY* key_ = nullptr;
+};
+
+struct TestGrant {
+    std::string id = "g-1";
+    std::string user = "alice";
+    bool login = true;
+    bool sudo = false;
+    UnixTime not_before = 0;
+    UnixTime not_after = 0;
+};
+
+inline std::string payload_json(const std::string& host, std::int64_t revision, UnixTime issued, UnixTime expires,
+                                const std::vector<TestGrant>& grants) {
+    std::string s = R"({"type":"jit.grants.v1","host_id":")" + host + R"(","revision":)" + std::to_string(revision) +
+                    R"(,"issued_at":)" + std::to_string(issued) + R"(,"expires_at":)" + std::to_string(expires) +
+                    R"(,"grants":[)";
+    bool first = true;
+    for (const auto& g : grants) {
+        if (!first) s += ",";
+        first = false;
+        s += R"({"id":")" + g.id + R"(","user":")" + g.user + R"(","login":)" + (g.login ? "true" : "false");
+        if (g.sudo) s += R"(,"sudo":{"run_as":"root","commands":["ALL"]})";
+        s += R"(,"not_before":)" + std::to_string(g.not_before) + R"(,"not_after":)" + std::to_string(g.not_after) +
+             R"(,"reason":"test","requested_by":")" + g.user + R"(","approved_by":["bob"]})";
+    }
+    s += R"(],"revoked":[]})";
+    return s;
+}
+
+// Requests are recorded; the test answers them (asynchronously, as curl would).
+class FakeTransport final : public helperd::Transport {
+public:
+    struct Pending {
+        RequestId id;
+        helperd::HttpRequest request;
+        Done done;
+    };
+    RequestId start(const helperd::HttpRequest& request, Done done) override {
+        RequestId id = next_++;
+        pending.push_back(Pending{id, request, std::move(done)});
+        ++started;
+        return id;
+    }
+    void cancel(RequestId id) override {
+        for (auto it = pending.begin(); it != pending.end(); ++it)
+            if (it->id == id) {
+                pending.erase(it);
+                ++cancelled;
+                return;
+            }
+    }
+    // Answers the oldest pending request.
+    void answer(long status, std::string body = {}, std::string error = {}) {
+        if (pending.empty()) throw std::runtime_error("no pending request");
+        Pending p = std::move(pending.front());
+        pending.pop_front();
+        p.done(helperd::HttpResponse{status, std::move(body), std::move(error)});
+    }
+    std::deque<Pending> pending;
+    int started = 0;
+    int cancelled = 0;
+
+private:
+    RequestId next_ = 1;
+};
+
+class FakeAccounts final : public helperd::Accounts {
+public:
+    LocalAccount lookup(const std::string& user) override {
+        auto it = users.find(user);
+        return it == users.end() ? LocalAccount{} : it->second;
+    }
+    std::optional<std::string> name_of(uid_t uid) override {
+        for (const auto& [name, acct] : users)
+            if (acct.uid && *acct.uid == uid) return name;
+        return std::nullopt;
+    }
+    std::map<std::string, LocalAccount> users;
+};
+
+class TempDir {
+public:
+    TempDir() {
+        std::string tmpl = (std::filesystem::temp_directory_path() / "jit-helperd-test.XXXXXX").string();
+        if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp");
+        path_ = tmpl;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+}  // namespace jit::test
