@@ -307,6 +307,7 @@ TEST_F(EnforcerTest, RestartDropsSessionsThatAreGoneAndAdoptsLiveOnes) {
     adopted.uid = 70001;
     adopted.key = session_key("71", 300, "pts/3");
     prober.extra.push_back(adopted);
+    prober.live.insert(adopted.key);
     make(&prober);
     EXPECT_EQ(enf->sessions().size(), 2u);
     EXPECT_FALSE(enf->sessions().count(gone));
@@ -314,6 +315,12 @@ TEST_F(EnforcerTest, RestartDropsSessionsThatAreGoneAndAdoptsLiveOnes) {
     EXPECT_EQ(*sink.last(EventType::SessionClosed)->field("JIT_REASON"), "gone_at_start");
     grants({grant("g1", "alice", T0, T0 + 3600)});
     EXPECT_EQ(enf->sessions().at("logind:71").grant_id, "g1");  // adopted and bound
+    // A session whose process disappears without a close is dropped at the next evaluation.
+    prober.live.erase(live);
+    enf->evaluate();
+    EXPECT_FALSE(enf->sessions().count(live));
+    EXPECT_EQ(*sink.last(EventType::SessionClosed)->field("JIT_REASON"), "gone");
+    EXPECT_TRUE(term.terminated.empty());
 }
 
 TEST_F(EnforcerTest, StaleSuspendEndsSessions) {

@@ -40,7 +40,10 @@ void LogindSessionProber::refresh() {
 }
 
 bool LogindSessionProber::alive(const Session& s) {
-    if (s.logind_id.empty()) return proc_.alive(s);
+    // The registered process (sshd's per-connection process, su, login) lives
+    // exactly as long as the session; logind is asked only when it is unknown.
+    if (s.logind_id.empty() || s.pid_start != 0) return proc_.alive(s);
+    listed_ = false;
     refresh();
     if (!listed_) return true;  // cannot tell: keep it (it is re-checked when it is ended)
     for (const auto& l : sessions_)
@@ -190,8 +193,26 @@ std::vector<Session> Enforcer::staying_sessions() const {
     return out;
 }
 
+void Enforcer::prune_gone() {
+    if (!deps_.prober) return;
+    for (auto it = state_.sessions.begin(); it != state_.sessions.end();) {
+        if (it->second.ending || deps_.prober->alive(it->second)) {
+            ++it;
+            continue;
+        }
+        // Its close never reached us (e.g. sent while the daemon restarted).
+        Event e = session_event(EventType::SessionClosed, it->second,
+                                "session of " + it->second.user + " is gone (no close was received)");
+        e.add(F(field::kReason), "gone");
+        deps_.audit.emit(e);
+        it = state_.sessions.erase(it);
+        dirty_ = true;
+    }
+}
+
 void Enforcer::evaluate() {
     const UnixTime now = deps_.clock.now();
+    prune_gone();
     Plan p;
     if (have_bundle_) {
         ScheduleInput in;

@@ -97,7 +97,9 @@ public:
         Terminator& terminator;
         Warner& warner;
         audit::Sink& audit;
-        SessionProber* prober = nullptr;  // null: keep persisted sessions as they are
+        // Liveness of recorded sessions, at start and before each evaluation
+        // (null: sessions leave only by close or termination).
+        SessionProber* prober = nullptr;
     };
     Enforcer(EnforcerOptions options, Deps deps);
 
@@ -136,6 +138,7 @@ public:
     const std::string& last_save_error() const { return save_error_; }
 
 private:
+    void prune_gone();
     void apply(const Action& a, UnixTime now);
     void begin_termination(Session& s, const Action& a);
     void finish_termination(const std::string& key, const std::string& how, const std::string& error);
