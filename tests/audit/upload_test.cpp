@@ -364,6 +364,48 @@ TEST_F(UploadQueueTest, UploadingSinkTeesToJournalAndQueue) {
     EXPECT_NE(t.sent[0].events[0].json.find("\"type\":\"sudo.allowed\""), std::string::npos);
 }
 
+TEST_F(UploadQueueTest, ThrowingTransportDoesNotWedgeTheQueue) {
+    struct Throwing : EventTransport {
+        int calls = 0;
+        void send(const Batch&, Done) override {
+            ++calls;
+            throw std::runtime_error("no route");
+        }
+    } t;
+    auto q = open(t);
+    ASSERT_TRUE(q->enqueue(ev("a")).ok());
+    EXPECT_EQ(t.calls, 1);
+    EXPECT_FALSE(q->stats().in_flight);
+    EXPECT_EQ(q->stats().last_error, "transport: no route");
+    ASSERT_TRUE(q->next_wakeup_ms());
+    now_ms = *q->next_wakeup_ms();
+    q->pump();
+    EXPECT_EQ(t.calls, 2);
+    EXPECT_EQ(q->stats().pending, 1u);
+}
+
+TEST_F(UploadQueueTest, AlertSinkFeedingBackDoesNotRecurse) {
+    // Misuse: the queue's `local` sink is an UploadingSink onto the same queue.
+    opt.max_events = 3;
+    opt.drop_chunk = 1;
+    FakeTransport t;
+    t.auto_answer = unavailable();
+    audit::RecordingSink journal;
+    std::unique_ptr<UploadQueue> q;
+    struct Forward : audit::Sink {
+        audit::Sink* target = nullptr;
+        void emit(const audit::Event& e) override { target->emit(e); }
+    } forward;
+    auto opened = UploadQueue::open(dir, t, forward, opt, [this] { return now_ms; });
+    ASSERT_TRUE(opened.ok());
+    q = std::move(opened.value());
+    UploadingSink tee(journal, *q);
+    forward.target = &tee;
+    for (int i = 0; i < 6; ++i) tee.emit(ev("u" + std::to_string(i)));
+    EXPECT_GE(journal.count(audit::EventType::SecurityAlert), 1u);
+    EXPECT_LE(q->stats().pending, 20u);  // without the guard: unbounded recursion, a crash
+}
+
 TEST_F(UploadQueueTest, RejectsBadOptions) {
     FakeTransport t;
     opt.max_events = 0;

@@ -18,6 +18,7 @@
 #include <charconv>
 #include <cstring>
 #include <deque>
+#include <exception>
 #include <tuple>
 
 namespace jit::upload {
@@ -110,6 +111,7 @@ struct UploadQueue::Impl {
 
     bool in_flight = false;
     bool in_pump = false;
+    bool in_drop = false;
     std::uint32_t failures = 0;
     std::int64_t next_attempt_ms = 0;
     std::string last_error;
@@ -211,7 +213,13 @@ struct UploadQueue::Impl {
     }
 
     Status drop_oldest_if_full() {
-        if (pending.size() < opt.max_events) return Ok{};
+        // in_drop: a `local` sink that (wrongly) feeds back into this queue must not recurse.
+        if (in_drop || pending.size() < opt.max_events) return Ok{};
+        in_drop = true;
+        struct Reset {
+            bool& flag;
+            ~Reset() { flag = false; }
+        } reset{in_drop};
         std::size_t chunk = opt.drop_chunk ? opt.drop_chunk : std::max<std::size_t>(1, opt.max_events / 10);
         chunk = std::min(chunk, pending.size());
         std::uint64_t from = pending.front().seq;
@@ -295,14 +303,20 @@ struct UploadQueue::Impl {
             in_flight = true;
             std::uint64_t last = batch.last_seq();
             std::weak_ptr<Impl*> weak = alive;
-            transport->send(batch, [weak, last](SendResult r) {
+            auto done = [weak, last](SendResult r) {
                 auto self = weak.lock();
                 if (!self) return;  // the queue is gone: the batch is still spooled and is re-sent on reopen
                 Impl* impl = *self;
                 if (!impl->in_flight) return;  // done called twice: ignore
                 impl->on_result(r, last);
                 if (!impl->in_pump) impl->pump();
-            });
+            };
+            try {
+                transport->send(batch, done);
+            } catch (const std::exception& e) {
+                // A transport that throws instead of answering must not wedge the queue.
+                if (in_flight) on_result(SendResult{false, 0, std::string("transport: ") + e.what()}, last);
+            }
         }
         in_pump = false;
         notify();
