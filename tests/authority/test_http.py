@@ -118,6 +118,19 @@ class GrantsPollTests(HttpTestCase):
         self.assertError(resp, 405, "method_not_allowed")
         self.assertEqual(resp.headers["Allow"], "GET")
 
+    def test_malformed_http_gets_a_json_error(self):
+        too_many_headers = b"GET /v1 HTTP/1.1\r\n" + b"X: y\r\n" * 200 + b"\r\n"
+        for raw, status, code in (
+                (too_many_headers, " 431 ", "headers_too_large"),
+                (b"OPTIONS /v1/hosts/web-01/grants HTTP/1.1\r\nHost: x\r\n\r\n", " 501 ", "not_implemented")):
+            with self.subTest(raw=raw[:40]):
+                line, body = self.auth.raw(raw)
+                self.assertIn(status, line)
+                self.assertEqual(json.loads(body)["error"], code)
+        # a broken request line is answered HTTP/0.9 style: the JSON error alone
+        line, _ = self.auth.raw(b"GET /x HTTP/1.x\r\n\r\n")
+        self.assertEqual(json.loads(line)["error"], "invalid_request")
+
     def test_user_agent_is_required(self):
         self.assertError(self.auth.poll("web-01", 0, ua=None), 400, "missing_user_agent")
         self.assertError(self.auth.poll("web-01", 0, ua="noversion"), 400, "missing_user_agent")

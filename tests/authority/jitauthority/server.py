@@ -199,6 +199,24 @@ class Handler(BaseHTTPRequestHandler):
     def do_HEAD(self):
         self._dispatch("HEAD")
 
+    # Errors detected by http.server itself (bad request line, headers too
+    # large, unknown method) are JSON too, like every other error.
+    BASE_ERROR_CODES = {400: "invalid_request", 408: "request_timeout", 414: "uri_too_long",
+                        431: "headers_too_large", 501: "not_implemented", 505: "http_version_not_supported"}
+
+    def send_error(self, code, message=None, explain=None):
+        error = AuthorityError(self.BASE_ERROR_CODES.get(code, "invalid_request"),
+                               message or explain or self.responses.get(code, ("error",))[0], status=code)
+        self.close_connection = True
+        body = validate.encode_canonical(error.to_json()) + b"\n"
+        self.send_response(code, message)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
+
     def _send(self, status, body=b"", content_type="application/json", headers=()):
         self.send_response(status)
         for name, value in headers:
