@@ -218,7 +218,9 @@ jit::Status Publisher::publish(const std::vector<jit::Grant>& grants, jit::UnixT
     };
 
     std::set<std::string> skipped;
-    for (auto& [name, p] : plans) {
+    for (auto& plan_entry : plans) {
+        const std::string& name = plan_entry.first;
+        Plan& p = plan_entry.second;
         auto skip = [&](std::string code, std::string message) {
             warn(std::move(code), name, std::move(message));
             skipped.insert(name);
