@@ -220,11 +220,24 @@ class RequestTests(StateTestCase):
         with self.assertRaisesRegex(AuthorityError, "not pending"):
             a.deny_request("web-01", "r-1", "dave", "no")
 
+    def test_an_approval_that_cannot_become_a_grant_is_not_counted(self):
+        a = self.make()
+        a.create_grant("web-01", {"user": "alice", "uid": 70002, "duration_seconds": 60, "reason": "r"})
+        a.submit_request("web-01", dict(self.BODY))  # alice as uid 70001: conflicts
+        with self.assertRaises(AuthorityError) as e:
+            a.approve_request("web-01", "r-1", "bob")
+        self.assertEqual(e.exception.code, "conflict")
+        status = a.get_request("web-01", "r-1")
+        self.assertEqual((status["state"], status["approved_by"]), ("pending", []))
+
     def test_auto_approval_with_zero_approvals(self):
         a = self.make(approvals_required=0)
         view = a.submit_request("web-01", dict(self.BODY))
         self.assertEqual(view["state"], "approved")
         self.assertEqual(self.bundle(a, "web-01")[2]["grants"][0]["approved_by"], [])
+        conflicting = a.submit_request("web-01", dict(self.BODY, uid=70009))
+        self.assertEqual(conflicting["state"], "denied")
+        self.assertIn("uid", conflicting["message"])
 
     def test_deny_cancel_and_expiry(self):
         a = self.make(request_ttl=100)

@@ -8,6 +8,7 @@ import sys
 import threading
 
 from .server import ADMIN_API, HOST_API, App, AuthorityHTTPServer, Tokens, make_tls_context
+from .errors import AuthorityError
 from .signing import Signer, SigningError
 from .state import Authority
 
@@ -135,7 +136,7 @@ def main(argv=None):
     try:
         if authority.load():
             app.log(f"state restored from {args.state}")
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, AuthorityError) as e:
         print(f"jit-authority: cannot load state {args.state}: {e}", file=sys.stderr)
         return 2
 

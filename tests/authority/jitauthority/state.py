@@ -287,7 +287,11 @@ class Authority:
             self.requests[request_id] = record
             self.log(f"host {host_id}: request {request_id} by {req['user']} ({req['reason']!r})")
             if record["approvals_required"] == 0:
-                self._grant_request(host, record, "auto-approved")
+                try:
+                    self._grant_request(host, record, "auto-approved")
+                except AuthorityError as e:  # e.g. a uid conflict: the request cannot be granted
+                    record.update(state="denied", decided_by=["authority"], message=e.message)
+                    self._save()
             else:
                 self._save()
             return self._request_view(record)
@@ -309,8 +313,9 @@ class Authority:
         if record["state"] != "pending":
             raise AuthorityError("conflict", f"request {record['id']} is {record['state']}, not pending")
 
-    def _grant_request(self, host, record, message):
+    def _grant_request(self, host, record, message, approvals=()):
         req = record["request"]
+        approvals = list(approvals)
         now = self.now()
         grant = {"id": self._new_grant_id(), "user": req["user"]}
         for field in ("uid", "login", "sudo", "groups"):
@@ -319,14 +324,14 @@ class Authority:
         grant.update(not_before=now, not_after=now + req["duration_seconds"], reason=req["reason"])
         if "ticket" in req:
             grant["ticket"] = req["ticket"]
-        grant.update(requested_by=req["user"], approved_by=list(record["approvals"]))
+        grant.update(requested_by=req["user"], approved_by=approvals)
         if "ssh_authorized_keys" in req:
             grant["ssh_authorized_keys"] = req["ssh_authorized_keys"]
         grant = validate.validate_grant(grant)
         self._check_identity(host, grant)
         host.grants[grant["id"]] = grant
-        record.update(state="approved", grant_id=grant["id"], decided_by=list(record["approvals"]),
-                      message=message)
+        record.update(state="approved", grant_id=grant["id"], approvals=approvals,
+                      decided_by=list(approvals), message=message)
         self._publish(host, f"request {record['id']} approved as grant {grant['id']}")
 
     def approve_request(self, host_id, request_id, by):
@@ -339,10 +344,12 @@ class Authority:
                 raise AuthorityError("conflict", f"{by!r} requested {request_id} and cannot approve it")
             if by in record["approvals"]:
                 raise AuthorityError("conflict", f"{by!r} already approved {request_id}")
-            record["approvals"].append(by)
-            if len(record["approvals"]) >= record["approvals_required"]:
-                self._grant_request(host, record, f"approved by {', '.join(record['approvals'])}")
+            approvals = record["approvals"] + [by]
+            if len(approvals) >= record["approvals_required"]:
+                # the approval counts only if the grant can be made (no uid conflict)
+                self._grant_request(host, record, f"approved by {', '.join(approvals)}", approvals)
             else:
+                record["approvals"] = approvals
                 self._save()
             return self._admin_request_view(record)
 
