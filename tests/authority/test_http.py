@@ -1,5 +1,6 @@
 """The host API of PROTOCOL.md over HTTP, against a running jit-authority."""
 
+import http.client
 import json
 import os
 import socket
@@ -241,9 +242,8 @@ class EventUploadTests(HttpTestCase):
     def test_drop_after_store_then_retry_loses_and_duplicates_nothing(self):
         host = "events-drop"
         self.auth.admin("POST", "/faults", {"endpoint": "events", "mode": "drop-after", "host": host})
-        with self.assertRaises((ConnectionError, OSError, Exception)) as e:
-            self.upload(host, [1, 2])
-        self.assertNotIsInstance(e.exception, AssertionError)
+        with self.assertRaises((http.client.HTTPException, OSError)):
+            self.upload(host, [1, 2])  # no answer: the connection closes
         self.assertEqual([x["seq"] for x in self.listed(host)["events"]], [1, 2])  # stored before the drop
         self.assertEqual(self.upload(host, [1, 2]).status, 204)  # the host's retry
         got = self.listed(host)
@@ -265,9 +265,8 @@ class EventUploadTests(HttpTestCase):
     def test_drop_before_on_grants_and_requests(self):
         host = "grants-drop"
         self.auth.admin("POST", "/faults", {"endpoint": "grants", "mode": "drop-before", "host": host})
-        with self.assertRaises(Exception) as e:
+        with self.assertRaises((http.client.HTTPException, OSError)):
             self.auth.poll(host, 0)
-        self.assertNotIsInstance(e.exception, AssertionError)
         self.bundle(self.auth.poll(host, 0))
         faults = self.auth.admin("GET", "/faults")
         self.assertEqual(faults["rules"], [])
@@ -328,7 +327,7 @@ class AdminTokenTests(HttpTestCase):
 
 
 class ReissueTests(HttpTestCase):
-    extra_args = ("--bundle-ttl", "4", "--reissue-after", "1")
+    extra_args = ("--bundle-ttl", "20", "--reissue-after", "1")
 
     def test_a_new_revision_comes_before_expiry_even_without_changes(self):
         host = "ttl-host"
@@ -338,7 +337,7 @@ class ReissueTests(HttpTestCase):
         self.assertGreater(newer["revision"], p["revision"])
         self.assertEqual(newer["grants"], p["grants"])
         self.assertEqual([x["id"] for x in newer["grants"]], [g["id"]])
-        self.assertEqual(newer["expires_at"] - newer["issued_at"], 4)
+        self.assertEqual(newer["expires_at"] - newer["issued_at"], 20)
         self.assertLess(newer["issued_at"], p["expires_at"])
 
 
