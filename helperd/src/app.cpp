@@ -7,6 +7,9 @@
 #include <jit/helperd/publishers.hpp>
 #include <jit/helperd/sd_loop.hpp>
 #include <jit/helperd/socket_server.hpp>
+#ifdef JIT_HAVE_ENFORCE
+#include <jit/enforce/component.hpp>
+#endif
 
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
@@ -44,6 +47,11 @@ Result<Loaded> load_all(const std::string& path) {
 
 // Other parts of the daemon (enforcement, ...) attach here.
 Status add_components(Daemon& daemon) {
+#ifdef JIT_HAVE_ENFORCE
+    // First, so that it sees each session before the home creator runs
+    // (it records which homes jitlogin created: docs/enforcement.md).
+    if (auto st = enforce::add_enforcement(daemon); !st) return st;
+#endif
     return add_standard_publishers(daemon);
 }
 

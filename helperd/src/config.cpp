@@ -304,6 +304,23 @@ private:
             return std::nullopt;
         };
         h["enforce.kill_grace"] = int_in(&c.enforce.kill_grace, 0, 300, true);
+        h["enforce.home_retention"] = [&c](const std::string& v) -> std::optional<std::string> {
+            if (v == "forever" || v == "keep") {
+                c.enforce.home_retention_days = -1;
+                return std::nullopt;
+            }
+            auto n = parse_duration(v);
+            if (!n || *n < 0 || *n % 86400 != 0 || *n > 3650LL * 86400)
+                return "'" + v + "' is not 'forever' or a number of days up to 3650d (e.g. 30d)";
+            c.enforce.home_retention_days = int(*n / 86400);
+            return std::nullopt;
+        };
+        h["enforce.home_retention_action"] = [&c](const std::string& v) -> std::optional<std::string> {
+            if (v == "archive") c.enforce.home_retention_delete = false;
+            else if (v == "delete") c.enforce.home_retention_delete = true;
+            else return "'" + v + "' is not one of: archive, delete";
+            return std::nullopt;
+        };
     }
 
     void file_mode_check(const std::string& key, const std::string& path, bool secret) {

@@ -56,6 +56,8 @@ struct NssConfig {
 struct EnforceConfig {
     std::vector<int> warn_before = {600, 60};  // seconds before not_after
     int kill_grace = 5;                        // seconds between TerminateSession and KillSession
+    int home_retention_days = -1;              // homes jitlogin created: -1 keep forever, else days without any grant
+    bool home_retention_delete = false;        // false: archive (tar.gz under state_dir/home-archives), true: delete
 };
 
 struct Config {

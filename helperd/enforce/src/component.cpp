@@ -1,0 +1,258 @@
+// The Enforcer inside jit-helperd (see component.hpp).
+#include <jit/enforce/component.hpp>
+
+#include <jit/enforce/enforcer.hpp>
+#include <jit/helperd/daemon.hpp>
+#include <jit/helperd/sd_loop.hpp>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include <pwd.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <limits>
+#include <map>
+#include <memory>
+
+namespace jit::enforce {
+namespace {
+
+using helperd::ChangeCause;
+using helperd::Config;
+using helperd::Daemon;
+using helperd::GrantsSnapshot;
+using helperd::Loop;
+using helperd::SessionInfo;
+
+class LoopClock final : public Clock {
+public:
+    explicit LoopClock(Loop& loop) : loop_(loop) {}
+    UnixTime now() override { return loop_.now(); }
+    std::int64_t monotonic_ms() override { return loop_.monotonic_ms(); }
+
+private:
+    Loop& loop_;
+};
+
+EnforcerOptions options_from(const Config& c) {
+    EnforcerOptions o;
+    o.state_path = c.state_dir + "/enforce.json";
+    o.host_name = !c.policy.host_id.empty() ? c.policy.host_id : c.authority.host_id;
+    o.warn_offsets.assign(c.enforce.warn_before.begin(), c.enforce.warn_before.end());
+    o.kill_grace_ms = std::int64_t(c.enforce.kill_grace) * 1000;
+    if (c.enforce.home_retention_days >= 0) o.retention.days = c.enforce.home_retention_days;
+    o.retention.action = c.enforce.home_retention_delete ? RetentionPolicy::Action::Delete : RetentionPolicy::Action::Archive;
+    o.retention.archive_dir = c.state_dir + "/home-archives";
+    return o;
+}
+
+std::optional<uid_t> uid_of(const GrantsSnapshot& g, const std::string& user) {
+    for (const Grant& gr : g.grants)
+        if (gr.user == user && gr.uid) return *gr.uid;
+    passwd pw{};
+    passwd* out = nullptr;
+    char buf[4096];
+    if (getpwnam_r(user.c_str(), &pw, buf, sizeof buf, &out) == 0 && out) return out->pw_uid;
+    return std::nullopt;
+}
+
+class EnforceComponent final : public helperd::Component {
+public:
+    explicit EnforceComponent(Daemon& daemon) : daemon_(daemon), clock_(daemon.loop()) {}
+    ~EnforceComponent() override {
+        cancel_timers();
+        if (time_change_) sd_event_source_disable_unref(time_change_);
+        if (clock_fd_ >= 0) ::close(clock_fd_);
+        enforcer_.reset();
+        terminator_.reset();
+        prober_.reset();
+        if (bus_) sd_bus_flush_close_unref(bus_);
+    }
+
+    Status init() {
+        if (sd_bus_open_system(&bus_) < 0) bus_ = nullptr;
+        DiscoveryOptions discovery;
+        discovery.min_uid = 1000;  // PROTOCOL.md: JIT uids are >= 1000; system accounts are never touched
+        fallback_ = std::make_unique<FallbackTerminator>(signaller_, discovery);
+        if (logind_available(bus_)) {
+            terminator_ = std::make_unique<LogindTerminator>(bus_, *fallback_);
+            prober_ = std::make_unique<LogindSessionProber>(bus_);
+        } else {
+            prober_ = std::make_unique<ProcSessionProber>();
+        }
+        Terminator& t = terminator_ ? *terminator_ : static_cast<Terminator&>(*fallback_);
+        std::fprintf(stderr, "jit-helperd: enforcement: ending sessions %s\n",
+                     terminator_ ? "through systemd-logind (TerminateSession, then KillSession after the grace)"
+                                 : "without logind (signalling the session's processes, see docs/enforcement.md)");
+        enforcer_ = std::make_unique<Enforcer>(options_from(daemon_.config()),
+                                               Enforcer::Deps{clock_, t, warner_, daemon_.audit(), prober_.get()});
+        enforcer_->on_schedule_change = [this] { rearm(); };
+        if (auto st = enforcer_->start([this](const std::string& u) { return daemon_.is_managed(u); }); !st)
+            return st;
+        if (auto* sd = dynamic_cast<helperd::SdLoop*>(&daemon_.loop())) watch_clock(sd->event());
+        return Ok{};
+    }
+
+    void grants_changed(const GrantsSnapshot&, const GrantsSnapshot& now, ChangeCause) override {
+        GrantsUpdate u;
+        u.have_bundle = now.have_bundle;
+        u.grants = now.grants;
+        u.revoked = now.revoked;
+        u.revision = now.revision;
+        u.suspended = now.stale && daemon_.config().policy.stale_policy == HostPolicy::StalePolicy::Suspend;
+        snapshot_ = now;
+        enforcer_->update_grants(std::move(u));
+    }
+
+    void session_opened(std::uint64_t id, const SessionInfo& s) override {
+        SessionOpen o;
+        o.user = s.user;
+        o.uid = uid_of(snapshot_, s.user).value_or(0);
+        o.service = s.service;
+        o.tty = s.tty;
+        o.rhost = s.rhost;
+        o.pid = s.pid;
+        o.logind_id = s.logind_session;
+        watch_home(s.user, o.uid);
+        keys_[id] = enforcer_->session_opened(o);
+    }
+
+    void session_closed(std::uint64_t id, const SessionInfo& s) override {
+        auto it = keys_.find(id);
+        const std::string key = it != keys_.end() ? it->second : session_key(s.logind_session, s.pid, s.tty);
+        if (it != keys_.end()) keys_.erase(it);
+        enforcer_->session_closed(key);
+    }
+
+    void config_reloaded(const Config& c) override { enforcer_->set_options(options_from(c)); }
+
+    void add_status(Json::Value& status) override {
+        Json::Value e(Json::objectValue);
+        e["terminator"] = enforcer_->terminator().name();
+        if (auto t = enforcer_->next_wakeup()) e["next_wakeup"] = Json::Int64(*t);
+        Json::Value list(Json::arrayValue);
+        for (const auto& [key, s] : enforcer_->sessions()) {
+            Json::Value o(Json::objectValue);
+            o["key"] = key;
+            o["user"] = s.user;
+            o["uid"] = Json::UInt(s.uid);
+            o["grant_id"] = s.grant_id;
+            o["service"] = s.service;
+            o["tty"] = s.tty;
+            o["rhost"] = s.rhost;
+            o["pid"] = Json::Int(s.pid);
+            o["logind_session"] = s.logind_id;
+            o["opened_at"] = Json::Int64(s.opened_at);
+            o["ending"] = s.ending;
+            list.append(o);
+        }
+        e["sessions"] = list;
+        if (!enforcer_->last_save_error().empty()) e["state_error"] = enforcer_->last_save_error();
+        status["enforcement"] = e;
+    }
+
+    void stopping() override {
+        cancel_timers();
+        stopped_ = true;
+    }
+
+private:
+    void cancel_timers() {
+        if (wake_timer_) daemon_.loop().cancel(wake_timer_);
+        if (grace_timer_) daemon_.loop().cancel(grace_timer_);
+        wake_timer_ = grace_timer_ = 0;
+    }
+
+    void rearm() {
+        if (stopped_) return;
+        cancel_timers();
+        Loop& loop = daemon_.loop();
+        if (auto t = enforcer_->next_wakeup())
+            wake_timer_ = loop.call_at(*t, [this] {
+                wake_timer_ = 0;
+                enforcer_->evaluate();
+            });
+        if (auto g = enforcer_->next_grace_ms())
+            grace_timer_ = loop.call_after(std::chrono::milliseconds(std::max<std::int64_t>(0, *g - loop.monotonic_ms())),
+                                           [this] {
+                                               grace_timer_ = 0;
+                                               enforcer_->evaluate();
+                                           });
+    }
+
+    // A home that does not exist when the session opens and exists, owned by
+    // the user, right after the daemon's home creator ran is one jitlogin
+    // created: the only kind that home retention may archive or delete.
+    void watch_home(const std::string& user, uid_t uid) {
+        const Config& c = daemon_.config();
+        if (!c.nss.create_home || uid == 0) return;
+        const std::string home = c.nss.home_base + "/" + user;
+        struct stat st {};
+        if (::lstat(home.c_str(), &st) == 0 || errno != ENOENT) return;
+        daemon_.loop().call_after(std::chrono::milliseconds(0), [this, user, uid, home] {
+            struct stat now {};
+            if (::lstat(home.c_str(), &now) == 0 && S_ISDIR(now.st_mode) && now.st_uid == uid)
+                enforcer_->note_home_created(user, CreatedHome{home, uid, daemon_.loop().now()});
+        });
+    }
+
+    // A timerfd armed with TFD_TIMER_CANCEL_ON_SET becomes readable (ECANCELED)
+    // whenever CLOCK_REALTIME is set: re-evaluate against the new time at once.
+    // Without it the absolute timers still follow the clock.
+    bool arm_clock_fd() {
+        itimerspec its{};
+        its.it_value.tv_sec = std::numeric_limits<time_t>::max() / 2;
+        return timerfd_settime(clock_fd_, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, nullptr) == 0;
+    }
+    void watch_clock(sd_event* event) {
+        clock_fd_ = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (clock_fd_ < 0) return;
+        if (!arm_clock_fd() ||
+            sd_event_add_io(event, &time_change_, clock_fd_, EPOLLIN, &EnforceComponent::on_time_change, this) < 0) {
+            ::close(clock_fd_);
+            clock_fd_ = -1;
+            time_change_ = nullptr;
+        }
+    }
+    static int on_time_change(sd_event_source*, int fd, uint32_t, void* userdata) {
+        auto* self = static_cast<EnforceComponent*>(userdata);
+        std::uint64_t ticks = 0;
+        (void)!::read(fd, &ticks, sizeof ticks);  // ECANCELED after a clock change
+        self->arm_clock_fd();
+        if (!self->stopped_) self->enforcer_->evaluate();
+        return 0;
+    }
+
+    Daemon& daemon_;
+    LoopClock clock_;
+    sd_bus* bus_ = nullptr;
+    PidfdSignaller signaller_;
+    TtyWarner warner_;
+    std::unique_ptr<FallbackTerminator> fallback_;
+    std::unique_ptr<Terminator> terminator_;
+    std::unique_ptr<SessionProber> prober_;
+    std::unique_ptr<Enforcer> enforcer_;
+    GrantsSnapshot snapshot_;
+    std::map<std::uint64_t, std::string> keys_;
+    Loop::TimerId wake_timer_ = 0, grace_timer_ = 0;
+    sd_event_source* time_change_ = nullptr;
+    int clock_fd_ = -1;
+    bool stopped_ = false;
+};
+
+}  // namespace
+
+Status add_enforcement(Daemon& daemon) {
+    auto c = std::make_unique<EnforceComponent>(daemon);
+    if (auto st = c->init(); !st) return make_error(st.error().code, "enforcement: " + st.error().message);
+    daemon.add_component(std::move(c));
+    return Ok{};
+}
+
+}  // namespace jit::enforce
