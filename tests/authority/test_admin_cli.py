@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import tempfile
-import time
 import unittest
 
 from authority_fixture import ADMIN, TEST_KEY, VECTORS, AuthorityProcess, decode_envelope, openssl_verify

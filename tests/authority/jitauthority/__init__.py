@@ -9,7 +9,9 @@ loopback admin API. Modules:
 - signing:   Ed25519 signing through the openssl command-line tool
 - state:     hosts, revisions, grants, requests, events; persistence
 - faults:    fault injection for the host-facing endpoints
-- server:    the HTTP(S) server (host API and admin API)
+- server:    the HTTP(S) server: sockets, TLS, authentication, routing
+- host_api:  the host endpoints of PROTOCOL.md (with fault injection)
+- admin_api: the loopback admin endpoints
 - main:      command-line entry point of jit-authority
 - admin_cli: jit-authority-admin, the admin client
 """

@@ -18,13 +18,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import validate
+from .admin_api import AdminApi
 from .errors import AuthorityError
 from .faults import FaultInjector
+from .host_api import HostApi
 
 VERSION = "1.0"
 MAX_BODY = {"events": 8 * 1024 * 1024, "default": 256 * 1024}
 USER_AGENT_RE = re.compile(r"[^\s/]+/\S+.*")
-DECIMAL_RE = re.compile(r"[0-9]{1,19}")
+DECIMAL_RE = validate.DECIMAL_RE
 HOST_API = "host"
 ADMIN_API = "admin"
 
@@ -160,7 +162,7 @@ class _Dropped(Exception):
     """The connection was closed on purpose (fault injection)."""
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(HostApi, AdminApi, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "jit-authority/" + VERSION
 
@@ -375,163 +377,3 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as e:  # a bug: answer 500 and keep serving
             self.app.log(f"internal error on {method} {self.path}: {traceback.format_exc()}")
             self._send_error(AuthorityError("internal_error", f"internal error: {type(e).__name__}"))
-
-    def _fault(self, endpoint, host_id):
-        """Applies the fault rules that act before the work; returns the rule."""
-        rule = self.app.faults.take(endpoint, host_id)
-        if rule is None:
-            return None
-        self.app.log(f"fault injected on {endpoint} for {host_id}: {rule['mode']}")
-        if rule["mode"] == "error":
-            raise AuthorityError("injected_fault", f"fault injected by the admin ({rule['status']})",
-                                 status=rule["status"])
-        if rule["mode"] == "drop-before":
-            self._drop()
-        if rule["mode"] == "delay":
-            time.sleep(rule["seconds"])
-        return rule
-
-    @staticmethod
-    def _after_work(rule):
-        return rule is not None and rule["mode"] == "drop-after"
-
-    # ---- host API (PROTOCOL.md) ---------------------------------------------------
-
-    def host_grants(self, host_id):
-        query = self._query(("after", "wait"))
-        if "after" not in query:
-            raise AuthorityError("invalid_parameter", "query parameter 'after' is required")
-        if not DECIMAL_RE.fullmatch(query["after"]) or int(query["after"]) >= 2 ** 63:
-            raise AuthorityError("invalid_parameter", f"after={query['after']!r} is not a revision (0 or more)")
-        wait = query.get("wait", "0")
-        if not DECIMAL_RE.fullmatch(wait) or int(wait) > 60:
-            raise AuthorityError("invalid_parameter", f"wait={wait!r} must be an integer 0..60")
-        rule = self._fault("grants", host_id)
-        result = self.authority.wait_for_bundle(host_id, int(query["after"]),
-                                                min(int(wait), self.app.max_wait),
-                                                self.headers.get("User-Agent", ""))
-        if self._after_work(rule):
-            self._drop()
-        if result is None:
-            self._send(304)
-            return
-        revision, envelope = result
-        self._send(200, envelope, headers=(("X-Jit-Revision", str(revision)),))
-
-    def host_request_create(self, host_id):
-        body = self._json_body()
-        rule = self._fault("requests", host_id)
-        view = self.authority.submit_request(host_id, body)
-        if self._after_work(rule):
-            self._drop()
-        self._send_json(201, view, headers=(("Location", f"/v1/hosts/{host_id}/requests/{view['id']}"),))
-
-    def host_request_get(self, host_id, request_id):
-        rule = self._fault("requests", host_id)
-        view = self.authority.get_request(host_id, request_id)
-        if self._after_work(rule):
-            self._drop()
-        self._send_json(200, view)
-
-    def host_request_cancel(self, host_id, request_id):
-        view = self.authority.cancel_request(host_id, request_id, "host " + host_id)
-        self._send_json(200, view)
-
-    def host_events(self, host_id):
-        events = validate.validate_events(self._json_body("events"))
-        rule = self._fault("events", host_id)
-        self.authority.add_events(host_id, events)
-        if self._after_work(rule):
-            self._drop()
-        self._send(204)
-
-    # ---- admin API ------------------------------------------------------------------
-
-    def admin_status(self):
-        self._send_json(200, self.authority.status())
-
-    def admin_hosts(self):
-        self._send_json(200, {"hosts": self.authority.list_hosts()})
-
-    def admin_host_add(self):
-        body = self._json_body()
-        if not isinstance(body, dict) or "host_id" not in body:
-            raise AuthorityError("invalid_request", 'body must be {"host_id": ID}')
-        self._send_json(201, self.authority.add_host(body["host_id"]))
-
-    def admin_host(self, host_id):
-        self._send_json(200, self.authority.host_summary(host_id))
-
-    def admin_bundle(self, host_id):
-        self._send_json(200, self.authority.current_bundle(host_id))
-
-    def admin_reissue(self, host_id):
-        self._json_body(optional=True)
-        self._send_json(200, {"host_id": host_id, "revision": self.authority.reissue(host_id)})
-
-    def admin_grants(self, host_id):
-        self._send_json(200, self.authority.list_grants(host_id))
-
-    def admin_grant_create(self, host_id):
-        self._send_json(201, self.authority.create_grant(host_id, self._json_body()))
-
-    def admin_grant_delete(self, host_id, grant_id):
-        self._send_json(200, self.authority.delete_grant(host_id, grant_id))
-
-    def admin_grant_revoke(self, host_id, grant_id):
-        by, reason = validate.validate_revocation_note(self._json_body(optional=True), "revoke")
-        self._send_json(200, self.authority.revoke_grant(host_id, grant_id, by, reason))
-
-    def admin_grant_extend(self, host_id, grant_id):
-        body = self._json_body()
-        given = [k for k in ("not_after", "duration_seconds", "extend_by") if k in body] \
-            if isinstance(body, dict) else []
-        if len(given) != 1 or set(body) != set(given):
-            raise AuthorityError("invalid_request",
-                                 "extend: give exactly one of not_after, duration_seconds, extend_by")
-        value = body[given[0]]
-        if not validate.is_int(value):
-            raise AuthorityError("invalid_request", f"extend.{given[0]}: must be an integer")
-        if given[0] == "not_after":
-            not_after = value
-        elif given[0] == "duration_seconds":
-            not_after = self.authority.now() + value
-        else:
-            not_after = self.authority.grant_not_after(host_id, grant_id) + value
-        self._send_json(200, self.authority.change_grant_window(host_id, grant_id, not_after))
-
-    def admin_requests_all(self):
-        query = self._query(("host", "state"))
-        self._send_json(200, {"requests": self.authority.list_requests(query.get("host"), query.get("state"))})
-
-    def admin_requests(self, host_id):
-        query = self._query(("state",))
-        self._send_json(200, {"requests": self.authority.list_requests(host_id, query.get("state"))})
-
-    def admin_request_get(self, host_id, request_id):
-        self._send_json(200, self.authority.get_request(host_id, request_id, admin=True))
-
-    def admin_request_approve(self, host_id, request_id):
-        by, _ = validate.validate_revocation_note(self._json_body(optional=True), "approve")
-        self._send_json(200, self.authority.approve_request(host_id, request_id, by))
-
-    def admin_request_deny(self, host_id, request_id):
-        by, message = validate.validate_revocation_note(self._json_body(optional=True), "deny")
-        self._send_json(200, self.authority.deny_request(host_id, request_id, by, message))
-
-    def admin_events(self, host_id):
-        self._send_json(200, self.authority.list_events(host_id))
-
-    def admin_events_clear(self, host_id):
-        self.authority.clear_events(host_id)
-        self._send(204)
-
-    def admin_faults(self):
-        self._send_json(200, self.app.faults.list())
-
-    def admin_fault_add(self):
-        self._send_json(201, self.app.faults.add(self._json_body()))
-
-    def admin_faults_clear(self):
-        self.app.faults.clear()
-        self._send(204)

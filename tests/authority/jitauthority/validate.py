@@ -14,6 +14,7 @@ GRANT_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 POSIX_NAME_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 KEY_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
+DECIMAL_RE = re.compile(r"[0-9]{1,19}")  # query parameters, Content-Length
 
 MIN_UID = 1000
 MAX_UID = 2147483646
