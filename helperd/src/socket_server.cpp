@@ -31,7 +31,14 @@ SocketServer::~SocketServer() {
     *alive_ = false;
     while (!conns_.empty()) finish(conns_.begin()->first);
     if (listen_source_) sd_event_source_disable_unref(listen_source_);
-    if (listen_fd_ >= 0) close(listen_fd_);
+    if (listen_fd_ >= 0) {
+        // Remove the socket file if it is still the one we bound (not a successor's).
+        struct stat path_st{}, fd_st{};
+        if (fstat(listen_fd_, &fd_st) == 0 && lstat(options_.path.c_str(), &path_st) == 0 && S_ISSOCK(path_st.st_mode) &&
+            bound_ino_ != 0 && path_st.st_ino == bound_ino_)
+            unlink(options_.path.c_str());
+        close(listen_fd_);
+    }
     sd_event_unref(event_);
 }
 
@@ -64,6 +71,8 @@ Status SocketServer::listen() {
         if (chown(options_.path.c_str(), uid_t(-1), gr.gr_gid) != 0) return err("chown " + options_.path);
     }
     if (chmod(options_.path.c_str(), options_.mode) != 0) return err("chmod " + options_.path);
+    struct stat bound{};
+    if (lstat(options_.path.c_str(), &bound) == 0) bound_ino_ = bound.st_ino;
     if (::listen(listen_fd_, 128) != 0) return err("listen " + options_.path);
     if (sd_event_add_io(event_, &listen_source_, listen_fd_, EPOLLIN, &SocketServer::on_accept, this) < 0)
         return make_error("socket", "sd_event_add_io failed");

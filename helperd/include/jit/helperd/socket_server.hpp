@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <sys/types.h>
 
 namespace jit::helperd {
 
@@ -54,6 +55,7 @@ private:
     SocketServerOptions options_;
     Handler handler_;
     int listen_fd_ = -1;
+    ino_t bound_ino_ = 0;
     sd_event_source* listen_source_ = nullptr;
     std::uint64_t next_id_ = 1;
     std::map<std::uint64_t, std::unique_ptr<Conn>> conns_;
