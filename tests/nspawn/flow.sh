@@ -27,7 +27,7 @@ tb_hms() { date -d "@$1" +%H:%M:%S; }
 tb_message_id() {
     local cat=$TB_ROOT/usr/lib/systemd/catalog/jitlogin.catalog
     [ -f "$cat" ] || cat=$JIT_SRC/audit/jitlogin.catalog
-    awk -v ev="$1" '/^-- [0-9a-f]{32}/ {id=$2} $1=="Event:" && $2==ev {print id; exit}' "$cat"
+    awk -v ev="$1" '/^-- [0-9a-f]+$/ {id=$2} $1=="Event:" && $2==ev {print id; exit}' "$cat"
 }
 
 # tb_journal_has EVENT FIELD[=VALUE]...: an entry of that MESSAGE_ID with those
@@ -50,6 +50,8 @@ tb_wait() {
 }
 
 tb_ct_has_user() { ct getent passwd "$1" >/dev/null 2>&1; }
+# Done waiting: USER exists, or the daemon is dead (no point waiting longer).
+tb_user_or_dead_daemon() { tb_ct_has_user "$1" || ! ct systemctl is-active --quiet jit-helperd.service; }
 
 # ---------------------------------------------------------------- steps
 
@@ -86,7 +88,8 @@ tb_flow_grant() {
     if ! tb_grant "$user" "$secs" "$@"; then tb_fail "grant for $user issued"; return 1; fi
     tb_pass "grant ${TB_GRANT[$user]} for $user issued, window until $(tb_hms "${TB_NOT_AFTER[$user]}")"
     tb_need "$user appears in the container" daemon nss || return 1
-    if tb_wait 30 tb_ct_has_user "$user"; then
+    tb_wait 30 tb_user_or_dead_daemon "$user"
+    if tb_ct_has_user "$user"; then
         tb_pass "getent passwd $user: $(ct getent passwd "$user")"
     else
         tb_fail "$user appears in getent passwd within 30 s"

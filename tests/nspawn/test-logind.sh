@@ -34,6 +34,7 @@ T0=$SECONDS
 tb_up
 tb_log "test bed ready in $((SECONDS - T0)) s; window $WINDOW s, warnings at $JIT_TB_WARN_OFFSETS before the end"
 
+tb_check_daemon_unit
 tb_flow_refused "$A" before
 granted_a=0; granted_b=0
 tb_flow_grant "$A" "$WINDOW" /usr/bin/id && granted_a=1
