@@ -169,7 +169,7 @@ tb_flow_warning() {
     wait=$((${TB_NOT_AFTER[$user]} - $(tb_now) + 3))
     [ $wait -gt 3 ] || wait=3
     if tb_session_wait_for "$tag" "jitlogin:" "$wait"; then
-        line=$(tb_session_out "$tag" | grep -m1 'jitlogin:')
+        line=$(tb_session_later "$tag" | grep -m1 'jitlogin:')
         tb_say "on the terminal at $(date +%H:%M:%S): $line"
         tb_pass "warning shown on $user's terminal"
         grep -q -- "${TB_GRANT[$user]}" <<<"$line" && tb_pass "the warning names grant ${TB_GRANT[$user]}" ||

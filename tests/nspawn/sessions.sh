@@ -43,10 +43,14 @@ tb_session_wait_gone() {
     for i in $(seq 1 $((secs * 5))); do tb_session_alive "$tag" || return 0; sleep 0.2; done
     return 1
 }
-# Waits up to $3 seconds for text $2 (fixed string) in session $1's output.
+# What reached the terminal after the shell started (not sshd's login
+# messages, e.g. pam_jit's "access until" notice).
+tb_session_later() { tb_session_out "$1" | sed -n '/^HOME=/,$p' | tail -n +2; }
+# Waits up to $3 seconds for text $2 (fixed string) to reach session $1's
+# terminal after its shell started.
 tb_session_wait_for() {
     local tag=$1 text=$2 secs=$3 i
-    for i in $(seq 1 $((secs * 5))); do tb_session_out "$tag" | grep -qF -- "$text" && return 0; sleep 0.2; done
+    for i in $(seq 1 $((secs * 5))); do tb_session_later "$tag" | grep -qF -- "$text" && return 0; sleep 0.2; done
     return 1
 }
 # Is logind session $1 listed in the container?
