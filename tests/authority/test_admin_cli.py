@@ -113,6 +113,11 @@ class RequestEventFaultCliTests(CliTestCase):
         self.assertEqual([e["seq"] for e in listed["events"]], [1])
         self.cli("events", "clear", "--host", host)
         self.assertEqual(json.loads(self.cli("events", "list", "--host", host).stdout)["count"], 0)
+        envelope_file = os.path.join(VECTORS, "envelope.json")
+        self.cli("fault", "set", "--endpoint", "grants", "--mode", "envelope", "--envelope-file", envelope_file,
+                 "--host", "cli-forged")
+        with open(envelope_file, "rb") as f:
+            self.assertEqual(self.auth.poll("cli-forged", 0).body, f.read().strip())
         self.cli("fault", "set", "--endpoint", "grants", "--mode", "error", "--count", "5")
         self.cli("fault", "clear")
         self.assertEqual(json.loads(self.cli("fault", "list").stdout)["rules"], [])
@@ -123,6 +128,10 @@ class RequestEventFaultCliTests(CliTestCase):
         before = json.loads(self.cli("host", "show", host).stdout)["revision"]
         after = json.loads(self.cli("reissue", "--host", host).stdout)["revision"]
         self.assertEqual(after, before + 1)
+        jumped = json.loads(self.cli("reissue", "--host", host, "--min-revision", "50").stdout)["revision"]
+        self.assertEqual(jumped, 50)
+        after = json.loads(self.cli("reissue", "--host", host).stdout)["revision"]
+        self.assertEqual(after, 51)
         envelope = self.cli("bundle", "--host", host, "--envelope").stdout
         _, payload, sig = decode_envelope(envelope.encode())
         self.assertTrue(openssl_verify(payload, sig))

@@ -9,7 +9,7 @@ import tempfile
 import threading
 import unittest
 
-from authority_fixture import (AUTHORITY, KEY_ID, TEST_KEY, AuthorityProcess, decode_envelope,
+from authority_fixture import (AUTHORITY, KEY_ID, TEST_KEY, VECTORS, AuthorityProcess, decode_envelope,
                                openssl_verify)
 
 
@@ -272,10 +272,33 @@ class EventUploadTests(HttpTestCase):
         self.assertEqual(faults["rules"], [])
         self.assertGreaterEqual(faults["fired"]["grants"], 1)
 
+    def test_envelope_fault_serves_given_bytes_once(self):
+        host = "forged-host"
+        with open(os.path.join(VECTORS, "envelope-tampered.json"), "rb") as f:
+            forged = f.read().strip()
+        _, p = self.bundle(self.auth.poll(host, 0))
+        self.auth.admin("POST", "/faults", {"endpoint": "grants", "mode": "envelope", "host": host,
+                                            "envelope": forged.decode()})
+        resp = self.auth.poll(host, p["revision"], wait=1)  # served at once, whatever after says
+        self.assertEqual((resp.status, resp.body), (200, forged))
+        self.assertEqual(self.auth.poll(host, p["revision"], wait=1).status, 304)
+
+    def test_reissue_with_a_revision_floor(self):
+        host = "floor-host"
+        self.bundle(self.auth.poll(host, 0))
+        self.assertEqual(self.auth.admin("POST", f"/hosts/{host}/reissue", {"min_revision": 100})["revision"], 100)
+        _, p = self.bundle(self.auth.poll(host, 99))
+        self.assertEqual(p["revision"], 100)
+        self.assertEqual(self.auth.admin("POST", f"/hosts/{host}/reissue", {"min_revision": 5})["revision"], 101)
+        self.assertError(self.auth.request("POST", f"/admin/hosts/{host}/reissue", {"min_revision": -1}),
+                         400, "invalid_request")
+
     def test_bad_fault_rules(self):
         for body in ({"endpoint": "nope", "mode": "error"}, {"endpoint": "events", "mode": "explode"},
                      {"endpoint": "events", "mode": "error", "count": 0},
-                     {"endpoint": "events", "mode": "delay"}):
+                     {"endpoint": "events", "mode": "delay"},
+                     {"endpoint": "events", "mode": "envelope", "envelope": "{}"},
+                     {"endpoint": "grants", "mode": "envelope"}):
             with self.subTest(body=body):
                 self.assertError(self.auth.request("POST", "/admin/faults", body), 400, "invalid_request")
 

@@ -25,8 +25,13 @@ class AdminApi:
         self._send_json(200, self.authority.current_bundle(host_id))
 
     def admin_reissue(self, host_id):
-        self._json_body(optional=True)
-        self._send_json(200, {"host_id": host_id, "revision": self.authority.reissue(host_id)})
+        body = self._json_body(optional=True)
+        if not isinstance(body, dict) or set(body) - {"min_revision"}:
+            raise AuthorityError("invalid_request", 'reissue: body must be {} or {"min_revision": N}')
+        floor = body.get("min_revision", 0)
+        if not validate.is_int(floor) or not 0 <= floor < 2 ** 63:
+            raise AuthorityError("invalid_request", "reissue.min_revision: must be a non-negative integer")
+        self._send_json(200, {"host_id": host_id, "revision": self.authority.reissue(host_id, floor)})
 
     def admin_grants(self, host_id):
         self._send_json(200, self.authority.list_grants(host_id))

@@ -218,6 +218,11 @@ def cmd_fault_set(client, a):
         body["status"] = a.status
     if a.mode == "delay":
         body["seconds"] = a.seconds
+    if a.mode == "envelope":
+        if not a.envelope_file:
+            raise CliError("--mode envelope needs --envelope-file")
+        with open(a.envelope_file, encoding="utf-8") as f:
+            body["envelope"] = f.read().strip()
     emit(client.call("POST", "/admin/faults", body))
 
 
@@ -250,7 +255,8 @@ def cmd_bundle(client, a):
 
 
 def cmd_reissue(client, a):
-    emit(client.call("POST", hosts_path(a.host, "reissue")))
+    emit(client.call("POST", hosts_path(a.host, "reissue"),
+                     {"min_revision": a.min_revision} if a.min_revision else None))
 
 
 def cmd_status(client, a):
@@ -387,10 +393,11 @@ def build_parser():
     fault = group("fault", "fault injection on the host API")
     c = fault.add_parser("set", help="fail the next COUNT calls of an endpoint")
     c.add_argument("--endpoint", required=True, choices=("grants", "requests", "events"))
-    c.add_argument("--mode", required=True, choices=("error", "drop-before", "drop-after", "delay"))
+    c.add_argument("--mode", required=True, choices=("error", "drop-before", "drop-after", "delay", "envelope"))
     c.add_argument("--count", type=int, default=1)
     c.add_argument("--status", type=int, default=503, help="HTTP status for --mode error")
     c.add_argument("--seconds", type=float, default=5.0, help="for --mode delay")
+    c.add_argument("--envelope-file", help="for --mode envelope (endpoint grants): serve this file's text as is")
     host_arg(c, required=False)
     c.set_defaults(func=cmd_fault_set)
     c = fault.add_parser("list")
@@ -414,6 +421,8 @@ def build_parser():
     c.set_defaults(func=cmd_bundle)
     c = sub.add_parser("reissue", help="publish a new revision now")
     host_arg(c)
+    c.add_argument("--min-revision", type=int, default=0,
+                   help="jump to at least this revision (a host that holds a higher one never updates)")
     c.set_defaults(func=cmd_reissue)
     c = sub.add_parser("status", help="key id, timings, hosts")
     c.set_defaults(func=cmd_status)

@@ -9,16 +9,21 @@ requests or events), optionally for one host only:
 - drop-after:  do the work (store events, create the request, pick the
                bundle), then close the connection without an answer: the
                client cannot know it succeeded (tests at-least-once delivery);
-- delay:       wait `seconds` before doing the work and answering normally.
+- delay:       wait `seconds` before doing the work and answering normally;
+- envelope:    (grants only) answer 200 with the given `envelope` bytes at once,
+               whatever `after` says: serves forged, stale, rolled-back or
+               foreign bundles to test that the host rejects them.
 """
 
+import json
 import threading
 
 from .errors import AuthorityError
 from .validate import HOST_ID_RE, is_int
 
 ENDPOINTS = ("grants", "requests", "events")
-MODES = ("error", "drop-before", "drop-after", "delay")
+MODES = ("error", "drop-before", "drop-after", "delay", "envelope")
+MAX_ENVELOPE_BYTES = 4 * 1024 * 1024
 
 
 class FaultInjector:
@@ -33,7 +38,7 @@ class FaultInjector:
             raise AuthorityError("invalid_request", f"fault: {message}")
         if not isinstance(body, dict):
             bad("must be an object")
-        unknown = set(body) - {"endpoint", "mode", "count", "status", "seconds", "host"}
+        unknown = set(body) - {"endpoint", "mode", "count", "status", "seconds", "host", "envelope"}
         if unknown:
             bad(f"unknown field(s) {sorted(unknown)}")
         rule = {"endpoint": body.get("endpoint"), "mode": body.get("mode"),
@@ -57,6 +62,15 @@ class FaultInjector:
                     or not 0 < seconds <= 120:
                 bad("delay needs seconds in (0, 120]")
             rule["seconds"] = seconds
+        if rule["mode"] == "envelope":
+            if rule["endpoint"] != "grants":
+                bad("mode envelope is only for endpoint grants")
+            envelope = body.get("envelope")
+            if isinstance(envelope, dict):
+                envelope = json.dumps(envelope, separators=(",", ":"))
+            if not isinstance(envelope, str) or not 0 < len(envelope) <= MAX_ENVELOPE_BYTES:
+                bad("mode envelope needs envelope: the served text (a string or a JSON object)")
+            rule["envelope"] = envelope
         return rule
 
     def add(self, body):

@@ -40,6 +40,9 @@ class HostApi:
         if not DECIMAL_RE.fullmatch(wait) or int(wait) > 60:
             raise AuthorityError("invalid_parameter", f"wait={wait!r} must be an integer 0..60")
         rule = self._fault("grants", host_id)
+        if rule is not None and rule["mode"] == "envelope":
+            self._send(200, rule["envelope"].encode("utf-8"), headers=(("X-Jit-Injected", "envelope"),))
+            return
         result = self.authority.wait_for_bundle(host_id, int(query["after"]),
                                                 min(int(wait), self.app.max_wait),
                                                 self.headers.get("User-Agent", ""))

@@ -117,11 +117,12 @@ class Authority:
             "revoked": list(host.revoked),
         })
 
-    def _publish(self, host, why):
-        """Signs the host's current grants as the next revision and wakes polls."""
+    def _publish(self, host, why, min_revision=0):
+        """Signs the host's current grants as the next revision (at least
+        min_revision) and wakes polls."""
         now = self.now()
         host.revoked = [r for r in host.revoked if r["at"] + self.revoked_retention > now]
-        revision = host.revision + 1
+        revision = max(host.revision + 1, min_revision)
         payload = self._build_payload(host, revision, now)
         envelope = self.signer.envelope(payload)
         host.revision, host.issued_at, host.expires_at = revision, now, now + self.bundle_ttl
@@ -159,10 +160,12 @@ class Authority:
                 "payload": json.loads(host.payload),
             }
 
-    def reissue(self, host_id):
+    def reissue(self, host_id, min_revision=0):
+        """A new revision now; min_revision lets an operator jump past a
+        revision a host already holds (e.g. after the state file was lost)."""
         with self.cond:
             host = self._host(host_id)
-            self._publish(host, "forced re-issue")
+            self._publish(host, "forced re-issue", min_revision)
             return host.revision
 
     def add_host(self, host_id):
