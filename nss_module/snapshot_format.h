@@ -16,6 +16,9 @@
  *                               otherwise 1 + index into user offsets
  *   group records / offsets / ids / name hash: the same for groups (by gid)
  *
+ * Replacement: write a new file, fsync, rename it over the path, fsync the
+ * directory, then set `superseded` in the old file (see the header).
+ *
  * Every section starts at a multiple of 8 and lies inside the file; the file
  * size equals header.file_size. Each record begins with a checksum of its
  * own bytes, so corruption is detected where it is read, without scanning
@@ -67,8 +70,12 @@ struct jit_nss_header {
     struct jit_nss_section group_offsets;
     struct jit_nss_section group_ids;
     struct jit_nss_section group_hash;
-    uint32_t reserved;        /* 0 */
     uint32_t header_checksum; /* jit_nss_hash over the bytes before this field */
+    /* 0 while this file is the current snapshot. The publisher sets it to 1,
+     * in place, in the file it has just replaced (after the rename), so that
+     * processes still mapping the old file notice the replacement without a
+     * syscall. Not covered by the checksum. */
+    uint32_t superseded;
 };
 
 /* A passwd entry. Strings are NUL-terminated and lie inside the record;

@@ -50,7 +50,6 @@ int jit_snap_from_memory(const void *data, size_t size, struct jit_snap *snap)
     if (h.file_size != (uint64_t)size) return JIT_SNAP_CORRUPT;
     if (h.header_checksum != jit_nss_hash(data, offsetof(struct jit_nss_header, header_checksum)))
         return JIT_SNAP_CORRUPT;
-    if (h.reserved != 0) return JIT_SNAP_CORRUPT;
     if (h.user_count > JIT_NSS_MAX_ENTRIES || h.group_count > JIT_NSS_MAX_ENTRIES) return JIT_SNAP_CORRUPT;
     if (!slots_ok(h.user_hash_slots, h.user_count) || !slots_ok(h.group_hash_slots, h.group_count))
         return JIT_SNAP_CORRUPT;
@@ -83,6 +82,7 @@ int jit_snap_from_memory(const void *data, size_t size, struct jit_snap *snap)
     snap->gids_off = h.group_ids.off;
     snap->ghash_off = h.group_hash.off;
     snap->generation = h.generation;
+    snap->superseded = snap->base + offsetof(struct jit_nss_header, superseded);
     return JIT_SNAP_OK;
 }
 
@@ -378,20 +378,43 @@ static void drop_current_locked(struct jit_snap_cache *c)
     unref_locked(old);
 }
 
+/* Whether the mapped file may have been replaced: the publisher marked it
+ * superseded, or the last stat() is older than JIT_SNAP_RECHECK_NS (catches
+ * replacement by other means, removal, chmod/chown). No syscall otherwise:
+ * CLOCK_MONOTONIC_COARSE is served by the vDSO. */
+static int needs_check(const struct jit_snap *s, int64_t now)
+{
+    if (__atomic_load_n((const uint32_t *)(const void *)s->superseded, __ATOMIC_ACQUIRE) != 0) return 1;
+    return now - s->checked_ns >= JIT_SNAP_RECHECK_NS || now < s->checked_ns;
+}
+
+static int64_t coarse_now(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0) return INT64_MIN;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 int jit_snap_cache_acquire(struct jit_snap_cache *c, struct jit_snap **out)
 {
     struct stat st;
     int rc = JIT_SNAP_OK;
     pthread_mutex_lock(&c->lock);
-    if (stat(c->path, &st) != 0) {
+    const int64_t now = coarse_now();
+    if (c->current != NULL && now != INT64_MIN && !needs_check(c->current, now)) {
+        /* fast path: the mapping is current */
+    } else if (stat(c->path, &st) != 0) {
         drop_current_locked(c);
         rc = errno == ENOMEM ? JIT_SNAP_NOMEM : JIT_SNAP_UNAVAIL;
-    } else if (c->current == NULL || !same_file(c->current, &st)) {
+    } else if (c->current != NULL && same_file(c->current, &st)) {
+        c->current->checked_ns = now;
+    } else {
         struct jit_snap *fresh = NULL;
         drop_current_locked(c);
         rc = jit_snap_open(c->path, c->owner, &fresh);
         if (rc == JIT_SNAP_OK) {
             fresh->refs = 1; /* the cache's own reference */
+            fresh->checked_ns = now;
             c->current = fresh;
         }
     }

@@ -43,7 +43,13 @@ struct jit_snap {
     uint32_t urec_off, urec_size, uoff_off, uids_off, uhash_off;
     uint32_t grec_off, grec_size, goff_off, gids_off, ghash_off;
     uint64_t generation;
+    const unsigned char *superseded; /* the header's flag, inside the mapping */
+    int64_t checked_ns;              /* CLOCK_MONOTONIC_COARSE of the last stat() */
 };
+
+/* How long a mapping is trusted without stat() when the publisher has not
+ * marked it superseded. */
+#define JIT_SNAP_RECHECK_NS 1000000000LL
 
 struct jit_pw_view {
     uint32_t uid, gid;
@@ -89,9 +95,11 @@ int jit_name_plausible(const char *name);
 /* 1 if `id` could be a JIT uid/gid (1000..2147483646). */
 int jit_id_plausible(uint32_t id);
 
-/* The mapping shared by all threads of a process: replaced when the file at
- * `path` changes (one stat() per acquire), kept alive by reference counts
- * while lookups and enumerations use it. */
+/* The mapping shared by all threads of a process, kept alive by reference
+ * counts while lookups and enumerations use it. It is replaced when the file
+ * at `path` changes: at once when the publisher marked the mapped file
+ * superseded (checked without a syscall), otherwise within
+ * JIT_SNAP_RECHECK_NS (one stat() then). */
 struct jit_snap_cache {
     pthread_mutex_t lock;
     const char *path;

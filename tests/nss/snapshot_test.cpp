@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstring>
 #include <thread>
@@ -405,15 +406,59 @@ TEST_F(SnapshotFile, CacheFollowsReplacementWhileMapped) {
     test::replace_file(path, encode());
     ASSERT_EQ(jit_snap_cache_acquire(&cache, &s), JIT_SNAP_OK);
     jit_snap_cache_release(&cache, s);
-    ::unlink(path.c_str());
-    EXPECT_EQ(jit_snap_cache_acquire(&cache, &s), JIT_SNAP_UNAVAIL);
-    // Made group-writable in place: refused at the next call.
+    jit_snap_cache_reset(&cache);
+}
+
+// Acquires until the answer is `want` (true) or 5 s passed (false). For
+// changes made behind the publisher's back, which the cache notices at its
+// next periodic stat() (JIT_SNAP_RECHECK_NS).
+bool eventually(jit_snap_cache& cache, int want) {
+    for (int i = 0; i < 100; i++) {
+        jit_snap* s = nullptr;
+        int rc = jit_snap_cache_acquire(&cache, &s);
+        if (rc == JIT_SNAP_OK) jit_snap_cache_release(&cache, s);
+        if (rc == want) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+}
+
+TEST_F(SnapshotFile, ChangesBehindThePublishersBackAreNoticedByTheRecheck) {
+    jit_snap_cache cache = JIT_SNAP_CACHE_INIT(path.c_str(), me);
     test::replace_file(path, encode());
+    jit_snap* s = nullptr;
     ASSERT_EQ(jit_snap_cache_acquire(&cache, &s), JIT_SNAP_OK);
     jit_snap_cache_release(&cache, s);
-    ::chmod(path.c_str(), 0664);
-    EXPECT_EQ(jit_snap_cache_acquire(&cache, &s), JIT_SNAP_UNAVAIL);
+    ::unlink(path.c_str());  // removed
+    EXPECT_TRUE(eventually(cache, JIT_SNAP_UNAVAIL));
+    test::replace_file(path, encode());
+    EXPECT_EQ(jit_snap_cache_acquire(&cache, &s), JIT_SNAP_OK);  // nothing mapped: opened at once
+    jit_snap_cache_release(&cache, s);
+    ::chmod(path.c_str(), 0664);  // made group-writable in place
+    EXPECT_TRUE(eventually(cache, JIT_SNAP_UNAVAIL));
+    ::chmod(path.c_str(), 0644);
+    EXPECT_TRUE(eventually(cache, JIT_SNAP_OK));
+    test::replace_file_unmarked(path, std::string(4096, 'j'));  // replaced by another tool
+    EXPECT_TRUE(eventually(cache, JIT_SNAP_CORRUPT));
     jit_snap_cache_reset(&cache);
+}
+
+TEST_F(SnapshotFile, PublisherMarksTheReplacedFileSuperseded) {
+    test::replace_file(path, encode());
+    jit_snap* old = nullptr;
+    ASSERT_EQ(jit_snap_open(path.c_str(), me, &old), JIT_SNAP_OK);
+    std::uint32_t flag;
+    std::memcpy(&flag, old->superseded, 4);
+    EXPECT_EQ(flag, 0u);
+    test::replace_file(path, encode());
+    std::memcpy(&flag, old->superseded, 4);
+    EXPECT_EQ(flag, 1u);  // seen through the existing mapping
+    jit_snap_free(old);
+    jit_snap* fresh = nullptr;
+    ASSERT_EQ(jit_snap_open(path.c_str(), me, &fresh), JIT_SNAP_OK);
+    std::memcpy(&flag, fresh->superseded, 4);
+    EXPECT_EQ(flag, 0u);
+    jit_snap_free(fresh);
 }
 
 // Threads look users up while another thread keeps republishing two

@@ -374,7 +374,7 @@ jit::Status Publisher::publish(const std::vector<jit::Grant>& grants, jit::UnixT
     if (*bytes == last_snapshot_ && ::stat(policy_.db_path.c_str(), &fst) == 0) return Ok{};
     std::string stamped = *bytes;
     stamp_snapshot(stamped, generation_ + 1, now);
-    auto st = write_file_atomically(policy_.db_path, stamped, 0644);
+    auto st = replace_snapshot_file(policy_.db_path, stamped, 0644);
     if (!st) return st;
     generation_++;
     last_snapshot_ = std::move(*bytes);

@@ -1,10 +1,13 @@
 #include "snapshot_writer.hpp"
 
+#include "atomic_file.hpp"
 #include "snapshot_format.h"
 
 #include <jit/names.hpp>
 
 #include <algorithm>
+#include <fcntl.h>
+#include <unistd.h>
 #include <cstddef>
 #include <cstring>
 #include <set>
@@ -193,6 +196,22 @@ std::uint64_t snapshot_generation(const std::string& bytes) {
         h.header_checksum != jit_nss_hash(&h, offsetof(jit_nss_header, header_checksum)))
         return 0;
     return h.generation;
+}
+
+jit::Status replace_snapshot_file(const std::string& path, const std::string& bytes, unsigned mode) {
+    const int old = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    auto st = write_file_atomically(path, bytes, static_cast<mode_t>(mode));
+    if (old >= 0) {
+        char magic[JIT_NSS_MAGIC_LEN];
+        const std::uint32_t one = 1;
+        if (st && ::pread(old, magic, sizeof magic, 0) == static_cast<ssize_t>(sizeof magic) &&
+            std::memcmp(magic, JIT_NSS_MAGIC, JIT_NSS_MAGIC_LEN) == 0) {
+            // Best effort: readers re-check within JIT_SNAP_RECHECK_NS anyway.
+            (void)!::pwrite(old, &one, sizeof one, offsetof(jit_nss_header, superseded));
+        }
+        ::close(old);
+    }
+    return st;
 }
 
 }  // namespace jit::nss
