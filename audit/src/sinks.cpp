@@ -33,14 +33,23 @@ void write_all(int fd, std::string_view data) {
 
 }  // namespace
 
-JournalSink::JournalSink(std::string identifier, std::unique_ptr<Sink> fallback)
-    : identifier_(std::move(identifier)), fallback_(std::move(fallback)) {
+JournalSink::JournalSink(std::string identifier, std::unique_ptr<Sink> fallback, std::string socket_path)
+    : identifier_(std::move(identifier)), fallback_(std::move(fallback)), socket_path_(std::move(socket_path)) {
     if (!fallback_) fallback_ = std::make_unique<StderrSink>(identifier_);
 }
 
 void JournalSink::emit(const Event& event) noexcept {
     int rc = 0;
     try {
+        // sd_journal_sendv() reports success when journald's socket does not
+        // exist ("fail silently"): check, so that an event is never dropped.
+        struct stat st {};
+        if (::stat(socket_path_.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
+            Event copy = event;
+            copy.fields.emplace_back(std::string(field::kError), "journal:no socket at " + socket_path_);
+            fallback_->emit(copy);
+            return;
+        }
         std::vector<std::string> items;
         items.reserve(event.fields.size() + 5);
         items.push_back("MESSAGE=" + sanitize_value(event.message));
@@ -106,7 +115,7 @@ std::unique_ptr<Sink> make_default_sink(std::string identifier, Fallback fallbac
     struct stat st {};
     std::string path(journal_socket);
     if (::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
-        return std::make_unique<JournalSink>(std::move(identifier), std::move(plain));
+        return std::make_unique<JournalSink>(std::move(identifier), std::move(plain), path);
     return plain;
 }
 

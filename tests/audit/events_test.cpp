@@ -133,3 +133,20 @@ TEST(AuditSinks, RecordingSink) {
     EXPECT_EQ(r.last(EventType::LoginAllowed)->field("JIT_USER"), "carol");
     EXPECT_EQ(r.last(EventType::SudoAllowed), nullptr);
 }
+
+TEST(AuditSinks, JournalSinkFallsBackWhenJournaldIsAbsent) {
+    if (access("/run/systemd/journal/socket", F_OK) == 0) GTEST_SKIP() << "journald is running here";
+    struct Forward : Sink {
+        RecordingSink* to;
+        explicit Forward(RecordingSink* r) : to(r) {}
+        void emit(const Event& e) override { to->emit(e); }
+    };
+    RecordingSink fallback;
+    JournalSink sink("jit-test", std::make_unique<Forward>(&fallback));
+    sink.emit(Event{EventType::LoginDenied, "denied", {{"JIT_USER", "alice"}}});
+    ASSERT_EQ(fallback.events.size(), 1u);
+    EXPECT_EQ(fallback.events[0].field("JIT_USER"), "alice");
+    auto err = fallback.events[0].field("JIT_ERROR");
+    ASSERT_TRUE(err);
+    EXPECT_EQ(err->rfind("journal:", 0), 0u) << *err;
+}

@@ -121,16 +121,19 @@ Fields grant_fields(const jit::Grant& grant, std::optional<std::uint32_t> uid = 
 // Writes to journald via sd_journal_sendv: MESSAGE, MESSAGE_ID, PRIORITY,
 // JIT_EVENT, SYSLOG_IDENTIFIER, then the event's fields (names sanitized,
 // values one line; caller fields that collide with those five are skipped).
-// If journald refuses the entry, the event goes to `fallback` (stderr by
-// default) together with the error: never silently dropped.
+// If journald's socket is gone or journald refuses the entry, the event goes
+// to `fallback` (stderr by default) with JIT_ERROR=journal:...: never silently
+// dropped.
 class JournalSink final : public Sink {
 public:
-    explicit JournalSink(std::string identifier, std::unique_ptr<Sink> fallback = nullptr);
+    explicit JournalSink(std::string identifier, std::unique_ptr<Sink> fallback = nullptr,
+                         std::string socket_path = "/run/systemd/journal/socket");
     void emit(const Event& event) noexcept override;
 
 private:
     std::string identifier_;
     std::unique_ptr<Sink> fallback_;
+    std::string socket_path_;
 };
 
 // One line per event to a file descriptor (stderr by default), written with a
