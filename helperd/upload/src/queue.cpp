@@ -194,7 +194,7 @@ struct UploadQueue::Impl {
             if (auto st = open_segment(); !st) return st;
         }
         Segment& seg = segments.back();
-        QueuedEvent q{next_seq, event_json(event, next_seq, clock() / 1000)};
+        QueuedEvent q{next_seq, event_json(event, next_seq, opt.wall_seconds ? opt.wall_seconds() : clock() / 1000)};
         std::string line = q.json + "\n";
         struct stat st {};
         off_t before = ::fstat(append_fd, &st) == 0 ? st.st_size : -1;

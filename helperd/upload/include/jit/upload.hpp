@@ -64,6 +64,9 @@ struct UploadOptions {
     std::int64_t backoff_max_ms = 300000;
     bool fsync = true;                    // fsync each appended event (tests may turn off)
     std::uint64_t rng_seed = 0;           // jitter RNG; 0 = random_device
+    // The events' "time" (unix seconds). Unset: the queue's clock / 1000, so
+    // a monotonic clock for backoff can be paired with a wall clock here.
+    std::function<std::int64_t()> wall_seconds;
 };
 
 struct UploadStats {
@@ -73,11 +76,12 @@ struct UploadStats {
     bool in_flight = false;
     std::uint64_t dropped_total = 0;     // dropped because the queue was full (this process)
     std::uint32_t consecutive_failures = 0;
-    std::int64_t next_attempt_ms = 0;    // when the next send may start (unix ms)
+    std::int64_t next_attempt_ms = 0;    // when the next send may start (queue clock, ms)
     std::string last_error;              // of the last failed send, empty after success
 };
 
-// Milliseconds since the epoch; injected so tests drive time.
+// Milliseconds on some clock (the epoch by default, or a monotonic one);
+// injected so tests drive time. Backoff and next_wakeup_ms() use it.
 using ClockMs = std::function<std::int64_t()>;
 ClockMs system_clock_ms();
 
@@ -106,7 +110,7 @@ public:
     // and the backoff has elapsed. Cheap; call it from the wakeup timer.
     void pump();
 
-    // When pump() should next be called (unix ms), or nullopt when there is
+    // When pump() should next be called (queue clock, ms), or nullopt when there is
     // nothing to do until the next enqueue or until the in-flight send ends.
     std::optional<std::int64_t> next_wakeup_ms() const;
     // Called whenever next_wakeup_ms() may have changed (arm a timer there).
