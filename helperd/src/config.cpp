@@ -114,6 +114,11 @@ public:
     }
 
     std::vector<ConfigIssue> issues;
+    std::vector<std::string> keys() const {
+        std::vector<std::string> out;
+        for (const auto& [k, h] : handlers_) out.push_back(k);
+        return out;
+    }
 
 private:
     using Handler = std::function<std::optional<std::string>(const std::string&)>;  // returns error text
@@ -441,6 +446,13 @@ bool url_host_is_loopback(std::string_view url) {
         i = dot + 1;
     }
     return parts == 4;
+}
+
+std::vector<std::string> config_keys() {
+    Config cfg;
+    ParseOptions opt;
+    Parser p("", opt, cfg);
+    return p.keys();
 }
 
 std::vector<ConfigIssue> config_issues(std::string_view text, const std::string& file, const ParseOptions& options,

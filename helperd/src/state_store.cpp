@@ -77,7 +77,11 @@ Status StateStore::prepare() const {
     struct stat st{};
     if (lstat(dir_.c_str(), &st) != 0) return sys_error("stat " + dir_);
     if (!S_ISDIR(st.st_mode)) return make_error("state", dir_ + ": not a directory");
-    if ((st.st_mode & 07777) != 0700 && chmod(dir_.c_str(), 0700) != 0) return sys_error("chmod 0700 " + dir_);
+    // 0700, or 0711 when the admin lets unprivileged processes reach the
+    // world-readable NSS snapshot inside (traverse only, never list or write).
+    const mode_t mode = st.st_mode & 07777;
+    const mode_t wanted = (mode & 001) ? 0711 : 0700;
+    if (mode != wanted && chmod(dir_.c_str(), wanted) != 0) return sys_error("chmod " + dir_);
     DIR* d = opendir(dir_.c_str());
     if (!d) return sys_error("opendir " + dir_);
     const std::string prefix = std::string(kTempPrefix) + "grants.state.";

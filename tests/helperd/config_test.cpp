@@ -235,3 +235,21 @@ TEST(Config, LoadConfigNamesUnreadableFile) {
     ASSERT_FALSE(c.ok());
     EXPECT_NE(c.error().message.find("/nonexistent/helperd.conf"), std::string::npos);
 }
+
+// The annotated example and docs/config.md cover every key, and the example parses.
+TEST(Config, ExampleAndDocsCoverEveryKey) {
+    auto read = [](const std::string& p) {
+        std::ifstream in(p);
+        EXPECT_TRUE(in.good()) << p;
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    const std::string example = read(JIT_SOURCE_DIR "/packaging/helperd.conf.example");
+    const std::string docs = read(JIT_SOURCE_DIR "/docs/config.md");
+    auto c = parse_config(example, "helperd.conf.example", no_files());
+    EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().message);
+    for (const auto& key : config_keys()) {
+        const std::string name = key.substr(key.find('.') + 1);
+        EXPECT_NE(example.find(name + " ="), std::string::npos) << key << " missing in helperd.conf.example";
+        EXPECT_NE(docs.find("`" + key + "`"), std::string::npos) << key << " missing in docs/config.md";
+    }
+}

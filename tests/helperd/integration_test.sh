@@ -94,6 +94,8 @@ grep -q "access until" "$T/out" || fail "check does not show the PAM message: $(
 ctl status >"$T/status" || fail "jitctl status failed"
 grep -q "1 active" "$T/status" || fail "status does not count the grant: $(cat "$T/status")"
 grep -q "127.0.0.1:$PORT" "$T/status" || fail "status does not show the authority URL"
+# The NSS snapshot was published to the configured temp path (never /var/lib/jit).
+[ -s "$T/nss.db" ] || fail "no NSS snapshot at $T/nss.db"
 
 # Revocation reaches the daemon through the long poll (no restart, no waiting for poll_wait).
 admin grant revoke --host web-01 "$GID" >/dev/null

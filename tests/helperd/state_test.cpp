@@ -126,3 +126,18 @@ TEST(StateStore, AtomicWriteReplacesFile) {
     ASSERT_FALSE(err.ok());
     EXPECT_NE(err.error().message.find("missing"), std::string::npos);
 }
+
+TEST(StateStore, PrepareTightensTheDirectoryMode) {
+    TempDir t;
+    const std::string d = t.path() + "/s";
+    ASSERT_EQ(mkdir(d.c_str(), 0777), 0);
+    chmod(d.c_str(), 0777);
+    ASSERT_TRUE(StateStore(d).prepare().ok());
+    struct stat st{};
+    ASSERT_EQ(stat(d.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0711u);  // traversal kept for nss.db, nothing else
+    chmod(d.c_str(), 0750);
+    ASSERT_TRUE(StateStore(d).prepare().ok());
+    ASSERT_EQ(stat(d.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0700u);
+}

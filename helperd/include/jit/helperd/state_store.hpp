@@ -23,7 +23,8 @@ class StateStore {
 public:
     explicit StateStore(std::string dir);
 
-    // Creates the directory (0700) if missing and tightens its mode; removes
+    // Creates the directory (0700) if missing and tightens its mode (0700, or
+    // 0711 if it had the execute bits for others: traversal to nss.db); removes
     // leftover temp files of interrupted writes.
     Status prepare() const;
     // Atomically replaces the stored state.
