@@ -255,11 +255,22 @@ void Daemon::op_session(const ipc::Message& req, const Peer& peer, bool open, Re
     }
     s.opened_at = deps_.loop.now();
     if (open) {
-        AccessRequest ar{s.user, s.service, AccessKind::Login, "", s.opened_at};
+        // The session's kind follows its service (a sudo session needs the sudo right, not login).
+        AccessRequest ar{s.user, s.service, classify_service(s.service), "", s.opened_at};
+        if (auto k = ipc::get(req, "kind"); !k.empty()) {
+            auto parsed = parse_access_kind(k);
+            if (!parsed) return reply(error_reply("bad_request", "'kind' must be login, sudo or su"));
+            ar.kind = *parsed;
+        }
         bool managed = false;
         Decision d = decide_for(ar, &managed);
-        if (!managed) return reply({{"status", "ok"}, {"managed", "no"}});
-        if (d.verdict == Verdict::Allow) s.grant_id = d.grant_id;
+        if (!managed) return reply({{"status", "ok"}, {"managed", "no"}, {"decision", "ignore"}});
+        if (d.verdict != Verdict::Allow) {
+            // The window closed between the account check and the session: refuse it.
+            return reply({{"status", "ok"}, {"managed", "yes"}, {"decision", "deny"}, {"reason", d.reason},
+                          {"message", d.message}, {"grant_id", d.grant_id}});
+        }
+        s.grant_id = d.grant_id;
         std::uint64_t id = next_session_id_++;
         sessions_[id] = s;
         Event e{EventType::SessionOpened, "session opened for " + s.user + " via " + s.service, {}};
@@ -272,7 +283,8 @@ void Daemon::op_session(const ipc::Message& req, const Peer& peer, bool open, Re
         if (!s.logind_session.empty()) e.add(std::string(field::kSessionId), s.logind_session);
         deps_.audit.emit(e);
         for (auto& c : components_) c->session_opened(id, sessions_[id]);
-        return reply({{"status", "ok"}, {"managed", "yes"}, {"session", std::to_string(id)}, {"grant_id", s.grant_id}});
+        return reply({{"status", "ok"}, {"managed", "yes"}, {"decision", "allow"}, {"session", std::to_string(id)},
+                      {"grant_id", s.grant_id}, {"not_after", std::to_string(d.not_after)}});
     }
     // Close: match by logind session id when given, else by user + pid.
     for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {

@@ -278,6 +278,7 @@ TEST_F(DaemonTest, SessionTableRecordsOpenAndClose) {
                    {"logind_session", "c7"}});
     EXPECT_EQ(o["status"], "ok");
     EXPECT_EQ(o["grant_id"], "g-1");
+    EXPECT_EQ(o["decision"], "allow");
     EXPECT_EQ(daemon_->sessions().size(), 1u);
     EXPECT_EQ(sessions_, (std::vector<std::string>{"open alice g-1"}));
     EXPECT_EQ(sink_.count(EventType::SessionOpened), 1u);
@@ -288,6 +289,12 @@ TEST_F(DaemonTest, SessionTableRecordsOpenAndClose) {
     EXPECT_TRUE(daemon_->sessions().empty());
     EXPECT_EQ(sessions_.back(), "close alice");
     EXPECT_EQ(call({{"op", "session_open"}, {"user", "alice"}, {"pid", "x"}})["error"], "bad_request");
+    // After the window: a late session is refused and not recorded.
+    loop_.advance(std::chrono::seconds(3601));
+    auto late = call({{"op", "session_open"}, {"user", "alice"}, {"service", "sshd"}, {"pid", "5001"}});
+    EXPECT_EQ(late["decision"], "deny");
+    EXPECT_EQ(late["reason"], "window_ended");
+    EXPECT_TRUE(daemon_->sessions().empty());
 }
 
 TEST_F(DaemonTest, StatusReportsSyncAndGrants) {
