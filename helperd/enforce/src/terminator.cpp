@@ -2,6 +2,7 @@
 #include <jit/enforce/terminator.hpp>
 
 #include <systemd/sd-bus.h>
+#include <systemd/sd-daemon.h>
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -199,8 +200,7 @@ Result<std::string> LogindTerminator::kill(const Session& s, const std::vector<S
 }
 
 bool logind_available(sd_bus* bus, const std::string& seats_dir) {
-    struct stat st {};
-    if (::stat(seats_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return true;
+    // logind is reached over the system bus: no bus, no logind.
     if (!bus) return false;
     sd_bus_error err = SD_BUS_ERROR_NULL;
     sd_bus_message* reply = nullptr;
@@ -214,7 +214,12 @@ bool logind_available(sd_bus* bus, const std::string& seats_dir) {
     sd_bus_error_free(&err);
     sd_bus_message_unref(reply);
     sd_bus_message_unref(m);
-    return r >= 0 && has;
+    if (r >= 0 && has) return true;
+    // Not started yet but it will be (bus activation) on a host booted with
+    // systemd that has logind's runtime directory. The directory alone (left
+    // by the package on a host whose PID 1 is not systemd) is not enough.
+    struct stat st {};
+    return sd_booted() > 0 && ::stat(seats_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 Result<std::vector<LogindSession>> logind_list_sessions(sd_bus* bus, std::uint64_t timeout_usec) {

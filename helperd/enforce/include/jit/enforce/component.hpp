@@ -1,9 +1,9 @@
 // jit-helperd's enforcement component: wires the Enforcer into the daemon
 // (grants changes, session_open/close, config reload, status) with absolute
 // CLOCK_REALTIME timers on the daemon's loop, a monotonic timer for the kill
-// grace, and a clock-change watch. Picks logind when it is there (the
-// /run/systemd/seats directory or the org.freedesktop.login1 bus name), the
-// /proc fallback otherwise, and says which on stderr and in `jitctl status`.
+// grace, and a clock-change watch. Picks logind when it is there (see
+// logind_available()), the /proc fallback otherwise, and says which on stderr
+// and in `jitctl status`.
 #pragma once
 
 #include <jit/result.hpp>

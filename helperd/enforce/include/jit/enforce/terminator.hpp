@@ -95,8 +95,9 @@ private:
     std::uint64_t timeout_;
 };
 
-// Whether logind is there: /run/systemd/seats exists, or the name
-// org.freedesktop.login1 has an owner on `bus` (when given).
+// Whether logind can be used: the system bus is connected and the name
+// org.freedesktop.login1 has an owner, or the host was booted with systemd
+// (sd_booted) and /run/systemd/seats exists (logind is bus-activated).
 bool logind_available(sd_bus* bus, const std::string& seats_dir = "/run/systemd/seats");
 
 // A live logind session (ListSessions + properties).

@@ -1,0 +1,102 @@
+#!/bin/bash
+# Enforcement timeliness (not a test; results go to docs/performance.md,
+# "## Enforcement timeliness"). Root only. On this host (no logind: the /proc
+# fallback), with the reference authority, the real jit-helperd and a real
+# sshd + pam_jit.so on loopback, it measures N times each:
+#   expiry:     not_after  -> every process of the user's ssh session is gone
+#   revocation: the admin call that makes the authority publish a revocation
+#               returns   -> the session is gone (delivered by the long poll)
+# Usage: timeliness.sh JIT_HELPERD PAM_JIT_SO [N=20]
+HELPERD=$1
+SO=$2
+N=${3:-20}
+HERE=$(cd "$(dirname "$0")" && pwd)
+AUTHORITY=$HERE/../../tests/authority/jit-authority
+ADMIN=$HERE/../../tests/authority/jit-authority-admin
+source "$HERE/../../tests/integration/lib.sh"
+TAG="fb$$"
+require_root_and_tools /usr/sbin/sshd ssh useradd /usr/bin/python3
+setup_tmp
+make_client_key
+HOST=enfb-${TAG}
+SVC=jit-bench-${TAG}
+DROPIN=/etc/sudoers.d/$SVC-rights
+ETC_FILES+=("$DROPIN" "/etc/sudoers.d/.$SVC-rights.tmp")
+U=jb-${TAG}
+U_UID=$(free_uid 72000 72999) && add_user "$U" "$U_UID" || exit 1
+authority_start || exit 1
+admin host add "$HOST" >/dev/null || exit 1
+SOCK=$T/helperd.sock
+helperd_config "$SOCK" "$DROPIN"
+printf '\n[enforce]\nwarn_before = 1\nkill_grace = 2\n' >> "$T/helperd.conf"
+helperd_start || exit 1
+etc_file "/etc/pam.d/$SVC-sshd" 0644 <<EOF2
+auth     required  pam_deny.so
+account  required  $SO socket=$SOCK
+account  include   common-account
+session  include   common-session-noninteractive
+session  required  $SO socket=$SOCK
+password required  pam_deny.so
+EOF2
+start_sshd "$SVC-sshd" || exit 1
+
+# wait_gone UID: polls /proc every 2 ms; prints the wall time (float seconds)
+# when no process of UID is left.
+WAIT_GONE='
+import os, sys, time
+uid = int(sys.argv[1])
+def alive():
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                st = os.stat("/proc/" + p)
+                if st.st_uid == uid:
+                    with open("/proc/" + p + "/stat") as f:
+                        if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                            return True
+            except OSError:
+                pass
+    return False
+deadline = time.time() + 60
+while alive() and time.time() < deadline:
+    time.sleep(0.002)
+print("%.6f" % time.time())
+'
+start_session() {
+  ssh -tt -i "$T/client_key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
+      -p "$SSH_PORT" "$U@127.0.0.1" 'echo up; exec sleep 300' > "$T/s.out" 2>&1 < /dev/zero &
+  SPID=$!
+  wait_for 10 grep -q up "$T/s.out"
+}
+: > "$T/expiry.txt"; : > "$T/revocation.txt"
+for i in $(seq 1 "$N"); do
+  END=$(( $(date +%s) + 4 ))
+  g=$(grant "$U" "$U_UID" --not-after "$END") || exit 1
+  wait_for 10 ssh_as "$U" true
+  start_session || { log "session $i did not start"; continue; }
+  gone=$(/usr/bin/python3 -c "$WAIT_GONE" "$U_UID")
+  python3 -c "print('%.6f' % ($gone - $END))" >> "$T/expiry.txt"
+  wait "$SPID" 2>/dev/null
+  admin grant delete --host "$HOST" "$g" >/dev/null 2>&1
+done
+for i in $(seq 1 "$N"); do
+  g=$(grant "$U" "$U_UID" --duration 1h) || exit 1
+  wait_for 10 ssh_as "$U" true
+  start_session || { log "session $i did not start"; continue; }
+  sleep 0.5
+  admin grant revoke --host "$HOST" --by bench --reason bench "$g" >/dev/null
+  t0=$(date +%s.%N)
+  gone=$(/usr/bin/python3 -c "$WAIT_GONE" "$U_UID")
+  python3 -c "print('%.6f' % ($gone - $t0))" >> "$T/revocation.txt"
+  wait "$SPID" 2>/dev/null
+done
+summary='
+import sys
+for name in sys.argv[1:]:
+    xs = sorted(float(l) for l in open(name) if l.strip())
+    if not xs:
+        print(name, "no samples"); continue
+    def q(p): return xs[min(len(xs) - 1, int(round(p * (len(xs) - 1))))]
+    print("%-12s n=%d min=%.3f p50=%.3f p90=%.3f p99=%.3f max=%.3f (seconds)" % (name.rsplit("/",1)[1][:-4], len(xs), xs[0], q(.5), q(.9), q(.99), xs[-1]))
+'
+/usr/bin/python3 -c "$summary" "$T/expiry.txt" "$T/revocation.txt"

@@ -1,0 +1,112 @@
+#!/bin/bash
+# Enforcement on this host (no logind: the /proc fallback): the reference
+# authority, the real jit-helperd and a real sshd on a loopback port whose PAM
+# stack has pam_jit.so in account and session. Shows, as a user sees it:
+#   - a live ssh session of a JIT user (pty, plus a setsid'd background job) is
+#     warned and then ended at not_after, and the user is refused afterwards;
+#   - a live session of another JIT user is ended at once when the authority
+#     revokes the grant early (long poll), with who/why in the audit trail;
+#   - a session of a local user jitlogin does not manage is untouched.
+# Root only (exit 77 otherwise). Usage: host_sessions.sh JIT_HELPERD PAM_JIT_SO
+# Shares tests/integration/lib.sh (names carry this run's tag "f<pid>").
+HELPERD=$1
+SO=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+AUTHORITY=$HERE/../authority/jit-authority
+ADMIN=$HERE/../authority/jit-authority-admin
+source "$HERE/../integration/lib.sh"
+TAG="f$$"
+require_root_and_tools /usr/sbin/sshd ssh useradd pgrep /usr/bin/python3 openssl
+[ -x "$HELPERD" ] || skip "jit-helperd not built ($HELPERD)"
+[ -x "$AUTHORITY" ] && [ -x "$ADMIN" ] || skip "reference authority not present"
+[ -f "$SO" ] || { echo "no module at $SO" >&2; exit 1; }
+[ -d /run/systemd/system ] && [ -d /run/systemd/seats ] && skip "logind runs here: this test is for the fallback (the nspawn suite covers logind)"
+setup_tmp
+make_client_key
+
+HOST=enf-${TAG}
+SVC=jit-test-${TAG}
+DROPIN=/etc/sudoers.d/$SVC-rights
+ETC_FILES+=("$DROPIN" "/etc/sudoers.d/.$SVC-rights.tmp")
+
+ALICE=jt-${TAG}-alice BOB=jt-${TAG}-bob OPS=lo-${TAG}-ops
+ALICE_UID=$(free_uid 71000 71499) && add_user "$ALICE" "$ALICE_UID" || exit 1
+BOB_UID=$(free_uid 71500 71999) && add_user "$BOB" "$BOB_UID" || exit 1
+OPS_UID=$(free_uid 61000 61499) && add_user "$OPS" "$OPS_UID" || exit 1
+
+authority_start || exit 1
+admin host add "$HOST" >/dev/null || exit 1
+SOCK=$T/helperd.sock
+helperd_config "$SOCK" "$DROPIN"
+cat >> "$T/helperd.conf" <<EOC
+
+[enforce]
+warn_before = 8
+kill_grace = 2
+EOC
+helperd_start || { fail "jit-helperd did not start"; exit 1; }
+
+etc_file "/etc/pam.d/$SVC-sshd" 0644 <<EOF2
+auth     required  pam_deny.so
+account  required  $SO socket=$SOCK
+account  include   common-account
+session  include   common-session-noninteractive
+session  required  $SO socket=$SOCK
+password required  pam_deny.so
+EOF2
+start_sshd "$SVC-sshd" || exit 1
+
+# bg_ssh USER NAME CMD: a long-lived ssh session with a pty (-tt) in the background.
+# Its stdin is a FIFO that stays open and silent (like an idle user at the keyboard).
+mkfifo "$T/idle" && exec 9<>"$T/idle"
+bg_ssh() {
+  local user=$1 name=$2; shift 2
+  ssh -tt -i "$T/client_key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
+      -o ConnectTimeout=5 -p "$SSH_PORT" "$user@127.0.0.1" "$@" > "$T/$name.out" 2>&1 < "$T/idle" &
+  eval "${name}_PID=$!"
+  PIDS+=($!)
+}
+running() { kill -0 "$1" 2>/dev/null; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
+no_procs_of() { ! pgrep -u "$1" >/dev/null; }
+session_users() { /usr/bin/python3 -c 'import json,sys; print(" ".join(s["user"] for s in json.load(open(sys.argv[1]))["sessions"]))' "$T/state/enforce.json"; }
+has_session_of() { session_users | grep -qw -- "$1"; }
+audit_has() { grep -q -- "$1" "$T/helperd.log" && grep -- "$1" "$T/helperd.log" | grep -q -- "$2"; }
+
+# --- a session ended at not_after, warned first ---------------------------------------
+ALICE_END=$(( $(date +%s) + 14 ))
+G_ALICE=$(grant "$ALICE" "$ALICE_UID" --not-after "$ALICE_END") || exit 1
+G_BOB=$(grant "$BOB" "$BOB_UID" --duration 1h) || exit 1
+wait_for 15 ssh_as "$ALICE" true || { fail "alice cannot log in with a grant: $(cat "$T/ssh.err")"; }
+bg_ssh "$ALICE" ALICE 'setsid sleep 300 < /dev/null > /dev/null 2>&1 & echo session-started; exec sleep 300'
+bg_ssh "$BOB" BOB 'echo session-started; exec sleep 300'
+bg_ssh "$OPS" OPS 'echo session-started; exec sleep 300'
+check "alice's session is up" wait_for 10 grep -q session-started "$T/ALICE.out"
+check "bob's session is up" wait_for 10 grep -q session-started "$T/BOB.out"
+check "the local user's session is up" wait_for 10 grep -q session-started "$T/OPS.out"
+two_sleeps() { [ "$(pgrep -u "$1" -c -x sleep)" -ge 2 ]; }
+check "alice's setsid'd background job runs" wait_for 5 two_sleeps "$ALICE"
+check "the daemon's session table lists alice and bob" wait_for 5 has_session_of "$ALICE" && check "... and bob" has_session_of "$BOB"
+
+# Liveness bounds below are generous (not performance checks: bench/enforce measures those).
+check "alice's session ends after not_after" wait_for $(( ALICE_END - $(date +%s) + 30 )) gone "$ALICE_PID"
+[ "$(date +%s)" -ge "$ALICE_END" ] && pass "not before not_after" || fail "alice's session ended before not_after"
+check "the warning reached alice's terminal" grep -q "jitlogin: access to $HOST ends at .*grant $G_ALICE" "$T/ALICE.out"
+check "nothing of alice survives (setsid'd job included)" wait_for 10 no_procs_of "$ALICE"
+check "audit: session.warned for alice" audit_has "session.warned" "$G_ALICE"
+check "audit: grant.ended for alice" audit_has "grant.ended" "$G_ALICE"
+check "audit: session.ended (fallback-kill, window_ended)" audit_has "session.ended" "JIT_HOW=fallback-kill.*JIT_REASON=window_ended\|JIT_REASON=window_ended.*JIT_HOW=fallback-kill"
+check "alice is refused after the window" not ssh_as "$ALICE" true
+check "bob's session (another grant) is untouched" running "$BOB_PID"
+check "the local user's session is untouched" running "$OPS_PID"
+
+# --- early revocation over the long poll ------------------------------------------------
+admin grant revoke --host "$HOST" --by carol --reason "incident closed" "$G_BOB" >/dev/null || fail "revoke"
+check "bob's session ends after the revocation" wait_for 30 gone "$BOB_PID"
+check "audit: grant.revoked with who and why" audit_has "grant.revoked" "JIT_REVOKED_BY=carol"
+check "audit: session.ended (revoked)" audit_has "session.ended" "JIT_REASON=revoked"
+check "bob is refused after the revocation" not ssh_as "$BOB" true
+check "the local user's session is still untouched" running "$OPS_PID"
+check "the session table is empty (ended ones removed; the local user's is never tracked)" test -z "$(session_users)"
+
+finish
