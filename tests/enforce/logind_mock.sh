@@ -1,0 +1,49 @@
+#!/bin/bash
+# Runs enforce_logind_test against python-dbusmock's logind template on a
+# private dbus-daemon (no root, nothing system-wide), then checks the D-Bus
+# calls logind received. Exit 77 (skip) without dbus-daemon or python3-dbusmock.
+# Usage: logind_mock.sh ENFORCE_LOGIND_TEST
+BIN=$1
+command -v dbus-daemon >/dev/null || exit 77
+/usr/bin/python3 -c 'import dbusmock' 2>/dev/null || exit 77
+D=$(mktemp -d /tmp/jit-logind-mock-XXXXXX)
+DB="" MK=""
+cleanup() { [ -n "$MK" ] && kill "$MK" 2>/dev/null; [ -n "$DB" ] && kill "$DB" 2>/dev/null; wait 2>/dev/null; rm -rf "$D"; }
+trap cleanup EXIT
+dbus-daemon --session --address="unix:path=$D/bus" --nofork --print-address=1 > "$D/addr" 2> "$D/daemon.err" &
+DB=$!
+for i in $(seq 100); do [ -s "$D/addr" ] && break; sleep 0.05; done
+ADDR=$(head -1 "$D/addr")
+[ -n "$ADDR" ] || { echo "dbus-daemon did not start: $(cat "$D/daemon.err")" >&2; exit 1; }
+DBUS_SYSTEM_BUS_ADDRESS=$ADDR /usr/bin/python3 -m dbusmock --system --template logind -l "$D/calls.log" > "$D/mock.out" 2>&1 &
+MK=$!
+for i in $(seq 100); do
+  busctl --address="$ADDR" status org.freedesktop.login1 >/dev/null 2>&1 && break; sleep 0.05
+done
+# Like real logind: KillSession is (ssi); GetSession/TerminateSession answer
+# NoSuchSession for unknown ids; session 7 goes away on TerminateSession,
+# session 8 ignores it and only KillSession removes it.
+DBUS_SYSTEM_BUS_ADDRESS=$ADDR /usr/bin/python3 - <<'PY' || exit 1
+import dbus, os
+bus = dbus.bus.BusConnection(os.environ['DBUS_SYSTEM_BUS_ADDRESS'])
+obj = bus.get_object('org.freedesktop.login1', '/org/freedesktop/login1')
+mock = dbus.Interface(obj, 'org.freedesktop.DBus.Mock')
+mock.AddSession('7', 'seat0', dbus.UInt32(70001), 'alice', True)
+mock.AddSession('8', 'seat0', dbus.UInt32(70002), 'bob', True)
+M = 'org.freedesktop.login1.Manager'
+known = ('p = "/org/freedesktop/login1/session/" + args[0]\n'
+         'if p not in objects: raise dbus.exceptions.DBusException("No session " + args[0], name="org.freedesktop.login1.NoSuchSession")\n')
+mock.AddMethod(M, 'GetSession', 's', 'o', known + 'ret = dbus.ObjectPath(p)')
+mock.AddMethod(M, 'TerminateSession', 's', '', known + 'if args[0] == "7": self.RemoveObject(p)')
+mock.AddMethod(M, 'KillSession', 'ssi', '', known + 'self.RemoveObject(p)')
+PY
+JIT_TEST_LOGIND_BUS=$ADDR "$BIN"
+rc=$?
+[ $rc -eq 0 ] || exit $rc
+fails=0
+for want in 'TerminateSession "7"' 'TerminateSession "8"' 'KillSession "8" "all" 9' 'GetSession "7"'; do
+  grep -q "$want" "$D/calls.log" || { echo "FAIL: logind never saw $want" >&2; fails=1; }
+done
+grep -q 'KillSession "7"' "$D/calls.log" && { echo "FAIL: session 7 ended politely but was killed" >&2; fails=1; }
+[ $fails -eq 0 ] && echo "logind calls: TerminateSession, GetSession, KillSession(all, 9) as expected"
+exit $fails
