@@ -7,6 +7,7 @@
 #include <jit/helperd/publishers.hpp>
 #include <jit/helperd/sd_loop.hpp>
 #include <jit/helperd/socket_server.hpp>
+#include <jit/upload.hpp>
 #ifdef JIT_HAVE_ENFORCE
 #include <jit/enforce/component.hpp>
 #endif
@@ -45,6 +46,38 @@ Result<Loaded> load_all(const std::string& path) {
     return Loaded{std::move(*cfg), std::move(*keys), std::move(*tls)};
 }
 
+// Audit-event upload (PROTOCOL.md §3) over the daemon's own non-blocking
+// HTTP client: the queue (helperd/upload) decides what and when.
+class UploadTransport final : public upload::EventTransport {
+public:
+    explicit UploadTransport(Transport& http) : http_(http) {}
+    void set_target(const Config& c) {
+        url_ = c.authority.url + "/v1/hosts/" + c.authority.host_id + "/events";
+        connect_timeout_ = c.authority.connect_timeout;
+    }
+    void send(const upload::Batch& batch, Done done) override {
+        HttpRequest r;
+        r.method = "POST";
+        r.url = url_;
+        r.body = batch.body();
+        r.headers = {"Content-Type: application/json", "Accept: application/json"};
+        r.connect_timeout = std::chrono::seconds(connect_timeout_);
+        r.total_timeout = std::chrono::seconds(connect_timeout_ + 30);
+        http_.start(r, [done](HttpResponse resp) {
+            upload::SendResult res;
+            res.http_status = int(resp.status);
+            res.acknowledged = resp.status >= 200 && resp.status < 300;
+            if (!res.acknowledged) res.error = describe_http_error(resp);
+            done(res);
+        });
+    }
+
+private:
+    Transport& http_;
+    std::string url_;
+    int connect_timeout_ = 10;
+};
+
 // Other parts of the daemon (enforcement, ...) attach here.
 Status add_components(Daemon& daemon) {
 #ifdef JIT_HAVE_ENFORCE
@@ -59,18 +92,48 @@ class App {
 public:
     App(sd_event* event, Loaded loaded, std::string path)
         : event_(event), path_(std::move(path)), sink_(audit::make_default_sink("jit-helperd")), loop_(event),
-          transport_(event, std::move(loaded.tls)),
-          daemon_(std::move(loaded.config), std::move(loaded.keys),
-                  Daemon::Deps{loop_, transport_, *sink_, accounts_}) {}
+          transport_(event, std::move(loaded.tls)), upload_transport_(transport_), loaded_(std::move(loaded)) {}
 
     int run() {
-        if (auto st = add_components(daemon_); !st) return fail(st.error());
-        if (auto st = daemon_.start(); !st) return fail(st.error());
-        const Config& c = daemon_.config();
+        // Events go to the journal (or stderr) and, when enabled, through the
+        // durable upload queue to the authority.
+        audit::Sink* events = sink_.get();
+        if (loaded_.config.authority.upload_events) {
+            upload_transport_.set_target(loaded_.config);
+            auto q = upload::UploadQueue::open(loaded_.config.state_dir + "/upload", upload_transport_, *sink_);
+            if (!q) return fail(q.error());
+            queue_ = std::move(*q);
+            queue_->set_wakeup_callback([this](std::optional<std::int64_t> at_ms) { arm_upload(at_ms); });
+            arm_upload(queue_->next_wakeup_ms());
+            tee_ = std::make_unique<upload::UploadingSink>(*sink_, *queue_);
+            events = tee_.get();
+        }
+        daemon_ = std::make_unique<Daemon>(std::move(loaded_.config), std::move(loaded_.keys),
+                                           Daemon::Deps{loop_, transport_, *events, accounts_});
+        return serve();
+    }
+
+private:
+    void arm_upload(std::optional<std::int64_t> at_ms) {
+        if (upload_timer_) loop_.cancel(upload_timer_);
+        upload_timer_ = 0;
+        if (!at_ms) return;
+        const std::int64_t now_ms = std::int64_t(loop_.now()) * 1000;
+        upload_timer_ = loop_.call_after(std::chrono::milliseconds(std::max<std::int64_t>(0, *at_ms - now_ms)), [this] {
+            upload_timer_ = 0;
+            queue_->pump();
+        });
+    }
+
+    int serve() {
+        Daemon& daemon = *daemon_;
+        if (auto st = add_components(daemon); !st) return fail(st.error());
+        if (auto st = daemon.start(); !st) return fail(st.error());
+        const Config& c = daemon.config();
         server_ = std::make_unique<SocketServer>(
             event_, SocketServerOptions{c.socket.path, c.socket.mode, c.socket.group, c.socket.io_timeout_ms, c.socket.max_connections},
-            [this](const ipc::Message& m, const Peer& p, std::function<void(ipc::Message)> reply) {
-                daemon_.handle(m, p, std::move(reply));
+            [&daemon](const ipc::Message& m, const Peer& p, std::function<void(ipc::Message)> reply) {
+                daemon.handle(m, p, std::move(reply));
             });
         if (auto st = server_->listen(); !st) return fail(st.error());
         sd_event_add_signal(event_, nullptr, SIGTERM, &App::on_stop, this);
@@ -81,22 +144,21 @@ public:
             watchdog_ms_ = std::int64_t(wd_usec / 2000);
             arm_watchdog();
         }
-        daemon_.on_status_change = [this] { notify_status(); };
-        sd_notifyf(0, "READY=1\nSTATUS=%s", daemon_.status_line().c_str());
+        daemon.on_status_change = [this] { notify_status(); };
+        sd_notifyf(0, "READY=1\nSTATUS=%s", daemon.status_line().c_str());
         int r = sd_event_loop(event_);
         sd_notify(0, "STOPPING=1");
         server_.reset();
         return r < 0 ? 1 : exit_code_;
     }
 
-private:
     int fail(const Error& e) {
         std::fprintf(stderr, "jit-helperd: %s\n", e.message.c_str());
         sink_->emit(audit::Event{audit::EventType::DaemonStopped, "jit-helperd cannot start: " + e.message, {}}
                         .add(std::string(audit::field::kError), e.code));
         return 1;
     }
-    void notify_status() { sd_notifyf(0, "STATUS=%s", daemon_.status_line().c_str()); }
+    void notify_status() { sd_notifyf(0, "STATUS=%s", daemon_->status_line().c_str()); }
     void arm_watchdog() {
         loop_.call_after(std::chrono::milliseconds(watchdog_ms_), [this] {
             sd_notify(0, "WATCHDOG=1");
@@ -106,7 +168,7 @@ private:
     static int on_stop(sd_event_source*, const signalfd_siginfo*, void* userdata) {
         auto* self = static_cast<App*>(userdata);
         sd_notify(0, "STOPPING=1");
-        self->daemon_.stop();
+        self->daemon_->stop();
         sd_event_exit(self->event_, 0);
         return 0;
     }
@@ -123,9 +185,10 @@ private:
                                   .add(std::string(audit::field::kPath), self->path_));
         } else {
             self->transport_.set_tls(std::move(loaded->tls));
-            self->daemon_.reload(std::move(loaded->config), std::move(loaded->keys));
+            self->upload_transport_.set_target(loaded->config);
+            self->daemon_->reload(std::move(loaded->config), std::move(loaded->keys));
         }
-        sd_notifyf(0, "READY=1\nSTATUS=%s", self->daemon_.status_line().c_str());
+        sd_notifyf(0, "READY=1\nSTATUS=%s", self->daemon_->status_line().c_str());
         return 0;
     }
 
@@ -134,8 +197,13 @@ private:
     std::unique_ptr<audit::Sink> sink_;
     SdLoop loop_;
     CurlTransport transport_;
+    UploadTransport upload_transport_;
+    Loaded loaded_;
     SystemAccounts accounts_;
-    Daemon daemon_;
+    std::unique_ptr<upload::UploadQueue> queue_;
+    std::unique_ptr<upload::UploadingSink> tee_;
+    Loop::TimerId upload_timer_ = 0;
+    std::unique_ptr<Daemon> daemon_;
     std::unique_ptr<SocketServer> server_;
     std::int64_t watchdog_ms_ = 0;
     int exit_code_ = 0;

@@ -241,6 +241,7 @@ private:
             c.authority.clock_skew = *n;
             return std::nullopt;
         };
+        h["authority.upload_events"] = boolean(&c.authority.upload_events);
         h["authority.stale_policy"] = [&c](const std::string& v) -> std::optional<std::string> {
             if (v == "honour" || v == "honor") c.policy.stale_policy = HostPolicy::StalePolicy::Honour;
             else if (v == "suspend") c.policy.stale_policy = HostPolicy::StalePolicy::Suspend;

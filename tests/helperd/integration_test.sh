@@ -97,6 +97,9 @@ grep -q "127.0.0.1:$PORT" "$T/status" || fail "status does not show the authorit
 # The NSS snapshot was published to the configured temp path (never /var/lib/jit).
 [ -s "$T/nss.db" ] || fail "no NSS snapshot at $T/nss.db"
 
+# Audit events reach the authority through the upload queue.
+wait_for "events uploaded" sh -c "'$AUTH_DIR/jit-authority-admin' --port-file '$T/port' events list --host web-01 | grep -q bundle.accepted"
+
 # Revocation reaches the daemon through the long poll (no restart, no waiting for poll_wait).
 admin grant revoke --host web-01 "$GID" >/dev/null
 wait_for "revocation" sh -c "[ \"\$('$JITCTL' --socket '$T/helperd.sock' check italice --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"decision\"])')\" != allow ]"

@@ -31,6 +31,7 @@ struct AuthorityConfig {
     int backoff_min = 1;             // seconds
     int backoff_max = 300;           // seconds
     std::int64_t clock_skew = 300;   // seconds
+    bool upload_events = true;       // send audit events to the authority (PROTOCOL.md §3)
 };
 
 struct SocketConfig {
