@@ -236,11 +236,15 @@ tb_stop_container() {
 # Everything a run started, in reverse: sessions, container, authority, run dir.
 tb_teardown() {
     [ -n "${TB_RUN:-}" ] && [ -d "$TB_RUN" ] || return 0
+    local t0=$SECONDS
     tb_sessions_kill
     tb_stop_container
+    tb_release_rootfs
+    local t1=$SECONDS
     tb_authority_stop
+    [ $((SECONDS - t0)) -le 5 ] || tb_log "teardown slow: container $((t1 - t0)) s, authority $((SECONDS - t1)) s"
     if [ "$JIT_TB_KEEP" = 1 ]; then
-        tb_log "kept $TB_RUN (JIT_TB_KEEP=1)"
+        tb_log "kept $TB_RUN (JIT_TB_KEEP=1; container journal: journalctl -D $TB_RUN/journal)"
     elif grep -q " $TB_RUN" /proc/mounts; then
         tb_log "WARNING: something is still mounted under $TB_RUN; not removing it"
     else

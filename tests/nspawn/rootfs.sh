@@ -3,8 +3,8 @@
 #
 # debootstrap (minbase + the packages below) takes ~70 s; the result is packed
 # as $JIT_TB_CACHE/rootfs-<suite>-<key>.tar.zst and restored in ~1 s by later
-# runs. <key> hashes this file, so changing the package list or the build
-# steps rebuilds; older tarballs are removed then.
+# runs. <key> hashes the package list and tb_build_rootfs, so changing either
+# rebuilds; older tarballs are removed then.
 
 # Runtime libraries are what `ldd` shows for pam_jit.so, libnss_jit.so.2,
 # jit-helperd and jitctl (tb_check_libs verifies it after every install).
@@ -20,7 +20,7 @@ tb_apt_mirror() {
 
 tb_rootfs_tarball() {
     local key
-    key=$( { cat "${BASH_SOURCE[0]}"; echo "$JIT_TB_SUITE ${TB_PACKAGES[*]}"; } | sha256sum | cut -c1-12)
+    key=$( { declare -f tb_build_rootfs; echo "$JIT_TB_SUITE ${TB_PACKAGES[*]}"; } | sha256sum | cut -c1-12)
     echo "$JIT_TB_CACHE/rootfs-$JIT_TB_SUITE-$key.tar.zst"
 }
 
@@ -64,11 +64,31 @@ tb_build_rootfs() {
     tb_log "test bed root cached: $tarball ($(du -h "$tarball" | cut -f1), built in $((SECONDS - t0)) s)"
 }
 
-# Unpacks the cached root into $TB_ROOT (a fresh copy per run).
+# Unpacks the cached root into $TB_ROOT (a fresh copy per run), on a tmpfs
+# by default: unpacking ~180 MB of small files to disk takes 1-20 s depending
+# on the machine's I/O load, into memory well under a second, and removal is
+# an umount (JIT_TB_TMPFS=0: plain directory).
 tb_restore_rootfs() {
     local tarball
     tarball=$(tb_rootfs_tarball)
     [ -f "$tarball" ] || tb_build_rootfs
     mkdir -p "$TB_ROOT"
+    if [ "${JIT_TB_TMPFS:-1}" = 1 ]; then
+        mount -t tmpfs -o "size=${JIT_TB_TMPFS_SIZE:-1g},mode=755" jitlogin-testbed "$TB_ROOT" ||
+            tb_die "cannot mount a tmpfs on $TB_ROOT (JIT_TB_TMPFS=0 unpacks to disk)"
+    fi
     tar --zstd -xpf "$tarball" -C "$TB_ROOT" --numeric-owner
+}
+
+# Undoes tb_restore_rootfs's mount; with JIT_TB_KEEP=1 the container's journal
+# is copied to $TB_RUN/journal first (read it with journalctl -D).
+tb_release_rootfs() {
+    local i
+    mountpoint -q "$TB_ROOT" 2>/dev/null || return 0
+    if [ "$JIT_TB_KEEP" = 1 ] && [ -d "$TB_ROOT/var/log/journal" ]; then
+        cp -a "$TB_ROOT/var/log/journal" "$TB_RUN/journal"
+    fi
+    for i in $(seq 1 20); do umount "$TB_ROOT" 2>/dev/null && return 0; sleep 0.2; done
+    tb_log "WARNING: $TB_ROOT is still busy; detaching it (umount -l)"
+    umount -l "$TB_ROOT"
 }
