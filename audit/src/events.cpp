@@ -15,23 +15,25 @@ using namespace field;
 // Field lists shared by several events.
 constexpr std::string_view kGrantF[] = {kUser, kUid, kGrantId, kNotBefore, kNotAfter, kRequestedBy,
                                         kApprovedBy, kTicket, kReason};
+constexpr std::string_view kEndedGrantF[] = {kUser, kUid, kGrantId, kNotBefore, kNotAfter, kRequestedBy,
+                                             kApprovedBy, kTicket, kReason, kCause};
 constexpr std::string_view kRevokedF[] = {kUser, kUid, kGrantId, kNotAfter, kRevokedBy, kReason, kRevision};
-constexpr std::string_view kBundleOkF[] = {kRevision, kCount};
+constexpr std::string_view kBundleOkF[] = {kRevision, kCount, kKeyId, kExpiresAt};
 constexpr std::string_view kBundleBadF[] = {kRevision, kRule, kError, kReason};
-constexpr std::string_view kStaleF[] = {kRevision, kReason};
-constexpr std::string_view kAccessF[] = {kUser, kUid, kGrantId, kDecision, kReason, kService, kRhost, kTty,
-                                         kNotAfter, kApprovedBy, kTicket};
-constexpr std::string_view kSudoF[] = {kUser, kUid, kGrantId, kDecision, kReason, kService, kTty, kRunAs,
+constexpr std::string_view kStaleF[] = {kRevision, kExpiresAt, kReason};
+constexpr std::string_view kAccessF[] = {kUser, kUid, kGrantId, kDecision, kReason, kService, kRhost, kRuser,
+                                         kTty, kNotAfter, kApprovedBy, kTicket};
+constexpr std::string_view kSudoF[] = {kUser, kUid, kGrantId, kDecision, kReason, kService, kRuser, kTty, kRunAs,
                                        kCommand, kNotAfter, kApprovedBy, kTicket};
-constexpr std::string_view kSuF[] = {kUser, kUid, kGrantId, kDecision, kReason, kService, kTty, kRunAs,
+constexpr std::string_view kSuF[] = {kUser, kUid, kGrantId, kDecision, kReason, kService, kRuser, kTty, kRunAs,
                                      kNotAfter};
 constexpr std::string_view kSessionF[] = {kUser, kUid, kGrantId, kSessionId, kService, kRhost, kTty, kNotAfter};
-constexpr std::string_view kWarnF[] = {kUser, kUid, kGrantId, kSessionId, kTty, kNotAfter, kSecondsLeft};
+constexpr std::string_view kWarnF[] = {kUser, kUid, kGrantId, kSessionId, kTty, kNotAfter, kSecondsLeft, kTerminals};
 constexpr std::string_view kEndedF[] = {kUser, kUid, kGrantId, kSessionId, kHow, kReason, kNotAfter};
-constexpr std::string_view kHomeF[] = {kUser, kUid, kGrantId, kPath};
+constexpr std::string_view kHomeF[] = {kUser, kUid, kGrantId, kPath, kArchive};
 constexpr std::string_view kDaemonF[] = {kPid, kRevision, kReason};
 constexpr std::string_view kConfigF[] = {kPath, kReason};
-constexpr std::string_view kRelayF[] = {kUser, kUid, kRequestId, kReason, kTicket, kRunAs, kCommand};
+constexpr std::string_view kRelayF[] = {kUser, kUid, kRequestId, kReason, kTicket, kRunAs, kCommand, kDuration};
 constexpr std::string_view kDecidedF[] = {kUser, kUid, kRequestId, kState, kGrantId, kApprovedBy, kReason};
 constexpr std::string_view kAlertF[] = {kAlert, kReason, kError, kCount, kUser, kGrantId, kPath};
 
@@ -57,7 +59,8 @@ constexpr std::array kTable = {
     Info{EventType::GrantActivated, "grant.activated", "0c0e8f07338b46adb0012c3963442b95", LOG_NOTICE,
          "A grant's window opened: the user may now log in / use sudo as granted.", kGrantF},
     Info{EventType::GrantEnded, "grant.ended", "8bd8057cbab345bd8dde03fa201f5514", LOG_NOTICE,
-         "A grant's window closed (not_after reached, or the grant left the bundle).", kGrantF},
+         "A grant's window closed (not_after reached, or the grant left the bundle; JIT_CAUSE says which).",
+         kEndedGrantF},
     Info{EventType::GrantRevoked, "grant.revoked", "6caee379623249859edf7b8c606477f3", LOG_NOTICE,
          "The authority revoked a grant before its window ended.", kRevokedF},
     Info{EventType::LoginAllowed, "login.allowed", "120618d6696549a890d9e471f2228379", LOG_NOTICE,

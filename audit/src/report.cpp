@@ -251,7 +251,8 @@ std::string summarize_grant(const std::vector<Record>& records_in, std::string_v
             lifecycle += "  activated:    " + when + "\n";
             break;
         case EventType::GrantEnded:
-            lifecycle += "  ended:        " + when + "\n";
+            lifecycle += "  ended:        " + when +
+                         (r->get(kCause).empty() ? "" : " (" + std::string(r->get(kCause)) + ")") + "\n";
             break;
         case EventType::GrantRevoked:
             lifecycle += "  revoked:      " + when + " by " +

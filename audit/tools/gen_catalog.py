@@ -42,8 +42,8 @@ the host was stale if revocations were pending."""),
 From now on the user may log in and use sudo as the grant allows. Use
 "jitctl audit --grant @JIT_GRANT_ID@ --summary" for the full story."""),
 ("8bd8057cbab345bd8dde03fa201f5514", "grant.ended", "Access window closed for @JIT_USER@ (grant @JIT_GRANT_ID@)",
- """Grant @JIT_GRANT_ID@ for @JIT_USER@ ended: its not_after passed, or the grant is
-no longer in the authority's bundle. The user can no longer log in or use sudo
+ """Grant @JIT_GRANT_ID@ for @JIT_USER@ ended (@JIT_CAUSE@): its not_after passed,
+or the grant is no longer in the authority's bundle. The user can no longer log in or use sudo
 through it, and any remaining sessions are ended (session.ended). No action is
 needed."""),
 ("6caee379623249859edf7b8c606477f3", "grant.revoked", "Grant @JIT_GRANT_ID@ for @JIT_USER@ revoked early",
@@ -141,12 +141,15 @@ the next bundle."""),
  """jitlogin detected something an operator must look at: @JIT_ALERT@.
 @JIT_REASON@
 
-Known kinds: upload.queue_full (the authority has not acknowledged audit
+Some kinds: upload.queue_full (the authority has not acknowledged audit
 events for a long time and the oldest were dropped from the upload queue; they
-are still in this journal), upload.spool_failed / upload.spool_corrupt (the
-on-disk upload spool under /var/lib/jit could not be written or read), and
-others named in the documentation. Investigate before the situation hides
-evidence."""),
+are still in this journal), upload.spool_failed / upload.spool_corrupt /
+upload.unavailable (the upload spool under /var/lib/jit/upload could not be
+used), state_unreadable / state_refused / state_write_failed (the daemon's
+stored grants), publish_failed (NSS snapshot or sudoers drop-in not written),
+config_reload_failed, plain_http (the authority is reached without TLS),
+home.create_failed, home_retention, enforce_state. JIT_ERROR and JIT_PATH give
+details. Investigate before the situation hides evidence."""),
 ]
 
 print("#  jitlogin: just-in-time login. journald catalog, one entry per MESSAGE_ID.")

@@ -52,7 +52,7 @@ std::vector<Record> lifecycle() {
         rec(EventType::LoginDenied, T0 + 200, with(who, {{"JIT_SERVICE", "sshd"}, {"JIT_RHOST", "10.9.9.9"},
                                                           {"JIT_REASON", "key not allowed"}})),
         rec(EventType::SessionWarned, T0 + 3300, with(who, {{"JIT_SESSION_ID", "4"}, {"JIT_SECONDS_LEFT", "300"}})),
-        rec(EventType::GrantEnded, T0 + 3600, g),
+        rec(EventType::GrantEnded, T0 + 3600, with(g, {{"JIT_CAUSE", "expired"}})),
         rec(EventType::SessionEnded, T0 + 3601, with(who, {{"JIT_SESSION_ID", "4"}, {"JIT_HOW", "terminate-session"}})),
         rec(EventType::SessionClosed, T0 + 3602, with(who, {{"JIT_SESSION_ID", "4"}})),
         // Another grant's event must not leak into the summary.
@@ -73,7 +73,7 @@ TEST(AuditReport, GrantSummaryTellsTheStory) {
               "  reason:       patch openssl\n"
               "  window:       2025-11-27 13:26:40 UTC -> 2025-11-27 14:26:40 UTC (1h 0m)\n"
               "  activated:    2025-11-27 13:26:41\n"
-              "  ended:        2025-11-27 14:26:40\n"
+              "  ended:        2025-11-27 14:26:40 (expired)\n"
               "Logins: 1 allowed, 1 denied\n"
               "  2025-11-27 13:27:40  allowed  sshd from 10.0.0.5\n"
               "  2025-11-27 13:30:00  DENIED   sshd from 10.9.9.9  (key not allowed)\n"

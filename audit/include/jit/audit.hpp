@@ -104,6 +104,13 @@ inline constexpr std::string_view kAlert = "JIT_ALERT";             // security.
 inline constexpr std::string_view kCount = "JIT_COUNT";             // e.g. events dropped, grants in a bundle
 inline constexpr std::string_view kPid = "JIT_PID";
 inline constexpr std::string_view kError = "JIT_ERROR";             // machine error code
+inline constexpr std::string_view kKeyId = "JIT_KEY_ID";            // bundle: key_id of the signing key
+inline constexpr std::string_view kExpiresAt = "JIT_EXPIRES_AT";    // bundle: expires_at
+inline constexpr std::string_view kRuser = "JIT_RUSER";             // PAM_RUSER (sudo/su: the invoking user)
+inline constexpr std::string_view kDuration = "JIT_DURATION";       // request: seconds asked for
+inline constexpr std::string_view kCause = "JIT_CAUSE";             // grant.ended: why (expired, revoked, removed...)
+inline constexpr std::string_view kTerminals = "JIT_TERMINALS";     // session.warned: terminals written to
+inline constexpr std::string_view kArchive = "JIT_ARCHIVE";         // home.archived: archive path
 }  // namespace field
 
 // A journal field name: 1-64 chars of [A-Z0-9_], not starting with '_' or a digit.
