@@ -143,15 +143,37 @@ EOF
 # including JIT users that do not exist yet).
 tb_authorize() { install -m 644 "$TB_KEY.pub" "$TB_ROOT/etc/ssh/authorized_keys/$1"; }
 
-# Host prerequisites that a systemd PID 1 would have created; nspawn wants them.
+# Host prerequisites that a systemd PID 1 would have created; nspawn wants
+# them. What this run creates under /run/systemd is noted in
+# $TB_RUN/host-created and removed again by tb_host_restore.
 tb_host_prereqs() {
-    local i=/run/systemd/inaccessible
+    local i=/run/systemd/inaccessible d
+    for d in /run/systemd /run/systemd/inaccessible /run/systemd/nspawn; do
+        [ -e "$d" ] || echo "$d" >> "$TB_RUN/host-created"
+    done
     mkdir -p "$i"
     [ -e "$i/reg" ]  || install -m 0000 /dev/null "$i/reg"
     [ -e "$i/dir" ]  || install -d -m 0000 "$i/dir"
     [ -e "$i/fifo" ] || mkfifo -m 0000 "$i/fifo"
     [ -e "$i/chr" ]  || mknod -m 0000 "$i/chr" c 0 0
     [ -e "$i/blk" ]  || mknod -m 0000 "$i/blk" b 0 0
+}
+
+# Removes what tb_host_prereqs (and nspawn) created under /run/systemd, unless
+# another systemd-nspawn still runs.
+tb_host_restore() {
+    local d
+    [ -s "$TB_RUN/host-created" ] || return 0
+    pgrep -x systemd-nspawn >/dev/null && return 0
+    while read -r d; do
+        case $d in
+            /run/systemd/inaccessible) rm -rf "$d" ;;
+            /run/systemd/nspawn) find "$d" -depth -type d -empty -delete 2>/dev/null ;;
+            /run/systemd) rmdir "$d" 2>/dev/null ;;
+        esac
+    done < <(tac "$TB_RUN/host-created")
+    rm -f "$TB_RUN/host-created"
+    return 0
 }
 
 # Boots the container and waits for its sshd and for systemd to settle.
@@ -240,6 +262,7 @@ tb_teardown() {
     tb_sessions_kill
     tb_stop_container
     tb_release_rootfs
+    tb_host_restore
     local t1=$SECONDS
     tb_authority_stop
     [ $((SECONDS - t0)) -le 5 ] || tb_log "teardown slow: container $((t1 - t0)) s, authority $((SECONDS - t1)) s"

@@ -31,14 +31,18 @@ tb_message_id() {
 }
 
 # tb_journal_has EVENT FIELD[=VALUE]...: an entry of that MESSAGE_ID with those
-# fields is in the container's journal (prints it).
+# fields is in the container's journal (prints it). Queried as
+# `journalctl -o json MESSAGE_ID=<id> [JIT_GRANT_ID=<grant>]`, the rest is
+# checked by journal_check.py.
 tb_journal_has() {
     local ev=$1 id
     shift
     id=$(tb_message_id "$ev")
     [ -n "$id" ] || { tb_say "no MESSAGE_ID for event $ev in the catalog"; return 1; }
+    local arg matches=("MESSAGE_ID=$id")
+    for arg in "$@"; do [[ $arg == JIT_GRANT_ID=* ]] && matches+=("$arg"); done
     ct journalctl --sync >/dev/null 2>&1 || true
-    ct journalctl --no-pager -o json "MESSAGE_ID=$id" | python3 "$TB_LIB_DIR/journal_check.py" "JIT_EVENT=$ev" "$@"
+    ct journalctl --no-pager -o json "${matches[@]}" | python3 "$TB_LIB_DIR/journal_check.py" "JIT_EVENT=$ev" "$@"
 }
 
 # Polls `cmd` every 0.2 s for up to SECS seconds: tb_wait SECS cmd...
