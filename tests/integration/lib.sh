@@ -119,6 +119,83 @@ quiet() { "$@" >/dev/null 2>&1; }
 lacks() { ! grep -q "$@"; }  # lacks [grep options] PATTERN FILE
 not() { ! "$@"; }
 
+# wait_for SECONDS CMD...: polls until CMD succeeds (waiting for the daemon to
+# pick up a bundle is asynchronous); returns CMD's last status.
+wait_for() {
+  local secs=$1 i; shift
+  for i in $(seq 1 $((secs * 10))); do "$@" && return 0; sleep 0.1; done
+  "$@"
+}
+
+# --- reference authority (needs AUTHORITY, ADMIN, HOST) ---------------------------
+# authority_start: new signing key (public half in $T/keys/<key_id>.pub), host API
+# and admin API on free loopback ports; restarts keep the ports and the state.
+authority_start() {
+  if [ ! -f "$T/auth/signing.key" ]; then
+    mkdir -p "$T/auth" "$T/keys" && chmod 700 "$T/auth"
+    KEY_ID=it-$TAG
+    "$ADMIN" genkey --private "$T/auth/signing.key" --public "$T/keys/$KEY_ID.pub" >/dev/null || return 1
+  fi
+  rm -f "$T/auth/port" "$T/auth/admin-port"
+  "$AUTHORITY" --listen "127.0.0.1:${AUTH_PORT:-0}" --port-file "$T/auth/port" \
+    --admin-listen "127.0.0.1:${ADMIN_PORT:-0}" --admin-port-file "$T/auth/admin-port" \
+    --key "$T/auth/signing.key" --key-id "$KEY_ID" --state "$T/auth/state.json" --approvals-required 0 --quiet \
+    > "$T/authority.log" 2>&1 &
+  AUTH_PID=$!
+  PIDS+=($AUTH_PID)
+  wait_for 10 test -s "$T/auth/admin-port" || { cat "$T/authority.log" >&2; return 1; }
+  AUTH_PORT=$(cat "$T/auth/port") ADMIN_PORT=$(cat "$T/auth/admin-port")
+}
+admin() { "$ADMIN" --port-file "$T/auth/admin-port" "$@"; }
+# grant USER UID [jit-authority-admin grant create args...]: prints the grant id
+grant() {
+  local user=$1 uid=$2; shift 2
+  admin --json grant create --host "$HOST" --user "$user" --uid "$uid" --reason "pam_jit integration test" \
+    --approved-by carol "$@" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["grant"]["id"])'
+}
+
+# --- jit-helperd (needs HELPERD, HOST, AUTH_PORT) ------------------------------------
+# helperd_config SOCKET SUDOERS_DROPIN: everything under $T except the drop-in.
+helperd_config() {
+  mkdir -p "$T/state" && chmod 700 "$T/state"
+  cat > "$T/helperd.conf" <<EOC
+[authority]
+url = http://127.0.0.1:$AUTH_PORT
+host_id = $HOST
+trusted_keys_dir = $T/keys
+poll_wait = 20
+backoff_min = 1
+backoff_max = 2
+
+[socket]
+path = $1
+
+[state]
+dir = $T/state
+
+[pam]
+request_hint = 'jitctl request'
+
+[access]
+managed_uid_min = 70000
+managed_uid_max = 79999
+
+[nss]
+db_path = $T/nss.db
+create_home = no
+
+[sudo]
+dropin_path = $2
+EOC
+  HELPERD_SOCK=$1
+}
+helperd_start() {
+  ${HELPERD_WRAP:-} "$HELPERD" --config "$T/helperd.conf" >> "$T/helperd.log" 2>&1 &
+  HELPERD_PID=$!
+  PIDS+=($HELPERD_PID)
+  wait_for 10 test -S "$HELPERD_SOCK" || { cat "$T/helperd.log" >&2; return 1; }
+}
+
 finish() {
   log "$PASSES passed, $FAILS failed"
   [ "$FAILS" -eq 0 ]

@@ -27,14 +27,6 @@ SVC=jit-test-${TAG}
 DROPIN=/etc/sudoers.d/$SVC-rights
 ETC_FILES+=("$DROPIN" "/etc/sudoers.d/.$SVC-rights.tmp")
 
-# wait_for SECONDS CMD...: polls until CMD succeeds (waiting for the daemon to
-# pick up a bundle is asynchronous); returns CMD's last status.
-wait_for() {
-  local secs=$1 i; shift
-  for i in $(seq 1 $((secs * 10))); do "$@" && return 0; sleep 0.1; done
-  "$@"
-}
-
 # --- users --------------------------------------------------------------------
 ALICE=jt-${TAG}-alice BOB=jt-${TAG}-bob CAROL=jt-${TAG}-carol DAVE=jt-${TAG}-dave OPS=lo-${TAG}-ops
 for u in ALICE BOB CAROL DAVE; do
@@ -44,72 +36,14 @@ for u in ALICE BOB CAROL DAVE; do
 done
 add_user "$OPS" "$(free_uid 60500 60999)" || exit 1
 
-# --- authority ------------------------------------------------------------------
-mkdir -p "$T/auth" "$T/keys" "$T/state"
-chmod 700 "$T/auth" "$T/state"
-KEY_ID=it-$TAG
-"$ADMIN" genkey --private "$T/auth/signing.key" --public "$T/keys/$KEY_ID.pub" >/dev/null || exit 1
-start_authority() {
-  rm -f "$T/auth/port" "$T/auth/admin-port"
-  "$AUTHORITY" --listen "127.0.0.1:${AUTH_PORT:-0}" --port-file "$T/auth/port" \
-    --admin-listen "127.0.0.1:${ADMIN_PORT:-0}" --admin-port-file "$T/auth/admin-port" \
-    --key "$T/auth/signing.key" --key-id "$KEY_ID" --state "$T/auth/state.json" --approvals-required 0 --quiet \
-    > "$T/authority.log" 2>&1 &
-  AUTH_PID=$!
-  PIDS+=($AUTH_PID)
-  wait_for 10 test -s "$T/auth/admin-port" || { cat "$T/authority.log" >&2; return 1; }
-  AUTH_PORT=$(cat "$T/auth/port") ADMIN_PORT=$(cat "$T/auth/admin-port")
-}
-start_authority || exit 1
-admin() { "$ADMIN" --port-file "$T/auth/admin-port" "$@"; }
+# --- authority and jit-helperd ----------------------------------------------------
+authority_start || exit 1
 admin host add "$HOST" >/dev/null || exit 1
-# grant USER UID [args...]: prints the grant id
-grant() {
-  local user=$1 uid=$2; shift 2
-  admin --json grant create --host "$HOST" --user "$user" --uid "$uid" --reason "pam_jit integration test" \
-    --approved-by carol "$@" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["grant"]["id"])'
-}
-
-# --- jit-helperd ------------------------------------------------------------------
 SOCK=$T/helperd.sock
-cat > "$T/helperd.conf" <<EOF2
-[authority]
-url = http://127.0.0.1:$AUTH_PORT
-host_id = $HOST
-trusted_keys_dir = $T/keys
-poll_wait = 20
-backoff_min = 1
-backoff_max = 2
-
-[socket]
-path = $SOCK
-
-[state]
-dir = $T/state
-
-[pam]
-request_hint = 'jitctl request'
-
-[access]
-managed_uid_min = 70000
-managed_uid_max = 79999
-
-[nss]
-db_path = $T/nss.db
-create_home = no
-
-[sudo]
-dropin_path = $DROPIN
-EOF2
-start_helperd() {
-  "$HELPERD" --config "$T/helperd.conf" >> "$T/helperd.log" 2>&1 &
-  HELPERD_PID=$!
-  PIDS+=($HELPERD_PID)
-  wait_for 10 test -S "$SOCK" || { cat "$T/helperd.log" >&2; return 1; }
-}
+helperd_config "$SOCK" "$DROPIN"
 "$HELPERD" --config "$T/helperd.conf" --check-config > "$T/check-config.log" 2>&1 \
   || { cat "$T/check-config.log" >&2; fail "jit-helperd --check-config"; exit 1; }
-start_helperd || { fail "jit-helperd did not start"; exit 1; }
+helperd_start || { fail "jit-helperd did not start"; exit 1; }
 
 # --- PAM services, sudoers (pam_service only; the rights come from the daemon) ----
 etc_file "/etc/pam.d/$SVC-sshd" 0644 <<EOF2
@@ -205,7 +139,7 @@ check "daemon killed: local user still logs in" grep -qx logged-in "$T/ssh.out"
 # --- authority down at start: the stored state is served -----------------------------------------
 kill "$AUTH_PID"; wait "$AUTH_PID" 2>/dev/null
 rm -f "$SOCK"
-start_helperd || fail "jit-helperd restart"
+helperd_start || fail "jit-helperd restart"
 ssh_as "$ALICE" 'echo logged-in'
 check "restart without authority: grants served from disk" grep -qx logged-in "$T/ssh.out"
 ssh_as "$BOB" 'echo logged-in'

@@ -1,0 +1,42 @@
+#!/bin/bash
+# pam_jit account latency vs pam_unix, with the real jit-helperd fed by the
+# reference authority. Root only (pam_unix reads /etc/shadow). Prints a
+# Markdown table (see docs/performance.md, "PAM (pam_jit account)").
+#   bench/pam/run.sh BUILD_DIR [ITERATIONS]
+# JIT_BENCH_NICE=1 runs jit-helperd and the driver at nice -10 (useful when
+# other work loads the machine: it measures our code, not the run queue).
+BUILD=${1:?usage: run.sh BUILD_DIR [ITERATIONS]}
+ITER=${2:-20000}
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+HELPERD=$BUILD/helperd/jit-helperd
+SO=$BUILD/pam_module/pam_jit.so
+BENCH=$BUILD/bench/pam/pam_bench
+AUTHORITY=$SRC/tests/authority/jit-authority
+ADMIN=$SRC/tests/authority/jit-authority-admin
+source "$SRC/tests/integration/lib.sh"
+NICE=""
+[ -n "${JIT_BENCH_NICE:-}" ] && NICE="nice -n -10" && HELPERD_WRAP=$NICE
+require_root_and_tools useradd /usr/bin/python3 "$HELPERD" "$BENCH" "$AUTHORITY"
+setup_tmp
+TAG=b$$
+HOST=bench-$TAG
+USER_NAME=jt-$TAG-bench
+uid=$(free_uid 70500 70999) || exit 1
+useradd -M -u "$uid" -s /usr/sbin/nologin "$USER_NAME" 2>/dev/null || exit 1
+USERS_CREATED+=("$USER_NAME")
+usermod -p '*' "$USER_NAME"
+
+authority_start || exit 1
+admin host add "$HOST" >/dev/null || exit 1
+helperd_config "$T/helperd.sock" ""
+sed -i '/^\[sudo\]/,$d' "$T/helperd.conf"   # no sudoers drop-in for the benchmark
+helperd_start || exit 1
+grant "$USER_NAME" "$uid" --duration 2h >/dev/null || exit 1
+
+mkdir -p "$T/pam"
+echo "account required $SO socket=$T/helperd.sock" > "$T/pam/bench-jit"
+echo "account required pam_unix.so" > "$T/pam/bench-unix"
+# wait until the daemon has the bundle (the bench fails on any non-success)
+wait_for 15 quiet "$BENCH" --confdir "$T/pam" --user "$USER_NAME" --iterations 1 --warmup 0 || { log "daemon not ready"; exit 1; }
+log "host: $(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg); $ITER iterations each, interleaved${NICE:+, $NICE}"
+$NICE "$BENCH" --confdir "$T/pam" --user "$USER_NAME" --iterations "$ITER" --socket "$T/helperd.sock"
