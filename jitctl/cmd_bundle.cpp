@@ -272,11 +272,15 @@ void write_json(std::ostream& out, const Json::Value& v) {
 }
 
 int reject(const VerifyOptions& o, const std::string& code, const std::string& message) {
-    std::cerr << "jitctl: bundle rejected (" << code << "): " << message << "\n";
+    const int rule = acceptance_rule(code);
+    std::cerr << "jitctl: bundle rejected";
+    if (rule != 0) std::cerr << " by rule " << rule;
+    std::cerr << " (" << code << "): " << message << "\n";
     if (o.json) {
         Json::Value v(Json::objectValue);
         v["accepted"] = false;
         v["error"]["code"] = code;
+        v["error"]["rule"] = rule;
         v["error"]["message"] = message;
         write_json(std::cout, v);
     }

@@ -54,6 +54,15 @@ Result<Envelope> parse_envelope(std::string_view json) {
     return env;
 }
 
+int acceptance_rule(std::string_view code) {
+    if (code == "envelope" || code == "key_id" || code == "signature") return 1;
+    if (code == "type" || code == "host_id") return 2;
+    if (code == "revision" || code == "fork") return 3;
+    if (code == "issued_at" || code == "expires_at") return 4;
+    if (code == "payload" || code == "grant" || code == "revoked") return 5;
+    return 0;
+}
+
 Result<AcceptedBundle> verify_and_accept(std::string_view envelope_json, const TrustedKeys& keys,
                                          const AcceptContext& ctx) {
     // Rule 1: the signature, before the payload is even looked at.

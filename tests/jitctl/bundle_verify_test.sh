@@ -65,13 +65,13 @@ fi
 
 CASE="tampered"
 if run 1 bundle verify "$VECTORS/envelope-tampered.json" --trusted-keys "$KEYS" --host-id web-01 --now $NOW; then
-    expect_err "signature"
+    expect_err "bundle rejected by rule 1 (signature)"
     [ -z "$OUT" ] || fail "tampered envelope printed grants: $OUT"
 fi
 
 CASE="tampered json"
 if run 1 bundle verify "$VECTORS/envelope-tampered.json" --trusted-keys "$KEYS" --now $NOW --json; then
-    expect_out '"accepted" : false'; expect_out '"code" : "signature"'
+    expect_out '"accepted" : false'; expect_out '"code" : "signature"'; expect_out '"rule" : 1'
 fi
 
 CASE="host id from payload"
@@ -80,11 +80,12 @@ if run 0 bundle verify "$VECTORS/envelope.json" --trusted-keys "$KEYS" --now $NO
 fi
 
 CASE="wrong host"
-run 1 bundle verify "$VECTORS/envelope.json" --trusted-keys "$KEYS" --host-id web-02 --now $NOW && expect_err "web-02"
+run 1 bundle verify "$VECTORS/envelope.json" --trusted-keys "$KEYS" --host-id web-02 --now $NOW \
+    && { expect_err "web-02"; expect_err "rule 2 (host_id)"; }
 
 CASE="rollback"
 run 1 bundle verify "$VECTORS/envelope.json" --trusted-keys "$KEYS" --host-id web-01 --now $NOW --after-revision 43 \
-    && expect_err "rollback"
+    && { expect_err "rollback"; expect_err "rule 3"; }
 
 CASE="equal revision without previous bytes"
 run 1 bundle verify "$VECTORS/envelope.json" --trusted-keys "$KEYS" --host-id web-01 --now $NOW --after-revision 42 \
@@ -99,7 +100,7 @@ run 0 bundle verify "$VECTORS/envelope.json" --trusted-keys "$KEYS" --host-id we
 
 CASE="issued in the future"
 run 1 bundle verify "$VECTORS/envelope.json" --trusted-keys "$KEYS" --host-id web-01 --now 1764249699 \
-    && expect_err "issued_at"
+    && { expect_err "issued_at"; expect_err "rule 4"; }
 CASE="issued exactly at the skew limit"
 run 0 bundle verify "$VECTORS/envelope.json" --trusted-keys "$KEYS" --host-id web-01 --now 1764249700
 

@@ -214,6 +214,16 @@ TEST_F(Accept, AnExpiredBundleIsAcceptedButStale) {
     EXPECT_TRUE(is_stale(r->payload, ctx.now));
 }
 
+TEST(AcceptanceRule, MapsEveryCodeToItsRule) {
+    for (const char* c : {"envelope", "key_id", "signature"}) EXPECT_EQ(acceptance_rule(c), 1) << c;
+    for (const char* c : {"type", "host_id"}) EXPECT_EQ(acceptance_rule(c), 2) << c;
+    for (const char* c : {"revision", "fork"}) EXPECT_EQ(acceptance_rule(c), 3) << c;
+    for (const char* c : {"issued_at", "expires_at"}) EXPECT_EQ(acceptance_rule(c), 4) << c;
+    for (const char* c : {"payload", "grant", "revoked"}) EXPECT_EQ(acceptance_rule(c), 5) << c;
+    EXPECT_EQ(acceptance_rule("trusted_keys"), 0);
+    EXPECT_EQ(acceptance_rule("nonsense"), 0);
+}
+
 TEST(Staleness, BeginsOneSecondAfterExpiresAt) {
     GrantsPayload p;
     p.issued_at = 100;

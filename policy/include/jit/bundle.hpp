@@ -111,6 +111,11 @@ struct AcceptedBundle {
 Result<AcceptedBundle> verify_and_accept(std::string_view envelope_json, const TrustedKeys& keys,
                                          const AcceptContext& ctx);
 
+// The PROTOCOL.md §1 acceptance rule (1-5) an error code of verify_and_accept
+// belongs to, for logs and messages; 0 for codes that are not a rule
+// ("trusted_keys", unknown codes).
+int acceptance_rule(std::string_view code);
+
 // Once now > expires_at and nothing newer was accepted, the view is stale.
 inline bool is_stale(const GrantsPayload& p, UnixTime now) { return now > p.expires_at; }
 
