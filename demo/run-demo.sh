@@ -80,13 +80,13 @@ fi
 tb_require_bed
 if [ "$DO_BUILD" = 1 ]; then
     tb_say "building into $BUILD_DIR (cmake, $(nproc) jobs)"
-    if cmake -S "$REPO" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$REPO/.demo-build.log" 2>&1 &&
-        cmake --build "$BUILD_DIR" -j"$(nproc)" >>"$REPO/.demo-build.log" 2>&1; then
-        rm -f "$REPO/.demo-build.log"
+    mkdir -p "$BUILD_DIR"
+    if cmake -S "$REPO" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$BUILD_DIR/demo-build.log" 2>&1 &&
+        cmake --build "$BUILD_DIR" -j"$(nproc)" >>"$BUILD_DIR/demo-build.log" 2>&1; then
         tb_pass "project built in $BUILD_DIR"
     else
-        tail -n 30 "$REPO/.demo-build.log" | tb_show
-        tb_fail "project built (log: $REPO/.demo-build.log)"; tb_summary; exit 1
+        tail -n 30 "$BUILD_DIR/demo-build.log" | tb_show
+        tb_fail "project built (log: $BUILD_DIR/demo-build.log)"; tb_summary; exit 1
     fi
 fi
 tb_build_rootfs && tb_pass "container root ready ($(tb_rootfs_tarball))" || { tb_fail "container root"; tb_summary; exit 1; }
@@ -96,8 +96,7 @@ tb_step "boot the test bed" \
 tb_up
 if ! tb_running; then tb_fail "container booted"; tb_summary; exit 1; fi
 tb_pass "container '$JIT_TB_HOST_ID' up; sshd on 127.0.0.1:$JIT_TB_SSH_PORT; authority on 127.0.0.1:$JIT_TB_AUTH_PORT"
-if ct systemctl is-active --quiet jit-helperd.service; then tb_pass "jit-helperd.service active in the container"
-else tb_fail "jit-helperd.service active in the container"; ct systemctl status jit-helperd.service --no-pager 2>&1 | tail -n 8 | tb_show; fi
+tb_check_daemon_unit
 tb_say "nsswitch: $(grep '^passwd:' "$TB_ROOT/etc/nsswitch.conf")"
 tb_say "sshd PAM: $(grep -n 'pam_jit' "$TB_ROOT/etc/pam.d/sshd" | tr '\n' ' ')"
 
