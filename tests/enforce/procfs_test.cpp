@@ -335,6 +335,42 @@ TEST_F(ProcessTree, FindsTheSessionsProcessesAndKillsOnlyThose) {
         }
 }
 
+TEST_F(ProcessTree, HardStepFindsWhatTheSessionForkedAfterItsLeaderDied) {
+    int go[2];
+    ASSERT_EQ(::pipe(go), 0);
+    // The leader dies on SIGTERM; its child ignores SIGTERM and, only after the
+    // polite step, forks a grandchild: the hard step must still find and kill both.
+    pid_t leader = spawn([&, this] {
+        ::setsid();
+        report(Leader);
+        spawn([&, this] {
+            become_user();
+            ::signal(SIGTERM, SIG_IGN);
+            report(Shell);
+            char c;
+            if (::read(go[0], &c, 1) == 1) spawn([this] { report(Job); hang(); });
+            hang();
+        });
+        hang();
+    });
+    collect(2);
+    Session target = session_of(leader, "late");
+    RecordingSignaller sig;
+    FallbackTerminator term(sig, options());
+    ASSERT_TRUE(term.terminate(target, {}).ok());
+    wait_gone({leader});
+    ASSERT_EQ(::write(go[1], "x", 1), 1);
+    collect(3);
+    EXPECT_TRUE(term.alive(target, {}));
+    ASSERT_TRUE(term.kill(target, {}).ok());
+    wait_gone({pids[Shell], pids[Job]});
+    auto after = ProcSnapshot::read();
+    EXPECT_EQ(after.find(pids[Shell]), nullptr);
+    EXPECT_EQ(after.find(pids[Job]), nullptr) << "forked after the polite step and missed";
+    ::close(go[0]);
+    ::close(go[1]);
+}
+
 TEST_F(ProcessTree, RecycledLeaderPidIsNotTheSession) {
     pid_t leader = spawn([] { hang(); });
     Session s = session_of(leader, "k");

@@ -67,13 +67,20 @@ using Attribution = std::map<pid_t, FoundBy>;
 // Rules 1-3 of docs/enforcement.md for one session: the registered leader, its
 // descendants of the user, and the user's processes sharing a session id or
 // process group, or the SSH_CONNECTION / XDG_SESSION_ID of the session.
-Attribution attribute(const ProcSnapshot& snap, const Session& s, const DiscoveryOptions& opts) {
+Attribution attribute(const ProcSnapshot& snap, const Session& s, const DiscoveryOptions& opts,
+                      const std::vector<FoundProcess>& seeds = {}) {
     Attribution found;
     const uid_t u = s.uid;
     if (u < opts.min_uid || s.pid <= 1 || s.pid_start == 0) return found;
     const ProcInfo* leader = snap.find(s.pid);
-    if (!leader || leader->start != s.pid_start) return found;  // gone, or the pid was reused
-    found[s.pid] = FoundBy::Leader;
+    if (leader && leader->start == s.pid_start) found[s.pid] = FoundBy::Leader;  // else gone, or the pid was reused
+    for (const FoundProcess& f : seeds) {
+        const ProcInfo* p = snap.find(f.pid);
+        if (p && p->start == f.start && p->owned_by(u) && !found.count(f.pid)) found[f.pid] = f.by;
+    }
+    if (found.empty()) return found;
+    std::vector<pid_t> roots;
+    for (const auto& [pid, by] : found) roots.push_back(pid);
 
     auto add_tree = [&](pid_t root, FoundBy by) {
         std::vector<pid_t> stack{root};
@@ -89,7 +96,7 @@ Attribution attribute(const ProcSnapshot& snap, const Session& s, const Discover
             }
         }
     };
-    add_tree(s.pid, FoundBy::Tree);
+    for (pid_t r : roots) add_tree(r, FoundBy::Tree);
 
     // Never the daemon's own session or process group (a leader that shares it
     // must not turn every process of ours into "the session's").
@@ -231,12 +238,13 @@ const char* to_string(FoundBy by) {
 
 std::vector<FoundProcess> discover_session_processes(const ProcSnapshot& snap, const Session& target,
                                                      const std::vector<Session>& staying,
-                                                     const DiscoveryOptions& opts) {
+                                                     const DiscoveryOptions& opts,
+                                                     const std::vector<FoundProcess>& seeds) {
     std::vector<FoundProcess> out;
     const uid_t u = target.uid;
     if (u < opts.min_uid) return out;
-    Attribution mine = attribute(snap, target, opts);
-    if (mine.empty()) return out;  // the registered process is gone: see docs (limits)
+    Attribution mine = attribute(snap, target, opts, seeds);
+    if (mine.empty()) return out;  // the leader is gone and nothing seeds the search: see docs (limits)
 
     std::set<pid_t> spared;
     for (const Session& s : staying) {

@@ -111,7 +111,10 @@ FallbackTerminator::FallbackTerminator(Signaller& signaller, DiscoveryOptions op
 }
 
 std::vector<FoundProcess> FallbackTerminator::find(const Session& s, const std::vector<Session>& staying) {
-    return discover_session_processes(ProcSnapshot::read(proc_root_), s, staying, opts_);
+    auto it = signalled_.find(s.key);
+    static const std::vector<FoundProcess> kNone;
+    return discover_session_processes(ProcSnapshot::read(proc_root_), s, staying, opts_,
+                                      it != signalled_.end() ? it->second : kNone);
 }
 
 Result<std::string> FallbackTerminator::signal_all(const Session& s, const std::vector<Session>& staying, int sig) {

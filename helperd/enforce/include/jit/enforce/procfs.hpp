@@ -76,9 +76,13 @@ struct DiscoveryOptions {
 // `staying` are the other live sessions that are not being ended: processes
 // attributed to one of them are spared, and an unattributed orphan is taken
 // only when no staying session of the same user started before it.
+// `seeds` (optional): processes already attributed to the session (those
+// signalled in the polite step); those still running with the same start time
+// seed rules 2-4 when the registered leader is already gone.
 std::vector<FoundProcess> discover_session_processes(const ProcSnapshot& snap, const Session& target,
                                                      const std::vector<Session>& staying,
-                                                     const DiscoveryOptions& opts = {});
+                                                     const DiscoveryOptions& opts = {},
+                                                     const std::vector<FoundProcess>& seeds = {});
 
 // The terminals (/dev/pts/N, /dev/ttyN) that the session's processes have as
 // controlling terminal, from their tty_nr.
