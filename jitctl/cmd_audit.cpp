@@ -126,7 +126,7 @@ void register_audit(CLI::App& app, ExitCode& exit_code) {
                 "  jitctl audit --grant g-7f3a --summary\n"
                 "  jitctl audit --event sudo.denied --since today --csv > denied.csv\n"
                 "  jitctl audit -D /var/lib/machines/web-01/var/log/journal --json");
-    cmd->callback([opts, summary, &exit_code] {
+    cmd->callback([opts, &exit_code] {
         if (opts->summary && opts->grant.empty()) throw CLI::ValidationError("--summary", "needs --grant");
         if (!opts->directory.empty() && !opts->files.empty())
             throw CLI::ValidationError("--directory", "use either --directory or --file");
