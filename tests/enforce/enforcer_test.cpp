@@ -146,6 +146,7 @@ TEST_F(EnforcerTest, SessionEndedAtNotAfterWithWarningsFirst) {
     const auto* ended = sink.last(EventType::SessionEnded);
     ASSERT_NE(ended, nullptr);
     EXPECT_EQ(*ended->field("JIT_HOW"), "terminate-session");
+    EXPECT_EQ(*ended->field("JIT_STEP"), "polite");
     EXPECT_EQ(*ended->field("JIT_REASON"), "window_ended");
     EXPECT_EQ(*ended->field("JIT_GRANT_ID"), "g-7f3a");
     EXPECT_TRUE(enf->sessions().empty());
@@ -165,6 +166,7 @@ TEST_F(EnforcerTest, StubbornSessionIsKilledAfterTheGrace) {
     enf->evaluate();
     ASSERT_EQ(term.killed.size(), 1u);
     EXPECT_EQ(*sink.last(EventType::SessionEnded)->field("JIT_HOW"), "kill-session");
+    EXPECT_EQ(*sink.last(EventType::SessionEnded)->field("JIT_STEP"), "hard");
     EXPECT_TRUE(enf->sessions().empty());
 }
 

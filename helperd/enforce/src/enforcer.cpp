@@ -145,7 +145,7 @@ void Enforcer::session_closed(const std::string& key) {
     if (it->second.ending) {
         // It went away during the grace: the polite step did it.
         auto soft = soft_[key];
-        finish_termination(key, soft.first, soft.second);
+        finish_termination(key, soft.first, soft.second, false);
     } else {
         state_.sessions.erase(it);
         dirty_ = true;
@@ -334,18 +334,18 @@ void Enforcer::escalate_due() {
         const auto staying = staying_sessions();
         auto soft = soft_[key];
         if (!deps_.terminator.alive(s, staying)) {
-            finish_termination(key, soft.first, soft.second);
+            finish_termination(key, soft.first, soft.second, false);
             continue;
         }
         auto r = deps_.terminator.kill(s, staying);
         std::string error = soft.second;
         if (!r) error += (error.empty() ? "" : "; ") + r.error().message;
         finish_termination(key, r ? r.value() : std::string(deps_.terminator.name()) == "logind" ? "kill-session" : "fallback-kill",
-                           error);
+                           error, true);
     }
 }
 
-void Enforcer::finish_termination(const std::string& key, const std::string& how, const std::string& error) {
+void Enforcer::finish_termination(const std::string& key, const std::string& how, const std::string& error, bool hard) {
     auto it = state_.sessions.find(key);
     if (it == state_.sessions.end()) return;
     const Session& s = it->second;
@@ -353,6 +353,8 @@ void Enforcer::finish_termination(const std::string& key, const std::string& how
                             "session " + (s.logind_id.empty() ? s.key : s.logind_id) + " of " + s.user + " ended (" +
                                 s.end_reason + ", " + how + ")");
     e.add(F(field::kHow), how).add(F(field::kReason), s.end_reason);
+    // Which step ended it: "polite" (TerminateSession / SIGTERM) or "hard" (SIGKILL after the grace).
+    e.add("JIT_STEP", hard ? "hard" : "polite");
     if (!s.end_grant_id.empty()) {
         // The grant that ended, which may differ from the last binding.
         for (auto& [name, value] : e.fields)

@@ -141,7 +141,7 @@ private:
     void prune_gone();
     void apply(const Action& a, UnixTime now);
     void begin_termination(Session& s, const Action& a);
-    void finish_termination(const std::string& key, const std::string& how, const std::string& error);
+    void finish_termination(const std::string& key, const std::string& how, const std::string& error, bool hard);
     void escalate_due();
     void warn(Session& s, const Action& a, UnixTime now);
     void retention(UnixTime now);
