@@ -23,7 +23,7 @@ Result<Envelope> parse_envelope(std::string_view json) {
     if (json.size() > limits::kMaxEnvelopeBytes)
         return make_error("envelope", "envelope is " + std::to_string(json.size()) + " bytes; at most " +
                                           std::to_string(limits::kMaxEnvelopeBytes) + " allowed");
-    auto root = detail::parse_strict_json(json, limits::kMaxEnvelopeDepth, "envelope", "envelope");
+    auto root = detail::parse_strict_json(json, limits::kMaxEnvelopeDepth, limits::kMaxEnvelopeElements, "envelope", "envelope");
     if (!root) return root.error();
 
     Envelope env;

@@ -379,7 +379,7 @@ Result<Json::Value> parse_payload_json(std::string_view bytes) {
     if (bytes.size() > limits::kMaxEnvelopeBytes)
         return make_error("payload", "payload is " + std::to_string(bytes.size()) + " bytes; at most " +
                                          std::to_string(limits::kMaxEnvelopeBytes) + " allowed");
-    return parse_strict_json(bytes, limits::kMaxPayloadDepth, "payload", "payload");
+    return parse_strict_json(bytes, limits::kMaxPayloadDepth, limits::kMaxPayloadElements, "payload", "payload");
 }
 
 Status parse_payload_header(const Json::Value& root, GrantsPayload& out) {

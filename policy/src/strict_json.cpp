@@ -96,9 +96,10 @@ bool starts_number(std::string_view b, std::size_t i) {
     return true;
 }
 
-Status scan_structure(std::string_view bytes, std::size_t max_depth, const std::string& code,
+Status scan_structure(std::string_view bytes, std::size_t max_depth, std::size_t max_elements, const std::string& code,
                    const std::string& what) {
     std::size_t depth = 0;
+    std::size_t separators = 0;
     bool in_string = false;
     bool escaped = false;
     for (std::size_t i = 0; i < bytes.size(); ++i) {
@@ -124,6 +125,11 @@ Status scan_structure(std::string_view bytes, std::size_t max_depth, const std::
                                             std::to_string(max_depth) + " levels (at byte " +
                                             std::to_string(i) + "); the schema needs no more");
             }
+        } else if (c == ',' && ++separators >= max_elements) {
+            // jsoncpp spends ~100 bytes per element; bound the blow-up of a
+            // few bytes per element in the input.
+            return make_error(code, what + " has more than " + std::to_string(max_elements) +
+                                        " JSON elements (at byte " + std::to_string(i) + ")");
         } else if ((c == '}' || c == ']') && depth > 0) {
             --depth;
         }
@@ -150,12 +156,12 @@ std::string one_line(const std::string& errs) {
 
 }  // namespace
 
-Result<Json::Value> parse_strict_json(std::string_view bytes, std::size_t max_depth,
+Result<Json::Value> parse_strict_json(std::string_view bytes, std::size_t max_depth, std::size_t max_elements,
                                       const std::string& code, const std::string& what) {
     if (!is_valid_utf8(bytes)) return make_error(code, what + " is not valid UTF-8");
     if (bytes.size() >= 3 && bytes.substr(0, 3) == "\xEF\xBB\xBF")
         return make_error(code, what + " starts with a byte order mark (not allowed in JSON)");
-    if (auto st = scan_structure(bytes, max_depth, code, what); !st) return st.error();
+    if (auto st = scan_structure(bytes, max_depth, max_elements, code, what); !st) return st.error();
 
     Json::CharReaderBuilder builder;
     Json::CharReaderBuilder::strictMode(&builder.settings_);

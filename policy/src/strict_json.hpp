@@ -26,9 +26,11 @@ bool has_control_chars(std::string_view s);
 // else as \xNN, cut to `max` bytes with "..." appended.
 std::string quoted(std::string_view s, std::size_t max = 64);
 
-// Parses `bytes` as one JSON object. `what` names the document in errors
-// ("envelope", "payload"); the error code is `code`.
-Result<Json::Value> parse_strict_json(std::string_view bytes, std::size_t max_depth,
+// Parses `bytes` as one JSON object, refusing nesting deeper than max_depth
+// and more than max_elements array elements / object members in total.
+// `what` names the document in errors ("envelope", "payload"); the error code
+// is `code`.
+Result<Json::Value> parse_strict_json(std::string_view bytes, std::size_t max_depth, std::size_t max_elements,
                                       const std::string& code, const std::string& what);
 
 }  // namespace jit::detail

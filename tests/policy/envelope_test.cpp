@@ -104,6 +104,15 @@ TEST(ParseEnvelope, CapsTheSize) {
     EXPECT_TRUE(mentions(r.error(), "4194304"));
 }
 
+TEST(ParseEnvelope, CapsTheNumberOfMembers) {
+    std::string many = "{\"key_id\":\"k\",\"payload\":\"e30=\",\"signature\":\"" + base64_encode(std::string(64, 'x')) + "\"";
+    for (std::size_t i = 0; i < limits::kMaxEnvelopeElements; ++i) many += ",\"x" + std::to_string(i) + "\":0";
+    const auto r = parse_envelope(many + "}");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, "envelope");
+    EXPECT_TRUE(mentions(r.error(), "JSON elements"));
+}
+
 TEST(ParseEnvelope, IgnoresUnknownExtensionFields) {
     const std::string sig = base64_encode(std::string(64, 'x'));
     const auto r = parse_envelope("{\"key_id\":\"k\",\"payload\":\"e30=\",\"signature\":\"" + sig +

@@ -409,6 +409,18 @@ TEST(RawJson, CapsArraySizes) {
         "grant", "at most 64"));
 }
 
+TEST(RawJson, CapsTheTotalNumberOfElementsBeforeParsing) {
+    // An extension array of small numbers: cheap to send, ~100 bytes each in jsoncpp.
+    std::string text = to_bytes(good_payload());
+    std::string zeros = "[0";
+    for (std::size_t i = 0; i < limits::kMaxPayloadElements; ++i) zeros += ",0";
+    text = text.substr(0, text.size() - 1) + ",\"x_pad\":" + zeros + "]}";
+    const auto r = parse_payload(text);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, "payload");
+    EXPECT_NE(r.error().message.find("JSON elements"), std::string::npos) << r.error().message;
+}
+
 TEST(RawJson, OneMalformedGrantRejectsTheWholePayload) {
     const auto r = parse_mutated([](Json::Value& p) {
         Json::Value bad = good_grant("g-2", "bob");

@@ -23,6 +23,10 @@ inline constexpr std::size_t kMaxEnvelopeBytes = 4 * 1024 * 1024;
 inline constexpr std::size_t kMaxEnvelopeDepth = 1;  // one flat object
 // root > grants > grant > sudo > commands: five levels, and no more.
 inline constexpr std::size_t kMaxPayloadDepth = 5;
+// Array elements plus object members in a whole document: jsoncpp needs
+// ~100 bytes for each, so this bounds memory to well under 100 MiB.
+inline constexpr std::size_t kMaxEnvelopeElements = 64;
+inline constexpr std::size_t kMaxPayloadElements = 512 * 1024;
 inline constexpr std::size_t kMaxGrants = 4096;
 inline constexpr std::size_t kMaxRevoked = 4096;
 inline constexpr std::size_t kMaxGroups = 64;
