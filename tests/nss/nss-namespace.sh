@@ -27,7 +27,10 @@ if [ "${1:-}" = --inside ]; then
   mkdir -p "$stage/lib" "$stage/etc"
   cp "$module" "$stage/lib/libnss_jit.so.2"
   chmod 0644 "$stage/lib/libnss_jit.so.2"
-  mount -t overlay jit-nss-lib -o "lowerdir=$stage/lib:$libdir" "$libdir"
+  if ! mount -t overlay jit-nss-lib -o "lowerdir=$stage/lib:$libdir" "$libdir"; then
+    echo "nss-namespace: overlayfs is not available here; skipping" >&2
+    exit 77
+  fi
   sed -E -e "s/^(passwd|group):.*/\1: $order/" -e '/^initgroups:/d' /etc/nsswitch.conf >"$stage/etc/nsswitch.conf"
   grep -q '^passwd:' "$stage/etc/nsswitch.conf" || echo "passwd: $order" >>"$stage/etc/nsswitch.conf"
   grep -q '^group:' "$stage/etc/nsswitch.conf" || echo "group: $order" >>"$stage/etc/nsswitch.conf"
@@ -68,6 +71,10 @@ if [ "$(id -u)" -ne 0 ] || ! command -v unshare >/dev/null; then
 fi
 if [ -e /var/run/nscd/socket ]; then
   echo "nss-namespace: nscd is running; its cache would answer instead of the module" >&2
+  exit 77
+fi
+if ! unshare --mount --propagation private true 2>/dev/null; then
+  echo "nss-namespace: cannot create a mount namespace here (container without CAP_SYS_ADMIN?); skipping" >&2
   exit 77
 fi
 stage=$(mktemp -d /tmp/jit-nss-ns.XXXXXX)
