@@ -5,6 +5,7 @@
  *   NOTFOUND/ENOENT  no such entry         UNAVAIL/ENOENT  no usable snapshot
  *   TRYAGAIN/ERANGE  buffer too small      TRYAGAIN/ENOMEM out of memory
  */
+#define _GNU_SOURCE /* O_CLOEXEC, st_mtim, CLOCK_MONOTONIC_COARSE also under -std=c11 */
 #include "nss_pack.h"
 #include "snapshot_reader.h"
 

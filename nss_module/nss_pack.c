@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* O_CLOEXEC, st_mtim, CLOCK_MONOTONIC_COARSE also under -std=c11 */
 #include "nss_pack.h"
 
 #include <errno.h>

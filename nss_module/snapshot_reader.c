@@ -1,5 +1,6 @@
 /* The snapshot reader: see snapshot_reader.h. Every read from the mapping
  * goes through a bounds check; nothing here trusts the file. */
+#define _GNU_SOURCE /* O_CLOEXEC, st_mtim, CLOCK_MONOTONIC_COARSE also under -std=c11 */
 #include "snapshot_reader.h"
 
 #include "snapshot_format.h"
