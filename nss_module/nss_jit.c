@@ -14,6 +14,7 @@
 #include <nss.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -29,11 +30,13 @@ static struct jit_snap_cache cache = JIT_SNAP_CACHE_INIT(JIT_NSS_DB_PATH, 0);
 #ifdef JIT_NSS_TEST_HOOKS
 /* Only in the test build of the module (never installed): point it at a
  * test snapshot owned by the test's user. */
+static char test_path[4096];
 EXPORT void jit_nss_test_configure(const char *path, uid_t owner)
 {
     jit_snap_cache_reset(&cache);
     pthread_mutex_lock(&cache.lock);
-    cache.path = path;
+    snprintf(test_path, sizeof test_path, "%s", path);
+    cache.path = test_path;
     cache.owner = owner;
     pthread_mutex_unlock(&cache.lock);
 }
