@@ -94,7 +94,11 @@ Transport::RequestId CurlTransport::start(const HttpRequest& request, Done done)
     if (!t->easy) throw std::runtime_error("curl_easy_init failed");
     CURL* e = t->easy;
     curl_easy_setopt(e, CURLOPT_URL, request.url.c_str());
+#if LIBCURL_VERSION_NUM >= 0x075500  // 7.85: CURLOPT_PROTOCOLS_STR; older (RHEL 9): the bitmask
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, tls_.allow_plain_http ? "http,https" : "https");
+#else
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS, long(tls_.allow_plain_http ? (CURLPROTO_HTTP | CURLPROTO_HTTPS) : CURLPROTO_HTTPS));
+#endif
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
