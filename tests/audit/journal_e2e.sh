@@ -11,9 +11,8 @@ EMIT=$1 JITCTL=$2 CATALOG=$3
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (mount namespace, journald)"; exit 77; }
 [ -x /lib/systemd/systemd-journald ] || { echo "SKIP: no systemd-journald"; exit 77; }
 command -v unshare >/dev/null || { echo "SKIP: no unshare"; exit 77; }
-if [ -S /run/systemd/journal/socket ] && [ "${JIT_E2E_FORCE:-}" != 1 ]; then
-  : # a host journald exists; the private namespace below hides it, which is fine
-fi
+unshare -m true 2>/dev/null || { echo "SKIP: mount namespaces not permitted here"; exit 77; }
+# A host journald, if any, is hidden by the private mounts below.
 PRE=0; [ -d /run/systemd/journal ] && PRE=1
 export EMIT JITCTL CATALOG
 unshare -m bash -c '
