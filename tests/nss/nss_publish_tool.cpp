@@ -3,7 +3,7 @@
 //
 //   jit_nss_publish_tool --db F --state-dir D --now T [--retention S]
 //       [--passwd F] [--group F] [--home-base D] [--uid-min N] [--uid-max N]
-//       (--payload FILE | --synthetic N [--groups g1,g2])
+//       (--payload FILE | --synthetic N [--groups g1,g2]) [--create-home USER]...
 //
 // --payload: a jit.grants.v1 payload (PROTOCOL.md), parsed by the project's
 // strict parser. --synthetic N: users u0..u(N-1), each with one login grant
@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
     jit::nss::NssPolicy policy;
     std::string payload_file;
     long synthetic = -1;
-    std::vector<std::string> synthetic_groups;
+    std::vector<std::string> synthetic_groups, homes;
     jit::UnixTime now = 0;
     bool quiet = false;
     for (int i = 1; i < argc; i++) {
@@ -65,6 +65,7 @@ int main(int argc, char** argv) {
         else if (arg == "--payload") payload_file = v;
         else if (arg == "--synthetic") synthetic = std::atol(v.c_str());
         else if (arg == "--groups") synthetic_groups = split_commas(v);
+        else if (arg == "--create-home") homes.push_back(v);
         else return usage(("unknown option " + arg).c_str());
     }
     if (now <= 0) return usage("--now is required");
@@ -112,6 +113,14 @@ int main(int argc, char** argv) {
     if (!quiet)
         for (const auto& u : pub->published())
             std::cout << "user " << u.name << " " << u.uid << " " << u.shell << (u.retained ? " retained" : "") << "\n";
+    for (const auto& user : homes) {
+        auto made = jit::nss::create_home(*pub, user);
+        if (!made) {
+            std::cerr << "create_home " << user << ": " << made.error().message << "\n";
+            return 1;
+        }
+        std::cout << "home " << user << (*made ? " created" : " exists") << "\n";
+    }
     std::cout << "published " << pub->published().size() << " users in " << elapsed << " s"
               << (pub->last_publish_wrote() ? "" : " (unchanged)") << "; next change "
               << pub->next_change(grants, now) << "\n";
