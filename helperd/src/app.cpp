@@ -7,6 +7,7 @@
 #include <jit/helperd/publishers.hpp>
 #include <jit/helperd/sd_loop.hpp>
 #include <jit/helperd/socket_server.hpp>
+#include <jit/helperd/state_store.hpp>
 #include <jit/upload.hpp>
 #ifdef JIT_HAVE_ENFORCE
 #include <jit/enforce/component.hpp>
@@ -98,6 +99,8 @@ public:
         // Events go to the journal (or stderr) and, when enabled, through the
         // durable upload queue to the authority.
         audit::Sink* events = sink_.get();
+        // The state dir first: the upload spool lives in it.
+        if (auto st = StateStore(loaded_.config.state_dir).prepare(); !st) return fail(st.error());
         if (loaded_.config.authority.upload_events) {
             upload_transport_.set_target(loaded_.config);
             auto q = upload::UploadQueue::open(loaded_.config.state_dir + "/upload", upload_transport_, *sink_);

@@ -26,7 +26,7 @@ wait_for() {
   fail "timed out waiting for: $what"
 }
 
-mkdir -p "$T/keys" "$T/state"
+mkdir -p "$T/keys"  # the state dir is created by the daemon
 openssl genpkey -algorithm ed25519 -out "$T/authority.key" 2>/dev/null
 openssl pkey -in "$T/authority.key" -pubout -out "$T/keys/it-key.pub"
 chmod 600 "$T/authority.key"; chmod 644 "$T/keys/it-key.pub"
