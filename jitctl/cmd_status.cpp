@@ -127,6 +127,20 @@ void run_status(const Globals& g, bool json, ExitCode& ec) {
     std::cout << "grants:       " << s["grants_active"].asUInt64() << " active, " << s["grants_total"].asUInt64()
               << " total\n";
     std::cout << "sessions:     " << s["sessions"].asUInt64() << "\n";
+    if (s.isMember("enforcement")) {  // helperd/enforce (docs/enforcement.md)
+        const Json::Value& e = s["enforcement"];
+        std::cout << "enforcement:  ends sessions via " << e["terminator"].asString();
+        if (e.isMember("next_wakeup"))
+            std::cout << ", next window edge " << iso(e["next_wakeup"].asInt64()) << ago(e["next_wakeup"].asInt64(), now);
+        std::cout << "\n";
+        for (const auto& t : e["sessions"])
+            std::cout << "  " << t["user"].asString() << " grant " << (t["grant_id"].asString().empty() ? "-" : t["grant_id"].asString())
+                      << " " << t["service"].asString() << " tty " << (t["tty"].asString().empty() ? "-" : t["tty"].asString())
+                      << " from " << (t["rhost"].asString().empty() ? "-" : t["rhost"].asString()) << " pid "
+                      << t["pid"].asInt() << (t["logind_session"].asString().empty() ? "" : " logind " + t["logind_session"].asString())
+                      << " since " << iso(t["opened_at"].asInt64()) << (t["ending"].asBool() ? " (ending)" : "") << "\n";
+        if (e.isMember("state_error")) std::cout << "  session table NOT SAVED: " << e["state_error"].asString() << "\n";
+    }
     if (!s["publish_error"].asString().empty()) std::cout << "publish:      FAILED: " << s["publish_error"].asString() << "\n";
 }
 

@@ -345,13 +345,28 @@ TEST_F(EnforcerTest, SessionClosedDuringTheGraceCountsAsEndedPolitely) {
     make();
     grants({grant("g1", "alice", T0, T0 + 100)});
     const std::string key = open("alice", 100);
-    term.stubborn.insert(key);
     run_until(T0 + 100);
-    enf->session_closed(key);  // sshd's PAM close_session arrives
-    EXPECT_EQ(*sink.last(EventType::SessionEnded)->field("JIT_HOW"), "terminate-session");
+    ASSERT_EQ(term.terminated.size(), 1u);
+    enf->session_closed(key);  // sshd's PAM close_session arrives, nothing is left
+    EXPECT_EQ(*sink.last(EventType::SessionEnded)->field("JIT_STEP"), "polite");
+    EXPECT_TRUE(enf->sessions().empty());
     clock.mono += 10000;
     enf->evaluate();
     EXPECT_TRUE(term.killed.empty());
+}
+
+TEST_F(EnforcerTest, CloseDuringTheGraceDoesNotSpareWhatStillRuns) {
+    make();
+    grants({grant("g1", "alice", T0, T0 + 100)});
+    const std::string key = open("alice", 100);
+    term.stubborn.insert(key);
+    run_until(T0 + 100);
+    enf->session_closed(key);  // the leader closed, but processes of the session survive SIGTERM
+    EXPECT_EQ(sink.count(EventType::SessionEnded), 0u);
+    clock.mono += 5000;
+    enf->evaluate();
+    ASSERT_EQ(term.killed, std::vector<std::string>{key});
+    EXPECT_EQ(*sink.last(EventType::SessionEnded)->field("JIT_STEP"), "hard");
 }
 
 TEST_F(EnforcerTest, LogoutRemovesTheSession) {

@@ -7,10 +7,11 @@
 #   - a live session of another JIT user is ended at once when the authority
 #     revokes the grant early (long poll), with who/why in the audit trail;
 #   - a session of a local user jitlogin does not manage is untouched.
-# Root only (exit 77 otherwise). Usage: host_sessions.sh JIT_HELPERD PAM_JIT_SO
+# Root only (exit 77 otherwise). Usage: host_sessions.sh JIT_HELPERD PAM_JIT_SO [JITCTL]
 # Shares tests/integration/lib.sh (names carry this run's tag "f<pid>").
 HELPERD=$1
 SO=$2
+JITCTL=${3:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 AUTHORITY=$HERE/../authority/jit-authority
 ADMIN=$HERE/../authority/jit-authority-admin
@@ -87,6 +88,11 @@ check "the local user's session is up" wait_for 10 grep -q session-started "$T/O
 two_sleeps() { [ "$(pgrep -u "$1" -c -x sleep)" -ge 2 ]; }
 check "alice's setsid'd background job runs" wait_for 5 two_sleeps "$ALICE"
 check "the daemon's session table lists alice and bob" wait_for 5 has_session_of "$ALICE" && check "... and bob" has_session_of "$BOB"
+if [ -n "$JITCTL" ]; then
+  "$JITCTL" --socket "$SOCK" status > "$T/status.txt" 2>&1
+  check "jitctl status shows the fallback and alice's session under her grant" \
+    grep -q "ends sessions via fallback" "$T/status.txt" && check "... the session line" grep -q "$ALICE grant $G_ALICE" "$T/status.txt"
+fi
 
 # Liveness bounds below are generous (not performance checks: bench/enforce measures those).
 check "alice's session ends after not_after" wait_for $(( ALICE_END - $(date +%s) + 30 )) gone "$ALICE_PID"

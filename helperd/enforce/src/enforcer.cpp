@@ -143,9 +143,13 @@ void Enforcer::session_closed(const std::string& key) {
     auto it = state_.sessions.find(key);
     if (it == state_.sessions.end()) return;
     if (it->second.ending) {
-        // It went away during the grace: the polite step did it.
-        auto soft = soft_[key];
-        finish_termination(key, soft.first, soft.second, false);
+        // Closed during the grace (sshd runs close_session when it gets
+        // SIGTERM): done if nothing of it runs any more, else the hard step
+        // still comes at the deadline.
+        if (!deps_.terminator.alive(it->second, staying_sessions())) {
+            auto soft = soft_[key];
+            finish_termination(key, soft.first, soft.second, false);
+        }
     } else {
         state_.sessions.erase(it);
         dirty_ = true;
