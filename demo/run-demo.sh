@@ -13,12 +13,13 @@
 #   getent -> the warning on the terminal -> the session ended at the window's
 #   close -> refused again -> the audit trail (jitctl audit).
 # Everything it starts is stopped and removed on exit, also on Ctrl-C; what
-# stays is the build directory and the cached container root
+# stays is the build directory (./build-demo) and the cached container root
 # (/var/tmp/jitlogin-testbed/cache, reused by the next run; --purge-cache
 # removes it too). See docs/testbed.md.
 #
 # Options:
-#   --build-dir DIR   use (and build into) DIR instead of ./build
+#   --build-dir DIR   use (and build into) DIR instead of ./build-demo (a new
+#                     build dir is configured without tests and benchmarks)
 #   --no-build        use --build-dir as it is (no cmake)
 #   --no-deps         skip apt-get (dependencies already installed)
 #   --window SECONDS  grant window (default: $DEMO_WINDOW or 120)
@@ -28,7 +29,7 @@
 #      free port), JIT_TB_KEEP=1 (keep the run directory for inspection).
 set -uo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-BUILD_DIR=$REPO/build
+BUILD_DIR=$REPO/build-demo
 DO_BUILD=1
 DO_DEPS=1
 PURGE_CACHE=0
@@ -80,8 +81,12 @@ fi
 tb_require_bed
 if [ "$DO_BUILD" = 1 ]; then
     tb_say "building into $BUILD_DIR (cmake, $(nproc) jobs)"
+    # A new build dir gets only the product (no tests, no benchmarks: half the
+    # build time); an existing one keeps its own options.
+    opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+    [ -f "$BUILD_DIR/CMakeCache.txt" ] || opts+=(-DJIT_BUILD_TESTS=OFF -DJIT_BUILD_BENCH=OFF)
     mkdir -p "$BUILD_DIR"
-    if cmake -S "$REPO" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$BUILD_DIR/demo-build.log" 2>&1 &&
+    if cmake -S "$REPO" -B "$BUILD_DIR" "${opts[@]}" >"$BUILD_DIR/demo-build.log" 2>&1 &&
         cmake --build "$BUILD_DIR" -j"$(nproc)" >>"$BUILD_DIR/demo-build.log" 2>&1; then
         tb_pass "project built in $BUILD_DIR"
     else

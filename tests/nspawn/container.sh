@@ -115,8 +115,6 @@ tb_configure_daemon() {
     fi
     tb_write_helperd_conf > "$r/etc/jit/helperd.conf"
     chmod 600 "$r/etc/jit/helperd.conf"
-    # An empty unit file (packaging not written yet) would mask the stop-gap in tb_boot.
-    [ -e "$r/${TB_PIECE[unit]}" ] && ! tb_have unit && rm -f "$r/${TB_PIECE[unit]}"
     if tb_have unit && tb_have daemon; then
         chroot "$r" systemctl enable jit-helperd.service >/dev/null 2>&1 ||
             tb_log "WARNING: systemctl enable jit-helperd.service failed in the root"
@@ -209,21 +207,12 @@ tb_boot() {
         ct systemctl --failed --no-legend --no-pager >&2 || true
     fi
     tb_log "container up in $((SECONDS - t0)) s (systemd pid $leader, sshd 127.0.0.1:$JIT_TB_SSH_PORT)"
-    if tb_have daemon && ! tb_have unit; then
-        # Development stop-gap while packaging/jit-helperd.service is missing:
-        # the same binary as a transient unit, so its events still reach
-        # journald. tb_check_daemon_unit reports it as a failure.
-        tb_log "jit-helperd.service is not installed: starting the daemon with systemd-run (transient unit)"
-        ct systemd-run --quiet --unit=jit-helperd -p RuntimeDirectory=jit -p StateDirectory=jit \
-            "$(tb_daemon_path)" ||
-            tb_log "WARNING: systemd-run jit-helperd failed"
-    fi
 }
 
 # PASS when the packaged jit-helperd.service runs the daemon in the container.
 tb_check_daemon_unit() {
-    if ! tb_have unit; then
-        tb_fail "jit-helperd.service installed (packaging/jit-helperd.service missing or empty; daemon ran as a transient unit)"
+    if ! tb_have unit || ! tb_have daemon; then
+        tb_fail "jit-helperd.service active in the container (waiting on: $(tb_missing daemon unit) not built/installed)"
     elif ct systemctl is-active --quiet jit-helperd.service; then
         tb_pass "jit-helperd.service active in the container"
     else
