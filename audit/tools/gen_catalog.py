@@ -144,8 +144,8 @@ the next bundle."""),
 Some kinds: upload.queue_full (the authority has not acknowledged audit
 events for a long time and the oldest were dropped from the upload queue; they
 are still in this journal), upload.spool_failed / upload.spool_corrupt /
-upload.unavailable (the upload spool under /var/lib/jit/upload could not be
-used), state_unreadable / state_refused / state_write_failed (the daemon's
+upload.state_corrupt (the upload spool under /var/lib/jit/upload could not be
+written or read), state_unreadable / state_refused / state_write_failed (the daemon's
 stored grants), publish_failed (NSS snapshot or sudoers drop-in not written),
 config_reload_failed, plain_http (the authority is reached without TLS),
 home.create_failed, home_retention, enforce_state. JIT_ERROR and JIT_PATH give
