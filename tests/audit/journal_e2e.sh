@@ -86,6 +86,8 @@ assert e[\"JIT_APPROVED_BY\"]==\"bob,carol\" and e[\"JIT_TICKET\"]==\"CHG-88\"
   [ "$($JITCTL audit -D $D --user mallory --json | wc -l)" = 1 ] || fail "--user mallory"
   [ "$($JITCTL audit -D $D --user alice --until -1h --json | wc -l)" = 0 ] || fail "--until -1h"
   [ "$($JITCTL audit -D $D --user alice --since -1h --json | grep -c "\"JIT_GRANT_ID\":\"$G\"")" = 9 ] || fail "--since -1h"
+  FILES=$(ls $D/*/*.journal | sed "s/^/--file /")
+  [ "$($JITCTL audit $FILES --grant $G --json | wc -l)" = 9 ] || fail "--file"
   $JITCTL audit -D $D --grant $G --csv > $WORK/csv; [ "$(wc -l < $WORK/csv)" = 10 ] || fail "--csv rows"
   $JITCTL audit -D $D --grant $G --summary > $WORK/summary || fail "summary rc"
   for want in "Grant $G for alice (uid 70001)" "approved by:  bob, carol" "ticket:       CHG-88" \

@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 #include <json/json.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
+#include <filesystem>
 #include <ctime>
 #include <sstream>
 
@@ -189,4 +192,20 @@ TEST(AuditReport, TimeSpecs) {
             EXPECT_NE(r.error().message.find("cannot parse time"), std::string::npos);
         }
     }
+}
+
+TEST(AuditReader, EmptyAndMissingJournalDirectories) {
+    auto dir = std::filesystem::temp_directory_path() / ("jit-audit-reader-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir);
+    Query q;
+    q.directory = dir.string();
+    auto none = read_journal(q);
+    ASSERT_TRUE(none.ok()) << none.error().message;
+    EXPECT_TRUE(none->empty());
+    q.directory = (dir / "missing").string();
+    auto bad = read_journal(q);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.error().code, "journal");
+    EXPECT_NE(bad.error().message.find("missing"), std::string::npos);
+    std::filesystem::remove_all(dir);
 }
