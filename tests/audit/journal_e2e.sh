@@ -13,7 +13,11 @@ EMIT=$1 JITCTL=$2 CATALOG=$3
 command -v unshare >/dev/null || { echo "SKIP: no unshare"; exit 77; }
 unshare -m true 2>/dev/null || { echo "SKIP: mount namespaces not permitted here"; exit 77; }
 # A host journald, if any, is hidden by the private mounts below.
-PRE=0; [ -d /run/systemd/journal ] && PRE=1
+# Mount points created for the namespace are removed afterwards (only those we created).
+CREATED=
+for d in /run/systemd/journal /run/log /var/log/journal /var/lib/systemd/catalog; do
+  [ -d $d ] || CREATED="$d $CREATED"
+done
 export EMIT JITCTL CATALOG
 unshare -m bash -c '
   set -u
@@ -102,5 +106,5 @@ assert e[\"JIT_APPROVED_BY\"]==\"bob,carol\" and e[\"JIT_TICKET\"]==\"CHG-88\"
   exit $F
 '
 RC=$?
-[ $PRE = 0 ] && rmdir /run/systemd/journal 2>/dev/null
+for d in $CREATED; do rmdir $d 2>/dev/null; done
 exit $RC
