@@ -81,7 +81,7 @@ try:
     check(run(spool, "emit", "1").returncode == 0 and run(spool, "flush", url, auth.token).returncode == 0
           and stored()[0] == [1, 2, 3, 4, 5, 6], "seq 6 follows after restarts")
 finally:
-    auth.stop()
+    auth.cleanup()
     shutil.rmtree(tmp, ignore_errors=True)
 
 if failures:
