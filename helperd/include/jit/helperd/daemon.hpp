@@ -143,6 +143,9 @@ public:
     audit::Sink& audit() { return deps_.audit; }
     const SyncStatus& sync_status() const { return sync_->status(); }
     const std::map<std::uint64_t, SessionInfo>& sessions() const { return sessions_; }
+    // For components: drops a recorded session that will get no session_close
+    // (e.g. enforcement ended it and sshd died with it). No event, no callbacks.
+    void forget_session(std::uint64_t id) { sessions_.erase(id); }
     bool is_managed(const std::string& user);
     Decision decide_for(const AccessRequest& request, bool* managed);
     Json::Value status_json();
