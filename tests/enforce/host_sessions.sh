@@ -101,7 +101,7 @@ check "the warning reached alice's terminal" grep -q "jitlogin: access to $HOST 
 check "nothing of alice survives (setsid'd job included)" wait_for 10 no_procs_of "$ALICE"
 check "audit: session.warned for alice" audit_has "session.warned" "$G_ALICE"
 check "audit: grant.ended for alice" audit_has "grant.ended" "$G_ALICE"
-check "audit: session.ended (fallback-kill, window_ended)" audit_has "session.ended" "JIT_HOW=fallback-kill.*JIT_REASON=window_ended\|JIT_REASON=window_ended.*JIT_HOW=fallback-kill"
+check "audit: session.ended (fallback-kill, window_ended)" wait_for 10 audit_has "session.ended" "JIT_HOW=fallback-kill.*JIT_REASON=window_ended\|JIT_REASON=window_ended.*JIT_HOW=fallback-kill"
 check "alice is refused after the window" not ssh_as "$ALICE" true
 check "bob's session (another grant) is untouched" running "$BOB_PID"
 check "the local user's session is untouched" running "$OPS_PID"
@@ -110,9 +110,10 @@ check "the local user's session is untouched" running "$OPS_PID"
 admin grant revoke --host "$HOST" --by carol --reason "incident closed" "$G_BOB" >/dev/null || fail "revoke"
 check "bob's session ends after the revocation" wait_for 30 gone "$BOB_PID"
 check "audit: grant.revoked with who and why" audit_has "grant.revoked" "JIT_REVOKED_BY=carol"
-check "audit: session.ended (revoked)" audit_has "session.ended" "JIT_REASON=revoked"
+check "audit: session.ended (revoked)" wait_for 10 audit_has "session.ended" "JIT_REASON=revoked"
 check "bob is refused after the revocation" not ssh_as "$BOB" true
 check "the local user's session is still untouched" running "$OPS_PID"
-check "the session table is empty (ended ones removed; the local user's is never tracked)" test -z "$(session_users)"
+no_sessions() { test -z "$(session_users)"; }
+check "the session table is empty (ended ones removed; the local user's is never tracked)" wait_for 10 no_sessions
 
 finish
