@@ -74,6 +74,16 @@ std::string one_line(const std::string& text) {
         unsigned char u = static_cast<unsigned char>(c);
         out += (u < 0x20 || u == 0x7f) ? '?' : c;
     }
+    if (text.size() > out.size()) {
+        // Cut at a character boundary: drop a UTF-8 sequence the limit split.
+        std::size_t n = out.size();
+        while (n > 0 && (static_cast<unsigned char>(out[n - 1]) & 0xC0) == 0x80) --n;
+        if (n > 0) {
+            const unsigned char lead = static_cast<unsigned char>(out[n - 1]);
+            const std::size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+            if (want > 1 && out.size() - (n - 1) < want) out.resize(n - 1);
+        }
+    }
     return out;
 }
 

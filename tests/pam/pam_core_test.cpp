@@ -247,6 +247,9 @@ TEST(OneLine, ControlBytesAndLength) {
     EXPECT_EQ(jit::pam::one_line("a\nb\rc\td"), "a?b?c?d");
     EXPECT_EQ(jit::pam::one_line(std::string(1000, 'x')).size(), 300u);
     EXPECT_EQ(jit::pam::one_line("héllo"), "héllo");
+    // 299 ASCII bytes + "é" (2 bytes): the limit would split it; it is dropped whole.
+    EXPECT_EQ(jit::pam::one_line(std::string(299, 'x') + "é" + "tail"), std::string(299, 'x'));
+    EXPECT_EQ(jit::pam::one_line(std::string(298, 'x') + "é" + "tail"), std::string(298, 'x') + "é");
 }
 
 }  // namespace
