@@ -14,7 +14,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <chrono>
 #include <fstream>
+#include <thread>
 
 namespace jit::enforce {
 namespace {
@@ -84,12 +86,18 @@ TEST(TtyWarner, StuckTerminalDoesNotBlock) {
     // Nobody reads the master: fill the pty until the kernel refuses more.
     int fd = ::open(pty.path.c_str(), O_WRONLY | O_NOCTTY | O_NONBLOCK);
     ASSERT_GE(fd, 0);
+    // The kernel moves data from the slave's buffer to the master's in the
+    // background, so a first EAGAIN can be followed by a little room: fill
+    // until the pty stays full (setup only; nothing here is a timed assertion).
     std::string chunk(4096, 'x');
-    int rounds = 0;
-    while (rounds++ < 100000) {
-        ssize_t n = ::write(fd, chunk.data(), chunk.size());
-        if (n < 0 && errno == EAGAIN) break;
-        ASSERT_GE(n, 0) << std::strerror(errno);
+    for (int settle = 0; settle < 200; ++settle) {
+        for (int rounds = 0; rounds < 100000; ++rounds) {
+            ssize_t n = ::write(fd, chunk.data(), rounds == 0 ? 1 : chunk.size());
+            if (n < 0 && errno == EAGAIN) break;
+            ASSERT_GE(n, 0) << std::strerror(errno);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        if (::write(fd, "x", 1) < 0 && errno == EAGAIN) break;
     }
     ::close(fd);
     TtyWarner w;
