@@ -6,7 +6,8 @@
 #     warned and then ended at not_after, and the user is refused afterwards;
 #   - a live session of another JIT user is ended at once when the authority
 #     revokes the grant early (long poll), with who/why in the audit trail;
-#   - a session of a local user jitlogin does not manage is untouched.
+#   - a session of a local user jitlogin does not manage is untouched;
+#   - all of it across a restart of jit-helperd mid-window (the table is durable).
 # Root only (exit 77 otherwise). Usage: host_sessions.sh JIT_HELPERD PAM_JIT_SO [JITCTL]
 # Shares tests/integration/lib.sh (names carry this run's tag "f<pid>").
 HELPERD=$1
@@ -92,6 +93,16 @@ if [ -n "$JITCTL" ]; then
   "$JITCTL" --socket "$SOCK" status > "$T/status.txt" 2>&1
   check "jitctl status shows the fallback and alice's session under her grant" \
     grep -q "ends sessions via fallback" "$T/status.txt" && check "... the session line" grep -q "$ALICE grant $G_ALICE" "$T/status.txt"
+fi
+
+# The daemon restarts mid-window: the session table comes back from the state dir.
+kill "$HELPERD_PID"; wait "$HELPERD_PID" 2>/dev/null
+rm -f "$SOCK"
+helperd_start || { fail "jit-helperd did not restart"; exit 1; }
+if [ -n "$JITCTL" ]; then
+  jitctl_lists() { "$JITCTL" --socket "$SOCK" status 2>/dev/null | grep -q "^  $1 grant "; }
+  check "after a restart jit-helperd still tracks alice's session" wait_for 5 jitctl_lists "$ALICE"
+  check "... and bob's" jitctl_lists "$BOB"
 fi
 
 # Liveness bounds below are generous (not performance checks: bench/enforce measures those).
