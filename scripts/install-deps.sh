@@ -17,7 +17,7 @@ PACKAGES=(
   # real PAM/NSS consumers and their test doubles
   openssh-server openssh-client sudo pamtester libpam-wrapper libnss-wrapper python3-dbusmock
   # the reference authority (Python, Ed25519 through the openssl CLI)
-  python3 openssl curl
+  python3 openssl
   # the nspawn test bed (tests/nspawn, demo/): a debootstrapped Debian 12 booted with systemd-nspawn
   debootstrap systemd-container zstd util-linux procps
 )

@@ -13,20 +13,13 @@ TB_MULTIARCH=usr/lib/x86_64-linux-gnu
 declare -gA TB_PIECE=(
     [pam]=$TB_MULTIARCH/security/pam_jit.so
     [nss]=$TB_MULTIARCH/libnss_jit.so.2
+    [daemon]=usr/sbin/jit-helperd
     [jitctl]=usr/bin/jitctl
     [unit]=lib/systemd/system/jit-helperd.service
     [catalog]=usr/lib/systemd/catalog/jitlogin.catalog
 )
-tb_daemon_path() {   # the daemon may live in /usr/sbin, /usr/libexec or /usr/lib/jitlogin
-    local p
-    for p in usr/sbin/jit-helperd usr/libexec/jit-helperd usr/libexec/jitlogin/jit-helperd usr/lib/jitlogin/jit-helperd; do
-        [ -x "$TB_ROOT/$p" ] && { echo "/$p"; return 0; }
-    done
-    return 1
-}
 tb_have() {
     case $1 in
-        daemon) tb_daemon_path >/dev/null ;;
         authority) [ -x "$JIT_SRC/tests/authority/jit-authority" ] ;;
         *) [ -s "$TB_ROOT/${TB_PIECE[$1]}" ] ;;   # an empty file is not there yet
     esac
@@ -37,7 +30,7 @@ tb_missing() { local p out=(); for p in "$@"; do tb_have "$p" || out+=("$p"); do
 # cmake --install of the build into the root, then checks every binary's
 # libraries resolve inside the root.
 tb_install_build() {
-    [ -f "$JIT_BUILD/cmake_install.cmake" ] || tb_die "no build at $JIT_BUILD (set JIT_BUILD or pass --build)"
+    [ -f "$JIT_BUILD/cmake_install.cmake" ] || tb_die "no build at $JIT_BUILD (pass the build directory or set JIT_BUILD)"
     DESTDIR=$TB_ROOT cmake --install "$JIT_BUILD" --prefix /usr >"$TB_RUN/install.log" 2>&1 ||
         { tail -n 20 "$TB_RUN/install.log" >&2; tb_die "cmake --install into the test bed failed"; }
     local p have=() missing=()
@@ -46,8 +39,8 @@ tb_install_build() {
     done
     tb_log "installed into the root: ${have[*]:-nothing}${missing[*]:+; not built/installed yet: ${missing[*]}}"
     local bin bad=0
-    for bin in "/${TB_PIECE[pam]}" "/${TB_PIECE[nss]}" "/${TB_PIECE[jitctl]}" "$(tb_daemon_path || true)"; do
-        [ -n "$bin" ] && [ -e "$TB_ROOT$bin" ] || continue
+    for bin in "/${TB_PIECE[pam]}" "/${TB_PIECE[nss]}" "/${TB_PIECE[jitctl]}" "/${TB_PIECE[daemon]}"; do
+        [ -e "$TB_ROOT$bin" ] || continue
         if chroot "$TB_ROOT" ldd "$bin" 2>&1 | grep -q 'not found'; then
             tb_log "ERROR: $bin needs libraries the root lacks (add them to TB_PACKAGES in rootfs.sh):"
             chroot "$TB_ROOT" ldd "$bin" | grep 'not found' >&2
@@ -121,9 +114,9 @@ tb_configure_daemon() {
     fi
 }
 
-# /etc/jit/helperd.conf for the test bed: the authority on the host's loopback,
-# plain http (allowed for loopback only), short long-poll and warnings scaled
-# by JIT_TB_WARN_OFFSETS (seconds before not_after, comma-separated).
+# /etc/jit/helperd.conf for the test bed: the authority on the host's loopback
+# over plain http (allowed for loopback only), warnings scaled to short windows
+# by JIT_TB_WARN_OFFSETS (durations before not_after, comma-separated).
 tb_write_helperd_conf() {
     cat <<EOF
 # jitlogin test bed (tests/nspawn/container.sh)

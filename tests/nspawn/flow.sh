@@ -45,14 +45,6 @@ tb_journal_has() {
     ct journalctl --no-pager -o json "${matches[@]}" | python3 "$TB_LIB_DIR/journal_check.py" "JIT_EVENT=$ev" "$@"
 }
 
-# Polls `cmd` every 0.2 s for up to SECS seconds: tb_wait SECS cmd...
-tb_wait() {
-    local secs=$1 i
-    shift
-    for i in $(seq 1 $((secs * 5))); do "$@" && return 0; sleep 0.2; done
-    return 1
-}
-
 tb_ct_has_user() { ct getent passwd "$1" >/dev/null 2>&1; }
 # Done waiting: USER exists, or the daemon is dead (no point waiting longer).
 tb_user_or_dead_daemon() { tb_ct_has_user "$1" || ! ct systemctl is-active --quiet jit-helperd.service; }

@@ -30,7 +30,7 @@ tb_die() { tb_log "FATAL: $*"; exit 1; }
 tb_require_bed() {
     [ "$(id -u)" -eq 0 ] || { echo "SKIP: the nspawn test bed needs root" >&2; exit 77; }
     local tool
-    for tool in systemd-nspawn debootstrap zstd nsenter ssh ssh-keygen python3 curl; do
+    for tool in systemd-nspawn debootstrap zstd nsenter ssh ssh-keygen python3 openssl; do
         command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: $tool is not installed (scripts/install-deps.sh)" >&2; exit 77; }
     done
 }
@@ -45,8 +45,6 @@ if [ -t 1 ]; then TB_GREEN=$'\e[32m' TB_RED=$'\e[31m' TB_BOLD=$'\e[1m' TB_OFF=$'
 else TB_GREEN='' TB_RED='' TB_BOLD='' TB_OFF=''; fi
 tb_pass() { TB_CHECKS=$((TB_CHECKS + 1)); TB_RESULTS+=("PASS  $*"); printf '  %sPASS%s %s\n' "$TB_GREEN" "$TB_OFF" "$*"; }
 tb_fail() { TB_CHECKS=$((TB_CHECKS + 1)); TB_FAILS=$((TB_FAILS + 1)); TB_RESULTS+=("FAIL  $*"); printf '  %sFAIL%s %s\n' "$TB_RED" "$TB_OFF" "$*"; }
-# tb_check "what" cmd...  -> PASS when cmd succeeds
-tb_check() { local what=$1; shift; if "$@"; then tb_pass "$what"; else tb_fail "$what"; fi; }
 tb_summary() {
     local line
     printf '\n== summary: %d checks, %d failed\n' "$TB_CHECKS" "$TB_FAILS"
@@ -64,6 +62,14 @@ tb_step() {
 tb_say() { printf '   %s\n' "$*"; }
 # Indents command output under a step.
 tb_show() { sed 's/^/   | /'; }
+
+# Polls `cmd` every 0.2 s for up to SECS seconds: tb_wait SECS cmd...
+tb_wait() {
+    local secs=$1 i
+    shift
+    for i in $(seq 1 $((secs * 5))); do "$@" && return 0; sleep 0.2; done
+    return 1
+}
 
 # ---------------------------------------------------------------- ports
 tb_port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -84,9 +90,7 @@ tb_new_run() {
     if [ -z "$JIT_TB_SSH_PORT" ]; then JIT_TB_SSH_PORT=$(tb_pick_port 2223) || tb_die "no free port for sshd"; fi
     tb_port_free "$JIT_TB_SSH_PORT" || tb_die "port $JIT_TB_SSH_PORT is in use (set JIT_TB_SSH_PORT)"
     TB_CGROUP=jitlogin-tb-${TB_RUN##*.}
-    TB_SSHO=(-i "$TB_KEY" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes
-             -o LogLevel=ERROR -o ConnectTimeout=5 -o ServerAliveInterval=2 -o ServerAliveCountMax=3
-             -p "$JIT_TB_SSH_PORT")
+    tb_set_ssh_options
     ssh-keygen -q -t ed25519 -N '' -C jitlogin-testbed -f "$TB_KEY"
     # What stop.sh and a later shell need to find this run again.
     cat > "$TB_RUN/env" <<EOF
@@ -105,6 +109,12 @@ tb_load_run() {
     [ -f "$run/env" ] || tb_die "no test bed run at $run"
     # shellcheck disable=SC1091
     source "$run/env"
+    tb_set_ssh_options
+}
+
+# ssh client options for the container's sshd (throw-away host keys, the
+# run's client key, no prompts, a dead connection noticed within ~6 s).
+tb_set_ssh_options() {
     TB_SSHO=(-i "$TB_KEY" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes
              -o LogLevel=ERROR -o ConnectTimeout=5 -o ServerAliveInterval=2 -o ServerAliveCountMax=3
              -p "$JIT_TB_SSH_PORT")
@@ -113,7 +123,6 @@ tb_load_run() {
 # ---------------------------------------------------------------- container access
 ct_leader() { cat "$TB_RUN/leader.pid"; }                 # host PID of the container's systemd
 ct() { nsenter -t "$(ct_leader)" -a "$@"; }               # run as root inside the container
-ct_bus() { echo "unix:path=/proc/$(ct_leader)/root/run/dbus/system_bus_socket"; }
 # ssh into the container: tb_ssh USER [ssh args / remote command...]
 tb_ssh() { local user=$1; shift; ssh "${TB_SSHO[@]}" "$user@127.0.0.1" "$@"; }
 tb_running() { [ -f "$TB_RUN/nspawn.pid" ] && kill -0 "$(cat "$TB_RUN/nspawn.pid")" 2>/dev/null; }

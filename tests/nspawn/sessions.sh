@@ -37,29 +37,20 @@ tb_session_out() { tr -d '\r' < "$TB_RUN/sessions/$1.out" 2>/dev/null; }
 tb_session_id() { tb_session_out "$1" | sed -n 's/^XDG_SESSION_ID=//p' | head -n1; }
 tb_session_tty() { tb_session_out "$1" | sed -n 's/^TTY=//p' | head -n1; }
 tb_session_alive() { kill -0 "$(cat "$TB_RUN/sessions/$1.pid" 2>/dev/null || echo 0)" 2>/dev/null; }
+tb_session_gone() { ! tb_session_alive "$1"; }
 # Waits up to $2 seconds for the ssh client of session $1 to exit.
-tb_session_wait_gone() {
-    local tag=$1 secs=$2 i
-    for i in $(seq 1 $((secs * 5))); do tb_session_alive "$tag" || return 0; sleep 0.2; done
-    return 1
-}
+tb_session_wait_gone() { tb_wait "$2" tb_session_gone "$1"; }
 # What reached the terminal after the shell started (not sshd's login
 # messages, e.g. pam_jit's "access until" notice).
 tb_session_later() { tb_session_out "$1" | sed -n '/^HOME=/,$p' | tail -n +2; }
 # Waits up to $3 seconds for text $2 (fixed string) to reach session $1's
 # terminal after its shell started.
-tb_session_wait_for() {
-    local tag=$1 text=$2 secs=$3 i
-    for i in $(seq 1 $((secs * 5))); do tb_session_later "$tag" | grep -qF -- "$text" && return 0; sleep 0.2; done
-    return 1
-}
+tb_session_shows() { tb_session_later "$1" | grep -qF -- "$2"; }
+tb_session_wait_for() { tb_wait "$3" tb_session_shows "$1" "$2"; }
 # Is logind session $1 listed in the container?
 tb_logind_has() { ct loginctl list-sessions --no-legend 2>/dev/null | awk '{print $1}' | grep -qx "$1"; }
-tb_logind_wait_gone() {
-    local id=$1 secs=$2 i
-    for i in $(seq 1 $((secs * 5))); do tb_logind_has "$id" || return 0; sleep 0.2; done
-    return 1
-}
+tb_logind_lacks() { ! tb_logind_has "$1"; }
+tb_logind_wait_gone() { tb_wait "$2" tb_logind_lacks "$1"; }
 # Kills every session client and stdin holder this run started.
 tb_sessions_kill() {
     local f
