@@ -15,7 +15,7 @@ PACKAGES=(
   # tests, benchmarks, fuzzing, sanitizers
   libgtest-dev libgmock-dev libbenchmark-dev valgrind clang libclang-rt-14-dev
   # real PAM/NSS consumers and their test doubles
-  openssh-server openssh-client sudo pamtester libpam-wrapper libnss-wrapper python3-dbusmock
+  openssh-server openssh-client sudo pamtester libpam-wrapper libnss-wrapper python3-dbusmock dbus systemd
   # the reference authority (Python, Ed25519 through the openssl CLI)
   python3 openssl
   # the nspawn test bed (tests/nspawn, demo/): a debootstrapped Debian 12 booted with systemd-nspawn
