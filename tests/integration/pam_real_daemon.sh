@@ -76,10 +76,14 @@ start_sshd "$SVC-sshd" || exit 1
 # --- grants -----------------------------------------------------------------------
 G_ALICE=$(grant "$ALICE" "$ALICE_UID" --duration 1h --sudo-command /usr/bin/id) || exit 1
 G_CAROL=$(grant "$CAROL" "$CAROL_UID" --duration 1h --no-login --sudo-command "/usr/bin/id -u") || exit 1
-DAVE_END=$(( $(date +%s) + 8 ))
+DAVE_END=$(( $(date +%s) + 12 ))
 G_DAVE=$(grant "$DAVE" "$DAVE_UID" --not-after "$DAVE_END" --sudo-command /usr/bin/id) || exit 1
 log "grants: alice $G_ALICE, carol $G_CAROL, dave $G_DAVE (ends $(date -d @$DAVE_END +%T))"
 wait_for 15 quiet pamtester "$SVC-su" "$DAVE" acct_mgmt || fail "daemon did not pick up the bundle: $(tail -5 "$T/helperd.log")"
+
+# dave's short window: log in now, check the refusal after it ends (below).
+ssh_as "$DAVE" 'echo logged-in'
+check "window: login inside the window" grep -qx logged-in "$T/ssh.out"
 
 # --- ssh ------------------------------------------------------------------------------
 ssh_as "$ALICE" 'echo logged-in'
@@ -111,8 +115,6 @@ check "su: target without a grant refused with the reason" grep -q "jitlogin: no
 check "su: root unaffected" quiet pamtester "$SVC-su" root acct_mgmt
 
 # --- the window ends ------------------------------------------------------------------------
-ssh_as "$DAVE" 'echo logged-in'
-check "window: login inside the window" grep -qx logged-in "$T/ssh.out"
 while [ "$(date +%s)" -le "$DAVE_END" ]; do sleep 0.2; done
 ssh_as "$DAVE" 'echo logged-in'
 check "window: new login after not_after refused" lacks logged-in "$T/ssh.out"
