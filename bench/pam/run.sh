@@ -28,8 +28,11 @@ usermod -p '*' "$USER_NAME"
 
 authority_start || exit 1
 admin host add "$HOST" >/dev/null || exit 1
-helperd_config "$T/helperd.sock" ""
-sed -i '/^\[sudo\]/,$d' "$T/helperd.conf"   # no sudoers drop-in for the benchmark
+# The daemon always publishes a sudoers drop-in: give it a unique, cleaned-up name
+# (never the default /etc/sudoers.d/jitlogin).
+DROPIN=/etc/sudoers.d/jit-test-$TAG-rights
+ETC_FILES+=("$DROPIN" "/etc/sudoers.d/.jit-test-$TAG-rights.tmp")
+helperd_config "$T/helperd.sock" "$DROPIN"
 helperd_start || exit 1
 grant "$USER_NAME" "$uid" --duration 2h >/dev/null || exit 1
 
