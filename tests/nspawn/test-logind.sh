@@ -6,7 +6,7 @@
 # container's journal (MESSAGE_IDs, fields, catalog, jitctl audit --summary).
 #
 # Usage (root): tests/nspawn/test-logind.sh [BUILD_DIR]
-# Env: JIT_TB_WINDOW (alice's window, default 30 s), JIT_TB_KEEP=1 (keep the
+# Env: JIT_TB_WINDOW (alice's window, default 40 s), JIT_TB_KEEP=1 (keep the
 #      run dir), and the settings in lib.sh. Exit 77 when the bed cannot run.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -14,7 +14,7 @@ source "$TB_LIB_DIR/flow.sh"
 [ $# -gt 0 ] && JIT_BUILD=$(cd "$1" && pwd)
 tb_require_bed
 
-WINDOW=${JIT_TB_WINDOW:-30}
+WINDOW=${JIT_TB_WINDOW:-40}
 export JIT_TB_WARN_OFFSETS=${JIT_TB_WARN_OFFSETS:-$((WINDOW / 2))s,$((WINDOW / 6 > 3 ? WINDOW / 6 : 3))s}
 A=alice     # grant with sudo /usr/bin/id; its window runs out
 B=bob       # grant without sudo; revoked early
