@@ -54,13 +54,15 @@ tb_authority_admin() {
 # Grants issued in this run: TB_GRANT[user]=id, TB_NOT_AFTER[user]=unix time.
 declare -gA TB_GRANT=() TB_NOT_AFTER=()
 
-# tb_grant USER SECONDS [SUDO_COMMAND...]   e.g. tb_grant alice 40 /usr/bin/id
+# tb_grant USER SECONDS [--no-login] [SUDO_COMMAND...]   e.g. tb_grant alice 40 /usr/bin/id
 # Issues a grant starting now with jit-authority-admin, as an operator would;
 # sets TB_GRANT[USER] and TB_NOT_AFTER[USER].
 tb_grant() {
     local user=$1 secs=$2 out cmd sudo=()
     shift 2
-    for cmd in "$@"; do sudo+=(--sudo-command "$cmd"); done
+    for cmd in "$@"; do
+        if [ "$cmd" = --no-login ]; then sudo+=(--no-login); else sudo+=(--sudo-command "$cmd"); fi
+    done
     out=$(tb_authority_admin --json grant create --host "$JIT_TB_HOST_ID" --user "$user" --duration "${secs}s" \
           --display-name "${user^} (jitlogin test bed)" --reason "investigate incident INC-4242 on $JIT_TB_HOST_ID" \
           --ticket INC-4242 --requested-by "$user" --approved-by carol "${sudo[@]}" 2>&1) ||

@@ -18,6 +18,7 @@ WINDOW=${JIT_TB_WINDOW:-40}
 export JIT_TB_WARN_OFFSETS=${JIT_TB_WARN_OFFSETS:-$((WINDOW / 2))s,$((WINDOW / 6 > 3 ? WINDOW / 6 : 3))s}
 A=alice     # grant with sudo /usr/bin/id; its window runs out
 B=bob       # grant without sudo; revoked early
+C=carl      # grant for sudo only (login: false): pam_jit refuses his ssh login
 L=$JIT_TB_LOCAL_USER
 
 diagnostics() {
@@ -46,6 +47,7 @@ if [ $granted_b = 1 ]; then tb_flow_login b "$B" && in_b=1; else tb_skip "$B log
 tb_flow_login l "$L" && in_l=1
 
 if [ $granted_a = 1 ]; then tb_flow_status "$A"; tb_flow_sudo_allowed "$A"; fi
+tb_flow_no_login "$C"
 [ $granted_b = 1 ] && tb_flow_sudo_denied "$B"
 
 if [ $in_b = 1 ]; then tb_flow_ended b "$B" revoked; else tb_skip "revocation ends $B's session" "$B never logged in"; fi
