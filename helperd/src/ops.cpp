@@ -205,6 +205,9 @@ void Daemon::op_check(const ipc::Message& req, const Peer& peer, bool with_audit
                      {"not_after", std::to_string(d.not_after)},
                      {"kind", to_string(ar.kind)},
                      {"managed", managed ? "yes" : "no"}};
+    // The answer goes out before the audit event is made durable (the upload
+    // spool fdatasyncs each event, ~ms): PAM is not kept waiting on the disk.
+    reply(std::move(out));
     if (with_audit && d.verdict != Verdict::NotManaged) {
         const bool allowed = d.verdict == Verdict::Allow;
         Event e{event_for(ar.kind, allowed),
@@ -221,6 +224,7 @@ void Daemon::op_check(const ipc::Message& req, const Peer& peer, bool with_audit
         if (auto v = ipc::get(req, "ruser"); !v.empty()) e.add("JIT_RUSER", v);
         if (!ar.run_as.empty()) e.add(std::string(field::kRunAs), ar.run_as);
         if (auto v = ipc::get(req, "command"); !v.empty()) e.add(std::string(field::kCommand), v);
+        std::optional<std::uint32_t> uid;
         if (!d.grant_id.empty()) {
             e.add(std::string(field::kGrantId), d.grant_id).add(std::string(field::kNotAfter), d.not_after);
             for (const auto& g : snapshot_.grants)
@@ -229,14 +233,16 @@ void Daemon::op_check(const ipc::Message& req, const Peer& peer, bool with_audit
                     std::string ap;
                     for (const auto& a : g.approved_by) ap += (ap.empty() ? "" : ",") + a;
                     e.add(std::string(field::kApprovedBy), ap);
-                    if (g.uid) e.add(std::string(field::kUid), std::int64_t(*g.uid));
+                    if (g.uid) uid = *g.uid;
                     break;
                 }
         }
+        // A uid the host allocated (no uid in the grant) comes from the accounts.
+        if (!uid) uid = deps_.accounts.lookup(user).uid;
+        if (uid) e.add(std::string(field::kUid), std::int64_t(*uid));
         e.add(std::string(field::kRevision), snapshot_.revision);
         deps_.audit.emit(e);
     }
-    reply(std::move(out));
 }
 
 void Daemon::op_session(const ipc::Message& req, const Peer& peer, bool open, Reply& reply) {
