@@ -86,18 +86,7 @@ Status Enforcer::start(const std::function<bool(const std::string&)>& managed) {
     if (!loaded) return loaded.error();
     state_ = std::move(loaded.value());
     if (deps_.prober) {
-        for (auto it = state_.sessions.begin(); it != state_.sessions.end();) {
-            if (deps_.prober->alive(it->second)) {
-                ++it;
-                continue;
-            }
-            Event e = session_event(EventType::SessionClosed, it->second,
-                                    "session of " + it->second.user + " ended while jit-helperd was not running");
-            e.add(F(field::kReason), "gone_at_start");
-            deps_.audit.emit(e);
-            it = state_.sessions.erase(it);
-            dirty_ = true;
-        }
+        drop_gone(/*skip_ending=*/false, "gone_at_start", " ended while jit-helperd was not running");
         for (Session& s : deps_.prober->discover()) {
             if (state_.sessions.count(s.key) || !managed || !managed(s.user)) continue;
             Event e = session_event(EventType::SessionOpened, s,
@@ -199,15 +188,19 @@ std::vector<Session> Enforcer::staying_sessions() const {
 
 void Enforcer::prune_gone() {
     if (!deps_.prober) return;
+    // Its close never reached us (e.g. sent while the daemon restarted).
+    drop_gone(/*skip_ending=*/true, "gone", " is gone (no close was received)");
+}
+
+// Forgets sessions whose processes are gone, each with a session.closed event.
+void Enforcer::drop_gone(bool skip_ending, const char* reason, const char* what) {
     for (auto it = state_.sessions.begin(); it != state_.sessions.end();) {
-        if (it->second.ending || deps_.prober->alive(it->second)) {
+        if ((skip_ending && it->second.ending) || deps_.prober->alive(it->second)) {
             ++it;
             continue;
         }
-        // Its close never reached us (e.g. sent while the daemon restarted).
-        Event e = session_event(EventType::SessionClosed, it->second,
-                                "session of " + it->second.user + " is gone (no close was received)");
-        e.add(F(field::kReason), "gone");
+        Event e = session_event(EventType::SessionClosed, it->second, "session of " + it->second.user + what);
+        e.add(F(field::kReason), reason);
         deps_.audit.emit(e);
         it = state_.sessions.erase(it);
         dirty_ = true;

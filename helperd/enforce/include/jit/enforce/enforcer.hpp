@@ -139,6 +139,7 @@ public:
 
 private:
     void prune_gone();
+    void drop_gone(bool skip_ending, const char* reason, const char* what);
     void apply(const Action& a, UnixTime now);
     void begin_termination(Session& s, const Action& a);
     void finish_termination(const std::string& key, const std::string& how, const std::string& error, bool hard);
