@@ -64,36 +64,44 @@ static enum nss_status packed(int err, int *errnop)
     return NSS_STATUS_TRYAGAIN;
 }
 
-enum user_key { BY_NAME, BY_ID };
+/* The passwd and group databases are served by the same code: they differ
+ * only in the reader's lookups and in the packing, chosen here by `db`. */
+enum db { PASSWD, GROUP };
+enum key { BY_NAME, BY_ID, AT_INDEX };
+union view {
+    struct jit_pw_view pw;
+    struct jit_gr_view gr;
+};
 
-static enum nss_status get_user(enum user_key key, const char *name, uint32_t uid, struct passwd *pw,
-                                char *buf, size_t buflen, int *errnop)
+/* The entry of `db` by `name`, by id `n`, or at enumeration index `n`. */
+static int find(enum db db, enum key key, const struct jit_snap *s, const char *name, uint32_t n, union view *v)
 {
-    struct jit_snap *s;
-    struct jit_pw_view v;
-    int saved = errno;
-    int rc = jit_snap_cache_acquire(&cache, &s);
-    if (rc == JIT_SNAP_OK) {
-        rc = key == BY_NAME ? jit_snap_user_by_name(s, name, &v) : jit_snap_user_by_uid(s, uid, &v);
-        int err = rc == JIT_SNAP_OK ? jit_pack_passwd(&v, pw, buf, buflen) : 0;
-        jit_snap_cache_release(&cache, s);
-        errno = saved;
-        if (rc == JIT_SNAP_OK) return packed(err, errnop);
+    if (db == PASSWD) {
+        if (key == BY_NAME) return jit_snap_user_by_name(s, name, &v->pw);
+        return key == BY_ID ? jit_snap_user_by_uid(s, n, &v->pw) : jit_snap_user_at(s, n, &v->pw);
     }
-    errno = saved;
-    return fail(rc, errnop);
+    if (key == BY_NAME) return jit_snap_group_by_name(s, name, &v->gr);
+    return key == BY_ID ? jit_snap_group_by_gid(s, n, &v->gr) : jit_snap_group_at(s, n, &v->gr);
 }
 
-static enum nss_status get_group(enum user_key key, const char *name, uint32_t gid, struct group *gr,
-                                 char *buf, size_t buflen, int *errnop)
+/* `result` is the caller's struct passwd (PASSWD) or struct group (GROUP). */
+static int pack(enum db db, const union view *v, void *result, char *buf, size_t buflen)
 {
+    return db == PASSWD ? jit_pack_passwd(&v->pw, result, buf, buflen) : jit_pack_group(&v->gr, result, buf, buflen);
+}
+
+static enum nss_status get_entry(enum db db, enum key key, const char *name, uint32_t id, void *result, char *buf,
+                                 size_t buflen, int *errnop)
+{
+    /* what cannot be ours is answered before any syscall */
+    if (key == BY_NAME ? !jit_name_plausible(name) : !jit_id_plausible(id)) return fail(JIT_SNAP_NOTFOUND, errnop);
     struct jit_snap *s;
-    struct jit_gr_view v;
+    union view v;
     int saved = errno;
     int rc = jit_snap_cache_acquire(&cache, &s);
     if (rc == JIT_SNAP_OK) {
-        rc = key == BY_NAME ? jit_snap_group_by_name(s, name, &v) : jit_snap_group_by_gid(s, gid, &v);
-        int err = rc == JIT_SNAP_OK ? jit_pack_group(&v, gr, buf, buflen) : 0;
+        rc = find(db, key, s, name, id, &v);
+        int err = rc == JIT_SNAP_OK ? pack(db, &v, result, buf, buflen) : 0;
         jit_snap_cache_release(&cache, s);
         errno = saved;
         if (rc == JIT_SNAP_OK) return packed(err, errnop);
@@ -105,29 +113,25 @@ static enum nss_status get_group(enum user_key key, const char *name, uint32_t g
 EXPORT enum nss_status _nss_jit_getpwnam_r(const char *name, struct passwd *pw, char *buf, size_t buflen,
                                            int *errnop)
 {
-    if (!jit_name_plausible(name)) return fail(JIT_SNAP_NOTFOUND, errnop);
-    return get_user(BY_NAME, name, 0, pw, buf, buflen, errnop);
+    return get_entry(PASSWD, BY_NAME, name, 0, pw, buf, buflen, errnop);
 }
 
 EXPORT enum nss_status _nss_jit_getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t buflen,
                                            int *errnop)
 {
-    if (!jit_id_plausible((uint32_t)uid)) return fail(JIT_SNAP_NOTFOUND, errnop);
-    return get_user(BY_ID, NULL, (uint32_t)uid, pw, buf, buflen, errnop);
+    return get_entry(PASSWD, BY_ID, NULL, (uint32_t)uid, pw, buf, buflen, errnop);
 }
 
 EXPORT enum nss_status _nss_jit_getgrnam_r(const char *name, struct group *gr, char *buf, size_t buflen,
                                            int *errnop)
 {
-    if (!jit_name_plausible(name)) return fail(JIT_SNAP_NOTFOUND, errnop);
-    return get_group(BY_NAME, name, 0, gr, buf, buflen, errnop);
+    return get_entry(GROUP, BY_NAME, name, 0, gr, buf, buflen, errnop);
 }
 
 EXPORT enum nss_status _nss_jit_getgrgid_r(gid_t gid, struct group *gr, char *buf, size_t buflen,
                                            int *errnop)
 {
-    if (!jit_id_plausible((uint32_t)gid)) return fail(JIT_SNAP_NOTFOUND, errnop);
-    return get_group(BY_ID, NULL, (uint32_t)gid, gr, buf, buflen, errnop);
+    return get_entry(GROUP, BY_ID, NULL, (uint32_t)gid, gr, buf, buflen, errnop);
 }
 
 /* Adds the user's window groups to the list glibc is building (grows it
@@ -184,10 +188,11 @@ struct cursor {
     uint32_t next;
 };
 static pthread_mutex_t ent_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct cursor pwent, grent;
+static struct cursor cursors[2]; /* [PASSWD], [GROUP] */
 
-static enum nss_status cursor_set(struct cursor *c)
+static enum nss_status cursor_set(enum db db)
 {
+    struct cursor *c = &cursors[db];
     int saved = errno;
     pthread_mutex_lock(&ent_lock);
     jit_snap_cache_release(&cache, c->snap);
@@ -200,8 +205,9 @@ static enum nss_status cursor_set(struct cursor *c)
     return rc == JIT_SNAP_OK ? NSS_STATUS_SUCCESS : NSS_STATUS_UNAVAIL;
 }
 
-static enum nss_status cursor_end(struct cursor *c)
+static enum nss_status cursor_end(enum db db)
 {
+    struct cursor *c = &cursors[db];
     int saved = errno;
     pthread_mutex_lock(&ent_lock);
     jit_snap_cache_release(&cache, c->snap);
@@ -212,62 +218,53 @@ static enum nss_status cursor_end(struct cursor *c)
     return NSS_STATUS_SUCCESS;
 }
 
+/* The next entry of `db` into `result`; the cursor advances only when the
+ * entry was returned (ERANGE: the caller retries the same one). */
+static enum nss_status cursor_next(enum db db, void *result, char *buf, size_t buflen, int *errnop)
+{
+    struct cursor *c = &cursors[db];
+    union view v;
+    int saved = errno;
+    enum nss_status status;
+    int err_out = 0;
+    pthread_mutex_lock(&ent_lock);
+    int rc = c->snap != NULL ? JIT_SNAP_OK : jit_snap_cache_acquire(&cache, &c->snap);
+    if (rc != JIT_SNAP_OK) c->snap = NULL;
+    if (rc == JIT_SNAP_OK) rc = find(db, AT_INDEX, c->snap, NULL, c->next, &v);
+    if (rc == JIT_SNAP_OK) {
+        status = packed(pack(db, &v, result, buf, buflen), &err_out);
+        if (status == NSS_STATUS_SUCCESS) c->next++;
+    } else {
+        status = fail(rc, &err_out);
+    }
+    pthread_mutex_unlock(&ent_lock);
+    errno = saved;
+    if (status != NSS_STATUS_SUCCESS) *errnop = err_out;
+    return status;
+}
+
 EXPORT enum nss_status _nss_jit_setpwent(int stayopen)
 {
     (void)stayopen;
-    return cursor_set(&pwent);
+    return cursor_set(PASSWD);
 }
 
-EXPORT enum nss_status _nss_jit_endpwent(void) { return cursor_end(&pwent); }
+EXPORT enum nss_status _nss_jit_getpwent_r(struct passwd *pw, char *buf, size_t buflen, int *errnop)
+{
+    return cursor_next(PASSWD, pw, buf, buflen, errnop);
+}
+
+EXPORT enum nss_status _nss_jit_endpwent(void) { return cursor_end(PASSWD); }
 
 EXPORT enum nss_status _nss_jit_setgrent(int stayopen)
 {
     (void)stayopen;
-    return cursor_set(&grent);
-}
-
-EXPORT enum nss_status _nss_jit_endgrent(void) { return cursor_end(&grent); }
-
-EXPORT enum nss_status _nss_jit_getpwent_r(struct passwd *pw, char *buf, size_t buflen, int *errnop)
-{
-    struct jit_pw_view v;
-    int saved = errno;
-    enum nss_status status;
-    int err_out = 0;
-    pthread_mutex_lock(&ent_lock);
-    int rc = pwent.snap != NULL ? JIT_SNAP_OK : jit_snap_cache_acquire(&cache, &pwent.snap);
-    if (rc != JIT_SNAP_OK) pwent.snap = NULL;
-    if (rc == JIT_SNAP_OK) rc = jit_snap_user_at(pwent.snap, pwent.next, &v);
-    if (rc == JIT_SNAP_OK) {
-        status = packed(jit_pack_passwd(&v, pw, buf, buflen), &err_out);
-        if (status == NSS_STATUS_SUCCESS) pwent.next++;
-    } else {
-        status = fail(rc, &err_out);
-    }
-    pthread_mutex_unlock(&ent_lock);
-    errno = saved;
-    if (status != NSS_STATUS_SUCCESS) *errnop = err_out;
-    return status;
+    return cursor_set(GROUP);
 }
 
 EXPORT enum nss_status _nss_jit_getgrent_r(struct group *gr, char *buf, size_t buflen, int *errnop)
 {
-    struct jit_gr_view v;
-    int saved = errno;
-    enum nss_status status;
-    int err_out = 0;
-    pthread_mutex_lock(&ent_lock);
-    int rc = grent.snap != NULL ? JIT_SNAP_OK : jit_snap_cache_acquire(&cache, &grent.snap);
-    if (rc != JIT_SNAP_OK) grent.snap = NULL;
-    if (rc == JIT_SNAP_OK) rc = jit_snap_group_at(grent.snap, grent.next, &v);
-    if (rc == JIT_SNAP_OK) {
-        status = packed(jit_pack_group(&v, gr, buf, buflen), &err_out);
-        if (status == NSS_STATUS_SUCCESS) grent.next++;
-    } else {
-        status = fail(rc, &err_out);
-    }
-    pthread_mutex_unlock(&ent_lock);
-    errno = saved;
-    if (status != NSS_STATUS_SUCCESS) *errnop = err_out;
-    return status;
+    return cursor_next(GROUP, gr, buf, buflen, errnop);
 }
+
+EXPORT enum nss_status _nss_jit_endgrent(void) { return cursor_end(GROUP); }

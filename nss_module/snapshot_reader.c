@@ -39,6 +39,19 @@ static int slots_ok(uint32_t slots, uint32_t count)
     return (uint64_t)slots >= 2u * (uint64_t)count;
 }
 
+/* One kind's part of the header (users or groups): its entry count, hash
+ * size and four sections, in a file of `file_size` bytes. */
+static int kind_ok(uint32_t count, uint32_t slots, const struct jit_nss_section *records,
+                   const struct jit_nss_section *offsets, const struct jit_nss_section *ids,
+                   const struct jit_nss_section *hash, uint64_t file_size)
+{
+    if (count > JIT_NSS_MAX_ENTRIES || !slots_ok(slots, count)) return 0;
+    if (!section_ok(records, file_size) || !section_ok(offsets, file_size) || !section_ok(ids, file_size) ||
+        !section_ok(hash, file_size))
+        return 0;
+    return offsets->size == 4u * count && ids->size == 4u * count && hash->size == 4u * slots;
+}
+
 int jit_snap_from_memory(const void *data, size_t size, struct jit_snap *snap)
 {
     struct jit_nss_header h;
@@ -51,19 +64,10 @@ int jit_snap_from_memory(const void *data, size_t size, struct jit_snap *snap)
     if (h.file_size != (uint64_t)size) return JIT_SNAP_CORRUPT;
     if (h.header_checksum != jit_nss_hash(data, offsetof(struct jit_nss_header, header_checksum)))
         return JIT_SNAP_CORRUPT;
-    if (h.user_count > JIT_NSS_MAX_ENTRIES || h.group_count > JIT_NSS_MAX_ENTRIES) return JIT_SNAP_CORRUPT;
-    if (!slots_ok(h.user_hash_slots, h.user_count) || !slots_ok(h.group_hash_slots, h.group_count))
-        return JIT_SNAP_CORRUPT;
-    const struct jit_nss_section *secs[] = {&h.user_records, &h.user_offsets, &h.user_ids,
-                                            &h.user_hash,    &h.group_records, &h.group_offsets,
-                                            &h.group_ids,    &h.group_hash};
-    for (size_t i = 0; i < sizeof secs / sizeof secs[0]; i++)
-        if (!section_ok(secs[i], size)) return JIT_SNAP_CORRUPT;
-    if (h.user_offsets.size != 4u * h.user_count || h.user_ids.size != 4u * h.user_count ||
-        h.user_hash.size != 4u * h.user_hash_slots)
-        return JIT_SNAP_CORRUPT;
-    if (h.group_offsets.size != 4u * h.group_count || h.group_ids.size != 4u * h.group_count ||
-        h.group_hash.size != 4u * h.group_hash_slots)
+    if (!kind_ok(h.user_count, h.user_hash_slots, &h.user_records, &h.user_offsets, &h.user_ids, &h.user_hash,
+                 size) ||
+        !kind_ok(h.group_count, h.group_hash_slots, &h.group_records, &h.group_offsets, &h.group_ids,
+                 &h.group_hash, size))
         return JIT_SNAP_CORRUPT;
 
     snap->base = (const unsigned char *)data;
@@ -116,17 +120,50 @@ static const char *rec_string(const unsigned char *rec, uint32_t size, uint32_t 
     return (const char *)(rec + off);
 }
 
-/* Locates record `index` of a section: its bytes after the offset-table
- * lookup and the size checks (not yet the checksum). */
-static const unsigned char *locate(const struct jit_snap *s, uint32_t recs_off, uint32_t recs_size,
-                                   uint32_t offs_off, uint32_t index, uint32_t min_size,
-                                   uint32_t *size_out)
+/* Users and groups are stored alike (snapshot_format.h): a records section,
+ * an offset table, an id index and a name hash each. Everything below that
+ * is not about one kind's fields works on either, through `enum kind`. */
+enum kind { USERS, GROUPS };
+
+/* One kind's sections, as jit_snap_from_memory validated them. */
+struct table {
+    uint32_t count, hash_mask;
+    uint32_t recs_off, recs_size, offs_off, ids_off, hash_off;
+};
+
+static struct table table_of(const struct jit_snap *s, enum kind k)
 {
-    uint32_t off = rd32(s->base + offs_off + 4u * (size_t)index);
-    if (off % 8u != 0 || (uint64_t)off + min_size > recs_size) return NULL;
-    const unsigned char *rec = s->base + recs_off + off;
+    if (k == USERS)
+        return (struct table){s->user_count, s->user_hash_mask, s->urec_off, s->urec_size,
+                              s->uoff_off,   s->uids_off,       s->uhash_off};
+    return (struct table){s->group_count, s->group_hash_mask, s->grec_off, s->grec_size,
+                          s->goff_off,    s->gids_off,        s->ghash_off};
+}
+
+/* Each kind's fixed record part: its size and where its name_off field is. */
+static const struct {
+    uint32_t size, name_off_at;
+} layout[] = {
+    [USERS] = {sizeof(struct jit_nss_user_rec), offsetof(struct jit_nss_user_rec, name_off)},
+    [GROUPS] = {sizeof(struct jit_nss_group_rec), offsetof(struct jit_nss_group_rec, name_off)},
+};
+
+/* Locates record `index` of kind `k` (offset-table lookup and size checks,
+ * not yet the checksum) and reads its name, all a hash probe needs. NULL if
+ * the record or its name is corrupt. */
+static const unsigned char *named_record(const struct jit_snap *s, enum kind k, uint32_t index,
+                                         uint32_t *size_out, const char **name, size_t *name_len)
+{
+    const struct table t = table_of(s, k);
+    const uint32_t min_size = layout[k].size;
+    if (index >= t.count) return NULL;
+    uint32_t off = rd32(s->base + t.offs_off + 4u * (size_t)index);
+    if (off % 8u != 0 || (uint64_t)off + min_size > t.recs_size) return NULL;
+    const unsigned char *rec = s->base + t.recs_off + off;
     uint32_t size = rd32(rec + 4);
-    if (size < min_size || size % 8u != 0 || (uint64_t)off + size > recs_size) return NULL;
+    if (size < min_size || size % 8u != 0 || (uint64_t)off + size > t.recs_size) return NULL;
+    *name = rec_string(rec, size, rd32(rec + layout[k].name_off_at), JIT_NSS_MAX_NAME, name_len);
+    if (*name == NULL || *name_len == 0) return NULL;
     *size_out = size;
     return rec;
 }
@@ -136,21 +173,14 @@ static int checksum_ok(const unsigned char *rec, uint32_t size)
     return rd32(rec) == jit_nss_hash(rec + 4, size - 4u);
 }
 
-/* name_only: only locate and read the name (a hash-probe candidate). */
-static int user_view(const struct jit_snap *s, uint32_t index, int name_only, struct jit_pw_view *v)
+static int user_view(const struct jit_snap *s, uint32_t index, struct jit_pw_view *v)
 {
     uint32_t size;
     struct jit_nss_user_rec r;
-    if (index >= s->user_count) return JIT_SNAP_CORRUPT;
-    const unsigned char *rec =
-        locate(s, s->urec_off, s->urec_size, s->uoff_off, index, (uint32_t)sizeof r, &size);
-    if (rec == NULL) return JIT_SNAP_CORRUPT;
-    memcpy(&r, rec, sizeof r);
     memset(v, 0, sizeof *v);
-    v->name = rec_string(rec, size, r.name_off, JIT_NSS_MAX_NAME, &v->name_len);
-    if (v->name == NULL || v->name_len == 0) return JIT_SNAP_CORRUPT;
-    if (name_only) return JIT_SNAP_OK;
-    if (!checksum_ok(rec, size)) return JIT_SNAP_CORRUPT;
+    const unsigned char *rec = named_record(s, USERS, index, &size, &v->name, &v->name_len);
+    if (rec == NULL || !checksum_ok(rec, size)) return JIT_SNAP_CORRUPT;
+    memcpy(&r, rec, sizeof r);
     v->gecos = rec_string(rec, size, r.gecos_off, JIT_NSS_MAX_STRING, &v->gecos_len);
     v->dir = rec_string(rec, size, r.dir_off, JIT_NSS_MAX_STRING, &v->dir_len);
     v->shell = rec_string(rec, size, r.shell_off, JIT_NSS_MAX_STRING, &v->shell_len);
@@ -166,20 +196,14 @@ static int user_view(const struct jit_snap *s, uint32_t index, int name_only, st
     return JIT_SNAP_OK;
 }
 
-static int group_view(const struct jit_snap *s, uint32_t index, int name_only, struct jit_gr_view *v)
+static int group_view(const struct jit_snap *s, uint32_t index, struct jit_gr_view *v)
 {
     uint32_t size;
     struct jit_nss_group_rec r;
-    if (index >= s->group_count) return JIT_SNAP_CORRUPT;
-    const unsigned char *rec =
-        locate(s, s->grec_off, s->grec_size, s->goff_off, index, (uint32_t)sizeof r, &size);
-    if (rec == NULL) return JIT_SNAP_CORRUPT;
-    memcpy(&r, rec, sizeof r);
     memset(v, 0, sizeof *v);
-    v->name = rec_string(rec, size, r.name_off, JIT_NSS_MAX_NAME, &v->name_len);
-    if (v->name == NULL || v->name_len == 0) return JIT_SNAP_CORRUPT;
-    if (name_only) return JIT_SNAP_OK;
-    if (!checksum_ok(rec, size)) return JIT_SNAP_CORRUPT;
+    const unsigned char *rec = named_record(s, GROUPS, index, &size, &v->name, &v->name_len);
+    if (rec == NULL || !checksum_ok(rec, size)) return JIT_SNAP_CORRUPT;
+    memcpy(&r, rec, sizeof r);
     if (r.nmembers > JIT_NSS_MAX_MEMBERS || r.members_off % 4u != 0 ||
         (uint64_t)r.members_off + 4u * (uint64_t)r.nmembers > size)
         return JIT_SNAP_CORRUPT;
@@ -207,32 +231,19 @@ const char *jit_gr_member(const struct jit_gr_view *v, uint32_t i, size_t *len)
 
 /* Open-addressing probe. A valid table reaches an empty slot after at most
  * `count` occupied ones; more means the file is corrupt (and bounds the loop). */
-static int find_by_name(const struct jit_snap *s, const char *name, int users, uint32_t *index)
+static int find_by_name(const struct jit_snap *s, enum kind k, const char *name, uint32_t *index)
 {
+    const struct table t = table_of(s, k);
     size_t len = strlen(name);
-    uint32_t count = users ? s->user_count : s->group_count;
-    uint32_t mask = users ? s->user_hash_mask : s->group_hash_mask;
-    uint32_t table = users ? s->uhash_off : s->ghash_off;
     uint32_t h = jit_nss_hash(name, len);
-    for (uint32_t probe = 0; probe <= count; probe++) {
-        uint32_t slot = rd32(s->base + table + 4u * (size_t)((h + probe) & mask));
+    for (uint32_t probe = 0; probe <= t.count; probe++) {
+        uint32_t slot = rd32(s->base + t.hash_off + 4u * (size_t)((h + probe) & t.hash_mask));
         if (slot == 0) return JIT_SNAP_NOTFOUND;
-        if (slot - 1u >= count) return JIT_SNAP_CORRUPT;
+        if (slot - 1u >= t.count) return JIT_SNAP_CORRUPT;
+        uint32_t size;
         const char *candidate;
         size_t candidate_len;
-        int rc;
-        if (users) {
-            struct jit_pw_view v;
-            rc = user_view(s, slot - 1u, 1, &v);
-            candidate = v.name;
-            candidate_len = v.name_len;
-        } else {
-            struct jit_gr_view v;
-            rc = group_view(s, slot - 1u, 1, &v);
-            candidate = v.name;
-            candidate_len = v.name_len;
-        }
-        if (rc != JIT_SNAP_OK) return rc;
+        if (named_record(s, k, slot - 1u, &size, &candidate, &candidate_len) == NULL) return JIT_SNAP_CORRUPT;
         if (candidate_len == len && memcmp(candidate, name, len) == 0) {
             *index = slot - 1u;
             return JIT_SNAP_OK;
@@ -241,13 +252,13 @@ static int find_by_name(const struct jit_snap *s, const char *name, int users, u
     return JIT_SNAP_CORRUPT;
 }
 
-static int find_by_id(const struct jit_snap *s, uint32_t id, int users, uint32_t *index)
+static int find_by_id(const struct jit_snap *s, enum kind k, uint32_t id, uint32_t *index)
 {
-    uint32_t lo = 0, hi = users ? s->user_count : s->group_count;
-    uint32_t ids = users ? s->uids_off : s->gids_off;
+    const struct table t = table_of(s, k);
+    uint32_t lo = 0, hi = t.count;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2u;
-        uint32_t v = rd32(s->base + ids + 4u * (size_t)mid);
+        uint32_t v = rd32(s->base + t.ids_off + 4u * (size_t)mid);
         if (v == id) {
             *index = mid;
             return JIT_SNAP_OK;
@@ -260,60 +271,66 @@ static int find_by_id(const struct jit_snap *s, uint32_t id, int users, uint32_t
     return JIT_SNAP_NOTFOUND;
 }
 
-int jit_snap_user_by_name(const struct jit_snap *s, const char *name, struct jit_pw_view *out)
+/* The index of the entry asked for: by `name` when it is not NULL (already
+ * checked plausible), else by `id`. */
+static int find(const struct jit_snap *s, enum kind k, const char *name, uint32_t id, uint32_t *index)
+{
+    return name != NULL ? find_by_name(s, k, name, index) : find_by_id(s, k, id, index);
+}
+
+/* Whether the full view (its name and id) is the entry that was asked for. */
+static int is_asked(const char *name, uint32_t id, const char *view_name, size_t view_name_len, uint32_t view_id)
+{
+    if (name != NULL) return view_name_len == strlen(name) && strcmp(view_name, name) == 0;
+    return view_id == id;
+}
+
+static int user_lookup(const struct jit_snap *s, const char *name, uint32_t uid, struct jit_pw_view *out)
 {
     uint32_t index;
-    if (!jit_name_plausible(name)) return JIT_SNAP_NOTFOUND;
-    int rc = find_by_name(s, name, 1, &index);
-    if (rc != JIT_SNAP_OK) return rc;
-    rc = user_view(s, index, 0, out);
-    if (rc == JIT_SNAP_OK && (out->name_len != strlen(name) || strcmp(out->name, name) != 0))
-        return JIT_SNAP_CORRUPT;
+    int rc = find(s, USERS, name, uid, &index);
+    if (rc == JIT_SNAP_OK) rc = user_view(s, index, out);
+    if (rc == JIT_SNAP_OK && !is_asked(name, uid, out->name, out->name_len, out->uid)) return JIT_SNAP_CORRUPT;
     return rc;
+}
+
+static int group_lookup(const struct jit_snap *s, const char *name, uint32_t gid, struct jit_gr_view *out)
+{
+    uint32_t index;
+    int rc = find(s, GROUPS, name, gid, &index);
+    if (rc == JIT_SNAP_OK) rc = group_view(s, index, out);
+    if (rc == JIT_SNAP_OK && !is_asked(name, gid, out->name, out->name_len, out->gid)) return JIT_SNAP_CORRUPT;
+    return rc;
+}
+
+int jit_snap_user_by_name(const struct jit_snap *s, const char *name, struct jit_pw_view *out)
+{
+    return jit_name_plausible(name) ? user_lookup(s, name, 0, out) : JIT_SNAP_NOTFOUND;
 }
 
 int jit_snap_user_by_uid(const struct jit_snap *s, uint32_t uid, struct jit_pw_view *out)
 {
-    uint32_t index;
-    int rc = find_by_id(s, uid, 1, &index);
-    if (rc != JIT_SNAP_OK) return rc;
-    rc = user_view(s, index, 0, out);
-    if (rc == JIT_SNAP_OK && out->uid != uid) return JIT_SNAP_CORRUPT;
-    return rc;
+    return user_lookup(s, NULL, uid, out);
 }
 
 int jit_snap_user_at(const struct jit_snap *s, uint32_t index, struct jit_pw_view *out)
 {
-    if (index >= s->user_count) return JIT_SNAP_NOTFOUND;
-    return user_view(s, index, 0, out);
+    return index < s->user_count ? user_view(s, index, out) : JIT_SNAP_NOTFOUND;
 }
 
 int jit_snap_group_by_name(const struct jit_snap *s, const char *name, struct jit_gr_view *out)
 {
-    uint32_t index;
-    if (!jit_name_plausible(name)) return JIT_SNAP_NOTFOUND;
-    int rc = find_by_name(s, name, 0, &index);
-    if (rc != JIT_SNAP_OK) return rc;
-    rc = group_view(s, index, 0, out);
-    if (rc == JIT_SNAP_OK && (out->name_len != strlen(name) || strcmp(out->name, name) != 0))
-        return JIT_SNAP_CORRUPT;
-    return rc;
+    return jit_name_plausible(name) ? group_lookup(s, name, 0, out) : JIT_SNAP_NOTFOUND;
 }
 
 int jit_snap_group_by_gid(const struct jit_snap *s, uint32_t gid, struct jit_gr_view *out)
 {
-    uint32_t index;
-    int rc = find_by_id(s, gid, 0, &index);
-    if (rc != JIT_SNAP_OK) return rc;
-    rc = group_view(s, index, 0, out);
-    if (rc == JIT_SNAP_OK && out->gid != gid) return JIT_SNAP_CORRUPT;
-    return rc;
+    return group_lookup(s, NULL, gid, out);
 }
 
 int jit_snap_group_at(const struct jit_snap *s, uint32_t index, struct jit_gr_view *out)
 {
-    if (index >= s->group_count) return JIT_SNAP_NOTFOUND;
-    return group_view(s, index, 0, out);
+    return index < s->group_count ? group_view(s, index, out) : JIT_SNAP_NOTFOUND;
 }
 
 int jit_snap_open(const char *path, uid_t owner, struct jit_snap **out)
