@@ -2,8 +2,11 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace jit::helperd {
@@ -38,6 +41,83 @@ std::optional<std::string> SystemAccounts::name_of(uid_t uid) {
     passwd* res = nullptr;
     if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &res) != 0 || !res) return std::nullopt;
     return std::string(pw.pw_name);
+}
+
+namespace {
+
+std::int64_t monotonic_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return std::int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+std::string file_stamp(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return "-";
+    return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+           std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+}
+
+}  // namespace
+
+CachingAccounts::CachingAccounts(Accounts& inner, std::int64_t ttl_ms, std::vector<std::string> watched, ClockMs clock)
+    : inner_(inner), ttl_ms_(ttl_ms), watched_(std::move(watched)), clock_(clock ? std::move(clock) : monotonic_ms) {}
+
+void CachingAccounts::configure(std::int64_t ttl_ms, std::vector<std::string> watched) {
+    ttl_ms_ = ttl_ms;
+    watched_ = std::move(watched);
+    clear();
+}
+
+void CachingAccounts::clear() {
+    by_name_.clear();
+    by_uid_.clear();
+    stamp_.clear();
+}
+
+void CachingAccounts::revalidate() {
+    std::vector<std::string> now;
+    now.reserve(watched_.size());
+    for (const auto& path : watched_) now.push_back(file_stamp(path));
+    if (now != stamp_) {
+        by_name_.clear();
+        by_uid_.clear();
+        stamp_ = std::move(now);
+    }
+}
+
+template <class M>
+void CachingAccounts::make_room(M& map) {
+    if (map.size() < kMaxEntries) return;
+    // Drop the older half: a flood of distinct names must not grow the daemon.
+    std::vector<std::int64_t> ages;
+    ages.reserve(map.size());
+    for (const auto& [key, e] : map) ages.push_back(e.at);
+    std::nth_element(ages.begin(), ages.begin() + std::ptrdiff_t(ages.size() / 2), ages.end());
+    const std::int64_t cut = ages[ages.size() / 2];
+    for (auto it = map.begin(); it != map.end();) it = it->second.at <= cut ? map.erase(it) : std::next(it);
+}
+
+LocalAccount CachingAccounts::lookup(const std::string& user) {
+    if (ttl_ms_ <= 0) return inner_.lookup(user);
+    const std::int64_t now = clock_();
+    revalidate();
+    if (auto it = by_name_.find(user); it != by_name_.end() && fresh(it->second.at, now)) return it->second.value;
+    LocalAccount acct = inner_.lookup(user);
+    make_room(by_name_);
+    by_name_[user] = Entry<LocalAccount>{acct, now};
+    return acct;
+}
+
+std::optional<std::string> CachingAccounts::name_of(uid_t uid) {
+    if (ttl_ms_ <= 0) return inner_.name_of(uid);
+    const std::int64_t now = clock_();
+    revalidate();
+    if (auto it = by_uid_.find(uid); it != by_uid_.end() && fresh(it->second.at, now)) return it->second.value;
+    auto name = inner_.name_of(uid);
+    make_room(by_uid_);
+    by_uid_[uid] = Entry<std::optional<std::string>>{name, now};
+    return name;
 }
 
 }  // namespace jit::helperd

@@ -93,7 +93,8 @@ class App {
 public:
     App(sd_event* event, Loaded loaded, std::string path)
         : event_(event), path_(std::move(path)), sink_(audit::make_default_sink("jit-helperd")), loop_(event),
-          transport_(event, std::move(loaded.tls)), upload_transport_(transport_), loaded_(std::move(loaded)) {}
+          transport_(event, std::move(loaded.tls)), upload_transport_(transport_), loaded_(std::move(loaded)),
+          accounts_(system_accounts_, cache_ttl_ms(loaded_.config), cache_watch(loaded_.config)) {}
 
     int run() {
         // Events go to the journal (or stderr) and, when enabled, through the
@@ -103,7 +104,9 @@ public:
         if (auto st = StateStore(loaded_.config.state_dir).prepare(); !st) return fail(st.error());
         if (loaded_.config.authority.upload_events) {
             upload_transport_.set_target(loaded_.config);
-            auto q = upload::UploadQueue::open(loaded_.config.state_dir + "/upload", upload_transport_, *sink_);
+            upload::UploadOptions options;
+            options.sync_interval_ms = loaded_.config.authority.upload_sync_ms;
+            auto q = upload::UploadQueue::open(loaded_.config.state_dir + "/upload", upload_transport_, *sink_, options);
             if (!q) return fail(q.error());
             queue_ = std::move(*q);
             queue_->set_wakeup_callback([this](std::optional<std::int64_t> at_ms) { arm_upload(at_ms); });
@@ -117,11 +120,16 @@ public:
     }
 
 private:
+    static std::int64_t cache_ttl_ms(const Config& c) { return std::int64_t(c.account_cache_ttl) * 1000; }
+    static std::vector<std::string> cache_watch(const Config& c) {
+        return {"/etc/passwd", "/etc/group", "/etc/nsswitch.conf", c.nss.db_path};
+    }
+
     void arm_upload(std::optional<std::int64_t> at_ms) {
         if (upload_timer_) loop_.cancel(upload_timer_);
         upload_timer_ = 0;
         if (!at_ms) return;
-        const std::int64_t now_ms = std::int64_t(loop_.now()) * 1000;
+        const std::int64_t now_ms = upload::system_clock_ms()();
         upload_timer_ = loop_.call_after(std::chrono::milliseconds(std::max<std::int64_t>(0, *at_ms - now_ms)), [this] {
             upload_timer_ = 0;
             queue_->pump();
@@ -189,6 +197,7 @@ private:
         } else {
             self->transport_.set_tls(std::move(loaded->tls));
             self->upload_transport_.set_target(loaded->config);
+            self->accounts_.configure(cache_ttl_ms(loaded->config), cache_watch(loaded->config));
             self->daemon_->reload(std::move(loaded->config), std::move(loaded->keys));
         }
         sd_notifyf(0, "READY=1\nSTATUS=%s", self->daemon_->status_line().c_str());
@@ -202,7 +211,8 @@ private:
     CurlTransport transport_;
     UploadTransport upload_transport_;
     Loaded loaded_;
-    SystemAccounts accounts_;
+    SystemAccounts system_accounts_;
+    CachingAccounts accounts_;  // what the daemon asks: system_accounts_ behind a short cache
     std::unique_ptr<upload::UploadQueue> queue_;
     std::unique_ptr<upload::UploadingSink> tee_;
     Loop::TimerId upload_timer_ = 0;

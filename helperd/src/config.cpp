@@ -242,6 +242,7 @@ private:
             return std::nullopt;
         };
         h["authority.upload_events"] = boolean(&c.authority.upload_events);
+        h["authority.upload_sync_ms"] = int_in(&c.authority.upload_sync_ms, 0, 10000, false);
         h["authority.stale_policy"] = [&c](const std::string& v) -> std::optional<std::string> {
             if (v == "honour" || v == "honor") c.policy.stale_policy = HostPolicy::StalePolicy::Honour;
             else if (v == "suspend") c.policy.stale_policy = HostPolicy::StalePolicy::Suspend;
@@ -279,6 +280,7 @@ private:
         h["access.managed_uid_min"] = u32_in(&c.policy.managed_uid_min, 1, 2147483646);
         h["access.managed_uid_max"] = u32_in(&c.policy.managed_uid_max, 1, 2147483646);
         h["access.managed_groups"] = names(&c.policy.managed_groups, "group");
+        h["access.account_cache_ttl"] = int_in(&c.account_cache_ttl, 0, 300, true);
         h["nss.db_path"] = abs_path(&c.nss.db_path, false);
         h["nss.uid_min"] = u32_in(&c.nss.uid_min, 1000, 2147483646);
         h["nss.uid_max"] = u32_in(&c.nss.uid_max, 1000, 2147483646);

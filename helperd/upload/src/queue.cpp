@@ -1,7 +1,8 @@
 // The durable upload queue. On disk, under the spool directory:
 //   lock                       flock'd by the one process that owns the queue
 //   state                      "acked_through N": written atomically (tmp, fsync, rename, fsync dir)
-//   spool-<first seq>.jsonl    append-only, one event JSON per line, fsync'd per event
+//   spool-<first seq>.jsonl    append-only, one event JSON per line, fdatasync'd per event or
+//                              per group commit (sync_interval_ms); only synced events are sent
 // A segment is deleted only after `state` says all its events are acknowledged.
 #include "jit/upload.hpp"
 
@@ -108,6 +109,11 @@ struct UploadQueue::Impl {
     int append_fd = -1;
     std::uint64_t acked_through = 0;
     std::uint64_t next_seq = 1;
+    // Group commit: every seq <= synced_through is on disk; the rest are written
+    // (page cache) and get their fdatasync at sync_due_ms.
+    std::uint64_t synced_through = 0;
+    bool dirty = false;
+    std::int64_t sync_due_ms = 0;
 
     bool in_flight = false;
     bool in_pump = false;
@@ -120,7 +126,10 @@ struct UploadQueue::Impl {
     std::shared_ptr<Impl*> alive = std::make_shared<Impl*>(this);
 
     ~Impl() {
-        if (append_fd >= 0) ::close(append_fd);
+        if (append_fd >= 0) {
+            if (dirty) (void)::fdatasync(append_fd);  // clean shutdown: nothing written stays unsynced
+            ::close(append_fd);
+        }
         if (lock_fd >= 0) ::close(lock_fd);  // releases the flock
     }
 
@@ -176,7 +185,28 @@ struct UploadQueue::Impl {
         }
     }
 
+    // fdatasyncs the append target if events were written since the last sync.
+    Status sync_now() {
+        if (!dirty) return Ok{};
+        dirty = false;
+        // Whatever happens, these events are written and will be sent: after a
+        // failed fdatasync there is nothing better to do with them (the journal has them too).
+        synced_through = next_seq - 1;
+        if (append_fd >= 0 && ::fdatasync(append_fd) != 0) return io_error("fdatasync", segments.back().path, errno);
+        return Ok{};
+    }
+
+    void sync_reporting() {
+        if (auto st = sync_now(); !st)
+            local->emit(audit::Event{audit::EventType::SecurityAlert,
+                                     "audit upload spool could not be synced to disk: " + st.error().message,
+                                     {}}
+                            .add(std::string(audit::field::kAlert), "upload.spool_failed")
+                            .add(std::string(audit::field::kPath), dir));
+    }
+
     Status open_segment() {
+        if (auto st = sync_now(); !st) return st;  // the old segment's tail first
         char name[64];
         std::snprintf(name, sizeof name, "spool-%020llu.jsonl", static_cast<unsigned long long>(next_seq));
         Segment s{path(name), next_seq, 0, 0};
@@ -198,7 +228,8 @@ struct UploadQueue::Impl {
         std::string line = q.json + "\n";
         struct stat st {};
         off_t before = ::fstat(append_fd, &st) == 0 ? st.st_size : -1;
-        if (!write_all(append_fd, line) || (opt.fsync && ::fdatasync(append_fd) != 0)) {
+        const bool sync_each = opt.fsync && opt.sync_interval_ms <= 0;
+        if (!write_all(append_fd, line) || (sync_each && ::fdatasync(append_fd) != 0)) {
             int err = errno;
             if (before >= 0 && ::ftruncate(append_fd, before) != 0) {
                 // The partial line is detected and dropped as torn when the spool is reopened.
@@ -209,6 +240,12 @@ struct UploadQueue::Impl {
         ++seg.count;
         ++next_seq;
         pending.push_back(std::move(q));
+        if (opt.fsync && !sync_each) {
+            if (!dirty) sync_due_ms = clock() + opt.sync_interval_ms;
+            dirty = true;
+        } else {
+            synced_through = next_seq - 1;
+        }
         return Ok{};
     }
 
@@ -253,9 +290,13 @@ struct UploadQueue::Impl {
         if (wakeup_cb) wakeup_cb(next_wakeup());
     }
 
+    bool sendable() const { return !pending.empty() && pending.front().seq <= synced_through; }
+
     std::optional<std::int64_t> next_wakeup() const {
-        if (in_flight || pending.empty()) return std::nullopt;
-        return next_attempt_ms;
+        std::optional<std::int64_t> at;
+        if (dirty) at = sync_due_ms;
+        if (!in_flight && sendable()) at = at ? std::min(*at, next_attempt_ms) : next_attempt_ms;
+        return at;
     }
 
     void on_result(const SendResult& r, std::uint64_t last_seq) {
@@ -291,10 +332,12 @@ struct UploadQueue::Impl {
     void pump() {
         if (in_pump) return;
         in_pump = true;
-        while (!in_flight && !pending.empty() && clock() >= next_attempt_ms) {
+        if (dirty && clock() >= sync_due_ms) sync_reporting();
+        while (!in_flight && sendable() && clock() >= next_attempt_ms) {
             Batch batch;
             std::size_t bytes = 0;
             for (const auto& q : pending) {
+                if (q.seq > synced_through) break;  // written, not yet on disk: next group commit
                 if (batch.events.size() >= opt.batch_max_events) break;
                 if (!batch.events.empty() && bytes + q.json.size() + 1 > opt.batch_max_bytes) break;
                 bytes += q.json.size() + 1;
@@ -392,6 +435,16 @@ struct UploadQueue::Impl {
             segments.push_back(std::move(seg));
         }
         next_seq = max_seq + 1;
+        // What a crashed predecessor wrote is in the page cache at least: sync it
+        // once now, so that it may be sent.
+        if (opt.fsync && !segments.empty()) {
+            int fd = ::open(segments.back().path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+            if (fd >= 0) {
+                (void)::fdatasync(fd);
+                ::close(fd);
+            }
+        }
+        synced_through = max_seq;
         delete_acked_segments();
         // Empty leftovers (crash right after creating a segment) are noise: remove them.
         for (auto it = segments.begin(); it != segments.end();) {
@@ -457,6 +510,11 @@ Status UploadQueue::enqueue(const audit::Event& event) {
 
 void UploadQueue::pump() { impl_->pump(); }
 
+void UploadQueue::sync() {
+    impl_->sync_reporting();
+    impl_->pump();
+}
+
 std::optional<std::int64_t> UploadQueue::next_wakeup_ms() const { return impl_->next_wakeup(); }
 
 void UploadQueue::set_wakeup_callback(std::function<void(std::optional<std::int64_t>)> cb) {
@@ -468,6 +526,7 @@ UploadStats UploadQueue::stats() const {
     s.next_seq = impl_->next_seq;
     s.acked_through = impl_->acked_through;
     s.pending = impl_->pending.size();
+    s.unsynced = impl_->next_seq - 1 - std::min(impl_->next_seq - 1, impl_->synced_through);
     s.in_flight = impl_->in_flight;
     s.dropped_total = impl_->dropped_total;
     s.consecutive_failures = impl_->failures;

@@ -32,6 +32,7 @@ struct AuthorityConfig {
     int backoff_max = 300;           // seconds
     std::int64_t clock_skew = 300;   // seconds
     bool upload_events = true;       // send audit events to the authority (PROTOCOL.md §3)
+    int upload_sync_ms = 1000;       // spool group commit: fdatasync at most this long after an event; 0 = per event
 };
 
 struct SocketConfig {
@@ -68,6 +69,7 @@ struct Config {
     std::string state_dir = "/var/lib/jit";
     int pam_timeout_ms = 1500;       // hint for pam_jit.so (it reads it from op=status / its own args)
     HostPolicy policy;               // host_id, break-glass, managed range/groups, stale policy, request hint
+    int account_cache_ttl = 5;       // seconds passwd/group answers are reused between checks; 0 = never
     NssConfig nss;
     std::string sudoers_path = "/etc/sudoers.d/jitlogin";  // "" = do not write sudoers
     EnforceConfig enforce;

@@ -50,6 +50,43 @@ public:
     std::optional<std::string> name_of(uid_t uid) override;
 };
 
+// Remembers another Accounts' answers for `ttl_ms` so that a PAM check does not
+// pay for a passwd + group walk through every NSS module (nss-systemd probes
+// five userdb directories per call). Any change to one of the watched files
+// (size, mtime, inode: /etc/passwd, /etc/group, the NSS snapshot, nsswitch.conf)
+// forgets everything at once; other NSS sources (LDAP, sssd) are seen within
+// ttl_ms. ttl_ms 0: no caching. Not thread-safe (the daemon's loop only).
+class CachingAccounts final : public Accounts {
+public:
+    using ClockMs = std::function<std::int64_t()>;  // monotonic milliseconds
+    CachingAccounts(Accounts& inner, std::int64_t ttl_ms, std::vector<std::string> watched, ClockMs clock = {});
+    LocalAccount lookup(const std::string& user) override;
+    std::optional<std::string> name_of(uid_t uid) override;
+    // New settings (SIGHUP); forgets everything.
+    void configure(std::int64_t ttl_ms, std::vector<std::string> watched);
+    void clear();
+    static constexpr std::size_t kMaxEntries = 4096;  // per map; the oldest half goes when full
+
+private:
+    template <class V>
+    struct Entry {
+        V value;
+        std::int64_t at = 0;
+    };
+    bool fresh(std::int64_t at, std::int64_t now) const { return now - at < ttl_ms_; }
+    void revalidate();  // forgets everything when a watched file changed
+    template <class M>
+    static void make_room(M& map);
+
+    Accounts& inner_;
+    std::int64_t ttl_ms_;
+    std::vector<std::string> watched_;
+    ClockMs clock_;
+    std::vector<std::string> stamp_;   // per watched file: "dev:ino:size:mtime_ns" or "-"
+    std::map<std::string, Entry<LocalAccount>> by_name_;
+    std::map<uid_t, Entry<std::optional<std::string>>> by_uid_;
+};
+
 // Something that turns the current grants into files (NSS snapshot, sudoers
 // drop-in). Called after each accepted bundle and at each change time.
 class Publisher {

@@ -1,8 +1,10 @@
 // Durable upload of audit events to the authority (PROTOCOL.md §3).
 //
 // Every event is written to an append-only spool under the state directory
-// (fsync'd) before anything is sent, numbered with a per-host `seq` that keeps
-// increasing across restarts. Batches are sent through an injected
+// and fdatasync'd before it is sent, numbered with a per-host `seq` that keeps
+// increasing across restarts. The fdatasync is a group commit when
+// sync_interval_ms > 0: events are written at once and synced together at most
+// that long after the first of them (the caller is not kept waiting on the disk). Batches are sent through an injected
 // EventTransport; a batch is forgotten only after the transport reports a 2xx.
 // A crash between send and ack re-sends the batch after restart: delivery is
 // at-least-once and the authority de-duplicates by seq. See docs/audit.md.
@@ -62,7 +64,8 @@ struct UploadOptions {
     std::size_t segment_max_events = 4096;  // spool file rotation
     std::int64_t backoff_initial_ms = 1000;
     std::int64_t backoff_max_ms = 300000;
-    bool fsync = true;                    // fsync each appended event (tests may turn off)
+    bool fsync = true;                    // fdatasync the spool (tests may turn off: events count as synced at once)
+    std::int64_t sync_interval_ms = 0;    // 0: fdatasync inside each enqueue(); > 0: group commit from pump()
     std::uint64_t rng_seed = 0;           // jitter RNG; 0 = random_device
     // The events' "time" (unix seconds). Unset: the queue's clock / 1000, so
     // a monotonic clock for backoff can be paired with a wall clock here.
@@ -73,6 +76,7 @@ struct UploadStats {
     std::uint64_t next_seq = 1;          // seq the next event gets
     std::uint64_t acked_through = 0;     // every seq <= this is acknowledged (or dropped)
     std::size_t pending = 0;             // unacknowledged events in the queue
+    std::size_t unsynced = 0;            // of those, written but not yet fdatasync'd (not sendable yet)
     bool in_flight = false;
     std::uint64_t dropped_total = 0;     // dropped because the queue was full (this process)
     std::uint32_t consecutive_failures = 0;
@@ -99,16 +103,20 @@ public:
     UploadQueue(const UploadQueue&) = delete;
     UploadQueue& operator=(const UploadQueue&) = delete;
 
-    // Appends the event durably (assigns the next seq), then pump()s.
+    // Appends the event to the spool (assigns the next seq; with
+    // sync_interval_ms 0 also fdatasyncs it), then pump()s.
     // When the queue is full, the oldest drop_chunk events are dropped after
     // a security.alert (JIT_ALERT=upload.queue_full) goes to `local`.
     // An error means the event could not be spooled (disk full...): the caller
     // must report it locally.
     Status enqueue(const audit::Event& event);
 
-    // Starts sending the next batch if none is in flight, events are pending
-    // and the backoff has elapsed. Cheap; call it from the wakeup timer.
+    // Syncs the spool when the group commit is due, then starts sending the
+    // next batch of synced events if none is in flight and the backoff has
+    // elapsed. Call it from the wakeup timer.
     void pump();
+    // fdatasyncs whatever is written but not yet synced (shutdown, tests).
+    void sync();
 
     // When pump() should next be called (queue clock, ms), or nullopt when there is
     // nothing to do until the next enqueue or until the in-flight send ends.
