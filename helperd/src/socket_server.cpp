@@ -9,14 +9,18 @@
 #include <unistd.h>
 
 namespace jit::helperd {
+namespace {
+constexpr int64_t kPriority = SD_EVENT_PRIORITY_IMPORTANT;
+}  // namespace
 
 struct SocketServer::Conn {
     SocketServer* server;
     std::uint64_t id;
     int fd = -1;
     Peer peer;
-    sd_event_source* io = nullptr;
-    sd_event_source* deadline = nullptr;
+    sd_event_source* io = nullptr;        // created only when the socket is not ready at once
+    sd_event_source* deadline = nullptr;  // likewise; io_timeout_ms after accept
+    std::uint64_t accepted_us = 0;        // CLOCK_MONOTONIC
     ipc::FrameReader reader;
     std::string out;
     std::size_t written = 0;
@@ -76,6 +80,9 @@ Status SocketServer::listen() {
     if (::listen(listen_fd_, 128) != 0) return err("listen " + options_.path);
     if (sd_event_add_io(event_, &listen_source_, listen_fd_, EPOLLIN, &SocketServer::on_accept, this) < 0)
         return make_error("socket", "sd_event_add_io failed");
+    // PAM is waiting on the other end: when a request and a timer or an
+    // authority transfer are ready together, the request goes first.
+    sd_event_source_set_priority(listen_source_, kPriority);
     return Ok{};
 }
 
@@ -110,18 +117,38 @@ void SocketServer::accept_all() {
         c->id = next_id_++;
         c->fd = fd;
         c->peer = Peer{cred.uid, cred.gid, cred.pid};
-        std::uint64_t now_us = 0;
-        sd_event_now(event_, CLOCK_MONOTONIC, &now_us);
-        if (sd_event_add_io(event_, &c->io, fd, EPOLLIN, &SocketServer::on_io, c.get()) < 0 ||
-            sd_event_add_time(event_, &c->deadline, CLOCK_MONOTONIC,
-                              now_us + std::uint64_t(options_.io_timeout_ms) * 1000, 0, &SocketServer::on_deadline,
-                              c.get()) < 0) {
-            if (c->io) sd_event_source_disable_unref(c->io);
-            close(fd);
-            continue;
-        }
+        sd_event_now(event_, CLOCK_MONOTONIC, &c->accepted_us);
+        Conn& conn = *c;
         conns_[c->id] = std::move(c);
+        // A client writes its request right after connect(): it is usually
+        // there already, and then the whole exchange needs no event source.
+        read_some(conn);  // may finish (and free) conn
     }
+}
+
+bool SocketServer::watch(Conn& c, std::uint32_t events) {
+    if (!c.deadline &&
+        sd_event_add_time(event_, &c.deadline, CLOCK_MONOTONIC,
+                          c.accepted_us + std::uint64_t(options_.io_timeout_ms) * 1000, 0, &SocketServer::on_deadline,
+                          &c) < 0) {
+        finish(c.id);
+        return false;
+    }
+    if (events == 0) {
+        if (c.io) sd_event_source_set_enabled(c.io, SD_EVENT_OFF);
+        return true;
+    }
+    if (!c.io) {
+        if (sd_event_add_io(event_, &c.io, c.fd, events, &SocketServer::on_io, &c) < 0) {
+            finish(c.id);
+            return false;
+        }
+        sd_event_source_set_priority(c.io, kPriority);
+        return true;
+    }
+    sd_event_source_set_io_events(c.io, events);
+    sd_event_source_set_enabled(c.io, SD_EVENT_ON);
+    return true;
 }
 
 int SocketServer::on_io(sd_event_source*, int, uint32_t revents, void* userdata) {
@@ -150,7 +177,10 @@ void SocketServer::read_some(Conn& c) {
     for (;;) {
         ssize_t n = recv(c.fd, buf, sizeof(buf), 0);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            watch(c, EPOLLIN);
+            return;
+        }
         if (n <= 0) {
             finish(c.id);  // closed before a complete request
             return;
@@ -159,7 +189,6 @@ void SocketServer::read_some(Conn& c) {
         if (st == ipc::FrameReader::State::Invalid) {
             c.dispatched = true;
             c.out = ipc::encode(error_reply("bad_frame", c.reader.error()));
-            sd_event_source_set_io_events(c.io, EPOLLOUT);
             write_some(c);
             return;
         }
@@ -172,7 +201,7 @@ void SocketServer::read_some(Conn& c) {
 
 void SocketServer::dispatch(Conn& c) {
     c.dispatched = true;
-    sd_event_source_set_enabled(c.io, SD_EVENT_OFF);  // nothing more to read; wait for the answer
+    if (c.io) sd_event_source_set_enabled(c.io, SD_EVENT_OFF);  // nothing more to read; wait for the answer
     std::string perr;
     auto msg = ipc::decode_body(c.reader.body(), &perr);
     const std::uint64_t id = c.id;
@@ -185,22 +214,26 @@ void SocketServer::dispatch(Conn& c) {
         Conn& conn = *it->second;
         conn.out = ipc::encode(answer);
         if (conn.out.empty()) conn.out = ipc::encode(error_reply("internal", "answer could not be encoded"));
-        sd_event_source_set_io_events(conn.io, EPOLLOUT);
-        sd_event_source_set_enabled(conn.io, SD_EVENT_ON);
         write_some(conn);
     };
     if (!msg) {
         reply(error_reply("bad_request", perr));
         return;
     }
-    handler_(*msg, c.peer, reply);
+    const Peer peer = c.peer;  // a synchronous reply frees c
+    handler_(*msg, peer, reply);
+    // An answer that comes later (request relay) still has the connection's deadline.
+    if (auto it = conns_.find(id); it != conns_.end() && it->second->out.empty()) watch(*it->second, 0);
 }
 
 void SocketServer::write_some(Conn& c) {
     while (c.written < c.out.size()) {
         ssize_t n = send(c.fd, c.out.data() + c.written, c.out.size() - c.written, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            watch(c, EPOLLOUT);
+            return;
+        }
         if (n <= 0) break;
         c.written += std::size_t(n);
     }

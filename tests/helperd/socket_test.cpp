@@ -22,22 +22,27 @@ namespace {
 
 // Runs a SocketServer on its own sd-event loop in a background thread; the
 // handler answers with the op and the peer's credentials.
+using HandlerFactory = std::function<SocketServer::Handler(sd_event*)>;
+
+SocketServer::Handler echo_handler(sd_event*) {
+    return [](const jit::ipc::Message& m, const Peer& p, std::function<void(jit::ipc::Message)> reply) {
+        reply({{"status", "ok"},
+               {"op", jit::ipc::get(m, "op")},
+               {"uid", std::to_string(p.uid)},
+               {"pid", std::to_string(p.pid)}});
+    };
+}
+
 class ServerThread {
 public:
-    explicit ServerThread(SocketServerOptions opt) {
+    explicit ServerThread(SocketServerOptions opt, HandlerFactory factory = echo_handler) {
         if (pipe2(stop_pipe_, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
         std::atomic<int> ready{0};
-        thread_ = std::thread([this, opt, &ready] {
+        thread_ = std::thread([this, opt, factory, &ready] {
             sd_event* ev = nullptr;
             sd_event_new(&ev);
             {
-                SocketServer server(ev, opt, [](const jit::ipc::Message& m, const Peer& p,
-                                                std::function<void(jit::ipc::Message)> reply) {
-                    reply({{"status", "ok"},
-                           {"op", jit::ipc::get(m, "op")},
-                           {"uid", std::to_string(p.uid)},
-                           {"pid", std::to_string(p.pid)}});
-                });
+                SocketServer server(ev, opt, factory(ev));
                 auto st = server.listen();
                 sd_event_source* stop = nullptr;
                 sd_event_add_io(ev, &stop, stop_pipe_[0], EPOLLIN,
@@ -177,6 +182,76 @@ TEST(SocketServer, IdleConnectionIsClosedAtItsDeadline) {
     ASSERT_EQ(write(fd, "JIT1 10\n", 8), 8);
     EXPECT_EQ(read_until_eof(fd), "");  // closed without an answer
     close(fd);
+}
+
+// The answer may come later from the loop (request relay): it still reaches
+// the client; an answer that never comes ends at the connection's deadline.
+TEST(SocketServer, LaterAnswersArriveAndMissingOnesEndAtTheDeadline) {
+    jit::test::TempDir dir;
+    auto opt = options(dir.path());
+    opt.io_timeout_ms = 300;
+    struct Held {
+        std::vector<std::function<void(jit::ipc::Message)>> replies;
+    };
+    auto held = std::make_shared<Held>();
+    ServerThread server(opt, [held](sd_event* ev) -> SocketServer::Handler {
+        return [ev, held](const jit::ipc::Message& m, const Peer&, std::function<void(jit::ipc::Message)> reply) {
+            if (jit::ipc::get(m, "op") == "never") {
+                held->replies.push_back(std::move(reply));  // kept, never called before the deadline
+                return;
+            }
+            // "later": answered from a timer 50 ms on.
+            auto* boxed = new std::function<void(jit::ipc::Message)>(std::move(reply));
+            std::uint64_t now = 0;
+            sd_event_now(ev, CLOCK_MONOTONIC, &now);
+            sd_event_add_time(ev, nullptr, CLOCK_MONOTONIC, now + 50000, 0,
+                              [](sd_event_source*, uint64_t, void* u) {
+                                  auto* r = static_cast<std::function<void(jit::ipc::Message)>*>(u);
+                                  (*r)({{"status", "ok"}, {"op", "later"}});
+                                  delete r;
+                                  return 0;
+                              },
+                              boxed);
+        };
+    });
+    ASSERT_TRUE(server.ok());
+    std::string err;
+    auto r = jit::ipc::call(opt.path, {{"op", "later"}}, std::chrono::seconds(10), &err);
+    ASSERT_TRUE(r) << err;
+    EXPECT_EQ(jit::ipc::get(*r, "op"), "later");
+
+    int fd = raw_connect(opt.path);
+    ASSERT_GE(fd, 0);
+    const std::string frame = jit::ipc::encode({{"op", "never"}});
+    ASSERT_EQ(write(fd, frame.data(), frame.size()), ssize_t(frame.size()));
+    EXPECT_EQ(read_until_eof(fd), "");  // closed at the deadline, without an answer
+    close(fd);
+}
+
+// Requests that arrive whole are answered without the server registering the
+// connection with the loop; many in a row, interleaved with a split one.
+TEST(SocketServer, WholeAndSplitRequestsInARow) {
+    jit::test::TempDir dir;
+    auto opt = options(dir.path());
+    ServerThread server(opt);
+    ASSERT_TRUE(server.ok());
+    for (int i = 0; i < 200; ++i) {
+        std::string err;
+        if (i % 50 == 7) {
+            int fd = raw_connect(opt.path);
+            ASSERT_GE(fd, 0);
+            const std::string frame = jit::ipc::encode({{"op", "split"}});
+            ASSERT_EQ(write(fd, frame.data(), 5), 5);
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            ASSERT_EQ(write(fd, frame.data() + 5, frame.size() - 5), ssize_t(frame.size() - 5));
+            EXPECT_NE(read_until_eof(fd).find("op=split\n"), std::string::npos);
+            close(fd);
+            continue;
+        }
+        auto r = jit::ipc::call(opt.path, {{"op", "n" + std::to_string(i)}}, std::chrono::seconds(10), &err);
+        ASSERT_TRUE(r) << i << ": " << err;
+        EXPECT_EQ(jit::ipc::get(*r, "op"), "n" + std::to_string(i));
+    }
 }
 
 TEST(SocketServer, ConnectionCapAnswersBusy) {

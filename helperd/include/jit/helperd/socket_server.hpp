@@ -49,6 +49,9 @@ private:
     void read_some(Conn& c);
     void write_some(Conn& c);
     void finish(std::uint64_t id);
+    // Makes sure the connection has its deadline and waits for `events`
+    // (EPOLLIN/EPOLLOUT; 0: none, an answer is pending). False: it was closed.
+    bool watch(Conn& c, std::uint32_t events);
     void dispatch(Conn& c);
 
     sd_event* event_;
