@@ -142,6 +142,23 @@ void run_status(const Globals& g, bool json, ExitCode& ec) {
         if (e.isMember("state_error")) std::cout << "  session table NOT SAVED: " << e["state_error"].asString() << "\n";
     }
     if (!s["publish_error"].asString().empty()) std::cout << "publish:      FAILED: " << s["publish_error"].asString() << "\n";
+    if (s.isMember("upload")) {
+        const Json::Value& u = s["upload"];
+        std::cout << "audit upload: ";
+        if (!u["enabled"].asBool()) {
+            std::cout << "off (journal only)\n";
+        } else {
+            std::cout << u["pending"].asUInt64() << " event(s) not yet acknowledged by the authority";
+            if (u["unsynced"].asUInt64() > 0) std::cout << " (" << u["unsynced"].asUInt64() << " awaiting disk sync)";
+            std::cout << ", acknowledged through seq " << u["acked_through"].asUInt64() << "\n";
+            if (u["consecutive_failures"].asUInt() > 0)
+                std::cout << "              " << u["consecutive_failures"].asUInt() << " failed send(s) in a row: "
+                          << u["last_error"].asString() << "\n";
+            if (u["dropped_total"].asUInt64() > 0)
+                std::cout << "              " << u["dropped_total"].asUInt64()
+                          << " event(s) DROPPED since start (queue full; they are in the journal)\n";
+        }
+    }
 }
 
 void run_grants(const Globals& g, bool json, ExitCode& ec) {

@@ -49,6 +49,31 @@ Result<Loaded> load_all(const std::string& path) {
 
 // Audit-event upload (PROTOCOL.md §3) over the daemon's own non-blocking
 // HTTP client: the queue (helperd/upload) decides what and when.
+// "upload" in op=status (jitctl status): the audit upload backlog.
+class UploadStatus final : public Component {
+public:
+    explicit UploadStatus(const upload::UploadQueue* queue) : queue_(queue) {}
+    void add_status(Json::Value& status) override {
+        Json::Value u(Json::objectValue);
+        u["enabled"] = queue_ != nullptr;
+        if (queue_) {
+            const upload::UploadStats st = queue_->stats();
+            u["pending"] = Json::UInt64(st.pending);
+            u["unsynced"] = Json::UInt64(st.unsynced);
+            u["in_flight"] = st.in_flight;
+            u["acked_through"] = Json::UInt64(st.acked_through);
+            u["next_seq"] = Json::UInt64(st.next_seq);
+            u["dropped_total"] = Json::UInt64(st.dropped_total);
+            u["consecutive_failures"] = st.consecutive_failures;
+            u["last_error"] = st.last_error;
+        }
+        status["upload"] = u;
+    }
+
+private:
+    const upload::UploadQueue* queue_;
+};
+
 class UploadTransport final : public upload::EventTransport {
 public:
     explicit UploadTransport(Transport& http) : http_(http) {}
@@ -139,6 +164,7 @@ private:
     int serve() {
         Daemon& daemon = *daemon_;
         if (auto st = add_components(daemon); !st) return fail(st.error());
+        daemon.add_component(std::make_unique<UploadStatus>(queue_.get()));
         if (auto st = daemon.start(); !st) return fail(st.error());
         const Config& c = daemon.config();
         server_ = std::make_unique<SocketServer>(

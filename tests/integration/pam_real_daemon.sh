@@ -3,7 +3,7 @@
 # + the real jit-helperd (temp config, state, socket, sudoers drop-in) + a real
 # sshd on a loopback port with a PAM stack containing pam_jit.so, sudo with its
 # own PAM service, pamtester for su and the account phase.
-# Root only (exit 77 otherwise). Usage: pam_real_daemon.sh JIT_HELPERD PAM_JIT_SO
+# Root only (exit 77 otherwise). Usage: pam_real_daemon.sh JIT_HELPERD PAM_JIT_SO [JITCTL]
 #
 # Test users are local accounts (uids in the managed range, keys in
 # ~/.ssh/authorized_keys). Logging in as a user that exists only through
@@ -12,6 +12,7 @@
 HELPERD=$1
 SO=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
+JITCTL=${3:-$(dirname "$HELPERD")/../jitctl/jitctl}
 AUTHORITY=$HERE/../authority/jit-authority
 ADMIN=$HERE/../authority/jit-authority-admin
 source "$HERE/lib.sh"
@@ -129,6 +130,21 @@ if command -v valgrind >/dev/null; then
     pamtester -I rhost=192.0.2.1 "$SVC-su" "$ALICE" acct_mgmt >/dev/null 2>&1
   [ $? -eq 0 ] && [ ! -s "$T/vg.log" ] && pass "valgrind: clean against the real daemon" || fail "valgrind: $(cat "$T/vg.log")"
 fi
+
+# --- jitctl status: the audit upload backlog --------------------------------------------------
+# Every decision above is an audit event; the group commit (upload_sync_ms, 1 s by
+# default) syncs and sends them, and the reference authority acknowledges.
+upload_acked() {
+  "$JITCTL" --socket "$SOCK" status --json | python3 -c '
+import json, sys
+u = json.load(sys.stdin)["upload"]
+sys.exit(0 if u["enabled"] and u["acked_through"] > 0 and u["pending"] == 0 and u["unsynced"] == 0 else 1)'
+}
+check "status: audit events uploaded and acknowledged" wait_for 10 upload_acked
+"$JITCTL" --socket "$SOCK" status > "$T/status.out" 2>&1
+check "status: ...shown to the operator" grep -Eq "^audit upload: 0 event\(s\) not yet acknowledged by the authority, acknowledged through seq [1-9]" "$T/status.out"
+admin events list --host "$HOST" > "$T/events.out" 2>&1
+check "status: ...the authority has them" grep -q "$ALICE" "$T/events.out"
 
 # --- the daemon dies ------------------------------------------------------------------------
 kill -KILL "$HELPERD_PID"; wait "$HELPERD_PID" 2>/dev/null
