@@ -343,6 +343,33 @@ TEST_F(UploadQueueTest, GroupCommitAcrossSegmentsAndRestart) {
     EXPECT_EQ(q->stats().next_seq, 6u);
 }
 
+// With real fsyncs: acks are saved without waiting for the disk, but a spool
+// file goes only after the ack that covers it is durable; after a restart the
+// seq continues and nothing acknowledged is sent again.
+TEST_F(UploadQueueTest, AcknowledgedSpoolFilesGoAndSeqContinuesWithRealSync) {
+    opt.fsync = true;
+    opt.sync_interval_ms = 1000;
+    opt.segment_max_events = 2;
+    FakeTransport t;
+    t.auto_answer = ok();
+    {
+        auto q = open(t);
+        for (auto u : {"a", "b", "c"}) ASSERT_TRUE(q->enqueue(ev(u)).ok());
+        q->sync();
+        EXPECT_EQ(q->stats().acked_through, 3u);
+        EXPECT_EQ(spool_files(), 0u);
+        std::ifstream in(dir + "/state");
+        std::string state((std::istreambuf_iterator<char>(in)), {});
+        EXPECT_EQ(state, "acked_through 3\n");
+    }
+    const std::size_t sent_before = t.sent.size();
+    auto q = open(t);
+    EXPECT_EQ(q->stats().pending, 0u);
+    EXPECT_EQ(q->stats().next_seq, 4u);
+    q->pump();
+    EXPECT_EQ(t.sent.size(), sent_before);
+}
+
 TEST_F(UploadQueueTest, FullQueueDropsOldestOnlyAfterLoudAlert) {
     opt.max_events = 10;
     opt.drop_chunk = 4;

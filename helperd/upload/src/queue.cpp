@@ -1,6 +1,7 @@
 // The durable upload queue. On disk, under the spool directory:
 //   lock                       flock'd by the one process that owns the queue
-//   state                      "acked_through N": written atomically (tmp, fsync, rename, fsync dir)
+//   state                      "acked_through N": replaced atomically (tmp, rename); fsync'd (file
+//                              and dir) before any spool file it covers is deleted
 //   spool-<first seq>.jsonl    append-only, one event JSON per line, fdatasync'd per event or
 //                              per group commit (sync_interval_ms); only synced events are sent
 // A segment is deleted only after `state` says all its events are acknowledged.
@@ -108,6 +109,7 @@ struct UploadQueue::Impl {
     std::deque<Segment> segments;     // oldest first; back() is the append target when append_fd >= 0
     int append_fd = -1;
     std::uint64_t acked_through = 0;
+    std::uint64_t state_durable_through = 0;  // the acked_through that `state` holds on disk for sure
     std::uint64_t next_seq = 1;
     // Group commit: every seq <= synced_through is on disk; the rest are written
     // (page cache) and get their fdatasync at sync_due_ms.
@@ -153,12 +155,18 @@ struct UploadQueue::Impl {
         return Ok{};
     }
 
-    Status write_state() {
+    // Replaces `state` atomically (tmp + rename). Durable (fsync file and
+    // dir) only when asked: a lost or torn ack only re-sends events, which the
+    // authority ignores; but a spool file may be deleted only once the ack
+    // that covers it is on disk, or its seqs would be handed out again after
+    // a power cut (see delete_acked_segments).
+    Status write_state(bool durable) {
         std::string tmp = path("state.tmp");
         std::string content = "acked_through " + std::to_string(acked_through) + "\n";
         int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0) return io_error("create", tmp, errno);
-        if (!write_all(fd, content) || (opt.fsync && ::fsync(fd) != 0)) {
+        durable = durable && opt.fsync;
+        if (!write_all(fd, content) || (durable && ::fsync(fd) != 0)) {
             int err = errno;
             ::close(fd);
             ::unlink(tmp.c_str());
@@ -166,16 +174,26 @@ struct UploadQueue::Impl {
         }
         ::close(fd);
         if (::rename(tmp.c_str(), path("state").c_str()) != 0) return io_error("rename", tmp, errno);
-        return sync_dir();
+        if (!durable) return Ok{};
+        if (auto st = sync_dir(); !st) return st;
+        state_durable_through = acked_through;
+        return Ok{};
     }
 
-    // Deletes segments whose events are all acknowledged; `state` must already say so.
+    // Deletes segments whose events are all acknowledged; `state` must already
+    // say so (it is made durable here first if it is not yet).
     void delete_acked_segments() {
         while (!segments.empty()) {
             Segment& s = segments.front();
             bool is_append = append_fd >= 0 && segments.size() == 1;
             if (s.count > 0 && s.last_seq > acked_through) break;
             if (s.count == 0 && is_append) break;
+            if (s.count > 0 && s.last_seq > state_durable_through && opt.fsync) {
+                if (auto st = write_state(true); !st) {
+                    last_error = "keeping acknowledged spool files: " + st.error().message;
+                    break;  // tried again at the next ack
+                }
+            }
             if (is_append) {
                 ::close(append_fd);
                 append_fd = -1;
@@ -275,7 +293,7 @@ struct UploadQueue::Impl {
         local->emit(e);
         std::uint64_t old = acked_through;
         acked_through = std::max(acked_through, to);
-        if (auto st = write_state(); !st) {
+        if (auto st = write_state(false); !st) {
             acked_through = old;
             return st;
         }
@@ -305,7 +323,7 @@ struct UploadQueue::Impl {
             if (last_seq > acked_through) {
                 std::uint64_t old = acked_through;
                 acked_through = last_seq;
-                if (auto st = write_state(); !st) {
+                if (auto st = write_state(false); !st) {
                     // Without a durable ack the batch is re-sent after a restart; the authority de-duplicates.
                     last_error = "acknowledged, but saving the ack failed: " + st.error().message;
                     acked_through = std::max(old, last_seq);
