@@ -37,19 +37,19 @@ DROPIN=/etc/sudoers.d/jit-test-${TAG}-su-rights
 ETC_FILES+=("$DROPIN" "/etc/sudoers.d/.jit-test-${TAG}-su-rights.tmp")
 HOST_PAM_SUM=$(cat /etc/pam.d/su /etc/pam.d/su-l 2>/dev/null | sha256sum)
 
-# --- users (uid ranges apart from pam_real_daemon.sh's, so both can run at once) ---
+# --- users (uid ranges no other host test uses, so they can run at once) ---------
 #   A: 1 h grant          B: no grant            C: grant ending during the test
 #   D: sudo-only grant    E: 1 h grant, revoked  LOC: local, not managed
 #   OPS: unprivileged local caller for the pty runs
 A=jt-${TAG}-sa B=jt-${TAG}-sb C=jt-${TAG}-sc D=jt-${TAG}-sd E=jt-${TAG}-se
 LOC=lo-${TAG}-sloc OPS=lo-${TAG}-sops
 for u in A B C D E; do
-  uid=$(free_uid 71500 71999) || exit 1
+  uid=$(free_uid 73000 73499) || exit 1
   add_user "${!u}" "$uid" || exit 1
   eval "${u}_UID=$uid"
 done
 for u in LOC OPS; do
-  uid=$(free_uid 61500 61999) || exit 1
+  uid=$(free_uid 63000 63499) || exit 1
   add_user "${!u}" "$uid" || exit 1
   eval "${u}_UID=$uid"
 done
@@ -165,7 +165,7 @@ su_root "$C"
 check "window: root su to a user inside the window" allowed "$C_UID"
 su_root "$A"
 check "grant: root su - to a JIT user with a grant runs id" allowed "$A_UID"
-check "grant: ...told when access ends" grep -Eq "^jitlogin: access until [0-9]{2}:[0-9]{2} \((in 59 min|in 1 h)\), grant $G_A\$" "$T/su.err" "$T/su.out"
+check "grant: ...told when access ends" grep -Eq "^jitlogin: access until ([0-9]{4}-[0-9]{2}-[0-9]{2} )?[0-9]{2}:[0-9]{2} \((in 59 min|in 1 h)\), grant $G_A\$" "$T/su.err" "$T/su.out"
 su_root "$A" plain
 check "grant: root plain su (service su) runs id" allowed "$A_UID"
 su_pty "$OPS" "$A"
