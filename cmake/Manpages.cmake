@@ -1,0 +1,30 @@
+# Man pages rendered from their Markdown sources with pandoc, when pandoc is
+# installed (Debian: `pandoc`). Optional: without it nothing is rendered, the
+# build does not fail, and tests/docs skips its rendering test. Included once
+# from the top-level CMakeLists.txt; tests/docs uses the variables below.
+set(JIT_MANPAGE_SOURCES
+    ${PROJECT_SOURCE_DIR}/pam_module/pam_jit.8.md
+    ${PROJECT_SOURCE_DIR}/jitctl/jitctl.8.md
+    ${PROJECT_SOURCE_DIR}/helperd/jit-helperd.8.md)
+set(JIT_MANPAGE_FILTER ${CMAKE_CURRENT_LIST_DIR}/manpage-tables.lua)
+find_program(PANDOC_EXECUTABLE pandoc)
+
+if(PANDOC_EXECUTABLE)
+  set(jit_manpages "")
+  file(MAKE_DIRECTORY ${PROJECT_BINARY_DIR}/man)
+  foreach(src IN LISTS JIT_MANPAGE_SOURCES)
+    get_filename_component(page ${src} NAME_WLE)  # e.g. jitctl.8
+    set(out ${PROJECT_BINARY_DIR}/man/${page})
+    add_custom_command(OUTPUT ${out}
+      COMMAND ${PANDOC_EXECUTABLE} --standalone --from markdown --to man
+              --lua-filter ${JIT_MANPAGE_FILTER} --output ${out} ${src}
+      DEPENDS ${src} ${JIT_MANPAGE_FILTER}
+      COMMENT "Rendering man page ${page}"
+      VERBATIM)
+    list(APPEND jit_manpages ${out})
+    install(FILES ${out} DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
+  endforeach()
+  add_custom_target(manpages ALL DEPENDS ${jit_manpages})
+else()
+  message(STATUS "pandoc not found: man pages are not rendered (install pandoc to get them)")
+endif()
