@@ -1,9 +1,10 @@
 # Shared helpers for pam_jit's host-level tests (sourced, not run).
 # Everything created here carries the run's unique tag ($TAG) and is removed by
 # cleanup(): users, /etc/pam.d/jit-test-e-*, /etc/sudoers.d/jit-test-e-*, servers.
-# Exit code 77 = skipped (ctest SKIP_RETURN_CODE).
+# Exit code 77 = skipped (ctest SKIP_RETURN_CODE). Safe under `set -e` too.
 
 set -u
+LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PASSES=0
 FAILS=0
 TAG="e$$"
@@ -11,11 +12,13 @@ T=""
 PIDS=()
 USERS_CREATED=()
 ETC_FILES=()
+SHOW_ON_FAIL=()   # files whose tail cleanup() prints when the run fails
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 pass() { PASSES=$((PASSES + 1)); log "PASS $*"; }
 fail() { FAILS=$((FAILS + 1)); log "FAIL $*"; }
 skip() { log "SKIP $*"; exit 77; }
+die() { fail "$*"; exit 1; }  # a failure later steps cannot go on from
 check() {  # check "description" command...  (passes when the command succeeds)
   local what=$1; shift
   if "$@"; then pass "$what"; else fail "$what"; fi
@@ -29,7 +32,13 @@ require_root_and_tools() {
 
 cleanup() {
   local rc=$?
+  set +e
   local p u f
+  if [ "$rc" -ne 0 ]; then
+    for f in "${SHOW_ON_FAIL[@]}"; do
+      [ -f "$f" ] && { log "--- last lines of $f"; tail -n 100 "$f" >&2; }
+    done
+  fi
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
   for u in "${USERS_CREATED[@]}"; do
@@ -45,6 +54,16 @@ setup_tmp() {
   chmod 755 "$T"
   trap cleanup EXIT
   trap 'exit 130' INT TERM
+}
+
+# reap PID: waits for PID (kill it first to stop it) and drops it from the PIDS
+# cleanup() kills; returns PID's exit status.
+reap() {
+  local p rc keep=()
+  wait "$1" 2>/dev/null && rc=0 || rc=$?
+  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
+  return $rc
 }
 
 # add_user NAME UID: a local user with a key in ~/.ssh/authorized_keys and no password.
@@ -105,12 +124,66 @@ EOC
   return 1
 }
 
+# ssh_to [SSH OPTIONS] USER@127.0.0.1 [CMD]: ssh to start_sshd's server with the test key, no prompts.
+ssh_to() {
+  ssh -i "$T/client_key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
+      -o ConnectTimeout=5 -p "$SSH_PORT" "$@"
+}
+
 # ssh_as USER CMD: runs CMD over ssh; stdout in $T/ssh.out, stderr (banner, errors) in $T/ssh.err.
 ssh_as() {
   local user=$1; shift
-  ssh -i "$T/client_key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
-      -o LogLevel=INFO -o ConnectTimeout=5 -p "$SSH_PORT" "$user@127.0.0.1" "$@" \
-      > "$T/ssh.out" 2> "$T/ssh.err" < /dev/null
+  ssh_to -o LogLevel=INFO "$user@127.0.0.1" "$@" > "$T/ssh.out" 2> "$T/ssh.err" < /dev/null
+}
+
+# ssh_bg NAME INPUT USER CMD: a long-lived ssh session with a pty (-tt) in the
+# background, stdin from INPUT, output in $T/NAME.out; its pid in $BG_PID (and PIDS).
+ssh_bg() {
+  local name=$1 input=$2 user=$3; shift 3
+  ssh_to -tt "$user@127.0.0.1" "$@" > "$T/$name.out" 2>&1 < "$input" &
+  BG_PID=$!
+  PIDS+=($BG_PID)
+}
+
+# pam_service KIND NAME [ACCOUNT ARGS...]: /etc/pam.d/NAME (removed by cleanup) with
+# pam_jit.so ($SO, socket $SOCK; ACCOUNT ARGS added to its account line) as used by
+#   sshd        keys only (auth denied); pam_jit in account and, after common-session, in session
+#   sudo        kind=sudo; auth denied (NOPASSWD rules only)
+#   su          kind=su; auth permitted (root's su)
+#   su-session  su, plus common-session and pam_jit in session
+pam_service() {
+  local kind=$1 name=$2; shift 2
+  local acct="account  required  $SO socket=$SOCK${1:+ $*}"
+  case $kind in
+    sshd) etc_file "/etc/pam.d/$name" 0644 <<EOC
+auth     required  pam_deny.so
+$acct
+account  include   common-account
+session  include   common-session-noninteractive
+session  required  $SO socket=$SOCK
+password required  pam_deny.so
+EOC
+      ;;
+    sudo) etc_file "/etc/pam.d/$name" 0644 <<EOC
+auth     required  pam_deny.so
+$acct kind=sudo
+account  include   common-account
+session  required  pam_permit.so
+EOC
+      ;;
+    su|su-session)
+      local sess=""
+      [ "$kind" = su ] || sess="session  include   common-session-noninteractive
+session  required  $SO socket=$SOCK"
+      etc_file "/etc/pam.d/$name" 0644 <<EOC
+auth     required  pam_permit.so
+$acct kind=su
+account  include   common-account${sess:+
+$sess}
+EOC
+      ;;
+    *) die "pam_service: unknown kind '$kind'" ;;
+  esac
 }
 
 make_client_key() { ssh-keygen -q -t ed25519 -N '' -f "$T/client_key"; }
@@ -119,17 +192,30 @@ quiet() { "$@" >/dev/null 2>&1; }
 lacks() { ! grep -q "$@"; }  # lacks [grep options] PATTERN FILE
 not() { ! "$@"; }
 
-# wait_for SECONDS CMD...: polls until CMD succeeds (waiting for the daemon to
-# pick up a bundle is asynchronous); returns CMD's last status.
+# wait_for [--or-die WHAT] SECONDS CMD...: polls until CMD succeeds (waiting for
+# the daemon to pick up a bundle is asynchronous); returns CMD's last status, or
+# with --or-die ends the run naming WHAT.
 wait_for() {
-  local secs=$1 i; shift
+  local what="" secs i rc
+  if [ "$1" = --or-die ]; then what=$2; shift 2; fi
+  secs=$1; shift
   for i in $(seq 1 $((secs * 10))); do "$@" && return 0; sleep 0.1; done
-  "$@"
+  "$@" && return 0 || rc=$?
+  [ -z "$what" ] || die "timed out waiting for: $what"
+  return $rc
 }
 
 # --- reference authority (needs AUTHORITY, ADMIN, HOST) ---------------------------
+# use_authority [DIR]: AUTHORITY and ADMIN from DIR (default: this tree's
+# tests/authority); fails unless both are there.
+use_authority() {
+  local dir=${1:-$LIB_DIR/../authority}
+  AUTHORITY=$dir/jit-authority ADMIN=$dir/jit-authority-admin
+  [ -x "$AUTHORITY" ] && [ -x "$ADMIN" ]
+}
 # authority_start: new signing key (public half in $T/keys/<key_id>.pub), host API
 # and admin API on free loopback ports; restarts keep the ports and the state.
+# AUTH_APPROVALS: approvals a request needs (default 0).
 authority_start() {
   if [ ! -f "$T/auth/signing.key" ]; then
     mkdir -p "$T/auth" "$T/keys" && chmod 700 "$T/auth"
@@ -139,7 +225,7 @@ authority_start() {
   rm -f "$T/auth/port" "$T/auth/admin-port"
   "$AUTHORITY" --listen "127.0.0.1:${AUTH_PORT:-0}" --port-file "$T/auth/port" \
     --admin-listen "127.0.0.1:${ADMIN_PORT:-0}" --admin-port-file "$T/auth/admin-port" \
-    --key "$T/auth/signing.key" --key-id "$KEY_ID" --state "$T/auth/state.json" --approvals-required 0 --quiet \
+    --key "$T/auth/signing.key" --key-id "$KEY_ID" --state "$T/auth/state.json" --approvals-required "${AUTH_APPROVALS:-0}" --quiet \
     > "$T/authority.log" 2>&1 &
   AUTH_PID=$!
   PIDS+=($AUTH_PID)
@@ -155,9 +241,13 @@ grant() {
 }
 
 # --- jit-helperd (needs HELPERD, HOST, AUTH_PORT) ------------------------------------
-# helperd_config SOCKET SUDOERS_DROPIN: everything under $T except the drop-in.
+# helperd_config SOCKET SUDOERS_DROPIN [EXTRA]: everything under $T except the
+# drop-in ("" for none); EXTRA (config lines, e.g. "[enforce]\nwarn_before = 8")
+# is appended. HELPERD_UIDS: the managed uid range (default 70000-79999).
+# HELPERD_STATE_BY_DAEMON=1: $T/state is left for the daemon to create.
 helperd_config() {
-  mkdir -p "$T/state" && chmod 700 "$T/state"
+  local uids=${HELPERD_UIDS:-70000-79999}
+  [ -n "${HELPERD_STATE_BY_DAEMON:-}" ] || { mkdir -p "$T/state" && chmod 700 "$T/state"; }
   cat > "$T/helperd.conf" <<EOC
 [authority]
 url = http://127.0.0.1:$AUTH_PORT
@@ -177,8 +267,8 @@ dir = $T/state
 request_hint = 'jitctl request'
 
 [access]
-managed_uid_min = 70000
-managed_uid_max = 79999
+managed_uid_min = ${uids%-*}
+managed_uid_max = ${uids#*-}
 
 [nss]
 db_path = $T/nss.db
@@ -187,13 +277,33 @@ create_home = no
 [sudo]
 dropin_path = $2
 EOC
+  [ -z "${3:-}" ] || printf '\n%b\n' "$3" >> "$T/helperd.conf"
   HELPERD_SOCK=$1
 }
+# helperd_accepts: something accepts connections on $HELPERD_SOCK (a stale socket file does not).
+helperd_accepts() {
+  /usr/bin/python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "$HELPERD_SOCK" 2>/dev/null
+}
+# helperd_start: runs $HELPERD (log: $T/helperd.log) and waits up to 30 s until it
+# is ready: it accepts on its socket, or the command in HELPERD_READY (e.g.
+# "quiet ctl status") succeeds. Fails at once if the daemon exits.
 helperd_start() {
   ${HELPERD_WRAP:-} "$HELPERD" --config "$T/helperd.conf" >> "$T/helperd.log" 2>&1 &
   HELPERD_PID=$!
   PIDS+=($HELPERD_PID)
-  wait_for 10 test -S "$HELPERD_SOCK" || { cat "$T/helperd.log" >&2; return 1; }
+  local i
+  for i in $(seq 1 300); do
+    ${HELPERD_READY:-helperd_accepts} && return 0
+    kill -0 "$HELPERD_PID" 2>/dev/null || { log "jit-helperd exited at start"; cat "$T/helperd.log" >&2; return 1; }
+    sleep 0.1
+  done
+  log "jit-helperd not ready after 30 s"; cat "$T/helperd.log" >&2
+  return 1
+}
+# helperd_stop [SIGNAL]: signals the daemon (default TERM) and returns its exit status.
+helperd_stop() {
+  kill -"${1:-TERM}" "$HELPERD_PID" 2>/dev/null || true
+  reap "$HELPERD_PID"
 }
 
 finish() {

@@ -7,7 +7,7 @@ SO=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../integration/lib.sh"
 require_root_and_tools /usr/sbin/sshd ssh sudo pamtester useradd /usr/bin/python3
-[ -f "$SO" ] || { echo "no module at $SO" >&2; exit 1; }
+[ -f "$SO" ] || die "no module at $SO"
 setup_tmp
 make_client_key
 
@@ -27,30 +27,12 @@ EOF2
   --log "$T/requests.log" > "$T/fake.out" 2>&1 &
 FAKE=$!
 PIDS+=($FAKE)
-for i in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
+wait_for 5 test -S "$SOCK" || die "the fake jit-helperd did not start: $(cat "$T/fake.out")"
 
 SVC=jit-test-${TAG}
-etc_file "/etc/pam.d/$SVC-sshd" 0644 <<EOF2
-auth     required  pam_deny.so
-account  required  $SO socket=$SOCK timeout_ms=1000
-account  include   common-account
-session  include   common-session-noninteractive
-session  required  $SO socket=$SOCK
-password required  pam_deny.so
-EOF2
-etc_file "/etc/pam.d/$SVC-sudo" 0644 <<EOF2
-auth     required  pam_deny.so
-account  required  $SO socket=$SOCK kind=sudo
-account  include   common-account
-session  required  pam_permit.so
-EOF2
-etc_file "/etc/pam.d/$SVC-su" 0644 <<EOF2
-auth     required  pam_permit.so
-account  required  $SO socket=$SOCK kind=su
-account  include   common-account
-session  include   common-session-noninteractive
-session  required  $SO socket=$SOCK
-EOF2
+pam_service sshd "$SVC-sshd" timeout_ms=1000
+pam_service sudo "$SVC-sudo"
+pam_service su-session "$SVC-su"
 etc_file "/etc/sudoers.d/$SVC" 0440 <<EOF2
 Defaults:$ALICE pam_service=$SVC-sudo, timestamp_timeout=0
 Defaults:$BOB pam_service=$SVC-sudo, timestamp_timeout=0
@@ -68,8 +50,7 @@ check "ssh: the user is told when access ends" grep -q "jitlogin: access until 1
 check "ssh: check carried service, rhost and tty" \
   grep -q "\"op\": \"check\", \"rhost\": \"127.0.0.1\", \"service\": \"$SVC-sshd\", \"tty\": \"ssh\", \"user\": \"$ALICE\"" "$T/requests.log"
 check "ssh: session registered after common-session" grep -q "\"op\": \"session_open\".*\"user\": \"$ALICE\"" "$T/requests.log"
-for i in $(seq 1 40); do grep -q "\"op\": \"session_close\".*\"user\": \"$ALICE\"" "$T/requests.log" && break; sleep 0.05; done
-check "ssh: session deregistered at logout" grep -q "\"op\": \"session_close\".*\"user\": \"$ALICE\"" "$T/requests.log"
+check "ssh: session deregistered at logout" wait_for 2 grep -q "\"op\": \"session_close\".*\"user\": \"$ALICE\"" "$T/requests.log"
 
 ssh_as "$BOB" 'echo logged-in'
 check "ssh: denied user does not get a shell" lacks logged-in "$T/ssh.out"
@@ -84,8 +65,8 @@ check "ssh: ...and is told nothing by jitlogin" lacks jitlogin "$T/ssh.err"
 out=$(runuser -u "$ALICE" -- sudo -n /usr/bin/id -u 2>"$T/sudo.err")
 check "sudo -n: allowed user runs the command" test "$out" = 0
 check "sudo -n: no success notice (sudo prints it on stdout)" lacks jitlogin "$T/sudo.err"
-grep -q "\"kind\": \"sudo\".*\"service\": \"$SVC-sudo\".*\"user\": \"$ALICE\"" "$T/requests.log" \
-  && pass "sudo: check sent with kind=sudo for the invoking user" || fail "sudo: check request"
+check "sudo: check sent with kind=sudo for the invoking user" \
+  grep -q "\"kind\": \"sudo\".*\"service\": \"$SVC-sudo\".*\"user\": \"$ALICE\"" "$T/requests.log"
 out=$(runuser -u "$BOB" -- sudo -n /usr/bin/id -u 2>&1)
 check "sudo -n: denied user is refused" lacks -x 0 <<<"$out"
 check "sudo -n: denied user sees the reason" grep -q "jitlogin: no active grant for $BOB" <<<"$out"
@@ -114,7 +95,7 @@ if command -v valgrind >/dev/null; then
 fi
 
 # --- the daemon goes away ----------------------------------------------------
-kill "$FAKE"; wait "$FAKE" 2>/dev/null; rm -f "$SOCK"
+kill "$FAKE"; reap "$FAKE"; rm -f "$SOCK"
 ssh_as "$ALICE" 'echo logged-in'
 check "daemon down: JIT user refused" lacks logged-in "$T/ssh.out"
 check "daemon down: JIT user told why" grep -q "jitlogin: cannot reach jit-helperd; access for JIT users is refused" "$T/ssh.err"
