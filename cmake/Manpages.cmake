@@ -7,6 +7,8 @@ set(JIT_MANPAGE_SOURCES
     ${PROJECT_SOURCE_DIR}/jitctl/jitctl.8.md
     ${PROJECT_SOURCE_DIR}/helperd/jit-helperd.8.md)
 set(JIT_MANPAGE_FILTER ${CMAKE_CURRENT_LIST_DIR}/manpage-tables.lua)
+# -smart: "--json" must stay two ASCII hyphens, not become an en dash.
+set(JIT_PANDOC_MAN_OPTIONS --standalone --from markdown-smart --to man --lua-filter ${JIT_MANPAGE_FILTER})
 find_program(PANDOC_EXECUTABLE pandoc)
 
 if(PANDOC_EXECUTABLE)
@@ -16,8 +18,7 @@ if(PANDOC_EXECUTABLE)
     get_filename_component(page ${src} NAME_WLE)  # e.g. jitctl.8
     set(out ${PROJECT_BINARY_DIR}/man/${page})
     add_custom_command(OUTPUT ${out}
-      COMMAND ${PANDOC_EXECUTABLE} --standalone --from markdown --to man
-              --lua-filter ${JIT_MANPAGE_FILTER} --output ${out} ${src}
+      COMMAND ${PANDOC_EXECUTABLE} ${JIT_PANDOC_MAN_OPTIONS} --output ${out} ${src}
       DEPENDS ${src} ${JIT_MANPAGE_FILTER}
       COMMENT "Rendering man page ${page}"
       VERBATIM)

@@ -3,10 +3,11 @@
 # and formats each result with groff and man -l at 80 columns: any warning or
 # error, or a wrong .TH line, fails the test.
 #
-#   render_test.sh PANDOC LUA_FILTER PAGE.N.md...
+#   render_test.sh PANDOC "PANDOC OPTIONS" PAGE.N.md...
 # Exit 77 (skipped) when PANDOC is empty/missing or groff/man are not installed.
 set -uo pipefail
-pandoc=$1 filter=$2
+pandoc=$1
+read -r -a options <<<"$2"
 shift 2
 if [ -z "$pandoc" ] || [ ! -x "$pandoc" ]; then echo "SKIP: pandoc not installed"; exit 77; fi
 for tool in groff man; do
@@ -21,7 +22,7 @@ for src in "$@"; do
   page=$(basename "$src" .md)          # jitctl.8
   name=${page%.*} section=${page##*.}  # jitctl 8
   out=$work/$page
-  if ! "$pandoc" --standalone --from markdown --to man --lua-filter "$filter" --output "$out" "$src" 2>"$work/err"; then
+  if ! "$pandoc" "${options[@]}" --output "$out" "$src" 2>"$work/err"; then
     echo "FAIL $src: pandoc failed:"; cat "$work/err"; failed=1; continue
   fi
   if [ -s "$work/err" ]; then echo "FAIL $src: pandoc warned:"; cat "$work/err"; failed=1; fi
@@ -37,6 +38,10 @@ for src in "$@"; do
   # man -l as a reader would run it, with man-db's warnings on.
   if ! man --warnings -l "$out" >"$work/text" 2>"$work/err" || [ -s "$work/err" ]; then
     echo "FAIL $src: man -l reports:"; cat "$work/err"; failed=1
+  fi
+  # Options keep their ASCII hyphens (no "--json" turned into an en dash).
+  if grep -n -- '–[A-Za-z]' "$work/text" >"$work/err"; then
+    echo "FAIL $src: en dash where an option's -- was meant:"; cat "$work/err"; failed=1
   fi
   # Every section of the source made it into the page.
   while IFS= read -r heading; do
