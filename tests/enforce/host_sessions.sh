@@ -14,14 +14,12 @@ HELPERD=$1
 SO=$2
 JITCTL=${3:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
-AUTHORITY=$HERE/../authority/jit-authority
-ADMIN=$HERE/../authority/jit-authority-admin
 source "$HERE/../integration/lib.sh"
 TAG="f$$"
 require_root_and_tools /usr/sbin/sshd ssh useradd pgrep /usr/bin/python3 openssl
 [ -x "$HELPERD" ] || skip "jit-helperd not built ($HELPERD)"
-[ -x "$AUTHORITY" ] && [ -x "$ADMIN" ] || skip "reference authority not present"
-[ -f "$SO" ] || { echo "no module at $SO" >&2; exit 1; }
+use_authority || skip "reference authority not present"
+[ -f "$SO" ] || die "no module at $SO"
 [ -d /run/systemd/system ] && [ -d /run/systemd/seats ] && skip "logind runs here: this test is for the fallback (the nspawn suite covers logind)"
 setup_tmp
 make_client_key
@@ -39,35 +37,16 @@ OPS_UID=$(free_uid 61000 61499) && add_user "$OPS" "$OPS_UID" || exit 1
 authority_start || exit 1
 admin host add "$HOST" >/dev/null || exit 1
 SOCK=$T/helperd.sock
-helperd_config "$SOCK" "$DROPIN"
-cat >> "$T/helperd.conf" <<EOC
+helperd_config "$SOCK" "$DROPIN" '[enforce]\nwarn_before = 8\nkill_grace = 2'
+helperd_start || die "jit-helperd did not start"
 
-[enforce]
-warn_before = 8
-kill_grace = 2
-EOC
-helperd_start || { fail "jit-helperd did not start"; exit 1; }
-
-etc_file "/etc/pam.d/$SVC-sshd" 0644 <<EOF2
-auth     required  pam_deny.so
-account  required  $SO socket=$SOCK
-account  include   common-account
-session  include   common-session-noninteractive
-session  required  $SO socket=$SOCK
-password required  pam_deny.so
-EOF2
+pam_service sshd "$SVC-sshd"
 start_sshd "$SVC-sshd" || exit 1
 
-# bg_ssh USER NAME CMD: a long-lived ssh session with a pty (-tt) in the background.
-# Its stdin is a FIFO that stays open and silent (like an idle user at the keyboard).
+# bg_ssh USER NAME CMD: a long-lived ssh session with a pty, its pid in NAME_PID. Its
+# stdin is a FIFO that stays open and silent (like an idle user at the keyboard).
 mkfifo "$T/idle" && exec 9<>"$T/idle"
-bg_ssh() {
-  local user=$1 name=$2; shift 2
-  ssh -tt -i "$T/client_key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
-      -o ConnectTimeout=5 -p "$SSH_PORT" "$user@127.0.0.1" "$@" > "$T/$name.out" 2>&1 < "$T/idle" &
-  eval "${name}_PID=$!"
-  PIDS+=($!)
-}
+bg_ssh() { ssh_bg "$2" "$T/idle" "$1" "${@:3}"; printf -v "$2_PID" %s "$BG_PID"; }
 running() { kill -0 "$1" 2>/dev/null; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
 no_procs_of() { ! pgrep -u "$1" >/dev/null; }
@@ -96,9 +75,8 @@ if [ -n "$JITCTL" ]; then
 fi
 
 # The daemon restarts mid-window: the session table comes back from the state dir.
-kill "$HELPERD_PID"; wait "$HELPERD_PID" 2>/dev/null
-rm -f "$SOCK"
-helperd_start || { fail "jit-helperd did not restart"; exit 1; }
+helperd_stop; rm -f "$SOCK"
+helperd_start || die "jit-helperd did not restart"
 if [ -n "$JITCTL" ]; then
   jitctl_lists() { "$JITCTL" --socket "$SOCK" status 2>/dev/null | grep -q "^  $1 grant "; }
   check "after a restart jit-helperd still tracks alice's session" wait_for 5 jitctl_lists "$ALICE"
