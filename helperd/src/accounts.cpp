@@ -98,26 +98,24 @@ void CachingAccounts::make_room(M& map) {
     for (auto it = map.begin(); it != map.end();) it = it->second.at <= cut ? map.erase(it) : std::next(it);
 }
 
-LocalAccount CachingAccounts::lookup(const std::string& user) {
-    if (ttl_ms_ <= 0) return inner_.lookup(user);
+template <class M, class K, class Fetch>
+auto CachingAccounts::cached(M& map, const K& key, Fetch fetch) {
+    if (ttl_ms_ <= 0) return fetch();
     const std::int64_t now = clock_();
     revalidate();
-    if (auto it = by_name_.find(user); it != by_name_.end() && fresh(it->second.at, now)) return it->second.value;
-    LocalAccount acct = inner_.lookup(user);
-    make_room(by_name_);
-    by_name_[user] = Entry<LocalAccount>{acct, now};
-    return acct;
+    if (auto it = map.find(key); it != map.end() && fresh(it->second.at, now)) return it->second.value;
+    auto value = fetch();
+    make_room(map);
+    map[key] = {value, now};
+    return value;
+}
+
+LocalAccount CachingAccounts::lookup(const std::string& user) {
+    return cached(by_name_, user, [&] { return inner_.lookup(user); });
 }
 
 std::optional<std::string> CachingAccounts::name_of(uid_t uid) {
-    if (ttl_ms_ <= 0) return inner_.name_of(uid);
-    const std::int64_t now = clock_();
-    revalidate();
-    if (auto it = by_uid_.find(uid); it != by_uid_.end() && fresh(it->second.at, now)) return it->second.value;
-    auto name = inner_.name_of(uid);
-    make_room(by_uid_);
-    by_uid_[uid] = Entry<std::optional<std::string>>{name, now};
-    return name;
+    return cached(by_uid_, uid, [&] { return inner_.name_of(uid); });
 }
 
 }  // namespace jit::helperd

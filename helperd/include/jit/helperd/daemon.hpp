@@ -77,6 +77,9 @@ private:
     void revalidate();  // forgets everything when a watched file changed
     template <class M>
     static void make_room(M& map);
+    // The answer for `key` from `map` if fresh, else fetch() remembered.
+    template <class M, class K, class Fetch>
+    auto cached(M& map, const K& key, Fetch fetch);
 
     Accounts& inner_;
     std::int64_t ttl_ms_;
