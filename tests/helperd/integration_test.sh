@@ -7,151 +7,108 @@
 # authority down serves the stored state; SIGHUP with a broken config keeps
 # the old one; check-config names file/line/key; request relay uses the
 # caller's kernel identity.
-set -euo pipefail
 HELPERD=$1 JITCTL=$2 AUTH_DIR=$3
-T=$(mktemp -d /tmp/jit-helperd-it.XXXXXX)
-chmod 755 "$T"
-AUTH_PID= DAEMON_PID=
-cleanup() {
-  [ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
-  [ -n "$AUTH_PID" ] && kill "$AUTH_PID" 2>/dev/null && wait "$AUTH_PID" 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; echo "--- daemon log" >&2; cat "$T"/daemon*.log >&2 || true; exit 1; }
-# Waits (bounded) until the command succeeds.
-wait_for() {
-  local what=$1; shift
-  for _ in $(seq 1 300); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  fail "timed out waiting for: $what"
-}
-
-mkdir -p "$T/keys"  # the state dir is created by the daemon
-openssl genpkey -algorithm ed25519 -out "$T/authority.key" 2>/dev/null
-openssl pkey -in "$T/authority.key" -pubout -out "$T/keys/it-key.pub"
-chmod 600 "$T/authority.key"; chmod 644 "$T/keys/it-key.pub"
-
-start_authority() {
-  rm -f "$T/port"
-  "$AUTH_DIR/jit-authority" --listen "127.0.0.1:${1:-0}" --port-file "$T/port" --key "$T/authority.key" \
-      --key-id it-key --state "$T/authority.json" --approvals-required 1 --quiet >"$T/authority.log" 2>&1 &
-  AUTH_PID=$!
-  wait_for "authority port file" test -s "$T/port"
-}
-admin() { "$AUTH_DIR/jit-authority-admin" --port-file "$T/port" "$@"; }
+source "$(cd "$(dirname "$0")" && pwd)/../integration/lib.sh"
+set -eo pipefail
+TAG="h$$"
+use_authority "$AUTH_DIR" || die "no reference authority in $AUTH_DIR"
+setup_tmp
+SHOW_ON_FAIL=("$T/helperd.log" "$T/authority.log")
 ctl() { "$JITCTL" --socket "$T/helperd.sock" "$@"; }
 
-start_authority
-PORT=$(cat "$T/port")
+HOST=web-01 AUTH_APPROVALS=1
+authority_start || die "the reference authority did not start"
 admin host add web-01 >/dev/null
 
-cat >"$T/helperd.conf" <<CONF
-[authority]
-url = http://127.0.0.1:$PORT
-host_id = web-01
-trusted_keys_dir = $T/keys
-poll_wait = 20
-backoff_max = 2
-[socket]
-path = $T/helperd.sock
-[state]
-dir = $T/state
-[access]
-managed_uid_min = 3000000
-managed_uid_max = 3000100
-[nss]
-db_path = $T/nss.db
-home_base = $T/home
-create_home = no
-[sudo]
-dropin_path =
-CONF
+# No sudoers drop-in; the state dir is created by the daemon.
+HELPERD_UIDS=3000000-3000100 HELPERD_STATE_BY_DAEMON=1
+helperd_config "$T/helperd.sock" "" "[nss]\nhome_base = $T/home"
 
-"$HELPERD" --check-config --config "$T/helperd.conf" >/dev/null || fail "valid config refused"
-ctl check-config --config "$T/helperd.conf" >/dev/null || fail "jitctl check-config refused a valid config"
+"$HELPERD" --check-config --config "$T/helperd.conf" >/dev/null || die "valid config refused"
+ctl check-config --config "$T/helperd.conf" >/dev/null || die "jitctl check-config refused a valid config"
 
-start_daemon() {
-  "$HELPERD" --config "$T/helperd.conf" >>"$T/daemon.log" 2>&1 &
-  DAEMON_PID=$!
-  wait_for "daemon answering" "$JITCTL" --socket "$T/helperd.sock" status
-}
+HELPERD_READY="quiet ctl status"  # ready: the daemon answers
 has_revision() { ctl status --json | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["revision"] >= int(sys.argv[1]) else 1)' "$1"; }
 decision() { ctl check "$1" --json ${2:+--service "$2"} | python3 -c 'import json,sys; print(json.load(sys.stdin)["decision"])'; }
+lists_grant() { [[ $(ctl grants 2>/dev/null) == *"$1"* ]]; }
+not_allowed() { [ "$(decision "$1" 2>/dev/null)" != allow ]; }
 
-start_daemon
-wait_for "first bundle" has_revision 1
-grep -q "plain http" "$T/daemon.log" || fail "no warning about plain http"
+helperd_start || die "jit-helperd did not start"
+wait_for --or-die "first bundle" 30 quiet has_revision 1
+grep -q "plain http" "$T/helperd.log" || die "no warning about plain http"
 
 # No grant yet: italice is unknown, so not managed (PAM_IGNORE).
-[ "$(decision italice)" = ignore ] || fail "italice should be unmanaged before any grant"
+[ "$(decision italice)" = ignore ] || die "italice should be unmanaged before any grant"
 
 GID=$(admin grant create --host web-01 --user italice --duration 1h --reason "integration test" --sudo-command /usr/bin/id)
-wait_for "grant visible" sh -c "'$JITCTL' --socket '$T/helperd.sock' grants | grep -q '$GID'"
-[ "$(decision italice)" = allow ] || fail "italice should be allowed with grant $GID"
-[ "$(decision italice sudo)" = allow ] || fail "italice sudo should be allowed"
-ctl check italice >"$T/out" || fail "jitctl check exit code for allow"
-grep -q "access until" "$T/out" || fail "check does not show the PAM message: $(cat "$T/out")"
-ctl status >"$T/status" || fail "jitctl status failed"
-grep -q "1 active" "$T/status" || fail "status does not count the grant: $(cat "$T/status")"
-grep -q "127.0.0.1:$PORT" "$T/status" || fail "status does not show the authority URL"
+wait_for --or-die "grant visible" 30 lists_grant "$GID"
+[ "$(decision italice)" = allow ] || die "italice should be allowed with grant $GID"
+[ "$(decision italice sudo)" = allow ] || die "italice sudo should be allowed"
+ctl check italice >"$T/out" || die "jitctl check exit code for allow"
+grep -q "access until" "$T/out" || die "check does not show the PAM message: $(cat "$T/out")"
+ctl status >"$T/status" || die "jitctl status failed"
+grep -q "1 active" "$T/status" || die "status does not count the grant: $(cat "$T/status")"
+grep -q "127.0.0.1:$AUTH_PORT" "$T/status" || die "status does not show the authority URL"
 # The NSS snapshot was published to the configured temp path (never /var/lib/jit).
-[ -s "$T/nss.db" ] || fail "no NSS snapshot at $T/nss.db"
+[ -s "$T/nss.db" ] || die "no NSS snapshot at $T/nss.db"
 
 # Audit events reach the authority through the upload queue.
-wait_for "events uploaded" sh -c "'$AUTH_DIR/jit-authority-admin' --port-file '$T/port' events list --host web-01 | grep -q bundle.accepted"
+events_have() { [[ $(admin events list --host web-01 2>/dev/null) == *"$1"* ]]; }
+wait_for --or-die "events uploaded" 30 events_have bundle.accepted
 
 # Revocation reaches the daemon through the long poll (no restart, no waiting for poll_wait).
 admin grant revoke --host web-01 "$GID" >/dev/null
-wait_for "revocation" sh -c "[ \"\$('$JITCTL' --socket '$T/helperd.sock' check italice --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"decision\"])')\" != allow ]"
+wait_for --or-die "revocation" 30 not_allowed italice
 set +e; ctl check italice >/dev/null; rc=$?; set -e
-[ "$rc" = 10 ] || [ "$(decision italice)" = ignore ] || fail "revoked: unexpected exit $rc"
+[ "$rc" = 10 ] || [ "$(decision italice)" = ignore ] || die "revoked: unexpected exit $rc"
 
 # A new grant, then the authority goes down and the daemon restarts: stored state is served.
 GID2=$(admin grant create --host web-01 --user itbob --duration 1h --reason "restart test")
-wait_for "second grant" sh -c "'$JITCTL' --socket '$T/helperd.sock' grants | grep -q '$GID2'"
-kill "$AUTH_PID"; wait "$AUTH_PID" 2>/dev/null || true; AUTH_PID=
-kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID" || fail "daemon did not exit cleanly on SIGTERM"; DAEMON_PID=
-grep -q "daemon.stopped" "$T/daemon.log" || fail "no daemon.stopped event"
-start_daemon
-[ "$(decision itbob)" = allow ] || fail "restart with authority down: stored grant not served"
-ctl status | grep -q "error" || fail "status should report the failing authority"
+wait_for --or-die "second grant" 30 lists_grant "$GID2"
+kill "$AUTH_PID"; reap "$AUTH_PID" || true
+helperd_stop TERM || die "daemon did not exit cleanly on SIGTERM"
+grep -q "daemon.stopped" "$T/helperd.log" || die "no daemon.stopped event"
+helperd_start || die "jit-helperd did not start again"
+[ "$(decision itbob)" = allow ] || die "restart with authority down: stored grant not served"
+ctl status | grep -q "error" || die "status should report the failing authority"
 
 # SIGHUP with a broken config keeps the running one.
 cp "$T/helperd.conf" "$T/helperd.conf.good"
 printf '[authority]\npoll_wait = 99\n' >>"$T/helperd.conf"
-kill -HUP "$DAEMON_PID"
-wait_for "reload failure logged" grep -q "config_reload_failed" "$T/daemon.log"
-[ "$(decision itbob)" = allow ] || fail "broken reload dropped state"
+kill -HUP "$HELPERD_PID"
+wait_for --or-die "reload failure logged" 30 grep -q "config_reload_failed" "$T/helperd.log"
+[ "$(decision itbob)" = allow ] || die "broken reload dropped state"
 set +e; out=$(ctl check-config --config "$T/helperd.conf" 2>&1); rc=$?; set -e
-[ "$rc" = 1 ] || fail "check-config exit $rc for a bad config"
-echo "$out" | grep -q "helperd.conf:2[0-9]: key 'authority.poll_wait'" || fail "check-config message: $out"
+[ "$rc" = 1 ] || die "check-config exit $rc for a bad config"
+BAD_LINE=$(( $(wc -l < "$T/helperd.conf.good") + 2 ))  # the appended poll_wait
+echo "$out" | grep -q "helperd.conf:$BAD_LINE: key 'authority.poll_wait'" || die "check-config message: $out"
 set +e; "$HELPERD" --check-config --config "$T/helperd.conf" >/dev/null 2>&1; rc=$?; set -e
-[ "$rc" = 78 ] || fail "jit-helperd --check-config exit $rc for a bad config"
+[ "$rc" = 78 ] || die "jit-helperd --check-config exit $rc for a bad config"
 cp "$T/helperd.conf.good" "$T/helperd.conf"
-kill -HUP "$DAEMON_PID"
-wait_for "reload logged" grep -q "config.reloaded" "$T/daemon.log"
+kill -HUP "$HELPERD_PID"
+wait_for --or-die "reload logged" 30 grep -q "config.reloaded" "$T/helperd.log"
 
 # Authority back (same port): the daemon catches up.
-start_authority "$PORT"
+authority_start || die "the reference authority did not restart"  # same ports, same state
 GID3=$(admin grant create --host web-01 --user itcarol --duration 1h --reason "after outage")
-wait_for "catch up after outage" sh -c "'$JITCTL' --socket '$T/helperd.sock' grants | grep -q '$GID3'"
+wait_for --or-die "catch up after outage" 30 lists_grant "$GID3"
 
 # Request relay: the identity is the caller's uid, whatever it claims.
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && getent passwd nobody >/dev/null; then
   setpriv --reuid=nobody --regid=nogroup --clear-groups "$JITCTL" --socket "$T/helperd.sock" \
-      request --reason "integration relay" --duration 30m --json >"$T/request.json" || fail "request relay failed: $(cat "$T/request.json")"
+      request --reason "integration relay" --duration 30m --json >"$T/request.json" || die "request relay failed: $(cat "$T/request.json")"
   RID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$T/request.json")
   admin request show --host web-01 "$RID" >"$T/request.show" 2>&1 || true
-  grep -q nobody "$T/request.show" || fail "authority did not record the request as nobody: $(cat "$T/request.show")"
+  grep -q nobody "$T/request.show" || die "authority did not record the request as nobody: $(cat "$T/request.show")"
   setpriv --reuid=nobody --regid=nogroup --clear-groups "$JITCTL" --socket "$T/helperd.sock" request-status "$RID" | grep -q pending \
-      || fail "request-status"
+      || die "request-status"
   # An unprivileged peer may not ask about someone else.
   set +e; setpriv --reuid=nobody --regid=nogroup --clear-groups "$JITCTL" --socket "$T/helperd.sock" check itcarol >/dev/null 2>&1; rc=$?; set -e
-  [ "$rc" = 1 ] || fail "nobody could check another user (exit $rc)"
+  [ "$rc" = 1 ] || die "nobody could check another user (exit $rc)"
 fi
 
 # The daemon is gone: jitctl says so with exit code 3.
-kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID" || true; DAEMON_PID=
+helperd_stop TERM || true
 set +e; ctl status >/dev/null 2>&1; rc=$?; set -e
-[ "$rc" = 3 ] || fail "jitctl status without daemon: exit $rc, expected 3"
-echo "helperd integration: OK"
+[ "$rc" = 3 ] || die "jitctl status without daemon: exit $rc, expected 3"
+log "helperd integration: OK"
