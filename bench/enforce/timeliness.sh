@@ -11,11 +11,10 @@ HELPERD=$1
 SO=$2
 N=${3:-20}
 HERE=$(cd "$(dirname "$0")" && pwd)
-AUTHORITY=$HERE/../../tests/authority/jit-authority
-ADMIN=$HERE/../../tests/authority/jit-authority-admin
 source "$HERE/../../tests/integration/lib.sh"
 TAG="fb$$"
 require_root_and_tools /usr/sbin/sshd ssh useradd /usr/bin/python3
+use_authority || die "no reference authority in tests/authority"
 setup_tmp
 make_client_key
 HOST=enfb-${TAG}
@@ -27,17 +26,9 @@ U_UID=$(free_uid 72000 72999) && add_user "$U" "$U_UID" || exit 1
 authority_start || exit 1
 admin host add "$HOST" >/dev/null || exit 1
 SOCK=$T/helperd.sock
-helperd_config "$SOCK" "$DROPIN"
-printf '\n[enforce]\nwarn_before = 1\nkill_grace = 2\n' >> "$T/helperd.conf"
+helperd_config "$SOCK" "$DROPIN" '[enforce]\nwarn_before = 1\nkill_grace = 2'
 helperd_start || exit 1
-etc_file "/etc/pam.d/$SVC-sshd" 0644 <<EOF2
-auth     required  pam_deny.so
-account  required  $SO socket=$SOCK
-account  include   common-account
-session  include   common-session-noninteractive
-session  required  $SO socket=$SOCK
-password required  pam_deny.so
-EOF2
+pam_service sshd "$SVC-sshd"
 start_sshd "$SVC-sshd" || exit 1
 
 # wait_gone UID: polls /proc every 2 ms; prints the wall time (float seconds)
@@ -63,9 +54,8 @@ while alive() and time.time() < deadline:
 print("%.6f" % time.time())
 '
 start_session() {
-  ssh -tt -i "$T/client_key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
-      -p "$SSH_PORT" "$U@127.0.0.1" 'echo up; exec sleep 300' > "$T/s.out" 2>&1 < /dev/zero &
-  SPID=$!
+  ssh_bg s /dev/zero "$U" 'echo up; exec sleep 300'
+  SPID=$BG_PID
   wait_for 10 grep -q up "$T/s.out"
 }
 : > "$T/expiry.txt"; : > "$T/revocation.txt"
@@ -76,7 +66,7 @@ for i in $(seq 1 "$N"); do
   start_session || { log "session $i did not start"; continue; }
   gone=$(/usr/bin/python3 -c "$WAIT_GONE" "$U_UID")
   python3 -c "print('%.6f' % ($gone - $END))" >> "$T/expiry.txt"
-  wait "$SPID" 2>/dev/null
+  reap "$SPID"
   admin grant delete --host "$HOST" "$g" >/dev/null 2>&1
 done
 for i in $(seq 1 "$N"); do
@@ -88,7 +78,7 @@ for i in $(seq 1 "$N"); do
   t0=$(date +%s.%N)
   gone=$(/usr/bin/python3 -c "$WAIT_GONE" "$U_UID")
   python3 -c "print('%.6f' % ($gone - $t0))" >> "$T/revocation.txt"
-  wait "$SPID" 2>/dev/null
+  reap "$SPID"
 done
 summary='
 import sys
