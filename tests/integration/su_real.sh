@@ -20,13 +20,11 @@
 HELPERD=$1
 SO=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
-AUTHORITY=$HERE/../authority/jit-authority
-ADMIN=$HERE/../authority/jit-authority-admin
 source "$HERE/lib.sh"
 require_root_and_tools unshare mount runuser useradd usermod /bin/su /usr/bin/python3 openssl
 [ -f /etc/pam.d/su ] || skip "no /etc/pam.d/su"
 [ -x "$HELPERD" ] || skip "jit-helperd not built ($HELPERD)"
-[ -x "$AUTHORITY" ] && [ -x "$ADMIN" ] || skip "reference authority not present"
+use_authority || skip "reference authority not present"
 [ -f "$SO" ] || { echo "no module at $SO" >&2; exit 1; }
 unshare -m true 2>/dev/null || skip "cannot create a mount namespace (unshare -m)"
 setup_tmp
@@ -63,7 +61,8 @@ authority_start || exit 1
 admin host add "$HOST" >/dev/null || exit 1
 SOCK=$T/helperd.sock
 helperd_config "$SOCK" "$DROPIN"
-helperd_start || { fail "jit-helperd did not start"; exit 1; }
+SHOW_ON_FAIL+=("$T/helperd.log" "$T/authority.log")
+helperd_start || die "jit-helperd did not start"
 
 # --- the test PAM stacks, visible only inside the namespaces below ----------------------
 mkdir -p "$T/pam"
@@ -154,7 +153,7 @@ G_D=$(grant "$D" "$D_UID" --duration 1h --no-login --sudo-command /usr/bin/id) |
 G_E=$(grant "$E" "$E_UID" --duration 1h) || exit 1
 log "grants: $A $G_A, $C $G_C (ends $(date -d @"$C_END" +%T)), $D $G_D, $E $G_E"
 ready() { su_root "$E"; [ "$SU_RC" = 0 ]; }
-wait_for 15 ready || { fail "daemon did not pick up the bundle: $(tail -5 "$T/helperd.log"; cat "$T/su.err")"; exit 1; }
+wait_for 15 ready || die "daemon did not pick up the bundle (last su: $(cat "$T/su.err"))"
 
 # --- the namespace is private ------------------------------------------------------------
 check "namespace: test stack bind-mounted inside" in_ns grep -q "pam_jit.so socket=$SOCK" /etc/pam.d/su
@@ -200,7 +199,7 @@ su_root "$C"
 check "window: su after not_after refused, told the window ended" refused "access window ended at .*, grant $G_C"
 
 # --- the daemon dies --------------------------------------------------------------------------------
-kill -KILL "$HELPERD_PID"; wait "$HELPERD_PID" 2>/dev/null
+helperd_stop KILL
 su_root "$A"
 check "daemon killed: su to the JIT user refused" refused "cannot reach jit-helperd; access for JIT users is refused"
 su_pty "$OPS" "$A"
