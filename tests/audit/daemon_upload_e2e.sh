@@ -4,73 +4,24 @@
 # once, across a kill -9 while an upload is in flight (the authority stores the
 # batch after its injected delay; the host never saw the 204) and a restart.
 #   daemon_upload_e2e.sh JIT_HELPERD JITCTL AUTHORITY_DIR      (exit 77 = skipped)
-set -uo pipefail
 HELPERD=$1 JITCTL=$2 AUTH_DIR=$3
-[ -x "$AUTH_DIR/jit-authority" ] || { echo "SKIP: no reference authority"; exit 77; }
-T=$(mktemp -d /tmp/jit-upload-daemon-e2e.XXXXXX)
-chmod 755 "$T"
-AUTH_PID= DAEMON_PID=
-cleanup() {
-  [ -n "$DAEMON_PID" ] && kill -9 "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
-  [ -n "$AUTH_PID" ] && kill "$AUTH_PID" 2>/dev/null && wait "$AUTH_PID" 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; echo "--- daemon log" >&2; tail -n 40 "$T/daemon.log" >&2; exit 1; }
-wait_for() {
-  local what=$1; shift
-  for _ in $(seq 1 300); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  fail "timed out waiting for: $what"
-}
-
-mkdir -p "$T/keys" "$T/state"
-openssl genpkey -algorithm ed25519 -out "$T/authority.key" 2>/dev/null
-openssl pkey -in "$T/authority.key" -pubout -out "$T/keys/up-key.pub"
-chmod 600 "$T/authority.key"; chmod 644 "$T/keys/up-key.pub"
-"$AUTH_DIR/jit-authority" --listen 127.0.0.1:0 --port-file "$T/port" --key "$T/authority.key" \
-    --key-id up-key --quiet >"$T/authority.log" 2>&1 &
-AUTH_PID=$!
-wait_for "authority port file" test -s "$T/port"
-PORT=$(cat "$T/port")
-admin() { "$AUTH_DIR/jit-authority-admin" --port-file "$T/port" "$@"; }
+source "$(cd "$(dirname "$0")" && pwd)/../integration/lib.sh"
+set -o pipefail
+TAG="u$$"
+use_authority "$AUTH_DIR" || skip "no reference authority"
+setup_tmp
+SHOW_ON_FAIL=("$T/helperd.log")
 ctl() { "$JITCTL" --socket "$T/helperd.sock" "$@"; }
-admin host add web-up >/dev/null || fail "admin host add"
 
-cat >"$T/helperd.conf" <<CONF
-[authority]
-url = http://127.0.0.1:$PORT
-host_id = web-up
-trusted_keys_dir = $T/keys
-poll_wait = 20
-backoff_max = 2
-upload_events = yes
-[socket]
-path = $T/helperd.sock
-[state]
-dir = $T/state
-[access]
-managed_uid_min = 3000200
-managed_uid_max = 3000300
-[nss]
-db_path = $T/nss.db
-home_base = $T/home
-create_home = no
-[sudo]
-dropin_path =
-CONF
+HOST=web-up AUTH_APPROVALS=1
+authority_start || die "the reference authority did not start"
+admin host add web-up >/dev/null || die "admin host add"
+HELPERD_UIDS=3000200-3000300
+helperd_config "$T/helperd.sock" "" "[authority]\nupload_events = yes\n[nss]\nhome_base = $T/home"
+HELPERD_READY="quiet ctl status"  # ready: the daemon answers
 
-start_daemon() {
-  "$HELPERD" --config "$T/helperd.conf" >>"$T/daemon.log" 2>&1 &
-  DAEMON_PID=$!
-  for _ in $(seq 1 300); do
-    ctl status >/dev/null 2>&1 && return 0
-    kill -0 "$DAEMON_PID" 2>/dev/null || fail "jit-helperd exited at start"
-    sleep 0.1
-  done
-  fail "timed out waiting for the daemon to answer"
-}
 # Event lines of the daemon's StderrSink, in order: their event names.
-local_events() { grep -oE '^jit-helperd: [a-z_]+\.[a-z_]+ priority=[0-7] ' "$T/daemon.log" | awk '{print $2}'; }
+local_events() { grep -oE '^jit-helperd: [a-z_]+\.[a-z_]+ priority=[0-7] ' "$T/helperd.log" | awk '{print $2}'; }
 # The authority's stored events for the host: "seq type" lines; exit 1 unless seqs are 1..N.
 remote_events() {
   admin events list --host web-up | python3 -c '
@@ -89,24 +40,25 @@ converged() {
 }
 
 "$HELPERD" --check-config --config "$T/helperd.conf" >/dev/null 2>&1 \
-  || { echo "SKIP: this jit-helperd has no authority.upload_events"; exit 77; }
-start_daemon
-wait_for "first events uploaded" converged
+  || skip "this jit-helperd has no authority.upload_events"
+helperd_start || die "jit-helperd did not start"
+wait_for --or-die "first events uploaded" 30 converged
 
 # An upload held by the authority (stored after 3 s), and the daemon killed meanwhile.
-admin fault set --endpoint events --mode delay --seconds 3 --host web-up >/dev/null || fail "fault set"
-GID=$(admin grant create --host web-up --user upalice --duration 1h --reason "upload e2e") || fail "grant create"
-wait_for "the delayed upload reached the authority" sh -c \
-  "'$AUTH_DIR/jit-authority-admin' --port-file '$T/port' fault list | python3 -c 'import json,sys; sys.exit(0 if not json.load(sys.stdin)[\"rules\"] else 1)'"
-kill -9 "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null; DAEMON_PID=
+admin fault set --endpoint events --mode delay --seconds 3 --host web-up >/dev/null || die "fault set"
+GID=$(admin grant create --host web-up --user upalice --duration 1h --reason "upload e2e") || die "grant create"
+no_faults() { admin fault list 2>/dev/null | python3 -c 'import json,sys; sys.exit(0 if not json.load(sys.stdin)["rules"] else 1)' 2>/dev/null; }
+wait_for --or-die "the delayed upload reached the authority" 30 no_faults
+helperd_stop KILL
 sleep 3.5   # the authority finishes storing the batch the host never saw acknowledged
 BEFORE=$(admin events list --host web-up | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])')
 
-start_daemon
-wait_for "everything uploaded after the restart" converged
+helperd_start || die "jit-helperd did not start again"
+wait_for --or-die "everything uploaded after the restart" 30 converged
 DUPS=$(admin events list --host web-up | python3 -c 'import json,sys; print(json.load(sys.stdin)["duplicates"])')
-[ "$DUPS" -gt 0 ] || fail "expected the unacknowledged batch to be re-sent (duplicates=$DUPS, stored before restart=$BEFORE)"
-REMOTE=$(remote_events) || fail "authority seqs are not 1..N: $REMOTE"
-grep -q "grant.activated" <<<"$REMOTE" || fail "grant.activated of $GID not uploaded"
+[ "$DUPS" -gt 0 ] || die "expected the unacknowledged batch to be re-sent (duplicates=$DUPS, stored before restart=$BEFORE)"
+REMOTE=$(remote_events) || die "authority seqs are not 1..N: $REMOTE"
+grep -q "grant.activated" <<<"$REMOTE" || die "grant.activated of $GID not uploaded"
 N=$(wc -l <<<"$REMOTE")
-echo "PASS: $N daemon events at the authority exactly once across kill -9 in flight ($DUPS re-sent duplicates ignored)"
+pass "$N daemon events at the authority exactly once across kill -9 in flight ($DUPS re-sent duplicates ignored)"
+finish
