@@ -148,6 +148,9 @@ upload.state_corrupt (the upload spool under /var/lib/jit/upload could not be
 written or read), state_unreadable / state_refused / state_write_failed (the daemon's
 stored grants), publish_failed (NSS snapshot or sudoers drop-in not written),
 config_reload_failed, plain_http (the authority is reached without TLS),
+sudoers.rule_left_out (a grant's sudo rule or command could not be written
+safely and was left out: its holder's sudo fails; the message names the grant),
+nss.* (a grant's user cannot be published through NSS),
 home.create_failed, home_retention, enforce_state. JIT_ERROR and JIT_PATH give
 details. Investigate before the situation hides evidence."""),
 ]

@@ -18,23 +18,35 @@ using audit::Event;
 using audit::EventType;
 namespace field = audit::field;
 
+// A publisher's complaints about the grants (a user name that clashes, a
+// sudo command that cannot be granted...) are security alerts, each told once
+// per daemon run: they come back at every publish until the grant changes.
+class AlertOnce {
+public:
+    explicit AlertOnce(audit::Sink& audit) : audit_(audit) {}
+    void emit(const std::string& key, const Event& event) {
+        if (seen_.insert(key).second) audit_.emit(event);
+    }
+
+private:
+    audit::Sink& audit_;
+    std::set<std::string> seen_;
+};
+
 #ifdef JIT_HAVE_NSS_PUBLISHER
 // The NSS publisher is shared by the Publisher adapter (snapshot) and the
 // Component adapter (home directory at the first session).
 class NssAdapter final : public Publisher {
 public:
-    NssAdapter(std::shared_ptr<nss::Publisher> p, audit::Sink& audit) : p_(std::move(p)), audit_(audit) {}
+    NssAdapter(std::shared_ptr<nss::Publisher> p, audit::Sink& audit) : p_(std::move(p)), alerts_(audit) {}
     const char* name() const override { return "nss"; }
     Status publish(const std::vector<Grant>& grants, UnixTime now) override {
         auto st = p_->publish(grants, now);
-        for (const auto& w : p_->warnings()) {
-            const std::string key = w.code + "|" + w.user + "|" + w.message;
-            if (reported_.count(key)) continue;
-            reported_.insert(key);
-            audit_.emit(Event{EventType::SecurityAlert, "NSS snapshot: " + w.message, {}}
-                            .add(std::string(field::kAlert), "nss." + w.code)
-                            .add(std::string(field::kUser), w.user));
-        }
+        for (const auto& w : p_->warnings())
+            alerts_.emit(w.code + "|" + w.user + "|" + w.message,
+                         Event{EventType::SecurityAlert, "NSS snapshot: " + w.message, {}}
+                             .add(std::string(field::kAlert), "nss." + w.code)
+                             .add(std::string(field::kUser), w.user));
         return st;
     }
     std::optional<UnixTime> next_change(const std::vector<Grant>& grants, UnixTime now) override {
@@ -46,8 +58,7 @@ public:
 
 private:
     std::shared_ptr<nss::Publisher> p_;
-    audit::Sink& audit_;
-    std::set<std::string> reported_;
+    AlertOnce alerts_;
 };
 
 class HomeCreator final : public Component {
@@ -78,13 +89,19 @@ private:
 #ifdef JIT_HAVE_RIGHTS
 class SudoersAdapter final : public Publisher {
 public:
-    explicit SudoersAdapter(std::string path) : path_(std::move(path)) {}
+    SudoersAdapter(std::string path, audit::Sink& audit) : path_(std::move(path)), alerts_(audit) {}
     const char* name() const override { return "sudoers"; }
     Status publish(const std::vector<Grant>& grants, UnixTime now) override {
         rights::PublishOptions opt;
         opt.chown_root = geteuid() == 0;
         auto r = rights::publish_sudoers(path_, grants, now, opt);
         if (!r) return r.error();
+        // A rule or command left out narrows what the grant gives: the grant
+        // holder's sudo fails, and the auditor must be able to see why.
+        for (const std::string& problem : r->problems)
+            alerts_.emit(problem, Event{EventType::SecurityAlert, "sudoers drop-in " + path_ + ": " + problem, {}}
+                                      .add(std::string(field::kAlert), "sudoers.rule_left_out")
+                                      .add(std::string(field::kPath), path_));
         return Ok{};
     }
     std::optional<UnixTime> next_change(const std::vector<Grant>&, UnixTime) override {
@@ -93,6 +110,7 @@ public:
 
 private:
     std::string path_;
+    AlertOnce alerts_;
 };
 #endif
 
@@ -118,7 +136,7 @@ Status add_standard_publishers(Daemon& daemon) {
     if (c.nss.create_home) daemon.add_component(std::make_unique<HomeCreator>(shared, daemon.audit()));
 #endif
 #ifdef JIT_HAVE_RIGHTS
-    if (!c.sudoers_path.empty()) daemon.add_publisher(std::make_unique<SudoersAdapter>(c.sudoers_path));
+    if (!c.sudoers_path.empty()) daemon.add_publisher(std::make_unique<SudoersAdapter>(c.sudoers_path, daemon.audit()));
 #endif
     (void)c;
     return Ok{};

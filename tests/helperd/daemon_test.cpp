@@ -1,6 +1,7 @@
 // Daemon logic: decisions over the socket ops, durability across restarts,
 // time edges, staleness, rejected bundles, peer checks, request relay.
 #include <jit/helperd/daemon.hpp>
+#include <jit/helperd/publishers.hpp>
 
 #include <gtest/gtest.h>
 
@@ -359,4 +360,39 @@ TEST_F(DaemonTest, ReloadKeepsGrants) {
     EXPECT_EQ(daemon_->grants().revision, 1);
     EXPECT_EQ(check("alice")["decision"], "allow");
     EXPECT_EQ(daemon_->config().policy.request_hint, "ask bob");
+}
+
+// A sudo command the drop-in cannot carry safely is left out, and the
+// auditor is told once (not at every re-publish).
+TEST_F(DaemonTest, SudoRuleLeftOutIsAnAlertOnce) {
+    if (geteuid() != 0 || access("/usr/sbin/visudo", X_OK) != 0) GTEST_SKIP() << "needs root and visudo";
+    std::filesystem::create_directories(dir_.path() + "/sudoers.d");
+    config_.sudoers_path = dir_.path() + "/sudoers.d/jit";
+    config_.nss.db_path = dir_.path() + "/nss.db";
+    daemon_ = std::make_unique<Daemon>(config_, signer_.keys(), Daemon::Deps{loop_, transport_, sink_, accounts_});
+    ASSERT_TRUE(add_standard_publishers(*daemon_).ok());
+    ASSERT_TRUE(daemon_->start().ok());
+    TestGrant bad{"g-2", "alice", true, true, kStart - 60, kStart + 3600, R"(["/usr/bin/sudoedit /etc/hosts"])"};
+    TestGrant good{"g-3", "carol", true, true, kStart - 60, kStart + 3600, R"(["/usr/bin/id"])"};
+    serve(bundle(1, {bad, good}));
+    auto alerts = [&] {
+        std::vector<const jit::audit::Event*> out;
+        for (const auto& e : sink_.events)
+            if (e.type == EventType::SecurityAlert && e.field("JIT_ALERT") == "sudoers.rule_left_out") out.push_back(&e);
+        return out;
+    };
+    // The command, then the rule that has no command left.
+    ASSERT_EQ(alerts().size(), 2u);
+    for (const auto* a : alerts()) {
+        EXPECT_NE(a->message.find("grant g-2"), std::string::npos) << a->message;
+        EXPECT_EQ(a->field("JIT_PATH"), config_.sudoers_path);
+    }
+    EXPECT_NE(alerts()[0]->message.find("command 1 sudoedit"), std::string::npos) << alerts()[0]->message;
+    EXPECT_NE(alerts()[1]->message.find("rule left out"), std::string::npos) << alerts()[1]->message;
+    std::ifstream in(config_.sudoers_path);
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_NE(text.find("carol ALL=(root)"), std::string::npos);
+    EXPECT_EQ(text.find("alice"), std::string::npos);
+    serve(bundle(2, {bad, good}));  // published again: no new alert
+    EXPECT_EQ(alerts().size(), 2u);
 }

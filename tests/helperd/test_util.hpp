@@ -73,6 +73,7 @@ struct TestGrant {
     bool sudo = false;
     UnixTime not_before = 0;
     UnixTime not_after = 0;
+    std::string sudo_commands = R"(["ALL"])";  // JSON array, with sudo
 };
 
 inline std::string payload_json(const std::string& host, std::int64_t revision, UnixTime issued, UnixTime expires,
@@ -85,7 +86,7 @@ inline std::string payload_json(const std::string& host, std::int64_t revision, 
         if (!first) s += ",";
         first = false;
         s += R"({"id":")" + g.id + R"(","user":")" + g.user + R"(","login":)" + (g.login ? "true" : "false");
-        if (g.sudo) s += R"(,"sudo":{"run_as":"root","commands":["ALL"]})";
+        if (g.sudo) s += R"(,"sudo":{"run_as":"root","commands":)" + g.sudo_commands + "}";
         s += R"(,"not_before":)" + std::to_string(g.not_before) + R"(,"not_after":)" + std::to_string(g.not_after) +
              R"(,"reason":"test","requested_by":")" + g.user + R"(","approved_by":["bob"]})";
     }
