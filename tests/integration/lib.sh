@@ -12,7 +12,7 @@ T=""
 PIDS=()
 USERS_CREATED=()
 ETC_FILES=()
-SHOW_ON_FAIL=()   # files whose tail cleanup() prints when the run fails
+SHOW_ON_FAIL=()   # files whose tail cleanup() prints when the run fails (setup_tmp adds helperd.log)
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 pass() { PASSES=$((PASSES + 1)); log "PASS $*"; }
@@ -49,9 +49,12 @@ cleanup() {
   exit $rc
 }
 
+# setup_tmp [PREFIX]: the run's temp dir $T, removed at exit; with PREFIX, TAG becomes PREFIX<pid>.
 setup_tmp() {
+  [ -z "${1:-}" ] || TAG=$1$$
   T=$(mktemp -d /tmp/jit-it-${TAG}-XXXXXX)
   chmod 755 "$T"
+  SHOW_ON_FAIL+=("$T/helperd.log")
   trap cleanup EXIT
   trap 'exit 130' INT TERM
 }
@@ -75,6 +78,15 @@ add_user() {
   usermod -p '*' "$name"
   install -d -m700 -o "$name" -g "$name" "/home/$name/.ssh"
   install -m600 -o "$name" -g "$name" "$T/client_key.pub" "/home/$name/.ssh/authorized_keys"
+}
+
+# run_names HOST SVC: this run's host id at the authority and the stem of its PAM
+# service and sudoers file names (give both $TAG); DROPIN: the daemon's sudoers
+# drop-in /etc/sudoers.d/SVC-rights, removed by cleanup with its temp file.
+run_names() {
+  HOST=$1 SVC=$2
+  DROPIN=/etc/sudoers.d/$SVC-rights
+  ETC_FILES+=("$DROPIN" "/etc/sudoers.d/.$SVC-rights.tmp")
 }
 
 # A free uid in [lo, hi] not used by anyone.
@@ -189,6 +201,7 @@ EOC
 make_client_key() { ssh-keygen -q -t ed25519 -N '' -f "$T/client_key"; }
 
 quiet() { "$@" >/dev/null 2>&1; }
+sudo_id() { runuser -u "$1" -- sudo -n /usr/bin/id -u; }  # sudo_id USER: sudo -n id -u as USER
 lacks() { ! grep -q "$@"; }  # lacks [grep options] PATTERN FILE
 not() { ! "$@"; }
 
@@ -233,6 +246,8 @@ authority_start() {
   AUTH_PORT=$(cat "$T/auth/port") ADMIN_PORT=$(cat "$T/auth/admin-port")
 }
 admin() { "$ADMIN" --port-file "$T/auth/admin-port" "$@"; }
+# authority_for_host: authority_start, then registers $HOST (once; restarts: authority_start).
+authority_for_host() { authority_start && admin host add "$HOST" >/dev/null; }
 # grant USER UID [jit-authority-admin grant create args...]: prints the grant id
 grant() {
   local user=$1 uid=$2; shift 2
@@ -280,6 +295,7 @@ EOC
   [ -z "${3:-}" ] || printf '\n%b\n' "$3" >> "$T/helperd.conf"
   HELPERD_SOCK=$1
 }
+ctl() { "$JITCTL" --socket "$HELPERD_SOCK" "$@"; }  # jitctl against this run's daemon
 # helperd_accepts: something accepts connections on $HELPERD_SOCK (a stale socket file does not).
 helperd_accepts() {
   /usr/bin/python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "$HELPERD_SOCK" 2>/dev/null
