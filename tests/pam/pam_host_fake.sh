@@ -62,12 +62,12 @@ check "ssh: user jitlogin ignores logs in" grep -qx logged-in "$T/ssh.out"
 check "ssh: ...and is told nothing by jitlogin" lacks jitlogin "$T/ssh.err"
 
 # --- sudo --------------------------------------------------------------------
-out=$(runuser -u "$ALICE" -- sudo -n /usr/bin/id -u 2>"$T/sudo.err")
+out=$(sudo_id "$ALICE" 2>"$T/sudo.err")
 check "sudo -n: allowed user runs the command" test "$out" = 0
 check "sudo -n: no success notice (sudo prints it on stdout)" lacks jitlogin "$T/sudo.err"
 check "sudo: check sent with kind=sudo for the invoking user" \
   grep -q "\"kind\": \"sudo\".*\"service\": \"$SVC-sudo\".*\"user\": \"$ALICE\"" "$T/requests.log"
-out=$(runuser -u "$BOB" -- sudo -n /usr/bin/id -u 2>&1)
+out=$(sudo_id "$BOB" 2>&1)
 check "sudo -n: denied user is refused" lacks -x 0 <<<"$out"
 check "sudo -n: denied user sees the reason" grep -q "jitlogin: no active grant for $BOB" <<<"$out"
 
@@ -101,7 +101,7 @@ check "daemon down: JIT user refused" lacks logged-in "$T/ssh.out"
 check "daemon down: JIT user told why" grep -q "jitlogin: cannot reach jit-helperd; access for JIT users is refused" "$T/ssh.err"
 ssh_as "$OPS" 'echo logged-in'
 check "daemon down: local user still logs in" grep -qx logged-in "$T/ssh.out"
-out=$(runuser -u "$ALICE" -- sudo -n /usr/bin/id -u 2>&1)
+out=$(sudo_id "$ALICE" 2>&1)
 check "daemon down: sudo refused for JIT user" grep -q "cannot reach jit-helperd" <<<"$out"
 check "daemon down: root's account phase unaffected" quiet pamtester "$SVC-su" root acct_mgmt
 finish
