@@ -15,27 +15,22 @@ SO=$2
 JITCTL=${3:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../integration/lib.sh"
-TAG="f$$"
 require_root_and_tools /usr/sbin/sshd ssh useradd pgrep /usr/bin/python3 openssl
 [ -x "$HELPERD" ] || skip "jit-helperd not built ($HELPERD)"
 use_authority || skip "reference authority not present"
 [ -f "$SO" ] || die "no module at $SO"
 [ -d /run/systemd/system ] && [ -d /run/systemd/seats ] && skip "logind runs here: this test is for the fallback (the nspawn suite covers logind)"
-setup_tmp
+setup_tmp f
 make_client_key
 
-HOST=enf-${TAG}
-SVC=jit-test-${TAG}
-DROPIN=/etc/sudoers.d/$SVC-rights
-ETC_FILES+=("$DROPIN" "/etc/sudoers.d/.$SVC-rights.tmp")
+run_names "enf-$TAG" "jit-test-$TAG"
 
 ALICE=jt-${TAG}-alice BOB=jt-${TAG}-bob OPS=lo-${TAG}-ops
 ALICE_UID=$(free_uid 71000 71499) && add_user "$ALICE" "$ALICE_UID" || exit 1
 BOB_UID=$(free_uid 71500 71999) && add_user "$BOB" "$BOB_UID" || exit 1
 OPS_UID=$(free_uid 61000 61499) && add_user "$OPS" "$OPS_UID" || exit 1
 
-authority_start || exit 1
-admin host add "$HOST" >/dev/null || exit 1
+authority_for_host || exit 1
 SOCK=$T/helperd.sock
 helperd_config "$SOCK" "$DROPIN" '[enforce]\nwarn_before = 8\nkill_grace = 2'
 helperd_start || die "jit-helperd did not start"
