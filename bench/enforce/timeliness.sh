@@ -12,19 +12,14 @@ SO=$2
 N=${3:-20}
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../../tests/integration/lib.sh"
-TAG="fb$$"
 require_root_and_tools /usr/sbin/sshd ssh useradd /usr/bin/python3
 use_authority || die "no reference authority in tests/authority"
-setup_tmp
+setup_tmp fb
 make_client_key
-HOST=enfb-${TAG}
-SVC=jit-bench-${TAG}
-DROPIN=/etc/sudoers.d/$SVC-rights
-ETC_FILES+=("$DROPIN" "/etc/sudoers.d/.$SVC-rights.tmp")
+run_names "enfb-$TAG" "jit-bench-$TAG"
 U=jb-${TAG}
 U_UID=$(free_uid 72000 72999) && add_user "$U" "$U_UID" || exit 1
-authority_start || exit 1
-admin host add "$HOST" >/dev/null || exit 1
+authority_for_host || exit 1
 SOCK=$T/helperd.sock
 helperd_config "$SOCK" "$DROPIN" '[enforce]\nwarn_before = 1\nkill_grace = 2'
 helperd_start || exit 1
