@@ -10,15 +10,11 @@
 HELPERD=$1 JITCTL=$2 AUTH_DIR=$3
 source "$(cd "$(dirname "$0")" && pwd)/../integration/lib.sh"
 set -eo pipefail
-TAG="h$$"
 use_authority "$AUTH_DIR" || die "no reference authority in $AUTH_DIR"
-setup_tmp
-SHOW_ON_FAIL=("$T/helperd.log" "$T/authority.log")
-ctl() { "$JITCTL" --socket "$T/helperd.sock" "$@"; }
+setup_tmp h
 
 HOST=web-01 AUTH_APPROVALS=1
-authority_start || die "the reference authority did not start"
-admin host add web-01 >/dev/null
+authority_for_host || die "the reference authority did not start, or admin host add failed"
 
 # No sudoers drop-in; the state dir is created by the daemon.
 HELPERD_UIDS=3000000-3000100 HELPERD_STATE_BY_DAEMON=1
