@@ -7,15 +7,11 @@
 HELPERD=$1 JITCTL=$2 AUTH_DIR=$3
 source "$(cd "$(dirname "$0")" && pwd)/../integration/lib.sh"
 set -o pipefail
-TAG="u$$"
 use_authority "$AUTH_DIR" || skip "no reference authority"
-setup_tmp
-SHOW_ON_FAIL=("$T/helperd.log")
-ctl() { "$JITCTL" --socket "$T/helperd.sock" "$@"; }
+setup_tmp u
 
 HOST=web-up AUTH_APPROVALS=1
-authority_start || die "the reference authority did not start"
-admin host add web-up >/dev/null || die "admin host add"
+authority_for_host || die "the reference authority did not start, or admin host add failed"
 HELPERD_UIDS=3000200-3000300
 helperd_config "$T/helperd.sock" "" "[authority]\nupload_events = yes\n[nss]\nhome_base = $T/home"
 HELPERD_READY="quiet ctl status"  # ready: the daemon answers
