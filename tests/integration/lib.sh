@@ -33,9 +33,11 @@ require_root_and_tools() {
 cleanup() {
   local rc=$?
   set +e
-  local p u f
+  local p u f shown=" "
   if [ "$rc" -ne 0 ]; then
     for f in "${SHOW_ON_FAIL[@]}"; do
+      [[ $shown == *" $f "* ]] && continue  # each file once
+      shown+="$f "
       [ -f "$f" ] && { log "--- last lines of $f"; tail -n 100 "$f" >&2; }
     done
   fi
