@@ -89,7 +89,7 @@ check "window: login inside the window" grep -qx logged-in "$T/ssh.out"
 # --- ssh ------------------------------------------------------------------------------
 ssh_as "$ALICE" 'echo logged-in'
 check "ssh: user with a grant logs in with a key" grep -qx logged-in "$T/ssh.out"
-check "ssh: told when access ends" grep -Eq "jitlogin: access until [0-9]{2}:[0-9]{2} \(in (59 min|1 h)\), grant $G_ALICE" "$T/ssh.err"
+check "ssh: told when access ends" grep -Eq "jitlogin: access until ([0-9]{4}-[0-9]{2}-[0-9]{2} )?[0-9]{2}:[0-9]{2} \(in (59 min|1 h)\), grant $G_ALICE" "$T/ssh.err"
 ssh_as "$BOB" 'echo logged-in'
 check "ssh: user without a grant is refused" lacks logged-in "$T/ssh.out"
 check "ssh: ...with the reason" grep -q "jitlogin: no active grant for $BOB on $HOST; request one with 'jitctl request'" "$T/ssh.err"
