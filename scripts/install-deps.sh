@@ -18,6 +18,8 @@ PACKAGES=(
   openssh-server openssh-client sudo pamtester libpam-wrapper libnss-wrapper python3-dbusmock dbus systemd
   # the reference authority (Python, Ed25519 through the openssl CLI)
   python3 openssl
+  # man pages (cmake/Manpages.cmake) and their rendering test (tests/docs)
+  pandoc groff-base man-db
   # the nspawn test bed (tests/nspawn, demo/): a debootstrapped Debian 12 booted with systemd-nspawn
   debootstrap systemd-container zstd util-linux procps
 )
