@@ -73,9 +73,12 @@ void CachingAccounts::clear() {
     by_name_.clear();
     by_uid_.clear();
     stamp_.clear();
+    stamped_at_.reset();
 }
 
-void CachingAccounts::revalidate() {
+void CachingAccounts::revalidate(std::int64_t at) {
+    if (stamped_at_ && at - *stamped_at_ < kRecheckMs && at >= *stamped_at_) return;
+    stamped_at_ = at;
     std::vector<std::string> now;
     now.reserve(watched_.size());
     for (const auto& path : watched_) now.push_back(file_stamp(path));
@@ -102,7 +105,7 @@ template <class M, class K, class Fetch>
 auto CachingAccounts::cached(M& map, const K& key, Fetch fetch) {
     if (ttl_ms_ <= 0) return fetch();
     const std::int64_t now = clock_();
-    revalidate();
+    revalidate(now);
     if (auto it = map.find(key); it != map.end() && fresh(it->second.at, now)) return it->second.value;
     auto value = fetch();
     make_room(map);

@@ -1,5 +1,5 @@
-// CachingAccounts: answers reused for the TTL, forgotten at once when a
-// watched file changes, bounded in size, and a pass-through with TTL 0.
+// CachingAccounts: answers reused for the TTL, forgotten when a watched file
+// changes (noticed within kRecheckMs), bounded in size, and a pass-through with TTL 0.
 #include <jit/helperd/daemon.hpp>
 
 #include <gtest/gtest.h>
@@ -73,12 +73,16 @@ TEST(CachingAccounts, AChangedWatchedFileForgetsEverythingAtOnce) {
     EXPECT_EQ(f.cache.name_of(70001), "alice");
     f.inner.users["bob"] = LocalAccount{70002, {"bob"}};
     f.write("v2 with bob\n");  // e.g. useradd rewrote /etc/passwd
+    f.now += CachingAccounts::kRecheckMs - 1;  // the files are looked at every kRecheckMs
+    EXPECT_FALSE(f.cache.lookup("bob").uid);
+    f.now += 1;
     EXPECT_EQ(f.cache.lookup("bob").uid, 70002u);
     EXPECT_EQ(f.cache.name_of(70002), "bob");
     EXPECT_EQ(f.inner.lookups, 2);
     // Removed (e.g. the NSS snapshot not there for a moment): a change as well.
     std::remove(f.watched.c_str());
     f.inner.users.erase("bob");
+    f.now += CachingAccounts::kRecheckMs;
     EXPECT_FALSE(f.cache.lookup("bob").uid);
 }
 

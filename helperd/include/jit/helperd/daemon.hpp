@@ -55,7 +55,8 @@ public:
 // five userdb directories per call). Any change to one of the watched files
 // (size, mtime, inode: /etc/passwd, /etc/group, the NSS snapshot, nsswitch.conf)
 // forgets everything at once; other NSS sources (LDAP, sssd) are seen within
-// ttl_ms. ttl_ms 0: no caching. Not thread-safe (the daemon's loop only).
+// ttl_ms. The files are looked at (stat) at most every kRecheckMs, so an edit
+// counts within that. ttl_ms 0: no caching. Not thread-safe (the loop only).
 class CachingAccounts final : public Accounts {
 public:
     using ClockMs = std::function<std::int64_t()>;  // monotonic milliseconds
@@ -66,6 +67,7 @@ public:
     void configure(std::int64_t ttl_ms, std::vector<std::string> watched);
     void clear();
     static constexpr std::size_t kMaxEntries = 4096;  // per map; the oldest half goes when full
+    static constexpr std::int64_t kRecheckMs = 100;    // how often the watched files are stat'ed
 
 private:
     template <class V>
@@ -74,7 +76,7 @@ private:
         std::int64_t at = 0;
     };
     bool fresh(std::int64_t at, std::int64_t now) const { return now - at < ttl_ms_; }
-    void revalidate();  // forgets everything when a watched file changed
+    void revalidate(std::int64_t now);  // forgets everything when a watched file changed
     template <class M>
     static void make_room(M& map);
     // The answer for `key` from `map` if fresh, else fetch() remembered.
@@ -86,6 +88,7 @@ private:
     std::vector<std::string> watched_;
     ClockMs clock_;
     std::vector<std::string> stamp_;   // per watched file: "dev:ino:size:mtime_ns" or "-"
+    std::optional<std::int64_t> stamped_at_;  // when stamp_ was taken
     std::map<std::string, Entry<LocalAccount>> by_name_;
     std::map<uid_t, Entry<std::optional<std::string>>> by_uid_;
 };
