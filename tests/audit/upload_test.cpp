@@ -103,6 +103,18 @@ TEST(UploadJson, EventObjectFollowsProtocol) {
     EXPECT_EQ(v["not_after"].asInt64(), 1764253600);
     EXPECT_EQ(v["reason"].asString(), "line1\nline2");
     EXPECT_EQ(j.find('\n'), std::string::npos);  // one spool line per event
+    // Quotes, backslashes and control characters survive the round trip;
+    // a field cannot take over seq/type, and the first of two equal names wins.
+    auto f = ev("bob");
+    f.add("JIT_COMMAND", std::string("say \"hi\" \\ \x01\x7f\t\r end")).add("JIT_SEQ", "99").add("JIT_TYPE", "x")
+        .add("JIT_USER", "mallory");
+    Json::Value w;
+    std::istringstream in2(event_json(f, 5, 6));
+    ASSERT_TRUE(Json::parseFromStream(Json::CharReaderBuilder(), in2, &w, nullptr));
+    EXPECT_EQ(w["command"].asString(), std::string("say \"hi\" \\ \x01\x7f\t\r end"));
+    EXPECT_EQ(w["seq"].asUInt64(), 5u);
+    EXPECT_EQ(w["type"].asString(), "login.allowed");
+    EXPECT_EQ(w["user"].asString(), "bob");
     Batch b{{{17, j}, {18, j}}};
     EXPECT_EQ(b.body().rfind("{\"events\":[", 0), 0u);
 }

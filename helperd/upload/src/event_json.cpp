@@ -1,20 +1,40 @@
 // The uploaded form of an event (PROTOCOL.md §3) and of a batch.
 #include "jit/upload.hpp"
 
-#include <json/json.h>
-
-#include <charconv>
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <map>
+#include <variant>
 
 namespace jit::upload {
 namespace {
 
-std::string compact(const Json::Value& v) {
-    Json::StreamWriterBuilder b;
-    b["indentation"] = "";
-    b["emitUTF8"] = true;
-    return Json::writeString(b, v);
+// A JSON string literal of `s` (valid UTF-8 already: see clean()).
+void quote_into(std::string& out, std::string_view s) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    out += '"';
+    for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        default:
+            if (c < 0x20 || c == 0x7f) {
+                out += "\\u00";
+                out += kHex[c >> 4];
+                out += kHex[c & 0xf];
+            } else {
+                out += ch;
+            }
+        }
+    }
+    out += '"';
 }
 
 bool numeric_field(std::string_view key) {
@@ -70,25 +90,37 @@ std::string clean(std::string_view in) {
 
 }  // namespace
 
+// Written directly (this runs for every audit event, in the daemon's loop):
+// one compact object, members in key order, strings as clean() UTF-8.
 std::string event_json(const audit::Event& event, std::uint64_t seq, std::int64_t time) {
-    Json::Value o(Json::objectValue);
-    o["seq"] = Json::UInt64(seq);
-    o["time"] = Json::Int64(time);
-    o["type"] = std::string(audit::event_name(event.type));
-    o["message"] = clean(event.message);
+    std::map<std::string, std::variant<std::int64_t, std::uint64_t, std::string>> o;
+    o.emplace("seq", seq);
+    o.emplace("time", time);
+    o.emplace("type", std::string(audit::event_name(event.type)));
+    o.emplace("message", clean(event.message));
     for (const auto& [name, value] : event.fields) {
         std::string key = upload_key(audit::valid_field_name(name) ? name : audit::sanitize_field_name(name));
-        if (key == "seq" || key == "time" || key == "type" || key == "message" || key == "event" ||
-            o.isMember(key))
-            continue;
+        if (key == "event" || o.count(key)) continue;  // the first of a name wins; seq, time, type, message are ours
         std::int64_t n = 0;
         auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
         if (numeric_field(key) && ec == std::errc() && end == value.data() + value.size() && !value.empty())
-            o[key] = Json::Int64(n);
+            o.emplace(std::move(key), n);
         else
-            o[key] = clean(value);
+            o.emplace(std::move(key), clean(value));
     }
-    return compact(o);
+    std::string out;
+    out.reserve(256);
+    out += '{';
+    for (const auto& [key, value] : o) {
+        if (out.size() > 1) out += ',';
+        quote_into(out, key);
+        out += ':';
+        if (const auto* str = std::get_if<std::string>(&value)) quote_into(out, *str);
+        else if (const auto* i = std::get_if<std::int64_t>(&value)) out += std::to_string(*i);
+        else out += std::to_string(std::get<std::uint64_t>(value));
+    }
+    out += '}';
+    return out;
 }
 
 std::string Batch::body() const {

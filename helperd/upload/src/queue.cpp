@@ -67,6 +67,11 @@ bool read_file(const std::string& path, std::string& out, int& err) {
     return true;
 }
 
+off_t file_size(int fd) {
+    struct stat st {};
+    return ::fstat(fd, &st) == 0 ? st.st_size : -1;
+}
+
 std::optional<std::uint64_t> parse_u64(std::string_view s) {
     std::uint64_t v = 0;
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -89,6 +94,7 @@ struct Segment {
     std::uint64_t first_seq = 0;
     std::uint64_t last_seq = 0;  // 0 while empty
     std::size_t count = 0;
+    off_t bytes = -1;            // size of the append target as we wrote it (-1: unknown)
 };
 
 constexpr std::string_view kSegPrefix = "spool-";
@@ -232,6 +238,7 @@ struct UploadQueue::Impl {
         if (fd < 0) return io_error("create", s.path, errno);
         if (append_fd >= 0) ::close(append_fd);
         append_fd = fd;
+        s.bytes = file_size(fd);
         segments.push_back(std::move(s));
         return sync_dir();
     }
@@ -244,16 +251,17 @@ struct UploadQueue::Impl {
         Segment& seg = segments.back();
         QueuedEvent q{next_seq, event_json(event, next_seq, opt.wall_seconds ? opt.wall_seconds() : clock() / 1000)};
         std::string line = q.json + "\n";
-        struct stat st {};
-        off_t before = ::fstat(append_fd, &st) == 0 ? st.st_size : -1;
+        const off_t before = seg.bytes >= 0 ? seg.bytes : file_size(append_fd);
         const bool sync_each = opt.fsync && opt.sync_interval_ms <= 0;
         if (!write_all(append_fd, line) || (sync_each && ::fdatasync(append_fd) != 0)) {
             int err = errno;
             if (before >= 0 && ::ftruncate(append_fd, before) != 0) {
                 // The partial line is detected and dropped as torn when the spool is reopened.
             }
+            seg.bytes = file_size(append_fd);
             return io_error("append to", seg.path, err);
         }
+        if (seg.bytes >= 0) seg.bytes += off_t(line.size());
         seg.last_seq = q.seq;
         ++seg.count;
         ++next_seq;
