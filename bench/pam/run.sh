@@ -5,6 +5,9 @@
 #   bench/pam/run.sh BUILD_DIR [ITERATIONS]
 # JIT_BENCH_NICE=1 runs jit-helperd and the driver at nice -10 (useful when
 # other work loads the machine: it measures our code, not the run queue).
+# JIT_BENCH_UPLOAD=0 turns the audit upload off (authority.upload_events = no):
+# here the authority is a Python process on the same two cores, which a real
+# host does not have to share its CPUs with.
 BUILD=${1:?usage: run.sh BUILD_DIR [ITERATIONS]}
 ITER=${2:-20000}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -33,6 +36,7 @@ admin host add "$HOST" >/dev/null || exit 1
 DROPIN=/etc/sudoers.d/jit-test-$TAG-rights
 ETC_FILES+=("$DROPIN" "/etc/sudoers.d/.jit-test-$TAG-rights.tmp")
 helperd_config "$T/helperd.sock" "$DROPIN"
+[ "${JIT_BENCH_UPLOAD:-1}" = 0 ] && sed -i 's/^\[authority\]$/[authority]\nupload_events = no/' "$T/helperd.conf"
 helperd_start || exit 1
 grant "$USER_NAME" "$uid" --duration 2h >/dev/null || exit 1
 
@@ -41,5 +45,5 @@ echo "account required $SO socket=$T/helperd.sock" > "$T/pam/bench-jit"
 echo "account required pam_unix.so" > "$T/pam/bench-unix"
 # wait until the daemon has the bundle (the bench fails on any non-success)
 wait_for 15 quiet "$BENCH" --confdir "$T/pam" --user "$USER_NAME" --iterations 1 --warmup 0 || { log "daemon not ready"; exit 1; }
-log "host: $(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg); $ITER iterations each, interleaved${NICE:+, $NICE}"
+log "host: $(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg); $ITER iterations each, interleaved${NICE:+, $NICE}$([ "${JIT_BENCH_UPLOAD:-1}" = 0 ] && echo ", audit upload off")"
 $NICE "$BENCH" --confdir "$T/pam" --user "$USER_NAME" --iterations "$ITER" --socket "$T/helperd.sock"
