@@ -1,5 +1,6 @@
 #include <jit/helperd/daemon.hpp>
 
+#include <cerrno>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -16,7 +17,11 @@ LocalAccount SystemAccounts::lookup(const std::string& user) {
     std::vector<char> buf(16384);
     passwd pw{};
     passwd* res = nullptr;
-    if (getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &res) != 0 || !res) return acct;
+    if (int rc = getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &res); rc != 0 || !res) {
+        // getpwnam_r(3): 0, ENOENT, ESRCH, EBADF and EPERM all mean "not found".
+        acct.lookup_failed = rc != 0 && rc != ENOENT && rc != ESRCH && rc != EBADF && rc != EPERM;
+        return acct;
+    }
     acct.uid = pw.pw_uid;
     int n = 64;
     std::vector<gid_t> gids(static_cast<std::size_t>(n));
@@ -101,6 +106,11 @@ void CachingAccounts::make_room(M& map) {
     for (auto it = map.begin(); it != map.end();) it = it->second.at <= cut ? map.erase(it) : std::next(it);
 }
 
+namespace {
+bool failed(const LocalAccount& a) { return a.lookup_failed; }
+bool failed(const std::optional<std::string>&) { return false; }
+}  // namespace
+
 template <class M, class K, class Fetch>
 auto CachingAccounts::cached(M& map, const K& key, Fetch fetch) {
     if (ttl_ms_ <= 0) return fetch();
@@ -108,6 +118,7 @@ auto CachingAccounts::cached(M& map, const K& key, Fetch fetch) {
     revalidate(now);
     if (auto it = map.find(key); it != map.end() && fresh(it->second.at, now)) return it->second.value;
     auto value = fetch();
+    if (failed(value)) return value;  // an NSS error is asked again next time
     make_room(map);
     map[key] = {value, now};
     return value;

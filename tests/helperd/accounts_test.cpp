@@ -86,6 +86,15 @@ TEST(CachingAccounts, AChangedWatchedFileForgetsEverythingAtOnce) {
     EXPECT_FALSE(f.cache.lookup("bob").uid);
 }
 
+TEST(CachingAccounts, FailedLookupsAreNotRemembered) {
+    Fixture f;
+    f.inner.users["ldapuser"] = LocalAccount{std::nullopt, {}, true};  // e.g. the directory is down
+    EXPECT_TRUE(f.cache.lookup("ldapuser").lookup_failed);
+    f.inner.users["ldapuser"] = LocalAccount{80001, {"ldapuser", "jit-users"}};  // back
+    EXPECT_EQ(f.cache.lookup("ldapuser").uid, 80001u);
+    EXPECT_EQ(f.inner.lookups, 2);
+}
+
 TEST(CachingAccounts, TtlZeroAsksEveryTime) {
     Fixture f;
     f.cache.configure(0, {f.watched});

@@ -58,6 +58,7 @@ struct Decision {
 struct LocalAccount {
     std::optional<std::uint32_t> uid;  // nullopt: no local (files) account / unknown
     std::vector<std::string> groups;   // supplementary + primary group names, may be empty
+    bool lookup_failed = false;        // NSS answered with an error (not "no such user"): not to be remembered
 };
 
 // Whether `user` is JIT-managed on this host:
