@@ -29,7 +29,7 @@ constexpr std::string_view kSuF[] = {kUser, kUid, kGrantId, kDecision, kReason, 
                                      kNotAfter};
 constexpr std::string_view kSessionF[] = {kUser, kUid, kGrantId, kSessionId, kService, kRhost, kTty, kNotAfter};
 constexpr std::string_view kWarnF[] = {kUser, kUid, kGrantId, kSessionId, kTty, kNotAfter, kSecondsLeft, kTerminals};
-constexpr std::string_view kEndedF[] = {kUser, kUid, kGrantId, kSessionId, kHow, kReason, kNotAfter};
+constexpr std::string_view kEndedF[] = {kUser, kUid, kGrantId, kSessionId, kHow, kStep, kReason, kNotAfter};
 constexpr std::string_view kHomeF[] = {kUser, kUid, kGrantId, kPath, kArchive};
 constexpr std::string_view kDaemonF[] = {kPid, kRevision, kReason};
 constexpr std::string_view kConfigF[] = {kPath, kReason};

@@ -111,6 +111,7 @@ inline constexpr std::string_view kDuration = "JIT_DURATION";       // request: 
 inline constexpr std::string_view kCause = "JIT_CAUSE";             // grant.ended: why (expired, revoked, removed...)
 inline constexpr std::string_view kTerminals = "JIT_TERMINALS";     // session.warned: terminals written to
 inline constexpr std::string_view kArchive = "JIT_ARCHIVE";         // home.archived: archive path
+inline constexpr std::string_view kStep = "JIT_STEP";               // session.ended: polite | hard
 }  // namespace field
 
 // A journal field name: 1-64 chars of [A-Z0-9_], not starting with '_' or a digit.

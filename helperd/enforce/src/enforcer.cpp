@@ -351,7 +351,7 @@ void Enforcer::finish_termination(const std::string& key, const std::string& how
                                 s.end_reason + ", " + how + ")");
     e.add(F(field::kHow), how).add(F(field::kReason), s.end_reason);
     // Which step ended it: "polite" (TerminateSession / SIGTERM) or "hard" (SIGKILL after the grace).
-    e.add("JIT_STEP", hard ? "hard" : "polite");
+    e.add(F(field::kStep), hard ? "hard" : "polite");
     if (!s.end_grant_id.empty()) {
         // The grant that ended, which may differ from the last binding.
         for (auto& [name, value] : e.fields)
