@@ -47,8 +47,6 @@ Result<Loaded> load_all(const std::string& path) {
     return Loaded{std::move(*cfg), std::move(*keys), std::move(*tls)};
 }
 
-// Audit-event upload (PROTOCOL.md §3) over the daemon's own non-blocking
-// HTTP client: the queue (helperd/upload) decides what and when.
 // "upload" in op=status (jitctl status): the audit upload backlog.
 class UploadStatus final : public Component {
 public:
@@ -74,6 +72,8 @@ private:
     const upload::UploadQueue* queue_;
 };
 
+// Audit-event upload (PROTOCOL.md §3) over the daemon's own non-blocking
+// HTTP client: the queue (helperd/upload) decides what and when.
 class UploadTransport final : public upload::EventTransport {
 public:
     explicit UploadTransport(Transport& http) : http_(http) {}
