@@ -13,20 +13,15 @@ HELPERD=$1
 SO=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
 JITCTL=${3:-$(dirname "$HELPERD")/../jitctl/jitctl}
-AUTHORITY=$HERE/../authority/jit-authority
-ADMIN=$HERE/../authority/jit-authority-admin
 source "$HERE/lib.sh"
 require_root_and_tools /usr/sbin/sshd ssh sudo pamtester useradd visudo /usr/bin/python3 openssl
 [ -x "$HELPERD" ] || skip "jit-helperd not built ($HELPERD)"
-[ -x "$AUTHORITY" ] && [ -x "$ADMIN" ] || skip "reference authority not present"
+use_authority || skip "reference authority not present"
 [ -f "$SO" ] || { echo "no module at $SO" >&2; exit 1; }
 setup_tmp
 make_client_key
 
-HOST=it-${TAG}
-SVC=jit-test-${TAG}
-DROPIN=/etc/sudoers.d/$SVC-rights
-ETC_FILES+=("$DROPIN" "/etc/sudoers.d/.$SVC-rights.tmp")
+run_names "it-$TAG" "jit-test-$TAG"
 
 # --- users --------------------------------------------------------------------
 ALICE=jt-${TAG}-alice BOB=jt-${TAG}-bob CAROL=jt-${TAG}-carol DAVE=jt-${TAG}-dave OPS=lo-${TAG}-ops
@@ -38,8 +33,7 @@ done
 add_user "$OPS" "$(free_uid 60500 60999)" || exit 1
 
 # --- authority and jit-helperd ----------------------------------------------------
-authority_start || exit 1
-admin host add "$HOST" >/dev/null || exit 1
+authority_for_host || exit 1
 SOCK=$T/helperd.sock
 helperd_config "$SOCK" "$DROPIN"
 "$HELPERD" --config "$T/helperd.conf" --check-config > "$T/check-config.log" 2>&1 \
@@ -47,25 +41,9 @@ helperd_config "$SOCK" "$DROPIN"
 helperd_start || { fail "jit-helperd did not start"; exit 1; }
 
 # --- PAM services, sudoers (pam_service only; the rights come from the daemon) ----
-etc_file "/etc/pam.d/$SVC-sshd" 0644 <<EOF2
-auth     required  pam_deny.so
-account  required  $SO socket=$SOCK
-account  include   common-account
-session  include   common-session-noninteractive
-session  required  $SO socket=$SOCK
-password required  pam_deny.so
-EOF2
-etc_file "/etc/pam.d/$SVC-sudo" 0644 <<EOF2
-auth     required  pam_deny.so
-account  required  $SO socket=$SOCK kind=sudo
-account  include   common-account
-session  required  pam_permit.so
-EOF2
-etc_file "/etc/pam.d/$SVC-su" 0644 <<EOF2
-auth     required  pam_permit.so
-account  required  $SO socket=$SOCK kind=su
-account  include   common-account
-EOF2
+pam_service sshd "$SVC-sshd"
+pam_service sudo "$SVC-sudo"
+pam_service su "$SVC-su"
 # A static rule for bob stands for a rule left behind: pam_jit must still refuse.
 etc_file "/etc/sudoers.d/$SVC-pam" 0440 <<EOF2
 Defaults:$ALICE, $BOB, $CAROL, $DAVE pam_service=$SVC-sudo, timestamp_timeout=0
