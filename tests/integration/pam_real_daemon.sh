@@ -79,11 +79,11 @@ check "ssh: local user unaffected" grep -qx logged-in "$T/ssh.out"
 # --- sudo ------------------------------------------------------------------------------
 check "sudoers: drop-in published by jit-helperd" grep -q "^$ALICE ALL=(root) NOTBEFORE=[0-9]*Z NOTAFTER=[0-9]*Z NOPASSWD: /usr/bin/id$" "$DROPIN"
 check "sudoers: drop-in is 0440 root:root and valid" bash -c "[ \"\$(stat -c %a:%U:%G '$DROPIN')\" = 440:root:root ] && visudo -cqf '$DROPIN'"
-out=$(runuser -u "$ALICE" -- sudo -n /usr/bin/id -u 2>"$T/sudo.err")
+out=$(sudo_id "$ALICE" 2>"$T/sudo.err")
 check "sudo -n: grant with sudo works" test "$out" = 0
-out=$(runuser -u "$CAROL" -- sudo -n /usr/bin/id -u 2>"$T/sudo.err")
+out=$(sudo_id "$CAROL" 2>"$T/sudo.err")
 check "sudo -n: sudo-only grant with arguments works" test "$out" = 0
-out=$(runuser -u "$BOB" -- sudo -n /usr/bin/id -u 2>&1)
+out=$(sudo_id "$BOB" 2>&1)
 check "sudo -n: without a grant refused even with a sudoers rule" lacks -x 0 <<<"$out"
 check "sudo -n: ...with the reason" grep -q "jitlogin: no active sudo grant for $BOB on $HOST" <<<"$out"
 
@@ -99,7 +99,7 @@ ssh_as "$DAVE" 'echo logged-in'
 check "window: new login after not_after refused" lacks logged-in "$T/ssh.out"
 check "window: ...told the window ended" grep -q "jitlogin: access window ended at .*, grant $G_DAVE" "$T/ssh.err"
 check "window: sudo rule removed from the drop-in" wait_for 5 lacks "^$DAVE " "$DROPIN"
-out=$(runuser -u "$DAVE" -- sudo -n /usr/bin/id -u 2>&1)
+out=$(sudo_id "$DAVE" 2>&1)
 check "window: sudo refused after not_after" lacks -x 0 <<<"$out"
 
 # --- valgrind: pam_jit inside pamtester against the real daemon --------------------------------
@@ -113,19 +113,19 @@ fi
 # Every decision above is an audit event; the group commit (upload_sync_ms, 1 s by
 # default) syncs and sends them, and the reference authority acknowledges.
 upload_acked() {
-  "$JITCTL" --socket "$SOCK" status --json | python3 -c '
+  ctl status --json | python3 -c '
 import json, sys
 u = json.load(sys.stdin)["upload"]
 sys.exit(0 if u["enabled"] and u["acked_through"] > 0 and u["pending"] == 0 and u["unsynced"] == 0 else 1)'
 }
 check "status: audit events uploaded and acknowledged" wait_for 10 upload_acked
-"$JITCTL" --socket "$SOCK" status > "$T/status.out" 2>&1
+ctl status > "$T/status.out" 2>&1
 check "status: ...shown to the operator" grep -Eq "^audit upload: 0 event\(s\) not yet acknowledged by the authority, acknowledged through seq [1-9]" "$T/status.out"
 admin events list --host "$HOST" > "$T/events.out" 2>&1
 check "status: ...the authority has them" grep -q "$ALICE" "$T/events.out"
 
 # --- the daemon dies ------------------------------------------------------------------------
-kill -KILL "$HELPERD_PID"; wait "$HELPERD_PID" 2>/dev/null
+helperd_stop KILL
 ssh_as "$ALICE" 'echo logged-in'
 check "daemon killed: JIT user refused" lacks logged-in "$T/ssh.out"
 check "daemon killed: ...told why" grep -q "jitlogin: cannot reach jit-helperd; access for JIT users is refused" "$T/ssh.err"
@@ -133,7 +133,7 @@ ssh_as "$OPS" 'echo logged-in'
 check "daemon killed: local user still logs in" grep -qx logged-in "$T/ssh.out"
 
 # --- authority down at start: the stored state is served -----------------------------------------
-kill "$AUTH_PID"; wait "$AUTH_PID" 2>/dev/null
+kill "$AUTH_PID"; reap "$AUTH_PID"
 rm -f "$SOCK"
 helperd_start || fail "jit-helperd restart"
 ssh_as "$ALICE" 'echo logged-in'
