@@ -83,14 +83,16 @@ run_daemon() {  # config log
 stop_daemon() { kill "$DAEMON_PID"; wait "$DAEMON_PID" || true; DAEMON_PID=; }
 sync_json() { ctl status --json | python3 -c "import json,sys; d=json.load(sys.stdin); print(d['sync']['$1'])"; }
 failed_once() { [ "$(sync_json consecutive_failures)" -ge 1 ]; }
+has_bundle() { grep -q '"have_bundle" : true' <<<"$(ctl status --json)"; }
+lists_grant() { grep -q "$1" <<<"$(ctl grants)"; }
 
 # 1. Everything right: the bundle arrives and a grant shows up.
 config good.conf ca yes
 "$HELPERD" --check-config --config good.conf >/dev/null || fail "good config refused"
 run_daemon good.conf daemon-good.log
-wait_for "bundle over https+mTLS+token" sh -c "'$JITCTL' --socket '$T/helperd.sock' status --json | grep -q '\"have_bundle\" : true'"
+wait_for "bundle over https+mTLS+token" has_bundle
 GID=$(admin grant create --host web-01 --user tlsuser --duration 1h --reason "tls test")
-wait_for "grant over https" sh -c "'$JITCTL' --socket '$T/helperd.sock' grants | grep -q '$GID'"
+wait_for "grant over https" lists_grant "$GID"
 grep -q "plain http" daemon-good.log && fail "https must not warn about plain http"
 stop_daemon
 
