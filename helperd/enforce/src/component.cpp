@@ -95,10 +95,7 @@ public:
         enforcer_->on_schedule_change = [this] { rearm(); };
         if (auto st = enforcer_->start([this](const std::string& u) { return daemon_.is_managed(u); }); !st)
             return st;
-        if (auto* sd = dynamic_cast<helperd::SdLoop*>(&daemon_.loop())) {
-            event_ = sd->event();
-            watch_clock(event_);
-        }
+        if (auto* sd = dynamic_cast<helperd::SdLoop*>(&daemon_.loop())) watch_clock(sd->event());
         rearm();
         return Ok{};
     }
@@ -168,8 +165,6 @@ public:
 
 private:
     void cancel_timers() {
-        if (wake_source_) sd_event_source_disable_unref(wake_source_);
-        wake_source_ = nullptr;
         if (wake_timer_) daemon_.loop().cancel(wake_timer_);
         if (grace_timer_) daemon_.loop().cancel(grace_timer_);
         wake_timer_ = grace_timer_ = 0;
@@ -179,18 +174,11 @@ private:
         if (stopped_) return;
         cancel_timers();
         Loop& loop = daemon_.loop();
-        if (auto t = enforcer_->next_wakeup()) {
-            // On sd-event: an absolute CLOCK_REALTIME timer with 1 ms accuracy
-            // (the default would let sd-event coalesce it up to 250 ms late).
-            if (!event_ || sd_event_add_time(event_, &wake_source_, CLOCK_REALTIME, std::uint64_t(*t) * 1000000ULL, 1000,
-                                             &EnforceComponent::on_wake, this) < 0) {
-                wake_source_ = nullptr;
-                wake_timer_ = loop.call_at(*t, [this] {
-                    wake_timer_ = 0;
-                    enforcer_->evaluate();
-                });
-            }
-        }
+        if (auto t = enforcer_->next_wakeup())
+            wake_timer_ = loop.call_at(*t, [this] {  // absolute CLOCK_REALTIME, 1 ms accuracy (SdLoop)
+                wake_timer_ = 0;
+                enforcer_->evaluate();
+            });
         if (auto g = enforcer_->next_grace_ms())
             grace_timer_ = loop.call_after(std::chrono::milliseconds(std::max<std::int64_t>(0, *g - loop.monotonic_ms())),
                                            [this] {
@@ -213,16 +201,6 @@ private:
             if (::lstat(home.c_str(), &now) == 0 && S_ISDIR(now.st_mode) && now.st_uid == uid)
                 enforcer_->note_home_created(user, CreatedHome{home, uid, daemon_.loop().now()});
         });
-    }
-
-    static int on_wake(sd_event_source* src, uint64_t, void* userdata) {
-        auto* self = static_cast<EnforceComponent*>(userdata);
-        if (src == self->wake_source_) {
-            sd_event_source_disable_unref(self->wake_source_);
-            self->wake_source_ = nullptr;
-        }
-        if (!self->stopped_) self->enforcer_->evaluate();
-        return 0;
     }
 
     // A timerfd armed with TFD_TIMER_CANCEL_ON_SET becomes readable (ECANCELED)
@@ -265,8 +243,6 @@ private:
     std::map<std::uint64_t, std::string> keys_;
     Loop::TimerId wake_timer_ = 0, grace_timer_ = 0;
     sd_event_source* time_change_ = nullptr;
-    sd_event_source* wake_source_ = nullptr;
-    sd_event* event_ = nullptr;
     int clock_fd_ = -1;
     bool stopped_ = false;
 };

@@ -24,6 +24,7 @@ public:
     sd_event* event() const { return event_; }
 
 private:
+    static constexpr std::uint64_t kAccuracyUsec = 1000;
     struct Timer {
         SdLoop* loop;
         TimerId id;
