@@ -271,11 +271,12 @@ GrantView Daemon::view() const {
     return v;
 }
 
-bool Daemon::is_managed(const std::string& user) {
+bool Daemon::is_managed(const std::string& user, LocalAccount* account) {
     if (user.empty() || user == "root") return false;
     const auto& bg = config_.policy.break_glass_users;
     if (std::find(bg.begin(), bg.end(), user) != bg.end()) return false;
     LocalAccount acct = deps_.accounts.lookup(user);
+    if (account) *account = acct;
     if (acct.uid && *acct.uid == 0) return false;
     if (jit::is_managed(user, acct, view(), config_.policy)) return true;
     for (auto& p : publishers_)
@@ -283,8 +284,8 @@ bool Daemon::is_managed(const std::string& user) {
     return false;
 }
 
-Decision Daemon::decide_for(const AccessRequest& request, bool* managed_out) {
-    const bool managed = is_managed(request.user);
+Decision Daemon::decide_for(const AccessRequest& request, bool* managed_out, LocalAccount* account) {
+    const bool managed = is_managed(request.user, account);
     if (managed_out) *managed_out = managed;
     return jit::decide(request, view(), config_.policy, managed);
 }

@@ -195,7 +195,8 @@ void Daemon::op_check(const ipc::Message& req, const Peer& peer, bool with_audit
     ar.run_as = ipc::get(req, "run_as");
     ar.now = deps_.loop.now();
     bool managed = false;
-    Decision d = decide_for(ar, &managed);
+    LocalAccount account;
+    Decision d = decide_for(ar, &managed, &account);
     ipc::Message out{{"status", "ok"},
                      {"decision", verdict_word(d.verdict)},
                      {"reason", d.reason},
@@ -205,8 +206,8 @@ void Daemon::op_check(const ipc::Message& req, const Peer& peer, bool with_audit
                      {"not_after", std::to_string(d.not_after)},
                      {"kind", to_string(ar.kind)},
                      {"managed", managed ? "yes" : "no"}};
-    // The answer goes out before the audit event is made durable (the upload
-    // spool fdatasyncs each event, ~ms): PAM is not kept waiting on the disk.
+    // The answer goes out first: PAM does not wait for the audit record
+    // (journal, upload spool).
     reply(std::move(out));
     if (with_audit && d.verdict != Verdict::NotManaged) {
         const bool allowed = d.verdict == Verdict::Allow;
@@ -221,7 +222,7 @@ void Daemon::op_check(const ipc::Message& req, const Peer& peer, bool with_audit
             .add(std::string(field::kPid), std::int64_t(peer.pid));
         if (auto v = ipc::get(req, "rhost"); !v.empty()) e.add(std::string(field::kRhost), v);
         if (auto v = ipc::get(req, "tty"); !v.empty()) e.add(std::string(field::kTty), v);
-        if (auto v = ipc::get(req, "ruser"); !v.empty()) e.add("JIT_RUSER", v);
+        if (auto v = ipc::get(req, "ruser"); !v.empty()) e.add(std::string(field::kRuser), v);
         if (!ar.run_as.empty()) e.add(std::string(field::kRunAs), ar.run_as);
         if (auto v = ipc::get(req, "command"); !v.empty()) e.add(std::string(field::kCommand), v);
         std::optional<std::uint32_t> uid;
@@ -237,8 +238,8 @@ void Daemon::op_check(const ipc::Message& req, const Peer& peer, bool with_audit
                     break;
                 }
         }
-        // A uid the host allocated (no uid in the grant) comes from the accounts.
-        if (!uid) uid = deps_.accounts.lookup(user).uid;
+        // A uid the host allocated (no uid in the grant): from the account the decision looked up.
+        if (!uid) uid = account.uid;
         if (uid) e.add(std::string(field::kUid), std::int64_t(*uid));
         e.add(std::string(field::kRevision), snapshot_.revision);
         deps_.audit.emit(e);

@@ -128,6 +128,7 @@ TEST_F(DaemonTest, AcceptedBundleAllowsInsideTheWindowAndAudits) {
     EXPECT_EQ(ev->field("JIT_GRANT_ID"), "g-1");
     EXPECT_EQ(ev->field("JIT_RHOST"), "10.0.0.9");
     EXPECT_EQ(ev->field("JIT_SERVICE"), "sshd");
+    EXPECT_EQ(ev->field("JIT_UID"), "1000");  // no uid in the grant: the local account's
     EXPECT_EQ(check("alice", "sudo")["decision"], "allow");
     EXPECT_EQ(sink_.count(EventType::SudoAllowed), 1u);
     // explain: same answer, no audit.

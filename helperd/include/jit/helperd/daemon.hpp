@@ -189,8 +189,10 @@ public:
     // For components: drops a recorded session that will get no session_close
     // (e.g. enforcement ended it and sshd died with it). No event, no callbacks.
     void forget_session(std::uint64_t id) { sessions_.erase(id); }
-    bool is_managed(const std::string& user);
-    Decision decide_for(const AccessRequest& request, bool* managed);
+    // `account` (optional) receives the local account looked up on the way
+    // (empty for root and break-glass users, who need none).
+    bool is_managed(const std::string& user, LocalAccount* account = nullptr);
+    Decision decide_for(const AccessRequest& request, bool* managed, LocalAccount* account = nullptr);
     Json::Value status_json();
     Json::Value grants_json(const std::optional<std::string>& only_user);
     // Short text for sd_notify STATUS=.
