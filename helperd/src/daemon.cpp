@@ -171,8 +171,8 @@ void Daemon::accept_bundle(AcceptedBundle bundle, std::string envelope_bytes) {
                                                    " with " + std::to_string(bundle.payload.grants.size()) + " grant(s)");
     e.add(std::string(field::kRevision), bundle.payload.revision)
         .add(std::string(field::kCount), std::int64_t(bundle.payload.grants.size()))
-        .add("JIT_KEY_ID", bundle.envelope.key_id)
-        .add("JIT_EXPIRES_AT", bundle.payload.expires_at);
+        .add(std::string(field::kKeyId), bundle.envelope.key_id)
+        .add(std::string(field::kExpiresAt), bundle.payload.expires_at);
     deps_.audit.emit(e);
     last_payload_ = bundle.envelope.payload;
     install(snapshot_from(bundle.payload, now), ChangeCause::BundleAccepted);
@@ -199,7 +199,7 @@ void Daemon::install(GrantsSnapshot next, ChangeCause cause) {
                                                                    : "honour") +
                                                               ")")
                                  .add(std::string(field::kRevision), next.revision)
-                                 .add("JIT_EXPIRES_AT", next.expires_at));
+                                 .add(std::string(field::kExpiresAt), next.expires_at));
         else
             deps_.audit.emit(event(EventType::StaleEnd, "grants view is current again (revision " +
                                                             std::to_string(next.revision) + ")")

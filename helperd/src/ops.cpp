@@ -373,7 +373,7 @@ void Daemon::op_request(const ipc::Message& req, const Peer& peer, Reply reply) 
         e.add(std::string(field::kUser), who)
             .add(std::string(field::kRequestId), v["id"].asString())
             .add(std::string(field::kReason), reason)
-            .add("JIT_DURATION", dur);
+            .add(std::string(field::kDuration), dur);
         if (!ticket.empty()) e.add(std::string(field::kTicket), ticket);
         deps_.audit.emit(e);
         reply({{"status", "ok"},

@@ -279,7 +279,7 @@ void Enforcer::apply(const Action& a, UnixTime now) {
             Event e{EventType::GrantEnded,
                     "grant " + a.grant_id + " for " + user + " ended: " + to_string(a.cause), {}};
             if (g) e.add(audit::grant_fields(*g));
-            e.add("JIT_CAUSE", to_string(a.cause));
+            e.add(F(field::kCause), to_string(a.cause));
             deps_.audit.emit(e);
             if (st != state_.grants.end()) st->second.phase = GrantPhase::Ended;
         }
@@ -379,7 +379,7 @@ void Enforcer::warn(Session& s, const Action& a, UnixTime now) {
     e.add(F(field::kNotAfter), a.end).add(F(field::kSecondsLeft), a.end - now);
     std::string written;
     for (const auto& t : out.written) written += (written.empty() ? "" : ",") + t;
-    e.add("JIT_TERMINALS", written.empty() ? std::string("none") : written);
+    e.add(F(field::kTerminals), written.empty() ? std::string("none") : written);
     std::string failed;
     for (const auto& f : out.failed) failed += (failed.empty() ? "" : "; ") + f;
     if (!failed.empty()) e.add(F(field::kError), failed);
@@ -467,7 +467,7 @@ void Enforcer::retention(UnixTime now) {
                               : "home " + home.path + " of " + user + " left in place: " + error,
                 {}};
         e.add(F(field::kUser), user).add(F(field::kUid), std::int64_t(home.uid)).add(F(field::kPath), home.path);
-        if (!archive_path.empty()) e.add("JIT_ARCHIVE", archive_path);
+        if (!archive_path.empty()) e.add(F(field::kArchive), archive_path);
         if (!error.empty()) e.add(F(field::kAlert), "home_retention").add(F(field::kError), error);
         deps_.audit.emit(e);
         // Done, or refused because it is no longer the home we created: never retried.
