@@ -14,27 +14,22 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 HELPERD=$BUILD/helperd/jit-helperd
 SO=$BUILD/pam_module/pam_jit.so
 BENCH=$BUILD/bench/pam/pam_bench
-AUTHORITY=$SRC/tests/authority/jit-authority
-ADMIN=$SRC/tests/authority/jit-authority-admin
 source "$SRC/tests/integration/lib.sh"
 NICE=""
 [ -n "${JIT_BENCH_NICE:-}" ] && NICE="nice -n -10" && HELPERD_WRAP=$NICE
-require_root_and_tools useradd /usr/bin/python3 "$HELPERD" "$BENCH" "$AUTHORITY"
-setup_tmp
-TAG=b$$
-HOST=bench-$TAG
+require_root_and_tools useradd /usr/bin/python3 "$HELPERD" "$BENCH"
+use_authority || skip "reference authority not present"
+setup_tmp b
+# The daemon always publishes a sudoers drop-in: run_names gives it a unique,
+# cleaned-up name (never the default /etc/sudoers.d/jitlogin).
+run_names "bench-$TAG" "jit-test-$TAG"
 USER_NAME=jt-$TAG-bench
 uid=$(free_uid 70500 70999) || exit 1
 useradd -M -u "$uid" -s /usr/sbin/nologin "$USER_NAME" 2>/dev/null || exit 1
 USERS_CREATED+=("$USER_NAME")
 usermod -p '*' "$USER_NAME"
 
-authority_start || exit 1
-admin host add "$HOST" >/dev/null || exit 1
-# The daemon always publishes a sudoers drop-in: give it a unique, cleaned-up name
-# (never the default /etc/sudoers.d/jitlogin).
-DROPIN=/etc/sudoers.d/jit-test-$TAG-rights
-ETC_FILES+=("$DROPIN" "/etc/sudoers.d/.jit-test-$TAG-rights.tmp")
+authority_for_host || exit 1
 helperd_config "$T/helperd.sock" "$DROPIN"
 [ "${JIT_BENCH_UPLOAD:-1}" = 0 ] && sed -i 's/^\[authority\]$/[authority]\nupload_events = no/' "$T/helperd.conf"
 helperd_start || exit 1
