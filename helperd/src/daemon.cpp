@@ -203,7 +203,8 @@ void Daemon::install(GrantsSnapshot next, ChangeCause cause) {
         else
             deps_.audit.emit(event(EventType::StaleEnd, "grants view is current again (revision " +
                                                             std::to_string(next.revision) + ")")
-                                 .add(std::string(field::kRevision), next.revision));
+                                 .add(std::string(field::kRevision), next.revision)
+                                 .add(std::string(field::kExpiresAt), next.expires_at));
     }
     GrantsSnapshot before = std::move(snapshot_);
     snapshot_ = std::move(next);

@@ -117,6 +117,8 @@ TEST_F(DaemonTest, AcceptedBundleAllowsInsideTheWindowAndAudits) {
     make_daemon();
     serve(bundle(1, {TestGrant{"g-1", "alice", true, true, kStart - 60, kStart + 3600}}));
     EXPECT_EQ(sink_.count(EventType::BundleAccepted), 1u);
+    EXPECT_EQ(sink_.last(EventType::BundleAccepted)->field("JIT_EXPIRES_AT"), std::to_string(kStart + 900));
+    EXPECT_TRUE(sink_.last(EventType::BundleAccepted)->field("JIT_KEY_ID").has_value());
     auto c = check("alice");
     EXPECT_EQ(c["decision"], "allow");
     EXPECT_EQ(c["reason"], "active_grant");
@@ -168,6 +170,7 @@ TEST_F(DaemonTest, StaleBeginAndEndAreLoggedOnceAndSuspendDenies) {
     // The authority stays silent (the long poll never answers) past expires_at.
     loop_.advance(std::chrono::seconds(601));
     EXPECT_EQ(sink_.count(EventType::StaleBegin), 1u);
+    EXPECT_EQ(sink_.last(EventType::StaleBegin)->field("JIT_EXPIRES_AT"), std::to_string(kStart + 600));
     auto c = check("alice");
     EXPECT_EQ(c["decision"], "deny");
     EXPECT_EQ(c["reason"], "stale");
@@ -179,6 +182,7 @@ TEST_F(DaemonTest, StaleBeginAndEndAreLoggedOnceAndSuspendDenies) {
     // A fresh bundle ends staleness.
     transport_.answer(200, bundle(2, {TestGrant{"g-1", "alice", true, false, kStart, kStart + 7200}}, 600));
     EXPECT_EQ(sink_.count(EventType::StaleEnd), 1u);
+    EXPECT_EQ(sink_.last(EventType::StaleEnd)->field("JIT_EXPIRES_AT"), std::to_string(kStart + 661 + 600));
     EXPECT_EQ(check("alice")["decision"], "allow");
 }
 
