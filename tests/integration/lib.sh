@@ -262,12 +262,13 @@ grant() {
 # drop-in ("" for none); EXTRA (config lines, e.g. "[enforce]\nwarn_before = 8")
 # is appended. HELPERD_UIDS: the managed uid range (default 70000-79999).
 # HELPERD_STATE_BY_DAEMON=1: $T/state is left for the daemon to create.
+# AUTH_URL: the authority's URL (default http://127.0.0.1:$AUTH_PORT).
 helperd_config() {
   local uids=${HELPERD_UIDS:-70000-79999}
   [ -n "${HELPERD_STATE_BY_DAEMON:-}" ] || { mkdir -p "$T/state" && chmod 700 "$T/state"; }
   cat > "$T/helperd.conf" <<EOC
 [authority]
-url = http://127.0.0.1:$AUTH_PORT
+url = ${AUTH_URL:-http://127.0.0.1:$AUTH_PORT}
 host_id = $HOST
 trusted_keys_dir = $T/keys
 poll_wait = 20
