@@ -30,9 +30,7 @@ unshare -m true 2>/dev/null || skip "cannot create a mount namespace (unshare -m
 setup_tmp
 make_client_key
 
-HOST=su-${TAG}
-DROPIN=/etc/sudoers.d/jit-test-${TAG}-su-rights
-ETC_FILES+=("$DROPIN" "/etc/sudoers.d/.jit-test-${TAG}-su-rights.tmp")
+run_names "su-$TAG" "jit-test-$TAG-su"
 HOST_PAM_SUM=$(cat /etc/pam.d/su /etc/pam.d/su-l 2>/dev/null | sha256sum)
 
 # --- users (uid ranges no other host test uses, so they can run at once) ---------
@@ -57,11 +55,10 @@ HASH=$(openssl passwd -6 "$PW") || exit 1
 usermod -p "$HASH" "$A" && usermod -p "$HASH" "$B" && usermod -p "$HASH" "$LOC" || exit 1
 
 # --- authority and jit-helperd --------------------------------------------------------
-authority_start || exit 1
-admin host add "$HOST" >/dev/null || exit 1
+authority_for_host || exit 1
 SOCK=$T/helperd.sock
 helperd_config "$SOCK" "$DROPIN"
-SHOW_ON_FAIL+=("$T/helperd.log" "$T/authority.log")
+SHOW_ON_FAIL+=("$T/authority.log")  # setup_tmp added helperd.log
 helperd_start || die "jit-helperd did not start"
 
 # --- the test PAM stacks, visible only inside the namespaces below ----------------------
