@@ -91,15 +91,15 @@ wait_for --or-die "catch up after outage" 30 lists_grant "$GID3"
 
 # Request relay: the identity is the caller's uid, whatever it claims.
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && getent passwd nobody >/dev/null; then
-  setpriv --reuid=nobody --regid=nogroup --clear-groups "$JITCTL" --socket "$T/helperd.sock" \
-      request --reason "integration relay" --duration 30m --json >"$T/request.json" || die "request relay failed: $(cat "$T/request.json")"
+  ctl_as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$JITCTL" --socket "$HELPERD_SOCK" "$@"; }
+  ctl_as_nobody request --reason "integration relay" --duration 30m --json >"$T/request.json" || die "request relay failed: $(cat "$T/request.json")"
   RID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$T/request.json")
   admin request show --host web-01 "$RID" >"$T/request.show" 2>&1 || true
   grep -q nobody "$T/request.show" || die "authority did not record the request as nobody: $(cat "$T/request.show")"
-  setpriv --reuid=nobody --regid=nogroup --clear-groups "$JITCTL" --socket "$T/helperd.sock" request-status "$RID" | grep -q pending \
+  ctl_as_nobody request-status "$RID" | grep -q pending \
       || die "request-status"
   # An unprivileged peer may not ask about someone else.
-  set +e; setpriv --reuid=nobody --regid=nogroup --clear-groups "$JITCTL" --socket "$T/helperd.sock" check itcarol >/dev/null 2>&1; rc=$?; set -e
+  set +e; ctl_as_nobody check itcarol >/dev/null 2>&1; rc=$?; set -e
   [ "$rc" = 1 ] || die "nobody could check another user (exit $rc)"
 fi
 
