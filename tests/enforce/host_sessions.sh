@@ -47,7 +47,7 @@ gone() { ! kill -0 "$1" 2>/dev/null; }
 no_procs_of() { ! pgrep -u "$1" >/dev/null; }
 session_users() { /usr/bin/python3 -c 'import json,sys; print(" ".join(s["user"] for s in json.load(open(sys.argv[1]))["sessions"]))' "$T/state/enforce.json"; }
 has_session_of() { session_users | grep -qw -- "$1"; }
-audit_has() { grep -q -- "$1" "$T/helperd.log" && grep -- "$1" "$T/helperd.log" | grep -q -- "$2"; }
+audit_has() { grep -- "$1" "$T/helperd.log" | grep -q -- "$2"; }  # a line with $1 that also has $2
 
 # --- a session ended at not_after, warned first ---------------------------------------
 ALICE_END=$(( $(date +%s) + 14 ))
