@@ -27,7 +27,7 @@ pam_service sshd "$SVC-sshd"
 start_sshd "$SVC-sshd" || exit 1
 
 # wait_gone UID: polls /proc every 2 ms; prints the wall time (float seconds)
-# when no process of UID is left.
+# when no process of UID is left; fails (prints nothing) after 60 s.
 WAIT_GONE='
 import os, sys, time
 uid = int(sys.argv[1])
@@ -44,7 +44,9 @@ def alive():
                 pass
     return False
 deadline = time.time() + 60
-while alive() and time.time() < deadline:
+while alive():
+    if time.time() >= deadline:
+        sys.exit("still running after 60 s")
     time.sleep(0.002)
 print("%.6f" % time.time())
 '
@@ -54,13 +56,17 @@ start_session() {
   wait_for 10 grep -q up "$T/s.out"
 }
 : > "$T/expiry.txt"; : > "$T/revocation.txt"
+TIMEOUTS=0
 for i in $(seq 1 "$N"); do
   END=$(( $(date +%s) + 4 ))
   g=$(grant "$U" "$U_UID" --not-after "$END") || exit 1
   wait_for 10 ssh_as "$U" true
   start_session || { log "session $i did not start"; continue; }
-  gone=$(/usr/bin/python3 -c "$WAIT_GONE" "$U_UID")
-  python3 -c "print('%.6f' % ($gone - $END))" >> "$T/expiry.txt"
+  if gone=$(/usr/bin/python3 -c "$WAIT_GONE" "$U_UID"); then
+    python3 -c "print('%.6f' % ($gone - $END))" >> "$T/expiry.txt"
+  else
+    log "expiry $i: the session was not ended within 60 s (not counted as a sample)"; TIMEOUTS=$((TIMEOUTS + 1))
+  fi
   reap "$SPID"
   admin grant delete --host "$HOST" "$g" >/dev/null 2>&1
 done
@@ -71,8 +77,11 @@ for i in $(seq 1 "$N"); do
   sleep 0.5
   admin grant revoke --host "$HOST" --by bench --reason bench "$g" >/dev/null
   t0=$(date +%s.%N)
-  gone=$(/usr/bin/python3 -c "$WAIT_GONE" "$U_UID")
-  python3 -c "print('%.6f' % ($gone - $t0))" >> "$T/revocation.txt"
+  if gone=$(/usr/bin/python3 -c "$WAIT_GONE" "$U_UID"); then
+    python3 -c "print('%.6f' % ($gone - $t0))" >> "$T/revocation.txt"
+  else
+    log "revocation $i: the session was not ended within 60 s (not counted as a sample)"; TIMEOUTS=$((TIMEOUTS + 1))
+  fi
   reap "$SPID"
 done
 summary='
@@ -85,3 +94,7 @@ for name in sys.argv[1:]:
     print("%-12s n=%d min=%.3f p50=%.3f p90=%.3f p99=%.3f max=%.3f (seconds)" % (name.rsplit("/",1)[1][:-4], len(xs), xs[0], q(.5), q(.9), q(.99), xs[-1]))
 '
 /usr/bin/python3 -c "$summary" "$T/expiry.txt" "$T/revocation.txt"
+if [ "$TIMEOUTS" -gt 0 ]; then
+  log "$TIMEOUTS session(s) were not ended within 60 s"
+  exit 1
+fi
