@@ -1,8 +1,10 @@
 #include <jit/ipc.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -41,11 +43,13 @@ bool unescape(std::string_view v, std::string& out) {
     return true;
 }
 
-std::int64_t now_ms() {
+std::int64_t now_us() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return std::int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+    return std::int64_t(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
 }
+
+std::int64_t now_ms() { return now_us() / 1000; }
 
 // Waits for `events` on fd until the absolute monotonic deadline.
 bool wait_fd(int fd, short events, std::int64_t deadline) {
@@ -157,7 +161,8 @@ FrameReader::State FrameReader::feed(std::string_view bytes) {
 }
 
 std::optional<Message> call(const std::string& socket_path, const Message& request,
-                            std::chrono::milliseconds timeout, std::string* error) {
+                            std::chrono::milliseconds timeout, std::string* error,
+                            std::chrono::microseconds reply_spin) {
     auto fail = [&](std::string what, int fd) -> std::optional<Message> {
         if (error) *error = std::move(what);
         if (fd >= 0) close(fd);
@@ -197,6 +202,8 @@ std::optional<Message> call(const std::string& socket_path, const Message& reque
     }
     FrameReader reader;
     char buf[4096];
+    const std::int64_t spin_until =
+        reply_spin.count() > 0 ? std::min<std::int64_t>(now_us() + reply_spin.count(), deadline * 1000) : 0;
     for (;;) {
         ssize_t n = recv(fd, buf, sizeof(buf), 0);
         if (n > 0) {
@@ -208,6 +215,10 @@ std::optional<Message> call(const std::string& socket_path, const Message& reque
         if (n == 0) return fail("daemon closed the connection before answering", fd);
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (spin_until != 0 && now_us() < spin_until) {
+                sched_yield();
+                continue;
+            }
             if (!wait_fd(fd, POLLIN, deadline)) return fail("no answer within " + std::to_string(timeout.count()) + " ms", fd);
             continue;
         }

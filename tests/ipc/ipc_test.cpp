@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <thread>
@@ -78,52 +82,101 @@ TEST(Ipc, CallReportsMissingDaemon) {
     EXPECT_NE(err.find("/nonexistent/jit.sock"), std::string::npos);
 }
 
+namespace {
+
+// A listening unix socket in a fresh temp dir, removed at the end.
+struct Listener {
+    char dir[32] = "/tmp/jit-ipc-XXXXXX";
+    std::string path;
+    int fd = -1;
+    Listener() {
+        if (!mkdtemp(dir)) return;
+        path = std::string(dir) + "/s";
+        fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::snprintf(a.sun_path, sizeof(a.sun_path), "%s", path.c_str());
+        if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(fd, 4) != 0) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    ~Listener() {
+        if (fd >= 0) close(fd);
+        unlink(path.c_str());
+        rmdir(dir);
+    }
+    // Accepts one connection, reads the request, waits `delay`, then answers
+    // with echo=<the request's user> in the given number of writes.
+    std::thread answer_once(std::chrono::milliseconds delay = std::chrono::milliseconds(0), int pieces = 1) const {
+        return std::thread([srv = fd, delay, pieces] {
+            int c = accept(srv, nullptr, nullptr);
+            FrameReader r;
+            char buf[256];
+            while (r.feed(std::string_view(buf, std::size_t(read(c, buf, sizeof buf)))) == FrameReader::State::NeedMore) {}
+            auto req = jit::ipc::decode_body(r.body(), nullptr);
+            std::string out = jit::ipc::encode({{"status", "ok"}, {"echo", req ? jit::ipc::get(*req, "user") : "?"}});
+            std::this_thread::sleep_for(delay);
+            const std::size_t step = out.size() / std::size_t(pieces) + 1;
+            for (std::size_t off = 0; off < out.size(); off += step) {
+                ssize_t n = write(c, out.data() + off, std::min(step, out.size() - off));
+                (void)n;
+                std::this_thread::sleep_for(delay);
+            }
+            close(c);
+        });
+    }
+};
+
+}  // namespace
+
 TEST(Ipc, CallTimesOutOnSilentServer) {
-    char dir[] = "/tmp/jit-ipc-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    std::string path = std::string(dir) + "/s";
-    int srv = socket(AF_UNIX, SOCK_STREAM, 0);
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    std::snprintf(a.sun_path, sizeof(a.sun_path), "%s", path.c_str());
-    ASSERT_EQ(bind(srv, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-    ASSERT_EQ(listen(srv, 4), 0);
-    std::string err;
-    auto r = jit::ipc::call(path, {{"op", "status"}}, std::chrono::milliseconds(150), &err);
-    EXPECT_FALSE(r);
-    EXPECT_NE(err.find("no answer within 150 ms"), std::string::npos) << err;
-    close(srv);
-    unlink(path.c_str());
-    rmdir(dir);
+    Listener l;
+    ASSERT_GE(l.fd, 0);
+    for (auto spin : {std::chrono::microseconds(0), std::chrono::microseconds(2000)}) {
+        std::string err;
+        auto r = jit::ipc::call(l.path, {{"op", "status"}}, std::chrono::milliseconds(150), &err, spin);
+        EXPECT_FALSE(r);
+        EXPECT_NE(err.find("no answer within 150 ms"), std::string::npos) << err;
+    }
 }
 
 TEST(Ipc, CallGetsAnAnswer) {
-    char dir[] = "/tmp/jit-ipc-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    std::string path = std::string(dir) + "/s";
-    int srv = socket(AF_UNIX, SOCK_STREAM, 0);
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    std::snprintf(a.sun_path, sizeof(a.sun_path), "%s", path.c_str());
-    ASSERT_EQ(bind(srv, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-    ASSERT_EQ(listen(srv, 4), 0);
-    std::thread server([srv] {
-        int c = accept(srv, nullptr, nullptr);
-        FrameReader r;
-        char buf[256];
-        while (r.feed(std::string_view(buf, std::size_t(read(c, buf, sizeof buf)))) == FrameReader::State::NeedMore) {}
-        auto req = jit::ipc::decode_body(r.body(), nullptr);
-        std::string out = jit::ipc::encode({{"status", "ok"}, {"echo", req ? jit::ipc::get(*req, "user") : "?"}});
-        ssize_t n = write(c, out.data(), out.size());
-        (void)n;
-        close(c);
-    });
+    Listener l;
+    ASSERT_GE(l.fd, 0);
+    std::thread server = l.answer_once();
     std::string err;
-    auto r = jit::ipc::call(path, {{"op", "check"}, {"user", "alice"}}, std::chrono::milliseconds(2000), &err);
+    auto r = jit::ipc::call(l.path, {{"op", "check"}, {"user", "alice"}}, std::chrono::milliseconds(2000), &err);
     server.join();
     ASSERT_TRUE(r) << err;
     EXPECT_EQ(jit::ipc::get(*r, "echo"), "alice");
-    close(srv);
-    unlink(path.c_str());
-    rmdir(dir);
+}
+
+// The spin only changes how call() waits: an answer that comes after it, or in
+// pieces, still arrives (the call then sleeps in poll()).
+TEST(Ipc, CallWithReplySpinGetsLateAndSplitAnswers) {
+    Listener l;
+    ASSERT_GE(l.fd, 0);
+    for (int pieces : {1, 3}) {
+        std::thread server = l.answer_once(std::chrono::milliseconds(20), pieces);
+        std::string err;
+        auto r = jit::ipc::call(l.path, {{"op", "check"}, {"user", "bob"}}, std::chrono::milliseconds(2000), &err,
+                                std::chrono::microseconds(200));
+        server.join();
+        ASSERT_TRUE(r) << err;
+        EXPECT_EQ(jit::ipc::get(*r, "echo"), "bob");
+    }
+}
+
+// A spin longer than the whole timeout ends with the timeout, not after the spin.
+TEST(Ipc, CallReplySpinNeverOutlastsTheTimeout) {
+    Listener l;
+    ASSERT_GE(l.fd, 0);
+    std::string err;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = jit::ipc::call(l.path, {{"op", "status"}}, std::chrono::milliseconds(100), &err, std::chrono::seconds(30));
+    const auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_FALSE(r);
+    EXPECT_NE(err.find("no answer within 100 ms"), std::string::npos) << err;
+    EXPECT_LT(took, std::chrono::seconds(15));  // bounded by the timeout; 30 s if the spin ignored it
 }
