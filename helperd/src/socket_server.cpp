@@ -1,7 +1,9 @@
 #include <jit/helperd/socket_server.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -12,6 +14,12 @@
 namespace jit::helperd {
 namespace {
 constexpr int64_t kPriority = SD_EVENT_PRIORITY_IMPORTANT;
+
+std::uint64_t monotonic_us() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return std::uint64_t(ts.tv_sec) * 1000000u + std::uint64_t(ts.tv_nsec) / 1000u;
+}
 }  // namespace
 
 struct SocketServer::Conn {
@@ -175,18 +183,21 @@ int SocketServer::on_deadline(sd_event_source*, uint64_t, void* userdata) {
 
 void SocketServer::read_some(Conn& c, bool just_accepted) {
     char buf[8192];
-    bool yielded = !just_accepted;
+    bool waited = !just_accepted;
+    std::uint64_t spin_until = 0;
     for (;;) {
         ssize_t n = recv(c.fd, buf, sizeof(buf), 0);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (!yielded) {
+            if (!waited) {
                 // The kernel often runs us on the client's CPU the moment it
                 // connects, before it could write its request: step aside
-                // once (a no-op when nothing else wants this CPU) rather than
-                // pay for an event source and a second wake-up.
-                yielded = true;
+                // (a no-op when nothing else wants this CPU) rather than pay
+                // for an event source and a second wake-up of an idle CPU.
+                if (spin_until == 0)
+                    spin_until = monotonic_us() + std::uint64_t(c.peer.uid == 0 ? std::max(0, options_.root_request_spin_us) : 0);
                 sched_yield();
+                waited = monotonic_us() >= spin_until;
                 continue;
             }
             watch(c, EPOLLIN);

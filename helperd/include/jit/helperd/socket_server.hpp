@@ -24,6 +24,12 @@ struct SocketServerOptions {
     std::string group;          // "" = leave the group alone
     int io_timeout_ms = 2000;   // whole exchange, from accept to last byte written
     int max_connections = 64;
+    // A root client (pam_jit in sshd, sudo, su) whose request is not there yet
+    // when its connection is accepted: wait this long for it yielding the CPU,
+    // before going back to the event loop (docs/performance.md, "PAM"). Other
+    // clients get a single yield, so that nobody unprivileged can make the
+    // daemon spend time waiting for requests that never come.
+    int root_request_spin_us = 50;
 };
 
 class SocketServer {
