@@ -45,15 +45,18 @@ int to_pam(jit::pam::Code code) {
     return PAM_SYSTEM_ERR;
 }
 
-int finish(pam_handle_t* pamh, const jit::pam::ModuleArgs& args, const jit::pam::Outcome& o) {
+// PAM_SILENT (the application's "no messages") drops the success notice; a
+// refusal is still explained, as the caller would otherwise show only a
+// generic failure.
+int finish(pam_handle_t* pamh, int flags, const jit::pam::ModuleArgs& args, const jit::pam::Outcome& o) {
     if (!o.log.empty() && (o.log_is_error || args.debug))
         pam_syslog(pamh, o.log_is_error ? LOG_ERR : LOG_INFO, "%s", o.log.c_str());
     if (!o.user_error.empty()) pam_error(pamh, "%s", o.user_error.c_str());
-    if (!o.user_info.empty()) pam_info(pamh, "%s", o.user_info.c_str());
+    if (!o.user_info.empty() && !(flags & PAM_SILENT)) pam_info(pamh, "%s", o.user_info.c_str());
     return to_pam(o.code);
 }
 
-int session(pam_handle_t* pamh, int argc, const char** argv, bool open) {
+int session(pam_handle_t* pamh, int flags, int argc, const char** argv, bool open) {
     jit::pam::ModuleArgs args = jit::pam::parse_args(argc, argv);
     log_args(pamh, args);
     jit::pam::PamItems it = collect(pamh);
@@ -62,7 +65,7 @@ int session(pam_handle_t* pamh, int argc, const char** argv, bool open) {
         return PAM_SESSION_ERR;
     }
     if (const char* xdg = pam_getenv(pamh, "XDG_SESSION_ID")) it.logind_session = xdg;
-    return finish(pamh, args, jit::pam::run_session(args, it, open));
+    return finish(pamh, flags, args, jit::pam::run_session(args, it, open));
 }
 
 }  // namespace
@@ -78,7 +81,7 @@ JIT_PAM_EXPORT int pam_sm_acct_mgmt(pam_handle_t* pamh, int flags, int argc, con
             pam_syslog(pamh, LOG_ERR, "%s", "no PAM_USER in the account phase");
             return PAM_USER_UNKNOWN;
         }
-        return finish(pamh, args, jit::pam::run_account(args, it));
+        return finish(pamh, flags, args, jit::pam::run_account(args, it));
     } catch (...) {
         pam_syslog(pamh, LOG_CRIT, "%s", "internal error in pam_sm_acct_mgmt");
         return PAM_SYSTEM_ERR;
@@ -87,7 +90,7 @@ JIT_PAM_EXPORT int pam_sm_acct_mgmt(pam_handle_t* pamh, int flags, int argc, con
 
 JIT_PAM_EXPORT int pam_sm_open_session(pam_handle_t* pamh, int flags, int argc, const char** argv) {
     try {
-        return session(pamh, argc, argv, true);
+        return session(pamh, flags, argc, argv, true);
     } catch (...) {
         pam_syslog(pamh, LOG_CRIT, "%s", "internal error in pam_sm_open_session");
         return PAM_SESSION_ERR;
@@ -96,7 +99,7 @@ JIT_PAM_EXPORT int pam_sm_open_session(pam_handle_t* pamh, int flags, int argc, 
 
 JIT_PAM_EXPORT int pam_sm_close_session(pam_handle_t* pamh, int flags, int argc, const char** argv) {
     try {
-        return session(pamh, argc, argv, false);
+        return session(pamh, flags, argc, argv, false);
     } catch (...) {
         pam_syslog(pamh, LOG_CRIT, "%s", "internal error in pam_sm_close_session");
         return PAM_SESSION_ERR;

@@ -53,7 +53,7 @@ protected:
 
     // Runs one phase ("acct", "open", "close", "auth") and returns its PAM result.
     int run(const std::string& svc, const std::string& user, const std::string& phase, Conversation* conv,
-            const char* xdg_session = nullptr) {
+            const char* xdg_session = nullptr, int flags = 0) {
         pam_conv pc{converse, conv};
         pam_handle_t* pamh = nullptr;
         int rc = pam_start_confdir(svc.c_str(), user.c_str(), &pc, confdir.c_str(), &pamh);
@@ -62,7 +62,7 @@ protected:
         pam_set_item(pamh, PAM_TTY, "pts/7");
         pam_set_item(pamh, PAM_RUSER, "ops");
         if (xdg_session) pam_putenv(pamh, (std::string("XDG_SESSION_ID=") + xdg_session).c_str());
-        if (phase == "acct") rc = pam_acct_mgmt(pamh, 0);
+        if (phase == "acct") rc = pam_acct_mgmt(pamh, flags);
         else if (phase == "open") rc = pam_open_session(pamh, 0);
         else if (phase == "close") rc = pam_close_session(pamh, 0);
         else rc = pam_authenticate(pamh, 0);
@@ -86,6 +86,24 @@ TEST_F(PamModule, AllowTellsTheUserWhenAccessEnds) {
     ASSERT_EQ(reqs.size(), 1u);
     EXPECT_EQ(reqs[0], (jit::ipc::Message{{"op", "check"}, {"user", "jt-e-nssonly"}, {"service", "jit-test-sshd"},
                                           {"rhost", "198.51.100.9"}, {"tty", "pts/7"}, {"ruser", "ops"}}));
+}
+
+// PAM_SILENT drops the success notice, never the reason for a refusal.
+TEST_F(PamModule, SilentFlagDropsTheNoticeButNotTheRefusal) {
+    FakeDaemon d;
+    d.answer({{"status", "ok"}, {"decision", "allow"}, {"reason", "active_grant"}, {"grant_id", "g-7f3a"},
+              {"message", "jitlogin: access until 15:30 (in 47 min), grant g-7f3a"}});
+    service("jit-test-sshd", jit_line("account", "socket=" + d.path()));
+    Conversation allowed, denied;
+    EXPECT_EQ(run("jit-test-sshd", "jt-e-nssonly", "acct", &allowed, nullptr, PAM_SILENT), PAM_SUCCESS);
+    EXPECT_TRUE(allowed.messages.empty());
+    d.answer({{"status", "ok"}, {"decision", "deny"}, {"reason", "no_grant"},
+              {"message", "jitlogin: no active grant for jt-e-nssonly on web-01"}});
+    EXPECT_EQ(run("jit-test-sshd", "jt-e-nssonly", "acct", &denied, nullptr, PAM_SILENT), PAM_PERM_DENIED);
+    ASSERT_EQ(denied.messages.size(), 1u);
+    EXPECT_EQ(denied.messages[0].first, PAM_ERROR_MSG);
+    EXPECT_EQ(denied.messages[0].second, "jitlogin: no active grant for jt-e-nssonly on web-01");
+    EXPECT_EQ(d.requests().size(), 2u);
 }
 
 TEST_F(PamModule, DenyIsPermDeniedWithTheReason) {
