@@ -3,10 +3,18 @@
 // same machine noise. Services come from a private confdir (pam_start_confdir).
 //
 //   pam_bench --confdir DIR --user USER [--jit-service S] [--unix-service S] [--iterations N] [--warmup N]
-//             [--socket PATH]
+//             [--socket PATH] [--spin-us N]
 // With --socket, three more series break pam_jit's cost down: the bare socket
 // round trip to jit-helperd (op=ping), op=check without PAM back to back, and
 // op=check after 300 µs of idleness (the daemon asleep, as between PAM calls).
+// These calls wait for the answer as pam_jit does (--spin-us, default 200 as
+// pam_jit's spin_us=).
+//
+// "floor": the same client call (ipc::call, same spin) to a trivial server
+// process forked here (accept, read, fixed answer, close), interleaved
+// with pam_unix calls as the pam_jit series is (it waits for the request as
+// jit-helperd does): what any design in which PAM
+// asks another process pays on this machine, before the daemon does any work.
 //
 // Two measurements per service: "acct" times pam_acct_mgmt alone on a fresh
 // handle (pam_start/pam_end outside the timed region: the cost of the decision
@@ -17,6 +25,13 @@
 #include <jit/ipc.hpp>
 
 #include <security/pam_appl.h>
+#include <cerrno>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -85,19 +100,57 @@ void time_txn(const std::string& svc, const std::string& user, const std::string
     if (rc != PAM_SUCCESS) ++s.failures;
 }
 
-void time_ipc(const std::string& socket, const jit::ipc::Message& req, Series& s) {
+void time_ipc(const std::string& socket, const jit::ipc::Message& req, int spin_us, Series& s) {
     std::string err;
     long long t0 = now_ns();
-    auto resp = jit::ipc::call(socket, req, std::chrono::milliseconds(1500), &err);
+    auto resp = jit::ipc::call(socket, req, std::chrono::milliseconds(1500), &err, std::chrono::microseconds(spin_us));
     s.ns.push_back(now_ns() - t0);
     if (!resp || jit::ipc::get(*resp, "status") != "ok") ++s.failures;
+}
+
+// Forks the floor server on `path`; returns its pid (or -1).
+pid_t start_floor_server(const std::string& path) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    if (fd < 0 || path.size() >= sizeof(a.sun_path)) return -1;
+    std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+    unlink(path.c_str());
+    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(fd, 64) != 0) {
+        close(fd);
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid != 0) {
+        close(fd);
+        return pid;
+    }
+    const std::string answer = jit::ipc::encode({{"status", "ok"}});
+    for (;;) {
+        int c = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c < 0) continue;
+        jit::ipc::FrameReader r;
+        char buf[4096];
+        const long long wait_until = now_ns() + 50000;  // as jit-helperd: yield up to 50 µs for the request
+        for (;;) {
+            ssize_t n = recv(c, buf, sizeof(buf), MSG_DONTWAIT);
+            if (n < 0 && errno == EAGAIN && now_ns() < wait_until) {
+                sched_yield();
+                continue;
+            }
+            if (n < 0 && errno == EAGAIN) n = read(c, buf, sizeof(buf));
+            if (n <= 0 || r.feed(std::string_view(buf, std::size_t(n))) != jit::ipc::FrameReader::State::NeedMore) break;
+        }
+        (void)!write(c, answer.data(), answer.size());
+        close(c);
+    }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
     std::string socket, confdir, user, jit_svc = "bench-jit", unix_svc = "bench-unix";
-    int iterations = 20000, warmup = 500;
+    int iterations = 20000, warmup = 500, spin_us = 200;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&]() -> std::string {
@@ -111,17 +164,19 @@ int main(int argc, char** argv) {
         else if (a == "--unix-service") unix_svc = next();
         else if (a == "--iterations") iterations = std::atoi(next().c_str());
         else if (a == "--warmup") warmup = std::atoi(next().c_str());
+        else if (a == "--spin-us") spin_us = std::atoi(next().c_str());
         else { std::fprintf(stderr, "unknown argument %s\n", a.c_str()); return 2; }
     }
     if (confdir.empty() || user.empty() || iterations <= 0) {
         std::fprintf(stderr, "usage: pam_bench --confdir DIR --user USER [--jit-service S] [--unix-service S] "
-                             "[--iterations N] [--warmup N]\n");
+                             "[--iterations N] [--warmup N] [--socket PATH] [--spin-us N]\n");
         return 2;
     }
     Series ja{"pam_jit account (acct)", {}, 0}, ua{"pam_unix account (acct)", {}, 0};
     Series jt{"pam_jit account (txn)", {}, 0}, ut{"pam_unix account (txn)", {}, 0};
     Series ping{"jit-helperd op=ping round trip (no PAM)", {}, 0}, check{"jit-helperd op=check round trip (no PAM)", {}, 0};
     Series idle_check{"jit-helperd op=check after 300 µs idle (no PAM)", {}, 0};
+    Series floor{"floor: same call to a trivial server process, interleaved with pam_unix", {}, 0};
     {
         Series w{"warmup", {}, 0};
         for (int i = 0; i < warmup; ++i) {
@@ -139,19 +194,36 @@ int main(int argc, char** argv) {
         time_acct(jit_svc, user, confdir, ja);
         time_acct(unix_svc, user, confdir, ua);
     }
+    {
+        const std::string floor_path = confdir + "/floor.sock";
+        const pid_t server = start_floor_server(floor_path);
+        if (server < 0) {
+            std::fprintf(stderr, "cannot start the floor server on %s\n", floor_path.c_str());
+            return 1;
+        }
+        const jit::ipc::Message req{{"op", "check"}, {"user", user}, {"service", "bench"}};
+        Series gap{"gap", {}, 0};
+        for (int i = 0; i < iterations; ++i) {
+            time_acct(unix_svc, user, confdir, gap);
+            time_ipc(floor_path, req, spin_us, floor);
+        }
+        kill(server, SIGKILL);
+        waitpid(server, nullptr, 0);
+        unlink(floor_path.c_str());
+    }
     if (!socket.empty()) {
         const jit::ipc::Message ping_req{{"op", "ping"}};
         const jit::ipc::Message check_req{{"op", "check"}, {"user", user}, {"service", "bench"}};
         for (int i = 0; i < iterations; ++i) {
-            time_ipc(socket, ping_req, ping);
-            time_ipc(socket, check_req, check);
+            time_ipc(socket, ping_req, spin_us, ping);
+            time_ipc(socket, check_req, spin_us, check);
         }
         // As in the interleaved PAM series (and as for a real login), the
         // daemon has been idle before each call: what waking it up costs.
         for (int i = 0; i < iterations; ++i) {
             timespec pause{0, 300000};
             nanosleep(&pause, nullptr);
-            time_ipc(socket, check_req, idle_check);
+            time_ipc(socket, check_req, spin_us, idle_check);
         }
     }
     const int txn_iterations = std::max(1, iterations / 10);
@@ -161,14 +233,15 @@ int main(int argc, char** argv) {
     }
 
     std::printf("| series | n | p50 µs | p90 µs | p99 µs | max µs | failures |\n|---|---|---|---|---|---|---|\n");
-    for (const Series* s : {&ja, &ua, &jt, &ut, &ping, &check, &idle_check}) {
+    for (const Series* s : {&ja, &ua, &jt, &ut, &floor, &ping, &check, &idle_check}) {
         if (s->ns.empty()) continue;
         std::printf("| %s | %zu | %.1f | %.1f | %.1f | %.1f | %d |\n", s->name.c_str(), s->ns.size(), pct(s->ns, 50),
                     pct(s->ns, 90), pct(s->ns, 99), pct(s->ns, 100), s->failures);
     }
     const double ratio = pct(ua.ns, 99) > 0 ? pct(ja.ns, 99) / pct(ua.ns, 99) : 0;
     std::printf("\np99 ratio pam_jit/pam_unix (acct): %.2f\n", ratio);
-    return (ja.failures || ua.failures || jt.failures || ut.failures || ping.failures || check.failures ||
+    std::printf("p99 ratio floor/pam_unix (acct): %.2f\n", pct(ua.ns, 99) > 0 ? pct(floor.ns, 99) / pct(ua.ns, 99) : 0);
+    return (ja.failures || ua.failures || jt.failures || ut.failures || floor.failures || ping.failures || check.failures ||
             idle_check.failures)
                ? 1
                : 0;
