@@ -66,7 +66,8 @@ helperd_stop TERM || die "daemon did not exit cleanly on SIGTERM"
 grep -q "daemon.stopped" "$T/helperd.log" || die "no daemon.stopped event"
 helperd_start || die "jit-helperd did not start again"
 [ "$(decision itbob)" = allow ] || die "restart with authority down: stored grant not served"
-ctl status | grep -q "error" || die "status should report the failing authority"
+out=$(ctl status) || die "jitctl status failed with the authority down"
+grep -q "error" <<<"$out" || die "status should report the failing authority: $out"
 
 # SIGHUP with a broken config keeps the running one.
 cp "$T/helperd.conf" "$T/helperd.conf.good"
@@ -77,7 +78,7 @@ wait_for --or-die "reload failure logged" 30 grep -q "config_reload_failed" "$T/
 set +e; out=$(ctl check-config --config "$T/helperd.conf" 2>&1); rc=$?; set -e
 [ "$rc" = 1 ] || die "check-config exit $rc for a bad config"
 BAD_LINE=$(( $(wc -l < "$T/helperd.conf.good") + 2 ))  # the appended poll_wait
-echo "$out" | grep -q "helperd.conf:$BAD_LINE: key 'authority.poll_wait'" || die "check-config message: $out"
+grep -q "helperd.conf:$BAD_LINE: key 'authority.poll_wait'" <<<"$out" || die "check-config message: $out"
 set +e; "$HELPERD" --check-config --config "$T/helperd.conf" >/dev/null 2>&1; rc=$?; set -e
 [ "$rc" = 78 ] || die "jit-helperd --check-config exit $rc for a bad config"
 cp "$T/helperd.conf.good" "$T/helperd.conf"
@@ -96,8 +97,8 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && getent passwd nobody >
   RID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$T/request.json")
   admin request show --host web-01 "$RID" >"$T/request.show" 2>&1 || true
   grep -q nobody "$T/request.show" || die "authority did not record the request as nobody: $(cat "$T/request.show")"
-  ctl_as_nobody request-status "$RID" | grep -q pending \
-      || die "request-status"
+  out=$(ctl_as_nobody request-status "$RID") || die "request-status failed: $out"
+  grep -q pending <<<"$out" || die "request-status does not say pending: $out"
   # An unprivileged peer may not ask about someone else.
   set +e; ctl_as_nobody check itcarol >/dev/null 2>&1; rc=$?; set -e
   [ "$rc" = 1 ] || die "nobody could check another user (exit $rc)"

@@ -65,14 +65,17 @@ stop_daemon
 config otherca yes
 run_daemon
 wait_for --or-die "a failed attempt" 30 failed_once
-ctl status --json | grep -q '"have_bundle" : false' || die "bundle accepted despite a wrong CA"
-sync_json last_result | grep -qi "certificate\|SSL" || die "wrong CA: unexpected error $(sync_json last_result)"
+out=$(ctl status --json) || die "jitctl status failed"
+grep -q '"have_bundle" : false' <<<"$out" || die "bundle accepted despite a wrong CA: $out"
+out=$(sync_json last_result) || die "no sync.last_result"
+grep -qi "certificate\|SSL" <<<"$out" || die "wrong CA: unexpected error $out"
 stop_daemon
 
 # 3. No client certificate: the authority refuses the TLS handshake or the request.
 config ca no
 run_daemon
 wait_for --or-die "a failed attempt" 30 failed_once
-ctl status --json | grep -q '"have_bundle" : false' || die "bundle served without a client certificate"
+out=$(ctl status --json) || die "jitctl status failed"
+grep -q '"have_bundle" : false' <<<"$out" || die "bundle served without a client certificate: $out"
 stop_daemon
 log "helperd TLS: OK"

@@ -93,7 +93,10 @@ if tb_need "audit events" daemon pam catalog; then
     audit_event "$B" grant.revoked JIT_REVOKED_BY=carol
     audit_event "$B" session.ended JIT_SESSION_ID="$SB" JIT_HOW=terminate-session
     # Nothing about the local user, ever.
-    if ct journalctl --no-pager -o json "JIT_USER=$L" | grep -q .; then tb_fail "no jitlogin event names local user $L"
+    # Captured, not piped into grep -q: with pipefail, grep -q leaving early
+    # gives journalctl SIGPIPE, and the failing pipeline would read as "none".
+    if ! local_events=$(ct journalctl --no-pager -o json "JIT_USER=$L"); then tb_fail "journalctl for local user $L failed"
+    elif [ -n "$local_events" ]; then tb_fail "no jitlogin event names local user $L: ${local_events:0:300}"
     else tb_pass "no jitlogin event names local user $L"; fi
     tb_step "the catalog explains the events" "journalctl -x shows jitlogin's catalog text for session.ended"
     out=$(ct journalctl -x --no-pager "MESSAGE_ID=$(tb_message_id session.ended)" 2>&1)
