@@ -28,6 +28,14 @@ has_revision() { ctl status --json | python3 -c 'import json,sys; sys.exit(0 if 
 decision() { ctl check "$1" --json ${2:+--service "$2"} | python3 -c 'import json,sys; print(json.load(sys.stdin)["decision"])'; }
 lists_grant() { [[ $(ctl grants 2>/dev/null) == *"$1"* ]]; }
 not_allowed() { [ "$(decision "$1" 2>/dev/null)" != allow ]; }
+# check_rc WANT ARGS...: `jitctl check ARGS` exits WANT (jitctl.8, EXIT STATUS:
+# 0 allow or not managed, 10 deny, 1 the daemon refused, 3 unreachable,
+# 105-114 command line); its output in $T/check.out and $T/check.err.
+check_rc() {
+  local want=$1 rc; shift
+  set +e; ctl check "$@" >"$T/check.out" 2>"$T/check.err"; rc=$?; set -e
+  [ "$rc" = "$want" ] || die "jitctl check $*: exit $rc, expected $want: $(cat "$T/check.out" "$T/check.err")"
+}
 
 helperd_start || die "jit-helperd did not start"
 wait_for --or-die "first bundle" 30 quiet has_revision 1
@@ -35,13 +43,18 @@ grep -q "plain http" "$T/helperd.log" || die "no warning about plain http"
 
 # No grant yet: italice is unknown, so not managed (PAM_IGNORE).
 [ "$(decision italice)" = ignore ] || die "italice should be unmanaged before any grant"
+check_rc 0 italice
+grep -q ": ignore (not_managed)" "$T/check.out" || die "check of an unmanaged user: $(cat "$T/check.out")"
 
 GID=$(admin grant create --host web-01 --user italice --duration 1h --reason "integration test" --sudo-command /usr/bin/id)
 wait_for --or-die "grant visible" 30 lists_grant "$GID"
 [ "$(decision italice)" = allow ] || die "italice should be allowed with grant $GID"
 [ "$(decision italice sudo)" = allow ] || die "italice sudo should be allowed"
-ctl check italice >"$T/out" || die "jitctl check exit code for allow"
-grep -q "access until" "$T/out" || die "check does not show the PAM message: $(cat "$T/out")"
+check_rc 0 italice
+grep -q ": allow (active_grant)" "$T/check.out" || die "check of an allowed user: $(cat "$T/check.out")"
+grep -q "access until" "$T/check.out" || die "check does not show the PAM message: $(cat "$T/check.out")"
+check_rc 0 italice --service sudo --json
+grep -q '"decision" *: *"allow"' "$T/check.out" || die "check --json of an allowed sudo: $(cat "$T/check.out")"
 ctl status >"$T/status" || die "jitctl status failed"
 grep -q "1 active" "$T/status" || die "status does not count the grant: $(cat "$T/status")"
 grep -q "127.0.0.1:$AUTH_PORT" "$T/status" || die "status does not show the authority URL"
@@ -61,6 +74,17 @@ set +e; ctl check italice >/dev/null; rc=$?; set -e
 # A new grant, then the authority goes down and the daemon restarts: stored state is served.
 GID2=$(admin grant create --host web-01 --user itbob --duration 1h --reason "restart test")
 wait_for --or-die "second grant" 30 lists_grant "$GID2"
+# itbob may log in but has no sudo right: deny is exit 10, with --json too.
+check_rc 0 itbob
+check_rc 10 itbob --service sudo
+grep -q ": deny (no_sudo)" "$T/check.out" || die "check of a denied sudo: $(cat "$T/check.out")"
+check_rc 10 itbob --kind sudo --json
+grep -q '"decision" *: *"deny"' "$T/check.out" || die "check --json of a denied sudo: $(cat "$T/check.out")"
+# The daemon refuses the question: exit 1, with its error code.
+check_rc 1 itbob --kind bogus
+grep -q "jit-helperd refused: bad_request" "$T/check.err" || die "check --kind bogus: $(cat "$T/check.err")"
+# The command line is not understood: CLI11's code (106: USER is missing).
+check_rc 106
 kill "$AUTH_PID"; reap "$AUTH_PID" || true
 helperd_stop TERM || die "daemon did not exit cleanly on SIGTERM"
 grep -q "daemon.stopped" "$T/helperd.log" || die "no daemon.stopped event"
@@ -108,4 +132,6 @@ fi
 helperd_stop TERM || true
 set +e; ctl status >/dev/null 2>&1; rc=$?; set -e
 [ "$rc" = 3 ] || die "jitctl status without daemon: exit $rc, expected 3"
+check_rc 3 itbob
+grep -q "jit-helperd is not reachable at $HELPERD_SOCK" "$T/check.err" || die "check without daemon: $(cat "$T/check.err")"
 log "helperd integration: OK"
