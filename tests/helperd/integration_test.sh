@@ -103,8 +103,26 @@ set +e; out=$(ctl check-config --config "$T/helperd.conf" 2>&1); rc=$?; set -e
 [ "$rc" = 1 ] || die "check-config exit $rc for a bad config"
 BAD_LINE=$(( $(wc -l < "$T/helperd.conf.good") + 2 ))  # the appended poll_wait
 grep -q "helperd.conf:$BAD_LINE: key 'authority.poll_wait'" <<<"$out" || die "check-config message: $out"
-set +e; "$HELPERD" --check-config --config "$T/helperd.conf" >/dev/null 2>&1; rc=$?; set -e
+set +e; "$HELPERD" --check-config --config "$T/helperd.conf" >/dev/null 2>"$T/check-config.err"; rc=$?; set -e
 [ "$rc" = 78 ] || die "jit-helperd --check-config exit $rc for a bad config"
+grep -qF "$T/helperd.conf:$BAD_LINE: key 'authority.poll_wait': " "$T/check-config.err" \
+    || die "--check-config message: $(cat "$T/check-config.err")"
+# The daemon itself, started on that file, exits 78 (EX_CONFIG: the unit's
+# RestartPreventExitStatus) with the same problem, before touching anything;
+# the running daemon is not disturbed. Also for a trusted-key directory that is not there.
+set +e; timeout 30 "$HELPERD" --config "$T/helperd.conf" >/dev/null 2>"$T/bad-start.err"; rc=$?; set -e
+[ "$rc" = 78 ] || die "jit-helperd on a bad config: exit $rc, expected 78: $(cat "$T/bad-start.err")"
+[ "$(cat "$T/bad-start.err")" = "jit-helperd: $(cat "$T/check-config.err")" ] \
+    || die "jit-helperd on a bad config: '$(cat "$T/bad-start.err")', --check-config said '$(cat "$T/check-config.err")'"
+sed "s|^trusted_keys_dir = .*|trusted_keys_dir = $T/no-such-keys|" "$T/helperd.conf.good" >"$T/nokeys.conf"
+set +e; timeout 30 "$HELPERD" --config "$T/nokeys.conf" >/dev/null 2>"$T/bad-start.err"; rc=$?; set -e
+[ "$rc" = 78 ] || die "jit-helperd without its trusted keys: exit $rc, expected 78: $(cat "$T/bad-start.err")"
+[[ $(cat "$T/bad-start.err") == "jit-helperd: $T/nokeys.conf:"*"key 'authority.trusted_keys_dir': $T/no-such-keys"* ]] \
+    || die "jit-helperd without its trusted keys: $(cat "$T/bad-start.err")"
+set +e; "$HELPERD" --check-config --config "$T/nokeys.conf" >/dev/null 2>&1; rc=$?; set -e
+[ "$rc" = 78 ] || die "jit-helperd --check-config without trusted keys: exit $rc"
+kill -0 "$HELPERD_PID" 2>/dev/null || die "the running daemon died"
+[ "$(decision itbob)" = allow ] || die "the running daemon lost state while a bad one started"
 cp "$T/helperd.conf.good" "$T/helperd.conf"
 kill -HUP "$HELPERD_PID"
 wait_for --or-die "reload logged" 30 grep -q "config.reloaded" "$T/helperd.log"
