@@ -141,16 +141,40 @@ void Daemon::reload(Config config, TrustedKeys keys) {
                               config.authority.backoff_min != config_.authority.backoff_min ||
                               config.authority.backoff_max != config_.authority.backoff_max ||
                               config.authority.clock_skew != config_.authority.clock_skew;
-    std::string notes;
-    if (config.socket.path != config_.socket.path) notes += " (socket.path change takes effect at restart)";
-    if (config.state_dir != config_.state_dir) notes += " (state.dir change takes effect at restart)";
-    config.socket.path = config_.socket.path;
-    config.state_dir = config_.state_dir;
+    // Keys read only at start (the socket, the state dir, the upload queue, the
+    // publishers): the running value stays, and the event names each change.
+    std::string restart_only;
+    auto keep = [&restart_only](const char* key, auto& next, const auto& running) {
+        if (next == running) return;
+        restart_only += (restart_only.empty() ? "" : ", ") + std::string(key);
+        next = running;
+    };
+    keep("socket.path", config.socket.path, config_.socket.path);
+    keep("socket.mode", config.socket.mode, config_.socket.mode);
+    keep("socket.group", config.socket.group, config_.socket.group);
+    keep("socket.io_timeout_ms", config.socket.io_timeout_ms, config_.socket.io_timeout_ms);
+    keep("socket.max_connections", config.socket.max_connections, config_.socket.max_connections);
+    keep("state.dir", config.state_dir, config_.state_dir);
+    keep("authority.upload_events", config.authority.upload_events, config_.authority.upload_events);
+    keep("authority.upload_sync_ms", config.authority.upload_sync_ms, config_.authority.upload_sync_ms);
+    keep("nss.db_path", config.nss.db_path, config_.nss.db_path);
+    keep("nss.uid_min", config.nss.uid_min, config_.nss.uid_min);
+    keep("nss.uid_max", config.nss.uid_max, config_.nss.uid_max);
+    keep("nss.retention", config.nss.retention, config_.nss.retention);
+    keep("nss.uid_quarantine", config.nss.uid_quarantine, config_.nss.uid_quarantine);
+    keep("nss.home_base", config.nss.home_base, config_.nss.home_base);
+    keep("nss.default_shell", config.nss.default_shell, config_.nss.default_shell);
+    keep("nss.nologin_shell", config.nss.nologin_shell, config_.nss.nologin_shell);
+    keep("nss.create_home", config.nss.create_home, config_.nss.create_home);
+    keep("sudo.dropin_path", config.sudoers_path, config_.sudoers_path);
     config_ = std::move(config);
     keys_ = std::move(keys);
-    deps_.audit.emit(event(EventType::ConfigReloaded, "configuration and trusted keys reloaded from " + config_.path + notes)
-                         .add(std::string(field::kPath), config_.path)
-                         .add(std::string(field::kCount), std::int64_t(keys_.size())));
+    const std::string not_applied = restart_only.empty() ? "" : "not applied until a restart: " + restart_only;
+    Event reloaded = event(EventType::ConfigReloaded, "configuration and trusted keys reloaded from " + config_.path +
+                                                          (not_applied.empty() ? "" : "; " + not_applied));
+    reloaded.add(std::string(field::kPath), config_.path).add(std::string(field::kCount), std::int64_t(keys_.size()));
+    if (!not_applied.empty()) reloaded.add(std::string(field::kReason), not_applied);
+    deps_.audit.emit(reloaded);
     for (auto& c : components_) c->config_reloaded(config_);
     if (restart_sync) sync_->restart(sync_settings());
     GrantsSnapshot same = snapshot_;

@@ -367,6 +367,71 @@ TEST_F(DaemonTest, ReloadKeepsGrants) {
     EXPECT_EQ(daemon_->config().policy.request_hint, "ask bob");
 }
 
+// docs/config.md: SIGHUP applies the re-read settings, except the keys read
+// only at start ([socket], state.dir, the upload queue's, [nss], sudo.dropin_path):
+// those keep their running value and config.reloaded names them. Grants stay.
+TEST_F(DaemonTest, ReloadAppliesReloadableKeysAndNamesTheRestartOnlyOnes) {
+    config_.socket.path = dir_.path() + "/helperd.sock";
+    make_daemon();
+    serve(bundle(3, {TestGrant{"g-1", "alice", true, false, kStart, kStart + 3600}}));
+    const std::size_t changes_before = changes_.size();
+    Config next = config_;
+    // Reloadable.
+    next.pam_timeout_ms = 777;
+    next.policy.request_hint = "ask bob";
+    next.authority.poll_wait = 7;
+    next.policy.break_glass_users = {"alice"};
+    // Restart-only.
+    next.socket.path = dir_.path() + "/other.sock";
+    next.socket.mode = 0660;
+    next.state_dir = dir_.path() + "/other-state";
+    next.authority.upload_sync_ms = 5;
+    next.nss.home_base = "/srv/home";
+    next.sudoers_path = "/etc/sudoers.d/other";
+    daemon_->reload(next, signer_.keys());
+
+    ASSERT_EQ(sink_.count(EventType::ConfigReloaded), 1u);
+    const auto* ev = sink_.last(EventType::ConfigReloaded);
+    const std::string expected = "not applied until a restart: socket.path, socket.mode, state.dir, "
+                                 "authority.upload_sync_ms, nss.home_base, sudo.dropin_path";
+    EXPECT_EQ(ev->field("JIT_REASON"), expected);
+    EXPECT_NE(ev->message.find("; " + expected), std::string::npos) << ev->message;
+    EXPECT_EQ(ev->field("JIT_PATH"), config_.path);
+    // Applied.
+    const Config& now = daemon_->config();
+    EXPECT_EQ(now.pam_timeout_ms, 777);
+    EXPECT_EQ(now.policy.request_hint, "ask bob");
+    EXPECT_EQ(check("alice")["reason"], "break_glass");  // the new policy decides at once
+    // The long poll restarted with the new wait.
+    loop_.advance(std::chrono::milliseconds(0));
+    ASSERT_FALSE(transport_.pending.empty());
+    EXPECT_NE(transport_.pending.back().request.url.find("&wait=7"), std::string::npos)
+        << transport_.pending.back().request.url;
+    // Not applied: the running values stay.
+    EXPECT_EQ(now.socket.path, config_.socket.path);
+    EXPECT_EQ(now.socket.mode, 0666u);
+    EXPECT_EQ(now.state_dir, config_.state_dir);
+    EXPECT_EQ(now.authority.upload_sync_ms, 1000);
+    EXPECT_EQ(now.nss.home_base, "/home");
+    EXPECT_EQ(now.sudoers_path, "");
+    // Grants kept: same revision, same grant, components told with cause reload.
+    EXPECT_EQ(daemon_->grants().revision, 3);
+    ASSERT_EQ(daemon_->grants().grants.size(), 1u);
+    EXPECT_EQ(daemon_->grants().grants[0].id, "g-1");
+    ASSERT_EQ(changes_.size(), changes_before + 1);
+    EXPECT_EQ(changes_.back().cause, ChangeCause::Reload);
+    EXPECT_EQ(changes_.back().grants, 1u);
+
+    // Only reloadable changes: nothing is named.
+    Config again = now;
+    again.policy.break_glass_users = {};
+    daemon_->reload(again, signer_.keys());
+    ASSERT_EQ(sink_.count(EventType::ConfigReloaded), 2u);
+    EXPECT_FALSE(sink_.last(EventType::ConfigReloaded)->field("JIT_REASON").has_value());
+    EXPECT_EQ(sink_.last(EventType::ConfigReloaded)->message.find("restart"), std::string::npos);
+    EXPECT_EQ(check("alice")["decision"], "allow");
+}
+
 // A sudo command the drop-in cannot carry safely is left out, and the
 // auditor is told once (not at every re-publish).
 TEST_F(DaemonTest, SudoRuleLeftOutIsAnAlertOnce) {

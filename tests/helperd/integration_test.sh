@@ -123,9 +123,27 @@ set +e; "$HELPERD" --check-config --config "$T/nokeys.conf" >/dev/null 2>&1; rc=
 [ "$rc" = 78 ] || die "jit-helperd --check-config without trusted keys: exit $rc"
 kill -0 "$HELPERD_PID" 2>/dev/null || die "the running daemon died"
 [ "$(decision itbob)" = allow ] || die "the running daemon lost state while a bad one started"
-cp "$T/helperd.conf.good" "$T/helperd.conf"
+
+# SIGHUP with a good config (docs/config.md): pam.timeout_ms is re-read and
+# applied; socket.mode is read only at start, so the socket keeps its mode and
+# config.reloaded names the key; the grants in force stay.
+pam_timeout() { ctl status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pam_timeout_ms"])'; }
+revision() { ctl status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])'; }
+[ "$(pam_timeout)" = 1500 ] || die "pam.timeout_ms before the reload: $(pam_timeout)"
+[ "$(stat -c %a "$HELPERD_SOCK")" = 666 ] || die "socket mode before the reload: $(stat -c %a "$HELPERD_SOCK")"
+REV_BEFORE=$(revision)
+sed -e 's/^\[pam\]$/[pam]\ntimeout_ms = 777/' -e 's/^\[socket\]$/[socket]\nmode = 0660/' \
+    "$T/helperd.conf.good" >"$T/helperd.conf"
+grep -qx "timeout_ms = 777" "$T/helperd.conf" && grep -qx "mode = 0660" "$T/helperd.conf" || die "test setup: config not edited"
 kill -HUP "$HELPERD_PID"
 wait_for --or-die "reload logged" 30 grep -q "config.reloaded" "$T/helperd.log"
+grep "config.reloaded" "$T/helperd.log" >"$T/reloaded"
+grep -q 'JIT_REASON="not applied until a restart: socket.mode"' "$T/reloaded" \
+    || die "config.reloaded does not name socket.mode as restart-only: $(cat "$T/reloaded")"
+[ "$(pam_timeout)" = 777 ] || die "pam.timeout_ms not applied by SIGHUP: $(pam_timeout)"
+[ "$(stat -c %a "$HELPERD_SOCK")" = 666 ] || die "socket.mode applied without a restart: $(stat -c %a "$HELPERD_SOCK")"
+[ "$(revision)" = "$REV_BEFORE" ] || die "revision changed by the reload: $(revision), was $REV_BEFORE"
+[ "$(decision itbob)" = allow ] || die "reload dropped the grant of itbob"
 
 # Authority back (same port): the daemon catches up.
 authority_start || die "the reference authority did not restart"  # same ports, same state
