@@ -3,10 +3,12 @@
 # temp state/socket/NSS paths, no sudoers) + jitctl.
 #   integration_test.sh JIT_HELPERD JITCTL AUTHORITY_DIR
 # Checks: status/grants/check reflect a grant created at the authority;
-# revocation shows up through the long poll; the daemon restarted with the
-# authority down serves the stored state; SIGHUP with a broken config keeps
-# the old one; check-config names file/line/key; request relay uses the
-# caller's kernel identity.
+# jitctl check's exit codes; revocation shows up through the long poll; the
+# daemon restarted with the authority down serves the stored state; SIGHUP
+# with a broken config keeps the old one, with a good one applies what it may
+# and names the restart-only keys; check-config names file/line/key; a bad
+# config is exit 78 for the daemon too; request relay uses the caller's kernel
+# identity; a non-socket file at socket.path is refused and left alone.
 HELPERD=$1 JITCTL=$2 AUTH_DIR=$3
 source "$(cd "$(dirname "$0")" && pwd)/../integration/lib.sh"
 set -eo pipefail
@@ -170,4 +172,21 @@ set +e; ctl status >/dev/null 2>&1; rc=$?; set -e
 [ "$rc" = 3 ] || die "jitctl status without daemon: exit $rc, expected 3"
 check_rc 3 itbob
 grep -q "jit-helperd is not reachable at $HELPERD_SOCK" "$T/check.err" || die "check without daemon: $(cat "$T/check.err")"
+
+# A file that is not a socket at socket.path is refused (docs/config.md): the
+# daemon exits 1 naming the path and leaves the file as it was; a symlink too.
+printf 'precious data\n' >"$T/not-a-socket"
+before=$(stat -c '%i %s %Y %a %h' "$T/not-a-socket") sum=$(sha256sum <"$T/not-a-socket")
+ln -s "$T/not-a-socket" "$T/link.sock"
+for target in "$T/not-a-socket" "$T/link.sock"; do
+  sed "s|^path = .*|path = $target|" "$T/helperd.conf" >"$T/notsock.conf"
+  grep -qx "path = $target" "$T/notsock.conf" || die "test setup: socket.path not set"
+  set +e; timeout 30 "$HELPERD" --config "$T/notsock.conf" >/dev/null 2>"$T/notsock.err"; rc=$?; set -e
+  [ "$rc" = 1 ] || die "jit-helperd with a non-socket at $target: exit $rc, expected 1: $(cat "$T/notsock.err")"
+  grep -qxF "jit-helperd: $target exists and is not a socket; refusing to replace it" "$T/notsock.err" \
+      || die "jit-helperd with a non-socket at $target: $(cat "$T/notsock.err")"
+  [ "$(stat -c '%i %s %Y %a %h' "$T/not-a-socket")" = "$before" ] && [ "$(sha256sum <"$T/not-a-socket")" = "$sum" ] \
+      || die "the file at $target was changed"
+done
+[ -L "$T/link.sock" ] && [ "$(readlink "$T/link.sock")" = "$T/not-a-socket" ] || die "the symlink at socket.path was changed"
 log "helperd integration: OK"
