@@ -363,18 +363,27 @@ void Daemon::op_request(const ipc::Message& req, const Peer& peer, Reply reply) 
     hr.connect_timeout = std::chrono::seconds(config_.authority.connect_timeout);
     hr.total_timeout = std::chrono::seconds(config_.authority.connect_timeout + 20);
     const std::string who = *user;
+    const std::int64_t uid = peer.uid;
     const std::int64_t dur = *duration;
-    deps_.transport.start(hr, [this, reply, who, dur, reason, ticket](HttpResponse r) {
+    // The sudo part for the audit record: run-as user, the commands one per line.
+    std::string run_as, commands;
+    if (body.isMember("sudo")) {
+        run_as = body["sudo"]["run_as"].asString();
+        for (const auto& c : body["sudo"]["commands"]) commands += (commands.empty() ? "" : "\n") + c.asString();
+    }
+    deps_.transport.start(hr, [this, reply, who, uid, dur, reason, ticket, run_as, commands](HttpResponse r) {
         Json::Value v;
         if (r.status != 201 && r.status != 200) return reply(error_reply("authority", describe_http_error(r)));
         if (!parse_json(r.body, v) || !v.isObject() || !v["id"].isString())
             return reply(error_reply("authority", "the authority's answer has no request id"));
         Event e{EventType::RequestRelayed, "access request " + v["id"].asString() + " relayed for " + who, {}};
         e.add(std::string(field::kUser), who)
+            .add(std::string(field::kUid), uid)
             .add(std::string(field::kRequestId), v["id"].asString())
             .add(std::string(field::kReason), reason)
             .add(std::string(field::kDuration), dur);
         if (!ticket.empty()) e.add(std::string(field::kTicket), ticket);
+        if (!run_as.empty()) e.add(std::string(field::kRunAs), run_as).add(std::string(field::kCommand), commands);
         deps_.audit.emit(e);
         reply({{"status", "ok"},
                {"id", v["id"].asString()},

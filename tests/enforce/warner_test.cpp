@@ -2,6 +2,7 @@
 // terminal, never written to something that is not the user's terminal.
 #include "helpers.hpp"
 
+#include <jit/enforce/enforcer.hpp>
 #include <jit/enforce/warner.hpp>
 
 #include <gtest/gtest.h>
@@ -16,6 +17,7 @@
 #include <cstring>
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <thread>
 
 namespace jit::enforce {
@@ -140,6 +142,83 @@ TEST(TtyWarner, SessionWithoutTerminalGetsNothing) {
     auto out = w.warn(s, "x");
     EXPECT_TRUE(out.written.empty());
     EXPECT_TRUE(out.failed.empty());
+}
+
+// docs/audit.md: session.warned's JIT_TERMINALS lists the terminals the
+// warning was written to ("none" when none), through the Enforcer with the
+// real TtyWarner on real ptys.
+class StillClock final : public Clock {
+public:
+    UnixTime wall = test::T0;
+    UnixTime now() override { return wall; }
+    std::int64_t monotonic_ms() override { return 1'000'000 + (wall - test::T0) * 1000; }
+};
+
+class NoTerminator final : public Terminator {
+public:
+    const char* name() const override { return "fallback"; }
+    Result<std::string> terminate(const Session&, const std::vector<Session>&) override { return std::string("none"); }
+    bool alive(const Session&, const std::vector<Session>&) override { return false; }
+    Result<std::string> kill(const Session&, const std::vector<Session>&) override { return std::string("none"); }
+};
+
+TEST(TtyWarnerAudit, SessionWarnedNamesTheTerminalsWrittenTo) {
+    Pty mine, other;
+    ASSERT_FALSE(mine.path.empty());
+    ASSERT_FALSE(other.path.empty());
+    test::TempDir dir;
+    StillClock clock;
+    NoTerminator term;
+    TtyWarner warner("/nonexistent-proc");  // no /proc: a session without a terminal name has none
+    audit::RecordingSink sink;
+    EnforcerOptions o;
+    o.state_path = dir.path() + "/enforce.json";
+    o.host_name = "web-01";
+    o.warn_offsets = {600};
+    Enforcer enf(o, Enforcer::Deps{clock, term, warner, sink, nullptr});
+    ASSERT_TRUE(enf.start([](const std::string&) { return true; }).ok());
+    GrantsUpdate u;
+    u.have_bundle = true;
+    u.revision = 1;
+    u.grants = {test::grant("g-7f3a", "me", test::T0, test::T0 + 3600)};
+    enf.update_grants(u);
+    auto open = [&](const std::string& tty, std::uint32_t uid) {
+        SessionOpen s;
+        s.user = "me";
+        s.uid = uid;
+        s.service = "sshd";
+        s.tty = tty;
+        s.pid = ::getpid();
+        return enf.session_opened(s);
+    };
+    open(mine.path, ::getuid());            // the user's own pty: written
+    open("ssh", ::getuid());                // no terminal at all: none
+    open(other.path, ::getuid() + 1);       // a pty the session's user does not own: refused
+    clock.wall = test::T0 + 3000;           // 600 s before not_after
+    enf.evaluate();
+
+    std::map<std::string, const audit::Event*> by_tty;
+    for (const auto& e : sink.events)
+        if (e.type == audit::EventType::SessionWarned) by_tty[std::string(e.field("JIT_TTY").value_or(""))] = &e;
+    ASSERT_EQ(by_tty.size(), 3u);
+    const audit::Event* written = by_tty.at(mine.path);
+    EXPECT_EQ(written->field("JIT_TERMINALS"), mine.path);
+    EXPECT_FALSE(written->field("JIT_ERROR").has_value());
+    EXPECT_EQ(written->field("JIT_SECONDS_LEFT"), "600");
+    EXPECT_EQ(written->field("JIT_NOT_AFTER"), std::to_string(test::T0 + 3600));
+    EXPECT_EQ(written->field("JIT_GRANT_ID"), "g-7f3a");
+    const std::string got = mine.drain();
+    EXPECT_NE(got.find("jitlogin: access to web-01 ends at "), std::string::npos) << got;
+    EXPECT_NE(got.find("grant g-7f3a"), std::string::npos) << got;
+
+    EXPECT_EQ(by_tty.at("ssh")->field("JIT_TERMINALS"), "none");
+    EXPECT_FALSE(by_tty.at("ssh")->field("JIT_ERROR").has_value());
+
+    const audit::Event* refused = by_tty.at(other.path);
+    EXPECT_EQ(refused->field("JIT_TERMINALS"), "none");
+    ASSERT_TRUE(refused->field("JIT_ERROR").has_value());
+    EXPECT_NE(refused->field("JIT_ERROR")->find("owned by uid"), std::string::npos) << *refused->field("JIT_ERROR");
+    EXPECT_TRUE(other.drain().empty());
 }
 
 }  // namespace

@@ -348,7 +348,33 @@ TEST_F(DaemonTest, RequestRelayTakesIdentityFromTheKernelNotTheMessage) {
     EXPECT_EQ(answer["status"], "ok");
     EXPECT_EQ(answer["id"], "r-9");
     EXPECT_EQ(answer["state"], "pending");
-    EXPECT_EQ(sink_.count(EventType::RequestRelayed), 1u);
+    ASSERT_EQ(sink_.count(EventType::RequestRelayed), 1u);
+    // docs/audit.md: request.relayed carries who (from the kernel), what and for how long.
+    const auto* ev = sink_.last(EventType::RequestRelayed);
+    EXPECT_EQ(ev->field("JIT_USER"), "alice");
+    EXPECT_EQ(ev->field("JIT_UID"), "1000");
+    EXPECT_EQ(ev->field("JIT_REQUEST_ID"), "r-9");
+    EXPECT_EQ(ev->field("JIT_REASON"), "patch openssl");
+    EXPECT_EQ(ev->field("JIT_TICKET"), "CHG-88");
+    EXPECT_EQ(ev->field("JIT_DURATION"), "3600");
+    EXPECT_EQ(ev->field("JIT_RUN_AS"), "root");
+    EXPECT_EQ(ev->field("JIT_COMMAND"), "/usr/bin/apt-get\nALL");
+    // A login-only request for another duration: its own JIT_DURATION, no sudo fields.
+    daemon_->handle({{"op", "request"}, {"duration_seconds", "5400"}, {"reason", "look at logs"}}, alice,
+                    [&](jit::ipc::Message m) { answer = std::move(m); });
+    const FakeTransport::Pending* post2 = nullptr;
+    for (const auto& p : transport_.pending)
+        if (p.request.method == "POST") post2 = &p;
+    ASSERT_NE(post2, nullptr);
+    auto done2 = post2->done;
+    done2(HttpResponse{201, R"({"id":"r-10","state":"pending"})", ""});
+    ASSERT_EQ(sink_.count(EventType::RequestRelayed), 2u);
+    const auto* ev2 = sink_.last(EventType::RequestRelayed);
+    EXPECT_EQ(ev2->field("JIT_REQUEST_ID"), "r-10");
+    EXPECT_EQ(ev2->field("JIT_DURATION"), "5400");
+    EXPECT_FALSE(ev2->field("JIT_TICKET").has_value());
+    EXPECT_FALSE(ev2->field("JIT_RUN_AS").has_value());
+    EXPECT_FALSE(ev2->field("JIT_COMMAND").has_value());
     // Bad input never reaches the authority.
     EXPECT_EQ(call({{"op", "request"}, {"duration_seconds", "5"}, {"reason", "x"}}, alice)["error"], "bad_request");
     EXPECT_EQ(call({{"op", "request"}, {"duration_seconds", "3600"}, {"reason", "x"}, {"sudo_commands", "rm"}}, alice)["error"],
