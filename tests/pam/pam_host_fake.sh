@@ -80,16 +80,26 @@ check "pamtester: account+session for a managed user" \
   quiet pamtester -I rhost=192.0.2.1 -I tty=pts/9 "$SVC-su" "$ALICE" acct_mgmt open_session close_session
 
 # --- valgrind: the module inside pamtester -------------------------------------
+# Every error valgrind finds in the process counts, wherever it is (pam_jit,
+# libpam, the other modules of the stack, glibc): invalid reads/writes, use of
+# uninitialised values (with their origin), and definitely, indirectly and
+# possibly lost memory. No suppression file is needed: the whole stack (account
+# + common-session + pam_jit's session) runs clean on Debian 12. "Still
+# reachable" blocks are not errors (libstdc++'s emergency EH pool, dlopen'd
+# modules' static data). If a system library ever needs one, add it to a
+# tests/pam/valgrind.supp with a comment saying why, and pass --suppressions.
 if command -v valgrind >/dev/null; then
   for u in "$ALICE" "$BOB"; do
-    valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 \
+    want=0; [ "$u" = "$BOB" ] && want=1  # pamtester fails on the denied account
+    valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
+      --show-leak-kinds=definite,indirect,possible --track-origins=yes --num-callers=30 --error-exitcode=99 \
       --log-file="$T/valgrind-$u.log" pamtester -I rhost=192.0.2.1 "$SVC-su" "$u" acct_mgmt open_session close_session \
       >/dev/null 2>&1
     rc=$?
-    if [ $rc -ne 99 ] && ! grep -q "pam_jit\|module_core\|jit::" "$T/valgrind-$u.log"; then
-      pass "valgrind: no errors or definite leaks ($u, rc=$rc)"
+    if [ $rc -eq $want ] && grep -q "ERROR SUMMARY: 0 errors from 0 contexts" "$T/valgrind-$u.log"; then
+      pass "valgrind: no memory errors or leaks in the process ($u, rc=$rc)"
     else
-      fail "valgrind ($u): $(cat "$T/valgrind-$u.log")"
+      fail "valgrind ($u, rc=$rc, expected $want): $(cat "$T/valgrind-$u.log")"
     fi
   done
 fi
