@@ -41,7 +41,7 @@ tb_install_build() {
     local bin bad=0
     for bin in "/${TB_PIECE[pam]}" "/${TB_PIECE[nss]}" "/${TB_PIECE[jitctl]}" "/${TB_PIECE[daemon]}"; do
         [ -e "$TB_ROOT$bin" ] || continue
-        if chroot "$TB_ROOT" ldd "$bin" 2>&1 | grep -q 'not found'; then
+        if grep -q 'not found' <<<"$(chroot "$TB_ROOT" ldd "$bin" 2>&1)"; then
             tb_log "ERROR: $bin needs libraries the root lacks (add them to TB_PACKAGES in rootfs.sh):"
             chroot "$TB_ROOT" ldd "$bin" | grep 'not found' >&2
             bad=1

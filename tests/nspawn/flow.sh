@@ -151,7 +151,7 @@ tb_flow_status() {
     tb_need "jitctl status shows the grant" jitctl || return 1
     out=$(ct jitctl status 2>&1)
     echo "$out" | tb_show
-    if grep -q -- "${TB_GRANT[$user]}" <<<"$out" || ct jitctl grants 2>/dev/null | grep -q -- "${TB_GRANT[$user]}"; then
+    if grep -q -- "${TB_GRANT[$user]}" <<<"$out" || grep -q -- "${TB_GRANT[$user]}" <<<"$(ct jitctl grants 2>/dev/null)"; then
         tb_pass "jitctl status/grants show grant ${TB_GRANT[$user]} of $user"
     else
         tb_fail "jitctl status/grants show grant ${TB_GRANT[$user]} of $user"

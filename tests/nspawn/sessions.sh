@@ -45,10 +45,15 @@ tb_session_wait_gone() { tb_wait "$2" tb_session_gone "$1"; }
 tb_session_later() { tb_session_out "$1" | sed -n '/^HOME=/,$p' | tail -n +2; }
 # Waits up to $3 seconds for text $2 (fixed string) to reach session $1's
 # terminal after its shell started.
-tb_session_shows() { tb_session_later "$1" | grep -qF -- "$2"; }
+# (Output captured, not piped into grep -q: under pipefail, grep -q leaving
+# early can give the writer SIGPIPE and fail the pipeline although it matched.)
+tb_session_shows() { local out; out=$(tb_session_later "$1") && grep -qF -- "$2" <<<"$out"; }
 tb_session_wait_for() { tb_wait "$3" tb_session_shows "$1" "$2"; }
 # Is logind session $1 listed in the container?
-tb_logind_has() { ct loginctl list-sessions --no-legend 2>/dev/null | awk '{print $1}' | grep -qx "$1"; }
+tb_logind_has() {
+    local out
+    out=$(ct loginctl list-sessions --no-legend 2>/dev/null) && awk -v id="$1" '$1 == id { found = 1 } END { exit !found }' <<<"$out"
+}
 tb_logind_lacks() { ! tb_logind_has "$1"; }
 tb_logind_wait_gone() { tb_wait "$2" tb_logind_lacks "$1"; }
 # Kills every session client and stdin holder this run started.
