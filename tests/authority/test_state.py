@@ -295,6 +295,59 @@ class PersistenceTests(StateTestCase):
             b.add_events("web-01", [{"seq": 7}])
             self.assertEqual(b.list_events("web-01")["count"], 1)
 
+    def test_events_are_appended_not_rewritten_and_survive_restart(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "state.json")
+            a = self.make(state_path=path)
+            a.add_events("web-01", [{"seq": 1, "type": "a"}, {"seq": 2, "type": "b"}])
+            a.add_events("web-01", [{"seq": 2, "type": "b"}, {"seq": 3, "type": "c"}])
+            a.add_events("db-01", [{"seq": 1, "type": "other"}])
+            with open(path, "rb") as f:
+                self.assertNotIn(b'"type"', f.read())  # events are not in the state file
+            with open(path + ".events", "rb") as f:
+                lines = f.read().splitlines()
+            self.assertEqual(len(lines), 4)  # the duplicate seq 2 was not appended again
+            self.assertEqual(os.stat(path + ".events").st_mode & 0o777, 0o600)
+            # A crash in the middle of an append leaves a cut line: ignored.
+            with open(path + ".events", "ab") as f:
+                f.write(b'{"host_id":"web-01","event":{"seq":4')
+            b = Authority(self.signer, clock=self.clock, state_path=path)
+            self.assertTrue(b.load())
+            self.assertEqual([e["type"] for e in b.list_events("web-01")["events"]], ["a", "b", "c"])
+            self.assertEqual(b.list_events("db-01")["count"], 1)
+            b.clear_events("web-01")
+            c = Authority(self.signer, clock=self.clock, state_path=path)
+            self.assertTrue(c.load())
+            self.assertEqual(c.list_events("web-01")["count"], 0)
+            self.assertEqual(c.list_events("db-01")["events"][0]["type"], "other")
+
+    def test_state_files_with_events_inside_still_load(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "state.json")
+            a = self.make(state_path=path)
+            a.add_events("web-01", [{"seq": 5, "type": "old"}])
+            os.unlink(path + ".events")
+            with open(path) as f:
+                doc = json.load(f)
+            doc["hosts"][0]["events"] = [{"seq": 5, "type": "old"}]  # as written before the events log
+            with open(path, "w") as f:
+                json.dump(doc, f)
+            b = Authority(self.signer, clock=self.clock, state_path=path)
+            self.assertTrue(b.load())
+            self.assertEqual(b.list_events("web-01")["events"], [{"seq": 5, "type": "old"}])
+
+    def test_a_corrupt_events_log_is_an_error_naming_the_line(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "state.json")
+            a = self.make(state_path=path)
+            a.add_events("web-01", [{"seq": 1}])
+            with open(path + ".events", "ab") as f:
+                f.write(b'[1, 2]\n')
+            b = Authority(self.signer, clock=self.clock, state_path=path)
+            with self.assertRaises(ValueError) as e:
+                b.load()
+            self.assertIn(path + ".events line 2", str(e.exception))
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -381,17 +381,20 @@ class Authority:
             stats = host.event_stats
             stats["uploads"] += 1
             stored = 0
+            new = []
             for event in events:
                 stats["received"] += 1
                 old = host.events.get(event["seq"])
                 if old is None:
                     host.events[event["seq"]] = event
                     stored += 1
+                    new.append(event)
                 else:
                     stats["duplicates"] += 1
                     if old != event:
                         stats["conflicts"] += 1
                         self.log(f"host {host_id}: event seq {event['seq']} re-sent with different content")
+            self._append_events(host_id, new)
             self._save()
             return stored
 
@@ -407,6 +410,7 @@ class Authority:
             host = self._host(host_id, create=False)
             host.events.clear()
             host.event_stats = {k: 0 for k in host.event_stats}
+            self._rewrite_events()
             self._save()
 
     # ---- housekeeping ----------------------------------------------------------
@@ -442,6 +446,53 @@ class Authority:
                     "pending_requests": sum(r["state"] == "pending" for r in self.requests.values())}
 
     # ---- persistence -----------------------------------------------------------
+    # The state file holds hosts, grants and requests (rewritten whole, atomically,
+    # on every change); uploaded events go to "<state>.events", one JSON line
+    # {"host_id", "event"} per stored event, appended: a busy host uploading
+    # thousands of events a second must not make every upload rewrite them all.
+
+    def _events_path(self):
+        return f"{self.state_path}.events"
+
+    def _append_events(self, host_id, events):
+        if not self.state_path or not events:
+            return
+        data = "".join(json.dumps({"host_id": host_id, "event": e}, separators=(",", ":")) + "\n" for e in events)
+        fd = os.open(self._events_path(), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, data.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _rewrite_events(self):
+        if not self.state_path:
+            return
+        tmp = f"{self._events_path()}.tmp.{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            for host in self.hosts.values():
+                for seq in sorted(host.events):
+                    line = json.dumps({"host_id": host.host_id, "event": host.events[seq]}, separators=(",", ":"))
+                    f.write(line.encode("utf-8") + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, self._events_path())
+
+    def _load_events(self):
+        path = self._events_path()
+        if not os.path.exists(path):
+            return
+        with open(path, "rb") as f:
+            for number, raw in enumerate(f, 1):
+                if not raw.endswith(b"\n"):
+                    break  # the last append was cut short (crash): its events were never acknowledged
+                line = validate.parse_json(raw, f"{path} line {number}")
+                if not isinstance(line, dict) or not isinstance(line.get("event"), dict):
+                    raise ValueError(f"{path} line {number}: not an event record")
+                host_id = validate.check_host_id(line.get("host_id"))
+                host = self.hosts.setdefault(host_id, HostState(host_id))
+                host.events.setdefault(line["event"].get("seq"), line["event"])
 
     def _save(self):
         if not self.state_path:
@@ -452,7 +503,6 @@ class Authority:
             doc["hosts"].append({
                 "host_id": host.host_id, "revision": host.revision,
                 "grants": list(host.grants.values()), "revoked": host.revoked,
-                "events": [host.events[s] for s in sorted(host.events)],
                 "event_stats": host.event_stats})
         tmp = f"{self.state_path}.tmp.{os.getpid()}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -480,9 +530,10 @@ class Authority:
                 host.revision = int(saved["revision"])
                 host.grants = {g["id"]: validate.validate_grant(g) for g in saved["grants"]}
                 host.revoked = list(saved["revoked"])
-                host.events = {e["seq"]: e for e in saved["events"]}
+                host.events = {e["seq"]: e for e in saved.get("events", [])}  # files written before the events log
                 host.event_stats = dict(saved["event_stats"])
                 self.hosts[host.host_id] = host
+            self._load_events()
             for host in self.hosts.values():
                 self._publish(host, "restart")
         return True
