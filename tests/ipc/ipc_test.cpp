@@ -141,30 +141,22 @@ TEST(Ipc, CallTimesOutOnSilentServer) {
     }
 }
 
+// An answer at once, and (with the reply spin, which only changes how call()
+// waits) answers that come after the spin or in pieces.
 TEST(Ipc, CallGetsAnAnswer) {
     Listener l;
     ASSERT_GE(l.fd, 0);
-    std::thread server = l.answer_once();
-    std::string err;
-    auto r = jit::ipc::call(l.path, {{"op", "check"}, {"user", "alice"}}, std::chrono::milliseconds(2000), &err);
-    server.join();
-    ASSERT_TRUE(r) << err;
-    EXPECT_EQ(jit::ipc::get(*r, "echo"), "alice");
-}
-
-// The spin only changes how call() waits: an answer that comes after it, or in
-// pieces, still arrives (the call then sleeps in poll()).
-TEST(Ipc, CallWithReplySpinGetsLateAndSplitAnswers) {
-    Listener l;
-    ASSERT_GE(l.fd, 0);
-    for (int pieces : {1, 3}) {
-        std::thread server = l.answer_once(std::chrono::milliseconds(20), pieces);
+    struct Case {
+        int delay_ms, pieces, spin_us;
+    };
+    for (Case c : {Case{0, 1, 0}, Case{20, 1, 200}, Case{20, 3, 200}}) {
+        std::thread server = l.answer_once(std::chrono::milliseconds(c.delay_ms), c.pieces);
         std::string err;
-        auto r = jit::ipc::call(l.path, {{"op", "check"}, {"user", "bob"}}, std::chrono::milliseconds(2000), &err,
-                                std::chrono::microseconds(200));
+        auto r = jit::ipc::call(l.path, {{"op", "check"}, {"user", "alice"}}, std::chrono::milliseconds(2000), &err,
+                                std::chrono::microseconds(c.spin_us));
         server.join();
-        ASSERT_TRUE(r) << err;
-        EXPECT_EQ(jit::ipc::get(*r, "echo"), "bob");
+        ASSERT_TRUE(r) << c.delay_ms << "/" << c.pieces << "/" << c.spin_us << ": " << err;
+        EXPECT_EQ(jit::ipc::get(*r, "echo"), "alice");
     }
 }
 
