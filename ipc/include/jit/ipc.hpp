@@ -54,11 +54,10 @@ private:
 // timeout, malformed answer).
 //
 // reply_spin: for this long after sending, wait for the answer by polling the
-// socket and yielding the CPU (sched_yield) instead of sleeping in poll(). A
-// caller whose CPU goes idle while the daemon works pays for waking it up
-// again (on a virtual machine, tens to hundreds of µs: docs/performance.md);
-// yielding keeps the CPU busy yet lets anything else that wants it, the daemon
-// included, run first. 0 = sleep at once.
+// socket in a busy loop instead of sleeping in poll(). A caller whose CPU goes
+// idle while the daemon works pays for waking it up again (on a virtual
+// machine, tens to hundreds of µs: docs/performance.md, "PAM"). Never longer
+// than the timeout; 0 = sleep at once.
 std::optional<Message> call(const std::string& socket_path, const Message& request,
                             std::chrono::milliseconds timeout, std::string* error,
                             std::chrono::microseconds reply_spin = std::chrono::microseconds(0));
