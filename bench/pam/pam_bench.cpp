@@ -11,9 +11,9 @@
 // pam_jit's spin_us=).
 //
 // "floor": the same client call (ipc::call, same spin) to a trivial server
-// process forked here (accept, read, fixed answer, close), interleaved
-// with pam_unix calls as the pam_jit series is (it waits for the request as
-// jit-helperd does): what any design in which PAM
+// process forked here (accept, read, fixed answer, close), in the same
+// interleaved loop as the pam_jit and pam_unix calls (it waits for the request
+// as jit-helperd does): what any design in which PAM
 // asks another process pays on this machine, before the daemon does any work.
 //
 // Two measurements per service: "acct" times pam_acct_mgmt alone on a fresh
@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
     Series jt{"pam_jit account (txn)", {}, 0}, ut{"pam_unix account (txn)", {}, 0};
     Series ping{"jit-helperd op=ping round trip (no PAM)", {}, 0}, check{"jit-helperd op=check round trip (no PAM)", {}, 0};
     Series idle_check{"jit-helperd op=check after 300 µs idle (no PAM)", {}, 0};
-    Series floor{"floor: same call to a trivial server process, interleaved with pam_unix", {}, 0};
+    Series floor{"floor: same call to a trivial server process (no PAM)", {}, 0};
     {
         Series w{"warmup", {}, 0};
         for (int i = 0; i < warmup; ++i) {
@@ -188,29 +188,23 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
+    const std::string floor_path = confdir + "/floor.sock";
+    const pid_t floor_server = start_floor_server(floor_path);
+    if (floor_server < 0) {
+        std::fprintf(stderr, "cannot start the floor server on %s\n", floor_path.c_str());
+        return 1;
+    }
+    const jit::ipc::Message floor_req{{"op", "check"}, {"user", user}, {"service", "bench"}};
     ja.ns.reserve(std::size_t(iterations));
     ua.ns.reserve(std::size_t(iterations));
-    for (int i = 0; i < iterations; ++i) {  // interleaved: same noise for both
+    for (int i = 0; i < iterations; ++i) {  // interleaved: same noise for all three
         time_acct(jit_svc, user, confdir, ja);
         time_acct(unix_svc, user, confdir, ua);
+        time_ipc(floor_path, floor_req, spin_us, floor);
     }
-    {
-        const std::string floor_path = confdir + "/floor.sock";
-        const pid_t server = start_floor_server(floor_path);
-        if (server < 0) {
-            std::fprintf(stderr, "cannot start the floor server on %s\n", floor_path.c_str());
-            return 1;
-        }
-        const jit::ipc::Message req{{"op", "check"}, {"user", user}, {"service", "bench"}};
-        Series gap{"gap", {}, 0};
-        for (int i = 0; i < iterations; ++i) {
-            time_acct(unix_svc, user, confdir, gap);
-            time_ipc(floor_path, req, spin_us, floor);
-        }
-        kill(server, SIGKILL);
-        waitpid(server, nullptr, 0);
-        unlink(floor_path.c_str());
-    }
+    kill(floor_server, SIGKILL);
+    waitpid(floor_server, nullptr, 0);
+    unlink(floor_path.c_str());
     if (!socket.empty()) {
         const jit::ipc::Message ping_req{{"op", "ping"}};
         const jit::ipc::Message check_req{{"op", "check"}, {"user", user}, {"service", "bench"}};
