@@ -156,6 +156,45 @@ TEST_F(UploadQueueTest, SendsInOrderAndForgetsOnlyAfterAck) {
     EXPECT_FALSE(q->next_wakeup_ms());
 }
 
+// With group commit, acks are written to `state` once an interval (not once
+// per batch), before a spool file they cover goes, and at a clean shutdown.
+TEST_F(UploadQueueTest, AcksAreSavedOnceAnIntervalAndAtShutdown) {
+    opt.sync_interval_ms = 1000;
+    opt.segment_max_events = 100;  // no spool file completes here
+    auto state = [this] {
+        std::ifstream in(dir + "/state");
+        return std::string((std::istreambuf_iterator<char>(in)), {});
+    };
+    FakeTransport t;
+    {
+        auto q = open(t);
+        ASSERT_TRUE(q->enqueue(ev("a")).ok());
+        ASSERT_TRUE(q->enqueue(ev("b")).ok());
+        ASSERT_EQ(t.sent.size(), 1u);  // a in flight, b waits
+        t.answer(ok());                // a acknowledged, b sent: the spool file still holds b
+        EXPECT_EQ(q->stats().acked_through, 1u);
+        EXPECT_EQ(state(), "");        // not yet
+        ASSERT_TRUE(q->next_wakeup_ms());
+        EXPECT_EQ(*q->next_wakeup_ms(), now_ms + 1000);
+        now_ms += 1000;
+        q->pump();
+        EXPECT_EQ(state(), "acked_through 1\n");
+        EXPECT_FALSE(q->next_wakeup_ms());  // b in flight, nothing due
+        t.answer(ok());                     // b too: the spool file goes, its ack first
+        EXPECT_EQ(spool_files(), 0u);
+        EXPECT_EQ(state(), "acked_through 2\n");
+        ASSERT_TRUE(q->enqueue(ev("c")).ok());
+        ASSERT_TRUE(q->enqueue(ev("d")).ok());
+        t.answer(ok());  // c
+        EXPECT_EQ(q->stats().acked_through, 3u);
+        EXPECT_EQ(state(), "acked_through 2\n");
+    }  // clean shutdown
+    EXPECT_EQ(state(), "acked_through 3\n");
+    auto q = open(t);
+    EXPECT_EQ(q->stats().pending, 1u);  // d, never acknowledged
+    EXPECT_EQ(q->stats().next_seq, 5u);
+}
+
 TEST_F(UploadQueueTest, SeqContinuesAcrossRestarts) {
     FakeTransport t;
     t.auto_answer = ok();

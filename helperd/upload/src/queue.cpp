@@ -122,6 +122,11 @@ struct UploadQueue::Impl {
     std::uint64_t synced_through = 0;
     bool dirty = false;
     std::int64_t sync_due_ms = 0;
+    // An ack not yet written to `state` (saved at ack_due_ms, one interval
+    // after the first unsaved ack, or before a spool file goes, or at a clean
+    // shutdown). Losing it in a crash only re-sends events the authority has.
+    bool ack_dirty = false;
+    std::int64_t ack_due_ms = 0;
 
     bool in_flight = false;
     bool in_pump = false;
@@ -134,6 +139,10 @@ struct UploadQueue::Impl {
     std::shared_ptr<Impl*> alive = std::make_shared<Impl*>(this);
 
     ~Impl() {
+        try {
+            if (ack_dirty) (void)write_state(false);  // clean shutdown: the last ack is not lost
+        } catch (...) {
+        }
         if (append_fd >= 0) {
             if (dirty) (void)::fdatasync(append_fd);  // clean shutdown: nothing written stays unsynced
             ::close(append_fd);
@@ -180,6 +189,7 @@ struct UploadQueue::Impl {
         }
         ::close(fd);
         if (::rename(tmp.c_str(), path("state").c_str()) != 0) return io_error("rename", tmp, errno);
+        ack_dirty = false;
         if (!durable) return Ok{};
         if (auto st = sync_dir(); !st) return st;
         state_durable_through = acked_through;
@@ -194,7 +204,7 @@ struct UploadQueue::Impl {
             bool is_append = append_fd >= 0 && segments.size() == 1;
             if (s.count > 0 && s.last_seq > acked_through) break;
             if (s.count == 0 && is_append) break;
-            if (s.count > 0 && s.last_seq > state_durable_through && opt.fsync) {
+            if (s.count > 0 && ((s.last_seq > state_durable_through && opt.fsync) || ack_dirty)) {
                 if (auto st = write_state(true); !st) {
                     last_error = "keeping acknowledged spool files: " + st.error().message;
                     break;  // tried again at the next ack
@@ -316,11 +326,21 @@ struct UploadQueue::Impl {
         if (wakeup_cb) wakeup_cb(next_wakeup());
     }
 
+    // Without a saved ack the batch is re-sent after a restart; the authority de-duplicates.
+    void save_ack() {
+        if (auto st = write_state(false); !st) {
+            last_error = "acknowledged, but saving the ack failed: " + st.error().message;
+            ack_dirty = true;  // tried again an interval later, not at every turn
+            ack_due_ms = clock() + std::max<std::int64_t>(opt.sync_interval_ms, 1000);
+        }
+    }
+
     bool sendable() const { return !pending.empty() && pending.front().seq <= synced_through; }
 
     std::optional<std::int64_t> next_wakeup() const {
         std::optional<std::int64_t> at;
         if (dirty) at = sync_due_ms;
+        if (ack_dirty) at = at ? std::min(*at, ack_due_ms) : ack_due_ms;
         if (!in_flight && sendable()) at = at ? std::min(*at, next_attempt_ms) : next_attempt_ms;
         return at;
     }
@@ -329,14 +349,13 @@ struct UploadQueue::Impl {
         in_flight = false;
         if (r.acknowledged) {
             if (last_seq > acked_through) {
-                std::uint64_t old = acked_through;
                 acked_through = last_seq;
-                if (auto st = write_state(false); !st) {
-                    // Without a durable ack the batch is re-sent after a restart; the authority de-duplicates.
-                    last_error = "acknowledged, but saving the ack failed: " + st.error().message;
-                    acked_through = std::max(old, last_seq);
-                } else {
-                    last_error.clear();
+                last_error.clear();
+                if (opt.sync_interval_ms <= 0) {
+                    save_ack();
+                } else if (!ack_dirty) {
+                    ack_dirty = true;
+                    ack_due_ms = clock() + opt.sync_interval_ms;
                 }
             }
             while (!pending.empty() && pending.front().seq <= acked_through) pending.pop_front();
@@ -359,6 +378,7 @@ struct UploadQueue::Impl {
         if (in_pump) return;
         in_pump = true;
         if (dirty && clock() >= sync_due_ms) sync_reporting();
+        if (ack_dirty && clock() >= ack_due_ms) save_ack();
         while (!in_flight && sendable() && clock() >= next_attempt_ms) {
             Batch batch;
             std::size_t bytes = 0;
