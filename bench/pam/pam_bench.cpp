@@ -7,13 +7,13 @@
 // With --socket, three more series break pam_jit's cost down: the bare socket
 // round trip to jit-helperd (op=ping), op=check without PAM back to back, and
 // op=check after 300 µs of idleness (the daemon asleep, as between PAM calls).
-// These calls wait for the answer as pam_jit does (--spin-us, default 200 as
+// These calls wait for the answer as pam_jit does (--spin-us, default 100 as
 // pam_jit's spin_us=).
 //
 // "floor": the same client call (ipc::call, same spin) to a trivial server
 // process forked here (accept, read, fixed answer, close), in the same
-// interleaved loop as the pam_jit and pam_unix calls (it waits for the request
-// as jit-helperd does): what any design in which PAM
+// interleaved loop as the pam_jit and pam_unix calls (it sleeps until the
+// request is there, as jit-helperd does): what any design in which PAM
 // asks another process pays on this machine, before the daemon does any work.
 //
 // Two measurements per service: "acct" times pam_acct_mgmt alone on a fresh
@@ -25,8 +25,6 @@
 #include <jit/ipc.hpp>
 
 #include <security/pam_appl.h>
-#include <cerrno>
-#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -131,14 +129,8 @@ pid_t start_floor_server(const std::string& path) {
         if (c < 0) continue;
         jit::ipc::FrameReader r;
         char buf[4096];
-        const long long wait_until = now_ns() + 50000;  // as jit-helperd: yield up to 50 µs for the request
         for (;;) {
-            ssize_t n = recv(c, buf, sizeof(buf), MSG_DONTWAIT);
-            if (n < 0 && errno == EAGAIN && now_ns() < wait_until) {
-                sched_yield();
-                continue;
-            }
-            if (n < 0 && errno == EAGAIN) n = read(c, buf, sizeof(buf));
+            ssize_t n = read(c, buf, sizeof(buf));
             if (n <= 0 || r.feed(std::string_view(buf, std::size_t(n))) != jit::ipc::FrameReader::State::NeedMore) break;
         }
         (void)!write(c, answer.data(), answer.size());
@@ -150,7 +142,7 @@ pid_t start_floor_server(const std::string& path) {
 
 int main(int argc, char** argv) {
     std::string socket, confdir, user, jit_svc = "bench-jit", unix_svc = "bench-unix";
-    int iterations = 20000, warmup = 500, spin_us = 200;
+    int iterations = 20000, warmup = 500, spin_us = 100;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&]() -> std::string {

@@ -1,25 +1,17 @@
 #include <jit/helperd/socket_server.hpp>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 #include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sched.h>
 #include <unistd.h>
 
 namespace jit::helperd {
 namespace {
 constexpr int64_t kPriority = SD_EVENT_PRIORITY_IMPORTANT;
 
-std::uint64_t monotonic_us() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return std::uint64_t(ts.tv_sec) * 1000000u + std::uint64_t(ts.tv_nsec) / 1000u;
-}
 }  // namespace
 
 struct SocketServer::Conn {
@@ -131,7 +123,7 @@ void SocketServer::accept_all() {
         conns_[c->id] = std::move(c);
         // A client writes its request right after connect(): it is usually
         // there already, and then the whole exchange needs no event source.
-        read_some(conn, true);  // may finish (and free) conn
+        read_some(conn);  // may finish (and free) conn
     }
 }
 
@@ -181,25 +173,17 @@ int SocketServer::on_deadline(sd_event_source*, uint64_t, void* userdata) {
     return 0;
 }
 
-void SocketServer::read_some(Conn& c, bool just_accepted) {
+void SocketServer::read_some(Conn& c) {
     char buf[8192];
-    bool waited = !just_accepted;
-    std::uint64_t spin_until = 0;
     for (;;) {
         ssize_t n = recv(c.fd, buf, sizeof(buf), 0);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (!waited) {
-                // The kernel often runs us on the client's CPU the moment it
-                // connects, before it could write its request: step aside
-                // (a no-op when nothing else wants this CPU) rather than pay
-                // for an event source and a second wake-up of an idle CPU.
-                if (spin_until == 0)
-                    spin_until = monotonic_us() + std::uint64_t(c.peer.uid == 0 ? std::max(0, options_.root_request_spin_us) : 0);
-                sched_yield();
-                waited = monotonic_us() >= spin_until;
-                continue;
-            }
+            // Not there yet (the kernel often runs us on the client's CPU the
+            // moment it connects): sleep until it is. Neither spin nor yield
+            // here: a yielding daemon stays queued behind a client that waits
+            // for the answer without sleeping (pam_jit's spin_us), while a
+            // sleeping one is woken, and run at once, by the client's write.
             watch(c, EPOLLIN);
             return;
         }

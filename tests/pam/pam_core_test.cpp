@@ -29,7 +29,7 @@ TEST(ParseArgs, Defaults) {
     EXPECT_FALSE(a.quiet);
     EXPECT_EQ(a.socket, "/run/jit/helperd.sock");
     EXPECT_EQ(a.timeout_ms, 1500);
-    EXPECT_EQ(a.spin_us, 200);
+    EXPECT_EQ(a.spin_us, 100);
     EXPECT_EQ(a.kind, "");
     EXPECT_EQ(a.uid_min, 70000u);
     EXPECT_EQ(a.uid_max, 79999u);

@@ -24,12 +24,6 @@ struct SocketServerOptions {
     std::string group;          // "" = leave the group alone
     int io_timeout_ms = 2000;   // whole exchange, from accept to last byte written
     int max_connections = 64;
-    // A root client (pam_jit in sshd, sudo, su) whose request is not there yet
-    // when its connection is accepted: wait this long for it yielding the CPU,
-    // before going back to the event loop (docs/performance.md, "PAM"). Other
-    // clients get a single yield, so that nobody unprivileged can make the
-    // daemon spend time waiting for requests that never come.
-    int root_request_spin_us = 50;
 };
 
 class SocketServer {
@@ -52,7 +46,7 @@ private:
     static int on_io(sd_event_source* s, int fd, uint32_t revents, void* userdata);
     static int on_deadline(sd_event_source* s, uint64_t usec, void* userdata);
     void accept_all();
-    void read_some(Conn& c, bool just_accepted = false);
+    void read_some(Conn& c);
     void write_some(Conn& c);
     void finish(std::uint64_t id);
     // Makes sure the connection has its deadline and waits for `events`
