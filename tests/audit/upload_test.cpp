@@ -421,32 +421,6 @@ TEST_F(UploadQueueTest, AcknowledgedSpoolFilesGoAndSeqContinuesWithRealSync) {
     EXPECT_EQ(t.sent.size(), sent_before);
 }
 
-// With real fsyncs, more than one writeback chunk (64 KiB) of events within
-// one group-commit interval: every event is spooled, synced and sent once.
-TEST_F(UploadQueueTest, ManyEventsInOneIntervalWithRealSync) {
-    opt.fsync = true;
-    opt.sync_interval_ms = 1000;
-    FakeTransport t;
-    FakeAuthority auth;
-    auto q = open(t);
-    for (int i = 0; i < 600; ++i) {
-        auto e = ev("u" + std::to_string(i));
-        e.add("JIT_REASON", std::string(200, 'r'));
-        ASSERT_TRUE(q->enqueue(e).ok());
-    }
-    EXPECT_EQ(q->stats().unsynced, 600u);
-    EXPECT_TRUE(t.sent.empty());  // nothing is sent before it is on disk
-    q->sync();
-    EXPECT_EQ(q->stats().unsynced, 0u);
-    while (!t.sent.empty() && q->stats().pending > 0) {
-        auth.receive(t.sent.back());
-        t.answer(ok());
-    }
-    EXPECT_EQ(auth.events.size(), 600u);
-    EXPECT_EQ(auth.duplicates, 0u);
-    EXPECT_EQ(q->stats().pending, 0u);
-}
-
 TEST_F(UploadQueueTest, FullQueueDropsOldestOnlyAfterLoudAlert) {
     opt.max_events = 10;
     opt.drop_chunk = 4;

@@ -98,7 +98,6 @@ struct Segment {
 };
 
 constexpr std::string_view kSegPrefix = "spool-";
-constexpr off_t kWritebackChunk = 64 * 1024;
 constexpr std::string_view kSegSuffix = ".jsonl";
 
 }  // namespace
@@ -123,10 +122,6 @@ struct UploadQueue::Impl {
     std::uint64_t synced_through = 0;
     bool dirty = false;
     std::int64_t sync_due_ms = 0;
-    // Writeback of the append target already started (sync_file_range) up to
-    // this offset: the group commit's fdatasync then finds little left to
-    // write instead of a whole interval's events, and holds the loop less.
-    off_t writeback_started = 0;
     // An ack not yet written to `state` (saved at ack_due_ms, one interval
     // after the first unsaved ack, or before a spool file goes, or at a clean
     // shutdown). Losing it in a crash only re-sends events the authority has.
@@ -254,7 +249,6 @@ struct UploadQueue::Impl {
         if (append_fd >= 0) ::close(append_fd);
         append_fd = fd;
         s.bytes = file_size(fd);
-        writeback_started = s.bytes > 0 ? s.bytes : 0;
         segments.push_back(std::move(s));
         return sync_dir();
     }
@@ -278,11 +272,6 @@ struct UploadQueue::Impl {
             return io_error("append to", seg.path, err);
         }
         if (seg.bytes >= 0) seg.bytes += off_t(line.size());
-        if (opt.fsync && !sync_each && seg.bytes - writeback_started >= kWritebackChunk) {
-            // Asynchronous: queues the pages for writing and returns.
-            (void)::sync_file_range(append_fd, writeback_started, seg.bytes - writeback_started, SYNC_FILE_RANGE_WRITE);
-            writeback_started = seg.bytes;
-        }
         seg.last_seq = q.seq;
         ++seg.count;
         ++next_seq;
