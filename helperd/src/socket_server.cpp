@@ -59,6 +59,14 @@ Status SocketServer::listen() {
     struct stat st{};
     if (lstat(options_.path.c_str(), &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) return make_error("socket", options_.path + " exists and is not a socket; refusing to replace it");
+        // Stale (left by a daemon that died) or live (another jit-helperd)?
+        // Only a socket nobody answers on is replaced.
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (probe < 0) return err("socket");
+        const bool live = connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 || errno == EAGAIN;
+        close(probe);
+        if (live)
+            return make_error("socket", options_.path + " is in use: another jit-helperd is listening on it; refusing to take it over");
         unlink(options_.path.c_str());
     }
     // Bind with a tight umask, then open up to the configured mode: no window

@@ -303,3 +303,41 @@ TEST(SocketServer, RefusesToReplaceANonSocket) {
     }
     sd_event_unref(ev);
 }
+
+// A live socket (another daemon listening) is never taken over; a stale one
+// (nobody listening) is replaced.
+TEST(SocketServer, RefusesALiveSocketAndReplacesAStaleOne) {
+    jit::test::TempDir dir;
+    auto opt = options(dir.path());
+    {
+        ServerThread first(opt);
+        ASSERT_TRUE(first.ok());
+        sd_event* ev = nullptr;
+        sd_event_new(&ev);
+        {
+            SocketServer second(ev, opt, echo_handler(ev));
+            auto st = second.listen();
+            ASSERT_FALSE(st.ok());
+            EXPECT_NE(st.error().message.find(opt.path + " is in use: another jit-helperd"), std::string::npos)
+                << st.error().message;
+        }
+        sd_event_unref(ev);
+        std::string err;
+        auto r = jit::ipc::call(opt.path, {{"op", "still_there"}}, std::chrono::seconds(10), &err);
+        ASSERT_TRUE(r) << err;
+        EXPECT_EQ(jit::ipc::get(*r, "op"), "still_there");
+    }  // the first server is gone; its socket file may remain
+    int stale = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", opt.path.c_str());
+    unlink(opt.path.c_str());
+    ASSERT_EQ(bind(stale, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    close(stale);  // a socket file nobody listens on
+    ServerThread third(opt);
+    ASSERT_TRUE(third.ok());
+    std::string err;
+    auto r = jit::ipc::call(opt.path, {{"op", "third"}}, std::chrono::seconds(10), &err);
+    ASSERT_TRUE(r) << err;
+    EXPECT_EQ(jit::ipc::get(*r, "op"), "third");
+}
