@@ -423,6 +423,7 @@ TEST_F(DaemonTest, ReloadAppliesReloadableKeysAndNamesTheRestartOnlyOnes) {
     EXPECT_EQ(ev->field("JIT_REASON"), expected);
     EXPECT_NE(ev->message.find("; " + expected), std::string::npos) << ev->message;
     EXPECT_EQ(ev->field("JIT_PATH"), config_.path);
+    EXPECT_EQ(ev->field("JIT_COUNT"), std::to_string(signer_.keys().size()));  // trusted keys now in force
     // Applied.
     const Config& now = daemon_->config();
     EXPECT_EQ(now.pam_timeout_ms, 777);
