@@ -165,7 +165,10 @@ private:
         Daemon& daemon = *daemon_;
         if (auto st = add_components(daemon); !st) return fail(st.error());
         daemon.add_component(std::make_unique<UploadStatus>(queue_.get()));
-        if (auto st = daemon.start(); !st) return fail(st.error());
+        // The socket before anything is published: a start refused there (a
+        // file in the way, another jit-helperd on it) leaves the NSS snapshot
+        // and the sudoers drop-in as they are. Nothing is accepted before the
+        // loop runs, so no request reaches a daemon that has not started.
         const Config& c = daemon.config();
         server_ = std::make_unique<SocketServer>(
             event_, SocketServerOptions{c.socket.path, c.socket.mode, c.socket.group, c.socket.io_timeout_ms, c.socket.max_connections},
@@ -173,6 +176,7 @@ private:
                 daemon.handle(m, p, std::move(reply));
             });
         if (auto st = server_->listen(); !st) return fail(st.error());
+        if (auto st = daemon.start(); !st) return fail(st.error());
         sd_event_add_signal(event_, nullptr, SIGTERM, &App::on_stop, this);
         sd_event_add_signal(event_, nullptr, SIGINT, &App::on_stop, this);
         sd_event_add_signal(event_, nullptr, SIGHUP, &App::on_reload, this);

@@ -166,6 +166,26 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && getent passwd nobody >
   [ "$rc" = 1 ] || die "nobody could check another user (exit $rc)"
 fi
 
+# A second jit-helperd started by mistake is refused before it publishes
+# anything, and the first goes on: with the same configuration at the upload
+# spool's lock, with its own state dir at the live socket.
+nss_before=$(stat -c '%i %Y' "$T/nss.db")
+mkdir -p "$T/state2" && chmod 700 "$T/state2"
+sed "s|^dir = $T/state\$|dir = $T/state2|" "$T/helperd.conf" >"$T/second.conf"
+grep -qx "dir = $T/state2" "$T/second.conf" || die "test setup: state.dir not set"
+for conf in helperd second; do
+  set +e; timeout 30 "$HELPERD" --config "$T/$conf.conf" >/dev/null 2>"$T/second.err"; rc=$?; set -e
+  [ "$rc" = 1 ] || die "a second jit-helperd ($conf.conf): exit $rc, expected 1: $(cat "$T/second.err")"
+  if [ "$conf" = helperd ]; then
+    expected="jit-helperd: the audit upload spool $T/state/upload is in use by another process"
+  else
+    expected="jit-helperd: $HELPERD_SOCK is in use: another jit-helperd is listening on it; refusing to take it over"
+  fi
+  grep -qxF "$expected" "$T/second.err" || die "a second jit-helperd ($conf.conf): $(cat "$T/second.err")"
+  [ "$(stat -c '%i %Y' "$T/nss.db")" = "$nss_before" ] || die "the refused second daemon ($conf.conf) rewrote the NSS snapshot"
+  ctl status >/dev/null || die "the first daemon stopped answering after a second one ($conf.conf) was refused"
+done
+
 # The daemon is gone: jitctl says so with exit code 3.
 helperd_stop TERM || true
 set +e; ctl status >/dev/null 2>&1; rc=$?; set -e
