@@ -7,7 +7,7 @@
 // With --socket, three more series break pam_jit's cost down: the bare socket
 // round trip to jit-helperd (op=ping), op=check without PAM back to back, and
 // op=check after 300 µs of idleness (the daemon asleep, as between PAM calls).
-// These calls wait for the answer as pam_jit does (--spin-us, default 100 as
+// These calls wait for the answer as pam_jit does (--spin-us, default 0 as
 // pam_jit's spin_us=).
 //
 // "floor": the same client call (ipc::call, same spin) to a trivial server
@@ -142,7 +142,7 @@ pid_t start_floor_server(const std::string& path) {
 
 int main(int argc, char** argv) {
     std::string socket, confdir, user, jit_svc = "bench-jit", unix_svc = "bench-unix";
-    int iterations = 20000, warmup = 500, spin_us = 100;
+    int iterations = 20000, warmup = 500, spin_us = 0;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&]() -> std::string {

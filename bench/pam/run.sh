@@ -11,7 +11,7 @@
 # JIT_BENCH_HOGS=N runs N busy loops (nice 0) during the measurement: a
 # loaded machine, where a caller that yields the CPU may lose it.
 # JIT_BENCH_SPIN_US=N sets pam_jit's spin_us=N (and the bench's own socket
-# calls' --spin-us N); default: pam_jit's default (100).
+# calls' --spin-us N); default: pam_jit's default (0).
 BUILD=${1:?usage: run.sh BUILD_DIR [ITERATIONS]}
 ITER=${2:-20000}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)

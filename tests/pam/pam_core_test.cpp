@@ -29,7 +29,7 @@ TEST(ParseArgs, Defaults) {
     EXPECT_FALSE(a.quiet);
     EXPECT_EQ(a.socket, "/run/jit/helperd.sock");
     EXPECT_EQ(a.timeout_ms, 1500);
-    EXPECT_EQ(a.spin_us, 100);
+    EXPECT_EQ(a.spin_us, 0);
     EXPECT_EQ(a.kind, "");
     EXPECT_EQ(a.uid_min, 70000u);
     EXPECT_EQ(a.uid_max, 79999u);
@@ -37,13 +37,13 @@ TEST(ParseArgs, Defaults) {
 }
 
 TEST(ParseArgs, AllKnownArguments) {
-    auto a = parse({"debug", "quiet", "socket=/tmp/x.sock", "timeout_ms=300", "spin_us=0", "kind=sudo", "uid_min=5000",
+    auto a = parse({"debug", "quiet", "socket=/tmp/x.sock", "timeout_ms=300", "spin_us=100", "kind=sudo", "uid_min=5000",
                     "uid_max=5999"});
     EXPECT_TRUE(a.debug);
     EXPECT_TRUE(a.quiet);
     EXPECT_EQ(a.socket, "/tmp/x.sock");
     EXPECT_EQ(a.timeout_ms, 300);
-    EXPECT_EQ(a.spin_us, 0);
+    EXPECT_EQ(a.spin_us, 100);
     EXPECT_EQ(a.kind, "sudo");
     EXPECT_EQ(a.uid_min, 5000u);
     EXPECT_EQ(a.uid_max, 5999u);
