@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <grp.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -131,7 +132,7 @@ void SocketServer::accept_all() {
         conns_[c->id] = std::move(c);
         // A client writes its request right after connect(): it is usually
         // there already, and then the whole exchange needs no event source.
-        read_some(conn);  // may finish (and free) conn
+        read_some(conn, true);  // may finish (and free) conn
     }
 }
 
@@ -181,17 +182,24 @@ int SocketServer::on_deadline(sd_event_source*, uint64_t, void* userdata) {
     return 0;
 }
 
-void SocketServer::read_some(Conn& c) {
+void SocketServer::read_some(Conn& c, bool just_accepted) {
     char buf[8192];
+    bool yielded = !just_accepted;
     for (;;) {
         ssize_t n = recv(c.fd, buf, sizeof(buf), 0);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            // Not there yet (the kernel often runs us on the client's CPU the
-            // moment it connects): sleep until it is. Neither spin nor yield
-            // here: a yielding daemon stays queued behind a client that waits
-            // for the answer without sleeping (pam_jit's spin_us), while a
-            // sleeping one is woken, and run at once, by the client's write.
+            if (!yielded) {
+                // The kernel often runs us on the client's CPU the moment it
+                // connects, before it could write its request: step aside
+                // once (a no-op when nothing else wants this CPU) rather than
+                // pay for an event source and a second wake-up. Once only: a
+                // client that then waits for the answer without sleeping
+                // (ipc::call's reply spin) steps aside first itself.
+                yielded = true;
+                sched_yield();
+                continue;
+            }
             watch(c, EPOLLIN);
             return;
         }

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -51,9 +52,9 @@ std::int64_t now_us() {
 std::int64_t now_ms() { return now_us() / 1000; }
 
 // A short busy-wait between two polls of the socket, easy on the sibling
-// hyperthread. Not sched_yield(): on a loaded CPU a yield hands the rest of the
-// time slice to another task, while a sleeping caller would have been woken
-// (and run at once) by the answer.
+// hyperthread. Not sched_yield() each time: on a loaded CPU a yield hands the
+// rest of the time slice to another task, while a sleeping caller would have
+// been woken (and run at once) by the answer.
 void cpu_relax() {
     for (int i = 0; i < 32; ++i) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -217,6 +218,7 @@ std::optional<Message> call(const std::string& socket_path, const Message& reque
     }
     FrameReader reader;
     char buf[4096];
+    bool yielded_once = false;
     const std::int64_t spin_until =
         reply_spin.count() > 0 ? std::min<std::int64_t>(now_us() + reply_spin.count(), deadline * 1000) : 0;
     for (;;) {
@@ -231,7 +233,15 @@ std::optional<Message> call(const std::string& socket_path, const Message& reque
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
             if (spin_until != 0 && now_us() < spin_until) {
-                cpu_relax();
+                // First let a daemon that is queued on this CPU (it may have
+                // stepped aside for our request) run; then poll without
+                // giving the CPU away.
+                if (!yielded_once) {
+                    yielded_once = true;
+                    sched_yield();
+                } else {
+                    cpu_relax();
+                }
                 continue;
             }
             if (!wait_fd(fd, POLLIN, deadline)) return fail("no answer within " + std::to_string(timeout.count()) + " ms", fd);

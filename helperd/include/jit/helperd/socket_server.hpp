@@ -46,7 +46,7 @@ private:
     static int on_io(sd_event_source* s, int fd, uint32_t revents, void* userdata);
     static int on_deadline(sd_event_source* s, uint64_t usec, void* userdata);
     void accept_all();
-    void read_some(Conn& c);
+    void read_some(Conn& c, bool just_accepted = false);
     void write_some(Conn& c);
     void finish(std::uint64_t id);
     // Makes sure the connection has its deadline and waits for `events`
