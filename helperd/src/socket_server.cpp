@@ -3,16 +3,15 @@
 #include <cerrno>
 #include <cstring>
 #include <grp.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sched.h>
 #include <unistd.h>
 
 namespace jit::helperd {
 namespace {
 constexpr int64_t kPriority = SD_EVENT_PRIORITY_IMPORTANT;
-
 }  // namespace
 
 struct SocketServer::Conn {
