@@ -151,9 +151,13 @@ private:
     }
 
     void arm_upload(std::optional<std::int64_t> at_ms) {
+        // The queue asks after every event; most often for the time already
+        // armed (the group commit's): then there is nothing to change.
+        if (upload_timer_ && at_ms && *at_ms == upload_armed_at_) return;
         if (upload_timer_) loop_.cancel(upload_timer_);
         upload_timer_ = 0;
         if (!at_ms) return;
+        upload_armed_at_ = *at_ms;
         const std::int64_t now_ms = upload::system_clock_ms()();
         upload_timer_ = loop_.call_after(std::chrono::milliseconds(std::max<std::int64_t>(0, *at_ms - now_ms)), [this] {
             upload_timer_ = 0;
@@ -246,6 +250,7 @@ private:
     std::unique_ptr<upload::UploadQueue> queue_;
     std::unique_ptr<upload::UploadingSink> tee_;
     Loop::TimerId upload_timer_ = 0;
+    std::int64_t upload_armed_at_ = 0;  // the queue's time (ms) upload_timer_ fires for
     std::unique_ptr<Daemon> daemon_;
     std::unique_ptr<SocketServer> server_;
     std::int64_t watchdog_ms_ = 0;
