@@ -3,17 +3,14 @@
 // same machine noise. Services come from a private confdir (pam_start_confdir).
 //
 //   pam_bench --confdir DIR --user USER [--jit-service S] [--unix-service S] [--iterations N] [--warmup N]
-//             [--socket PATH] [--spin-us N]
+//             [--socket PATH]
 // With --socket, three more series break pam_jit's cost down: the bare socket
 // round trip to jit-helperd (op=ping), op=check without PAM back to back, and
 // op=check after 300 µs of idleness (the daemon asleep, as between PAM calls).
-// These calls wait for the answer as pam_jit does (--spin-us, default 0 as
-// pam_jit's spin_us=).
 //
-// "floor": the same client call (ipc::call, same spin) to a trivial server
+// "floor": the same client call (ipc::call) to a trivial server
 // process forked here (accept, read, fixed answer, close), in the same
-// interleaved loop as the pam_jit and pam_unix calls (it sleeps until the
-// request is there, as jit-helperd does): what any design in which PAM
+// interleaved loop as the pam_jit and pam_unix calls: what any design in which PAM
 // asks another process pays on this machine, before the daemon does any work.
 //
 // Two measurements per service: "acct" times pam_acct_mgmt alone on a fresh
@@ -98,10 +95,10 @@ void time_txn(const std::string& svc, const std::string& user, const std::string
     if (rc != PAM_SUCCESS) ++s.failures;
 }
 
-void time_ipc(const std::string& socket, const jit::ipc::Message& req, int spin_us, Series& s) {
+void time_ipc(const std::string& socket, const jit::ipc::Message& req, Series& s) {
     std::string err;
     long long t0 = now_ns();
-    auto resp = jit::ipc::call(socket, req, std::chrono::milliseconds(1500), &err, std::chrono::microseconds(spin_us));
+    auto resp = jit::ipc::call(socket, req, std::chrono::milliseconds(1500), &err);
     s.ns.push_back(now_ns() - t0);
     if (!resp || jit::ipc::get(*resp, "status") != "ok") ++s.failures;
 }
@@ -142,7 +139,7 @@ pid_t start_floor_server(const std::string& path) {
 
 int main(int argc, char** argv) {
     std::string socket, confdir, user, jit_svc = "bench-jit", unix_svc = "bench-unix";
-    int iterations = 20000, warmup = 500, spin_us = 0;
+    int iterations = 20000, warmup = 500;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&]() -> std::string {
@@ -156,12 +153,11 @@ int main(int argc, char** argv) {
         else if (a == "--unix-service") unix_svc = next();
         else if (a == "--iterations") iterations = std::atoi(next().c_str());
         else if (a == "--warmup") warmup = std::atoi(next().c_str());
-        else if (a == "--spin-us") spin_us = std::atoi(next().c_str());
         else { std::fprintf(stderr, "unknown argument %s\n", a.c_str()); return 2; }
     }
     if (confdir.empty() || user.empty() || iterations <= 0) {
         std::fprintf(stderr, "usage: pam_bench --confdir DIR --user USER [--jit-service S] [--unix-service S] "
-                             "[--iterations N] [--warmup N] [--socket PATH] [--spin-us N]\n");
+                             "[--iterations N] [--warmup N] [--socket PATH]\n");
         return 2;
     }
     Series ja{"pam_jit account (acct)", {}, 0}, ua{"pam_unix account (acct)", {}, 0};
@@ -192,7 +188,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < iterations; ++i) {  // interleaved: same noise for all three
         time_acct(jit_svc, user, confdir, ja);
         time_acct(unix_svc, user, confdir, ua);
-        time_ipc(floor_path, floor_req, spin_us, floor);
+        time_ipc(floor_path, floor_req, floor);
     }
     kill(floor_server, SIGKILL);
     waitpid(floor_server, nullptr, 0);
@@ -201,15 +197,15 @@ int main(int argc, char** argv) {
         const jit::ipc::Message ping_req{{"op", "ping"}};
         const jit::ipc::Message check_req{{"op", "check"}, {"user", user}, {"service", "bench"}};
         for (int i = 0; i < iterations; ++i) {
-            time_ipc(socket, ping_req, spin_us, ping);
-            time_ipc(socket, check_req, spin_us, check);
+            time_ipc(socket, ping_req, ping);
+            time_ipc(socket, check_req, check);
         }
         // As in the interleaved PAM series (and as for a real login), the
         // daemon has been idle before each call: what waking it up costs.
         for (int i = 0; i < iterations; ++i) {
             timespec pause{0, 300000};
             nanosleep(&pause, nullptr);
-            time_ipc(socket, check_req, spin_us, idle_check);
+            time_ipc(socket, check_req, idle_check);
         }
     }
     const int txn_iterations = std::max(1, iterations / 10);

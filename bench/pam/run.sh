@@ -9,9 +9,7 @@
 # here the authority is a Python process on the same two cores, which a real
 # host does not have to share its CPUs with.
 # JIT_BENCH_HOGS=N runs N busy loops (nice 0) during the measurement: a
-# loaded machine, where a caller that yields the CPU may lose it.
-# JIT_BENCH_SPIN_US=N sets pam_jit's spin_us=N (and the bench's own socket
-# calls' --spin-us N); default: pam_jit's default (0).
+# saturated machine.
 BUILD=${1:?usage: run.sh BUILD_DIR [ITERATIONS]}
 ITER=${2:-20000}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -40,8 +38,7 @@ helperd_start || exit 1
 grant "$USER_NAME" "$uid" --duration 2h >/dev/null || exit 1
 
 mkdir -p "$T/pam"
-SPIN=${JIT_BENCH_SPIN_US:+spin_us=$JIT_BENCH_SPIN_US}
-echo "account required $SO socket=$T/helperd.sock $SPIN" > "$T/pam/bench-jit"
+echo "account required $SO socket=$T/helperd.sock" > "$T/pam/bench-jit"
 echo "account required pam_unix.so" > "$T/pam/bench-unix"
 # wait until the daemon has the bundle (the bench fails on any non-success)
 wait_for 15 quiet "$BENCH" --confdir "$T/pam" --user "$USER_NAME" --iterations 1 --warmup 0 || { log "daemon not ready"; exit 1; }
@@ -49,6 +46,5 @@ for _ in $(seq 1 "${JIT_BENCH_HOGS:-0}"); do
   /bin/sh -c 'while :; do :; done' &
   PIDS+=($!)
 done
-log "host: $(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg); $ITER iterations each, interleaved${NICE:+, $NICE}$([ "${JIT_BENCH_UPLOAD:-1}" = 0 ] && echo ", audit upload off")${SPIN:+, $SPIN}${JIT_BENCH_HOGS:+, $JIT_BENCH_HOGS busy loops}"
-$NICE "$BENCH" --confdir "$T/pam" --user "$USER_NAME" --iterations "$ITER" --socket "$T/helperd.sock" \
-  ${JIT_BENCH_SPIN_US:+--spin-us "$JIT_BENCH_SPIN_US"}
+log "host: $(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg); $ITER iterations each, interleaved${NICE:+, $NICE}$([ "${JIT_BENCH_UPLOAD:-1}" = 0 ] && echo ", audit upload off")${JIT_BENCH_HOGS:+, $JIT_BENCH_HOGS busy loops}"
+$NICE "$BENCH" --confdir "$T/pam" --user "$USER_NAME" --iterations "$ITER" --socket "$T/helperd.sock"

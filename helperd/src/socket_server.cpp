@@ -192,9 +192,7 @@ void SocketServer::read_some(Conn& c, bool just_accepted) {
                 // The kernel often runs us on the client's CPU the moment it
                 // connects, before it could write its request: step aside
                 // once (a no-op when nothing else wants this CPU) rather than
-                // pay for an event source and a second wake-up. Once only: a
-                // client that then waits for the answer without sleeping
-                // (ipc::call's reply spin) steps aside first itself.
+                // pay for an event source and a second wake-up.
                 yielded = true;
                 sched_yield();
                 continue;

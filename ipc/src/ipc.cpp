@@ -1,10 +1,8 @@
 #include <jit/ipc.hpp>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <poll.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -43,28 +41,10 @@ bool unescape(std::string_view v, std::string& out) {
     return true;
 }
 
-std::int64_t now_us() {
+std::int64_t now_ms() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return std::int64_t(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
-}
-
-std::int64_t now_ms() { return now_us() / 1000; }
-
-// A short busy-wait between two polls of the socket, easy on the sibling
-// hyperthread. Not sched_yield() each time: on a loaded CPU a yield hands the
-// rest of the time slice to another task, while a sleeping caller would have
-// been woken (and run at once) by the answer.
-void cpu_relax() {
-    for (int i = 0; i < 32; ++i) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#elif defined(__aarch64__)
-        asm volatile("yield" ::: "memory");
-#else
-        asm volatile("" ::: "memory");
-#endif
-    }
+    return std::int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
 // Waits for `events` on fd until the absolute monotonic deadline.
@@ -177,8 +157,7 @@ FrameReader::State FrameReader::feed(std::string_view bytes) {
 }
 
 std::optional<Message> call(const std::string& socket_path, const Message& request,
-                            std::chrono::milliseconds timeout, std::string* error,
-                            std::chrono::microseconds reply_spin) {
+                            std::chrono::milliseconds timeout, std::string* error) {
     auto fail = [&](std::string what, int fd) -> std::optional<Message> {
         if (error) *error = std::move(what);
         if (fd >= 0) close(fd);
@@ -218,9 +197,6 @@ std::optional<Message> call(const std::string& socket_path, const Message& reque
     }
     FrameReader reader;
     char buf[4096];
-    bool yielded_once = false;
-    const std::int64_t spin_until =
-        reply_spin.count() > 0 ? std::min<std::int64_t>(now_us() + reply_spin.count(), deadline * 1000) : 0;
     for (;;) {
         ssize_t n = recv(fd, buf, sizeof(buf), 0);
         if (n > 0) {
@@ -232,18 +208,6 @@ std::optional<Message> call(const std::string& socket_path, const Message& reque
         if (n == 0) return fail("daemon closed the connection before answering", fd);
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            if (spin_until != 0 && now_us() < spin_until) {
-                // First let a daemon that is queued on this CPU (it may have
-                // stepped aside for our request) run; then poll without
-                // giving the CPU away.
-                if (!yielded_once) {
-                    yielded_once = true;
-                    sched_yield();
-                } else {
-                    cpu_relax();
-                }
-                continue;
-            }
             if (!wait_fd(fd, POLLIN, deadline)) return fail("no answer within " + std::to_string(timeout.count()) + " ms", fd);
             continue;
         }

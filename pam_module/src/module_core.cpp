@@ -111,14 +111,6 @@ ModuleArgs parse_args(int argc, const char** argv) {
             } else {
                 a.warnings.push_back(std::string("argument '") + arg + "': not a number; using " + std::to_string(a.timeout_ms));
             }
-        } else if (starts_with(arg, "spin_us=", &v)) {
-            if (parse_number(v, 0, kMaxSpinUs, &n)) {
-                if (std::to_string(n) != v)
-                    a.warnings.push_back(std::string("argument '") + arg + "': clamped to " + std::to_string(n) + " (range 0.." + std::to_string(kMaxSpinUs) + ")");
-                a.spin_us = int(n);
-            } else {
-                a.warnings.push_back(std::string("argument '") + arg + "': not a number; using " + std::to_string(a.spin_us));
-            }
         } else if (starts_with(arg, "kind=", &v)) {
             if (std::strcmp(v, "login") == 0 || std::strcmp(v, "sudo") == 0 || std::strcmp(v, "su") == 0)
                 a.kind = v;
@@ -167,8 +159,7 @@ bool managed_without_daemon(const std::string& user, const ModuleArgs& args, con
 
 Outcome run_account(const ModuleArgs& args, const PamItems& items, const char* passwd_file) {
     std::string err;
-    auto resp = ipc::call(args.socket, base_request("check", args, items), std::chrono::milliseconds(args.timeout_ms), &err,
-                          std::chrono::microseconds(args.spin_us));
+    auto resp = ipc::call(args.socket, base_request("check", args, items), std::chrono::milliseconds(args.timeout_ms), &err);
     if (!resp) return fallback(args, items, passwd_file, err, Code::AuthinfoUnavail, kUnreachable);
 
     const std::string status = ipc::get(*resp, "status");
@@ -209,8 +200,7 @@ Outcome run_session(const ModuleArgs& args, const PamItems& items, bool open, co
     req["pid"] = std::to_string(items.pid);
     if (!items.logind_session.empty()) req["logind_session"] = items.logind_session;
     std::string err;
-    auto resp = ipc::call(args.socket, req, std::chrono::milliseconds(args.timeout_ms), &err,
-                          std::chrono::microseconds(args.spin_us));
+    auto resp = ipc::call(args.socket, req, std::chrono::milliseconds(args.timeout_ms), &err);
     const char* text = open ? "jitlogin: cannot register the session with jit-helperd; session refused" : nullptr;
     if (!resp) return fallback(args, items, passwd_file, err, Code::SessionErr, text);
     if (ipc::get(*resp, "status") != "ok") {

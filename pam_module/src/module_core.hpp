@@ -19,8 +19,6 @@ inline constexpr const char* kDefaultSocket = "/run/jit/helperd.sock";
 inline constexpr int kDefaultTimeoutMs = 1500;
 inline constexpr int kMinTimeoutMs = 50;
 inline constexpr int kMaxTimeoutMs = 10000;
-inline constexpr int kDefaultSpinUs = 0;
-inline constexpr int kMaxSpinUs = 2000;
 inline constexpr std::uint32_t kDefaultUidMin = 70000;
 inline constexpr std::uint32_t kDefaultUidMax = 79999;
 inline constexpr const char* kPasswdFile = "/etc/passwd";
@@ -30,7 +28,6 @@ struct ModuleArgs {
     bool quiet = false;                 // no "access until ..." on success (denials are always shown)
     std::string socket = kDefaultSocket;
     int timeout_ms = kDefaultTimeoutMs;
-    int spin_us = kDefaultSpinUs;       // wait this long for the answer yielding, before sleeping (ipc::call)
     std::string kind;                   // "" (classify by service in the daemon), "login", "sudo" or "su"
     std::uint32_t uid_min = kDefaultUidMin;  // managed uid range for the daemon-less fallback
     std::uint32_t uid_max = kDefaultUidMax;

@@ -29,7 +29,6 @@ TEST(ParseArgs, Defaults) {
     EXPECT_FALSE(a.quiet);
     EXPECT_EQ(a.socket, "/run/jit/helperd.sock");
     EXPECT_EQ(a.timeout_ms, 1500);
-    EXPECT_EQ(a.spin_us, 0);
     EXPECT_EQ(a.kind, "");
     EXPECT_EQ(a.uid_min, 70000u);
     EXPECT_EQ(a.uid_max, 79999u);
@@ -37,13 +36,11 @@ TEST(ParseArgs, Defaults) {
 }
 
 TEST(ParseArgs, AllKnownArguments) {
-    auto a = parse({"debug", "quiet", "socket=/tmp/x.sock", "timeout_ms=300", "spin_us=100", "kind=sudo", "uid_min=5000",
-                    "uid_max=5999"});
+    auto a = parse({"debug", "quiet", "socket=/tmp/x.sock", "timeout_ms=300", "kind=sudo", "uid_min=5000", "uid_max=5999"});
     EXPECT_TRUE(a.debug);
     EXPECT_TRUE(a.quiet);
     EXPECT_EQ(a.socket, "/tmp/x.sock");
     EXPECT_EQ(a.timeout_ms, 300);
-    EXPECT_EQ(a.spin_us, 100);
     EXPECT_EQ(a.kind, "sudo");
     EXPECT_EQ(a.uid_min, 5000u);
     EXPECT_EQ(a.uid_max, 5999u);
@@ -60,11 +57,6 @@ TEST(ParseArgs, BadValuesWarnAndKeepSafeValues) {
     EXPECT_NE(a.warnings[0].find("clamped to 50"), std::string::npos) << a.warnings[0];
     EXPECT_NE(a.warnings[3].find("unknown argument 'bogus'"), std::string::npos) << a.warnings[3];
     EXPECT_EQ(parse({"timeout_ms=999999"}).timeout_ms, 10000);
-    auto spin = parse({"spin_us=99999", "spin_us=-1"});
-    EXPECT_EQ(spin.spin_us, 2000);  // clamped, then the negative one is ignored
-    ASSERT_EQ(spin.warnings.size(), 2u);
-    EXPECT_NE(spin.warnings[0].find("clamped to 2000 (range 0..2000)"), std::string::npos) << spin.warnings[0];
-    EXPECT_NE(spin.warnings[1].find("'spin_us=-1': not a number; using 2000"), std::string::npos) << spin.warnings[1];
     auto inverted = parse({"uid_min=9", "uid_max=5"});
     EXPECT_EQ(inverted.uid_min, 70000u);
     EXPECT_EQ(inverted.uid_max, 79999u);

@@ -52,15 +52,8 @@ private:
 // Blocking client call with one overall deadline covering connect, send and
 // receive. Returns nullopt with *error set on any failure (daemon absent,
 // timeout, malformed answer).
-//
-// reply_spin: for this long after sending, wait for the answer by polling the
-// socket in a busy loop instead of sleeping in poll(). A caller whose CPU goes
-// idle while the daemon works pays for waking it up again (on a virtual
-// machine, tens to hundreds of µs: docs/performance.md, "PAM"). Never longer
-// than the timeout; 0 = sleep at once.
 std::optional<Message> call(const std::string& socket_path, const Message& request,
-                            std::chrono::milliseconds timeout, std::string* error,
-                            std::chrono::microseconds reply_spin = std::chrono::microseconds(0));
+                            std::chrono::milliseconds timeout, std::string* error);
 
 inline std::string get(const Message& m, const std::string& key, std::string fallback = {}) {
     auto it = m.find(key);
