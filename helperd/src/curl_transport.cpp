@@ -1,5 +1,6 @@
 #include <jit/helperd/curl_transport.hpp>
 #include <jit/bundle.hpp>
+#include <jit/helperd/sd_loop.hpp>
 
 #include <cerrno>
 #include <cstring>
@@ -177,9 +178,8 @@ int CurlTransport::on_timer_change(CURLM*, long timeout_ms, void* userp) {
     sd_event_now(self->event_, CLOCK_MONOTONIC, &now_us);
     const std::uint64_t due = now_us + std::uint64_t(timeout_ms) * 1000;
     if (!self->timer_) {
-        // 1 ms accuracy: with 0 sd-event would coalesce curl's timeouts (often
-        // "call me now") up to 250 ms late.
-        if (sd_event_add_time(self->event_, &self->timer_, CLOCK_MONOTONIC, due, 1000, &CurlTransport::on_timer, self) < 0)
+        if (sd_event_add_time(self->event_, &self->timer_, CLOCK_MONOTONIC, due, SdLoop::kAccuracyUsec,
+                              &CurlTransport::on_timer, self) < 0)
             return -1;
     } else {
         sd_event_source_set_time(self->timer_, due);

@@ -40,8 +40,6 @@ int SdLoop::on_timer(sd_event_source*, uint64_t, void* userdata) {
 
 Loop::TimerId SdLoop::add(clockid_t clock, std::uint64_t usec, Callback cb) {
     auto* t = new Timer{this, next_id_++, nullptr, std::move(cb)};
-    // 1 ms accuracy: accuracy 0 would mean sd-event's default of 250 ms, and
-    // window edges (publishing, ending sessions) must not run that late.
     int r = sd_event_add_time(event_, &t->source, clock, usec, kAccuracyUsec, &SdLoop::on_timer, t);
     if (r < 0) {
         delete t;

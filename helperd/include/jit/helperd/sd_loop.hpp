@@ -22,9 +22,12 @@ public:
     TimerId call_at(UnixTime when, Callback cb) override;
     void cancel(TimerId id) override;
     sd_event* event() const { return event_; }
+    // Accuracy of every timer the daemon adds to sd-event: 0 would mean
+    // sd-event's default of 250 ms, and window edges, publishing, ending
+    // sessions and curl's "call me now" must not run that late.
+    static constexpr std::uint64_t kAccuracyUsec = 1000;
 
 private:
-    static constexpr std::uint64_t kAccuracyUsec = 1000;
     struct Timer {
         SdLoop* loop;
         TimerId id;
