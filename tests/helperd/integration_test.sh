@@ -166,6 +166,15 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && getent passwd nobody >
   [ "$rc" = 1 ] || die "nobody could check another user (exit $rc)"
 fi
 
+# refused_start CONF LINE: jit-helperd --config CONF exits 1 at start, and
+# its standard error is exactly LINE.
+refused_start() {
+  local rc
+  set +e; timeout 30 "$HELPERD" --config "$1" >/dev/null 2>"$T/refused.err"; rc=$?; set -e
+  [ "$rc" = 1 ] || die "jit-helperd --config $1: exit $rc, expected 1: $(cat "$T/refused.err")"
+  grep -qxF "$2" "$T/refused.err" || die "jit-helperd --config $1: $(cat "$T/refused.err"), expected: $2"
+}
+
 # A second jit-helperd started by mistake is refused before it publishes
 # anything, and the first goes on: with the same configuration at the upload
 # spool's lock, with its own state dir at the live socket.
@@ -174,14 +183,12 @@ mkdir -p "$T/state2" && chmod 700 "$T/state2"
 sed "s|^dir = $T/state\$|dir = $T/state2|" "$T/helperd.conf" >"$T/second.conf"
 grep -qx "dir = $T/state2" "$T/second.conf" || die "test setup: state.dir not set"
 for conf in helperd second; do
-  set +e; timeout 30 "$HELPERD" --config "$T/$conf.conf" >/dev/null 2>"$T/second.err"; rc=$?; set -e
-  [ "$rc" = 1 ] || die "a second jit-helperd ($conf.conf): exit $rc, expected 1: $(cat "$T/second.err")"
   if [ "$conf" = helperd ]; then
     expected="jit-helperd: the audit upload spool $T/state/upload is in use by another process"
   else
     expected="jit-helperd: $HELPERD_SOCK is in use: another jit-helperd is listening on it; refusing to take it over"
   fi
-  grep -qxF "$expected" "$T/second.err" || die "a second jit-helperd ($conf.conf): $(cat "$T/second.err")"
+  refused_start "$T/$conf.conf" "$expected"
   [ "$(stat -c '%i %Y' "$T/nss.db")" = "$nss_before" ] || die "the refused second daemon ($conf.conf) rewrote the NSS snapshot"
   ctl status >/dev/null || die "the first daemon stopped answering after a second one ($conf.conf) was refused"
 done
@@ -201,10 +208,7 @@ ln -s "$T/not-a-socket" "$T/link.sock"
 for target in "$T/not-a-socket" "$T/link.sock"; do
   sed "s|^path = .*|path = $target|" "$T/helperd.conf" >"$T/notsock.conf"
   grep -qx "path = $target" "$T/notsock.conf" || die "test setup: socket.path not set"
-  set +e; timeout 30 "$HELPERD" --config "$T/notsock.conf" >/dev/null 2>"$T/notsock.err"; rc=$?; set -e
-  [ "$rc" = 1 ] || die "jit-helperd with a non-socket at $target: exit $rc, expected 1: $(cat "$T/notsock.err")"
-  grep -qxF "jit-helperd: $target exists and is not a socket; refusing to replace it" "$T/notsock.err" \
-      || die "jit-helperd with a non-socket at $target: $(cat "$T/notsock.err")"
+  refused_start "$T/notsock.conf" "jit-helperd: $target exists and is not a socket; refusing to replace it"
   [ "$(stat -c '%i %s %Y %a %h' "$T/not-a-socket")" = "$before" ] && [ "$(sha256sum <"$T/not-a-socket")" = "$sum" ] \
       || die "the file at $target was changed"
 done
