@@ -10,6 +10,11 @@
 # host does not have to share its CPUs with.
 # JIT_BENCH_HOGS=N runs N busy loops (nice 0) during the measurement: a
 # saturated machine.
+# JIT_BENCH_HALT_POLL_NS=N (a diagnostic of the machine, not of jitlogin): sets
+# the guest's idle polling, /sys/module/haltpoll/parameters/guest_halt_poll_ns,
+# to N for the run and puts the old value back at exit. These VMs boot with 0
+# (an idle vCPU halts at once and takes 20-180 us to wake); the kernel's
+# default is 200000. Only on a guest with the haltpoll cpuidle driver.
 BUILD=${1:?usage: run.sh BUILD_DIR [ITERATIONS]}
 ITER=${2:-20000}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -22,6 +27,14 @@ NICE=""
 require_root_and_tools useradd /usr/bin/python3 "$HELPERD" "$BENCH"
 use_authority || skip "reference authority not present"
 setup_tmp b
+HALT_POLL=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+if [ -n "${JIT_BENCH_HALT_POLL_NS:-}" ]; then
+  [[ $JIT_BENCH_HALT_POLL_NS =~ ^[0-9]+$ ]] || { log "JIT_BENCH_HALT_POLL_NS: not a number: $JIT_BENCH_HALT_POLL_NS"; exit 2; }
+  [ -w "$HALT_POLL" ] || skip "JIT_BENCH_HALT_POLL_NS: $HALT_POLL not writable (no haltpoll cpuidle driver?)"
+  OLD_HALT_POLL=$(cat "$HALT_POLL")
+  trap 'rc=$?; echo "$OLD_HALT_POLL" > "$HALT_POLL"; (exit $rc); cleanup' EXIT
+  echo "$JIT_BENCH_HALT_POLL_NS" > "$HALT_POLL"
+fi
 # The daemon always publishes a sudoers drop-in: run_names gives it a unique,
 # cleaned-up name (never the default /etc/sudoers.d/jitlogin).
 run_names "bench-$TAG" "jit-test-$TAG"
@@ -46,5 +59,5 @@ for _ in $(seq 1 "${JIT_BENCH_HOGS:-0}"); do
   /bin/sh -c 'while :; do :; done' &
   PIDS+=($!)
 done
-log "host: $(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg); $ITER iterations each, interleaved${NICE:+, $NICE}$([ "${JIT_BENCH_UPLOAD:-1}" = 0 ] && echo ", audit upload off")${JIT_BENCH_HOGS:+, $JIT_BENCH_HOGS busy loops}"
+log "host: $(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg); $ITER iterations each, interleaved${NICE:+, $NICE}$([ "${JIT_BENCH_UPLOAD:-1}" = 0 ] && echo ", audit upload off")${JIT_BENCH_HOGS:+, $JIT_BENCH_HOGS busy loops}; guest_halt_poll_ns $(cat "$HALT_POLL" 2>/dev/null || echo n/a)"
 $NICE "$BENCH" --confdir "$T/pam" --user "$USER_NAME" --iterations "$ITER" --socket "$T/helperd.sock"
