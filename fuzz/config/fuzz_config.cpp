@@ -1,0 +1,34 @@
+// libFuzzer target for jit-helperd's config parser (docs/config.md): arbitrary
+// text must never crash or hang it, and every refusal must say where: each
+// issue names the file and a line or a key, with a message. File-system checks
+// are off (check_files = false): the parser alone.
+#include <jit/helperd/config.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const std::string_view text(reinterpret_cast<const char*>(data), size);
+    const std::string file = "/etc/jit/helperd.conf";
+    jit::helperd::ParseOptions options;
+    options.check_files = false;
+    options.default_host_id = "fuzz-host";
+
+    std::size_t lines = 1;
+    for (char c : text) lines += c == '\n';
+
+    jit::helperd::Config cfg;
+    const auto issues = jit::helperd::config_issues(text, file, options, &cfg);
+    for (const auto& i : issues) {
+        if (i.file != file || i.message.empty()) __builtin_trap();
+        if (i.line == 0 && i.key.empty()) __builtin_trap();  // neither a line nor a key: says nowhere
+        if (i.line < 0 || static_cast<std::size_t>(i.line) > lines) __builtin_trap();
+        if (i.to_string().rfind(file, 0) != 0) __builtin_trap();
+    }
+    // parse_config agrees with config_issues.
+    auto r = jit::helperd::parse_config(text, file, options);
+    if (static_cast<bool>(r) != issues.empty()) __builtin_trap();
+    return 0;
+}
