@@ -3,7 +3,7 @@ add_compile_options(
   -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wno-unused-parameter
   -fstack-protector-strong -fstack-clash-protection -fcf-protection
   -fno-plt)
-if(NOT JIT_SANITIZE)
+if(NOT JIT_SANITIZE AND NOT JIT_FUZZ)
   # FORTIFY needs optimisation; ASan builds run unoptimised-ish and conflict with it.
   add_compile_options($<$<NOT:$<CONFIG:Debug>>:-D_FORTIFY_SOURCE=2>)
 endif()
@@ -12,6 +12,12 @@ set(CMAKE_POSITION_INDEPENDENT_CODE ON)
 include(CheckPIESupported)
 check_pie_supported()
 
+if(JIT_FUZZ)
+  # Every library a fuzzer links carries libFuzzer's coverage and the
+  # sanitizers (build only the fuzz targets: the NSS/PAM modules do not link so).
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
 if(JIT_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)

@@ -1,0 +1,100 @@
+// libFuzzer target for jit-helperd's socket operations (docs/socket-protocol.md,
+// "Operations"): what any local user can send once a frame has been read. One
+// daemon (manual clock, fake authority, fake accounts, state in a temp dir)
+// holds a bundle with a login + sudo grant for alice; each input is a peer
+// (first byte) and a request body (the rest, as decode_body reads it).
+// Every request must get exactly one answer, and the answer must be one the
+// server can send: status ok or error (then with an error code and a message),
+// encodable as a frame (valid keys, at most 64 KiB).
+#include <jit/helperd/daemon.hpp>
+#include <jit/ipc.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "test_util.hpp"
+
+namespace {
+
+using namespace jit::helperd;
+
+constexpr jit::UnixTime kStart = 1764250000;
+
+struct World {
+    jit::test::TempDir dir;
+    jit::test::Signer signer;
+    ManualLoop loop{kStart};
+    jit::test::FakeTransport transport;
+    jit::audit::RecordingSink sink;
+    jit::test::FakeAccounts accounts;
+    std::unique_ptr<Daemon> daemon;
+
+    World() {
+        Config config;
+        config.authority.url = "https://jit.example.com";
+        config.authority.host_id = "web-01";
+        config.policy.host_id = "web-01";
+        config.state_dir = dir.path() + "/state";
+        config.sudoers_path = "";
+        accounts.users["alice"] = jit::LocalAccount{1000, {"alice", "wheel"}};
+        accounts.users["carol"] = jit::LocalAccount{70005, {"carol"}};
+        accounts.users["dave"] = jit::LocalAccount{1001, {"dave"}};
+        accounts.users["root"] = jit::LocalAccount{0, {"root"}};
+        daemon = std::make_unique<Daemon>(config, signer.keys(), Daemon::Deps{loop, transport, sink, accounts});
+        if (!daemon->start()) __builtin_trap();
+        loop.advance(std::chrono::milliseconds(0));
+        jit::test::TestGrant g{"g-1", "alice", true, true, kStart - 60, kStart + 3600};
+        answer_poll(signer.envelope(jit::test::payload_json("web-01", 1, kStart, kStart + 900, {g})));
+        if (daemon->grants().grants.size() != 1) __builtin_trap();
+    }
+
+    // Answers the daemon's pending requests: the long poll with `bundle` (or
+    // leaves it open, as the authority would), anything else (a relayed
+    // request) with an authority error.
+    void answer_poll(const std::string& bundle = {}) {
+        for (auto it = transport.pending.begin(); it != transport.pending.end();) {
+            const bool poll = it->request.url.find("/grants?") != std::string::npos;
+            if (poll && bundle.empty()) {
+                ++it;
+                continue;
+            }
+            auto done = std::move(it->done);
+            transport.pending.erase(it);
+            done(poll ? HttpResponse{200, bundle, ""} : HttpResponse{503, "{}", ""});
+            it = transport.pending.begin();
+        }
+    }
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    static World world_;  // one daemon for the whole run, as in production; its temp dir goes at exit
+    World* world = &world_;
+    if (size == 0) return 0;
+    static constexpr Peer kPeers[] = {{0, 0, 4242}, {1000, 1000, 4243}, {1001, 1001, 4244}, {70005, 70005, 4245}, {4242, 4242, 4246}};
+    const Peer peer = kPeers[data[0] % (sizeof kPeers / sizeof kPeers[0])];
+    std::string err;
+    auto request = jit::ipc::decode_body(std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1), &err);
+    if (!request) return 0;  // the server answers bad_request before any op runs
+
+    int answers = 0;
+    jit::ipc::Message answer;
+    world->daemon->handle(*request, peer, [&](jit::ipc::Message m) {
+        ++answers;
+        answer = std::move(m);
+    });
+    world->answer_poll();  // a relayed request gets its authority answer
+    world->loop.advance(std::chrono::milliseconds(0));
+    world->sink.events.clear();
+
+    if (answers != 1) __builtin_trap();
+    const std::string status = jit::ipc::get(answer, "status");
+    if (status != "ok" && status != "error") __builtin_trap();
+    if (status == "error" && (jit::ipc::get(answer, "error").empty() || jit::ipc::get(answer, "message").empty()))
+        __builtin_trap();
+    if (jit::ipc::encode(answer).empty()) __builtin_trap();  // the server could not send it
+    return 0;
+}
