@@ -30,7 +30,16 @@ constexpr int kExitDeny = 10;
 struct Globals {
     std::string socket = "/run/jit/helperd.sock";
     int timeout_ms = 5000;
+    const CLI::Option* timeout_option = nullptr;  // set: --timeout-ms was given
 };
+
+// request and request-status wait for the authority through the daemon: as
+// long as the daemon keeps such a connection open, unless --timeout-ms says.
+Globals relayed(const Globals& g) {
+    Globals r = g;
+    if (!g.timeout_option || g.timeout_option->count() == 0) r.timeout_ms = helperd::kRelayAnswerTimeoutMs;
+    return r;
+}
 
 std::string iso(std::int64_t t) {
     if (t <= 0) return "never";
@@ -275,7 +284,7 @@ void run_request(const Globals& g, const std::string& reason, const std::string&
         req["sudo_commands"] = cmds;
         req["sudo_run_as"] = run_as;
     }
-    auto res = ask(g, req, ec, json);
+    auto res = ask(relayed(g), req, ec, json);
     if (!res) return;
     if (json) return print_message_json(*res);
     std::cout << "request " << ipc::get(*res, "id") << ": " << ipc::get(*res, "state");
@@ -285,7 +294,7 @@ void run_request(const Globals& g, const std::string& reason, const std::string&
 }
 
 void run_request_status(const Globals& g, const std::string& id, bool json, ExitCode& ec) {
-    auto res = ask(g, {{"op", "request_status"}, {"id", id}}, ec, json);
+    auto res = ask(relayed(g), {{"op", "request_status"}, {"id", id}}, ec, json);
     if (!res) return;
     if (json) return print_message_json(*res);
     std::cout << "request " << ipc::get(*res, "id") << ": " << ipc::get(*res, "state") << "\n";
@@ -300,7 +309,8 @@ void register_daemon_commands(CLI::App& app, ExitCode& exit_code) {
     auto g = std::make_shared<Globals>();
     app.add_option("--socket", g->socket, "jit-helperd socket (default /run/jit/helperd.sock)")
         ->envname("JITCTL_SOCKET");
-    app.add_option("--timeout-ms", g->timeout_ms, "how long to wait for the daemon (default 5000)");
+    g->timeout_option = app.add_option("--timeout-ms", g->timeout_ms,
+                                       "how long to wait for the daemon (default 5000; request, request-status: 85000)");
     ExitCode* ec = &exit_code;
 
     auto json_flag = [](CLI::App* sub, std::shared_ptr<bool> j) { sub->add_flag("--json", *j, "machine-readable output"); };

@@ -175,7 +175,9 @@ private:
         // loop runs, so no request reaches a daemon that has not started.
         const Config& c = daemon.config();
         server_ = std::make_unique<SocketServer>(
-            event_, SocketServerOptions{c.socket.path, c.socket.mode, c.socket.group, c.socket.io_timeout_ms, c.socket.max_connections},
+            event_,
+            SocketServerOptions{c.socket.path, c.socket.mode, c.socket.group, c.socket.io_timeout_ms, kRelayAnswerTimeoutMs,
+                                c.socket.max_connections, c.socket.max_connections_per_user},
             [&daemon](const ipc::Message& m, const Peer& p, std::function<void(ipc::Message)> reply) {
                 daemon.handle(m, p, std::move(reply));
             });

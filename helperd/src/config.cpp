@@ -231,7 +231,7 @@ private:
         h["authority.client_key"] = abs_path(&c.authority.client_key, true);
         h["authority.token_file"] = abs_path(&c.authority.token_file, true);
         h["authority.poll_wait"] = int_in(&c.authority.poll_wait, 0, 60, true);
-        h["authority.connect_timeout"] = int_in(&c.authority.connect_timeout, 1, 60, true);
+        h["authority.connect_timeout"] = int_in(&c.authority.connect_timeout, 1, kMaxConnectTimeout, true);
         h["authority.backoff_min"] = int_in(&c.authority.backoff_min, 1, 3600, true);
         h["authority.backoff_max"] = int_in(&c.authority.backoff_max, 1, 86400, true);
         h["authority.clock_skew"] = [&c](const std::string& v) -> std::optional<std::string> {
@@ -269,6 +269,7 @@ private:
         };
         h["socket.io_timeout_ms"] = int_in(&c.socket.io_timeout_ms, 100, 60000, false);
         h["socket.max_connections"] = int_in(&c.socket.max_connections, 1, 4096, false);
+        h["socket.max_connections_per_user"] = int_in(&c.socket.max_connections_per_user, 1, 4096, false);
         h["state.dir"] = abs_path(&c.state_dir, false);
         h["pam.timeout_ms"] = int_in(&c.pam_timeout_ms, 50, 30000, false);
         h["pam.request_hint"] = [&c](const std::string& v) -> std::optional<std::string> {

@@ -154,6 +154,7 @@ void Daemon::reload(Config config, TrustedKeys keys) {
     keep("socket.group", config.socket.group, config_.socket.group);
     keep("socket.io_timeout_ms", config.socket.io_timeout_ms, config_.socket.io_timeout_ms);
     keep("socket.max_connections", config.socket.max_connections, config_.socket.max_connections);
+    keep("socket.max_connections_per_user", config.socket.max_connections_per_user, config_.socket.max_connections_per_user);
     keep("state.dir", config.state_dir, config_.state_dir);
     keep("authority.upload_events", config.authority.upload_events, config_.authority.upload_events);
     keep("authority.upload_sync_ms", config.authority.upload_sync_ms, config_.authority.upload_sync_ms);

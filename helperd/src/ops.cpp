@@ -361,7 +361,7 @@ void Daemon::op_request(const ipc::Message& req, const Peer& peer, Reply reply) 
     hr.body = compact(body);
     hr.headers = {"Content-Type: application/json", "Accept: application/json"};
     hr.connect_timeout = std::chrono::seconds(config_.authority.connect_timeout);
-    hr.total_timeout = std::chrono::seconds(config_.authority.connect_timeout + 20);
+    hr.total_timeout = std::chrono::seconds(config_.authority.connect_timeout + kRelayWait);
     const std::string who = *user;
     const std::int64_t uid = peer.uid;
     const std::int64_t dur = *duration;
@@ -399,7 +399,7 @@ void Daemon::op_request_status(const ipc::Message& req, const Peer& peer, Reply 
     hr.url = config_.authority.url + "/v1/hosts/" + config_.authority.host_id + "/requests/" + id;
     hr.headers = {"Accept: application/json"};
     hr.connect_timeout = std::chrono::seconds(config_.authority.connect_timeout);
-    hr.total_timeout = std::chrono::seconds(config_.authority.connect_timeout + 20);
+    hr.total_timeout = std::chrono::seconds(config_.authority.connect_timeout + kRelayWait);
     deps_.transport.start(hr, [reply](HttpResponse r) {
         Json::Value v;
         if (r.status != 200) return reply(error_reply("authority", describe_http_error(r)));

@@ -20,7 +20,7 @@ struct SocketServer::Conn {
     int fd = -1;
     Peer peer;
     sd_event_source* io = nullptr;        // created only when the socket is not ready at once
-    sd_event_source* deadline = nullptr;  // likewise; io_timeout_ms after accept
+    sd_event_source* deadline = nullptr;  // likewise; io_timeout_ms (answer_timeout_ms) after accept
     std::uint64_t accepted_us = 0;        // CLOCK_MONOTONIC
     ipc::FrameReader reader;
     std::string out;
@@ -107,18 +107,18 @@ void SocketServer::accept_all() {
             if (errno == EINTR || errno == ECONNABORTED) continue;
             return;  // EAGAIN, or EMFILE etc.: try again at the next event
         }
-        if (conns_.size() >= std::size_t(options_.max_connections)) {
-            // Over the cap: answer "busy" best-effort (never blocks) and close.
-            std::string frame = ipc::encode(error_reply("busy", "too many concurrent connections"));
-            (void)!send(fd, frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-            close(fd);
-            ++rejected_;
-            continue;
-        }
         ucred cred{};
         socklen_t len = sizeof(cred);
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
             close(fd);
+            continue;
+        }
+        if (std::string why = over_cap(cred.uid); !why.empty()) {
+            // Over a cap: answer "busy" best-effort (never blocks) and close.
+            std::string frame = ipc::encode(error_reply("busy", why));
+            (void)!send(fd, frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+            close(fd);
+            ++rejected_;
             continue;
         }
         auto c = std::make_unique<Conn>();
@@ -133,6 +133,22 @@ void SocketServer::accept_all() {
         // there already, and then the whole exchange needs no event source.
         read_some(conn, true);  // may finish (and free) conn
     }
+}
+
+std::string SocketServer::over_cap(uid_t uid) const {
+    const std::size_t max = std::size_t(options_.max_connections);
+    if (conns_.size() >= max) return "too many concurrent connections";
+    if (uid == 0) return {};
+    std::size_t others = 0, own = 0;
+    for (const auto& [id, c] : conns_) {
+        if (c->peer.uid == 0) continue;
+        ++others;
+        if (c->peer.uid == uid) ++own;
+    }
+    if (own >= std::size_t(options_.max_connections_per_user))
+        return "too many concurrent connections from uid " + std::to_string(uid);
+    if (others >= max - max / 4) return "too many concurrent connections from non-root clients";
+    return {};
 }
 
 bool SocketServer::watch(Conn& c, std::uint32_t events) {
@@ -241,8 +257,12 @@ void SocketServer::dispatch(Conn& c) {
     }
     const Peer peer = c.peer;  // a synchronous reply frees c
     handler_(*msg, peer, reply);
-    // An answer that comes later (request relay) still has the connection's deadline.
-    if (auto it = conns_.find(id); it != conns_.end() && it->second->out.empty()) watch(*it->second, 0);
+    // An answer that comes later (request relay) has answer_timeout_ms from accept.
+    if (auto it = conns_.find(id); it != conns_.end() && it->second->out.empty()) {
+        Conn& later = *it->second;
+        if (watch(later, 0) && options_.answer_timeout_ms > options_.io_timeout_ms)
+            sd_event_source_set_time(later.deadline, later.accepted_us + std::uint64_t(options_.answer_timeout_ms) * 1000);
+    }
 }
 
 void SocketServer::write_some(Conn& c) {

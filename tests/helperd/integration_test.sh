@@ -161,6 +161,12 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && getent passwd nobody >
   grep -q nobody "$T/request.show" || die "authority did not record the request as nobody: $(cat "$T/request.show")"
   out=$(ctl_as_nobody request-status "$RID") || die "request-status failed: $out"
   grep -q pending <<<"$out" || die "request-status does not say pending: $out"
+  # A slow authority: the relayed request outlives the socket's io_timeout_ms
+  # (2 s) and jitctl's usual 5 s; both wait for relays as long as the relay may take.
+  admin fault set --endpoint requests --mode delay --seconds 6 --count 1 >/dev/null
+  ctl_as_nobody request --reason "slow authority" --duration 30m --json >"$T/request-slow.json" \
+    || die "request relay through a slow authority failed: $(cat "$T/request-slow.json")"
+  grep -q '"id"' "$T/request-slow.json" || die "no request id through a slow authority: $(cat "$T/request-slow.json")"
   # An unprivileged peer may not ask about someone else.
   set +e; ctl_as_nobody check itcarol >/dev/null 2>&1; rc=$?; set -e
   [ "$rc" = 1 ] || die "nobody could check another user (exit $rc)"

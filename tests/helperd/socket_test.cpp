@@ -13,6 +13,9 @@
 #include <sys/un.h>
 #include <thread>
 #include <unistd.h>
+#include <grp.h>
+#include <sys/wait.h>
+#include <csignal>
 
 #include "test_util.hpp"
 
@@ -287,6 +290,126 @@ TEST(SocketServer, ConnectionCapAnswersBusy) {
     }
     ASSERT_TRUE(r);
     EXPECT_EQ(jit::ipc::get(*r, "status"), "ok");
+}
+
+// Connections as another uid, from a forked child: opens `hold` connections
+// with half a frame each (so they stay open), then, if `probe`, one more whose
+// answer it returns (through a pipe). It keeps them until release() kills it.
+class PeerAs {
+public:
+    PeerAs(uid_t uid, const std::string& path, int hold, bool probe) {
+        int res[2];
+        if (pipe2(res, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+        pid_ = fork();
+        if (pid_ == 0) {
+            close(res[0]);
+            if (setgroups(0, nullptr) != 0 || setgid(uid) != 0 || setuid(uid) != 0) _exit(2);
+            for (int i = 0; i < hold; ++i) {
+                int fd = raw_connect(path);
+                if (fd < 0 || write(fd, "JIT1 9\n", 7) != 7) _exit(3);
+            }
+            std::string answer = "-";
+            if (probe) {
+                std::string err;
+                auto r = jit::ipc::call(path, {{"op", "probe"}}, std::chrono::seconds(10), &err);
+                answer = r ? jit::ipc::get(*r, "status") + "|" + jit::ipc::get(*r, "error") + "|" + jit::ipc::get(*r, "message")
+                           : "no answer: " + err;
+            }
+            (void)!write(res[1], answer.data(), answer.size());
+            close(res[1]);
+            for (;;) pause();
+        }
+        close(res[1]);
+        char buf[512];
+        ssize_t n;
+        while ((n = read(res[0], buf, sizeof buf)) > 0) answer_.append(buf, std::size_t(n));
+        close(res[0]);
+    }
+    ~PeerAs() { release(); }
+    PeerAs(const PeerAs&) = delete;
+    PeerAs& operator=(const PeerAs&) = delete;
+    const std::string& answer() const { return answer_; }
+    void release() {
+        if (pid_ <= 0) return;
+        kill(pid_, SIGKILL);
+        int st = 0;
+        waitpid(pid_, &st, 0);
+        pid_ = -1;
+    }
+
+private:
+    pid_t pid_ = -1;
+    std::string answer_;
+};
+
+// A local user cannot take every connection: each non-root uid has its own
+// cap, and non-root peers together leave a quarter of the slots to root.
+TEST(SocketServer, NonRootPeersAreCappedAndRootKeepsItsShare) {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root (connects as other uids)";
+    jit::test::TempDir dir;
+    ASSERT_EQ(chmod(dir.path().c_str(), 0755), 0);
+    auto opt = options(dir.path());
+    opt.max_connections = 8;  // non-root peers together: 6
+    opt.max_connections_per_user = 3;
+    ServerThread server(opt);
+    ASSERT_TRUE(server.ok());
+
+    PeerAs a(65534, opt.path, 3, true);
+    EXPECT_EQ(a.answer(), "error|busy|too many concurrent connections from uid 65534");
+    PeerAs b(65533, opt.path, 2, true);  // under its own cap, and 5 < 6 in all
+    EXPECT_EQ(b.answer(), "ok||");
+    PeerAs c(65532, opt.path, 1, true);  // 6 non-root connections held now
+    EXPECT_EQ(c.answer(), "error|busy|too many concurrent connections from non-root clients");
+    // Root (pam_jit) still gets through.
+    std::string err;
+    auto r = jit::ipc::call(opt.path, {{"op", "check"}}, std::chrono::seconds(10), &err);
+    ASSERT_TRUE(r) << err;
+    EXPECT_EQ(jit::ipc::get(*r, "status"), "ok");
+    EXPECT_EQ(jit::ipc::get(*r, "uid"), "0");
+
+    // Once they let go, the same uid is served again.
+    a.release();
+    b.release();
+    c.release();
+    std::optional<jit::ipc::Message> again;
+    for (int i = 0; i < 200; ++i) {
+        PeerAs d(65534, opt.path, 0, true);
+        if (d.answer() == "ok||") {
+            again = jit::ipc::Message{{"status", "ok"}};
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_TRUE(again) << "uid 65534 not served after its connections closed";
+}
+
+// An answer that comes later (request relay) may take answer_timeout_ms, not
+// just io_timeout_ms.
+TEST(SocketServer, RelayedAnswersHaveTheLongerDeadline) {
+    jit::test::TempDir dir;
+    auto opt = options(dir.path());
+    opt.io_timeout_ms = 200;
+    opt.answer_timeout_ms = 20000;
+    ServerThread server(opt, [](sd_event* ev) -> SocketServer::Handler {
+        return [ev](const jit::ipc::Message&, const Peer&, std::function<void(jit::ipc::Message)> reply) {
+            auto* boxed = new std::function<void(jit::ipc::Message)>(std::move(reply));
+            std::uint64_t now = 0;
+            sd_event_now(ev, CLOCK_MONOTONIC, &now);
+            sd_event_add_time(ev, nullptr, CLOCK_MONOTONIC, now + 800000, 0,  // 800 ms: past io_timeout_ms
+                              [](sd_event_source*, uint64_t, void* u) {
+                                  auto* r = static_cast<std::function<void(jit::ipc::Message)>*>(u);
+                                  (*r)({{"status", "ok"}, {"op", "relayed"}});
+                                  delete r;
+                                  return 0;
+                              },
+                              boxed);
+        };
+    });
+    ASSERT_TRUE(server.ok());
+    std::string err;
+    auto r = jit::ipc::call(opt.path, {{"op", "request"}}, std::chrono::seconds(10), &err);
+    ASSERT_TRUE(r) << err;
+    EXPECT_EQ(jit::ipc::get(*r, "op"), "relayed");
 }
 
 TEST(SocketServer, RefusesToReplaceANonSocket) {

@@ -35,12 +35,21 @@ struct AuthorityConfig {
     int upload_sync_ms = 1000;       // spool group commit: fdatasync at most this long after an event; 0 = per event
 };
 
+// authority.connect_timeout is 1..kMaxConnectTimeout seconds. A request the
+// daemon relays to the authority for a local user (op=request,
+// request_status) waits connect_timeout + kRelayWait seconds at most; the
+// socket keeps that client's connection open kRelayAnswerTimeoutMs.
+inline constexpr int kMaxConnectTimeout = 60;
+inline constexpr int kRelayWait = 20;
+inline constexpr int kRelayAnswerTimeoutMs = (kMaxConnectTimeout + kRelayWait + 5) * 1000;
+
 struct SocketConfig {
     std::string path = "/run/jit/helperd.sock";
     std::uint32_t mode = 0666;       // peers are checked with SO_PEERCRED per op
     std::string group;               // "" = keep the daemon's group
     int io_timeout_ms = 2000;        // per connection: whole request + answer
     int max_connections = 64;
+    int max_connections_per_user = 8;  // non-root peers (jitctl), per uid
 };
 
 struct NssConfig {

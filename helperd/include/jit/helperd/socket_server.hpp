@@ -23,7 +23,14 @@ struct SocketServerOptions {
     unsigned mode = 0666;
     std::string group;          // "" = leave the group alone
     int io_timeout_ms = 2000;   // whole exchange, from accept to last byte written
+    // An answer the handler gives later (request relay) may take this long
+    // from accept instead; 0 (or less than io_timeout_ms): io_timeout_ms.
+    int answer_timeout_ms = 0;
     int max_connections = 64;
+    // Non-root peers (jitctl) are capped per uid, and all of them together
+    // leave a quarter of max_connections to root (pam_jit as sshd, sudo and
+    // su run it), so that local users cannot crowd out login decisions.
+    int max_connections_per_user = 8;
 };
 
 class SocketServer {
@@ -46,6 +53,8 @@ private:
     static int on_io(sd_event_source* s, int fd, uint32_t revents, void* userdata);
     static int on_deadline(sd_event_source* s, uint64_t usec, void* userdata);
     void accept_all();
+    // Why a new connection from `uid` is refused ("" = admitted).
+    std::string over_cap(uid_t uid) const;
     void read_some(Conn& c, bool just_accepted = false);
     void write_some(Conn& c);
     void finish(std::uint64_t id);
