@@ -76,6 +76,27 @@ private:
     bool ok_ = false;
 };
 
+// Calls reply(answer) from a timer on the server's loop, delay_us from now
+// (an answer that comes later, as a request relay's does).
+void answer_later(sd_event* ev, std::uint64_t delay_us, std::function<void(jit::ipc::Message)> reply,
+                  jit::ipc::Message answer) {
+    struct Later {
+        std::function<void(jit::ipc::Message)> reply;
+        jit::ipc::Message answer;
+    };
+    auto* later = new Later{std::move(reply), std::move(answer)};
+    std::uint64_t now = 0;
+    sd_event_now(ev, CLOCK_MONOTONIC, &now);
+    sd_event_add_time(ev, nullptr, CLOCK_MONOTONIC, now + delay_us, 0,
+                      [](sd_event_source*, uint64_t, void* u) {
+                          auto* l = static_cast<Later*>(u);
+                          l->reply(std::move(l->answer));
+                          delete l;
+                          return 0;
+                      },
+                      later);
+}
+
 int raw_connect(const std::string& path) {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un a{};
@@ -203,18 +224,7 @@ TEST(SocketServer, LaterAnswersArriveAndMissingOnesEndAtTheDeadline) {
                 held->replies.push_back(std::move(reply));  // kept, never called before the deadline
                 return;
             }
-            // "later": answered from a timer 50 ms on.
-            auto* boxed = new std::function<void(jit::ipc::Message)>(std::move(reply));
-            std::uint64_t now = 0;
-            sd_event_now(ev, CLOCK_MONOTONIC, &now);
-            sd_event_add_time(ev, nullptr, CLOCK_MONOTONIC, now + 50000, 0,
-                              [](sd_event_source*, uint64_t, void* u) {
-                                  auto* r = static_cast<std::function<void(jit::ipc::Message)>*>(u);
-                                  (*r)({{"status", "ok"}, {"op", "later"}});
-                                  delete r;
-                                  return 0;
-                              },
-                              boxed);
+            answer_later(ev, 50000, std::move(reply), {{"status", "ok"}, {"op", "later"}});  // 50 ms on
         };
     });
     ASSERT_TRUE(server.ok());
@@ -392,17 +402,7 @@ TEST(SocketServer, RelayedAnswersHaveTheLongerDeadline) {
     opt.answer_timeout_ms = 20000;
     ServerThread server(opt, [](sd_event* ev) -> SocketServer::Handler {
         return [ev](const jit::ipc::Message&, const Peer&, std::function<void(jit::ipc::Message)> reply) {
-            auto* boxed = new std::function<void(jit::ipc::Message)>(std::move(reply));
-            std::uint64_t now = 0;
-            sd_event_now(ev, CLOCK_MONOTONIC, &now);
-            sd_event_add_time(ev, nullptr, CLOCK_MONOTONIC, now + 800000, 0,  // 800 ms: past io_timeout_ms
-                              [](sd_event_source*, uint64_t, void* u) {
-                                  auto* r = static_cast<std::function<void(jit::ipc::Message)>*>(u);
-                                  (*r)({{"status", "ok"}, {"op", "relayed"}});
-                                  delete r;
-                                  return 0;
-                              },
-                              boxed);
+            answer_later(ev, 800000, std::move(reply), {{"status", "ok"}, {"op", "relayed"}});  // past io_timeout_ms
         };
     });
     ASSERT_TRUE(server.ok());
