@@ -89,11 +89,19 @@ std::string one_line(const std::string& text) {
 
 ModuleArgs parse_args(int argc, const char** argv) {
     ModuleArgs a;
+    std::string seen;  // " key=" of every key=value argument so far
     for (int i = 0; i < argc; ++i) {
         const char* arg = argv[i];
         if (!arg) continue;
         const char* v = nullptr;
         long long n = 0;
+        if (const char* eq = std::strchr(arg, '=')) {
+            const std::string key = " " + std::string(arg, std::size_t(eq - arg) + 1);
+            if (seen.find(key) != std::string::npos)
+                a.warnings.push_back(std::string("argument '") + arg + "' repeats " + key.substr(1) + "; the last one is used");
+            else
+                seen += key;
+        }
         if (std::strcmp(arg, "debug") == 0) {
             a.debug = true;
         } else if (std::strcmp(arg, "quiet") == 0) {

@@ -53,14 +53,26 @@ TEST(ParseArgs, BadValuesWarnAndKeepSafeValues) {
     EXPECT_EQ(a.kind, "");
     EXPECT_EQ(a.socket, "/run/jit/helperd.sock");
     EXPECT_EQ(a.uid_min, 70000u);
-    ASSERT_EQ(a.warnings.size(), 6u);
+    ASSERT_EQ(a.warnings.size(), 7u);  // the second timeout_ms= also repeats the first
     EXPECT_NE(a.warnings[0].find("clamped to 50"), std::string::npos) << a.warnings[0];
     EXPECT_NE(a.warnings[3].find("unknown argument 'bogus'"), std::string::npos) << a.warnings[3];
+    EXPECT_NE(a.warnings[5].find("repeats timeout_ms="), std::string::npos) << a.warnings[5];
     EXPECT_EQ(parse({"timeout_ms=999999"}).timeout_ms, 10000);
     auto inverted = parse({"uid_min=9", "uid_max=5"});
     EXPECT_EQ(inverted.uid_min, 70000u);
     EXPECT_EQ(inverted.uid_max, 79999u);
     EXPECT_EQ(inverted.warnings.size(), 1u);
+}
+
+// A key given twice (a stack edited by hand, a line pasted twice): the last
+// value is used, as PAM modules do, and the repeat is named in a warning.
+TEST(ParseArgs, RepeatedKeysWarnAndTheLastWins) {
+    auto a = parse({"socket=/a.sock", "debug", "socket=/b.sock", "debug", "uid_max=79999", "uid_max=89999"});
+    EXPECT_EQ(a.socket, "/b.sock");
+    EXPECT_EQ(a.uid_max, 89999u);
+    ASSERT_EQ(a.warnings.size(), 2u);
+    EXPECT_EQ(a.warnings[0], "argument 'socket=/b.sock' repeats socket=; the last one is used");
+    EXPECT_EQ(a.warnings[1], "argument 'uid_max=89999' repeats uid_max=; the last one is used");
 }
 
 class WithPasswd : public ::testing::Test {

@@ -1,0 +1,55 @@
+// libFuzzer target for pam_jit.so's argument parser (docs: pam_jit(8)): the
+// words of a PAM line, from whoever wrote /etc/pam.d. Arbitrary arguments
+// (NUL-separated in the input) must never crash it, and what it keeps is
+// always usable: an absolute socket path that fits sockaddr_un, a timeout in
+// range, a known kind, a uid range with min <= max; anything it did not take
+// as given is named in a warning.
+#include "module_core.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    std::vector<std::string> words;
+    std::string cur;
+    for (std::size_t i = 0; i < size; ++i) {
+        if (data[i] == '\0') {
+            words.push_back(cur);
+            cur.clear();
+        } else {
+            cur += char(data[i]);
+        }
+    }
+    words.push_back(cur);
+    if (words.size() > 64) return 0;
+    std::vector<const char*> argv;
+    for (const auto& w : words) argv.push_back(w.c_str());
+    argv.push_back(nullptr);  // PAM never passes one inside argc; the parser must skip it anyway
+
+    using namespace jit::pam;
+    const ModuleArgs a = parse_args(int(argv.size()), argv.data());
+    if (a.socket.empty() || a.socket[0] != '/' || a.socket.size() >= 108) __builtin_trap();
+    if (a.timeout_ms < kMinTimeoutMs || a.timeout_ms > kMaxTimeoutMs) __builtin_trap();
+    if (!a.kind.empty() && a.kind != "login" && a.kind != "sudo" && a.kind != "su") __builtin_trap();
+    if (a.uid_min > a.uid_max || a.uid_min == 0) __builtin_trap();
+
+    // Every word that is not a flag it recognised, or a key=value it took
+    // exactly as written, has a warning.
+    std::size_t unexplained = 0;
+    for (const auto& w : words) {
+        if (w == "debug" || w == "quiet") continue;
+        if (w.rfind("socket=", 0) == 0 && a.socket == w.substr(7)) continue;
+        if (w.rfind("timeout_ms=", 0) == 0 && std::to_string(a.timeout_ms) == w.substr(11)) continue;
+        if (w.rfind("kind=", 0) == 0 && a.kind == w.substr(5)) continue;
+        if (w.rfind("uid_min=", 0) == 0 && std::to_string(a.uid_min) == w.substr(8)) continue;
+        if (w.rfind("uid_max=", 0) == 0 && std::to_string(a.uid_max) == w.substr(8)) continue;
+        ++unexplained;
+    }
+    if (unexplained > 0 && a.warnings.empty()) __builtin_trap();
+    for (const auto& w : a.warnings)
+        if (w.empty()) __builtin_trap();
+    return 0;
+}
