@@ -9,6 +9,10 @@
 #include <string>
 #include <string_view>
 
+#include "require.hpp"
+
+using jit::fuzz::require;
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view text(reinterpret_cast<const char*>(data), size);
     const std::string file = "/etc/jit/helperd.conf";
@@ -22,13 +26,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     jit::helperd::Config cfg;
     const auto issues = jit::helperd::config_issues(text, file, options, &cfg);
     for (const auto& i : issues) {
-        if (i.file != file || i.message.empty()) __builtin_trap();
-        if (i.line == 0 && i.key.empty()) __builtin_trap();  // neither a line nor a key: says nowhere
-        if (i.line < 0 || static_cast<std::size_t>(i.line) > lines) __builtin_trap();
-        if (i.to_string().rfind(file, 0) != 0) __builtin_trap();
+        require(i.file == file && !i.message.empty(), "an issue names the file and says what");
+        require(i.line > 0 || !i.key.empty(), "an issue names a line or a key");
+        require(i.line >= 0 && static_cast<std::size_t>(i.line) <= lines, "an issue's line is in the text");
+        require(i.to_string().rfind(file, 0) == 0, "an issue's text starts with the file");
     }
     // parse_config agrees with config_issues.
     auto r = jit::helperd::parse_config(text, file, options);
-    if (static_cast<bool>(r) != issues.empty()) __builtin_trap();
+    require(static_cast<bool>(r) == issues.empty(), "parse_config agrees with config_issues");
     return 0;
 }

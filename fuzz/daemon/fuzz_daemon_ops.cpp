@@ -13,12 +13,15 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <vector>
 
+#include "require.hpp"
 #include "test_util.hpp"
 
 namespace {
 
 using namespace jit::helperd;
+using jit::fuzz::require;
 
 constexpr jit::UnixTime kStart = 1764250000;
 
@@ -43,28 +46,28 @@ struct World {
         accounts.users["dave"] = jit::LocalAccount{1001, {"dave"}};
         accounts.users["root"] = jit::LocalAccount{0, {"root"}};
         daemon = std::make_unique<Daemon>(config, signer.keys(), Daemon::Deps{loop, transport, sink, accounts});
-        if (!daemon->start()) __builtin_trap();
-        loop.advance(std::chrono::milliseconds(0));
+        require(daemon->start().ok(), "the daemon starts");
+        loop.advance(std::chrono::milliseconds(0));  // its first long poll
+        require(!transport.pending.empty(), "the daemon polls the authority");
         jit::test::TestGrant g{"g-1", "alice", true, true, kStart - 60, kStart + 3600};
-        answer_poll(signer.envelope(jit::test::payload_json("web-01", 1, kStart, kStart + 900, {g})));
-        if (daemon->grants().grants.size() != 1) __builtin_trap();
+        transport.answer(200, signer.envelope(jit::test::payload_json("web-01", 1, kStart, kStart + 900, {g})));
+        require(daemon->grants().grants.size() == 1, "the bundle is accepted");
     }
 
-    // Answers the daemon's pending requests: the long poll with `bundle` (or
-    // leaves it open, as the authority would), anything else (a relayed
-    // request) with an authority error.
-    void answer_poll(const std::string& bundle = {}) {
+    // Answers what the daemon relayed to the authority (op=request,
+    // request_status) with an error; its next long poll stays open, as it
+    // would at the authority.
+    void answer_relays() {
+        std::vector<Transport::Done> relays;  // taken out first: answering may start new requests
         for (auto it = transport.pending.begin(); it != transport.pending.end();) {
-            const bool poll = it->request.url.find("/grants?") != std::string::npos;
-            if (poll && bundle.empty()) {
+            if (it->request.url.find("/grants?") != std::string::npos) {
                 ++it;
                 continue;
             }
-            auto done = std::move(it->done);
-            transport.pending.erase(it);
-            done(poll ? HttpResponse{200, bundle, ""} : HttpResponse{503, "{}", ""});
-            it = transport.pending.begin();
+            relays.push_back(std::move(it->done));
+            it = transport.pending.erase(it);
         }
+        for (auto& done : relays) done(HttpResponse{503, "{}", ""});
     }
 };
 
@@ -86,15 +89,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         ++answers;
         answer = std::move(m);
     });
-    world->answer_poll();  // a relayed request gets its authority answer
+    world->answer_relays();  // a relayed request gets its authority answer
     world->loop.advance(std::chrono::milliseconds(0));
     world->sink.events.clear();
 
-    if (answers != 1) __builtin_trap();
+    require(answers == 1, "exactly one answer per request");
     const std::string status = jit::ipc::get(answer, "status");
-    if (status != "ok" && status != "error") __builtin_trap();
-    if (status == "error" && (jit::ipc::get(answer, "error").empty() || jit::ipc::get(answer, "message").empty()))
-        __builtin_trap();
-    if (jit::ipc::encode(answer).empty()) __builtin_trap();  // the server could not send it
+    require(status == "ok" || status == "error", "status ok or error");
+    require(status == "ok" || (!jit::ipc::get(answer, "error").empty() && !jit::ipc::get(answer, "message").empty()),
+            "an error answer has a code and a message");
+    require(!jit::ipc::encode(answer).empty(), "the answer can be sent (valid keys, at most 64 KiB)");
     return 0;
 }

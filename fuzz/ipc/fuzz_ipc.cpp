@@ -14,12 +14,11 @@
 #include <string>
 #include <string_view>
 
+#include "require.hpp"
+
 namespace {
 
-[[noreturn]] void fail(const char* what) {
-    __builtin_trap();
-    (void)what;
-}
+using jit::fuzz::require;
 
 jit::ipc::FrameReader::State feed_chunked(jit::ipc::FrameReader& r, std::string_view data, std::size_t chunk) {
     auto st = jit::ipc::FrameReader::State::NeedMore;
@@ -33,12 +32,12 @@ jit::ipc::FrameReader::State feed_chunked(jit::ipc::FrameReader& r, std::string_
 
 void check_round_trip(const jit::ipc::Message& m) {
     const std::string frame = jit::ipc::encode(m);
-    if (frame.empty()) fail("a decoded message does not encode");
+    require(!frame.empty(), "a decoded message encodes");
     jit::ipc::FrameReader r;
-    if (r.feed(frame) != jit::ipc::FrameReader::State::Complete) fail("an encoded frame does not read");
+    require(r.feed(frame) == jit::ipc::FrameReader::State::Complete, "an encoded frame reads");
     std::string err;
     auto again = jit::ipc::decode_body(r.body(), &err);
-    if (!again || *again != m) fail("an encoded message does not decode to itself");
+    require(again && *again == m, "an encoded message decodes to itself");
 }
 
 }  // namespace
@@ -52,21 +51,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     jit::ipc::FrameReader whole, chunked;
     const State sw = whole.feed(bytes);
     const State sc = feed_chunked(chunked, bytes, chunk);
-    if (whole.body().size() > jit::ipc::kMaxBody || chunked.body().size() > jit::ipc::kMaxBody) fail("body over the limit");
-    if (sw == State::Invalid && whole.error().empty()) fail("Invalid without an error");
-    if (sw == State::Complete && (sc != State::Complete || chunked.body() != whole.body()))
-        fail("a frame read whole is not read the same in chunks");
+    require(whole.body().size() <= jit::ipc::kMaxBody && chunked.body().size() <= jit::ipc::kMaxBody, "a body within the limit");
+    require(sw != State::Invalid || !whole.error().empty(), "Invalid comes with an error");
+    require(sw != State::Complete || (sc == State::Complete && chunked.body() == whole.body()),
+            "a frame read whole is read the same in chunks");
     // Chunks may complete a frame before bytes that trail it arrive (the server
     // stops reading there); otherwise they agree with the whole read.
-    if (sw == State::NeedMore && sc != State::NeedMore) fail("chunks decided what the whole read could not");
+    require(sw != State::NeedMore || sc == State::NeedMore, "chunks decide nothing the whole read could not");
 
     std::string err;
     if (sw == State::Complete) {
         if (auto m = jit::ipc::decode_body(whole.body(), &err)) check_round_trip(*m);
-        else if (err.empty()) fail("a body refused without an error");
+        else require(!err.empty(), "a refused body comes with an error");
     }
     err.clear();
     if (auto m = jit::ipc::decode_body(bytes, &err)) check_round_trip(*m);
-    else if (err.empty()) fail("a body refused without an error");
+    else require(!err.empty(), "a refused body comes with an error");
     return 0;
 }

@@ -12,6 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "require.hpp"
+
+using jit::fuzz::require;
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     std::vector<std::string> words;
     std::string cur;
@@ -31,10 +35,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     using namespace jit::pam;
     const ModuleArgs a = parse_args(int(argv.size()), argv.data());
-    if (a.socket.empty() || a.socket[0] != '/' || a.socket.size() >= 108) __builtin_trap();
-    if (a.timeout_ms < kMinTimeoutMs || a.timeout_ms > kMaxTimeoutMs) __builtin_trap();
-    if (!a.kind.empty() && a.kind != "login" && a.kind != "sudo" && a.kind != "su") __builtin_trap();
-    if (a.uid_min > a.uid_max || a.uid_min == 0) __builtin_trap();
+    require(!a.socket.empty() && a.socket[0] == '/' && a.socket.size() < 108, "an absolute socket path that fits");
+    require(a.timeout_ms >= kMinTimeoutMs && a.timeout_ms <= kMaxTimeoutMs, "a timeout in range");
+    require(a.kind.empty() || a.kind == "login" || a.kind == "sudo" || a.kind == "su", "a known kind");
+    require(a.uid_min > 0 && a.uid_min <= a.uid_max, "a uid range with 0 < min <= max");
 
     // Every word that is not a flag it recognised, or a key=value it took
     // exactly as written, has a warning.
@@ -48,8 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (w.rfind("uid_max=", 0) == 0 && std::to_string(a.uid_max) == w.substr(8)) continue;
         ++unexplained;
     }
-    if (unexplained > 0 && a.warnings.empty()) __builtin_trap();
-    for (const auto& w : a.warnings)
-        if (w.empty()) __builtin_trap();
+    require(unexplained == 0 || !a.warnings.empty(), "an argument not taken as written has a warning");
+    for (const auto& w : a.warnings) require(!w.empty(), "a warning says something");
     return 0;
 }
