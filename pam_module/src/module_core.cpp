@@ -3,12 +3,15 @@
 
 #include <jit/ipc.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <pwd.h>
+#include <string_view>
+#include <vector>
 
 namespace jit::pam {
 namespace {
@@ -89,18 +92,18 @@ std::string one_line(const std::string& text) {
 
 ModuleArgs parse_args(int argc, const char** argv) {
     ModuleArgs a;
-    std::string seen;  // " key=" of every key=value argument so far
+    std::vector<std::string_view> keys;  // "key=" of each key=value argument so far
     for (int i = 0; i < argc; ++i) {
         const char* arg = argv[i];
         if (!arg) continue;
         const char* v = nullptr;
         long long n = 0;
         if (const char* eq = std::strchr(arg, '=')) {
-            const std::string key = " " + std::string(arg, std::size_t(eq - arg) + 1);
-            if (seen.find(key) != std::string::npos)
-                a.warnings.push_back(std::string("argument '") + arg + "' repeats " + key.substr(1) + "; the last one is used");
+            const std::string_view key(arg, std::size_t(eq - arg) + 1);
+            if (std::find(keys.begin(), keys.end(), key) != keys.end())
+                a.warnings.push_back(std::string("argument '") + arg + "' repeats " + std::string(key) + "; the last one is used");
             else
-                seen += key;
+                keys.push_back(key);
         }
         if (std::strcmp(arg, "debug") == 0) {
             a.debug = true;
