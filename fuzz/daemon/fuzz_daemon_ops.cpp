@@ -35,17 +35,9 @@ struct World {
     std::unique_ptr<Daemon> daemon;
 
     World() {
-        Config config;
-        config.authority.url = "https://jit.example.com";
-        config.authority.host_id = "web-01";
-        config.policy.host_id = "web-01";
-        config.state_dir = dir.path() + "/state";
-        config.sudoers_path = "";
-        accounts.users["alice"] = jit::LocalAccount{1000, {"alice", "wheel"}};
-        accounts.users["carol"] = jit::LocalAccount{70005, {"carol"}};
-        accounts.users["dave"] = jit::LocalAccount{1001, {"dave"}};
-        accounts.users["root"] = jit::LocalAccount{0, {"root"}};
-        daemon = std::make_unique<Daemon>(config, signer.keys(), Daemon::Deps{loop, transport, sink, accounts});
+        jit::test::add_daemon_accounts(accounts);
+        daemon = std::make_unique<Daemon>(jit::test::daemon_config(dir.path()), signer.keys(),
+                                          Daemon::Deps{loop, transport, sink, accounts});
         require(daemon->start().ok(), "the daemon starts");
         loop.advance(std::chrono::milliseconds(0));  // its first long poll
         require(!transport.pending.empty(), "the daemon polls the authority");

@@ -41,15 +41,8 @@ struct RecordingComponent final : Component {
 class DaemonTest : public ::testing::Test {
 protected:
     DaemonTest() : loop_(kStart) {
-        config_.authority.url = "https://jit.example.com";
-        config_.authority.host_id = "web-01";
-        config_.policy.host_id = "web-01";
-        config_.state_dir = dir_.path() + "/state";
-        config_.sudoers_path = "";
-        accounts_.users["alice"] = jit::LocalAccount{1000, {"alice"}};
-        accounts_.users["carol"] = jit::LocalAccount{70005, {"carol"}};  // in the managed uid range, no grant
-        accounts_.users["dave"] = jit::LocalAccount{1001, {"dave"}};     // local, unmanaged
-        accounts_.users["root"] = jit::LocalAccount{0, {"root"}};
+        config_ = jit::test::daemon_config(dir_.path());
+        jit::test::add_daemon_accounts(accounts_);
     }
 
     void make_daemon() {

@@ -145,6 +145,26 @@ public:
     std::map<std::string, LocalAccount> users;
 };
 
+// The daemon set-up the daemon tests and the daemon fuzzer share: host web-01
+// at https://jit.example.com, state under `dir`/state, no sudoers drop-in.
+inline helperd::Config daemon_config(const std::string& dir) {
+    helperd::Config c;
+    c.authority.url = "https://jit.example.com";
+    c.authority.host_id = "web-01";
+    c.policy.host_id = "web-01";
+    c.state_dir = dir + "/state";
+    c.sudoers_path = "";
+    return c;
+}
+// alice (1000: the grants' user in most tests), carol (70005: in the managed
+// uid range, no grant), dave (1001: local, unmanaged) and root.
+inline void add_daemon_accounts(FakeAccounts& accounts) {
+    accounts.users["alice"] = LocalAccount{1000, {"alice"}};
+    accounts.users["carol"] = LocalAccount{70005, {"carol"}};
+    accounts.users["dave"] = LocalAccount{1001, {"dave"}};
+    accounts.users["root"] = LocalAccount{0, {"root"}};
+}
+
 class TempDir {
 public:
     TempDir() {
