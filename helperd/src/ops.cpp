@@ -57,6 +57,12 @@ std::optional<std::int64_t> to_int(const std::string& s) {
     return v;
 }
 
+// The answer about a user name outside the grant name rule (PROTOCOL.md:
+// ^[a-z_][a-z0-9_-]{0,31}$): never managed, so pam_jit returns PAM_IGNORE.
+ipc::Message not_a_jit_name() {
+    return {{"status", "ok"}, {"decision", "ignore"}, {"reason", "not_managed"}, {"managed", "no"}};
+}
+
 bool parse_json(const std::string& text, Json::Value& out) {
     Json::CharReaderBuilder b;
     b["collectComments"] = false;
@@ -176,8 +182,10 @@ void Daemon::handle(const ipc::Message& req, const Peer& peer, Reply reply) {
 
 void Daemon::op_check(const ipc::Message& req, const Peer& peer, bool with_audit, Reply& reply) {
     const std::string user = ipc::get(req, "user");
-    if (!jit::is_posix_name(user) && user != "root")
-        return reply(error_reply("bad_request", "'user' missing or not a valid login name"));
+    if (user.empty()) return reply(error_reply("bad_request", "'user' missing"));
+    // A name no grant can carry (john.smith, alice@corp.example, Bob) is a
+    // directory or local account jitlogin never manages: not an error.
+    if (!jit::is_posix_name(user) && user != "root") return reply(not_a_jit_name());
     if (peer.uid != 0) {
         auto self = deps_.accounts.name_of(peer.uid);
         if (!self || *self != user)
@@ -250,7 +258,8 @@ void Daemon::op_session(const ipc::Message& req, const Peer& peer, bool open, Re
     if (peer.uid != 0) return reply(error_reply("forbidden", "session_open/session_close are for root (pam_jit.so) only"));
     SessionInfo s;
     s.user = ipc::get(req, "user");
-    if (!jit::is_posix_name(s.user)) return reply(error_reply("bad_request", "'user' missing or not a valid login name"));
+    if (s.user.empty()) return reply(error_reply("bad_request", "'user' missing"));
+    if (!jit::is_posix_name(s.user)) return reply(not_a_jit_name());
     s.service = ipc::get(req, "service");
     s.tty = ipc::get(req, "tty");
     s.rhost = ipc::get(req, "rhost");

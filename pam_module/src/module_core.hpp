@@ -8,6 +8,8 @@
 // on purpose (std::bad_alloc is caught at the C ABI).
 #pragma once
 
+#include <jit/local_account.hpp>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -21,27 +23,58 @@ inline constexpr int kMinTimeoutMs = 50;
 inline constexpr int kMaxTimeoutMs = 10000;
 inline constexpr std::uint32_t kDefaultUidMin = 70000;
 inline constexpr std::uint32_t kDefaultUidMax = 79999;
-inline constexpr const char* kPasswdFile = "/etc/passwd";
+#ifndef JIT_NSS_DB_PATH
+#define JIT_NSS_DB_PATH "/var/lib/jit/nss.db"
+#endif
+inline constexpr const char* kDefaultNssDb = JIT_NSS_DB_PATH;
 
 struct ModuleArgs {
     bool debug = false;
     bool quiet = false;                 // no "access until ..." on success (denials are always shown)
     std::string socket = kDefaultSocket;
     int timeout_ms = kDefaultTimeoutMs;
-    std::string kind;                   // "" (classify by service in the daemon), "login", "sudo" or "su"
-    std::uint32_t uid_min = kDefaultUidMin;  // managed uid range for the daemon-less fallback
-    std::uint32_t uid_max = kDefaultUidMax;
+    std::string kind;                   // "" (classify by service), "login", "sudo" or "su"
+    // The daemon's [access] policy, for the daemon-less fallback (keep equal to helperd.conf):
+    std::uint32_t uid_min = kDefaultUidMin;      // managed_uid_min
+    std::uint32_t uid_max = kDefaultUidMax;      // managed_uid_max
+    std::vector<std::string> managed_groups;     // managed_groups
+    std::vector<std::string> break_glass;        // break_glass_users
+    std::string nss_db = kDefaultNssDb;          // the NSS snapshot jit-helperd publishes ([nss] db_path)
     std::vector<std::string> warnings;  // unknown or invalid arguments, for pam_syslog
 };
 
 ModuleArgs parse_args(int argc, const char** argv);
 
-// Whether `user` is JIT-managed, decided without the daemon (when it cannot be
-// reached): root is never managed; a user listed in `passwd_file` is managed
-// iff its uid is in [uid_min, uid_max]; a user not listed there (known only
-// through NSS, e.g. libnss_jit) is managed. An unreadable passwd file counts as
-// "not listed" (fail closed), except for root.
-bool managed_without_daemon(const std::string& user, const ModuleArgs& args, const char* passwd_file = kPasswdFile);
+// True when `user` can never be JIT-managed whatever the daemon knows: root,
+// and every name outside the grant name rule ^[a-z_][a-z0-9_-]{0,31}$
+// (john.smith, alice@corp.example, Bob: directory and local accounts).
+bool never_managed(const std::string& user);
+
+// Whether `user` is in the NSS snapshot at `path` (read with the NSS module's
+// reader, as untrusted input); false with *why set when it cannot be read.
+bool in_nss_snapshot(const std::string& path, const std::string& user, std::string* why);
+
+// What the daemon-less fallback reads; tests replace these.
+struct LocalFacts {
+    // jit::lookup_local_account: the user through NSS (uid, group names).
+    LocalAccount (*account)(const std::string& user) = &lookup_local_account;
+    // Whether `user` is in the NSS snapshot at `path`; false with *why set
+    // when the snapshot cannot be read (missing, not root's, corrupt).
+    bool (*in_snapshot)(const std::string& path, const std::string& user, std::string* why) = &in_nss_snapshot;
+};
+
+struct LocalVerdict {
+    bool managed = true;
+    std::string why;  // for the log: which fact decided
+};
+
+// Whether `user` is JIT-managed, decided without the daemon from facts that
+// need none (pam_jit(8), "WHO IS MANAGED WHEN THE DAEMON CANNOT ANSWER"):
+// never_managed() names and break-glass users: no; in the NSS snapshot: yes;
+// unknown to NSS or an NSS error: yes (fail closed: only a JIT user can be
+// missing); uid 0: no; uid in uid_min..uid_max or a member of a managed
+// group: yes; otherwise (a directory or local account): no.
+LocalVerdict managed_without_daemon(const std::string& user, const ModuleArgs& args, const LocalFacts& facts = {});
 
 // PAM items of the current transaction.
 struct PamItems {
@@ -66,10 +99,14 @@ struct Outcome {
 };
 
 // The account phase: asks the daemon op=check, falls back as documented.
-Outcome run_account(const ModuleArgs& args, const PamItems& items, const char* passwd_file = kPasswdFile);
+// For sudo (kind=sudo, or a sudo service) PAM_RUSER (the invoking user) is
+// asked about first, as a sudo to PAM_USER; when it is not managed, becoming
+// PAM_USER is checked as a su to it.
+Outcome run_account(const ModuleArgs& args, const PamItems& items, const LocalFacts& facts = {});
 
-// The session phase: op=session_open / op=session_close.
-Outcome run_session(const ModuleArgs& args, const PamItems& items, bool open, const char* passwd_file = kPasswdFile);
+// The session phase: op=session_open / op=session_close, for the same subject.
+Outcome run_session(const ModuleArgs& args, const PamItems& items, bool open, const LocalFacts& facts = {});
+
 
 // One printable line of at most 300 bytes (control bytes become '?').
 std::string one_line(const std::string& text);

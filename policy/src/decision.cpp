@@ -89,13 +89,6 @@ std::string format_when(UnixTime when, UnixTime now) {
     return s;
 }
 
-AccessKind classify_service(const std::string& service) {
-    if (service == "sudo" || service == "sudo-i" || service.rfind("sudo-", 0) == 0) return AccessKind::Sudo;
-    if (service == "su" || service == "su-l" || service == "runuser" || service == "runuser-l")
-        return AccessKind::Su;
-    return AccessKind::Login;
-}
-
 const char* to_string(Verdict verdict) {
     switch (verdict) {
     case Verdict::Allow: return "allow";

@@ -267,7 +267,28 @@ TEST_F(DaemonTest, PeersMayOnlyAskAboutThemselves) {
     // Sessions are for root only.
     EXPECT_EQ(call({{"op", "session_open"}, {"user", "alice"}}, alice)["error"], "forbidden");
     EXPECT_EQ(call({{"op", "nope"}})["error"], "unknown_op");
-    EXPECT_EQ(call({{"op", "check"}, {"user", "../etc"}})["error"], "bad_request");
+    EXPECT_EQ(call({{"op", "check"}})["error"], "bad_request");
+}
+
+// Names no grant can carry (directory users from SSSD/LDAP/AD, local names with
+// capitals or dots) are never managed: `ignore`, for checks and sessions, with
+// nothing recorded; an empty name is still a bad request.
+TEST_F(DaemonTest, NamesOutsideTheGrantRuleAreIgnored) {
+    make_daemon();
+    serve(bundle(1, {TestGrant{"g-1", "alice", true, true, kStart, kStart + 3600}}));
+    const std::size_t events_before = sink_.events.size();
+    for (const std::string name : {"john.smith", "alice@corp.example", "Bob", "../etc",
+                                   "a-name-far-longer-than-thirty-two-bytes"}) {
+        auto c = call({{"op", "check"}, {"user", name}, {"service", "sshd"}});
+        EXPECT_EQ(c["status"], "ok") << name;
+        EXPECT_EQ(c["decision"], "ignore") << name;
+        EXPECT_EQ(c["managed"], "no") << name;
+        auto s = call({{"op", "session_open"}, {"user", name}, {"service", "sshd"}, {"pid", "7000"}});
+        EXPECT_EQ(s["decision"], "ignore") << name;
+    }
+    EXPECT_TRUE(daemon_->sessions().empty());
+    EXPECT_EQ(sink_.events.size(), events_before);
+    EXPECT_EQ(call({{"op", "session_open"}, {"user", ""}, {"pid", "7000"}})["error"], "bad_request");
 }
 
 TEST_F(DaemonTest, SessionTableRecordsOpenAndClose) {

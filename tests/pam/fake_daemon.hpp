@@ -60,6 +60,10 @@ public:
         std::lock_guard<std::mutex> l(mu_);
         return requests_;
     }
+    void clear_requests() {
+        std::lock_guard<std::mutex> l(mu_);
+        requests_.clear();
+    }
 
 private:
     void loop() {

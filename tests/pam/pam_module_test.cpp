@@ -141,7 +141,7 @@ TEST_F(PamModule, SilentDaemonTimesOut) {
 
 TEST_F(PamModule, SessionsRegisterWithLogindId) {
     FakeDaemon d;
-    d.answer({{"status", "ok"}, {"grant_id", "g-7f3a"}});
+    d.answer({{"status", "ok"}, {"decision", "allow"}, {"grant_id", "g-7f3a"}, {"session", "3"}});
     service("jit-test-sshd", jit_line("session", "socket=" + d.path()));
     Conversation c;
     EXPECT_EQ(run("jit-test-sshd", "jt-e-nssonly", "open", &c, "37"), PAM_SUCCESS);
@@ -162,6 +162,27 @@ TEST_F(PamModule, SessionWithoutDaemon) {
     Conversation r;
     EXPECT_EQ(run("jit-test-sshd", "root", "open", &r), PAM_SUCCESS);
     EXPECT_TRUE(r.messages.empty());
+}
+
+// Directory users (SSSD/AD names) are never blocked: with the daemon up (even
+// one that still answers bad_request for such names) and with it stopped.
+TEST_F(PamModule, DirectoryNamesAreNeverBlocked) {
+    FakeDaemon d;
+    d.answer({{"status", "error"}, {"error", "bad_request"}, {"message", "'user' missing or not a valid login name"}});
+    const std::string stack = "account required pam_permit.so\nsession required pam_permit.so\n";
+    service("jit-test-up", jit_line("account", "socket=" + d.path()) + jit_line("session", "socket=" + d.path()) + stack);
+    service("jit-test-down", jit_line("account", "socket=" + confdir + "/absent.sock timeout_ms=100") +
+                                 jit_line("session", "socket=" + confdir + "/absent.sock timeout_ms=100") + stack);
+    for (const char* user : {"john.smith", "alice@corp.example", "Bob"}) {
+        for (const char* svc : {"jit-test-up", "jit-test-down"}) {
+            Conversation c;
+            EXPECT_EQ(run(svc, user, "acct", &c), PAM_SUCCESS) << user << " " << svc;
+            EXPECT_EQ(run(svc, user, "open", &c), PAM_SUCCESS) << user << " " << svc;
+            EXPECT_EQ(run(svc, user, "close", &c), PAM_SUCCESS) << user << " " << svc;
+            EXPECT_TRUE(c.messages.empty()) << user << " " << svc;
+        }
+    }
+    EXPECT_TRUE(d.requests().empty());
 }
 
 TEST_F(PamModule, AuthAndSetcredAreNoOps) {

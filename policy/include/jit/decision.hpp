@@ -3,6 +3,7 @@
 // local time zone (localtime_r) used to render "HH:MM" in user messages.
 #pragma once
 
+#include <jit/access_kind.hpp>
 #include <jit/grant.hpp>
 
 #include <cstdint>
@@ -11,9 +12,6 @@
 #include <vector>
 
 namespace jit {
-
-// What the PAM stack is asking for.
-enum class AccessKind { Login, Sudo, Su };
 
 struct AccessRequest {
     std::string user;     // PAM_USER (for sudo: the invoking user; for su: the target user)
@@ -86,8 +84,7 @@ bool is_managed(const std::string& user, const LocalAccount& account, const Gran
 // Windows are half-open: not_before <= now < not_after.
 Decision decide(const AccessRequest& request, const GrantView& view, const HostPolicy& policy, bool managed);
 
-// sudo, sudo-i, sudo-* -> Sudo; su, su-l, runuser, runuser-l -> Su; anything else -> Login.
-AccessKind classify_service(const std::string& service);
+// classify_service(): jit/access_kind.hpp.
 const char* to_string(Verdict verdict);
 const char* to_string(AccessKind kind);
 std::optional<AccessKind> parse_access_kind(const std::string& text);  // "login", "sudo", "su"
