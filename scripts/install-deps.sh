@@ -15,7 +15,7 @@ PACKAGES=(
   # tests, benchmarks, fuzzing, sanitizers
   libgtest-dev libgmock-dev libbenchmark-dev valgrind clang libclang-rt-14-dev
   # real PAM/NSS consumers and their test doubles
-  openssh-server openssh-client sudo pamtester libpam-wrapper libnss-wrapper python3-dbusmock dbus systemd
+  openssh-server openssh-client sudo pamtester libpam-wrapper libnss-wrapper libnss-extrausers python3-dbusmock dbus systemd
   # the reference authority (Python, Ed25519 through the openssl CLI)
   python3 openssl
   # man pages (cmake/Manpages.cmake) and their rendering test (tests/docs)

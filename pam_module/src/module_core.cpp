@@ -335,9 +335,12 @@ Outcome session_one(const ModuleArgs& args, const PamItems& items, const Subject
     if (*daemon_down) r.why = "no answer to the previous question";
     else r = ask(args, req);
     const char* text = open ? "jitlogin: cannot register the session with jit-helperd; session refused" : nullptr;
+    // A session that must not run is refused with PERM_DENIED: sudo treats
+    // PAM_SESSION_ERR from pam_open_session as non-fatal and runs the command.
+    const Code refused = open ? Code::PermDenied : Code::SessionErr;
     if (r.reach != Reach::Answered) {
         if (r.reach == Reach::Unreachable) *daemon_down = true;
-        return without_decision(args, items, who, r, facts, Code::SessionErr, text);
+        return without_decision(args, items, who, r, facts, refused, text);
     }
     Outcome o;
     o.grant_id = one_line(ipc::get(r.msg, "grant_id"));
@@ -348,7 +351,7 @@ Outcome session_one(const ModuleArgs& args, const PamItems& items, const Subject
         o.log = std::string(op) + " " + who.user + ": not managed";
     } else if (open && decision != "allow") {
         // deny, or an answer without a decision: the session must not run untracked.
-        o.code = Code::SessionErr;
+        o.code = refused;
         o.user_error = one_line(ipc::get(r.msg, "message"));
         if (o.user_error.empty()) o.user_error = "jitlogin: session refused (" + one_line(ipc::get(r.msg, "reason", decision)) + ")";
         o.log = "session_open " + who.user + " refused: " + one_line(ipc::get(r.msg, "reason", "decision '" + decision + "'"));

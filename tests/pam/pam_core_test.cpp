@@ -194,7 +194,7 @@ TEST_F(WithPasswd, DaemonDownDecidesFromLocalFacts) {
         auto o = jit::pam::run_account(args, items(jit_user), facts);
         EXPECT_EQ(o.code, Code::AuthinfoUnavail) << jit_user;
         EXPECT_TRUE(o.log_is_error) << jit_user;
-        EXPECT_EQ(jit::pam::run_session(args, items(jit_user), true, facts).code, Code::SessionErr) << jit_user;
+        EXPECT_EQ(jit::pam::run_session(args, items(jit_user), true, facts).code, Code::PermDenied) << jit_user;
     }
 }
 
@@ -329,13 +329,13 @@ TEST_F(WithPasswd, SessionOpenAndCloseRegister) {
     EXPECT_EQ(jit::pam::run_session(args, items("ops"), true, facts).code, Code::Ignore);
     d.answer({{"status", "ok"}, {"decision", "deny"}, {"reason", "no_grant"}, {"message", "jitlogin: no active grant"}});
     auto denied = jit::pam::run_session(args, it, true, facts);
-    EXPECT_EQ(denied.code, Code::SessionErr);
+    EXPECT_EQ(denied.code, Code::PermDenied);
     EXPECT_EQ(denied.user_error, "jitlogin: no active grant");
     // An answer that registers nothing must not let the session run untracked.
     d.answer({{"status", "ok"}, {"grant_id", "g-7f3a"}});
-    EXPECT_EQ(jit::pam::run_session(args, it, true, facts).code, Code::SessionErr);
+    EXPECT_EQ(jit::pam::run_session(args, it, true, facts).code, Code::PermDenied);
     d.answer({{"status", "error"}, {"error", "internal"}, {"message", "boom"}});
-    EXPECT_EQ(jit::pam::run_session(args, it, true, facts).code, Code::SessionErr);
+    EXPECT_EQ(jit::pam::run_session(args, it, true, facts).code, Code::PermDenied);
     EXPECT_EQ(jit::pam::run_session(args, items("ops"), true, facts).code, Code::Ignore);
 }
 
@@ -397,7 +397,7 @@ TEST_F(WithPasswd, SudoIsDecidedForTheInvokingUserAndTheTarget) {
     // The daemon stopped: the same classification from local facts, one timeout at most.
     auto down = parse({"socket=/tmp/jit-no-such-dir/helperd.sock", "timeout_ms=100"});
     EXPECT_EQ(jit::pam::run_account(down, admin_sudo_to_alice, facts).code, Code::AuthinfoUnavail);
-    EXPECT_EQ(jit::pam::run_session(down, alice_session, true, facts).code, Code::SessionErr);
+    EXPECT_EQ(jit::pam::run_session(down, alice_session, true, facts).code, Code::PermDenied);
     auto admin_to_dirk = items("dirk", "sudo");
     admin_to_dirk.ruser = "ops";
     EXPECT_EQ(jit::pam::run_account(down, admin_to_dirk, facts).code, Code::Ignore);
@@ -407,7 +407,7 @@ TEST_F(WithPasswd, SudoIsDecidedForTheInvokingUserAndTheTarget) {
 TEST_F(WithPasswd, SessionWithoutDaemon) {
     auto args = parse({"socket=/tmp/jit-no-such-dir/helperd.sock"});
     auto managed = jit::pam::run_session(args, items("jt-alice"), true, facts);
-    EXPECT_EQ(managed.code, Code::SessionErr);
+    EXPECT_EQ(managed.code, Code::PermDenied);  // not SESSION_ERR: sudo would run the command
     EXPECT_NE(managed.user_error, "");
     EXPECT_EQ(jit::pam::run_session(args, items("jt-alice"), false, facts).code, Code::SessionErr);
     EXPECT_EQ(jit::pam::run_session(args, items("jt-alice"), false, facts).user_error, "");

@@ -158,7 +158,7 @@ TEST_F(PamModule, SessionWithoutDaemon) {
     service("jit-test-sshd", "session required pam_permit.so\n" +
                                  jit_line("session", "socket=" + confdir + "/absent.sock timeout_ms=100"));
     Conversation c;
-    EXPECT_EQ(run("jit-test-sshd", "jt-e-nssonly", "open", &c), PAM_SESSION_ERR);
+    EXPECT_EQ(run("jit-test-sshd", "jt-e-nssonly", "open", &c), PAM_PERM_DENIED);
     Conversation r;
     EXPECT_EQ(run("jit-test-sshd", "root", "open", &r), PAM_SUCCESS);
     EXPECT_TRUE(r.messages.empty());
