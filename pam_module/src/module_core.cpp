@@ -110,7 +110,7 @@ ModuleArgs parse_args(int argc, const char** argv) {
                 }
                 if (jit_name_plausible(name.c_str()))
                     list.push_back(name);
-                else if (!name.empty() || *p == ',')
+                else if (!name.empty() || *v != '\0')  // an empty item, unless the whole list is empty
                     a.warnings.push_back(std::string("argument '") + arg + "': '" + one_line(name) + "' is not a " +
                                          (groups ? "group" : "user") + " name jitlogin can manage; left out");
                 name.clear();

@@ -5,7 +5,8 @@ Speaks the local framing of ipc/include/jit/ipc.hpp ("JIT1 <len>\\n" + key=value
 lines) on a unix socket. Answers op=check from a JSON file re-read on every
 request: {"USER": {"decision": "allow|deny|ignore", "message": "...",
 "grant_id": "...", "reason": "..."}}; users not in the file get decision=ignore.
-op=session_open/session_close answer status=ok (managed=no for ignored users).
+op=session_open answers decision=allow (registered) or deny like jit-helperd, session_close
+status=ok (managed=no, decision=ignore for ignored users).
 Every request is appended as one JSON line to --log.
 """
 import argparse
@@ -72,8 +73,15 @@ def answer(req, decisions):
         return out
     if op in ("session_open", "session_close"):
         if d is None:
-            return {"status": "ok", "managed": "no"}
-        return {"status": "ok", "managed": "yes", "grant_id": d.get("grant_id", "")}
+            return {"status": "ok", "managed": "no", "decision": "ignore"}
+        if op == "session_close":
+            return {"status": "ok", "session": "1"}
+        # As jit-helperd: a session is registered (decision=allow) only inside a window.
+        if d["decision"] != "allow":
+            return {"status": "ok", "managed": "yes", "decision": "deny", "reason": d.get("reason", ""),
+                    "message": d.get("message", "")}
+        return {"status": "ok", "managed": "yes", "decision": "allow", "session": "1",
+                "grant_id": d.get("grant_id", "")}
     return {"status": "error", "error": "unknown_op", "message": f"unknown op '{op}'"}
 
 
