@@ -1,8 +1,8 @@
 #include <jit/helperd/socket_server.hpp>
+#include <jit/local_account.hpp>
 
 #include <cerrno>
 #include <cstring>
-#include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -76,12 +76,12 @@ Status SocketServer::listen() {
     umask(old);
     if (r != 0) return err("bind " + options_.path);
     if (!options_.group.empty()) {
-        std::string buf(16384, '\0');
-        group gr{};
-        group* res = nullptr;
-        if (getgrnam_r(options_.group.c_str(), &gr, buf.data(), buf.size(), &res) != 0 || !res)
-            return make_error("socket", "socket.group '" + options_.group + "' does not exist");
-        if (chown(options_.path.c_str(), uid_t(-1), gr.gr_gid) != 0) return err("chown " + options_.path);
+        bool failed = false;
+        const auto gid = jit::gid_of_group(options_.group, &failed);
+        if (!gid)
+            return make_error("socket", "socket.group '" + options_.group + "' " +
+                                            (failed ? "could not be looked up (NSS error)" : "does not exist"));
+        if (chown(options_.path.c_str(), uid_t(-1), *gid) != 0) return err("chown " + options_.path);
     }
     if (chmod(options_.path.c_str(), options_.mode) != 0) return err("chmod " + options_.path);
     struct stat bound{};

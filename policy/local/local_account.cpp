@@ -24,7 +24,9 @@ template <typename Lookup>
 int with_growing_buffer(std::vector<char>& buf, Lookup lookup) {
     if (buf.size() < kFirstBuffer) buf.resize(kFirstBuffer);
     for (;;) {
-        const int rc = lookup(buf.data(), buf.size());
+        errno = 0;
+        int rc = lookup(buf.data(), buf.size());
+        if (rc == -1 && errno == ERANGE) rc = ERANGE;  // some NSS layers (nss_wrapper) say it through errno
         if (rc != ERANGE || buf.size() >= kMaxNssEntryBuffer) return rc;
         buf.resize(buf.size() * 2);
     }
@@ -82,6 +84,26 @@ std::optional<std::string> user_name_of(uid_t uid) {
     const int rc = with_growing_buffer(buf, [&](char* b, std::size_t n) { return getpwuid_r(uid, &pw, b, n, &res); });
     if (rc != 0 || !res) return std::nullopt;
     return std::string(pw.pw_name);
+}
+
+std::optional<uid_t> uid_of_user(const std::string& name, bool* failed) {
+    std::vector<char> buf;
+    passwd pw{};
+    passwd* res = nullptr;
+    const int rc = with_growing_buffer(buf, [&](char* b, std::size_t n) { return getpwnam_r(name.c_str(), &pw, b, n, &res); });
+    if (failed) *failed = !means_not_found(rc);
+    if (rc != 0 || !res) return std::nullopt;
+    return pw.pw_uid;
+}
+
+std::optional<gid_t> gid_of_group(const std::string& name, bool* failed) {
+    std::vector<char> buf;
+    group gr{};
+    group* res = nullptr;
+    const int rc = with_growing_buffer(buf, [&](char* b, std::size_t n) { return getgrnam_r(name.c_str(), &gr, b, n, &res); });
+    if (failed) *failed = !means_not_found(rc);
+    if (rc != 0 || !res) return std::nullopt;
+    return gr.gr_gid;
 }
 
 }  // namespace jit

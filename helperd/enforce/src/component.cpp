@@ -4,11 +4,11 @@
 #include <jit/enforce/enforcer.hpp>
 #include <jit/helperd/daemon.hpp>
 #include <jit/helperd/sd_loop.hpp>
+#include <jit/local_account.hpp>
 
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
-#include <pwd.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
 #include <sys/stat.h>
@@ -55,11 +55,9 @@ EnforcerOptions options_from(const Config& c) {
 std::optional<uid_t> uid_of(const GrantsSnapshot& g, const std::string& user) {
     for (const Grant& gr : g.grants)
         if (gr.user == user && gr.uid) return *gr.uid;
-    passwd pw{};
-    passwd* out = nullptr;
-    char buf[4096];
-    if (getpwnam_r(user.c_str(), &pw, buf, sizeof buf, &out) == 0 && out) return out->pw_uid;
-    return std::nullopt;
+    // Any passwd line length (a fixed 4 KiB buffer made a long entry's uid 0:
+    // the /proc fallback then found none of the session's processes).
+    return jit::uid_of_user(user);
 }
 
 class EnforceComponent final : public helperd::Component {
