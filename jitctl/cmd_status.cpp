@@ -216,6 +216,12 @@ void run_check(const Globals& g, const std::string& user, const std::string& ser
     auto res = ask(g, req, ec, json);
     if (!res) return;
     const std::string decision = ipc::get(*res, "decision");
+    if (decision != "allow" && decision != "deny" && decision != "ignore") {
+        // Not a decision: never reported as "allowed" (exit 0).
+        std::cerr << "jitctl: jit-helperd's answer has no valid decision ('" << decision << "')\n";
+        ec.value = 1;
+        return;
+    }
     if (json) {
         print_message_json(*res);
     } else {

@@ -56,13 +56,15 @@ int finish(pam_handle_t* pamh, int flags, const jit::pam::ModuleArgs& args, cons
     return to_pam(o.code);
 }
 
+// A session that must not start is never answered PAM_SESSION_ERR from
+// open_session: sudo treats that code as non-fatal and runs the command.
 int session(pam_handle_t* pamh, int flags, int argc, const char** argv, bool open) {
     jit::pam::ModuleArgs args = jit::pam::parse_args(argc, argv);
     log_args(pamh, args);
     jit::pam::PamItems it = collect(pamh);
     if (it.user.empty()) {
         pam_syslog(pamh, LOG_ERR, "%s", "no PAM_USER in the session phase");
-        return PAM_SESSION_ERR;
+        return open ? PAM_SYSTEM_ERR : PAM_SESSION_ERR;
     }
     if (const char* xdg = pam_getenv(pamh, "XDG_SESSION_ID")) it.logind_session = xdg;
     return finish(pamh, flags, args, jit::pam::run_session(args, it, open));
@@ -93,7 +95,7 @@ JIT_PAM_EXPORT int pam_sm_open_session(pam_handle_t* pamh, int flags, int argc, 
         return session(pamh, flags, argc, argv, true);
     } catch (...) {
         pam_syslog(pamh, LOG_CRIT, "%s", "internal error in pam_sm_open_session");
-        return PAM_SESSION_ERR;
+        return PAM_SYSTEM_ERR;
     }
 }
 

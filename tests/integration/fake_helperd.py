@@ -5,6 +5,7 @@ Speaks the local framing of ipc/include/jit/ipc.hpp ("JIT1 <len>\\n" + key=value
 lines) on a unix socket. Answers op=check from a JSON file re-read on every
 request: {"USER": {"decision": "allow|deny|ignore", "message": "...",
 "grant_id": "...", "reason": "..."}}; users not in the file get decision=ignore.
+op=explain (jitctl check) is answered like op=check; any "decision" is sent as written.
 op=session_open answers decision=allow (registered) or deny like jit-helperd, session_close
 status=ok (managed=no, decision=ignore for ignored users).
 Every request is appended as one JSON line to --log.
@@ -65,7 +66,7 @@ def answer(req, decisions):
     op = req.get("op")
     user = req.get("user", "")
     d = decisions.get(user)
-    if op == "check":
+    if op in ("check", "explain"):
         if d is None:
             return {"status": "ok", "decision": "ignore", "reason": "not_managed", "managed": "no"}
         out = {"status": "ok", "decision": d["decision"], "reason": d.get("reason", ""),
