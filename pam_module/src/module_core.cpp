@@ -323,14 +323,17 @@ Outcome check_one(const ModuleArgs& args, const PamItems& items, const Subject& 
     return o;
 }
 
-Outcome session_one(const ModuleArgs& args, const PamItems& items, const Subject& who, bool open,
+Outcome session_one(const ModuleArgs& args, const PamItems& items, const Subject& who, bool open, bool sudo,
                     const LocalFacts& facts, bool* daemon_down, bool* matched) {
     const char* op = open ? "session_open" : "session_close";
     if (never_managed(who.user)) return ignored(who, "never managed (root, or not a name a grant can carry)");
     ipc::Message req = request_for(op, who, items);
     req.erase("run_as");
     req["pid"] = std::to_string(items.pid);
-    if (!items.logind_session.empty()) req["logind_session"] = items.logind_session;
+    // A sudo runs inside the caller's logind session: its XDG_SESSION_ID (if
+    // any) names the caller's login, whose registration a close matching by
+    // that id would end. A sudo is registered and closed by its pid.
+    if (!items.logind_session.empty() && !sudo) req["logind_session"] = items.logind_session;
     DaemonReply r;
     if (*daemon_down) r.why = "no answer to the previous question";
     else r = ask(args, req);
@@ -382,14 +385,14 @@ Outcome run_account(const ModuleArgs& args, const PamItems& items, const LocalFa
 Outcome run_session(const ModuleArgs& args, const PamItems& items, bool open, const LocalFacts& facts) {
     const Subjects s = subjects_of(args, items);
     bool daemon_down = false, matched = false;
-    Outcome o = session_one(args, items, s.first, open, facts, &daemon_down, &matched);
+    Outcome o = session_one(args, items, s.first, open, s.sudo, facts, &daemon_down, &matched);
     // Open: the target when the requester is not managed. Close: the target's
     // session when the requester had none (the daemon's close answer does not
     // say whether the user is managed).
     const bool try_target = open ? o.code == Code::Ignore : (o.code == Code::Ignore || (o.code == Code::Success && !matched));
     if (s.then && try_target) {
         bool target_matched = false;
-        Outcome target = session_one(args, items, *s.then, open, facts, &daemon_down, &target_matched);
+        Outcome target = session_one(args, items, *s.then, open, s.sudo, facts, &daemon_down, &target_matched);
         if (target.code != Code::Ignore || o.code == Code::Ignore) return target;
     }
     return o;

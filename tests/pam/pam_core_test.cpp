@@ -386,6 +386,7 @@ TEST_F(WithPasswd, SudoIsDecidedForTheInvokingUserAndTheTarget) {
     EXPECT_EQ(jit::pam::run_account(args, alice_sudo, facts).code, Code::Success);
     auto alice_session = items("root", "sudo");
     alice_session.ruser = "jt-alice";
+    alice_session.logind_session = "37";  // her ssh login's, inherited: not sent for a sudo
     EXPECT_EQ(jit::pam::run_session(args, alice_session, true, facts).code, Code::Success);
     EXPECT_EQ(jit::pam::run_session(args, alice_session, false, facts).code, Code::Success);
     reqs = d.requests();
@@ -393,6 +394,8 @@ TEST_F(WithPasswd, SudoIsDecidedForTheInvokingUserAndTheTarget) {
     for (const auto& r : reqs) EXPECT_EQ(jit::ipc::get(r, "user"), "jt-alice");
     EXPECT_EQ(jit::ipc::get(reqs[1], "kind"), "sudo");
     EXPECT_EQ(jit::ipc::get(reqs[1], "op"), "session_open");
+    EXPECT_EQ(reqs[1].count("logind_session"), 0u);
+    EXPECT_EQ(reqs[2].count("logind_session"), 0u);
 
     // The daemon stopped: the same classification from local facts, one timeout at most.
     auto down = parse({"socket=/tmp/jit-no-such-dir/helperd.sock", "timeout_ms=100"});
