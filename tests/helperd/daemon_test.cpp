@@ -270,6 +270,27 @@ TEST_F(DaemonTest, PeersMayOnlyAskAboutThemselves) {
     EXPECT_EQ(call({{"op", "check"}})["error"], "bad_request");
 }
 
+// An NSS error is "unknown", not "unmanaged": such a user is denied (no grant),
+// never ignored; with managed groups, so is one whose groups could not be read.
+TEST_F(DaemonTest, NssErrorsAreNotReadAsUnmanaged) {
+    jit::LocalAccount no_uid;
+    no_uid.lookup_failed = true;
+    accounts_.users["flaky"] = no_uid;
+    jit::LocalAccount half{1002, {"half"}};
+    half.lookup_failed = true;
+    accounts_.users["half"] = half;
+    make_daemon();
+    serve(bundle(1, {}));
+    EXPECT_EQ(check("flaky")["decision"], "deny");
+    EXPECT_EQ(check("half")["decision"], "ignore");  // no managed groups: the groups do not matter
+    EXPECT_EQ(check("dave")["decision"], "ignore");
+    config_.policy.managed_groups = {"jitusers"};
+    make_daemon();
+    serve(bundle(1, {}));
+    EXPECT_EQ(check("half")["decision"], "deny");
+    EXPECT_EQ(check("dave")["decision"], "ignore");
+}
+
 // Names no grant can carry (directory users from SSSD/LDAP/AD, local names with
 // capitals or dots) are never managed: `ignore`, for checks and sessions, with
 // nothing recorded; an empty name is still a bad request.
