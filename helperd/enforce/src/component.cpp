@@ -2,8 +2,10 @@
 #include <jit/enforce/component.hpp>
 
 #include <jit/enforce/enforcer.hpp>
+#include <jit/helperd/boundary.hpp>
 #include <jit/helperd/daemon.hpp>
 #include <jit/helperd/sd_loop.hpp>
+#include <jit/set_aside.hpp>
 
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
@@ -93,8 +95,23 @@ public:
         enforcer_ = std::make_unique<Enforcer>(options_from(daemon_.config()),
                                                Enforcer::Deps{clock_, t, warner_, daemon_.audit(), prober_.get()});
         enforcer_->on_schedule_change = [this] { rearm(); };
-        if (auto st = enforcer_->start([this](const std::string& u) { return daemon_.is_managed(u); }); !st)
-            return st;
+        auto managed = [this](const std::string& u) { return daemon_.is_managed(u); };
+        auto st = enforcer_->start(managed);
+        if (!st && st.error().code == "enforce.state") {
+            // Never a crash loop over the session table: set it aside and
+            // start again from what is live.
+            const std::string path = options_from(daemon_.config()).state_path;
+            const std::string sessions =
+                terminator_ ? "the session table is rebuilt from logind's live sessions"
+                            : "without logind the sessions recorded before are not found again: they are not ended "
+                              "by jitlogin (end them by hand)";
+            daemon_.audit().emit(audit::set_aside(path, st.error().message,
+                                                  sessions + "; records of homes jitlogin created are lost, so home "
+                                                             "retention leaves those homes alone",
+                                                  daemon_.loop().now()));
+            st = enforcer_->start(managed);
+        }
+        if (!st) return st;
         if (auto* sd = dynamic_cast<helperd::SdLoop*>(&daemon_.loop())) watch_clock(sd->event());
         rearm();
         return Ok{};
@@ -226,8 +243,9 @@ private:
         std::uint64_t ticks = 0;
         (void)!::read(fd, &ticks, sizeof ticks);  // ECANCELED after a clock change
         self->arm_clock_fd();
-        if (!self->stopped_) self->enforcer_->evaluate();
-        return 0;
+        return helperd::at_c_boundary("clock change", [self] {
+            if (!self->stopped_) self->enforcer_->evaluate();
+        });
     }
 
     Daemon& daemon_;
