@@ -272,8 +272,8 @@ void SocketServer::dispatch(Conn& c) {
     const Peer peer = c.peer;  // a synchronous reply frees c
     // A handler that throws is a bug: reported like any exception at the C
     // boundary, and the client gets an answer instead of waiting for its deadline.
-    const int threw = at_c_boundary("socket handler", [&] { handler_(*msg, peer, reply); }, -1);
-    if (auto it = conns_.find(id); threw && it != conns_.end() && it->second->out.empty())
+    const bool failed = at_c_boundary("socket handler", [&] { handler_(*msg, peer, reply); }, -1) != 0;
+    if (auto it = conns_.find(id); failed && it != conns_.end() && it->second->out.empty())
         reply(error_reply("internal", "the daemon failed to handle this request"));
     // An answer that comes later (request relay) has answer_timeout_ms from accept.
     if (auto it = conns_.find(id); it != conns_.end() && it->second->out.empty()) {

@@ -62,8 +62,26 @@ wait_for --or-die "allowed after nss-uids" 30 allowed itcora
 wait_for --or-die "nss-uids rewritten" 30 grep -q itcora "$S/nss-uids"
 helperd_stop TERM
 
+# Without logind, the sessions of the set-aside enforce.json are found again
+# in /proc: a session leader of a managed user (uid in the managed range, no
+# grant) is adopted and, having no grant, ended.
+LIVE_PID=
+if [ "$(id -u)" = 0 ] && grep -q "without logind" "$T/helperd.log" && command -v useradd ssh-keygen >/dev/null; then
+  LIVE_USER=itlive$$ LIVE_UID=$(free_uid 3000050 3000100)
+  make_client_key
+  add_user "$LIVE_USER" "$LIVE_UID" || die "could not add $LIVE_USER"
+  runuser -u "$LIVE_USER" -- setsid -f sleep 600
+  wait_for --or-die "the user's session leader" 10 pgrep -u "$LIVE_USER" -x sleep
+  LIVE_PID=$(pgrep -u "$LIVE_USER" -x sleep)
+  PIDS+=("$LIVE_PID")  # killed by cleanup if the test fails
+fi
 corrupt_and_start enforce.json truncate
 allowed itcora || die "not allowed after enforce.json"
+if [ -n "$LIVE_PID" ]; then
+  wait_for --or-die "the found session ended" 30 not kill -0 "$LIVE_PID"
+  grep -q "adopted at start" "$T/helperd.log" || die "the session of $LIVE_USER was not adopted: $(cat "$T/helperd.log")"
+  log "PASS enforce.json: a live session found again in /proc and ended (no grant)"
+fi
 helperd_stop TERM
 
 corrupt_and_start upload/state garbage
