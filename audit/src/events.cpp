@@ -35,7 +35,7 @@ constexpr std::string_view kDaemonF[] = {kPid, kRevision, kReason};
 constexpr std::string_view kConfigF[] = {kPath, kCount, kReason};
 constexpr std::string_view kRelayF[] = {kUser, kUid, kRequestId, kReason, kTicket, kRunAs, kCommand, kDuration};
 constexpr std::string_view kDecidedF[] = {kUser, kUid, kRequestId, kState, kGrantId, kApprovedBy, kReason};
-constexpr std::string_view kAlertF[] = {kAlert, kReason, kError, kCount, kUser, kGrantId, kPath};
+constexpr std::string_view kAlertF[] = {kAlert, kReason, kError, kCount, kUser, kUid, kGrantId, kPath, kArchive};
 
 struct Info {
     EventType type;

@@ -143,10 +143,15 @@ the next bundle."""),
 
 Some kinds: upload.queue_full (the authority has not acknowledged audit
 events for a long time and the oldest were dropped from the upload queue; they
-are still in this journal), upload.spool_failed / upload.spool_corrupt /
-upload.state_corrupt (the upload spool under /var/lib/jit/upload could not be
-written or read), state_unreadable / state_refused / state_write_failed (the daemon's
-stored grants), publish_failed (NSS snapshot or sudoers drop-in not written),
+are still in this journal), upload.spool_failed / upload.spool_corrupt (the
+upload spool under /var/lib/jit/upload could not be written or read),
+state_corrupt (a state file under /var/lib/jit could not be used at start: it
+was moved aside to JIT_ARCHIVE, kept for you to inspect, and the daemon started
+from what it could rebuild, JIT_REASON says what), state_refused /
+state_write_failed (the daemon's stored grants), callback_failed (a bug: an
+exception reached the event loop; the daemon kept running), peer_rate_limited
+(a local user, JIT_UID, sent more access requests than allowed; further ones
+are refused until the budget recovers), publish_failed (NSS snapshot or sudoers drop-in not written),
 config_reload_failed, plain_http (the authority is reached without TLS),
 sudoers.rule_left_out (a grant's sudo rule or command could not be written
 safely and was left out: its holder's sudo fails; the message names the grant),

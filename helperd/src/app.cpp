@@ -1,5 +1,7 @@
 #include <jit/helperd/app.hpp>
 
+#include <jit/helperd/boundary.hpp>
+
 #include <jit/audit.hpp>
 #include <jit/helperd/config.hpp>
 #include <jit/helperd/curl_transport.hpp>
@@ -120,6 +122,7 @@ public:
         : event_(event), path_(std::move(path)), sink_(audit::make_default_sink("jit-helperd")), loop_(event),
           transport_(event, std::move(loaded.tls)), upload_transport_(transport_), loaded_(std::move(loaded)),
           accounts_(system_accounts_, cache_ttl_ms(loaded_.config), cache_watch(loaded_.config)) {}
+    ~App() { set_boundary_sink(nullptr); }
 
     int run() {
         // Events go to the journal (or stderr) and, when enabled, through the
@@ -139,6 +142,7 @@ public:
             tee_ = std::make_unique<upload::UploadingSink>(*sink_, *queue_);
             events = tee_.get();
         }
+        set_boundary_sink(events);
         daemon_ = std::make_unique<Daemon>(std::move(loaded_.config), std::move(loaded_.keys),
                                            Daemon::Deps{loop_, transport_, *events, accounts_});
         return serve();
@@ -215,29 +219,31 @@ private:
     static int on_stop(sd_event_source*, const signalfd_siginfo*, void* userdata) {
         auto* self = static_cast<App*>(userdata);
         sd_notify(0, "STOPPING=1");
-        self->daemon_->stop();
+        at_c_boundary("SIGTERM", [self] { self->daemon_->stop(); });
         sd_event_exit(self->event_, 0);
         return 0;
     }
     static int on_reload(sd_event_source*, const signalfd_siginfo*, void* userdata) {
         auto* self = static_cast<App*>(userdata);
         sd_notify(0, "RELOADING=1");
-        auto loaded = load_all(self->path_);
+        at_c_boundary("SIGHUP", [self] { self->reload(); });
+        return at_c_boundary("SIGHUP", [self] { sd_notifyf(0, "READY=1\nSTATUS=%s", self->daemon_->status_line().c_str()); });
+    }
+    void reload() {
+        auto loaded = load_all(path_);
         if (!loaded) {
-            self->sink_->emit(audit::Event{audit::EventType::SecurityAlert,
-                                           "configuration reload failed, keeping the running configuration: " +
-                                               loaded.error().message,
-                                           {}}
-                                  .add(std::string(audit::field::kAlert), "config_reload_failed")
-                                  .add(std::string(audit::field::kPath), self->path_));
+            sink_->emit(audit::Event{audit::EventType::SecurityAlert,
+                                     "configuration reload failed, keeping the running configuration: " +
+                                         loaded.error().message,
+                                     {}}
+                            .add(std::string(audit::field::kAlert), "config_reload_failed")
+                            .add(std::string(audit::field::kPath), path_));
         } else {
-            self->transport_.set_tls(std::move(loaded->tls));
-            self->upload_transport_.set_target(loaded->config);
-            self->accounts_.configure(cache_ttl_ms(loaded->config), cache_watch(loaded->config));
-            self->daemon_->reload(std::move(loaded->config), std::move(loaded->keys));
+            transport_.set_tls(std::move(loaded->tls));
+            upload_transport_.set_target(loaded->config);
+            accounts_.configure(cache_ttl_ms(loaded->config), cache_watch(loaded->config));
+            daemon_->reload(std::move(loaded->config), std::move(loaded->keys));
         }
-        sd_notifyf(0, "READY=1\nSTATUS=%s", self->daemon_->status_line().c_str());
-        return 0;
     }
 
     sd_event* event_;

@@ -1,5 +1,6 @@
 #include <jit/helperd/curl_transport.hpp>
 #include <jit/bundle.hpp>
+#include <jit/helperd/boundary.hpp>
 #include <jit/helperd/sd_loop.hpp>
 
 #include <cerrno>
@@ -82,8 +83,11 @@ size_t CurlTransport::on_write(char* ptr, size_t size, size_t nmemb, void* userd
         t->too_large = true;
         return 0;  // aborts the transfer
     }
-    t->body_in.append(ptr, n);
-    return n;
+    // 0 (abort the transfer) if the append throws.
+    return size_t(at_c_boundary("curl write", [t, ptr, n] {
+        t->body_in.append(ptr, n);
+        return int(n);  // n <= CURL_MAX_WRITE_SIZE (16 KiB)
+    }));
 }
 
 Transport::RequestId CurlTransport::start(const HttpRequest& request, Done done) {
@@ -146,66 +150,74 @@ void CurlTransport::remove(RequestId id) {
 void CurlTransport::cancel(RequestId id) { remove(id); }
 
 int CurlTransport::on_socket(CURL*, curl_socket_t s, int what, void* userp, void*) {
-    auto* self = static_cast<CurlTransport*>(userp);
-    auto it = self->sockets_.find(s);
-    if (what == CURL_POLL_REMOVE) {
-        if (it != self->sockets_.end()) {
-            sd_event_source_disable_unref(it->second);
-            self->sockets_.erase(it);
+    return at_c_boundary("curl socket", [s, what, userp] {
+        auto* self = static_cast<CurlTransport*>(userp);
+        auto it = self->sockets_.find(s);
+        if (what == CURL_POLL_REMOVE) {
+            if (it != self->sockets_.end()) {
+                sd_event_source_disable_unref(it->second);
+                self->sockets_.erase(it);
+            }
+            return 0;
         }
+        uint32_t events = 0;
+        if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) events |= EPOLLIN;
+        if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) events |= EPOLLOUT;
+        if (it != self->sockets_.end()) {
+            sd_event_source_set_io_events(it->second, events);
+            return 0;
+        }
+        sd_event_source* src = nullptr;
+        if (sd_event_add_io(self->event_, &src, s, events, &CurlTransport::on_io, self) < 0) return -1;
+        self->sockets_[s] = src;
         return 0;
-    }
-    uint32_t events = 0;
-    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) events |= EPOLLIN;
-    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) events |= EPOLLOUT;
-    if (it != self->sockets_.end()) {
-        sd_event_source_set_io_events(it->second, events);
-        return 0;
-    }
-    sd_event_source* src = nullptr;
-    if (sd_event_add_io(self->event_, &src, s, events, &CurlTransport::on_io, self) < 0) return -1;
-    self->sockets_[s] = src;
-    return 0;
+    }, -1);
 }
 
 int CurlTransport::on_timer_change(CURLM*, long timeout_ms, void* userp) {
-    auto* self = static_cast<CurlTransport*>(userp);
-    if (timeout_ms < 0) {
-        if (self->timer_) sd_event_source_set_enabled(self->timer_, SD_EVENT_OFF);
+    return at_c_boundary("curl timer change", [timeout_ms, userp] {
+        auto* self = static_cast<CurlTransport*>(userp);
+        if (timeout_ms < 0) {
+            if (self->timer_) sd_event_source_set_enabled(self->timer_, SD_EVENT_OFF);
+            return 0;
+        }
+        std::uint64_t now_us = 0;
+        sd_event_now(self->event_, CLOCK_MONOTONIC, &now_us);
+        const std::uint64_t due = now_us + std::uint64_t(timeout_ms) * 1000;
+        if (!self->timer_) {
+            if (sd_event_add_time(self->event_, &self->timer_, CLOCK_MONOTONIC, due, SdLoop::kAccuracyUsec,
+                                  &CurlTransport::on_timer, self) < 0)
+                return -1;
+        } else {
+            sd_event_source_set_time(self->timer_, due);
+        }
+        sd_event_source_set_enabled(self->timer_, SD_EVENT_ONESHOT);
         return 0;
-    }
-    std::uint64_t now_us = 0;
-    sd_event_now(self->event_, CLOCK_MONOTONIC, &now_us);
-    const std::uint64_t due = now_us + std::uint64_t(timeout_ms) * 1000;
-    if (!self->timer_) {
-        if (sd_event_add_time(self->event_, &self->timer_, CLOCK_MONOTONIC, due, SdLoop::kAccuracyUsec,
-                              &CurlTransport::on_timer, self) < 0)
-            return -1;
-    } else {
-        sd_event_source_set_time(self->timer_, due);
-    }
-    sd_event_source_set_enabled(self->timer_, SD_EVENT_ONESHOT);
-    return 0;
+    }, -1);
 }
 
+// The transfers' `done` callbacks (the daemon's bundle handling, relayed
+// answers, the upload queue) run from here, inside the boundary.
 int CurlTransport::on_io(sd_event_source*, int fd, uint32_t revents, void* userdata) {
-    auto* self = static_cast<CurlTransport*>(userdata);
-    int flags = 0;
-    if (revents & EPOLLIN) flags |= CURL_CSELECT_IN;
-    if (revents & EPOLLOUT) flags |= CURL_CSELECT_OUT;
-    if (revents & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
-    int running = 0;
-    curl_multi_socket_action(self->multi_, fd, flags, &running);
-    self->check_done();
-    return 0;
+    return at_c_boundary("curl io", [fd, revents, userdata] {
+        auto* self = static_cast<CurlTransport*>(userdata);
+        int flags = 0;
+        if (revents & EPOLLIN) flags |= CURL_CSELECT_IN;
+        if (revents & EPOLLOUT) flags |= CURL_CSELECT_OUT;
+        if (revents & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
+        int running = 0;
+        curl_multi_socket_action(self->multi_, fd, flags, &running);
+        self->check_done();
+    });
 }
 
 int CurlTransport::on_timer(sd_event_source*, uint64_t, void* userdata) {
-    auto* self = static_cast<CurlTransport*>(userdata);
-    int running = 0;
-    curl_multi_socket_action(self->multi_, CURL_SOCKET_TIMEOUT, 0, &running);
-    self->check_done();
-    return 0;
+    return at_c_boundary("curl timer", [userdata] {
+        auto* self = static_cast<CurlTransport*>(userdata);
+        int running = 0;
+        curl_multi_socket_action(self->multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+        self->check_done();
+    });
 }
 
 void CurlTransport::check_done() {

@@ -1,6 +1,7 @@
 // Daemon state: grants, durability, staleness, publishing, change timers.
 // The socket operations are in ops.cpp.
 #include <jit/helperd/daemon.hpp>
+#include <jit/set_aside.hpp>
 
 #include <algorithm>
 
@@ -47,7 +48,8 @@ Event event(EventType type, std::string message) {
 }  // namespace
 
 Daemon::Daemon(Config config, TrustedKeys keys, Deps deps)
-    : config_(std::move(config)), keys_(std::move(keys)), deps_(deps), store_(config_.state_dir) {
+    : config_(std::move(config)), keys_(std::move(keys)), deps_(deps), store_(config_.state_dir),
+      request_owners_(config_.state_dir + "/requests") {
     SyncEngine::Hooks hooks;
     hooks.keys = [this]() -> const TrustedKeys& { return keys_; };
     hooks.context = [this] {
@@ -92,9 +94,10 @@ Status Daemon::start() {
     GrantsSnapshot initial;
     auto stored = store_.load();
     if (!stored) {
-        deps_.audit.emit(event(EventType::SecurityAlert, "stored grants state unreadable, ignoring it: " + stored.error().message)
-                             .add(std::string(field::kAlert), "state_unreadable")
-                             .add(std::string(field::kPath), store_.file()));
+        deps_.audit.emit(audit::set_aside(store_.file(), stored.error().message,
+                                          "starting without stored grants: the next bundle from the authority "
+                                          "restores them (until then JIT users are denied)",
+                                          started_at_));
     } else if (stored->has_value()) {
         const StoredState& s = **stored;
         auto bundle = reverify_stored(s, keys_, config_.authority.host_id);
@@ -109,6 +112,11 @@ Status Daemon::start() {
             last_payload_ = bundle->envelope.payload;
         }
     }
+    if (auto st = request_owners_.load(); !st)
+        deps_.audit.emit(audit::set_aside(request_owners_.path(), st.error().message,
+                                          "starting without the record of who relayed which access request: "
+                                          "until they are asked again, only root may ask about earlier requests",
+                                          started_at_));
     if (config_.authority.plain_http)
         deps_.audit.emit(event(EventType::SecurityAlert, "authority URL " + config_.authority.url +
                                                              " is plain http (loopback only): for development and tests")

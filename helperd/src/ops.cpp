@@ -20,6 +20,11 @@ using Reply = std::function<void(ipc::Message)>;
 
 namespace {
 
+// op=request: what one relayed request may carry (PROTOCOL.md sets no limit;
+// the authority and the audit record get at most this).
+constexpr std::size_t kMaxRequestCommands = 64;
+constexpr std::size_t kMaxRequestCommandBytes = 4096;
+
 std::string compact(const Json::Value& v) {
     Json::StreamWriterBuilder b;
     b["indentation"] = "";
@@ -111,6 +116,37 @@ Json::Value Daemon::status_json() {
     return s;
 }
 
+namespace {
+
+// Leaves out, at any depth, each array entry that is an object naming a
+// "user" other than `user`.
+void keep_only_user(Json::Value& v, const std::string& user) {
+    if (v.isObject()) {
+        for (const auto& name : v.getMemberNames()) keep_only_user(v[name], user);
+    } else if (v.isArray()) {
+        Json::Value kept(Json::arrayValue);
+        for (auto& item : v) {
+            if (item.isObject() && item.isMember("user") && item["user"] != Json::Value(user)) continue;
+            keep_only_user(item, user);
+            kept.append(item);
+        }
+        v.swap(kept);
+    }
+}
+
+}  // namespace
+
+Json::Value Daemon::status_json_for(const std::string& user) {
+    Json::Value s = status_json();
+    keep_only_user(s, user);
+    Json::UInt64 own = 0;
+    for (const auto& [id, session] : sessions_)
+        if (!user.empty() && session.user == user) ++own;
+    s["sessions"] = own;
+    if (!s["publish_error"].asString().empty()) s["publish_error"] = "publishing failed (the details are for root)";
+    return s;
+}
+
 Json::Value Daemon::grants_json(const std::optional<std::string>& only_user) {
     const UnixTime now = deps_.loop.now();
     Json::Value out(Json::objectValue);
@@ -161,7 +197,12 @@ void Daemon::handle(const ipc::Message& req, const Peer& peer, Reply reply) {
         if (op == "explain") return op_check(req, peer, false, reply);
         if (op == "session_open") return op_session(req, peer, true, reply);
         if (op == "session_close") return op_session(req, peer, false, reply);
-        if (op == "status") return reply({{"status", "ok"}, {"json", compact(status_json())}});
+        if (op == "status") {
+            if (peer.uid == 0) return reply({{"status", "ok"}, {"json", compact(status_json())}});
+            // An unprivileged peer learns about its own sessions only.
+            return reply({{"status", "ok"},
+                          {"json", compact(status_json_for(deps_.accounts.name_of(peer.uid).value_or("")))}});
+        }
         if (op == "grants") {
             std::optional<std::string> only;
             if (peer.uid != 0) {
@@ -217,7 +258,10 @@ void Daemon::op_check(const ipc::Message& req, const Peer& peer, bool with_audit
     // The answer goes out first: PAM does not wait for the audit record
     // (journal, upload spool).
     reply(std::move(out));
-    if (with_audit && d.verdict != Verdict::NotManaged) {
+    // Only a decision made for root (pam_jit.so inside sshd, su, sudo) is an
+    // audit record: a user's question about themselves is an explanation,
+    // and its service, rhost, tty and command are whatever the user wrote.
+    if (with_audit && peer.uid == 0 && d.verdict != Verdict::NotManaged) {
         const bool allowed = d.verdict == Verdict::Allow;
         Event e{event_for(ar.kind, allowed),
                 std::string(to_string(ar.kind)) + " " + (allowed ? "allowed" : "denied") + " for " + user + " via " +
@@ -353,6 +397,12 @@ void Daemon::op_request(const ipc::Message& req, const Peer& peer, Reply reply) 
             if (!c.empty()) {
                 if (c != "ALL" && c[0] != '/')
                     return reply(error_reply("bad_request", "sudo command '" + c + "' is not ALL or an absolute path"));
+                if (c.size() > kMaxRequestCommandBytes)
+                    return reply(error_reply("bad_request", "a sudo command is longer than " +
+                                                                std::to_string(kMaxRequestCommandBytes) + " bytes"));
+                if (list.size() >= kMaxRequestCommands)
+                    return reply(error_reply("bad_request", "more than " + std::to_string(kMaxRequestCommands) +
+                                                                " sudo commands"));
                 list.append(c);
             }
             if (nl == std::string::npos) break;
@@ -361,6 +411,9 @@ void Daemon::op_request(const ipc::Message& req, const Peer& peer, Reply reply) 
         sudo["commands"] = list;
         body["sudo"] = sudo;
     }
+    // Everything is well-formed: this relay costs an authority call, an
+    // audit event and a state write.
+    if (!within_budget(relay_budget_, "request", peer, reply)) return;
     body["duration_seconds"] = Json::Int64(*duration);
     body["reason"] = reason;
     if (!ticket.empty()) body["ticket"] = ticket;
@@ -394,6 +447,13 @@ void Daemon::op_request(const ipc::Message& req, const Peer& peer, Reply reply) 
         if (!ticket.empty()) e.add(std::string(field::kTicket), ticket);
         if (!run_as.empty()) e.add(std::string(field::kRunAs), run_as).add(std::string(field::kCommand), commands);
         deps_.audit.emit(e);
+        if (auto st = request_owners_.add(v["id"].asString(), uid_t(uid), deps_.loop.now()); !st)
+            deps_.audit.emit(Event{EventType::SecurityAlert,
+                                   "could not record who relayed access request " + v["id"].asString() +
+                                       " (only root may ask about it after a restart): " + st.error().message,
+                                   {}}
+                                 .add(std::string(field::kAlert), "state_write_failed")
+                                 .add(std::string(field::kPath), request_owners_.path()));
         reply({{"status", "ok"},
                {"id", v["id"].asString()},
                {"state", v["state"].isString() ? v["state"].asString() : ""},
@@ -404,6 +464,10 @@ void Daemon::op_request(const ipc::Message& req, const Peer& peer, Reply reply) 
 void Daemon::op_request_status(const ipc::Message& req, const Peer& peer, Reply reply) {
     const std::string id = ipc::get(req, "id");
     if (!valid_request_id(id)) return reply(error_reply("bad_request", "'id' missing or not a valid request id"));
+    if (peer.uid != 0 && request_owners_.owner(id) != std::optional<uid_t>(peer.uid))
+        return reply(error_reply("forbidden", "request " + id + " was not relayed for you (uid " +
+                                                  std::to_string(peer.uid) + "): only root may ask about it"));
+    if (!within_budget(request_status_budget_, "request_status", peer, reply)) return;
     HttpRequest hr;
     hr.url = config_.authority.url + "/v1/hosts/" + config_.authority.host_id + "/requests/" + id;
     hr.headers = {"Accept: application/json"};
@@ -425,6 +489,27 @@ void Daemon::op_request_status(const ipc::Message& req, const Peer& peer, Reply 
                {"decided_by", decided},
                {"message", str("message")}});
     });
+}
+
+bool Daemon::within_budget(PeerBudget& budget, const char* op, const Peer& peer, Reply& reply) {
+    const PeerBudget::Verdict v = budget.take(peer.uid, deps_.loop.monotonic_ms());
+    if (v.allowed) return true;
+    const std::int64_t retry_s = (v.retry_after_ms + 999) / 1000;
+    if (v.first_refusal) {
+        // One alert per uid until it is allowed again: the refusals themselves write nothing.
+        Event e{EventType::SecurityAlert,
+                std::string("uid ") + std::to_string(peer.uid) + " is over its limit for op=" + op +
+                    "; further requests are refused without a record until it recovers",
+                {}};
+        e.add(std::string(field::kAlert), "peer_rate_limited")
+            .add(std::string(field::kUid), std::int64_t(peer.uid))
+            .add(std::string(field::kReason), std::string("op=") + op);
+        if (auto name = deps_.accounts.name_of(peer.uid)) e.add(std::string(field::kUser), *name);
+        deps_.audit.emit(e);
+    }
+    reply(error_reply("rate_limited", std::string("too many '") + op + "' requests from uid " +
+                                          std::to_string(peer.uid) + "; try again in " + std::to_string(retry_s) + " s"));
+    return false;
 }
 
 }  // namespace jit::helperd

@@ -7,6 +7,8 @@
 #include <jit/rights.hpp>
 #endif
 
+#include <jit/set_aside.hpp>
+
 #include <memory>
 #include <set>
 #include <unistd.h>
@@ -130,6 +132,13 @@ Status add_standard_publishers(Daemon& daemon) {
     pol.default_shell = c.nss.default_shell;
     pol.nologin_shell = c.nss.nologin_shell;
     auto p = nss::Publisher::open(pol);
+    if (!p && p.error().code == "nss.state") {
+        daemon.audit().emit(audit::set_aside(nss::uid_state_path(pol), p.error().message,
+                                             "uid allocations rebuilt from the published NSS snapshot " + pol.db_path +
+                                                 " (users in it keep their uids; others get new ones)",
+                                             daemon.loop().now()));
+        p = nss::Publisher::open(pol);
+    }
     if (!p) return make_error("nss", "NSS publisher: " + p.error().message);
     auto shared = std::make_shared<nss::Publisher>(std::move(*p));
     daemon.add_publisher(std::make_unique<NssAdapter>(shared, daemon.audit()));

@@ -1,5 +1,7 @@
 #include <jit/helperd/sd_loop.hpp>
 
+#include <jit/helperd/boundary.hpp>
+
 #include <stdexcept>
 #include <time.h>
 
@@ -34,8 +36,7 @@ int SdLoop::on_timer(sd_event_source*, uint64_t, void* userdata) {
     loop->timers_.erase(t->id);
     sd_event_source_disable_unref(t->source);
     delete t;
-    cb();
-    return 0;
+    return at_c_boundary("timer", cb);
 }
 
 Loop::TimerId SdLoop::add(clockid_t clock, std::uint64_t usec, Callback cb) {

@@ -1,6 +1,8 @@
 #include <jit/helperd/socket_server.hpp>
 #include <jit/local_account.hpp>
 
+#include <jit/helperd/boundary.hpp>
+
 #include <cerrno>
 #include <cstring>
 #include <sys/socket.h>
@@ -54,6 +56,17 @@ Status SocketServer::listen() {
     if (options_.path.empty() || options_.path.size() >= sizeof(addr.sun_path))
         return make_error("socket", "socket path '" + options_.path + "' is empty or too long");
     std::memcpy(addr.sun_path, options_.path.c_str(), options_.path.size() + 1);
+    // Without systemd's RuntimeDirectory= nobody made /run/jit: the socket's
+    // directory is created (0755, owned by the daemon: root) when missing.
+    // Only the last component: its parent must exist.
+    if (auto slash = options_.path.rfind('/'); slash != std::string::npos && slash > 0) {
+        const std::string dir = options_.path.substr(0, slash);
+        if (mkdir(dir.c_str(), 0755) == 0) {
+            if (chmod(dir.c_str(), 0755) != 0) return err("chmod " + dir);  // whatever the umask
+        } else if (errno != EEXIST) {
+            return err("mkdir " + dir);
+        }
+    }
     listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (listen_fd_ < 0) return err("socket");
     struct stat st{};
@@ -96,8 +109,7 @@ Status SocketServer::listen() {
 }
 
 int SocketServer::on_accept(sd_event_source*, int, uint32_t, void* userdata) {
-    static_cast<SocketServer*>(userdata)->accept_all();
-    return 0;
+    return at_c_boundary("socket accept", [userdata] { static_cast<SocketServer*>(userdata)->accept_all(); });
 }
 
 void SocketServer::accept_all() {
@@ -177,24 +189,26 @@ bool SocketServer::watch(Conn& c, std::uint32_t events) {
 }
 
 int SocketServer::on_io(sd_event_source*, int, uint32_t revents, void* userdata) {
-    auto* c = static_cast<Conn*>(userdata);
-    SocketServer* self = c->server;
-    const std::uint64_t id = c->id;
-    if (revents & (EPOLLERR | EPOLLHUP)) {
-        if (!c->dispatched || (revents & EPOLLERR)) {
-            self->finish(id);
-            return 0;
+    return at_c_boundary("socket io", [revents, userdata] {
+        auto* c = static_cast<Conn*>(userdata);
+        SocketServer* self = c->server;
+        const std::uint64_t id = c->id;
+        if (revents & (EPOLLERR | EPOLLHUP)) {
+            if (!c->dispatched || (revents & EPOLLERR)) {
+                self->finish(id);
+                return;
+            }
         }
-    }
-    if (!c->dispatched) self->read_some(*c);
-    else if (!c->out.empty()) self->write_some(*c);
-    return 0;
+        if (!c->dispatched) self->read_some(*c);
+        else if (!c->out.empty()) self->write_some(*c);
+    });
 }
 
 int SocketServer::on_deadline(sd_event_source*, uint64_t, void* userdata) {
-    auto* c = static_cast<Conn*>(userdata);
-    c->server->finish(c->id);
-    return 0;
+    return at_c_boundary("socket deadline", [userdata] {
+        auto* c = static_cast<Conn*>(userdata);
+        c->server->finish(c->id);
+    });
 }
 
 void SocketServer::read_some(Conn& c, bool just_accepted) {
@@ -256,7 +270,11 @@ void SocketServer::dispatch(Conn& c) {
         return;
     }
     const Peer peer = c.peer;  // a synchronous reply frees c
-    handler_(*msg, peer, reply);
+    // A handler that throws is a bug: reported like any exception at the C
+    // boundary, and the client gets an answer instead of waiting for its deadline.
+    const bool failed = at_c_boundary("socket handler", [&] { handler_(*msg, peer, reply); }, -1) != 0;
+    if (auto it = conns_.find(id); failed && it != conns_.end() && it->second->out.empty())
+        reply(error_reply("internal", "the daemon failed to handle this request"));
     // An answer that comes later (request relay) has answer_timeout_ms from accept.
     if (auto it = conns_.find(id); it != conns_.end() && it->second->out.empty()) {
         Conn& later = *it->second;

@@ -84,9 +84,9 @@ Status StateStore::prepare() const {
     if (mode != wanted && chmod(dir_.c_str(), wanted) != 0) return sys_error("chmod " + dir_);
     DIR* d = opendir(dir_.c_str());
     if (!d) return sys_error("opendir " + dir_);
-    const std::string prefix = std::string(kTempPrefix) + "grants.state.";
+    // Every file written with write_file_atomic here (grants.state, requests).
     while (dirent* e = readdir(d)) {
-        if (std::string_view(e->d_name).rfind(prefix, 0) == 0) unlinkat(dirfd(d), e->d_name, 0);
+        if (std::string_view(e->d_name).rfind(kTempPrefix, 0) == 0) unlinkat(dirfd(d), e->d_name, 0);
     }
     closedir(d);
     return Ok{};
@@ -101,11 +101,10 @@ Status StateStore::save(const StoredState& state) const {
     return write_file_atomic(file(), data, 0600);
 }
 
-Result<std::optional<StoredState>> StateStore::load() const {
-    const std::string path = file();
+Result<std::optional<std::string>> read_state_file(const std::string& path, std::size_t max_bytes) {
     int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
-        if (errno == ENOENT) return std::optional<StoredState>{};
+        if (errno == ENOENT) return std::optional<std::string>{};
         return sys_error("open " + path);
     }
     struct stat st{};
@@ -114,7 +113,7 @@ Result<std::optional<StoredState>> StateStore::load() const {
         close(fd);
         return e;
     }
-    if (!S_ISREG(st.st_mode) || std::size_t(st.st_size) > kMaxStateBytes) {
+    if (!S_ISREG(st.st_mode) || std::size_t(st.st_size) > max_bytes) {
         close(fd);
         return make_error("state", path + ": not a regular file or too large");
     }
@@ -128,11 +127,25 @@ Result<std::optional<StoredState>> StateStore::load() const {
     while (off < data.size()) {
         ssize_t n = read(fd, data.data() + off, data.size() - off);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
+        if (n < 0) {
+            Error e = sys_error("read " + path);
+            close(fd);
+            return e;
+        }
+        if (n == 0) break;
         off += std::size_t(n);
     }
     close(fd);
     data.resize(off);
+    return std::optional<std::string>(std::move(data));
+}
+
+Result<std::optional<StoredState>> StateStore::load() const {
+    const std::string path = file();
+    auto read = read_state_file(path, kMaxStateBytes);
+    if (!read) return read.error();
+    if (!read->has_value()) return std::optional<StoredState>{};
+    const std::string& data = **read;
     auto bad = [&](const std::string& why) { return make_error("state", path + ": " + why); };
     std::string_view v(data);
     if (v.substr(0, kMagic.size()) != kMagic) return bad("not a jit-helperd state file");

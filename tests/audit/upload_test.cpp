@@ -477,6 +477,57 @@ TEST_F(UploadQueueTest, TornLastRecordIsCutAndReported) {
     EXPECT_NE(auth.events[3].find("upload.spool_corrupt"), std::string::npos);
 }
 
+// A state or spool file that cannot be used never stops the queue from
+// opening (jit-helperd would crash-loop): it is set aside with a
+// state_corrupt alert, and what is readable goes on (docs/audit.md).
+TEST_F(UploadQueueTest, UnusableStateAndSpoolFilesAreSetAsideNotFatal) {
+    {
+        FakeTransport down;
+        auto q = open(down);
+        ASSERT_TRUE(q->enqueue(ev("a")).ok());
+        ASSERT_TRUE(q->enqueue(ev("b")).ok());
+    }
+    std::ofstream(dir + "/state") << "garbage\n";
+    fs::create_directory(dir + "/spool-00000000000000000090.jsonl");  // cannot be read as a file
+    std::ofstream(dir + "/spool-00000000000000000050.jsonl") << "{\"seq\":50,\"type\":\"x\"}\nnot json\n";
+    FakeTransport t;
+    t.auto_answer = ok();
+    FakeAuthority auth;
+    auto q = open(t);
+    ASSERT_NE(q, nullptr);
+    std::map<std::string, std::string> aside;  // path -> archive
+    for (const auto& e : local.events)
+        if (e.field("JIT_ALERT") == "state_corrupt") aside[std::string(*e.field("JIT_PATH"))] = *e.field("JIT_ARCHIVE");
+    ASSERT_EQ(aside.size(), 3u);
+    EXPECT_TRUE(fs::exists(aside[dir + "/state"]));
+    EXPECT_FALSE(fs::exists(dir + "/state"));
+    EXPECT_TRUE(fs::is_directory(aside[dir + "/spool-00000000000000000090.jsonl"]));
+    // The spool file with an unreadable record is kept in place (its seq 50 is
+    // still to be sent) and a copy stays after it goes.
+    EXPECT_TRUE(fs::exists(dir + "/spool-00000000000000000050.jsonl"));
+    EXPECT_TRUE(fs::exists(aside[dir + "/spool-00000000000000000050.jsonl"]));
+    q->pump();
+    for (const auto& b : t.sent) auth.receive(b);
+    EXPECT_TRUE(auth.events.count(1) && auth.events.count(2) && auth.events.count(50));  // re-sent: state was lost
+    EXPECT_GE(q->stats().next_seq, 51u);
+    EXPECT_TRUE(fs::exists(aside[dir + "/spool-00000000000000000050.jsonl"]));
+}
+
+// Garbage where the spool directory belongs is set aside and a new spool made.
+TEST_F(UploadQueueTest, AFileAtTheSpoolDirectoryIsSetAside) {
+    std::ofstream(dir) << "not a directory\n";
+    FakeTransport t;
+    auto q = open(t);
+    ASSERT_NE(q, nullptr);
+    EXPECT_TRUE(fs::is_directory(dir));
+    ASSERT_GE(local.count(audit::EventType::SecurityAlert), 1u);
+    const auto* alert = local.last(audit::EventType::SecurityAlert);
+    EXPECT_EQ(alert->field("JIT_ALERT"), "state_corrupt");
+    EXPECT_EQ(alert->field("JIT_PATH"), dir);
+    EXPECT_TRUE(fs::is_regular_file(std::string(*alert->field("JIT_ARCHIVE"))));
+    fs::remove(std::string(*alert->field("JIT_ARCHIVE")));
+}
+
 TEST_F(UploadQueueTest, SecondOwnerIsRefused) {
     FakeTransport t;
     auto q = open(t);

@@ -76,6 +76,14 @@ protected:
         EXPECT_TRUE(answered);
         return out;
     }
+    // op=request_status for `id`: the error code of a refusal, or "relayed"
+    // when it went to the authority (answered later).
+    std::string request_status(const std::string& id, const Peer& peer) {
+        std::string out = "relayed";
+        daemon_->handle({{"op", "request_status"}, {"id", id}}, peer,
+                        [&](jit::ipc::Message m) { out = m["status"] == "error" ? m["error"] : "answered"; });
+        return out;
+    }
     jit::ipc::Message check(const std::string& user, const std::string& service = "sshd", Peer peer = Peer{0, 0, 4242}) {
         return call({{"op", "check"}, {"user", user}, {"service", service}, {"rhost", "10.0.0.9"}}, peer);
     }
@@ -527,4 +535,193 @@ TEST_F(DaemonTest, SudoRuleLeftOutIsAnAlertOnce) {
     EXPECT_EQ(text.find("alice"), std::string::npos);
     serve(bundle(2, {bad, good}));  // published again: no new alert
     EXPECT_EQ(alerts().size(), 2u);
+}
+
+// Adds what an enforcement component would: a list of every user's sessions.
+struct SessionListComponent final : Component {
+    void add_status(Json::Value& status) override {
+        Json::Value list(Json::arrayValue);
+        for (const char* u : {"alice", "carol"}) {
+            Json::Value o(Json::objectValue);
+            o["user"] = u;
+            o["rhost"] = std::string("host-of-") + u;
+            list.append(o);
+        }
+        status["enforcement"]["sessions"] = list;
+    }
+};
+
+// A user's own question is an explanation, not an audit record: whatever
+// service, rhost or tty a non-root peer writes into op=check, nothing is
+// written. The same check from root (pam_jit.so in sshd) is the record.
+TEST_F(DaemonTest, ChecksFromNonRootPeersAreNotAudited) {
+    make_daemon();
+    serve(bundle(1, {TestGrant{"g-1", "alice", true, true, kStart, kStart + 3600}}));
+    const Peer alice{1000, 1000, 77};
+    const std::size_t before = sink_.events.size();
+    for (int i = 0; i < 1000; ++i) {
+        auto forged = call({{"op", "check"}, {"user", "alice"}, {"service", i % 2 ? "sshd" : "sudo"},
+                            {"rhost", "forged.example"}, {"tty", "pts/9"}, {"command", "/bin/true"}},
+                           alice);
+        ASSERT_EQ(forged["decision"], "allow");  // the answer is the same
+    }
+    EXPECT_EQ(sink_.events.size(), before);
+    EXPECT_EQ(sink_.count(EventType::LoginAllowed), 0u);
+    EXPECT_EQ(sink_.count(EventType::SudoAllowed), 0u);
+    check("alice");  // root
+    EXPECT_EQ(sink_.count(EventType::LoginAllowed), 1u);
+    EXPECT_EQ(sink_.last(EventType::LoginAllowed)->field("JIT_RHOST"), "10.0.0.9");
+}
+
+// op=status answers a non-root peer about itself only: its own sessions (in
+// the count and in every component's lists), no publishing details.
+TEST_F(DaemonTest, StatusShowsANonRootPeerOnlyItsOwnSessions) {
+    make_daemon();
+    daemon_->add_component(std::make_unique<SessionListComponent>());
+    serve(bundle(1, {TestGrant{"g-1", "alice", true, false, kStart, kStart + 3600},
+                     TestGrant{"g-2", "carol", true, false, kStart, kStart + 3600}}));
+    const std::vector<std::pair<std::string, std::string>> opened = {{"alice", "5000"}, {"carol", "5001"}, {"carol", "5002"}};
+    for (const auto& [user, pid] : opened)
+        ASSERT_EQ(call({{"op", "session_open"}, {"user", user}, {"service", "sshd"}, {"pid", pid}})["decision"], "allow");
+    Json::Value root_view, alice_view, nameless_view;
+    ASSERT_TRUE(Json::Reader().parse(call({{"op", "status"}})["json"], root_view));
+    EXPECT_EQ(root_view["sessions"].asUInt64(), 3u);
+    EXPECT_EQ(root_view["enforcement"]["sessions"].size(), 2u);
+    ASSERT_TRUE(Json::Reader().parse(call({{"op", "status"}}, Peer{1000, 1000, 7})["json"], alice_view));
+    EXPECT_EQ(alice_view["sessions"].asUInt64(), 1u);
+    ASSERT_EQ(alice_view["enforcement"]["sessions"].size(), 1u);
+    EXPECT_EQ(alice_view["enforcement"]["sessions"][0]["user"].asString(), "alice");
+    EXPECT_EQ(alice_view["revision"].asInt64(), 1);  // the rest of the document is there
+    ASSERT_TRUE(Json::Reader().parse(call({{"op", "status"}}, Peer{4321, 4321, 7})["json"], nameless_view));
+    EXPECT_EQ(nameless_view["sessions"].asUInt64(), 0u);
+    EXPECT_EQ(nameless_view["enforcement"]["sessions"].size(), 0u);
+}
+
+namespace {
+// Answers the pending request POST with `id`; returns the relayed answer.
+jit::ipc::Message relay(Daemon& d, FakeTransport& t, const Peer& peer, const std::string& id) {
+    jit::ipc::Message answer;
+    d.handle({{"op", "request"}, {"duration_seconds", "3600"}, {"reason", "r"}}, peer,
+             [&](jit::ipc::Message m) { answer = std::move(m); });
+    if (!answer.empty()) return answer;  // refused before the authority
+    for (auto it = t.pending.begin(); it != t.pending.end(); ++it)
+        if (it->request.method == "POST") {
+            auto done = it->done;
+            t.pending.erase(it);
+            done(HttpResponse{201, R"({"id":")" + id + R"(","state":"pending"})", ""});
+            break;
+        }
+    return answer;
+}
+}  // namespace
+
+// op=request_status answers a non-root peer only about requests relayed for
+// its uid (recorded durably: a restart keeps the answer); root about any.
+TEST_F(DaemonTest, RequestStatusOfAnotherUsersRequestIsRefused) {
+    make_daemon();
+    const Peer alice{1000, 1000, 7}, carol{70005, 70005, 8};
+    ASSERT_EQ(relay(*daemon_, transport_, alice, "r-1")["id"], "r-1");
+    daemon_->stop();
+    transport_.pending.clear();
+    make_daemon();  // restarted: the owner of r-1 is remembered
+    const int started = transport_.started;
+    EXPECT_EQ(request_status("r-1", carol), "forbidden");
+    EXPECT_EQ(transport_.started, started);  // the authority was not asked
+    EXPECT_EQ(request_status("r-1", alice), "relayed");
+    EXPECT_EQ(request_status("r-1", Peer{0, 0, 1}), "relayed");
+    EXPECT_EQ(transport_.started, started + 2);
+    EXPECT_EQ(request_status("r-1", carol), "forbidden");
+    EXPECT_EQ(request_status("r-404", carol), "forbidden");
+}
+
+// What a non-root peer can make the daemon write or send is bounded: relays
+// spend a per-uid token (5 at once, then one a minute); over the limit the
+// answer is rate_limited, nothing reaches the authority or the trail, and one
+// alert says so. Root is never limited; another uid has its own budget.
+TEST_F(DaemonTest, RelaysFromOneUidAreRateLimitedWithOneAlert) {
+    make_daemon();
+    const Peer alice{1000, 1000, 7}, carol{70005, 70005, 8};
+    for (int i = 0; i < Daemon::kRelayBurst; ++i)
+        ASSERT_EQ(relay(*daemon_, transport_, alice, "r-" + std::to_string(i))["status"], "ok") << i;
+    const int started = transport_.started;
+    const std::size_t events = sink_.events.size();
+    for (int i = 0; i < 100; ++i) {
+        auto a = relay(*daemon_, transport_, alice, "r-x");
+        ASSERT_EQ(a["error"], "rate_limited") << i;
+        EXPECT_NE(a["message"].find("try again in 60 s"), std::string::npos) << a["message"];
+    }
+    EXPECT_EQ(transport_.started, started);
+    ASSERT_EQ(sink_.events.size(), events + 1);
+    EXPECT_EQ(sink_.events.back().field("JIT_ALERT"), "peer_rate_limited");
+    EXPECT_EQ(sink_.events.back().field("JIT_UID"), "1000");
+    EXPECT_EQ(sink_.events.back().field("JIT_USER"), "alice");
+    EXPECT_EQ(relay(*daemon_, transport_, carol, "r-c")["status"], "ok");
+    // A minute later: one more, then refused again (and alerted again, once).
+    loop_.advance(std::chrono::milliseconds(Daemon::kRelayRefillMs));
+    EXPECT_EQ(relay(*daemon_, transport_, alice, "r-late")["status"], "ok");
+    EXPECT_EQ(relay(*daemon_, transport_, alice, "r-x")["error"], "rate_limited");
+    EXPECT_EQ(relay(*daemon_, transport_, alice, "r-x")["error"], "rate_limited");
+    std::size_t alerts = 0;
+    for (const auto& e : sink_.events)
+        if (e.field("JIT_ALERT") == "peer_rate_limited") ++alerts;
+    EXPECT_EQ(alerts, 2u);
+    // request_status has its own budget, also per uid.
+    for (int i = 0; i < Daemon::kRequestStatusBurst; ++i) ASSERT_EQ(request_status("r-0", alice), "relayed") << i;
+    EXPECT_EQ(request_status("r-0", alice), "rate_limited");
+    EXPECT_EQ(request_status("r-0", Peer{0, 0, 1}), "relayed");
+}
+
+// A relayed request carries at most 64 sudo commands of at most 4096 bytes.
+TEST_F(DaemonTest, RelayedRequestsAreBoundedInSize) {
+    make_daemon();
+    const Peer alice{1000, 1000, 7};
+    std::string many;
+    for (int i = 0; i < 65; ++i) many += "/usr/bin/c" + std::to_string(i) + "\n";
+    auto a = call({{"op", "request"}, {"duration_seconds", "3600"}, {"reason", "r"}, {"sudo_commands", many}}, alice);
+    EXPECT_EQ(a["error"], "bad_request");
+    EXPECT_NE(a["message"].find("more than 64"), std::string::npos) << a["message"];
+    a = call({{"op", "request"}, {"duration_seconds", "3600"}, {"reason", "r"},
+              {"sudo_commands", "/usr/bin/x " + std::string(4100, 'a')}},
+             alice);
+    EXPECT_EQ(a["error"], "bad_request");
+    EXPECT_NE(a["message"].find("longer than 4096"), std::string::npos) << a["message"];
+}
+
+// A state file the daemon cannot read is moved aside (kept, timestamped
+// name), an alert names it, and the daemon starts.
+TEST_F(DaemonTest, CorruptStateFilesAreSetAsideAndTheDaemonStarts) {
+    make_daemon();
+    serve(bundle(3, {TestGrant{"g-1", "alice", true, false, kStart, kStart + 3600}}));
+    ASSERT_EQ(relay(*daemon_, transport_, Peer{1000, 1000, 7}, "r-1")["id"], "r-1");
+    daemon_->stop();
+    transport_.pending.clear();
+    auto truncate_half = [](const std::string& path) {
+        std::ifstream in(path);
+        std::string text((std::istreambuf_iterator<char>(in)), {});
+        ASSERT_GT(text.size(), 4u) << path;
+        std::ofstream(path, std::ios::trunc) << text.substr(0, text.size() / 2);
+    };
+    truncate_half(config_.state_dir + "/grants.state");
+    truncate_half(config_.state_dir + "/requests");
+    sink_.events.clear();
+    make_daemon();
+    EXPECT_FALSE(daemon_->grants().have_bundle);
+    std::vector<std::string> alerted;
+    for (const auto& e : sink_.events)
+        if (e.field("JIT_ALERT") == "state_corrupt") {
+            alerted.emplace_back(*e.field("JIT_PATH"));
+            const std::string aside(*e.field("JIT_ARCHIVE"));
+            EXPECT_EQ(aside.rfind(std::string(*e.field("JIT_PATH")) + ".corrupt-", 0), 0u) << aside;
+            EXPECT_TRUE(std::filesystem::exists(aside)) << aside;
+            EXPECT_FALSE(e.field("JIT_ERROR")->empty());
+        }
+    EXPECT_EQ(alerted, (std::vector<std::string>{config_.state_dir + "/grants.state", config_.state_dir + "/requests"}));
+    EXPECT_FALSE(std::filesystem::exists(config_.state_dir + "/grants.state"));
+    EXPECT_EQ(sink_.count(EventType::DaemonStarted), 1u);
+    // It answers, and the next bundle restores the grants.
+    EXPECT_EQ(check("carol")["reason"], "no_bundle");
+    serve(bundle(4, {TestGrant{"g-1", "alice", true, false, kStart, kStart + 3600}}));
+    EXPECT_EQ(check("alice")["decision"], "allow");
+    // Only root may ask about r-1 now (who asked is lost with the file).
+    EXPECT_EQ(request_status("r-1", Peer{1000, 1000, 7}), "forbidden");
 }

@@ -1,6 +1,14 @@
 // The socket server on a real sd-event loop in a thread: peer credentials,
-// size limits, the connection cap, and a slow client not blocking others.
+// size limits, the connection cap, and a slow client not blocking others;
+// exceptions caught at the C boundary; the daemon's operations as forged by
+// an unprivileged peer.
+#include <jit/helperd/boundary.hpp>
+#include <jit/helperd/daemon.hpp>
+#include <jit/helperd/sd_loop.hpp>
 #include <jit/helperd/socket_server.hpp>
+#include <jit/helperd/state_store.hpp>
+
+#include <json/json.h>
 
 #include <gtest/gtest.h>
 
@@ -459,4 +467,182 @@ TEST(SocketServer, RefusesALiveSocketAndReplacesAStaleOne) {
     auto r = jit::ipc::call(opt.path, {{"op", "third"}}, std::chrono::seconds(10), &err);
     ASSERT_TRUE(r) << err;
     EXPECT_EQ(jit::ipc::get(*r, "op"), "third");
+}
+
+// An exception in a timer callback is caught where sd-event calls into C++:
+// one security.alert (callback_failed) names it, and the loop runs on.
+TEST(Boundary, ThrowingTimerCallbacksAreReportedAndTheLoopGoesOn) {
+    sd_event* ev = nullptr;
+    ASSERT_GE(sd_event_new(&ev), 0);
+    jit::audit::RecordingSink sink;
+    set_boundary_sink(&sink);
+    int ran_after = 0;
+    {
+        SdLoop loop(ev);
+        loop.call_after(std::chrono::milliseconds(0), [] { throw std::runtime_error("planted failure"); });
+        loop.call_after(std::chrono::milliseconds(0), [] { throw 42; });  // not a std::exception
+        loop.call_after(std::chrono::milliseconds(5), [&] {
+            ++ran_after;
+            sd_event_exit(ev, 0);
+        });
+        EXPECT_EQ(sd_event_loop(ev), 0);
+    }
+    set_boundary_sink(nullptr);
+    sd_event_unref(ev);
+    EXPECT_EQ(ran_after, 1);
+    // Both threw; alerts for one callback are limited to one per 10 s.
+    ASSERT_EQ(sink.count(jit::audit::EventType::SecurityAlert), 1u);
+    const auto* alert = sink.last(jit::audit::EventType::SecurityAlert);
+    EXPECT_EQ(alert->field("JIT_ALERT"), "callback_failed");
+    EXPECT_EQ(alert->field("JIT_ERROR"), "planted failure");
+    EXPECT_EQ(alert->field("JIT_REASON"), "callback timer");
+}
+
+// A handler that throws does not take the socket down: its client gets an
+// "internal" answer, the next client is served.
+TEST(Boundary, ThrowingSocketHandlerLeavesTheServerServing) {
+    jit::test::TempDir dir;
+    auto opt = options(dir.path());
+    jit::audit::RecordingSink sink;
+    set_boundary_sink(&sink);
+    {
+        ServerThread server(opt, [](sd_event*) -> SocketServer::Handler {
+            return [](const jit::ipc::Message& m, const Peer&, std::function<void(jit::ipc::Message)> reply) {
+                if (jit::ipc::get(m, "op") == "boom") throw std::logic_error("handler bug");
+                reply({{"status", "ok"}, {"op", jit::ipc::get(m, "op")}});
+            };
+        });
+        ASSERT_TRUE(server.ok());
+        std::string err;
+        auto boom = jit::ipc::call(opt.path, {{"op", "boom"}}, std::chrono::seconds(10), &err);
+        ASSERT_TRUE(boom) << err;
+        EXPECT_EQ(jit::ipc::get(*boom, "error"), "internal");
+        auto r = jit::ipc::call(opt.path, {{"op", "after"}}, std::chrono::seconds(10), &err);
+        ASSERT_TRUE(r) << err;
+        EXPECT_EQ(jit::ipc::get(*r, "op"), "after");
+    }
+    set_boundary_sink(nullptr);
+    ASSERT_EQ(sink.count(jit::audit::EventType::SecurityAlert), 1u);
+    EXPECT_EQ(sink.last(jit::audit::EventType::SecurityAlert)->field("JIT_ERROR"), "handler bug");
+    EXPECT_EQ(sink.last(jit::audit::EventType::SecurityAlert)->field("JIT_REASON"), "callback socket handler");
+}
+
+namespace {
+
+// Runs `body` in a forked child as uid:gid `uid` and returns what it returned.
+std::string run_as(uid_t uid, const std::function<std::string()>& body) {
+    int res[2];
+    if (pipe2(res, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+    const pid_t pid = fork();
+    if (pid == 0) {
+        close(res[0]);
+        if (setgroups(0, nullptr) != 0 || setgid(uid) != 0 || setuid(uid) != 0) _exit(2);
+        const std::string out = body();
+        (void)!write(res[1], out.data(), out.size());
+        _exit(0);
+    }
+    close(res[1]);
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(res[0], buf, sizeof buf)) > 0) out.append(buf, std::size_t(n));
+    close(res[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return out;
+}
+
+// jit-helperd's Daemon behind the real socket server on the thread's loop,
+// with a stored bundle (alice and carol hold grants) and no authority.
+struct DaemonOnLoop {
+    DaemonOnLoop(sd_event* ev, jit::helperd::Config config, jit::TrustedKeys keys, jit::audit::Sink& sink)
+        : loop(ev), daemon(std::move(config), std::move(keys), Daemon::Deps{loop, transport, sink, accounts}) {}
+    SdLoop loop;
+    jit::test::FakeTransport transport;
+    jit::test::FakeAccounts accounts;
+    Daemon daemon;
+};
+
+}  // namespace
+
+// Nothing a local user says is a fact (issue 12): an unprivileged peer's
+// forged checks write no audit record, its status shows no other user's
+// sessions, and another user's request id is refused. Over the real socket,
+// from a process that really runs as carol (uid 70005).
+TEST(ForgedPeer, UnprivilegedPeerCannotWriteTheTrailOrSeeOthers) {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root (connects as another uid)";
+    jit::test::TempDir dir;
+    ASSERT_EQ(chmod(dir.path().c_str(), 0755), 0);
+    jit::test::Signer signer;
+    auto config = jit::test::daemon_config(dir.path());
+    config.socket.path = dir.path() + "/helperd.sock";
+    const jit::UnixTime now = time(nullptr);
+    ASSERT_TRUE(StateStore(config.state_dir).prepare().ok());
+    ASSERT_TRUE(StateStore(config.state_dir)
+                    .save(StoredState{1, now,
+                                      signer.envelope(jit::test::payload_json(
+                                          "web-01", 1, now, now + 900,
+                                          {jit::test::TestGrant{"g-1", "alice", true, false, now - 60, now + 3600},
+                                           jit::test::TestGrant{"g-2", "carol", true, true, now - 60, now + 3600}}))})
+                    .ok());
+    // alice (uid 1000) relayed request r-alice.
+    ASSERT_TRUE(write_file_atomic(config.state_dir + "/requests", "jit-requests 1\nr-alice\t1000\t1\n", 0600).ok());
+    jit::audit::RecordingSink sink;
+    SocketServerOptions opt = options(dir.path());
+    std::string forged_status, forged_request_status, forged_check;
+    {
+        ServerThread server(opt, [&](sd_event* ev) -> SocketServer::Handler {
+            auto d = std::make_shared<DaemonOnLoop>(ev, config, signer.keys(), sink);
+            jit::test::add_daemon_accounts(d->accounts);
+            if (!d->daemon.start().ok()) throw std::runtime_error("daemon did not start");
+            return [d](const jit::ipc::Message& m, const Peer& p, std::function<void(jit::ipc::Message)> reply) {
+                d->daemon.handle(m, p, std::move(reply));
+            };
+        });
+        ASSERT_TRUE(server.ok());
+        std::string err;
+        auto opened = jit::ipc::call(opt.path, {{"op", "session_open"}, {"user", "alice"}, {"service", "sshd"},
+                                                 {"rhost", "alice-laptop"}, {"pid", "5000"}},
+                                     std::chrono::seconds(10), &err);
+        ASSERT_TRUE(opened) << err;
+        ASSERT_EQ(jit::ipc::get(*opened, "decision"), "allow");
+        const std::string answers = run_as(70005, [&] {
+            std::string out;
+            for (int i = 0; i < 200; ++i) {
+                std::string e;
+                auto r = jit::ipc::call(opt.path,
+                                        {{"op", "check"}, {"user", "carol"}, {"service", i % 2 ? "sshd" : "sudo"},
+                                         {"rhost", "forged.example"}, {"tty", "pts/7"}, {"command", "/bin/sh"}},
+                                        std::chrono::seconds(10), &e);
+                if (!r || jit::ipc::get(*r, "decision") != "allow") return "check " + std::to_string(i) + " failed: " + e;
+            }
+            std::string e;
+            auto st = jit::ipc::call(opt.path, {{"op", "status"}}, std::chrono::seconds(10), &e);
+            auto rs = jit::ipc::call(opt.path, {{"op", "request_status"}, {"id", "r-alice"}}, std::chrono::seconds(10), &e);
+            return std::string("checks ok\x1f") + (st ? jit::ipc::get(*st, "json") : "no answer: " + e) + "\x1f" +
+                   (rs ? jit::ipc::get(*rs, "error") : "no answer: " + e);
+        });
+        const auto a = answers.find('\x1f'), b = answers.rfind('\x1f');
+        ASSERT_NE(a, b) << answers;
+        forged_check = answers.substr(0, a);
+        forged_status = answers.substr(a + 1, b - a - 1);
+        forged_request_status = answers.substr(b + 1);
+        // The same question from root is the trail.
+        ASSERT_TRUE(jit::ipc::call(opt.path, {{"op", "check"}, {"user", "carol"}, {"service", "sshd"}},
+                                   std::chrono::seconds(10), &err));
+    }
+    EXPECT_EQ(forged_check, "checks ok");
+    std::size_t decisions = 0;
+    for (const auto& e : sink.events)
+        if (e.type == jit::audit::EventType::LoginAllowed || e.type == jit::audit::EventType::SudoAllowed ||
+            e.type == jit::audit::EventType::LoginDenied || e.type == jit::audit::EventType::SudoDenied)
+            ++decisions;
+    ASSERT_EQ(decisions, 1u);  // root's check only
+    ASSERT_NE(sink.last(jit::audit::EventType::LoginAllowed), nullptr);
+    EXPECT_EQ(sink.last(jit::audit::EventType::LoginAllowed)->field("JIT_SERVICE"), "sshd");
+    Json::Value st;
+    ASSERT_TRUE(Json::Reader().parse(forged_status, st)) << forged_status;
+    EXPECT_EQ(st["sessions"].asUInt64(), 0u);
+    EXPECT_EQ(forged_status.find("alice"), std::string::npos) << forged_status;
+    EXPECT_EQ(forged_request_status, "forbidden");
 }

@@ -309,6 +309,67 @@ TEST_F(PublisherTest, GrantUidOfAQuarantinedUserIsRefused) {
     EXPECT_TRUE(has_warning(pub, "user.uid_conflict", "bob"));
 }
 
+// A grant that moves a user to another uid does not free the old one at
+// once: files may still carry it, so it waits out the quarantine like any uid
+// that left (kept across restarts), except for its own former user.
+TEST_F(PublisherTest, AUidGivenUpByAGrantChangeIsQuarantined) {
+    policy.uid_quarantine_seconds = 1000;
+    auto pub = open();
+    auto a = grant("g1", "alice", T0, T0 + H);
+    a.uid = 5000;
+    ASSERT_TRUE(pub.publish({a}, T0).ok());
+    a.uid = 5001;  // the authority moved alice
+    auto b = grant("g2", "bob", T0, T0 + H);
+    b.uid = 5000;
+    ASSERT_TRUE(pub.publish({a, b}, T0 + 10).ok());
+    EXPECT_EQ(lookup("alice")->first, 5001u);
+    EXPECT_FALSE(lookup("bob"));
+    EXPECT_TRUE(has_warning(pub, "user.uid_conflict", "bob"));
+    auto again = open();  // restart: the quarantine is remembered
+    ASSERT_TRUE(again.publish({a, b}, T0 + 20).ok());
+    EXPECT_FALSE(lookup("bob"));
+    ASSERT_TRUE(again.publish({a, b}, T0 + 10 + 1000).ok());  // quarantine over
+    ASSERT_TRUE(lookup("bob"));
+    EXPECT_EQ(lookup("bob")->first, 5000u);
+    // A range uid given up is not allocated to a newcomer either.
+    policy.uid_min = 70003;  // two free uids (70000 and 70002 are local)
+    policy.uid_max = 70004;
+    auto ranged = Publisher::open(policy);
+    ASSERT_TRUE(ranged.ok());
+    ASSERT_TRUE(ranged->publish({grant("g3", "carol", T0, T0 + 5 * H)}, T0 + 2000).ok());
+    const auto carol_uid = *ranged->uid_of("carol");
+    auto c = grant("g3", "carol", T0, T0 + 5 * H);
+    c.uid = 6000;
+    ASSERT_TRUE(ranged->publish({c}, T0 + 2010).ok());
+    ASSERT_TRUE(ranged->publish({c, grant("g4", "dan", T0, T0 + 5 * H)}, T0 + 2020).ok());
+    ASSERT_TRUE(ranged->uid_of("dan"));
+    EXPECT_NE(*ranged->uid_of("dan"), carol_uid);
+    // ... but carol may have her own former uid back.
+    c.uid = carol_uid;
+    ASSERT_TRUE(ranged->publish({c}, T0 + 2030).ok());
+    EXPECT_EQ(lookup("carol")->first, carol_uid);
+}
+
+// Without its state file, the publisher keeps the uids of the users in the
+// published snapshot (jit-helperd sets a corrupt state file aside and opens
+// again): nobody else gets them.
+TEST_F(PublisherTest, UidsAreRebuiltFromTheSnapshotWithoutAStateFile) {
+    {
+        auto pub = open();
+        ASSERT_TRUE(pub.publish({grant("g1", "alice", T0, T0 + H), grant("g2", "bob", T0, T0 + H)}, T0).ok());
+    }
+    const auto alice_uid = lookup("alice")->first, bob_uid = lookup("bob")->first;
+    ASSERT_EQ(::unlink(uid_state_path(policy).c_str()), 0);
+    auto pub = open();
+    EXPECT_EQ(pub.uid_of("alice"), alice_uid);
+    EXPECT_EQ(pub.uid_of("bob"), bob_uid);
+    EXPECT_TRUE(pub.manages("bob"));
+    ASSERT_TRUE(pub.publish({grant("g1", "alice", T0, T0 + H), grant("g3", "carol", T0, T0 + H)}, T0 + 10).ok());
+    EXPECT_EQ(lookup("alice")->first, alice_uid);
+    EXPECT_NE(lookup("carol")->first, alice_uid);
+    EXPECT_NE(lookup("carol")->first, bob_uid);
+}
+
 TEST_F(PublisherTest, WritesOnlyWhenTheSetChanges) {
     auto pub = open();
     std::vector<Grant> grants = {grant("g1", "alice", T0, T0 + H)};

@@ -2,9 +2,12 @@
 #include <jit/enforce/component.hpp>
 
 #include <jit/enforce/enforcer.hpp>
+#include <jit/enforce/procfs.hpp>
+#include <jit/helperd/boundary.hpp>
 #include <jit/helperd/daemon.hpp>
 #include <jit/helperd/sd_loop.hpp>
 #include <jit/local_account.hpp>
+#include <jit/set_aside.hpp>
 
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
@@ -60,6 +63,40 @@ std::optional<uid_t> uid_of(const GrantsSnapshot& g, const std::string& user) {
     return jit::uid_of_user(user);
 }
 
+// Without logind, once enforce.json was set aside (its sessions are lost):
+// the live sessions are found again in /proc. Each session leader (sid ==
+// pid, not a zombie) whose four uids are one uid >= 1000 that has a user
+// name is offered for adoption (the Enforcer takes those of managed users,
+// binds them to a grant or ends them at its next evaluation).
+class ProcRebuildProber final : public SessionProber {
+public:
+    explicit ProcRebuildProber(Clock& clock) : clock_(clock) {}
+    const char* name() const override { return "proc"; }
+    bool alive(const Session& s) override { return proc_.alive(s); }
+    std::vector<Session> discover() override {
+        std::vector<Session> out;
+        const ProcSnapshot snap = ProcSnapshot::read();
+        for (const ProcInfo& p : snap.all()) {
+            if (p.kernel_thread || p.state == 'Z' || p.sid != p.pid || p.ruid < 1000 || !p.owned_by(p.ruid)) continue;
+            std::optional<std::string> name = jit::user_name_of(p.ruid);
+            if (!name) continue;
+            Session s;
+            s.user = std::move(*name);
+            s.uid = p.ruid;
+            s.pid = p.pid;
+            s.pid_start = p.start;
+            s.opened_at = clock_.now();  // not known: when it was found
+            s.key = session_key("", s.pid, "");
+            out.push_back(std::move(s));
+        }
+        return out;
+    }
+
+private:
+    Clock& clock_;
+    ProcSessionProber proc_;
+};
+
 class EnforceComponent final : public helperd::Component {
 public:
     explicit EnforceComponent(Daemon& daemon) : daemon_(daemon), clock_(daemon.loop()) {}
@@ -88,11 +125,32 @@ public:
         std::fprintf(stderr, "jit-helperd: enforcement: ending sessions %s\n",
                      terminator_ ? "through systemd-logind (TerminateSession, then KillSession after the grace)"
                                  : "without logind (signalling the session's processes, see docs/enforcement.md)");
-        enforcer_ = std::make_unique<Enforcer>(options_from(daemon_.config()),
-                                               Enforcer::Deps{clock_, t, warner_, daemon_.audit(), prober_.get()});
-        enforcer_->on_schedule_change = [this] { rearm(); };
-        if (auto st = enforcer_->start([this](const std::string& u) { return daemon_.is_managed(u); }); !st)
-            return st;
+        auto make_enforcer = [&] {
+            enforcer_ = std::make_unique<Enforcer>(options_from(daemon_.config()),
+                                                   Enforcer::Deps{clock_, t, warner_, daemon_.audit(), prober_.get()});
+            enforcer_->on_schedule_change = [this] { rearm(); };
+        };
+        make_enforcer();
+        auto managed = [this](const std::string& u) { return daemon_.is_managed(u); };
+        auto st = enforcer_->start(managed);
+        if (!st && st.error().code == "enforce.state") {
+            // Never a crash loop over the session table: set it aside and
+            // start again from what is live.
+            const std::string path = options_from(daemon_.config()).state_path;
+            const std::string sessions = terminator_ ? "the session table is rebuilt from logind's live sessions"
+                                                     : "the session table is rebuilt from the session leaders in /proc";
+            daemon_.audit().emit(audit::set_aside(path, st.error().message,
+                                                  sessions + "; records of homes jitlogin created are lost, so home "
+                                                             "retention leaves those homes alone",
+                                                  daemon_.loop().now()));
+            if (!terminator_) {
+                enforcer_.reset();
+                prober_ = std::make_unique<ProcRebuildProber>(clock_);
+                make_enforcer();
+            }
+            st = enforcer_->start(managed);
+        }
+        if (!st) return st;
         if (auto* sd = dynamic_cast<helperd::SdLoop*>(&daemon_.loop())) watch_clock(sd->event());
         rearm();
         return Ok{};
@@ -224,8 +282,9 @@ private:
         std::uint64_t ticks = 0;
         (void)!::read(fd, &ticks, sizeof ticks);  // ECANCELED after a clock change
         self->arm_clock_fd();
-        if (!self->stopped_) self->enforcer_->evaluate();
-        return 0;
+        return helperd::at_c_boundary("clock change", [self] {
+            if (!self->stopped_) self->enforcer_->evaluate();
+        });
     }
 
     Daemon& daemon_;

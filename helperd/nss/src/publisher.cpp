@@ -17,8 +17,6 @@ namespace jit::nss {
 
 namespace {
 
-constexpr const char* kStateFile = "/nss-uids";
-
 bool id_ok(std::uint32_t id) { return id >= 1000u && id <= 2147483646u; }
 
 // Never handed out: nobody/nogroup and the 16-bit "no id" value.
@@ -81,6 +79,8 @@ bool later(const Grant* candidate, const Grant* current) {
 
 }  // namespace
 
+std::string uid_state_path(const NssPolicy& policy) { return policy.state_dir + "/nss-uids"; }
+
 jit::Result<Publisher> Publisher::open(NssPolicy policy) {
     auto bad = [](const std::string& what) { return make_error("nss.policy", what); };
     if (policy.uid_min < 1000u || policy.uid_max > 2147483646u || policy.uid_min > policy.uid_max)
@@ -95,19 +95,23 @@ jit::Result<Publisher> Publisher::open(NssPolicy policy) {
     while (policy.home_base.size() > 1 && policy.home_base.back() == '/') policy.home_base.pop_back();
 
     Publisher pub(std::move(policy));
-    const std::string state_path = pub.policy_.state_dir + kStateFile;
+    const std::string state_path = uid_state_path(pub.policy_);
     auto state = read_file(state_path);
     if (state) {
-        auto records = decode_state(*state, state_path);
-        if (!records) return records.error();
+        auto decoded = decode_state(*state, state_path);
+        if (!decoded) return decoded.error();
         std::set<std::uint32_t> seen;
-        for (const auto& [name, r] : *records)
+        for (const auto& [name, r] : decoded->records)
             if (r.has_uid && !seen.insert(r.uid).second)
                 return make_error("nss.state", state_path + ": uid " + std::to_string(r.uid) + " is held twice");
-        pub.records_ = std::move(*records);
+        for (const auto& [uid, r] : decoded->released)
+            if (!seen.insert(uid).second)
+                return make_error("nss.state", state_path + ": uid " + std::to_string(uid) + " is held twice");
+        pub.records_ = std::move(decoded->records);
+        pub.released_ = std::move(decoded->released);
         pub.last_state_ = std::move(*state);
     } else if (state.error().code != "io.missing") {
-        return state.error();
+        return make_error("nss.state", state.error().message);
     }
 
     // Keep generations increasing across restarts, and skip rewriting an
@@ -116,6 +120,20 @@ jit::Result<Publisher> Publisher::open(NssPolicy policy) {
     if (existing) {
         jit_snap snap;
         if (jit_snap_from_memory(existing->data(), existing->size(), &snap) == JIT_SNAP_OK) {
+            if (!state) {
+                // No state file: the snapshot's users keep the uids their files carry.
+                jit_pw_view v;
+                for (std::uint32_t i = 0; jit_snap_user_at(&snap, i, &v) == JIT_SNAP_OK; ++i) {
+                    std::string name(v.name, v.name_len);
+                    if (!is_posix_name(name) || !id_ok(v.uid) || reserved_id(v.uid)) continue;
+                    Record r;
+                    r.uid = v.uid;
+                    r.has_uid = true;
+                    r.present = true;
+                    r.gecos = sanitize_gecos(std::string(v.gecos, v.gecos_len));
+                    pub.records_.emplace(std::move(name), std::move(r));
+                }
+            }
             pub.generation_ = snapshot_generation(*existing);
             stamp_snapshot(*existing, 0, 0);
             pub.last_snapshot_ = std::move(*existing);
@@ -182,6 +200,9 @@ jit::Status Publisher::publish(const std::vector<jit::Grant>& grants, jit::UnixT
     }
 
     Records recs = records_;
+    ReleasedUids released = released_;
+    for (auto it = released.begin(); it != released.end();)
+        it = it->second.since + policy_.uid_quarantine_seconds <= now ? released.erase(it) : std::next(it);
     std::map<std::uint32_t, std::string> holder;  // uid -> the record holding it
     for (const auto& [name, r] : recs)
         if (r.has_uid) holder[r.uid] = name;
@@ -200,7 +221,9 @@ jit::Status Publisher::publish(const std::vector<jit::Grant>& grants, jit::UnixT
                 range_scanned = true;
             else
                 cursor++;
-            if (!holder.count(candidate) && !locally_used(candidate) && !reserved_id(candidate)) return candidate;
+            if (!holder.count(candidate) && !released.count(candidate) && !locally_used(candidate) &&
+                !reserved_id(candidate))
+                return candidate;
         }
         // Range full: reuse the uid of the user gone the longest, once quarantine is over.
         const std::string* oldest = nullptr;
@@ -246,6 +269,14 @@ jit::Status Publisher::publish(const std::vector<jit::Grant>& grants, jit::UnixT
                                            policy_.passwd_file + " or " + policy_.group_file + "; not published");
                 continue;
             }
+            if (auto q = released.find(uid); q != released.end()) {
+                if (q->second.user != name) {
+                    skip("user.uid_conflict", "uid " + std::to_string(uid) + " of " + name + " was given up by JIT user " +
+                                                  q->second.user + " and is in quarantine; not published");
+                    continue;
+                }
+                released.erase(q);  // the user's own former uid, back
+            }
             auto h = holder.find(uid);
             if (h != holder.end() && h->second != name) {
                 if (!reusable(h->second, recs[h->second])) {
@@ -257,7 +288,12 @@ jit::Status Publisher::publish(const std::vector<jit::Grant>& grants, jit::UnixT
                 holder.erase(h);
             }
             Record& r = recs[name];
-            if (r.has_uid && r.uid != uid) holder.erase(r.uid);
+            if (r.has_uid && r.uid != uid) {
+                // The grant names another uid: the old one may still own
+                // files; it waits out the quarantine like any uid that left.
+                holder.erase(r.uid);
+                if (policy_.uid_quarantine_seconds > 0) released[r.uid] = Released{name, now};
+            }
             r.uid = uid;
             r.has_uid = true;
             r.from_grant = true;
@@ -351,13 +387,14 @@ jit::Status Publisher::publish(const std::vector<jit::Grant>& grants, jit::UnixT
     // Allocations become durable before any snapshot names them.
     auto dirs = ensure_dir(policy_.state_dir, 0700);
     if (!dirs) return dirs;
-    const std::string state = encode_state(recs);
+    const std::string state = encode_state(recs, released);
     if (state != last_state_) {
-        auto st = write_file_atomically(policy_.state_dir + kStateFile, state, 0600);
+        auto st = write_file_atomically(uid_state_path(policy_), state, 0600);
         if (!st) return st;
         last_state_ = state;
     }
     records_ = std::move(recs);
+    released_ = std::move(released);
     published_ = std::move(published);
 
     // Unprivileged processes must reach the snapshot: the directory needs

@@ -10,7 +10,9 @@ namespace jit::nss {
 
 namespace {
 
-constexpr std::string_view kHeader = "jit-nss-uids 1";
+constexpr std::string_view kHeader = "jit-nss-uids 2";
+constexpr std::string_view kHeaderV1 = "jit-nss-uids 1";
+constexpr std::string_view kReleased = "!released";
 
 template <class Int>
 bool parse_int(std::string_view s, Int& out) {
@@ -35,7 +37,7 @@ std::vector<std::string_view> split_tabs(std::string_view line) {
 
 }  // namespace
 
-std::string encode_state(const Records& records) {
+std::string encode_state(const Records& records, const ReleasedUids& released) {
     std::string out(kHeader);
     out += '\n';
     for (const auto& [name, r] : records) {
@@ -48,11 +50,14 @@ std::string encode_state(const Records& records) {
         out += r.gecos;  // sanitized: no control characters
         out += '\n';
     }
+    for (const auto& [uid, r] : released)
+        out += std::string(kReleased) + '\t' + std::to_string(uid) + '\t' + r.user + '\t' + std::to_string(r.since) + '\n';
     return out;
 }
 
-jit::Result<Records> decode_state(const std::string& text, const std::string& path) {
-    Records out;
+jit::Result<UidState> decode_state(const std::string& text, const std::string& path) {
+    UidState state;
+    Records& out = state.records;
     std::size_t start = 0;
     int lineno = 0;
     while (start < text.size()) {
@@ -63,10 +68,23 @@ jit::Result<Records> decode_state(const std::string& text, const std::string& pa
         ++lineno;
         auto where = path + ":" + std::to_string(lineno);
         if (lineno == 1) {
-            if (line != kHeader) return make_error("nss.state", where + ": expected '" + std::string(kHeader) + "'");
+            if (line != kHeader && line != kHeaderV1)
+                return make_error("nss.state", where + ": expected '" + std::string(kHeader) + "'");
             continue;
         }
         auto f = split_tabs(line);
+        if (f[0] == kReleased) {
+            Publisher::Released r;
+            std::uint32_t uid = 0;
+            if (f.size() != 4) return make_error("nss.state", where + ": expected 4 tab-separated fields");
+            if (!parse_int(f[1], uid) || uid < 1000u || uid > 2147483646u) return make_error("nss.state", where + ": bad uid");
+            if (!is_posix_name(f[2])) return make_error("nss.state", where + ": bad user name");
+            if (!parse_int(f[3], r.since)) return make_error("nss.state", where + ": bad time");
+            r.user = std::string(f[2]);
+            if (!state.released.emplace(uid, std::move(r)).second)
+                return make_error("nss.state", where + ": duplicate released uid");
+            continue;
+        }
         Publisher::Record r;
         int present = 0;
         if (f.size() != 7) return make_error("nss.state", where + ": expected 7 tab-separated fields");
@@ -87,7 +105,7 @@ jit::Result<Records> decode_state(const std::string& text, const std::string& pa
             return make_error("nss.state", where + ": duplicate user");
     }
     if (lineno == 0) return make_error("nss.state", path + ": empty file");
-    return out;
+    return state;
 }
 
 }  // namespace jit::nss

@@ -2,8 +2,11 @@
 // JIT user has, when their last window ended and when they left the
 // snapshot (for retention and quarantine). Text, one user per line:
 //
-//   jit-nss-uids 1
+//   jit-nss-uids 2
 //   <user> TAB <uid or -> TAB <alloc|grant> TAB <present 0|1> TAB <active_end> TAB <gone_since> TAB <gecos>
+//   !released TAB <uid> TAB <former user> TAB <since>
+//
+// Version 1 (no "!released" lines) is still read.
 #pragma once
 
 #include <jit/nss_publisher.hpp>
@@ -15,10 +18,16 @@
 namespace jit::nss {
 
 using Records = std::map<std::string, Publisher::Record>;
+using ReleasedUids = std::map<std::uint32_t, Publisher::Released>;
 
-std::string encode_state(const Records& records);
+struct UidState {
+    Records records;
+    ReleasedUids released;
+};
+
+std::string encode_state(const Records& records, const ReleasedUids& released);
 // Errors name the line; an unknown version, a bad field or a duplicate is an
 // error (allocations are never silently forgotten).
-jit::Result<Records> decode_state(const std::string& text, const std::string& path);
+jit::Result<UidState> decode_state(const std::string& text, const std::string& path);
 
 }  // namespace jit::nss

@@ -7,6 +7,8 @@
 // A segment is deleted only after `state` says all its events are acknowledged.
 #include "jit/upload.hpp"
 
+#include <jit/set_aside.hpp>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -86,6 +88,8 @@ std::optional<std::uint64_t> seq_of_line(std::string_view line) {
     std::string errs;
     if (!reader->parse(line.data(), line.data() + line.size(), &v, &errs)) return std::nullopt;
     if (!v.isObject() || !v["seq"].isUInt64() || !v["type"].isString()) return std::nullopt;
+    // Beyond 2^53 a seq is no longer exact in JSON, and next_seq must never wrap.
+    if (v["seq"].asUInt64() > (std::uint64_t(1) << 53)) return std::nullopt;
     return v["seq"].asUInt64();
 }
 
@@ -156,9 +160,13 @@ struct UploadQueue::Impl {
         audit::Event e{audit::EventType::SecurityAlert, std::move(message), {}};
         e.add(std::string(audit::field::kAlert), std::move(alert_kind));
         e.add(extra);
+        report(e);
+    }
+    void report(const audit::Event& e) {
         local->emit(e);
         (void)append(e);  // best effort: the local sink already has it
     }
+    std::int64_t wall_now() const { return opt.wall_seconds ? opt.wall_seconds() : clock() / 1000; }
 
     Status sync_dir() {
         int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -259,7 +267,7 @@ struct UploadQueue::Impl {
             if (auto st = open_segment(); !st) return st;
         }
         Segment& seg = segments.back();
-        QueuedEvent q{next_seq, event_json(event, next_seq, opt.wall_seconds ? opt.wall_seconds() : clock() / 1000)};
+        QueuedEvent q{next_seq, event_json(event, next_seq, wall_now())};
         std::string line = q.json + "\n";
         const off_t before = seg.bytes >= 0 ? seg.bytes : file_size(append_fd);
         const bool sync_each = opt.fsync && opt.sync_interval_ms <= 0;
@@ -411,27 +419,22 @@ struct UploadQueue::Impl {
         notify();
     }
 
-    Status recover() {
-        std::vector<std::tuple<std::string, std::string, audit::Fields>> deferred;
+    // Reads what a predecessor left. A file that cannot be used is set aside
+    // (docs/audit.md) and the queue starts without it: never a reason for
+    // jit-helperd not to start. `deferred`: alerts to report once next_seq is known.
+    Status recover(std::vector<audit::Event> deferred) {
         // state
+        const std::string re_send = "re-sending every spooled event (the authority ignores duplicates)";
         std::string content;
         int err = 0;
         if (read_file(path("state"), content, err)) {
             std::string_view s(content);
-            if (s.starts_with("acked_through ") && s.ends_with("\n")) {
-                auto v = parse_u64(s.substr(14, s.size() - 15));
-                if (v) acked_through = *v;
-                else err = EINVAL;
-            } else {
-                err = EINVAL;
-            }
-            if (err == EINVAL)
-                deferred.emplace_back("upload.state_corrupt",
-                      "audit upload state " + path("state") +
-                          " is corrupt; re-sending every spooled event (the authority ignores duplicates)",
-                      audit::Fields{{std::string(audit::field::kPath), path("state")}});
+            std::optional<std::uint64_t> v;
+            if (s.starts_with("acked_through ") && s.ends_with("\n")) v = parse_u64(s.substr(14, s.size() - 15));
+            if (v) acked_through = *v;
+            else deferred.push_back(audit::set_aside(path("state"), "not 'acked_through N'", re_send, wall_now()));
         } else if (err != ENOENT) {
-            return io_error("read", path("state"), err);
+            deferred.push_back(audit::set_aside(path("state"), "cannot read: " + errno_text(err), re_send, wall_now()));
         }
 
         // segments
@@ -451,7 +454,14 @@ struct UploadQueue::Impl {
         std::size_t corrupt = 0;
         for (const auto& [first, name] : files) {
             Segment seg{path(name), first, 0, 0};
-            if (!read_file(seg.path, content, err)) return io_error("read", seg.path, err);
+            if (!read_file(seg.path, content, err)) {
+                deferred.push_back(audit::set_aside(seg.path, "cannot read: " + errno_text(err),
+                                                    "its events are not sent to the authority (they are in the journal)",
+                                                    wall_now()));
+                continue;
+            }
+            const std::size_t corrupt_before = corrupt;
+            std::size_t torn = 0;
             std::size_t pos = 0;
             while (pos < content.size()) {
                 std::size_t nl = content.find('\n', pos);
@@ -460,6 +470,7 @@ struct UploadQueue::Impl {
                     if (::truncate(seg.path.c_str(), static_cast<off_t>(pos)) != 0)
                         return io_error("truncate", seg.path, errno);
                     ++corrupt;
+                    torn = 1;
                     break;
                 }
                 std::string_view line(content.data() + pos, nl - pos);
@@ -478,6 +489,12 @@ struct UploadQueue::Impl {
                 ++seg.count;
                 if (*seq > acked_through) pending.push_back(QueuedEvent{*seq, std::string(line)});
             }
+            // Unreadable records (not a torn last line, which a crash leaves):
+            // a copy of the file is kept for forensics; its readable events go on.
+            if (corrupt - corrupt_before > torn)
+                deferred.push_back(audit::set_aside(seg.path, "unreadable records",
+                                                    "its readable events are sent; the file stays until they are",
+                                                    wall_now(), /*keep_original=*/true));
             segments.push_back(std::move(seg));
         }
         next_seq = max_seq + 1;
@@ -502,13 +519,16 @@ struct UploadQueue::Impl {
             }
         }
         if (corrupt)
-            deferred.emplace_back("upload.spool_corrupt",
-                  std::to_string(corrupt) + " unreadable record(s) in the audit upload spool " + dir +
-                      " were skipped; those events stay in the local journal but never reach the authority",
-                  audit::Fields{{std::string(audit::field::kCount), std::to_string(corrupt)},
-                   {std::string(audit::field::kPath), dir}});
+            deferred.push_back(
+                audit::Event{audit::EventType::SecurityAlert,
+                             std::to_string(corrupt) + " unreadable record(s) in the audit upload spool " + dir +
+                                 " were skipped; those events stay in the local journal but never reach the authority",
+                             {}}
+                    .add(std::string(audit::field::kAlert), "upload.spool_corrupt")
+                    .add(std::string(audit::field::kCount), std::to_string(corrupt))
+                    .add(std::string(audit::field::kPath), dir));
         // Only now that next_seq is known may the alerts themselves be spooled.
-        for (auto& [kind, message, extra] : deferred) alert(kind, message, extra);
+        for (const auto& e : deferred) report(e);
         return Ok{};
     }
 };
@@ -520,14 +540,6 @@ Result<std::unique_ptr<UploadQueue>> UploadQueue::open(std::string dir, EventTra
         return make_error("upload.options", "upload queue options out of range (sizes must be > 0, backoff "
                                             "initial > 0 and <= max)");
     while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return io_error("create", dir, errno);
-    struct stat st {};
-    if (::lstat(dir.c_str(), &st) != 0) return io_error("stat", dir, errno);
-    if (!S_ISDIR(st.st_mode)) return make_error("upload.dir", dir + " is not a directory");
-    if (st.st_uid != ::geteuid())
-        return make_error("upload.dir", dir + " is owned by uid " + std::to_string(st.st_uid) + ", not by us");
-    if ((st.st_mode & 077) != 0 && ::chmod(dir.c_str(), 0700) != 0) return io_error("chmod", dir, errno);
-
     auto impl = std::make_unique<Impl>();
     impl->dir = dir;
     impl->transport = &transport;
@@ -535,12 +547,31 @@ Result<std::unique_ptr<UploadQueue>> UploadQueue::open(std::string dir, EventTra
     impl->opt = options;
     impl->clock = std::move(clock);
     impl->rng.seed(options.rng_seed ? options.rng_seed : std::random_device{}());
+    std::vector<audit::Event> deferred;
+    struct stat st {};
+    // Something else where the spool should be (a file, a symlink, a directory
+    // of another owner): set aside, and a new spool is made.
+    if (::lstat(dir.c_str(), &st) == 0 && (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())) {
+        deferred.push_back(audit::set_aside(dir,
+                                            !S_ISDIR(st.st_mode) ? "not a directory"
+                                                                 : "owned by uid " + std::to_string(st.st_uid) + ", not by us",
+                                            "a new, empty spool is used: seq continues from 1 (the authority may "
+                                            "ignore seqs it has seen; the events are in the journal)",
+                                            impl->wall_now()));
+    }
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return io_error("create", dir, errno);
+    if (::lstat(dir.c_str(), &st) != 0) return io_error("stat", dir, errno);
+    if (!S_ISDIR(st.st_mode)) return make_error("upload.dir", dir + " is not a directory");
+    if (st.st_uid != ::geteuid())
+        return make_error("upload.dir", dir + " is owned by uid " + std::to_string(st.st_uid) + ", not by us");
+    if ((st.st_mode & 077) != 0 && ::chmod(dir.c_str(), 0700) != 0) return io_error("chmod", dir, errno);
+
     std::string lock = impl->path("lock");
     impl->lock_fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (impl->lock_fd < 0) return io_error("open", lock, errno);
     if (::flock(impl->lock_fd, LOCK_EX | LOCK_NB) != 0)
         return make_error("upload.locked", "the audit upload spool " + dir + " is in use by another process");
-    if (auto rs = impl->recover(); !rs) return rs.error();
+    if (auto rs = impl->recover(std::move(deferred)); !rs) return rs.error();
     return std::unique_ptr<UploadQueue>(new UploadQueue(std::move(impl)));
 }
 

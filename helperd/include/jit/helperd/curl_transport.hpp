@@ -48,7 +48,6 @@ private:
     static int on_timer_change(CURLM* multi, long timeout_ms, void* userp);
     static int on_io(sd_event_source* src, int fd, uint32_t revents, void* userdata);
     static int on_timer(sd_event_source* src, uint64_t usec, void* userdata);
-    static int on_deferred(sd_event_source* src, void* userdata);
     static size_t on_write(char* ptr, size_t size, size_t nmemb, void* userdata);
     void check_done();
     void remove(RequestId id);

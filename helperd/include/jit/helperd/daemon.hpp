@@ -13,6 +13,8 @@
 #include <jit/decision.hpp>
 #include <jit/helperd/config.hpp>
 #include <jit/helperd/loop.hpp>
+#include <jit/helperd/peer_budget.hpp>
+#include <jit/helperd/request_owners.hpp>
 #include <jit/helperd/state_store.hpp>
 #include <jit/helperd/sync.hpp>
 #include <jit/helperd/transport.hpp>
@@ -194,11 +196,21 @@ public:
     bool is_managed(const std::string& user, LocalAccount* account = nullptr);
     Decision decide_for(const AccessRequest& request, bool* managed, LocalAccount* account = nullptr);
     Json::Value status_json();
+    // What op=status tells an unprivileged peer: only `user`'s own sessions
+    // (every list entry naming another user is left out) and no publishing
+    // details (they may name other users).
+    Json::Value status_json_for(const std::string& user);
     Json::Value grants_json(const std::optional<std::string>& only_user);
     // Short text for sd_notify STATUS=.
     std::string status_line() const;
     // Called (if set) whenever status_line() may have changed.
     std::function<void()> on_status_change;
+
+    // Per non-root uid (docs/socket-protocol.md, "Limits on local users"):
+    // op=request relays 5 at once then one a minute; op=request_status asks
+    // the authority 20 times at once then once every 3 s.
+    static constexpr std::int64_t kRelayBurst = 5, kRelayRefillMs = 60000;
+    static constexpr std::int64_t kRequestStatusBurst = 20, kRequestStatusRefillMs = 3000;
 
 private:
     void accept_bundle(AcceptedBundle bundle, std::string envelope_bytes);
@@ -215,6 +227,9 @@ private:
     void op_session(const ipc::Message& req, const Peer& peer, bool open, std::function<void(ipc::Message)>& reply);
     void op_request(const ipc::Message& req, const Peer& peer, std::function<void(ipc::Message)> reply);
     void op_request_status(const ipc::Message& req, const Peer& peer, std::function<void(ipc::Message)> reply);
+    // Spends a token of `budget` for a non-root peer; false (and the answer
+    // given, an alert at the first refusal) when it has none.
+    bool within_budget(PeerBudget& budget, const char* op, const Peer& peer, std::function<void(ipc::Message)>& reply);
 
     Config config_;
     TrustedKeys keys_;
@@ -230,6 +245,9 @@ private:
     Loop::TimerId change_timer_ = 0;
     UnixTime started_at_ = 0;
     std::string last_publish_error_;
+    RequestOwners request_owners_;
+    PeerBudget relay_budget_{kRelayBurst, kRelayRefillMs};
+    PeerBudget request_status_budget_{kRequestStatusBurst, kRequestStatusRefillMs};
 };
 
 // Errors answered on the socket: {status=error, error=<code>, message=<text>}.

@@ -46,6 +46,11 @@ private:
 // "state" for a revision mismatch.
 Result<AcceptedBundle> reverify_stored(const StoredState& state, const TrustedKeys& keys, const std::string& host_id);
 
+// Reads a whole state file (no symlink; a regular file of at most `max_bytes`,
+// not writable by group or others). nullopt when it does not exist; error
+// code "state" (or the system error) naming the path otherwise.
+Result<std::optional<std::string>> read_state_file(const std::string& path, std::size_t max_bytes);
+
 // Writes `data` to `path` atomically (temp in the same dir, fsync, rename,
 // fsync dir) with `mode`.
 Status write_file_atomic(const std::string& path, const std::string& data, unsigned mode);

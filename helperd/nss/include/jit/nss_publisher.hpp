@@ -55,11 +55,18 @@ struct PublishedUser {
     bool retained = false;                 // no active window: kept for retention with nologin shell
 };
 
+// The publisher's uid allocation state: state_dir + "/nss-uids".
+std::string uid_state_path(const NssPolicy& policy);
+
 class Publisher {
 public:
     // Loads the uid allocations from state_dir (creates nothing yet). Fails
     // on a bad policy (empty range, uid_min < 1000, ...) or an unreadable or
-    // malformed state file (never silently forgets allocations).
+    // malformed state file (never silently forgets allocations: error code
+    // "nss.state"; jit-helperd then sets the file aside and opens again).
+    // Without a state file, the users of a valid snapshot at db_path are
+    // taken as allocated (their uids, present, window end unknown), so that
+    // a lost state file does not give their uids to someone else.
     static jit::Result<Publisher> open(NssPolicy policy);
 
     // Recomputes the user set for `now` from the complete list of accepted
@@ -103,12 +110,20 @@ public:
         jit::UnixTime gone_since = 0;    // when it left the snapshot (0: never published)
         std::string gecos;               // for retention entries, when grants are gone
     };
+    // A uid a user gave up when their grant named another one: held for
+    // uid_quarantine_seconds from `since` like any uid that left, given back
+    // only to `user`.
+    struct Released {
+        std::string user;
+        jit::UnixTime since = 0;
+    };
 
 private:
     explicit Publisher(NssPolicy policy) : policy_(std::move(policy)) {}
 
     NssPolicy policy_;
     std::map<std::string, Record> records_;
+    std::map<std::uint32_t, Released> released_;  // by uid
     std::string last_state_;             // the state file as last saved
     std::string last_snapshot_;          // the last written snapshot, unstamped (generation 0)
     std::set<std::string> local_names_;  // names found in passwd_file at the last publish
