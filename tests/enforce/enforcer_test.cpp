@@ -15,6 +15,7 @@ namespace jit::enforce {
 namespace {
 
 using audit::EventType;
+using test::FakeTerminator;
 using test::grant;
 using test::T0;
 
@@ -27,24 +28,6 @@ public:
     void advance(std::int64_t seconds) {
         wall += seconds;
         mono += seconds * 1000;
-    }
-};
-
-class FakeTerminator final : public Terminator {
-public:
-    std::vector<std::string> terminated, killed;
-    std::set<std::string> stubborn;  // sessions that survive the polite step
-    std::map<std::string, std::vector<std::string>> staying_seen;
-    const char* name() const override { return "logind"; }
-    Result<std::string> terminate(const Session& s, const std::vector<Session>& staying) override {
-        terminated.push_back(s.key);
-        for (const auto& o : staying) staying_seen[s.key].push_back(o.key);
-        return std::string("terminate-session");
-    }
-    bool alive(const Session& s, const std::vector<Session>&) override { return stubborn.count(s.key) > 0; }
-    Result<std::string> kill(const Session& s, const std::vector<Session>&) override {
-        killed.push_back(s.key);
-        return std::string("kill-session");
     }
 };
 
@@ -290,8 +273,11 @@ public:
     std::set<std::string> live;
     std::vector<Session> extra;
     const char* name() const override { return "test"; }
-    bool alive(const Session& s) override { return live.count(s.key) > 0; }
-    std::vector<Session> discover() override { return extra; }
+    std::optional<bool> alive(const Session& s) override { return live.count(s.key) > 0; }
+    bool list(Listed done) override {
+        done(extra);
+        return true;
+    }
 };
 
 TEST_F(EnforcerTest, RestartDropsSessionsThatAreGoneAndAdoptsLiveOnes) {
