@@ -382,6 +382,35 @@ TEST_F(ProcessTree, RecycledLeaderPidIsNotTheSession) {
     pids[0] = leader;
 }
 
+// sshd's session_close comes from the leader itself, after SIGTERM: a session
+// of which only that leader still runs is over (no wait for the grace).
+TEST_F(ProcessTree, ClosingLeaderAloneDoesNotKeepTheSessionAlive) {
+    pid_t leader = spawn([] { hang(); });
+    pids[0] = leader;
+    Session s = session_of(leader, "k");
+    RecordingSignaller sig;
+    FallbackTerminator term(sig, options());
+    EXPECT_TRUE(term.alive_now(s, {}, /*leader_closing=*/false));
+    EXPECT_FALSE(term.alive_now(s, {}, /*leader_closing=*/true));
+}
+
+TEST_F(ProcessTree, ClosingLeaderWithAChildLeftIsStillAlive) {
+    pid_t leader = spawn([this] {
+        report(Leader);
+        spawn([this] {
+            become_user();
+            report(Shell);
+            hang();
+        });
+        hang();
+    });
+    collect(2);
+    Session s = session_of(leader, "k");
+    RecordingSignaller sig;
+    FallbackTerminator term(sig, options());
+    EXPECT_TRUE(term.alive_now(s, {}, /*leader_closing=*/true));
+}
+
 TEST_F(ProcessTree, NothingBelowMinUidIsEverTaken) {
     pid_t leader = spawn([] { hang(); });
     pids[0] = leader;
