@@ -271,6 +271,12 @@ void Enforcer::prune_gone() {
 }
 
 void Enforcer::evaluate() {
+    struct Guard {
+        bool& flag;
+        bool was;
+        ~Guard() { flag = was; }
+    } guard{evaluating_, evaluating_};
+    evaluating_ = true;
     const UnixTime now = deps_.clock.now();
     prune_gone();
     Plan p;
@@ -407,9 +413,12 @@ Session* Enforcer::ending_session(const std::string& key, std::uint64_t token) {
     return &it->second;
 }
 
+// An answer changed the table outside an evaluation (a session ended, say):
+// evaluate again, since what is due may depend on it (home retention waits
+// for the user's last session). Inside an evaluation the running one goes on.
 void Enforcer::changed() {
-    save();
-    if (on_schedule_change) on_schedule_change();
+    if (evaluating_) return;
+    evaluate();
 }
 
 void Enforcer::send_polite(const std::string& key) {

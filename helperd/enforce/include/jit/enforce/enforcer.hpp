@@ -177,7 +177,7 @@ private:
     void track_users(UnixTime now);
     void sync_grant_states(UnixTime now);
     void save();
-    void changed();  // after an asynchronous answer: save, let the driver re-arm
+    void changed();  // after an asynchronous answer: evaluate (saves, lets the driver re-arm)
     std::string polite_how() const;
     std::string hard_how() const;
     std::vector<Session> staying_sessions() const;
@@ -194,6 +194,7 @@ private:
     std::string save_error_;
     std::function<bool(const std::string& user)> managed_;
     bool listing_ = false;
+    bool evaluating_ = false;
     std::optional<std::int64_t> listed_at_ms_;
     std::uint64_t next_end_token_ = 1;
     std::map<std::string, HomeJob> jobs_;

@@ -120,10 +120,15 @@ private:
 // SessionRemoved signal confirms an end as soon as logind has dropped the
 // session. Sessions without a logind id go to `fallback`. Every call is
 // asynchronous with a bounded timeout.
+// How long an answer from logind is awaited. Nothing waits for it (the calls
+// are asynchronous), so it can be longer than a PAM budget: a slow logind
+// still gets to answer before a step counts as failed.
+inline constexpr std::uint64_t kLogindCallTimeoutUsec = 10'000'000;
+
 class LogindTerminator final : public Terminator {
 public:
     // Takes a reference on `bus` (the system bus, attached to the daemon's loop).
-    LogindTerminator(sd_bus* bus, Terminator& fallback, std::uint64_t call_timeout_usec = 2'000'000);
+    LogindTerminator(sd_bus* bus, Terminator& fallback, std::uint64_t call_timeout_usec = kLogindCallTimeoutUsec);
     ~LogindTerminator() override;
     const char* name() const override { return "logind"; }
     void terminate(const Session& s, const std::vector<Session>& staying, Done done) override;
@@ -157,6 +162,6 @@ struct LogindSession {
 // ListSessions, then the properties of each session (one GetAll each), all
 // asynchronous through `calls`. Error code "enforce.logind".
 void logind_list_sessions(AsyncBus& calls, std::function<void(Result<std::vector<LogindSession>>)> done,
-                          std::uint64_t timeout_usec = 2'000'000);
+                          std::uint64_t timeout_usec = kLogindCallTimeoutUsec);
 
 }  // namespace jit::enforce
