@@ -8,12 +8,16 @@
 #include <algorithm>
 #include <set>
 
+#include <cerrno>
+#include <csignal>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace jit::enforce {
 namespace {
 
 using audit::Event;
+using helperd::Loop;
 using audit::EventType;
 namespace field = audit::field;
 
@@ -652,8 +656,17 @@ void Enforcer::start_home_job(const std::string& user, UnixTime now) {
 }
 
 void Enforcer::watch_home_job(const std::string& user, pid_t pid) {
+    Loop::TimerId child = 0;
+    try {
+        child = deps_.loop->watch_child(pid, [this, user](int status) { home_job_done(user, status); });
+    } catch (const std::exception& e) {
+        ::kill(pid, SIGKILL);  // unwatched: stop it here and now
+        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
+        return end_home_job(user, std::string("cannot watch the retention job: ") + e.what());
+    }
     HomeJob& job = jobs_[user];
-    job.child = deps_.loop->watch_child(pid, [this, user](int status) { home_job_done(user, status); });
+    job.child = child;
     job.timeout = deps_.loop->call_after(std::chrono::milliseconds(options_.retention.job_timeout_ms), [this, user] {
         if (auto j = jobs_.find(user); j != jobs_.end()) {
             deps_.loop->cancel(j->second.child);  // kills it
