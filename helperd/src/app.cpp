@@ -294,6 +294,7 @@ int run_app(const AppOptions& options) {
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGCHLD);  // sd-event child sources (home retention jobs) need it blocked
     sigprocmask(SIG_BLOCK, &mask, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
     sd_event* event = nullptr;

@@ -1,5 +1,9 @@
 #include <jit/helperd/loop.hpp>
 
+#include <csignal>
+#include <cerrno>
+#include <sys/wait.h>
+
 namespace jit::helperd {
 
 Loop::TimerId ManualLoop::call_after(std::chrono::milliseconds delay, Callback cb) {
@@ -14,7 +18,43 @@ Loop::TimerId ManualLoop::call_at(UnixTime when, Callback cb) {
     return id;
 }
 
-void ManualLoop::cancel(TimerId id) { timers_.erase(id); }
+void ManualLoop::cancel(TimerId id) {
+    timers_.erase(id);
+    if (auto it = children_.find(id); it != children_.end()) {
+        ::kill(it->second.first, SIGKILL);
+        while (::waitpid(it->second.first, nullptr, 0) < 0 && errno == EINTR) {
+        }
+        children_.erase(it);
+    }
+}
+
+Loop::TimerId ManualLoop::watch_child(pid_t pid, ChildCallback cb) {
+    TimerId id = next_id_++;
+    children_[id] = {pid, std::move(cb)};
+    return id;
+}
+
+std::size_t ManualLoop::reap_children(bool block) {
+    std::size_t ran = 0;
+    for (bool first = true;; first = false) {
+        for (auto it = children_.begin(); it != children_.end();) {
+            int status = 0;
+            pid_t r = ::waitpid(it->second.first, &status, WNOHANG);
+            if (r == 0 || (r < 0 && errno == EINTR)) {
+                ++it;
+                continue;
+            }
+            ChildCallback cb = std::move(it->second.second);
+            it = children_.erase(it);
+            ++ran;
+            cb(r < 0 ? -1 : status);
+            it = children_.begin();  // the callback may have added or cancelled watches
+        }
+        if (ran > 0 || !block || children_.empty()) return ran;
+        // A test's wait: the manual loop has no event source to sleep on.
+        if (!first) ::usleep(10000);
+    }
+}
 
 void ManualLoop::run_due() {
     for (;;) {

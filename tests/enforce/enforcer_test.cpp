@@ -15,6 +15,7 @@ namespace jit::enforce {
 namespace {
 
 using audit::EventType;
+using test::FakeTerminator;
 using test::grant;
 using test::T0;
 
@@ -27,24 +28,6 @@ public:
     void advance(std::int64_t seconds) {
         wall += seconds;
         mono += seconds * 1000;
-    }
-};
-
-class FakeTerminator final : public Terminator {
-public:
-    std::vector<std::string> terminated, killed;
-    std::set<std::string> stubborn;  // sessions that survive the polite step
-    std::map<std::string, std::vector<std::string>> staying_seen;
-    const char* name() const override { return "logind"; }
-    Result<std::string> terminate(const Session& s, const std::vector<Session>& staying) override {
-        terminated.push_back(s.key);
-        for (const auto& o : staying) staying_seen[s.key].push_back(o.key);
-        return std::string("terminate-session");
-    }
-    bool alive(const Session& s, const std::vector<Session>&) override { return stubborn.count(s.key) > 0; }
-    Result<std::string> kill(const Session& s, const std::vector<Session>&) override {
-        killed.push_back(s.key);
-        return std::string("kill-session");
     }
 };
 
@@ -290,8 +273,11 @@ public:
     std::set<std::string> live;
     std::vector<Session> extra;
     const char* name() const override { return "test"; }
-    bool alive(const Session& s) override { return live.count(s.key) > 0; }
-    std::vector<Session> discover() override { return extra; }
+    std::optional<bool> alive(const Session& s) override { return live.count(s.key) > 0; }
+    bool list(Listed done) override {
+        done(extra);
+        return true;
+    }
 };
 
 TEST_F(EnforcerTest, RestartDropsSessionsThatAreGoneAndAdoptsLiveOnes) {
@@ -323,6 +309,112 @@ TEST_F(EnforcerTest, RestartDropsSessionsThatAreGoneAndAdoptsLiveOnes) {
     EXPECT_FALSE(enf->sessions().count(live));
     EXPECT_EQ(*sink.last(EventType::SessionClosed)->field("JIT_REASON"), "gone");
     EXPECT_TRUE(term.terminated.empty());
+}
+
+// The daemon stops 1 s after ending a session (inside the grace): the decision
+// was on disk, so after the restart the trail says jitlogin ended it, once.
+TEST_F(EnforcerTest, RestartInsideTheGraceCompletesTheEndOnce) {
+    ListProber prober;
+    make(&prober);
+    grants({grant("g1", "alice", T0, T0 + 3600)});
+    prober.live.insert(session_key("", 100, "pts/1"));
+    const std::string key = open("alice", 100);
+    clock.advance(60);
+    grants({}, {{"g1", T0 + 60, "carol", "done early"}});
+    ASSERT_EQ(term.terminated, std::vector<std::string>{key});
+    clock.advance(1);
+    enf.reset();  // stopped inside the grace
+    auto saved = load_state(dir.path() + "/enforce.json");
+    ASSERT_TRUE(saved.ok());
+    ASSERT_TRUE(saved->sessions.at(key).ending);
+    EXPECT_EQ(saved->sessions.at(key).end_reason, "revoked");
+
+    prober.live.erase(key);  // the session went while the daemon was down
+    make(&prober);
+    EXPECT_EQ(sink.count(EventType::SessionEnded), 1u);
+    EXPECT_EQ(sink.count(EventType::SessionClosed), 0u) << "not 'ended while jit-helperd was not running'";
+    const auto* ended = sink.last(EventType::SessionEnded);
+    EXPECT_EQ(*ended->field("JIT_REASON"), "revoked");
+    EXPECT_EQ(*ended->field("JIT_HOW"), "terminate-session");
+    EXPECT_EQ(*ended->field("JIT_GRANT_ID"), "g1");
+    EXPECT_TRUE(enf->sessions().empty());
+    grants({});
+    run_until(T0 + 200);
+    EXPECT_EQ(sink.count(EventType::SessionEnded), 1u);
+    make(&prober);  // and once more: nothing left to say
+    EXPECT_EQ(sink.count(EventType::SessionEnded), 1u);
+}
+
+TEST_F(EnforcerTest, RestartInsideTheGraceEndsASessionThatStillRuns) {
+    ListProber prober;
+    make(&prober);
+    grants({grant("g1", "alice", T0, T0 + 100)});
+    prober.live.insert(session_key("", 100, "pts/1"));
+    const std::string key = open("alice", 100);
+    term.stubborn.insert(key);
+    run_until(T0 + 100);
+    ASSERT_EQ(term.terminated.size(), 1u);
+    enf.reset();
+    make(&prober);  // still running: the polite step again, the hard one after the grace
+    EXPECT_EQ(term.terminated.size(), 2u);
+    EXPECT_EQ(sink.count(EventType::SessionEnded), 0u);
+    ASSERT_TRUE(enf->next_grace_ms().has_value());
+    clock.mono = *enf->next_grace_ms();
+    enf->evaluate();
+    EXPECT_EQ(term.killed, std::vector<std::string>{key});
+    EXPECT_EQ(sink.count(EventType::SessionEnded), 1u);
+    EXPECT_EQ(*sink.last(EventType::SessionEnded)->field("JIT_STEP"), "hard");
+    EXPECT_EQ(*sink.last(EventType::SessionEnded)->field("JIT_REASON"), "window_ended");
+}
+
+// sshd sends session_close from the leader while it exits on SIGTERM: the end
+// is confirmed then, not kill_grace later.
+TEST_F(EnforcerTest, CloseDuringTheGraceEndsItAtOnceWhenOnlyTheLeaderIsLeft) {
+    make();
+    grants({grant("g1", "alice", T0, T0 + 100)});
+    const std::string key = open("alice", 100);
+    term.leader_only.insert(key);
+    run_until(T0 + 100);
+    EXPECT_EQ(sink.count(EventType::SessionEnded), 0u);
+    enf->session_closed(key);
+    ASSERT_EQ(sink.count(EventType::SessionEnded), 1u);
+    EXPECT_EQ(*sink.last(EventType::SessionEnded)->field("JIT_STEP"), "polite");
+    ASSERT_FALSE(term.alive_asked.empty());
+    EXPECT_TRUE(term.alive_asked.back().second) << "asked with the leader closing";
+    EXPECT_TRUE(enf->sessions().empty());
+    EXPECT_FALSE(enf->next_grace_ms().has_value());
+    clock.mono += 10'000;
+    enf->evaluate();
+    EXPECT_TRUE(term.killed.empty());
+    EXPECT_EQ(sink.count(EventType::SessionEnded), 1u);
+}
+
+// logind answers late (or not for seconds): nothing waits for it, the rest of
+// the enforcer keeps working, and the session is ended once the answers come.
+TEST_F(EnforcerTest, SlowTerminatorAnswersAreAwaitedWithoutBlocking) {
+    make();
+    grants({grant("g1", "alice", T0, T0 + 100), grant("g2", "bob", T0, T0 + 3600)});
+    const std::string a = open("alice", 100);
+    term.hold = true;
+    term.stubborn.insert(a);
+    run_until(T0 + 100);
+    EXPECT_EQ(term.held(), 1u);  // TerminateSession asked, no answer yet
+    const std::string b = open("bob", 200, "pts/2");  // other work goes on meanwhile
+    EXPECT_TRUE(enf->sessions().count(b));
+    clock.mono += 5000;
+    enf->evaluate();  // the grace is over: liveness asked, still unanswered
+    EXPECT_EQ(term.held(), 2u);
+    EXPECT_FALSE(enf->next_grace_ms().has_value()) << "no timer re-armed in a loop while the check is pending";
+    enf->evaluate();
+    EXPECT_EQ(term.held(), 2u) << "asked once";
+    term.release();  // terminate-session and "alive" arrive; KillSession asked
+    EXPECT_EQ(term.killed, std::vector<std::string>{a});
+    EXPECT_EQ(sink.count(EventType::SessionEnded), 0u);
+    term.release();
+    ASSERT_EQ(sink.count(EventType::SessionEnded), 1u);
+    EXPECT_EQ(*sink.last(EventType::SessionEnded)->field("JIT_HOW"), "kill-session");
+    EXPECT_TRUE(enf->sessions().count(b));
+    EXPECT_FALSE(enf->sessions().count(a));
 }
 
 TEST_F(EnforcerTest, StaleSuspendEndsSessions) {

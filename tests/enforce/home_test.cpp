@@ -26,9 +26,9 @@ public:
 class NoTerm final : public Terminator {
 public:
     const char* name() const override { return "fallback"; }
-    Result<std::string> terminate(const Session&, const std::vector<Session>&) override { return std::string("x"); }
-    bool alive(const Session&, const std::vector<Session>&) override { return false; }
-    Result<std::string> kill(const Session&, const std::vector<Session>&) override { return std::string("x"); }
+    void terminate(const Session&, const std::vector<Session>&, Done done) override { done(std::string("x")); }
+    void alive(const Session&, const std::vector<Session>&, bool, AliveDone done) override { done(false); }
+    void kill(const Session&, const std::vector<Session>&, Done done) override { done(std::string("x")); }
 };
 class NoWarn final : public Warner {
 public:
@@ -43,6 +43,7 @@ protected:
     NoWarn warner;
     audit::RecordingSink sink;
     std::string homes, archives;
+    helperd::ManualLoop loop;
     std::unique_ptr<Enforcer> enf;
 
     void SetUp() override {
@@ -56,20 +57,32 @@ protected:
         std::ofstream(h + "/notes.txt") << "hello from " << user << "\n";
         return h;
     }
-    void make(std::optional<int> days, RetentionPolicy::Action action) {
+    void make(std::optional<int> days, RetentionPolicy::Action action, std::uint64_t max_bytes = 1 << 20) {
         EnforcerOptions o;
         o.state_path = dir.path() + "/enforce.json";
         o.retention.days = days;
         o.retention.action = action;
         o.retention.archive_dir = archives;
-        enf = std::make_unique<Enforcer>(o, Enforcer::Deps{clock, term, warner, sink, nullptr});
+        o.retention.max_archive_bytes = max_bytes;
+        enf = std::make_unique<Enforcer>(o, Enforcer::Deps{clock, term, warner, sink, nullptr, &loop});
         ASSERT_TRUE(enf->start().ok());
     }
+    // The grants change; then the retention jobs this started run to their end.
     void grants(std::vector<Grant> gs) {
         GrantsUpdate u;
         u.have_bundle = true;
         u.grants = std::move(gs);
         enf->update_grants(u);
+        finish_jobs();
+    }
+    void finish_jobs() {
+        while (loop.watched_children() > 0) loop.reap_children(true);
+    }
+    std::vector<std::string> archive_files() {
+        std::vector<std::string> out;
+        std::error_code ec;
+        for (const auto& e : std::filesystem::directory_iterator(archives, ec)) out.push_back(e.path().string());
+        return out;
     }
 };
 
@@ -87,6 +100,7 @@ TEST_F(HomeRetention, ArchivesAfterTheDaysWithoutGrantThenRemoves) {
     EXPECT_EQ(enf->next_wakeup(), T0 + 3600 + 2 * 86400);
     clock.wall += 1;
     enf->evaluate();
+    finish_jobs();
     EXPECT_FALSE(std::filesystem::exists(alice));
     EXPECT_TRUE(std::filesystem::exists(local + "/notes.txt"));
     const auto* e = sink.last(EventType::HomeArchived);
@@ -159,6 +173,82 @@ TEST_F(HomeRetention, HomeOfAnotherOwnerIsLeftAlone) {
     EXPECT_EQ(sink.count(EventType::SecurityAlert), 1u);
 }
 
+// The case: a 1 TiB sparse file (`truncate -s 1T`) in the home. The
+// evaluation only starts the job (a child process the loop watches) and
+// returns; tar --sparse archives the holes as holes.
+TEST_F(HomeRetention, SparseTerabyteFileIsArchivedByAChildProcess) {
+    make(0, RetentionPolicy::Action::Archive);
+    const std::string frank = make_home("frank");
+    ASSERT_EQ(std::system(("truncate -s 1T '" + frank + "/huge'").c_str()), 0);
+    enf->note_home_created("frank", {frank, ::getuid(), T0});
+    grants({grant("g1", "frank", T0, T0 + 10)});
+    clock.wall = T0 + 20;
+    GrantsUpdate u;
+    u.have_bundle = true;
+    enf->update_grants(u);  // returns with the job running in its child
+    EXPECT_EQ(enf->running_home_jobs(), 1u);
+    EXPECT_EQ(loop.watched_children(), 1u);
+    EXPECT_EQ(enf->state().homes.at("frank").attempts, 1);  // recorded before it started
+    EXPECT_FALSE(enf->state().homes.at("frank").partial_archive.empty());
+    finish_jobs();
+    EXPECT_EQ(enf->running_home_jobs(), 0u);
+    EXPECT_FALSE(std::filesystem::exists(frank));
+    const auto* e = sink.last(EventType::HomeArchived);
+    ASSERT_NE(e, nullptr) << (sink.last(EventType::SecurityAlert) ? *sink.last(EventType::SecurityAlert)->field("JIT_ERROR") : "");
+    struct stat st {};
+    ASSERT_EQ(::stat(std::string(*e->field("JIT_ARCHIVE")).c_str(), &st), 0);
+    EXPECT_LT(st.st_size, 1 << 20);  // holes are not stored
+    EXPECT_TRUE(enf->state().homes.empty());
+}
+
+TEST_F(HomeRetention, ArchiveOverItsSizeLimitLeavesTheHome) {
+    make(0, RetentionPolicy::Action::Archive, /*max_bytes=*/4096);
+    const std::string gina = make_home("gina");
+    ASSERT_EQ(std::system(("head -c 1048576 /dev/urandom > '" + gina + "/random'").c_str()), 0);
+    enf->note_home_created("gina", {gina, ::getuid(), T0});
+    grants({grant("g1", "gina", T0, T0 + 10)});
+    clock.wall = T0 + 20;
+    grants({});
+    EXPECT_TRUE(std::filesystem::exists(gina + "/random"));
+    EXPECT_EQ(sink.count(EventType::HomeArchived), 0u);
+    const auto* alert = sink.last(EventType::SecurityAlert);
+    ASSERT_NE(alert, nullptr);
+    EXPECT_NE(std::string(*alert->field("JIT_ERROR")).find("tar "), std::string::npos) << *alert->field("JIT_ERROR");
+    EXPECT_TRUE(archive_files().empty()) << "the partial archive is removed";
+    EXPECT_TRUE(enf->state().homes.empty());  // not retried
+}
+
+// A daemon that stops during the job (each time) retries at the next start,
+// and gives up with an alert after max_attempts: never a loop on one home.
+TEST_F(HomeRetention, AttemptsAreCountedAcrossRestartsThenGivenUp) {
+    const std::string hank = make_home("hank");
+    make(0, RetentionPolicy::Action::Archive);
+    enf->note_home_created("hank", {hank, ::getuid(), T0});
+    grants({grant("g1", "hank", T0, T0 + 10)});
+    clock.wall = T0 + 20;
+    for (int attempt = 1; attempt <= 3; ++attempt) {
+        GrantsUpdate u;
+        u.have_bundle = true;
+        enf->update_grants(u);
+        ASSERT_EQ(enf->running_home_jobs(), 1u) << attempt;
+        enf.reset();  // the daemon stops: its job is killed with it
+        auto saved = load_state(dir.path() + "/enforce.json");
+        ASSERT_TRUE(saved.ok());
+        EXPECT_EQ(saved->homes.at("hank").attempts, attempt);
+        make(0, RetentionPolicy::Action::Archive);
+    }
+    GrantsUpdate u;
+    u.have_bundle = true;
+    enf->update_grants(u);
+    EXPECT_EQ(enf->running_home_jobs(), 0u);
+    const auto* alert = sink.last(EventType::SecurityAlert);
+    ASSERT_NE(alert, nullptr);
+    EXPECT_NE(std::string(*alert->field("JIT_ERROR")).find("given up after 3 attempts"), std::string::npos);
+    EXPECT_TRUE(std::filesystem::exists(hank + "/notes.txt"));
+    EXPECT_TRUE(archive_files().empty()) << "partial archives of the interrupted attempts are removed";
+    EXPECT_TRUE(enf->state().homes.empty());
+}
+
 TEST(StateFile, RoundTripsEveryField) {
     test::TempDir dir;
     PersistedState st;
@@ -180,6 +270,15 @@ TEST(StateFile, RoundTripsEveryField) {
     st.grants["g1"] = {GrantPhase::Active, "alice", T0, T0 + 100};
     st.user_last_grant["alice"] = T0 + 50;
     st.homes["alice"] = {"/home/alice", 70001, T0};
+    st.homes["alice"].attempts = 2;
+    st.homes["alice"].partial_archive = "/var/lib/jit/home-archives/alice-1.tar.gz";
+    s.ending = true;
+    s.end_reason = "revoked";
+    s.end_grant_id = "g1";
+    s.end_not_after = T0 + 100;
+    s.end_decided_at = T0 + 60;
+    s.end_how = "terminate-session";
+    st.sessions[s.key] = s;
     const std::string path = dir.path() + "/state.json";
     ASSERT_TRUE(save_state(path, st).ok());
     auto back = load_state(path);
@@ -194,6 +293,14 @@ TEST(StateFile, RoundTripsEveryField) {
     EXPECT_EQ(back->grants.at("g1").phase, GrantPhase::Active);
     EXPECT_EQ(back->user_last_grant.at("alice"), T0 + 50);
     EXPECT_EQ(back->homes.at("alice").path, "/home/alice");
+    EXPECT_EQ(back->homes.at("alice").attempts, 2);
+    EXPECT_EQ(back->homes.at("alice").partial_archive, "/var/lib/jit/home-archives/alice-1.tar.gz");
+    EXPECT_TRUE(b.ending);
+    EXPECT_EQ(b.end_reason, "revoked");
+    EXPECT_EQ(b.end_grant_id, "g1");
+    EXPECT_EQ(b.end_not_after, T0 + 100);
+    EXPECT_EQ(b.end_decided_at, T0 + 60);
+    EXPECT_EQ(b.end_how, "terminate-session");
     EXPECT_TRUE(load_state(dir.path() + "/missing.json").ok());
     std::ofstream(path) << "{\"version\": 2}";
     EXPECT_FALSE(load_state(path).ok());

@@ -22,7 +22,8 @@ for i in $(seq 100); do
 done
 # Like real logind: KillSession is (ssi); GetSession/TerminateSession answer
 # NoSuchSession for unknown ids; session 7 goes away on TerminateSession,
-# session 8 ignores it and only KillSession removes it.
+# session 8 ignores it and only KillSession removes it; a session that goes
+# away is announced with the SessionRemoved signal.
 DBUS_SYSTEM_BUS_ADDRESS=$ADDR /usr/bin/python3 - <<'PY' || exit 1
 import dbus, os
 bus = dbus.bus.BusConnection(os.environ['DBUS_SYSTEM_BUS_ADDRESS'])
@@ -34,16 +35,19 @@ M = 'org.freedesktop.login1.Manager'
 known = ('p = "/org/freedesktop/login1/session/" + args[0]\n'
          'if p not in objects: raise dbus.exceptions.DBusException("No session " + args[0], name="org.freedesktop.login1.NoSuchSession")\n')
 mock.AddMethod(M, 'GetSession', 's', 'o', known + 'ret = dbus.ObjectPath(p)')
-mock.AddMethod(M, 'TerminateSession', 's', '', known + 'if args[0] == "7": self.RemoveObject(p)')
-mock.AddMethod(M, 'KillSession', 'ssi', '', known + 'self.RemoveObject(p)')
+removed = 'self.RemoveObject(p); self.EmitSignal("org.freedesktop.login1.Manager", "SessionRemoved", "so", [args[0], dbus.ObjectPath(p)])\n'
+mock.AddMethod(M, 'TerminateSession', 's', '', known + 'if args[0] == "7":\n  ' + removed.replace('\n', '\n  ').rstrip())
+mock.AddMethod(M, 'KillSession', 'ssi', '', known + removed)
 PY
 JIT_TEST_LOGIND_BUS=$ADDR "$BIN"
 rc=$?
 [ $rc -eq 0 ] || exit $rc
 fails=0
-for want in 'TerminateSession "7"' 'TerminateSession "8"' 'KillSession "8" "all" 9' 'GetSession "7"'; do
+for want in 'TerminateSession "7"' 'TerminateSession "8"' 'KillSession "8" "all" 9' 'GetSession "8"'; do
   grep -q "$want" "$D/calls.log" || { echo "FAIL: logind never saw $want" >&2; fails=1; }
 done
 grep -q 'KillSession "7"' "$D/calls.log" && { echo "FAIL: session 7 ended politely but was killed" >&2; fails=1; }
-[ $fails -eq 0 ] && echo "logind calls: TerminateSession, GetSession, KillSession(all, 9) as expected"
+# Session 7's end is confirmed by SessionRemoved, not by asking after the grace.
+grep -q 'GetSession "7"' "$D/calls.log" && { echo "FAIL: session 7 was asked about after SessionRemoved" >&2; fails=1; }
+[ $fails -eq 0 ] && echo "logind calls: TerminateSession, SessionRemoved, GetSession, KillSession(all, 9) as expected"
 exit $fails

@@ -10,6 +10,8 @@
 #include <systemd/sd-bus.h>
 
 #include <cstdlib>
+#include <functional>
+#include <optional>
 #include <set>
 
 namespace jit::enforce {
@@ -32,18 +34,28 @@ protected:
     void TearDown() override {
         if (bus) sd_bus_flush_close_unref(bus);
     }
+    // Dispatches the bus until `done()` (the answers come asynchronously);
+    // false if that never happens (the mock answers within seconds).
+    bool pump(const std::function<bool()>& done) {
+        for (int i = 0; i < 600 && !done(); ++i) {
+            int r = sd_bus_process(bus, nullptr);
+            if (r < 0) return false;
+            if (r == 0) sd_bus_wait(bus, 50'000);
+        }
+        return done();
+    }
 };
 
 class NoFallback final : public Terminator {
 public:
     int calls = 0;
     const char* name() const override { return "fallback"; }
-    Result<std::string> terminate(const Session&, const std::vector<Session>&) override {
+    void terminate(const Session&, const std::vector<Session>&, Done done) override {
         ++calls;
-        return std::string("fallback-kill");
+        done(std::string("fallback-kill"));
     }
-    bool alive(const Session&, const std::vector<Session>&) override { return false; }
-    Result<std::string> kill(const Session&, const std::vector<Session>&) override { return std::string("fallback-kill"); }
+    void alive(const Session&, const std::vector<Session>&, bool, AliveDone done) override { done(false); }
+    void kill(const Session&, const std::vector<Session>&, Done done) override { done(std::string("fallback-kill")); }
 };
 
 class TestClock final : public Clock {
@@ -61,10 +73,13 @@ public:
 
 TEST_F(MockLogind, IsDetectedAndListsSessions) {
     EXPECT_TRUE(logind_available(bus, "/nonexistent"));
-    auto list = logind_list_sessions(bus);
-    ASSERT_TRUE(list.ok()) << list.error().message;
+    AsyncBus calls(bus);
+    std::optional<Result<std::vector<LogindSession>>> list;
+    logind_list_sessions(calls, [&](Result<std::vector<LogindSession>> r) { list = std::move(r); });
+    ASSERT_TRUE(pump([&] { return list.has_value(); }));
+    ASSERT_TRUE(list->ok()) << list->error().message;
     std::set<std::string> ids;
-    for (const auto& s : *list) {
+    for (const auto& s : list->value()) {
         ids.insert(s.id);
         if (s.id == "7") {
             EXPECT_EQ(s.user, "alice");
@@ -88,6 +103,7 @@ TEST_F(MockLogind, PoliteThenHardThroughTheBus) {
     o.state_path = dir.path() + "/enforce.json";
     LogindSessionProber prober(bus);
     Enforcer enf(o, Enforcer::Deps{clock, term, warner, sink, nullptr});
+    auto ended = [&](std::size_t n) { return [&sink, n] { return sink.count(audit::EventType::SessionEnded) >= n; }; };
     ASSERT_TRUE(enf.start([](const std::string& u) { return u == "alice" || u == "bob"; }).ok());
     GrantsUpdate u;
     u.have_bundle = true;
@@ -101,13 +117,22 @@ TEST_F(MockLogind, PoliteThenHardThroughTheBus) {
         s.pid = 0;
         enf.session_opened(s);
     }
-    // Restart-time discovery sees both as alive through logind (no pid known).
-    for (const auto& [key, s] : enf.sessions()) EXPECT_TRUE(prober.alive(s)) << key;
+    // Restart-time discovery sees both through logind's list (no pid known).
+    for (const auto& [key, s] : enf.sessions()) EXPECT_FALSE(prober.alive(s).has_value()) << key;
+    std::set<std::string> listed;
+    ASSERT_TRUE(prober.list([&](Result<std::vector<Session>> r) {
+        ASSERT_TRUE(r.ok());
+        for (const auto& s : r.value()) listed.insert(s.logind_id);
+    }));
+    ASSERT_TRUE(pump([&] { return !listed.empty(); }));
+    EXPECT_TRUE(listed.count("7") && listed.count("8"));
 
     clock.wall = T0 + 100;
-    enf.evaluate();  // TerminateSession for both; the mock ends "7" only
+    enf.evaluate();  // TerminateSession for both; the mock ends "7" only (SessionRemoved confirms it)
+    ASSERT_TRUE(pump(ended(1)));
     clock.mono += o.kill_grace_ms;
-    enf.evaluate();  // GetSession: 7 is gone, 8 still there -> KillSession(8, all, SIGKILL)
+    enf.evaluate();  // GetSession: 8 still there -> KillSession(8, all, SIGKILL)
+    ASSERT_TRUE(pump(ended(2)));
     EXPECT_TRUE(enf.sessions().empty());
     std::map<std::string, std::string> how;
     for (const auto& e : sink.events)
@@ -116,16 +141,18 @@ TEST_F(MockLogind, PoliteThenHardThroughTheBus) {
     EXPECT_EQ(how["8"], "kill-session");
     EXPECT_EQ(fallback.calls, 0);
 
-    Session gone;
-    gone.logind_id = "7";
-    EXPECT_FALSE(prober.alive(gone));
     // Unknown to logind: NoSuchSession counts as already ended, not as an error.
     Session unknown;
     unknown.key = "logind:99";
     unknown.logind_id = "99";
-    auto r = term.terminate(unknown, {});
-    EXPECT_TRUE(r.ok()) << r.error().message;
-    EXPECT_FALSE(term.alive(unknown, {}));
+    std::optional<Result<std::string>> r;
+    term.terminate(unknown, {}, [&](Result<std::string> res) { r = std::move(res); });
+    ASSERT_TRUE(pump([&] { return r.has_value(); }));
+    EXPECT_TRUE(r->ok()) << r->error().message;
+    std::optional<bool> alive;
+    term.alive(unknown, {}, false, [&](bool a) { alive = a; });
+    ASSERT_TRUE(pump([&] { return alive.has_value(); }));
+    EXPECT_FALSE(*alive);
 }
 
 TEST_F(MockLogind, SessionWithoutLogindIdGoesToTheFallback) {
@@ -134,7 +161,7 @@ TEST_F(MockLogind, SessionWithoutLogindIdGoesToTheFallback) {
     Session s;
     s.key = "pid:5:pts/1";
     s.pid = 5;
-    auto r = term.terminate(s, {});
+    auto r = test::step(term, &Terminator::terminate, s, {});
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r.value(), "fallback-kill");
     EXPECT_EQ(fallback.calls, 1);

@@ -316,15 +316,15 @@ TEST_F(ProcessTree, FindsTheSessionsProcessesAndKillsOnlyThose) {
     // Now really end it: SIGTERM, grace, then whatever is left gets SIGKILL.
     RecordingSignaller sig;
     FallbackTerminator term(sig, options());
-    auto how = term.terminate(target, {staying});
+    auto how = test::step(term, &Terminator::terminate, target, {staying});
     ASSERT_TRUE(how.ok()) << how.error().message;
     EXPECT_EQ(how.value(), "fallback-kill");
     std::vector<pid_t> victims;
     for (int r : {Leader, Shell, Job, SidChild, SetsidEnv, SetsidNoEnv})
         if (pids.count(r)) victims.push_back(pids[r]);
     wait_gone(victims);
-    EXPECT_FALSE(term.alive(target, {staying}));
-    ASSERT_TRUE(term.kill(target, {staying}).ok());
+    EXPECT_FALSE(term.alive_now(target, {staying}, false));
+    ASSERT_TRUE(test::step(term, &Terminator::kill, target, {staying}).ok());
     for (const auto& [pid, s] : sig.sent) EXPECT_NE(std::find(victims.begin(), victims.end(), pid), victims.end()) << pid;
 
     auto after = ProcSnapshot::read();
@@ -357,12 +357,12 @@ TEST_F(ProcessTree, HardStepFindsWhatTheSessionForkedAfterItsLeaderDied) {
     Session target = session_of(leader, "late");
     RecordingSignaller sig;
     FallbackTerminator term(sig, options());
-    ASSERT_TRUE(term.terminate(target, {}).ok());
+    ASSERT_TRUE(test::step(term, &Terminator::terminate, target, {}).ok());
     wait_gone({leader});
     ASSERT_EQ(::write(go[1], "x", 1), 1);
     collect(3);
-    EXPECT_TRUE(term.alive(target, {}));
-    ASSERT_TRUE(term.kill(target, {}).ok());
+    EXPECT_TRUE(term.alive_now(target, {}, false));
+    ASSERT_TRUE(test::step(term, &Terminator::kill, target, {}).ok());
     wait_gone({pids[Shell], pids[Job]});
     auto after = ProcSnapshot::read();
     EXPECT_EQ(after.find(pids[Shell]), nullptr);
@@ -380,6 +380,35 @@ TEST_F(ProcessTree, RecycledLeaderPidIsNotTheSession) {
     EXPECT_TRUE(sig.real.send(leader, s.pid_start, SIGKILL).ok());  // refused silently: not the same process
     EXPECT_NE(ProcSnapshot::read().find(leader), nullptr);
     pids[0] = leader;
+}
+
+// sshd's session_close comes from the leader itself, after SIGTERM: a session
+// of which only that leader still runs is over (no wait for the grace).
+TEST_F(ProcessTree, ClosingLeaderAloneDoesNotKeepTheSessionAlive) {
+    pid_t leader = spawn([] { hang(); });
+    pids[0] = leader;
+    Session s = session_of(leader, "k");
+    RecordingSignaller sig;
+    FallbackTerminator term(sig, options());
+    EXPECT_TRUE(term.alive_now(s, {}, /*leader_closing=*/false));
+    EXPECT_FALSE(term.alive_now(s, {}, /*leader_closing=*/true));
+}
+
+TEST_F(ProcessTree, ClosingLeaderWithAChildLeftIsStillAlive) {
+    pid_t leader = spawn([this] {
+        report(Leader);
+        spawn([this] {
+            become_user();
+            report(Shell);
+            hang();
+        });
+        hang();
+    });
+    collect(2);
+    Session s = session_of(leader, "k");
+    RecordingSignaller sig;
+    FallbackTerminator term(sig, options());
+    EXPECT_TRUE(term.alive_now(s, {}, /*leader_closing=*/true));
 }
 
 TEST_F(ProcessTree, NothingBelowMinUidIsEverTaken) {

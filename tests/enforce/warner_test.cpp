@@ -157,9 +157,9 @@ public:
 class NoTerminator final : public Terminator {
 public:
     const char* name() const override { return "fallback"; }
-    Result<std::string> terminate(const Session&, const std::vector<Session>&) override { return std::string("none"); }
-    bool alive(const Session&, const std::vector<Session>&) override { return false; }
-    Result<std::string> kill(const Session&, const std::vector<Session>&) override { return std::string("none"); }
+    void terminate(const Session&, const std::vector<Session>&, Done done) override { done(std::string("none")); }
+    void alive(const Session&, const std::vector<Session>&, bool, AliveDone done) override { done(false); }
+    void kill(const Session&, const std::vector<Session>&, Done done) override { done(std::string("none")); }
 };
 
 TEST(TtyWarnerAudit, SessionWarnedNamesTheTerminalsWrittenTo) {

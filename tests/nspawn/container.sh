@@ -127,6 +127,7 @@ trusted_keys_dir = /etc/jit/trusted-keys
 
 [enforce]
 warn_before = ${JIT_TB_WARN_OFFSETS:-20s,8s}
+kill_grace = ${JIT_TB_KILL_GRACE:-5}
 EOF
 }
 

@@ -234,10 +234,10 @@ tb_flow_ended() {
     if tb_wait 10 tb_journal_has session.ended "JIT_GRANT_ID=${TB_GRANT[$user]}" "JIT_SESSION_ID=$sid" \
             JIT_HOW=terminate-session >/dev/null 2>&1; then
         tb_journal_has session.ended "JIT_GRANT_ID=${TB_GRANT[$user]}" "JIT_SESSION_ID=$sid" JIT_HOW=terminate-session
-        tb_pass "journal: jit-helperd ended session $sid through TerminateSession"
+        tb_pass "journal: jit-helperd ended session $sid through TerminateSession (within 10 s of its end; kill_grace is ${JIT_TB_KILL_GRACE:-5} s)"
     else
         tb_journal_has session.ended "JIT_GRANT_ID=${TB_GRANT[$user]}" 2>&1 | tb_show
-        tb_fail "journal: session.ended for session $sid with JIT_HOW=terminate-session"
+        tb_fail "journal: session.ended for session $sid with JIT_HOW=terminate-session within 10 s of its end"
     fi
 }
 

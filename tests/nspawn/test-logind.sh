@@ -15,6 +15,10 @@ source "$TB_LIB_DIR/flow.sh"
 tb_require_bed
 
 WINDOW=${JIT_TB_WINDOW:-40}
+# A long grace: session.ended must come when the session is gone (logind's
+# SessionRemoved, sshd's session_close), within 10 s (tb_flow_ended), not
+# kill_grace later (issue 12).
+export JIT_TB_KILL_GRACE=${JIT_TB_KILL_GRACE:-60}
 export JIT_TB_WARN_OFFSETS=${JIT_TB_WARN_OFFSETS:-$((WINDOW / 2))s,$((WINDOW / 6 > 3 ? WINDOW / 6 : 3))s}
 A=alice     # grant with sudo /usr/bin/id; its window runs out
 B=bob       # grant without sudo; revoked early

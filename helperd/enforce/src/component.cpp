@@ -112,6 +112,12 @@ public:
 
     Status init() {
         if (sd_bus_open_system(&bus_) < 0) bus_ = nullptr;
+        // logind is asked asynchronously: its answers are dispatched by the daemon's loop.
+        auto* sd = dynamic_cast<helperd::SdLoop*>(&daemon_.loop());
+        if (bus_ && sd && sd_bus_attach_event(bus_, sd->event(), SD_EVENT_PRIORITY_NORMAL) < 0) {
+            sd_bus_flush_close_unref(bus_);
+            bus_ = nullptr;
+        }
         DiscoveryOptions discovery;
         discovery.min_uid = 1000;  // PROTOCOL.md: JIT uids are >= 1000; system accounts are never touched
         fallback_ = std::make_unique<FallbackTerminator>(signaller_, discovery);
@@ -127,7 +133,8 @@ public:
                                  : "without logind (signalling the session's processes, see docs/enforcement.md)");
         auto make_enforcer = [&] {
             enforcer_ = std::make_unique<Enforcer>(options_from(daemon_.config()),
-                                                   Enforcer::Deps{clock_, t, warner_, daemon_.audit(), prober_.get()});
+                                                   Enforcer::Deps{clock_, t, warner_, daemon_.audit(), prober_.get(),
+                                                                  &daemon_.loop()});
             enforcer_->on_schedule_change = [this] { rearm(); };
         };
         make_enforcer();
@@ -151,7 +158,7 @@ public:
             st = enforcer_->start(managed);
         }
         if (!st) return st;
-        if (auto* sd = dynamic_cast<helperd::SdLoop*>(&daemon_.loop())) watch_clock(sd->event());
+        if (sd) watch_clock(sd->event());
         rearm();
         return Ok{};
     }

@@ -8,10 +8,16 @@
 #include <algorithm>
 #include <set>
 
+#include <cerrno>
+#include <csignal>
+#include <sys/wait.h>
+#include <unistd.h>
+
 namespace jit::enforce {
 namespace {
 
 using audit::Event;
+using helperd::Loop;
 using audit::EventType;
 namespace field = audit::field;
 
@@ -21,59 +27,60 @@ std::string F(std::string_view v) { return std::string(v); }
 
 // ---- probers ---------------------------------------------------------------
 
-bool ProcSessionProber::alive(const Session& s) {
+std::optional<bool> ProcSessionProber::alive(const Session& s) {
     if (s.pid <= 1 || s.pid_start == 0) return false;
     auto start = process_start_time(s.pid, proc_root_);
     return start && *start == s.pid_start;
 }
 
 LogindSessionProber::LogindSessionProber(sd_bus* bus, std::string proc_root)
-    : bus_(sd_bus_ref(bus)), proc_(std::move(proc_root)) {}
+    : calls_(bus), proc_(std::move(proc_root)) {}
 
-LogindSessionProber::~LogindSessionProber() { sd_bus_unref(bus_); }
-
-void LogindSessionProber::refresh() {
-    if (listed_) return;
-    auto r = logind_list_sessions(bus_);
-    if (r) sessions_ = std::move(r.value());
-    listed_ = r.ok();
-}
-
-bool LogindSessionProber::alive(const Session& s) {
+std::optional<bool> LogindSessionProber::alive(const Session& s) {
     // The registered process (sshd's per-connection process, su, login) lives
     // exactly as long as the session; logind is asked only when it is unknown.
     if (s.logind_id.empty() || s.pid_start != 0) return proc_.alive(s);
-    listed_ = false;
-    refresh();
-    if (!listed_) return true;  // cannot tell: keep it (it is re-checked when it is ended)
-    for (const auto& l : sessions_)
-        if (l.id == s.logind_id) return true;
-    return false;
+    return std::nullopt;
 }
 
-std::vector<Session> LogindSessionProber::discover() {
-    refresh();
-    std::vector<Session> out;
-    for (const auto& l : sessions_) {
-        Session s;
-        s.logind_id = l.id;
-        s.user = l.user;
-        s.uid = l.uid;
-        s.service = l.service;
-        s.tty = l.tty;
-        s.rhost = l.remote_host;
-        s.pid = static_cast<pid_t>(l.leader);
-        if (auto st = process_start_time(s.pid)) s.pid_start = *st;
-        s.opened_at = static_cast<UnixTime>(l.timestamp_usec / 1000000);
-        s.key = session_key(s.logind_id, s.pid, s.tty);
-        out.push_back(std::move(s));
-    }
-    return out;
+bool LogindSessionProber::list(Listed done) {
+    logind_list_sessions(calls_, [done = std::move(done)](Result<std::vector<LogindSession>> r) {
+        if (!r) return done(r.error());
+        std::vector<Session> out;
+        for (const auto& l : r.value()) {
+            Session s;
+            s.logind_id = l.id;
+            s.user = l.user;
+            s.uid = l.uid;
+            s.service = l.service;
+            s.tty = l.tty;
+            s.rhost = l.remote_host;
+            s.pid = static_cast<pid_t>(l.leader);
+            if (auto st = process_start_time(s.pid)) s.pid_start = *st;
+            s.opened_at = static_cast<UnixTime>(l.timestamp_usec / 1000000);
+            s.key = session_key(s.logind_id, s.pid, s.tty);
+            out.push_back(std::move(s));
+        }
+        done(std::move(out));
+    });
+    return true;
 }
 
 // ---- Enforcer --------------------------------------------------------------
 
-Enforcer::Enforcer(EnforcerOptions options, Deps deps) : options_(std::move(options)), deps_(deps) {}
+Enforcer::Enforcer(EnforcerOptions options, Deps deps) : options_(std::move(options)), deps_(deps) {
+    deps_.terminator.on_session_removed = [this](const std::string& id) { session_removed(id); };
+}
+
+Enforcer::~Enforcer() {
+    deps_.terminator.on_session_removed = nullptr;
+    for (auto& [user, job] : jobs_) {
+        if (deps_.loop) {
+            deps_.loop->cancel(job.child);  // kills the child; the record says to retry at the next start
+            deps_.loop->cancel(job.timeout);
+        }
+    }
+}
 
 void Enforcer::set_options(EnforcerOptions options) {
     options.state_path = options_.state_path;  // the state file does not move at runtime
@@ -85,10 +92,62 @@ Status Enforcer::start(const std::function<bool(const std::string&)>& managed) {
     auto loaded = load_state(options_.state_path);
     if (!loaded) return loaded.error();
     state_ = std::move(loaded.value());
+    managed_ = managed;
+    // Ends decided before a restart: this run's grace starts now.
+    for (auto& [key, s] : state_.sessions)
+        if (s.ending) {
+            s.kill_deadline_ms = deps_.clock.monotonic_ms() + options_.kill_grace_ms;
+            s.end_token = next_end_token_++;
+        }
     if (deps_.prober) {
-        drop_gone(/*skip_ending=*/false, "gone_at_start", " ended while jit-helperd was not running");
-        for (Session& s : deps_.prober->discover()) {
-            if (state_.sessions.count(s.key) || !managed || !managed(s.user)) continue;
+        std::vector<std::string> gone;
+        for (const auto& [key, s] : state_.sessions)
+            if (deps_.prober->alive(s) == false) gone.push_back(key);
+        for (const std::string& key : gone)
+            session_gone(key, "gone_at_start", " ended while jit-helperd was not running");
+    }
+    // Still there (or not known yet): the polite step again, the hard one after the grace.
+    std::vector<std::string> resume;
+    for (const auto& [key, s] : state_.sessions)
+        if (s.ending) resume.push_back(key);
+    save();
+    for (const std::string& key : resume) send_polite(key);
+    request_listing(/*at_start=*/true);
+    return Ok{};
+}
+
+// Asks the prober for the session manager's list (at start, and at most once a
+// minute while sessions only it can vouch for are recorded).
+void Enforcer::request_listing(bool at_start) {
+    if (!deps_.prober || listing_) return;
+    if (!at_start) {
+        bool needed = false;
+        for (const auto& [key, s] : state_.sessions) needed = needed || (!s.ending && !deps_.prober->alive(s).has_value());
+        const std::int64_t mono = deps_.clock.monotonic_ms();
+        if (!needed || (listed_at_ms_ && mono - *listed_at_ms_ < 60'000)) return;
+    }
+    listing_ = true;
+    const bool started = deps_.prober->list([this, at_start](Result<std::vector<Session>> r) {
+        listing_ = false;
+        listed_at_ms_ = deps_.clock.monotonic_ms();
+        if (!r) return;  // cannot tell: keep them (each is re-checked when it is ended)
+        listed(r.value(), at_start);
+    });
+    if (!started) listing_ = false;
+}
+
+void Enforcer::listed(const std::vector<Session>& live, bool at_start) {
+    std::set<std::string> ids;
+    for (const Session& l : live) ids.insert(l.logind_id);
+    std::vector<std::string> gone;
+    for (const auto& [key, s] : state_.sessions)
+        if (!deps_.prober->alive(s).has_value() && !ids.count(s.logind_id)) gone.push_back(key);
+    for (const std::string& key : gone)
+        session_gone(key, at_start ? "gone_at_start" : "gone",
+                     at_start ? " ended while jit-helperd was not running" : " is gone (no close was received)");
+    if (at_start) {
+        for (const Session& s : live) {
+            if (state_.sessions.count(s.key) || !managed_ || !managed_(s.user)) continue;
             Event e = session_event(EventType::SessionOpened, s,
                                     "live logind session " + s.logind_id + " of " + s.user + " adopted at start");
             e.add(F(field::kReason), "adopted_at_start");
@@ -97,8 +156,25 @@ Status Enforcer::start(const std::function<bool(const std::string&)>& managed) {
             dirty_ = true;
         }
     }
-    save();
-    return Ok{};
+    evaluate();
+}
+
+// A recorded session no longer exists: an end jitlogin decided is confirmed
+// (session.ended), anything else closed without telling us (session.closed).
+void Enforcer::session_gone(const std::string& key, const char* reason, const char* what) {
+    auto it = state_.sessions.find(key);
+    if (it == state_.sessions.end()) return;
+    if (it->second.ending) {
+        const Session& s = it->second;
+        finish_termination(key, s.end_how.empty() ? polite_how() : s.end_how, s.end_error, false,
+                           std::string(reason) == "gone_at_start" ? "confirmed after jit-helperd restarted" : "");
+        return;
+    }
+    Event e = session_event(EventType::SessionClosed, it->second, "session of " + it->second.user + what);
+    e.add(F(field::kReason), reason);
+    deps_.audit.emit(e);
+    state_.sessions.erase(it);
+    dirty_ = true;
 }
 
 void Enforcer::update_grants(GrantsUpdate update) {
@@ -133,18 +209,20 @@ void Enforcer::session_closed(const std::string& key) {
     if (it == state_.sessions.end()) return;
     if (it->second.ending) {
         // Closed during the grace (sshd runs close_session when it gets
-        // SIGTERM): done if nothing of it runs any more, else the hard step
-        // still comes at the deadline.
-        if (!deps_.terminator.alive(it->second, staying_sessions())) {
-            auto soft = soft_[key];
-            finish_termination(key, soft.first, soft.second, false);
-        }
-    } else {
-        state_.sessions.erase(it);
-        dirty_ = true;
+        // SIGTERM): done if nothing of it but the closing leader runs any
+        // more, else the hard step still comes at the deadline.
+        const std::uint64_t token = it->second.end_token;
+        deps_.terminator.alive(it->second, staying_sessions(), /*leader_closing=*/true, [this, key, token](bool alive) {
+            Session* s = ending_session(key, token);
+            if (!s || alive) return;
+            finish_termination(key, s->end_how.empty() ? polite_how() : s->end_how, s->end_error, false);
+            changed();
+        });
+        return;
     }
-    save();
-    if (on_schedule_change) on_schedule_change();
+    state_.sessions.erase(it);
+    dirty_ = true;
+    changed();
 }
 
 void Enforcer::note_home_created(const std::string& user, const CreatedHome& home) {
@@ -156,7 +234,7 @@ void Enforcer::note_home_created(const std::string& user, const CreatedHome& hom
 std::optional<std::int64_t> Enforcer::next_grace_ms() const {
     std::optional<std::int64_t> out;
     for (const auto& [key, s] : state_.sessions)
-        if (s.ending && (!out || s.kill_deadline_ms < *out)) out = s.kill_deadline_ms;
+        if (s.ending && !s.end_checking && (!out || s.kill_deadline_ms < *out)) out = s.kill_deadline_ms;
     return out;
 }
 
@@ -189,25 +267,20 @@ std::vector<Session> Enforcer::staying_sessions() const {
 void Enforcer::prune_gone() {
     if (!deps_.prober) return;
     // Its close never reached us (e.g. sent while the daemon restarted).
-    drop_gone(/*skip_ending=*/true, "gone", " is gone (no close was received)");
-}
-
-// Forgets sessions whose processes are gone, each with a session.closed event.
-void Enforcer::drop_gone(bool skip_ending, const char* reason, const char* what) {
-    for (auto it = state_.sessions.begin(); it != state_.sessions.end();) {
-        if ((skip_ending && it->second.ending) || deps_.prober->alive(it->second)) {
-            ++it;
-            continue;
-        }
-        Event e = session_event(EventType::SessionClosed, it->second, "session of " + it->second.user + what);
-        e.add(F(field::kReason), reason);
-        deps_.audit.emit(e);
-        it = state_.sessions.erase(it);
-        dirty_ = true;
-    }
+    std::vector<std::string> gone;
+    for (const auto& [key, s] : state_.sessions)
+        if (!s.ending && deps_.prober->alive(s) == false) gone.push_back(key);
+    for (const std::string& key : gone) session_gone(key, "gone", " is gone (no close was received)");
+    request_listing(/*at_start=*/false);
 }
 
 void Enforcer::evaluate() {
+    struct Guard {
+        bool& flag;
+        bool was;
+        ~Guard() { flag = was; }
+    } guard{evaluating_, evaluating_};
+    evaluating_ = true;
     const UnixTime now = deps_.clock.now();
     prune_gone();
     Plan p;
@@ -225,9 +298,14 @@ void Enforcer::evaluate() {
         for (const Action& a : p.actions)
             if (a.kind == ActionKind::Terminate)
                 if (auto it = state_.sessions.find(a.session_key); it != state_.sessions.end()) it->second.ending = true;
-        for (const Action& a : p.actions) apply(a, now);
+        std::vector<std::string> to_end;
+        for (const Action& a : p.actions) apply(a, now, to_end);
         sync_grant_states(now);
         track_users(now);
+        // The decisions are on disk before anything is done about them: a
+        // restart in between completes them.
+        save();
+        for (const std::string& key : to_end) send_polite(key);
     }
     escalate_due();
     retention(now);
@@ -245,7 +323,7 @@ void Enforcer::evaluate() {
     if (on_schedule_change) on_schedule_change();
 }
 
-void Enforcer::apply(const Action& a, UnixTime now) {
+void Enforcer::apply(const Action& a, UnixTime now, std::vector<std::string>& to_end) {
     switch (a.kind) {
     case ActionKind::ActivateGrant: {
         const Grant* g = find_grant(a.grant_id);
@@ -296,7 +374,8 @@ void Enforcer::apply(const Action& a, UnixTime now) {
     case ActionKind::Terminate: {
         auto it = state_.sessions.find(a.session_key);
         if (it == state_.sessions.end()) return;
-        begin_termination(it->second, a);
+        decide_end(it->second, a);
+        to_end.push_back(a.session_key);
         return;
     }
     case ActionKind::Warn: {
@@ -308,47 +387,107 @@ void Enforcer::apply(const Action& a, UnixTime now) {
     }
 }
 
-void Enforcer::begin_termination(Session& s, const Action& a) {
+void Enforcer::decide_end(Session& s, const Action& a) {
     s.ending = true;
     s.end_reason = to_string(a.cause);
     s.end_grant_id = a.grant_id;
     s.end_not_after = a.end;
+    s.end_decided_at = deps_.clock.now();
+    s.end_how.clear();
+    s.end_error.clear();
     s.kill_deadline_ms = deps_.clock.monotonic_ms() + options_.kill_grace_ms;
-    auto r = deps_.terminator.terminate(s, staying_sessions());
-    soft_[s.key] = r ? std::make_pair(r.value(), std::string())
-                     : std::make_pair(std::string(deps_.terminator.name()) == "logind" ? "terminate-session" : "fallback-kill",
-                                      r.error().message);
+    s.end_token = next_end_token_++;
+    s.end_checking = false;
     dirty_ = true;
+}
+
+std::string Enforcer::polite_how() const {
+    return std::string(deps_.terminator.name()) == "logind" ? "terminate-session" : "fallback-kill";
+}
+
+std::string Enforcer::hard_how() const {
+    return std::string(deps_.terminator.name()) == "logind" ? "kill-session" : "fallback-kill";
+}
+
+// The session being ended under `token`, or null when that end is over (a
+// late answer about it is ignored).
+Session* Enforcer::ending_session(const std::string& key, std::uint64_t token) {
+    auto it = state_.sessions.find(key);
+    if (it == state_.sessions.end() || !it->second.ending || it->second.end_token != token) return nullptr;
+    return &it->second;
+}
+
+// An answer changed the table outside an evaluation (a session ended, say):
+// evaluate again, since what is due may depend on it (home retention waits
+// for the user's last session). Inside an evaluation the running one goes on.
+void Enforcer::changed() {
+    if (evaluating_) return;
+    evaluate();
+}
+
+void Enforcer::send_polite(const std::string& key) {
+    auto it = state_.sessions.find(key);
+    if (it == state_.sessions.end() || !it->second.ending) return;
+    const std::uint64_t token = it->second.end_token;
+    deps_.terminator.terminate(it->second, staying_sessions(), [this, key, token](Result<std::string> r) {
+        Session* s = ending_session(key, token);
+        if (!s) return;
+        s->end_how = r ? r.value() : polite_how();
+        s->end_error = r ? std::string() : r.error().message;
+        dirty_ = true;  // saved with the next change
+    });
+}
+
+// logind dropped the session: an end we started is confirmed at once (unless
+// the hard step is under way: its own answer says how it ended).
+void Enforcer::session_removed(const std::string& logind_id) {
+    for (auto& [key, s] : state_.sessions) {
+        if (s.logind_id != logind_id || !s.ending || s.end_checking) continue;
+        const std::string k = key;
+        finish_termination(k, s.end_how.empty() ? polite_how() : s.end_how, s.end_error, false);
+        changed();
+        return;
+    }
 }
 
 void Enforcer::escalate_due() {
     const std::int64_t mono = deps_.clock.monotonic_ms();
     std::vector<std::string> due;
     for (const auto& [key, s] : state_.sessions)
-        if (s.ending && s.kill_deadline_ms <= mono) due.push_back(key);
+        if (s.ending && !s.end_checking && s.kill_deadline_ms <= mono) due.push_back(key);
     for (const std::string& key : due) {
-        Session s = state_.sessions[key];
-        const auto staying = staying_sessions();
-        auto soft = soft_[key];
-        if (!deps_.terminator.alive(s, staying)) {
-            finish_termination(key, soft.first, soft.second, false);
-            continue;
-        }
-        auto r = deps_.terminator.kill(s, staying);
-        std::string error = soft.second;
-        if (!r) error += (error.empty() ? "" : "; ") + r.error().message;
-        finish_termination(key, r ? r.value() : std::string(deps_.terminator.name()) == "logind" ? "kill-session" : "fallback-kill",
-                           error, true);
+        auto it = state_.sessions.find(key);
+        if (it == state_.sessions.end()) continue;  // finished by an earlier answer of this loop
+        it->second.end_checking = true;
+        const std::uint64_t token = it->second.end_token;
+        deps_.terminator.alive(it->second, staying_sessions(), false, [this, key, token](bool alive) {
+            Session* s = ending_session(key, token);
+            if (!s) return;
+            if (!alive) {
+                finish_termination(key, s->end_how.empty() ? polite_how() : s->end_how, s->end_error, false);
+                changed();
+                return;
+            }
+            deps_.terminator.kill(*s, staying_sessions(), [this, key, token](Result<std::string> r) {
+                Session* ending = ending_session(key, token);
+                if (!ending) return;
+                std::string error = ending->end_error;
+                if (!r) error += (error.empty() ? "" : "; ") + r.error().message;
+                finish_termination(key, r ? r.value() : hard_how(), error, true);
+                changed();
+            });
+        });
     }
 }
 
-void Enforcer::finish_termination(const std::string& key, const std::string& how, const std::string& error, bool hard) {
+void Enforcer::finish_termination(const std::string& key, const std::string& how, const std::string& error, bool hard,
+                                  const std::string& note) {
     auto it = state_.sessions.find(key);
     if (it == state_.sessions.end()) return;
     const Session& s = it->second;
     Event e = session_event(EventType::SessionEnded, s,
                             "session " + (s.logind_id.empty() ? s.key : s.logind_id) + " of " + s.user + " ended (" +
-                                s.end_reason + ", " + how + ")");
+                                s.end_reason + ", " + how + (note.empty() ? "" : "; " + note) + ")");
     e.add(F(field::kHow), how).add(F(field::kReason), s.end_reason);
     // Which step ended it: "polite" (TerminateSession / SIGTERM) or "hard" (SIGKILL after the grace).
     e.add(F(field::kStep), hard ? "hard" : "polite");
@@ -360,7 +499,6 @@ void Enforcer::finish_termination(const std::string& key, const std::string& how
     if (s.end_not_after) e.add(F(field::kNotAfter), s.end_not_after);
     if (!error.empty()) e.add(F(field::kError), error);
     deps_.audit.emit(e);
-    soft_.erase(key);
     state_.sessions.erase(it);
     dirty_ = true;
 }
@@ -438,42 +576,174 @@ void Enforcer::track_users(UnixTime now) {
 void Enforcer::retention(UnixTime now) {
     if (!options_.retention.days || !have_bundle_) return;
     const std::int64_t keep = std::int64_t(*options_.retention.days) * 86400;
-    std::vector<std::string> due;
+    std::vector<std::string> due, stop;
     for (const auto& [user, home] : state_.homes) {
         bool has_grant = false;
         for (const Grant& g : grants_.grants) has_grant = has_grant || g.user == user;
         bool has_session = false;
         for (const auto& [key, s] : state_.sessions) has_session = has_session || s.user == user;
+        if (jobs_.count(user)) {
+            if (has_grant || has_session) stop.push_back(user);  // back before the job finished
+            continue;
+        }
         auto last = state_.user_last_grant.find(user);
         if (has_grant || has_session || last == state_.user_last_grant.end()) continue;
         if (now - last->second >= keep) due.push_back(user);
     }
-    for (const std::string& user : due) {
-        const CreatedHome home = state_.homes[user];
-        const bool archive = options_.retention.action == RetentionPolicy::Action::Archive;
-        std::string error, archive_path;
-        if (archive) {
-            auto r = archive_home(user, home, options_.retention.archive_dir, now);
-            if (r)
-                archive_path = r.value();
-            else
-                error = r.error().message;
-        } else if (auto r = delete_home(home); !r) {
-            error = r.error().message;
-        }
-        Event e{error.empty() ? (archive ? EventType::HomeArchived : EventType::HomeDeleted) : EventType::SecurityAlert,
-                error.empty() ? (archive ? "home " + home.path + " of " + user + " archived to " + archive_path
-                                         : "home " + home.path + " of " + user + " deleted")
-                              : "home " + home.path + " of " + user + " left in place: " + error,
-                {}};
-        e.add(F(field::kUser), user).add(F(field::kUid), std::int64_t(home.uid)).add(F(field::kPath), home.path);
-        if (!archive_path.empty()) e.add(F(field::kArchive), archive_path);
-        if (!error.empty()) e.add(F(field::kAlert), "home_retention").add(F(field::kError), error);
-        deps_.audit.emit(e);
-        // Done, or refused because it is no longer the home we created: never retried.
-        state_.homes.erase(user);
+    for (const std::string& user : stop) stop_home_job(user);
+    for (const std::string& user : due) start_home_job(user, now);
+}
+
+namespace {
+
+// Only a file directly inside the archive directory is ever removed.
+void remove_partial_archive(const std::string& archive_dir, const std::string& path) {
+    if (path.empty() || path.rfind(archive_dir + "/", 0) != 0 ||
+        path.find('/', archive_dir.size() + 1) != std::string::npos)
+        return;
+    ::unlink(path.c_str());
+}
+
+}  // namespace
+
+void Enforcer::home_alert(const std::string& user, const CreatedHome& home, const std::string& error) {
+    Event e{EventType::SecurityAlert, "home " + home.path + " of " + user + " left in place: " + error, {}};
+    e.add(F(field::kUser), user).add(F(field::kUid), std::int64_t(home.uid)).add(F(field::kPath), home.path);
+    if (!home.archive.empty()) e.add(F(field::kArchive), home.archive);
+    e.add(F(field::kAlert), "home_retention").add(F(field::kError), error);
+    deps_.audit.emit(e);
+}
+
+// Each attempt is on disk before its child starts: a daemon that stops (or
+// dies) during a job retries at the next start, at most max_attempts times.
+void Enforcer::start_home_job(const std::string& user, UnixTime now) {
+    CreatedHome& home = state_.homes[user];
+    const RetentionPolicy& policy = options_.retention;
+    if (!home.partial_archive.empty()) {  // an attempt that did not finish
+        remove_partial_archive(policy.archive_dir, home.partial_archive);
+        home.partial_archive.clear();
         dirty_ = true;
     }
+    std::string refused;
+    if (home.attempts >= policy.max_attempts)
+        refused = "retention given up after " + std::to_string(home.attempts) +
+                  " attempts that did not finish (jit-helperd stopped during each)";
+    else if (auto c = check_created_home(home); !c)
+        refused = c.error().message;
+    else if (!deps_.loop)
+        refused = "no event loop to run the retention job";
+    if (!refused.empty()) {
+        // Refused because it is no longer the home we created, or given up: never retried.
+        home_alert(user, home, refused);
+        state_.homes.erase(user);
+        dirty_ = true;
+        return;
+    }
+    const bool archive = policy.action == RetentionPolicy::Action::Archive && home.archive.empty();
+    ++home.attempts;
+    if (archive) home.partial_archive = archive_path_for(policy.archive_dir, user, now);
+    dirty_ = true;
+    save();
+    if (dirty_) {  // not recorded (the alert about the state file is out): try again later
+        --home.attempts;
+        home.partial_archive.clear();
+        return;
+    }
+    auto pid = archive ? start_archive(home, policy.archive_dir, home.partial_archive, policy.max_archive_bytes)
+                       : start_delete(home);
+    if (!pid) return end_home_job(user, pid.error().message);
+    watch_home_job(user, *pid);
+}
+
+void Enforcer::watch_home_job(const std::string& user, pid_t pid) {
+    Loop::TimerId child = 0;
+    try {
+        child = deps_.loop->watch_child(pid, [this, user](int status) { home_job_done(user, status); });
+    } catch (const std::exception& e) {
+        ::kill(pid, SIGKILL);  // unwatched: stop it here and now
+        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
+        return end_home_job(user, std::string("cannot watch the retention job: ") + e.what());
+    }
+    HomeJob& job = jobs_[user];
+    job.child = child;
+    job.timeout = deps_.loop->call_after(std::chrono::milliseconds(options_.retention.job_timeout_ms), [this, user] {
+        if (auto j = jobs_.find(user); j != jobs_.end()) {
+            deps_.loop->cancel(j->second.child);  // kills it
+            jobs_.erase(j);
+        }
+        end_home_job(user, "the retention job was still running after " +
+                               std::to_string(options_.retention.job_timeout_ms / 1000) + " s and was killed");
+    });
+}
+
+void Enforcer::home_job_done(const std::string& user, int wait_status) {
+    if (auto j = jobs_.find(user); j != jobs_.end()) {
+        deps_.loop->cancel(j->second.timeout);
+        jobs_.erase(j);
+    }
+    auto it = state_.homes.find(user);
+    if (it == state_.homes.end()) return;
+    CreatedHome& home = it->second;
+    const bool was_tar = !home.partial_archive.empty();
+    if (auto failure = job_failure(was_tar ? "tar" : "rm", wait_status); !failure.empty())
+        return end_home_job(user, failure);
+    if (was_tar) {
+        // The archive is complete: only the removal is left (also after a restart).
+        home.archive = home.partial_archive;
+        home.partial_archive.clear();
+        dirty_ = true;
+        save();
+        auto pid = start_delete(home);
+        if (!pid) return end_home_job(user, pid.error().message);
+        return watch_home_job(user, *pid);
+    }
+    end_home_job(user, "");
+}
+
+// The job is over: the event (archived, deleted, or an alert) and the record goes.
+void Enforcer::end_home_job(const std::string& user, const std::string& error) {
+    auto it = state_.homes.find(user);
+    if (it == state_.homes.end()) return;
+    CreatedHome home = it->second;
+    remove_partial_archive(options_.retention.archive_dir, home.partial_archive);
+    if (!error.empty()) {
+        home.partial_archive.clear();
+        home_alert(user, home, error);
+    } else {
+        const bool archived = !home.archive.empty();
+        Event e{archived ? EventType::HomeArchived : EventType::HomeDeleted,
+                archived ? "home " + home.path + " of " + user + " archived to " + home.archive
+                         : "home " + home.path + " of " + user + " deleted",
+                {}};
+        e.add(F(field::kUser), user).add(F(field::kUid), std::int64_t(home.uid)).add(F(field::kPath), home.path);
+        if (archived) e.add(F(field::kArchive), home.archive);
+        deps_.audit.emit(e);
+    }
+    state_.homes.erase(it);
+    dirty_ = true;
+    save();
+}
+
+// The user is back (a grant or a session) before the job finished: stop it and
+// keep the home; the record stays for a later retention.
+void Enforcer::stop_home_job(const std::string& user) {
+    auto j = jobs_.find(user);
+    if (j == jobs_.end()) return;
+    deps_.loop->cancel(j->second.child);
+    deps_.loop->cancel(j->second.timeout);
+    jobs_.erase(j);
+    auto it = state_.homes.find(user);
+    if (it == state_.homes.end()) return;
+    CreatedHome& home = it->second;
+    if (home.partial_archive.empty())  // rm had started: the user comes back to part of it
+        home_alert(user, home, "removal stopped part-way: the user holds a grant or a session again" +
+                                   (home.archive.empty() ? std::string() : " (the archive holds the whole home)"));
+    remove_partial_archive(options_.retention.archive_dir, home.partial_archive);
+    home.partial_archive.clear();
+    home.archive.clear();
+    home.attempts = 0;
+    dirty_ = true;
 }
 
 void Enforcer::save() {

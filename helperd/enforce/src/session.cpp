@@ -153,6 +153,19 @@ Result<PersistedState> load_state(const std::string& path) {
         s.grant_id = r.str(o, "grant_id");
         s.warned_end = r.i64(o, "warned_end");
         s.warned_offset = r.i64(o, "warned_offset");
+        const Json::Value& ending = o["ending"];
+        if (!ending.isNull()) {
+            r.where += ".ending";
+            if (!ending.isObject()) return state_error(path, r.where + ": not an object");
+            s.ending = true;
+            s.end_reason = r.str(ending, "reason");
+            s.end_grant_id = r.str(ending, "grant_id");
+            s.end_not_after = r.i64(ending, "not_after");
+            s.end_decided_at = r.i64(ending, "decided_at");
+            s.end_how = r.str(ending, "how");
+            s.end_error = r.str(ending, "error");
+            if (!r.err && s.end_reason.empty()) r.fail("reason", "missing");
+        }
         if (r.err) return *r.err;
         if (s.user.empty()) return state_error(path, r.where + ".user: missing");
         s.key = session_key(s.logind_id, s.pid, s.tty);
@@ -190,6 +203,10 @@ Result<PersistedState> load_state(const std::string& path) {
         h.path = r.str(o, "path");
         h.uid = static_cast<uid_t>(r.u64(o, "uid"));
         h.created_at = r.i64(o, "created_at");
+        h.attempts = static_cast<int>(r.i64(o, "attempts"));
+        h.partial_archive = r.str(o, "partial_archive");
+        h.archive = r.str(o, "archive");
+        if (!r.err && (h.attempts < 0 || h.attempts > 1000)) r.fail("attempts", "out of range 0-1000");
         if (r.err) return *r.err;
         st.homes[u] = h;
     }
@@ -214,6 +231,16 @@ Status save_state(const std::string& path, const PersistedState& st) {
         o["grant_id"] = s.grant_id;
         o["warned_end"] = Json::Int64(s.warned_end);
         o["warned_offset"] = Json::Int64(s.warned_offset);
+        if (s.ending) {
+            Json::Value e(Json::objectValue);
+            e["reason"] = s.end_reason;
+            e["grant_id"] = s.end_grant_id;
+            e["not_after"] = Json::Int64(s.end_not_after);
+            e["decided_at"] = Json::Int64(s.end_decided_at);
+            e["how"] = s.end_how;
+            e["error"] = s.end_error;
+            o["ending"] = e;
+        }
         sessions.append(o);
     }
     root["sessions"] = sessions;
@@ -236,6 +263,9 @@ Status save_state(const std::string& path, const PersistedState& st) {
         o["path"] = h.path;
         o["uid"] = Json::UInt64(h.uid);
         o["created_at"] = Json::Int64(h.created_at);
+        if (h.attempts) o["attempts"] = h.attempts;
+        if (!h.partial_archive.empty()) o["partial_archive"] = h.partial_archive;
+        if (!h.archive.empty()) o["archive"] = h.archive;
         homes[u] = o;
     }
     root["homes"] = homes;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace jit::enforce {
@@ -20,33 +21,22 @@ constexpr const char* kLogindPath = "/org/freedesktop/login1";
 constexpr const char* kManager = "org.freedesktop.login1.Manager";
 constexpr const char* kSessionIface = "org.freedesktop.login1.Session";
 
-std::string bus_error(const sd_bus_error& e, int r) {
-    if (e.name) return std::string(e.name) + (e.message ? std::string(": ") + e.message : std::string());
-    return std::strerror(r < 0 ? -r : r);
+bool is_no_such_session(const std::string& error_name) {
+    return error_name == "org.freedesktop.login1.NoSuchSession";
 }
 
-// Calls a Manager method taking the session id (and optional extra args).
-int call_manager(sd_bus* bus, const char* method, std::uint64_t timeout, sd_bus_error* err, sd_bus_message** reply,
-                 const std::string& id, const char* who = nullptr, int sig = 0) {
+// A Manager method call taking the session id (and optional extra args); nullptr on failure.
+sd_bus_message* manager_call(sd_bus* bus, const char* method, const std::string& id, const char* who = nullptr,
+                             int sig = 0) {
     sd_bus_message* m = nullptr;
     int r = sd_bus_message_new_method_call(bus, &m, kLogind, kLogindPath, kManager, method);
-    if (r < 0) return r;
-    r = who ? sd_bus_message_append(m, "ssi", id.c_str(), who, sig) : sd_bus_message_append(m, "s", id.c_str());
-    if (r >= 0) r = sd_bus_call(bus, m, timeout, err, reply);
-    sd_bus_message_unref(m);
-    return r;
-}
-
-int get_property(sd_bus* bus, const char* path, const char* name, std::uint64_t timeout, sd_bus_message** reply) {
-    sd_bus_message* m = nullptr;
-    int r = sd_bus_message_new_method_call(bus, &m, kLogind, path, "org.freedesktop.DBus.Properties", "Get");
-    if (r < 0) return r;
-    r = sd_bus_message_append(m, "ss", kSessionIface, name);
-    sd_bus_error err = SD_BUS_ERROR_NULL;
-    if (r >= 0) r = sd_bus_call(bus, m, timeout, &err, reply);
-    sd_bus_error_free(&err);
-    sd_bus_message_unref(m);
-    return r;
+    if (r >= 0)
+        r = who ? sd_bus_message_append(m, "ssi", id.c_str(), who, sig) : sd_bus_message_append(m, "s", id.c_str());
+    if (r < 0) {
+        sd_bus_message_unref(m);
+        return nullptr;
+    }
+    return m;
 }
 
 // glibc 2.36's <sys/pidfd.h> lacks extern "C"; the raw syscalls work everywhere.
@@ -142,64 +132,147 @@ Result<std::string> FallbackTerminator::signal_all(const Session& s, const std::
     return std::string("fallback-kill");
 }
 
-Result<std::string> FallbackTerminator::terminate(const Session& s, const std::vector<Session>& staying) {
-    return signal_all(s, staying, SIGTERM);
+void FallbackTerminator::terminate(const Session& s, const std::vector<Session>& staying, Done done) {
+    done(signal_all(s, staying, SIGTERM));
 }
 
-bool FallbackTerminator::alive(const Session& s, const std::vector<Session>& staying) {
-    if (!find(s, staying).empty()) return true;
+bool FallbackTerminator::alive_now(const Session& s, const std::vector<Session>& staying, bool leader_closing) {
+    // The leader reporting the close is on its way out: only the rest counts.
+    auto counts = [&](pid_t pid) { return !(leader_closing && pid == s.pid); };
+    for (const FoundProcess& f : find(s, staying))
+        if (counts(f.pid)) return true;
     auto it = signalled_.find(s.key);
     if (it == signalled_.end()) return false;
     for (const FoundProcess& f : it->second)
-        if (same_process_running(proc_root_, f.pid, f.start)) return true;
+        if (counts(f.pid) && same_process_running(proc_root_, f.pid, f.start)) return true;
     return false;
 }
 
-Result<std::string> FallbackTerminator::kill(const Session& s, const std::vector<Session>& staying) {
-    return signal_all(s, staying, SIGKILL);
+void FallbackTerminator::alive(const Session& s, const std::vector<Session>& staying, bool leader_closing,
+                               AliveDone done) {
+    done(alive_now(s, staying, leader_closing));
 }
+
+void FallbackTerminator::kill(const Session& s, const std::vector<Session>& staying, Done done) {
+    done(signal_all(s, staying, SIGKILL));
+}
+
+// ---- asynchronous D-Bus calls ------------------------------------------------
+
+struct AsyncBus::Pending {
+    AsyncBus* owner;
+    std::uint64_t id;
+    sd_bus_slot* slot = nullptr;
+    Reply done;
+};
+
+AsyncBus::AsyncBus(sd_bus* bus) : bus_(sd_bus_ref(bus)) {}
+
+AsyncBus::~AsyncBus() {
+    for (auto& [id, p] : pending_) {
+        sd_bus_slot_unref(p->slot);  // cancels the call: its callback never runs
+        delete p;
+    }
+    sd_bus_unref(bus_);
+}
+
+void AsyncBus::call(sd_bus_message* m, std::uint64_t timeout_usec, Reply done) {
+    if (!m) {
+        done(nullptr, "", "cannot build the D-Bus message");
+        return;
+    }
+    auto* p = new Pending{this, next_id_++, nullptr, std::move(done)};
+    int r = sd_bus_call_async(bus_, &p->slot, m, &AsyncBus::on_reply, p, timeout_usec);
+    sd_bus_message_unref(m);
+    if (r < 0) {
+        Reply d = std::move(p->done);
+        delete p;
+        d(nullptr, "", std::string("cannot send: ") + std::strerror(-r));
+        return;
+    }
+    pending_[p->id] = p;
+}
+
+int AsyncBus::on_reply(sd_bus_message* m, void* userdata, sd_bus_error*) {
+    auto* p = static_cast<Pending*>(userdata);
+    Reply done = std::move(p->done);
+    p->owner->pending_.erase(p->id);
+    sd_bus_slot_unref(p->slot);  // sd-bus holds its own reference while dispatching
+    delete p;
+    try {
+        if (const sd_bus_error* e = sd_bus_message_get_error(m)) {
+            const std::string name = e->name ? e->name : "";
+            done(nullptr, name, name + (e->message ? std::string(": ") + e->message : std::string()));
+        } else {
+            done(m, "", "");
+        }
+    } catch (const std::exception& ex) {
+        std::fprintf(stderr, "jit-helperd: D-Bus reply handler failed: %s\n", ex.what());
+    } catch (...) {
+        std::fprintf(stderr, "jit-helperd: D-Bus reply handler failed\n");
+    }
+    return 0;
+}
+
+// ---- logind --------------------------------------------------------------------
 
 LogindTerminator::LogindTerminator(sd_bus* bus, Terminator& fallback, std::uint64_t call_timeout_usec)
-    : bus_(sd_bus_ref(bus)), fallback_(fallback), timeout_(call_timeout_usec) {}
-
-LogindTerminator::~LogindTerminator() { sd_bus_unref(bus_); }
-
-Result<std::string> LogindTerminator::terminate(const Session& s, const std::vector<Session>& staying) {
-    if (s.logind_id.empty()) return fallback_.terminate(s, staying);
-    sd_bus_error err = SD_BUS_ERROR_NULL;
-    sd_bus_message* reply = nullptr;
-    int r = call_manager(bus_, "TerminateSession", timeout_, &err, &reply, s.logind_id);
-    std::string what = r < 0 ? bus_error(err, r) : "";
-    const bool gone = r < 0 && err.name && std::strcmp(err.name, "org.freedesktop.login1.NoSuchSession") == 0;
-    sd_bus_error_free(&err);
-    sd_bus_message_unref(reply);
-    if (r < 0 && !gone)
-        return make_error("enforce.logind", "TerminateSession(" + s.logind_id + "): " + what);
-    return std::string("terminate-session");
+    : calls_(bus), fallback_(fallback), timeout_(call_timeout_usec) {
+    // Without the match the grace deadline still confirms every end.
+    if (sd_bus_match_signal_async(bus, &removed_match_, kLogind, kLogindPath, kManager, "SessionRemoved",
+                                  &LogindTerminator::on_session_removed_signal, nullptr, this) < 0)
+        removed_match_ = nullptr;
 }
 
-bool LogindTerminator::alive(const Session& s, const std::vector<Session>& staying) {
-    if (s.logind_id.empty()) return fallback_.alive(s, staying);
-    sd_bus_error err = SD_BUS_ERROR_NULL;
-    sd_bus_message* reply = nullptr;
-    int r = call_manager(bus_, "GetSession", timeout_, &err, &reply, s.logind_id);
-    const bool gone = r < 0 && err.name && std::strcmp(err.name, "org.freedesktop.login1.NoSuchSession") == 0;
-    sd_bus_error_free(&err);
-    sd_bus_message_unref(reply);
-    return !gone;  // any other failure: assume alive, so the hard step still runs
+LogindTerminator::~LogindTerminator() { sd_bus_slot_unref(removed_match_); }
+
+int LogindTerminator::on_session_removed_signal(sd_bus_message* m, void* userdata, sd_bus_error*) {
+    try {
+        auto* self = static_cast<LogindTerminator*>(userdata);
+        const char* id = nullptr;
+        const char* path = nullptr;
+        if (sd_bus_message_read(m, "so", &id, &path) >= 0 && id && self->on_session_removed)
+            self->on_session_removed(id);
+    } catch (const std::exception& ex) {
+        std::fprintf(stderr, "jit-helperd: SessionRemoved handler failed: %s\n", ex.what());
+    } catch (...) {
+        std::fprintf(stderr, "jit-helperd: SessionRemoved handler failed\n");
+    }
+    return 0;
 }
 
-Result<std::string> LogindTerminator::kill(const Session& s, const std::vector<Session>& staying) {
-    if (s.logind_id.empty()) return fallback_.kill(s, staying);
-    sd_bus_error err = SD_BUS_ERROR_NULL;
-    sd_bus_message* reply = nullptr;
-    int r = call_manager(bus_, "KillSession", timeout_, &err, &reply, s.logind_id, "all", SIGKILL);
-    std::string what = r < 0 ? bus_error(err, r) : "";
-    const bool gone = r < 0 && err.name && std::strcmp(err.name, "org.freedesktop.login1.NoSuchSession") == 0;
-    sd_bus_error_free(&err);
-    sd_bus_message_unref(reply);
-    if (r < 0 && !gone) return make_error("enforce.logind", "KillSession(" + s.logind_id + "): " + what);
-    return std::string("kill-session");
+void LogindTerminator::terminate(const Session& s, const std::vector<Session>& staying, Done done) {
+    if (s.logind_id.empty()) return fallback_.terminate(s, staying, std::move(done));
+    const std::string id = s.logind_id;
+    calls_.call(manager_call(calls_.bus(), "TerminateSession", id), timeout_,
+                [id, done = std::move(done)](sd_bus_message*, const std::string& name, const std::string& error) {
+                    if (!error.empty() && !is_no_such_session(name))
+                        done(make_error("enforce.logind", "TerminateSession(" + id + "): " + error));
+                    else
+                        done(std::string("terminate-session"));
+                });
+}
+
+void LogindTerminator::alive(const Session& s, const std::vector<Session>& staying, bool leader_closing,
+                             AliveDone done) {
+    if (s.logind_id.empty()) return fallback_.alive(s, staying, leader_closing, std::move(done));
+    calls_.call(manager_call(calls_.bus(), "GetSession", s.logind_id), timeout_,
+                [done = std::move(done)](sd_bus_message*, const std::string& name, const std::string&) {
+                    // Any failure but NoSuchSession: assume alive, so the hard step still runs.
+                    done(!is_no_such_session(name));
+                });
+}
+
+void LogindTerminator::kill(const Session& s, const std::vector<Session>& staying, Done done) {
+    if (s.logind_id.empty()) return fallback_.kill(s, staying, std::move(done));
+    const std::string id = s.logind_id;
+    calls_.call(manager_call(calls_.bus(), "KillSession", id, "all", SIGKILL), timeout_,
+                [id, done = std::move(done)](sd_bus_message*, const std::string& name, const std::string& error) {
+                    if (!error.empty() && !is_no_such_session(name))
+                        done(make_error("enforce.logind", "KillSession(" + id + "): " + error));
+                    else
+                        done(std::string("kill-session"));
+                });
 }
 
 bool logind_available(sd_bus* bus, const std::string& seats_dir) {
@@ -225,57 +298,83 @@ bool logind_available(sd_bus* bus, const std::string& seats_dir) {
     return sd_booted() > 0 && ::stat(seats_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-Result<std::vector<LogindSession>> logind_list_sessions(sd_bus* bus, std::uint64_t timeout_usec) {
-    std::vector<LogindSession> out;
-    sd_bus_error err = SD_BUS_ERROR_NULL;
-    sd_bus_message* reply = nullptr;
+namespace {
+
+// Reads one property of a GetAll reply (a{sv}) into the session.
+int read_session_property(sd_bus_message* m, LogindSession& s) {
+    const char* name = nullptr;
+    int r = sd_bus_message_read(m, "s", &name);
+    if (r < 0) return r;
+    const std::string n = name;
+    auto str = [&](std::string& dst) {
+        const char* v = nullptr;
+        int rr = sd_bus_message_read(m, "v", "s", &v);
+        if (rr >= 0 && v) dst = v;
+        return rr;
+    };
+    if (n == "Leader") return sd_bus_message_read(m, "v", "u", &s.leader);
+    if (n == "Timestamp") return sd_bus_message_read(m, "v", "t", &s.timestamp_usec);
+    if (n == "TTY") return str(s.tty);
+    if (n == "RemoteHost") return str(s.remote_host);
+    if (n == "Service") return str(s.service);
+    return sd_bus_message_skip(m, "v");
+}
+
+struct Listing {
+    std::vector<LogindSession> sessions;
+    std::size_t waiting = 0;
+    std::function<void(Result<std::vector<LogindSession>>)> done;
+};
+
+}  // namespace
+
+void logind_list_sessions(AsyncBus& calls, std::function<void(Result<std::vector<LogindSession>>)> done,
+                          std::uint64_t timeout_usec) {
     sd_bus_message* m = nullptr;
-    int r = sd_bus_message_new_method_call(bus, &m, kLogind, kLogindPath, kManager, "ListSessions");
-    if (r >= 0) r = sd_bus_call(bus, m, timeout_usec, &err, &reply);
-    sd_bus_message_unref(m);
-    if (r < 0) {
-        std::string what = bus_error(err, r);
-        sd_bus_error_free(&err);
-        return make_error("enforce.logind", "ListSessions: " + what);
-    }
-    std::vector<std::pair<LogindSession, std::string>> found;
-    r = sd_bus_message_enter_container(reply, 'a', "(susso)");
-    while (r >= 0) {
-        const char *id = nullptr, *user = nullptr, *seat = nullptr, *path = nullptr;
-        std::uint32_t uid = 0;
-        r = sd_bus_message_read(reply, "(susso)", &id, &uid, &user, &seat, &path);
-        if (r <= 0) break;
-        LogindSession s;
-        s.id = id;
-        s.uid = uid;
-        s.user = user;
-        found.emplace_back(std::move(s), path);
-    }
-    sd_bus_message_unref(reply);
-    if (r < 0) return make_error("enforce.logind", std::string("ListSessions reply: ") + std::strerror(-r));
-    for (auto& [s, path] : found) {
-        auto str = [&](const char* name, std::string& dst) {
-            sd_bus_message* rep = nullptr;
-            const char* v = nullptr;
-            if (get_property(bus, path.c_str(), name, timeout_usec, &rep) >= 0 &&
-                sd_bus_message_read(rep, "v", "s", &v) >= 0 && v)
-                dst = v;
-            sd_bus_message_unref(rep);
-        };
-        sd_bus_message* rep = nullptr;
-        if (get_property(bus, path.c_str(), "Leader", timeout_usec, &rep) >= 0)
-            (void)sd_bus_message_read(rep, "v", "u", &s.leader);
-        sd_bus_message_unref(rep);
-        rep = nullptr;
-        if (get_property(bus, path.c_str(), "Timestamp", timeout_usec, &rep) >= 0)
-            (void)sd_bus_message_read(rep, "v", "t", &s.timestamp_usec);
-        sd_bus_message_unref(rep);
-        str("TTY", s.tty);
-        str("RemoteHost", s.remote_host);
-        str("Service", s.service);
-        out.push_back(std::move(s));
-    }
-    return out;
+    if (sd_bus_message_new_method_call(calls.bus(), &m, kLogind, kLogindPath, kManager, "ListSessions") < 0) m = nullptr;
+    AsyncBus* bus = &calls;
+    calls.call(m, timeout_usec, [bus, timeout_usec, done = std::move(done)](sd_bus_message* reply,
+                                                                            const std::string&, const std::string& error) {
+        if (!reply) return done(make_error("enforce.logind", "ListSessions: " + error));
+        auto listing = std::make_shared<Listing>();
+        listing->done = done;
+        std::vector<std::string> paths;
+        int r = sd_bus_message_enter_container(reply, 'a', "(susso)");
+        while (r >= 0) {
+            const char *id = nullptr, *user = nullptr, *seat = nullptr, *path = nullptr;
+            std::uint32_t uid = 0;
+            r = sd_bus_message_read(reply, "(susso)", &id, &uid, &user, &seat, &path);
+            if (r <= 0) break;
+            LogindSession s;
+            s.id = id;
+            s.uid = uid;
+            s.user = user;
+            listing->sessions.push_back(std::move(s));
+            paths.emplace_back(path);
+        }
+        if (r < 0) return done(make_error("enforce.logind", std::string("ListSessions reply: ") + std::strerror(-r)));
+        if (paths.empty()) return done(std::move(listing->sessions));
+        listing->waiting = paths.size();
+        for (std::size_t i = 0; i < paths.size(); ++i) {
+            sd_bus_message* get = nullptr;
+            if (sd_bus_message_new_method_call(bus->bus(), &get, kLogind, paths[i].c_str(),
+                                               "org.freedesktop.DBus.Properties", "GetAll") < 0 ||
+                sd_bus_message_append(get, "s", kSessionIface) < 0) {
+                sd_bus_message_unref(get);
+                get = nullptr;
+            }
+            // A session whose properties cannot be read is still listed (it exists).
+            bus->call(get, timeout_usec, [listing, i](sd_bus_message* props, const std::string&, const std::string&) {
+                if (props && sd_bus_message_enter_container(props, 'a', "{sv}") >= 0) {
+                    while (sd_bus_message_enter_container(props, 'e', "sv") > 0) {
+                        if (read_session_property(props, listing->sessions[i]) < 0) break;
+                        if (sd_bus_message_exit_container(props) < 0) break;
+                    }
+                }
+                if (--listing->waiting == 0) listing->done(std::move(listing->sessions));
+            });
+        }
+    });
 }
 
 }  // namespace jit::enforce

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <sys/types.h>
 
 namespace jit::helperd {
 
@@ -16,6 +17,8 @@ class Loop {
 public:
     using TimerId = std::uint64_t;  // 0 is never a valid id
     using Callback = std::function<void()>;
+    // Receives the child's wait status (as waitpid(2) reports it).
+    using ChildCallback = std::function<void(int wait_status)>;
 
     virtual ~Loop() = default;
     // Wall-clock time (UTC seconds): what grant windows are measured in.
@@ -26,8 +29,12 @@ public:
     virtual TimerId call_after(std::chrono::milliseconds delay, Callback cb) = 0;
     // One-shot timer at wall-clock time `when` (CLOCK_REALTIME: follows clock jumps).
     virtual TimerId call_at(UnixTime when, Callback cb) = 0;
-    // Cancels a pending timer; unknown or fired ids are ignored.
+    // Cancels a pending timer or child watch; unknown or fired ids are ignored.
+    // A cancelled child watch kills the child (SIGKILL) and reaps it.
     virtual void cancel(TimerId id) = 0;
+    // Calls `cb` once, from the loop, when child `pid` (a child of this
+    // process) has exited; the child is reaped. The loop never waits for it.
+    virtual TimerId watch_child(pid_t pid, ChildCallback cb) = 0;
 };
 
 // A Loop for tests: time moves only through advance()/set_now(), and timers
@@ -40,6 +47,13 @@ public:
     TimerId call_after(std::chrono::milliseconds delay, Callback cb) override;
     TimerId call_at(UnixTime when, Callback cb) override;
     void cancel(TimerId id) override;
+    TimerId watch_child(pid_t pid, ChildCallback cb) override;
+
+    // Reaps the watched children that have exited and runs their callbacks;
+    // with `block`, first waits until at least one has exited (if any is watched).
+    // Returns how many callbacks ran.
+    std::size_t reap_children(bool block);
+    std::size_t watched_children() const { return children_.size(); }
 
     // Moves both clocks forward and runs due timers.
     void advance(std::chrono::milliseconds by);
@@ -60,6 +74,7 @@ private:
     std::int64_t mono_ms_ = 1'000'000;
     TimerId next_id_ = 1;
     std::map<TimerId, Timer> timers_;
+    std::map<TimerId, std::pair<pid_t, ChildCallback>> children_;
 };
 
 }  // namespace jit::helperd

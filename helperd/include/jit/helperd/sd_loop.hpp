@@ -21,6 +21,9 @@ public:
     TimerId call_after(std::chrono::milliseconds delay, Callback cb) override;
     TimerId call_at(UnixTime when, Callback cb) override;
     void cancel(TimerId id) override;
+    // An sd-event child source (pidfd): SIGCHLD must be blocked in the
+    // process (jit-helperd blocks it at start). A cancelled watch kills the child.
+    TimerId watch_child(pid_t pid, ChildCallback cb) override;
     sd_event* event() const { return event_; }
     // Accuracy of every timer the daemon adds to sd-event: 0 would mean
     // sd-event's default of 250 ms, and window edges, publishing, ending
@@ -34,11 +37,19 @@ private:
         sd_event_source* source = nullptr;
         Callback cb;
     };
+    struct Child {
+        SdLoop* loop;
+        TimerId id;
+        sd_event_source* source = nullptr;
+        ChildCallback cb;
+    };
     TimerId add(clockid_t clock, std::uint64_t usec, Callback cb);
     static int on_timer(sd_event_source* s, uint64_t usec, void* userdata);
+    static int on_child(sd_event_source* s, const siginfo_t* si, void* userdata);
     sd_event* event_;
     TimerId next_id_ = 1;
     std::map<TimerId, Timer*> timers_;
+    std::map<TimerId, Child*> children_;
 };
 
 }  // namespace jit::helperd

@@ -11,6 +11,7 @@
 #include <jit/enforce/terminator.hpp>
 #include <jit/enforce/warner.hpp>
 #include <jit/grant.hpp>
+#include <jit/helperd/loop.hpp>
 
 #include <functional>
 #include <optional>
@@ -26,14 +27,19 @@ public:
     virtual std::int64_t monotonic_ms() = 0;    // CLOCK_MONOTONIC milliseconds
 };
 
-// Which recorded sessions still exist (at start), and which exist that were
-// never recorded (logind only).
+// Which recorded sessions still exist (at start and before each evaluation),
+// and which exist that were never recorded (logind only).
 class SessionProber {
 public:
+    using Listed = std::function<void(Result<std::vector<Session>>)>;
     virtual ~SessionProber() = default;
     virtual const char* name() const = 0;
-    virtual bool alive(const Session& s) = 0;
-    virtual std::vector<Session> discover() { return {}; }
+    // From local facts (/proc): whether the session still exists; nullopt when
+    // only list() can tell.
+    virtual std::optional<bool> alive(const Session& s) = 0;
+    // Starts listing the session manager's live sessions; `done` runs later
+    // (or at once). False when this prober cannot list.
+    virtual bool list(Listed done) { return false; }
 };
 
 // Without logind: the registered pid still runs with the same start time.
@@ -41,27 +47,24 @@ class ProcSessionProber final : public SessionProber {
 public:
     explicit ProcSessionProber(std::string proc_root = "/proc") : proc_root_(std::move(proc_root)) {}
     const char* name() const override { return "proc"; }
-    bool alive(const Session& s) override;
+    std::optional<bool> alive(const Session& s) override;
 
 private:
     std::string proc_root_;
 };
 
-// With logind: ListSessions. Sessions without a logind id fall back to /proc.
+// With logind: ListSessions (asynchronous). Sessions with a known leader are
+// checked in /proc; only those without one need logind's list.
 class LogindSessionProber final : public SessionProber {
 public:
     explicit LogindSessionProber(sd_bus* bus, std::string proc_root = "/proc");
-    ~LogindSessionProber() override;
     const char* name() const override { return "logind"; }
-    bool alive(const Session& s) override;
-    std::vector<Session> discover() override;
+    std::optional<bool> alive(const Session& s) override;
+    bool list(Listed done) override;
 
 private:
-    void refresh();
-    sd_bus* bus_;
+    AsyncBus calls_;
     ProcSessionProber proc_;
-    bool listed_ = false;
-    std::vector<LogindSession> sessions_;
 };
 
 struct EnforcerOptions {
@@ -100,12 +103,20 @@ public:
         // Liveness of recorded sessions, at start and before each evaluation
         // (null: sessions leave only by close or termination).
         SessionProber* prober = nullptr;
+        // Runs home-retention jobs (child processes) and their timeouts;
+        // without it retention cannot run and says so in an alert.
+        helperd::Loop* loop = nullptr;
     };
     Enforcer(EnforcerOptions options, Deps deps);
+    ~Enforcer();
+    Enforcer(const Enforcer&) = delete;
+    Enforcer& operator=(const Enforcer&) = delete;
 
-    // Loads the persisted state, drops sessions that are gone, adopts live
-    // logind sessions of managed users that were never recorded. A malformed
-    // state file is an error (never silently forget sessions).
+    // Loads the persisted state, drops sessions that are gone, completes the
+    // ends decided before a restart (session.ended when the session is gone,
+    // the polite step again when it is not), and adopts live logind sessions
+    // of managed users that were never recorded (when the listing answers). A
+    // malformed state file is an error (never silently forget sessions).
     Status start(const std::function<bool(const std::string& user)>& managed = {});
 
     // New grants (bundle accepted, stale policy flipped, reload); evaluates at once.
@@ -125,6 +136,8 @@ public:
 
     std::optional<UnixTime> next_wakeup() const { return next_wakeup_; }        // wall clock, absolute
     std::optional<std::int64_t> next_grace_ms() const;                           // monotonic, absolute
+    // Users whose home-retention job (tar, rm) is running.
+    std::size_t running_home_jobs() const { return jobs_.size(); }
     // Called after every evaluation: the driver re-arms its timers.
     std::function<void()> on_schedule_change;
 
@@ -138,17 +151,35 @@ public:
     const std::string& last_save_error() const { return save_error_; }
 
 private:
+    struct HomeJob {
+        helperd::Loop::TimerId child = 0, timeout = 0;
+    };
     void prune_gone();
-    void drop_gone(bool skip_ending, const char* reason, const char* what);
-    void apply(const Action& a, UnixTime now);
-    void begin_termination(Session& s, const Action& a);
-    void finish_termination(const std::string& key, const std::string& how, const std::string& error, bool hard);
+    void request_listing(bool at_start);
+    void listed(const std::vector<Session>& live, bool at_start);
+    void session_gone(const std::string& key, const char* reason, const char* what);
+    void apply(const Action& a, UnixTime now, std::vector<std::string>& to_end);
+    void decide_end(Session& s, const Action& a);
+    void send_polite(const std::string& key);
+    void session_removed(const std::string& logind_id);
+    Session* ending_session(const std::string& key, std::uint64_t token);
+    void finish_termination(const std::string& key, const std::string& how, const std::string& error, bool hard,
+                            const std::string& note = "");
     void escalate_due();
     void warn(Session& s, const Action& a, UnixTime now);
     void retention(UnixTime now);
+    void start_home_job(const std::string& user, UnixTime now);
+    void watch_home_job(const std::string& user, pid_t pid);
+    void home_job_done(const std::string& user, int wait_status);
+    void end_home_job(const std::string& user, const std::string& error);
+    void stop_home_job(const std::string& user);
+    void home_alert(const std::string& user, const CreatedHome& home, const std::string& error);
     void track_users(UnixTime now);
     void sync_grant_states(UnixTime now);
     void save();
+    void changed();  // after an asynchronous answer: evaluate (saves, lets the driver re-arm)
+    std::string polite_how() const;
+    std::string hard_how() const;
     std::vector<Session> staying_sessions() const;
     const Grant* find_grant(const std::string& id) const;
     audit::Event session_event(audit::EventType type, const Session& s, std::string message) const;
@@ -161,8 +192,12 @@ private:
     std::optional<UnixTime> next_wakeup_;
     bool dirty_ = false;
     std::string save_error_;
-    // Per ending session: the JIT_HOW of step 1 and its error, if any.
-    std::map<std::string, std::pair<std::string, std::string>> soft_;
+    std::function<bool(const std::string& user)> managed_;
+    bool listing_ = false;
+    bool evaluating_ = false;
+    std::optional<std::int64_t> listed_at_ms_;
+    std::uint64_t next_end_token_ = 1;
+    std::map<std::string, HomeJob> jobs_;
 };
 
 }  // namespace jit::enforce

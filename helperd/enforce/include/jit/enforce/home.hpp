@@ -2,6 +2,10 @@
 // jitlogin created is archived (tar.gz under the state dir, 0600, then
 // removed) or deleted, as host policy says. Homes jitlogin did not create are
 // never touched: only paths recorded with Enforcer::note_home_created().
+//
+// The work (tar, rm) runs in child processes that the daemon's loop watches
+// (Loop::watch_child): the user owns the contents and they can be huge, so the
+// daemon never walks them itself.
 #pragma once
 
 #include <jit/grant.hpp>
@@ -9,8 +13,10 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace jit::enforce {
 
@@ -18,12 +24,26 @@ struct RetentionPolicy {
     std::optional<int> days;            // nullopt: keep forever (the default)
     enum class Action { Archive, Delete } action = Action::Archive;
     std::string archive_dir = "/var/lib/jit/home-archives";
+    // The archive may not grow beyond this (RLIMIT_FSIZE of the tar child).
+    std::uint64_t max_archive_bytes = std::uint64_t(16) << 30;
+    // A job (tar, rm) still running after this is killed and counted as failed.
+    std::int64_t job_timeout_ms = std::int64_t(6) * 3600 * 1000;
+    // Attempts (each recorded in the state file before it starts) before a
+    // home whose job never finished (the daemon stopped or died during it) is
+    // given up with an alert.
+    int max_attempts = 3;
 };
 
 struct CreatedHome {
+    CreatedHome() = default;
+    CreatedHome(std::string p, uid_t u, UnixTime at) : path(std::move(p)), uid(u), created_at(at) {}
     std::string path;
     uid_t uid = 0;
     UnixTime created_at = 0;
+    // Retention bookkeeping, persisted before each job starts.
+    int attempts = 0;               // jobs started for this home
+    std::string partial_archive;    // tar running into it (removed if the attempt did not finish)
+    std::string archive;            // a finished archive: only the removal is left
 };
 
 // Checks that `home` is still the directory jitlogin created: a real directory
@@ -32,12 +52,19 @@ struct CreatedHome {
 // Error code "enforce.home" naming the path and the failed check.
 Status check_created_home(const CreatedHome& home);
 
-// tar -czf into archive_dir/<user>-<unix time>.tar.gz (created 0600 with
-// O_EXCL, the directory 0700), then removes the home. Returns the archive path.
+// archive_dir/<user>-<unix time>.tar.gz: where start_archive() writes.
+std::string archive_path_for(const std::string& archive_dir, const std::string& user, UnixTime now);
+// Creates `archive` (0600, O_EXCL) in `archive_dir` (made 0700 if missing) and
+// starts `tar --create --gzip --sparse --one-file-system` of the home into it,
+// in a child process limited to `max_bytes` of output (RLIMIT_FSIZE), at lower
+// CPU priority, killed if the daemon dies. Returns the child's pid.
 // Error code "enforce.home".
-Result<std::string> archive_home(const std::string& user, const CreatedHome& home, const std::string& archive_dir,
-                                 UnixTime now);
-// Removes the home recursively without following symbolic links. Error code "enforce.home".
-Status delete_home(const CreatedHome& home);
+Result<pid_t> start_archive(const CreatedHome& home, const std::string& archive_dir, const std::string& archive,
+                            std::uint64_t max_bytes);
+// Starts `rm --recursive --force --one-file-system` of the home (never follows
+// links) in a child process. Returns its pid. Error code "enforce.home".
+Result<pid_t> start_delete(const CreatedHome& home);
+// "" when a child's wait status means success, else what went wrong.
+std::string job_failure(const char* what, int wait_status);
 
 }  // namespace jit::enforce

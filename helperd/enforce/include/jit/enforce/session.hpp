@@ -38,12 +38,20 @@ struct Session {
     UnixTime warned_end = 0;
     std::int64_t warned_offset = 0;
 
-    // Termination in progress (not persisted: a restart re-evaluates and starts over).
+    // Termination in progress. The decision is persisted when it is taken, so
+    // a restart during the grace completes it (session.ended, once) instead of
+    // reporting the session as gone while the daemon was down.
     bool ending = false;
     std::string end_reason;       // "window_ended", "revoked", "stale", "no_active_grant"
     std::string end_grant_id;     // grant whose end caused it
     UnixTime end_not_after = 0;
-    std::int64_t kill_deadline_ms = 0;  // monotonic ms: escalate to the hard kill after this
+    UnixTime end_decided_at = 0;  // wall clock of the decision
+    std::string end_how;          // JIT_HOW of the polite step once it answered ("" while pending)
+    std::string end_error;        // its error, if any
+    // Not persisted (monotonic, this run only):
+    std::int64_t kill_deadline_ms = 0;  // escalate to the hard kill after this
+    std::uint64_t end_token = 0;        // identifies this run's termination for late answers
+    bool end_checking = false;          // the liveness check / hard step is under way
 };
 
 // "logind:<id>" when logind_id is set, else "pid:<pid>:<tty>".

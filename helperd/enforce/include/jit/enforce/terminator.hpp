@@ -7,27 +7,38 @@
 #include <jit/enforce/session.hpp>
 #include <jit/result.hpp>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
-typedef struct sd_bus sd_bus;
+#include <systemd/sd-bus.h>
 
 namespace jit::enforce {
 
 class Terminator {
 public:
+    using Done = std::function<void(Result<std::string>)>;  // JIT_HOW, or what failed
+    using AliveDone = std::function<void(bool alive)>;
     virtual ~Terminator() = default;
     // "logind" or "fallback" (for logs and status).
     virtual const char* name() const = 0;
+    // The answers come through the callbacks, at once (fallback) or later from
+    // the event loop (logind): nothing here waits. A callback never runs after
+    // the Terminator is destroyed.
     // Step 1, polite: TerminateSession / SIGTERM. `staying` are the live sessions
-    // that must not be touched. Returns the JIT_HOW value for the audit trail.
-    virtual Result<std::string> terminate(const Session& s, const std::vector<Session>& staying) = 0;
-    // Whether anything of the session is still running.
-    virtual bool alive(const Session& s, const std::vector<Session>& staying) = 0;
-    // Step 2, after the grace: KillSession(all, SIGKILL) / SIGKILL. Returns JIT_HOW.
-    virtual Result<std::string> kill(const Session& s, const std::vector<Session>& staying) = 0;
+    // that must not be touched. Answers the JIT_HOW value for the audit trail.
+    virtual void terminate(const Session& s, const std::vector<Session>& staying, Done done) = 0;
+    // Whether anything of the session still runs. `leader_closing`: the
+    // registered leader is the process reporting the session's close right now
+    // (sshd's session_close after SIGTERM) and exits next: it does not count.
+    virtual void alive(const Session& s, const std::vector<Session>& staying, bool leader_closing, AliveDone done) = 0;
+    // Step 2, after the grace: KillSession(all, SIGKILL) / SIGKILL. Answers JIT_HOW.
+    virtual void kill(const Session& s, const std::vector<Session>& staying, Done done) = 0;
+    // Set by the Enforcer: the session manager says a session is gone
+    // (logind's SessionRemoved signal, with the logind session id).
+    std::function<void(const std::string& logind_id)> on_session_removed;
 };
 
 // Sends a signal to a process only if it is still the same process (pidfd_open,
@@ -56,9 +67,10 @@ class FallbackTerminator final : public Terminator {
 public:
     FallbackTerminator(Signaller& signaller, DiscoveryOptions opts = {}, std::string proc_root = "/proc");
     const char* name() const override { return "fallback"; }
-    Result<std::string> terminate(const Session& s, const std::vector<Session>& staying) override;
-    bool alive(const Session& s, const std::vector<Session>& staying) override;
-    Result<std::string> kill(const Session& s, const std::vector<Session>& staying) override;
+    void terminate(const Session& s, const std::vector<Session>& staying, Done done) override;
+    void alive(const Session& s, const std::vector<Session>& staying, bool leader_closing, AliveDone done) override;
+    void kill(const Session& s, const std::vector<Session>& staying, Done done) override;
+    bool alive_now(const Session& s, const std::vector<Session>& staying, bool leader_closing);
 
     // The processes the last terminate()/kill() signalled (tests, logs).
     const std::vector<FoundProcess>& last_signalled() const { return last_; }
@@ -76,23 +88,59 @@ private:
     std::map<std::string, std::vector<FoundProcess>> signalled_;
 };
 
-// With logind: org.freedesktop.login1.Manager.TerminateSession(s) and
-// KillSession(s, "all", SIGKILL); GetSession(s) to test liveness. Sessions
-// without a logind id go to `fallback`. Each call has a bounded timeout.
-class LogindTerminator final : public Terminator {
+// Asynchronous D-Bus method calls (sd_bus_call_async) whose replies are
+// handled from the event loop the bus is attached to. Each answer callback
+// runs once (reply, error or timeout) and is caught at the C boundary;
+// destroying the object cancels the calls still pending.
+class AsyncBus {
 public:
-    // Takes a reference on `bus` (the system bus).
-    LogindTerminator(sd_bus* bus, Terminator& fallback, std::uint64_t call_timeout_usec = 2'000'000);
-    ~LogindTerminator() override;
-    const char* name() const override { return "logind"; }
-    Result<std::string> terminate(const Session& s, const std::vector<Session>& staying) override;
-    bool alive(const Session& s, const std::vector<Session>& staying) override;
-    Result<std::string> kill(const Session& s, const std::vector<Session>& staying) override;
+    // The reply, or nullptr with `error` set ("org.freedesktop.login1.NoSuchSession: ...").
+    using Reply = std::function<void(sd_bus_message* reply, const std::string& error_name, const std::string& error)>;
+    explicit AsyncBus(sd_bus* bus);  // takes a reference
+    ~AsyncBus();
+    AsyncBus(const AsyncBus&) = delete;
+    AsyncBus& operator=(const AsyncBus&) = delete;
+    sd_bus* bus() const { return bus_; }
+    // `m` is a method call message (consumed). `done` runs exactly once unless
+    // this object is destroyed first; when the call cannot even be queued it
+    // runs at once with the error.
+    void call(sd_bus_message* m, std::uint64_t timeout_usec, Reply done);
+    std::size_t pending() const { return pending_.size(); }
 
 private:
+    struct Pending;
+    static int on_reply(sd_bus_message* m, void* userdata, sd_bus_error* ret_error);
     sd_bus* bus_;
+    std::uint64_t next_id_ = 1;
+    std::map<std::uint64_t, Pending*> pending_;
+};
+
+// With logind: org.freedesktop.login1.Manager.TerminateSession(s) and
+// KillSession(s, "all", SIGKILL); GetSession(s) to test liveness; the
+// SessionRemoved signal confirms an end as soon as logind has dropped the
+// session. Sessions without a logind id go to `fallback`. Every call is
+// asynchronous with a bounded timeout.
+// How long an answer from logind is awaited. Nothing waits for it (the calls
+// are asynchronous), so it can be longer than a PAM budget: a slow logind
+// still gets to answer before a step counts as failed.
+inline constexpr std::uint64_t kLogindCallTimeoutUsec = 10'000'000;
+
+class LogindTerminator final : public Terminator {
+public:
+    // Takes a reference on `bus` (the system bus, attached to the daemon's loop).
+    LogindTerminator(sd_bus* bus, Terminator& fallback, std::uint64_t call_timeout_usec = kLogindCallTimeoutUsec);
+    ~LogindTerminator() override;
+    const char* name() const override { return "logind"; }
+    void terminate(const Session& s, const std::vector<Session>& staying, Done done) override;
+    void alive(const Session& s, const std::vector<Session>& staying, bool leader_closing, AliveDone done) override;
+    void kill(const Session& s, const std::vector<Session>& staying, Done done) override;
+
+private:
+    static int on_session_removed_signal(sd_bus_message* m, void* userdata, sd_bus_error* ret_error);
+    AsyncBus calls_;
     Terminator& fallback_;
     std::uint64_t timeout_;
+    sd_bus_slot* removed_match_ = nullptr;
 };
 
 // Whether logind can be used: the system bus is connected and the name
@@ -111,7 +159,9 @@ struct LogindSession {
     std::string service;
     std::uint64_t timestamp_usec = 0;  // realtime
 };
-// Error code "enforce.logind".
-Result<std::vector<LogindSession>> logind_list_sessions(sd_bus* bus, std::uint64_t timeout_usec = 2'000'000);
+// ListSessions, then the properties of each session (one GetAll each), all
+// asynchronous through `calls`. Error code "enforce.logind".
+void logind_list_sessions(AsyncBus& calls, std::function<void(Result<std::vector<LogindSession>>)> done,
+                          std::uint64_t timeout_usec = kLogindCallTimeoutUsec);
 
 }  // namespace jit::enforce

@@ -1,0 +1,120 @@
+#!/bin/bash
+# The daemon's loop never waits for logind or for a home's archive. The real
+# jit-helperd, the reference authority, and python-dbusmock's logind template
+# on a private bus (DBUS_SYSTEM_BUS_ADDRESS) that answers every call 5 s late:
+#   - a JIT user's logind session is ended on revocation; while TerminateSession
+#     is pending, `jitctl check` with pam_jit.so's budget (timeout 1500 ms)
+#     keeps answering, for the managed user and for an unmanaged one;
+#   - the session is ended once logind answers (session.ended, once,
+#     JIT_HOW=terminate-session, confirmed by SessionRemoved);
+#   - home retention (0 days) then archives the home the daemon created, which
+#     holds a sparse 1 TiB file (`truncate -s 1T`), in a child process
+#     (tar --sparse): home.archived, a small archive, and the checks still answer.
+# Root only (session_open is root's); exit 77 without dbus-daemon/python3-dbusmock.
+# Usage: daemon_nonblocking.sh JIT_HELPERD JITCTL
+HELPERD=$1 JITCTL=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/../integration/lib.sh"
+require_root_and_tools /usr/bin/python3 dbus-daemon busctl truncate
+/usr/bin/python3 -c 'import dbusmock' 2>/dev/null || skip "python3-dbusmock not installed"
+use_authority || skip "reference authority not present"
+setup_tmp n
+
+# --- logind, 5 s late on every call ------------------------------------------------
+dbus-daemon --session --address="unix:path=$T/bus" --nofork --print-address=1 > "$T/bus.addr" 2> "$T/bus.err" &
+PIDS+=($!)
+wait_for --or-die "dbus-daemon" 10 test -s "$T/bus.addr"
+BUS=$(head -1 "$T/bus.addr")
+DBUS_SYSTEM_BUS_ADDRESS=$BUS /usr/bin/python3 -m dbusmock --system --template logind -l "$T/calls.log" > "$T/mock.out" 2>&1 &
+PIDS+=($!)
+wait_for --or-die "logind mock" 10 quiet busctl --address="$BUS" status org.freedesktop.login1
+
+ALICE=jt-${TAG}-alice ALICE_UID=$(free_uid 74000 74999) SID=$((7000 + RANDOM % 1000))
+DBUS_SYSTEM_BUS_ADDRESS=$BUS /usr/bin/python3 - "$SID" "$ALICE_UID" "$ALICE" <<'PY' || die "cannot set up the logind mock"
+import dbus, os, sys
+sid, uid, user = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+bus = dbus.bus.BusConnection(os.environ['DBUS_SYSTEM_BUS_ADDRESS'])
+mock = dbus.Interface(bus.get_object('org.freedesktop.login1', '/org/freedesktop/login1'), 'org.freedesktop.DBus.Mock')
+mock.AddSession(sid, 'seat0', dbus.UInt32(uid), user, True)
+M = 'org.freedesktop.login1.Manager'
+late = 'import time; time.sleep(5)\n'
+known = ('p = "/org/freedesktop/login1/session/" + args[0]\n'
+         'if p not in objects: raise dbus.exceptions.DBusException("No session " + args[0], name="org.freedesktop.login1.NoSuchSession")\n')
+removed = ('self.RemoveObject(p)\n'
+           'self.EmitSignal("org.freedesktop.login1.Manager", "SessionRemoved", "so", [args[0], dbus.ObjectPath(p)])\n')
+mock.AddMethod(M, 'ListSessions', '', 'a(susso)', late + 'ret = [(%r, dbus.UInt32(%d), %r, "seat0", dbus.ObjectPath("/org/freedesktop/login1/session/%s"))]' % (sid, uid, user, sid))
+mock.AddMethod(M, 'GetSession', 's', 'o', late + known + 'ret = dbus.ObjectPath(p)')
+mock.AddMethod(M, 'TerminateSession', 's', '', late + known + removed)
+mock.AddMethod(M, 'KillSession', 'ssi', '', late + known + removed)
+PY
+
+# --- the daemon ----------------------------------------------------------------------
+HOST=web-01
+authority_for_host || die "the reference authority did not start"
+mkdir -p "$T/home" && chmod 755 "$T/home"
+HELPERD_UIDS=74000-74999
+helperd_config "$T/helperd.sock" "" "[nss]\nhome_base = $T/home\ncreate_home = yes\n[enforce]\nkill_grace = 5\nhome_retention = 0d\nhome_retention_action = archive"
+sed -i '0,/^create_home = no$/{/^create_home = no$/d}' "$T/helperd.conf"  # the one set below wins
+HELPERD_WRAP="env DBUS_SYSTEM_BUS_ADDRESS=$BUS"
+helperd_start || die "jit-helperd did not start"
+grep -q "through systemd-logind" "$T/helperd.log" || die "the daemon did not pick logind: $(cat "$T/helperd.log")"
+
+G=$(grant "$ALICE" "$ALICE_UID" --duration 1h) || die "grant"
+lists_grant() { [[ $(ctl grants 2>/dev/null) == *"$1"* ]]; }
+wait_for --or-die "grant visible" 30 lists_grant "$G"
+
+# The session as pam_jit.so registers it (root peer), its leader a process of ours.
+sleep 600 & LEADER=$!
+PIDS+=($LEADER)
+session_op() {
+  /usr/bin/python3 - "$HELPERD_SOCK" "$1" "$ALICE" "$LEADER" "$SID" <<'PY'
+import socket, sys
+path, op, user, pid, sid = sys.argv[1:]
+body = "op=%s\nuser=%s\nservice=sshd\ntty=pts/9\nrhost=192.0.2.7\npid=%s\nlogind_session=%s\n" % (op, user, pid, sid)
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(path)
+s.sendall(("JIT1 %d\n%s" % (len(body), body)).encode())
+out = b""
+while True:
+    d = s.recv(65536)
+    if not d: break
+    out += d
+print(out.decode())
+PY
+}
+session_op session_open > "$T/open.out" || die "session_open failed"
+grep -q "decision=allow" "$T/open.out" || die "session_open: $(cat "$T/open.out")"
+wait_for --or-die "home created" 10 test -d "$T/home/$ALICE"
+truncate -s 1T "$T/home/$ALICE/huge" || die "truncate"
+
+# check_answers SECONDS: jitctl check with PAM's budget, every 0.2 s; every one
+# must be answered (0 allow/ignore, 10 deny), never 3 (no answer in time).
+check_answers() {
+  local until=$(( $(date +%s) + $1 )) n=0 rc user
+  while [ "$(date +%s)" -lt "$until" ]; do
+    for user in "$ALICE" lo-nobody-$TAG; do
+      ctl check "$user" --timeout-ms 1500 > "$T/check.out" 2>&1; rc=$?
+      { [ "$rc" = 0 ] || [ "$rc" = 10 ]; } || { fail "check $user not answered in 1500 ms (exit $rc): $(cat "$T/check.out")"; return 1; }
+      n=$((n + 1))
+    done
+    sleep 0.2
+  done
+  log "$n checks answered within 1500 ms each"
+}
+
+admin grant revoke --host "$HOST" --by carol --reason "slow logind test" "$G" >/dev/null || die "revoke"
+wait_for --or-die "TerminateSession sent" 30 grep -q "TerminateSession \"$SID\"" "$T/calls.log"
+check "PAM-budget checks answered while logind is 5 s late" check_answers 7
+ended_lines() { grep -c "session.ended.*$ALICE\|$ALICE.*session.ended" "$T/helperd.log"; }
+check "the session is ended once logind answers" wait_for 20 grep -q "session.ended" "$T/helperd.log"
+check "ended politely, confirmed (JIT_HOW=terminate-session)" grep -q "session.ended.*terminate-session" "$T/helperd.log"
+
+# --- retention of a home with a sparse 1 TiB file ------------------------------------------
+check "the home is archived (tar --sparse, in a child)" wait_for 30 grep -q "home.archived" "$T/helperd.log"
+check "PAM-budget checks answered after the archive" check_answers 1
+check "the home is gone" not test -e "$T/home/$ALICE"
+ARCHIVE=$(ls "$T/state/home-archives/"*.tar.gz 2>/dev/null | head -1)
+check "the archive exists" test -n "$ARCHIVE"
+[ -z "$ARCHIVE" ] || check "the archive is small (holes are not stored)" test "$(stat -c %s "$ARCHIVE")" -lt 1048576
+check "session.ended once" test "$(grep -c "session.ended" "$T/helperd.log")" = 1
+check "no gone_at_start" lacks gone_at_start "$T/helperd.log"
+finish
