@@ -359,3 +359,25 @@ TEST_F(LimitedDecisionTest, AnAcceptedGrantBeatsARefusedOne) {
     EXPECT_EQ(d.grant_id, "g-ok");
     EXPECT_EQ(d.limits, "");
 }
+
+// docs/threat-model.md (a JIT user outliving the window): cron, atd and
+// systemd's user manager run the PAM account phase under their own service
+// names; with pam_jit.so in common-account (the Debian package's pam-config)
+// they are login checks, so a job or a user manager started after the window
+// is refused like an ssh login.
+TEST_F(DecisionTest, ScheduledJobsAndTheUserManagerAreLoginChecks) {
+    grants = {grant("g-1", "alice", kNoon2 - 3600, kNoon2)};
+    for (const char* service : {"cron", "atd", "systemd-user"}) {
+        EXPECT_EQ(jit::classify_service(service), AccessKind::Login) << service;
+        jit::AccessRequest r;
+        r.user = "alice";
+        r.service = service;
+        r.kind = jit::classify_service(service);
+        r.now = kNoon2 - 1;
+        EXPECT_EQ(jit::decide(r, view, policy, true).verdict, Verdict::Allow) << service;
+        r.now = kNoon2;
+        const Decision after = jit::decide(r, view, policy, true);
+        EXPECT_EQ(after.verdict, Verdict::Deny) << service;
+        EXPECT_EQ(after.reason, "window_ended") << service;
+    }
+}
