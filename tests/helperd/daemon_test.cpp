@@ -38,6 +38,20 @@ struct RecordingComponent final : Component {
     void session_closed(std::uint64_t, const SessionInfo& s) override { sessions->push_back("close " + s.user); }
 };
 
+// Records what the daemon hands its publishers (the NSS snapshot and the
+// sudoers drop-in get exactly this).
+struct RecordingPublisher final : Publisher {
+    std::vector<jit::Grant>* last;
+    const char* name() const override { return "recording"; }
+    jit::Status publish(const std::vector<jit::Grant>& grants, jit::UnixTime) override {
+        *last = grants;
+        return jit::Ok{};
+    }
+    std::optional<jit::UnixTime> next_change(const std::vector<jit::Grant>&, jit::UnixTime) override {
+        return std::nullopt;
+    }
+};
+
 class DaemonTest : public ::testing::Test {
 protected:
     DaemonTest() : loop_(kStart) {
@@ -45,10 +59,11 @@ protected:
         jit::test::add_daemon_accounts(accounts_);
     }
 
-    void make_daemon() {
+    void make_daemon(std::unique_ptr<Publisher> publisher = nullptr) {
         daemon_.reset();
         daemon_ = std::make_unique<Daemon>(config_, signer_.keys(),
                                            Daemon::Deps{loop_, transport_, sink_, accounts_});
+        if (publisher) daemon_->add_publisher(std::move(publisher));
         auto c = std::make_unique<RecordingComponent>();
         c->changes = &changes_;
         c->sessions = &sessions_;
@@ -487,24 +502,6 @@ TEST_F(DaemonTest, SudoRuleLeftOutIsAnAlertOnce) {
     EXPECT_EQ(alerts().size(), 2u);
 }
 
-namespace {
-
-// Records what the daemon hands its publishers (the NSS snapshot and the
-// sudoers drop-in get exactly this).
-struct RecordingPublisher final : Publisher {
-    std::vector<jit::Grant>* last;
-    const char* name() const override { return "recording"; }
-    jit::Status publish(const std::vector<jit::Grant>& grants, jit::UnixTime) override {
-        *last = grants;
-        return jit::Ok{};
-    }
-    std::optional<jit::UnixTime> next_change(const std::vector<jit::Grant>&, jit::UnixTime) override {
-        return std::nullopt;
-    }
-};
-
-}  // namespace
-
 // docs/config.md [limits]: the bounded grant is what every consumer sees
 // (decision, publishers, components, the window's timer), each change is one
 // grant.limited event, and a re-sent bundle does not repeat them.
@@ -513,15 +510,9 @@ TEST_F(DaemonTest, HostLimitsBoundWhatEveryConsumerSees) {
     config_.policy.limits.allowed_sudo_commands = {{"/usr/bin/id"}};
     config_.policy.limits.login_shell = "/bin/sh";
     std::vector<jit::Grant> published;
-    daemon_ = std::make_unique<Daemon>(config_, signer_.keys(), Daemon::Deps{loop_, transport_, sink_, accounts_});
     auto pub = std::make_unique<RecordingPublisher>();
     pub->last = &published;
-    daemon_->add_publisher(std::move(pub));
-    auto rec = std::make_unique<RecordingComponent>();
-    rec->changes = &changes_;
-    rec->sessions = &sessions_;
-    daemon_->add_component(std::move(rec));
-    ASSERT_TRUE(daemon_->start().ok());
+    make_daemon(std::move(pub));
     const TestGrant signed_grant{"g-1", "alice", true, true, kStart - 60, kStart + 7200};
     auto with_groups_and_shell = [&](std::int64_t revision) {
         std::string p = jit::test::payload_json("web-01", revision, loop_.now(), loop_.now() + 3600, {signed_grant});
