@@ -182,6 +182,11 @@ void run_grants(const Globals& g, bool json, ExitCode& ec) {
     if (json) return print_json(s);
     const std::int64_t now = s["now"].asInt64();
     if (!s["have_bundle"].asBool()) std::cout << "(no grants bundle yet: never heard from the authority)\n";
+    for (const auto& gr : s["refused"]) {
+        std::cout << gr["id"].asString() << "  " << gr["user"].asString() << "  refused by host limits  "
+                  << iso(gr["not_before"].asInt64()) << " .. " << iso(gr["not_after"].asInt64()) << "\n";
+        for (const auto& l : gr["limits"]) std::cout << "    host limit: " << l.asString() << "\n";
+    }
     if (s["grants"].empty()) {
         std::cout << "no grants\n";
         return;
@@ -205,6 +210,7 @@ void run_grants(const Globals& g, bool json, ExitCode& ec) {
         std::string ap;
         for (const auto& a : gr["approved_by"]) ap += (ap.empty() ? "" : ", ") + a.asString();
         std::cout << (ap.empty() ? "(auto-approved)" : ap) << "\n";
+        for (const auto& l : gr["limits"]) std::cout << "    host limit: " << l.asString() << "\n";
     }
 }
 
@@ -229,6 +235,7 @@ void run_check(const Globals& g, const std::string& user, const std::string& ser
                   << ipc::get(*res, "reason") << ")\n";
         if (!ipc::get(*res, "message").empty()) std::cout << ipc::get(*res, "message") << "\n";
         if (!ipc::get(*res, "grant_id").empty()) std::cout << "grant: " << ipc::get(*res, "grant_id") << "\n";
+        if (!ipc::get(*res, "limits").empty()) std::cout << "host limits: " << ipc::get(*res, "limits") << "\n";
     }
     ec.value = decision == "deny" ? kExitDeny : 0;
 }

@@ -18,6 +18,8 @@ constexpr std::string_view kGrantF[] = {kUser, kUid, kGrantId, kNotBefore, kNotA
 constexpr std::string_view kEndedGrantF[] = {kUser, kUid, kGrantId, kNotBefore, kNotAfter, kRequestedBy,
                                              kApprovedBy, kTicket, kReason, kCause};
 constexpr std::string_view kRevokedF[] = {kUser, kUid, kGrantId, kNotAfter, kRevokedBy, kReason, kRevision};
+constexpr std::string_view kLimitedF[] = {kUser, kUid, kGrantId, kNotBefore, kNotAfter, kRequestedBy,
+                                          kApprovedBy, kTicket, kRule, kAction, kDetail};
 constexpr std::string_view kBundleOkF[] = {kRevision, kCount, kKeyId, kExpiresAt};
 constexpr std::string_view kBundleBadF[] = {kRevision, kRule, kError, kReason};
 constexpr std::string_view kStaleF[] = {kRevision, kExpiresAt, kReason};
@@ -63,6 +65,10 @@ constexpr std::array kTable = {
          kEndedGrantF},
     Info{EventType::GrantRevoked, "grant.revoked", "6caee379623249859edf7b8c606477f3", LOG_NOTICE,
          "The authority revoked a grant before its window ended.", kRevokedF},
+    Info{EventType::GrantLimited, "grant.limited", "b24d26c8935c4c16b29dff80fceaaa3f", LOG_WARNING,
+         "This host's [limits] dropped, clamped, replaced or refused part of a signed grant (JIT_RULE says which "
+         "key).",
+         kLimitedF},
     Info{EventType::LoginAllowed, "login.allowed", "120618d6696549a890d9e471f2228379", LOG_NOTICE,
          "A JIT user was allowed to log in under an active grant.", kAccessF},
     Info{EventType::LoginDenied, "login.denied", "8292b43e6b924241b0ec2f28576705f9", LOG_WARNING,

@@ -51,6 +51,16 @@ needed."""),
 ended (by @JIT_REVOKED_BY@: @JIT_REASON@). Access was removed at once and open
 sessions are ended. If the revocation was unexpected, ask the person who revoked
 it; an early revocation can be the response to a security incident."""),
+("b24d26c8935c4c16b29dff80fceaaa3f", "grant.limited", "Host limits changed grant @JIT_GRANT_ID@ for @JIT_USER@: @JIT_RULE@",
+ """The authority signed grant @JIT_GRANT_ID@ for @JIT_USER@, but this host's
+helperd.conf [limits] do not allow all of it. @JIT_RULE@ @JIT_ACTION@
+@JIT_DETAIL@. What the grant gives on this host (login, sudo, groups, shell,
+window) is the bounded grant; `jitctl check @JIT_USER@` shows it.
+
+Requested by @JIT_REQUESTED_BY@, approved by @JIT_APPROVED_BY@. A grant that
+asks for more than the host allows can be an honest mistake at the authority
+or a sign that the authority or its signing key is misused: compare it with
+the request and ask the approvers. Loosen [limits] only on purpose."""),
 ("120618d6696549a890d9e471f2228379", "login.allowed", "Login allowed for @JIT_USER@ via @JIT_SERVICE@",
  """@JIT_USER@ was allowed to log in through @JIT_SERVICE@ (from @JIT_RHOST@,
 tty @JIT_TTY@) under grant @JIT_GRANT_ID@, valid until @JIT_NOT_AFTER@.

@@ -1,5 +1,6 @@
 // helperd.conf parser and validator (docs/config.md).
 #include <jit/helperd/config.hpp>
+#include <jit/bundle.hpp>
 #include <jit/names.hpp>
 
 #include <algorithm>
@@ -70,6 +71,7 @@ public:
     Parser(const std::string& file, const ParseOptions& opt, Config& cfg) : file_(file), opt_(opt), cfg_(cfg) {
         cfg_.path = file;
         register_keys();
+        register_limit_keys();
     }
 
     void parse(std::string_view text) {
@@ -332,6 +334,70 @@ private:
         };
     }
 
+    // [limits]: what any grant may do on this host (policy/include/jit/limits.hpp).
+    void register_limit_keys() {
+        GrantLimits& l = cfg_.policy.limits;
+        sections_.insert("limits");
+        auto& h = handlers_;
+        // An empty value is an empty list (nothing allowed), unlike a key left out (anything).
+        auto some_names = [](std::optional<std::vector<std::string>>* out, const char* what) -> Handler {
+            return [out, what](const std::string& v) -> std::optional<std::string> {
+                std::vector<std::string> list;
+                if (auto err = names(&list, what)(v)) return err;
+                *out = std::move(list);
+                return std::nullopt;
+            };
+        };
+        h["limits.allowed_groups"] = some_names(&l.allowed_groups, "group");
+        h["limits.denied_groups"] = names(&l.denied_groups, "group");
+        h["limits.allowed_run_as"] = some_names(&l.allowed_run_as, "user");
+        h["limits.allowed_sudo_commands"] = [&l](const std::string& v) -> std::optional<std::string> {
+            std::vector<std::string> list;
+            std::string_view rest = v;
+            while (!rest.empty()) {  // commas separate: commands have spaces
+                const auto comma = rest.find(',');
+                std::string command(trim(rest.substr(0, comma)));
+                rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+                if (command.empty()) return "an empty command between commas";
+                if (std::string why = jit::sudo_command_problem(command); !why.empty())
+                    return "command '" + command + "' " + why;
+                list.push_back(std::move(command));
+            }
+            l.allowed_sudo_commands = std::move(list);
+            return std::nullopt;
+        };
+        h["limits.max_window"] = [&l](const std::string& v) -> std::optional<std::string> {
+            auto n = parse_duration(v);
+            if (!n || *n < 0 || *n > 3650LL * 86400) return "'" + v + "' is not a duration up to 3650d (e.g. 0, 8h, 7d)";
+            l.max_window = *n;
+            return std::nullopt;
+        };
+        auto approvers = [](std::size_t* out) -> Handler {
+            return [out](const std::string& v) -> std::optional<std::string> {
+                auto n = parse_int(v);
+                if (!n) return "'" + v + "' is not an integer";
+                if (*n < 0 || *n > std::int64_t(limits::kMaxApprovers))
+                    return "value " + std::to_string(*n) + " out of range [0, " + std::to_string(limits::kMaxApprovers) + "]";
+                *out = std::size_t(*n);
+                return std::nullopt;
+            };
+        };
+        h["limits.min_approvers"] = approvers(&l.min_approvers);
+        h["limits.min_sudo_approvers"] = approvers(&l.min_sudo_approvers);
+        h["limits.login_shell"] = abs_path(&l.login_shell, true);
+    }
+
+    void finish_limits() {
+        const GrantLimits& l = cfg_.policy.limits;
+        if (!l.allowed_groups) return;
+        for (const auto& g : *l.allowed_groups)
+            if (std::find(l.denied_groups.begin(), l.denied_groups.end(), g) != l.denied_groups.end())
+                issue(line_of("limits.allowed_groups"), "limits.allowed_groups",
+                      "group '" + g + "' is also in limits.denied_groups" +
+                          (seen_.count("limits.denied_groups") ? "" : " (the default list)") +
+                          ", which wins; take it out of one of them");
+    }
+
     void file_mode_check(const std::string& key, const std::string& path, bool secret) {
         struct stat st{};
         if (stat(path.c_str(), &st) != 0) {
@@ -374,6 +440,7 @@ private:
         for (const auto& u : c.policy.break_glass_users)
             if (u == "root") issue(line_of("access.break_glass_users"), "access.break_glass_users",
                                    "root is never managed; listing it is unnecessary and hides mistakes");
+        finish_limits();
         if (!opt_.check_files) return;
         if (!c.authority.token_file.empty()) file_mode_check("authority.token_file", c.authority.token_file, true);
         if (!c.authority.client_key.empty()) file_mode_check("authority.client_key", c.authority.client_key, true);

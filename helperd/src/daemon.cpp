@@ -35,7 +35,7 @@ GrantsSnapshot snapshot_from(const GrantsPayload& p, UnixTime accepted_at) {
     s.issued_at = p.issued_at;
     s.expires_at = p.expires_at;
     s.accepted_at = accepted_at;
-    s.grants = p.grants;
+    s.received = p.grants;  // bounded into s.grants by Daemon::install
     s.revoked = p.revoked;
     return s;
 }
@@ -239,12 +239,33 @@ void Daemon::install(GrantsSnapshot next, ChangeCause cause) {
                                  .add(std::string(field::kRevision), next.revision)
                                  .add(std::string(field::kExpiresAt), next.expires_at));
     }
+    apply_host_limits(next);
     GrantsSnapshot before = std::move(snapshot_);
     snapshot_ = std::move(next);
     publish_all();
     schedule_next_change();
     for (auto& c : components_) c->grants_changed(before, snapshot_, cause);
     if (on_status_change) on_status_change();
+}
+
+void Daemon::apply_host_limits(GrantsSnapshot& next) {
+    BoundedGrants bounded = apply_limits(next.received, config_.policy.limits);
+    next.grants = std::move(bounded.grants);
+    next.refused = std::move(bounded.refused);
+    next.limit_notes = std::move(bounded.notes);
+    const auto& known = snapshot_.limit_notes;
+    for (const LimitNote& n : next.limit_notes) {
+        if (std::find(known.begin(), known.end(), n) != known.end()) continue;
+        const auto g = std::find_if(next.received.begin(), next.received.end(),
+                                    [&n](const Grant& r) { return r.id == n.grant_id; });
+        Event e = event(EventType::GrantLimited, "host limits " + std::string(to_string(n.action)) + " " + n.detail +
+                                                     " of grant " + n.grant_id + " for " + n.user + " (" + n.rule + ")");
+        if (g != next.received.end()) e.add(audit::grant_fields(*g));
+        e.add(std::string(field::kRule), n.rule)
+            .add(std::string(field::kAction), to_string(n.action))
+            .add(std::string(field::kDetail), n.detail);
+        deps_.audit.emit(e);
+    }
 }
 
 void Daemon::refresh_time(ChangeCause cause) {
@@ -302,6 +323,8 @@ GrantView Daemon::view() const {
     v.have_bundle = snapshot_.have_bundle;
     v.stale = snapshot_.have_bundle && snapshot_.expires_at < deps_.loop.now();
     v.grants = &snapshot_.grants;
+    v.refused = &snapshot_.refused;
+    v.limit_notes = &snapshot_.limit_notes;
     return v;
 }
 

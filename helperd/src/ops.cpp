@@ -25,6 +25,14 @@ namespace {
 constexpr std::size_t kMaxRequestCommands = 64;
 constexpr std::size_t kMaxRequestCommandBytes = 4096;
 
+// What host limits changed in grant `id` (describe() of each note).
+Json::Value limits_json(const std::vector<LimitNote>& notes, const std::string& id) {
+    Json::Value out(Json::arrayValue);
+    for (const auto& n : notes)
+        if (n.grant_id == id) out.append(describe(n));
+    return out;
+}
+
 std::string compact(const Json::Value& v) {
     Json::StreamWriterBuilder b;
     b["indentation"] = "";
@@ -98,6 +106,7 @@ Json::Value Daemon::status_json() {
         if (g.active_at(now)) ++active;
     s["grants_total"] = Json::UInt64(snapshot_.grants.size());
     s["grants_active"] = active;
+    s["grants_refused"] = Json::UInt64(snapshot_.refused.size());
     const SyncStatus& st = sync_->status();
     Json::Value sync(Json::objectValue);
     sync["last_attempt"] = Json::Int64(st.last_attempt);
@@ -184,9 +193,22 @@ Json::Value Daemon::grants_json(const std::optional<std::string>& only_user) {
         Json::Value ap(Json::arrayValue);
         for (const auto& a : g.approved_by) ap.append(a);
         j["approved_by"] = ap;
+        j["limits"] = limits_json(snapshot_.limit_notes, g.id);
         list.append(j);
     }
     out["grants"] = list;
+    Json::Value refused(Json::arrayValue);
+    for (const auto& g : snapshot_.refused) {
+        if (only_user && g.user != *only_user) continue;
+        Json::Value j(Json::objectValue);
+        j["id"] = g.id;
+        j["user"] = g.user;
+        j["not_before"] = Json::Int64(g.not_before);
+        j["not_after"] = Json::Int64(g.not_after);
+        j["limits"] = limits_json(snapshot_.limit_notes, g.id);
+        refused.append(j);
+    }
+    out["refused"] = refused;
     return out;
 }
 
@@ -254,7 +276,8 @@ void Daemon::op_check(const ipc::Message& req, const Peer& peer, bool with_audit
                      {"not_before", std::to_string(d.not_before)},
                      {"not_after", std::to_string(d.not_after)},
                      {"kind", to_string(ar.kind)},
-                     {"managed", managed ? "yes" : "no"}};
+                     {"managed", managed ? "yes" : "no"},
+                     {"limits", d.limits}};
     // The answer goes out first: PAM does not wait for the audit record
     // (journal, upload spool).
     reply(std::move(out));

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <ctime>
+#include <initializer_list>
+#include <string_view>
 
 namespace jit {
 namespace {
@@ -52,6 +54,33 @@ Decision make(Verdict v, std::string reason, std::string message, const Grant* g
         d.not_before = g->not_before;
         d.not_after = g->not_after;
     }
+    return d;
+}
+
+// The notes host limits left on `grant_id`, and the last of them whose rule is
+// one of `rules` (what took the asked-for right away), or null.
+const LimitNote* last_note(const GrantView& view, const std::string& grant_id,
+                           std::initializer_list<std::string_view> rules) {
+    if (!view.limit_notes) return nullptr;
+    const LimitNote* found = nullptr;
+    for (const LimitNote& n : *view.limit_notes)
+        if (n.grant_id == grant_id && std::find(rules.begin(), rules.end(), n.rule) != rules.end()) found = &n;
+    return found;
+}
+
+// Decision::limits, and the rule that explains a denial (or a shortened
+// window) appended to the user's message.
+Decision with_limits(Decision d, const GrantView& view) {
+    if (d.grant_id.empty() || !view.limit_notes) return d;
+    for (const LimitNote& n : *view.limit_notes)
+        if (n.grant_id == d.grant_id) d.limits += (d.limits.empty() ? "" : "; ") + describe(n);
+    const LimitNote* why = nullptr;
+    if (d.reason == "no_sudo")
+        why = last_note(view, d.grant_id,
+                        {"limits.min_sudo_approvers", "limits.allowed_run_as", "limits.allowed_sudo_commands"});
+    else if (d.reason == "window_ended" || d.reason == "active_grant")
+        why = last_note(view, d.grant_id, {"limits.max_window"});
+    if (why) d.message += " (" + why->rule + " on this host)";
     return d;
 }
 
@@ -111,8 +140,9 @@ bool is_managed(const std::string& user, const LocalAccount& account, const Gran
                 const HostPolicy& policy) {
     if (user.empty() || user == "root" || contains(policy.break_glass_users, user)) return false;
     if (account.uid && *account.uid == 0) return false;
-    if (view.grants) {
-        for (const Grant& g : *view.grants)
+    for (const std::vector<Grant>* list : {view.grants, view.refused}) {
+        if (!list) continue;
+        for (const Grant& g : *list)
             if (g.user == user) return true;
     }
     if (account.uid && *account.uid >= policy.managed_uid_min && *account.uid <= policy.managed_uid_max)
@@ -122,7 +152,27 @@ bool is_managed(const std::string& user, const LocalAccount& account, const Gran
     return false;
 }
 
+namespace {
+
+// Refused grants of the user that are active and would have fitted.
+const Grant* refused_fit(const AccessRequest& req, const GrantView& view) {
+    if (!view.refused) return nullptr;
+    for (const Grant& g : *view.refused)
+        if (g.user == req.user && g.active_at(req.now) && fits(g, req) == Fit::Yes) return &g;
+    return nullptr;
+}
+
+Decision decide_bounded(const AccessRequest& req, const GrantView& view, const HostPolicy& policy, bool managed);
+
+}  // namespace
+
 Decision decide(const AccessRequest& req, const GrantView& view, const HostPolicy& policy, bool managed) {
+    return with_limits(decide_bounded(req, view, policy, managed), view);
+}
+
+namespace {
+
+Decision decide_bounded(const AccessRequest& req, const GrantView& view, const HostPolicy& policy, bool managed) {
     if (contains(policy.break_glass_users, req.user))
         return make(Verdict::NotManaged, "break_glass", "");
     if (!managed) return make(Verdict::NotManaged, "not_managed", "");
@@ -161,6 +211,13 @@ Decision decide(const AccessRequest& req, const GrantView& view, const HostPolic
     if (allow)
         return make(Verdict::Allow, "active_grant",
                     prefix + "access until " + format_when(allow->not_after, req.now) + ", grant " + allow->id, allow);
+    if (const Grant* refused = refused_fit(req, view)) {
+        const LimitNote* why = last_note(view, refused->id, {"limits.min_approvers"});
+        return make(Verdict::Deny, "host_policy",
+                    prefix + "grant " + refused->id + " for " + req.user + " is refused by this host's limits" +
+                        (why ? " (" + why->rule + ": " + why->detail + ")" : std::string()),
+                    refused);
+    }
     if (misfit) {
         switch (misfit_kind) {
         case Fit::NoLogin:
@@ -190,4 +247,5 @@ Decision decide(const AccessRequest& req, const GrantView& view, const HostPolic
     return make(Verdict::Deny, "no_grant", msg);
 }
 
+}  // namespace
 }  // namespace jit

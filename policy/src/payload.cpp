@@ -444,4 +444,6 @@ Result<GrantsPayload> parse_payload(std::string_view bytes) {
     return p;
 }
 
+std::string sudo_command_problem(const std::string& command) { return detail::check_sudo_command(command); }
+
 }  // namespace jit

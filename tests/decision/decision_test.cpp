@@ -292,3 +292,92 @@ TEST(FormatTime, DurationsAndDates) {
 }
 
 }  // namespace
+
+// Host limits (policy/include/jit/limits.hpp) seen through the decision: the
+// view holds the bounded grants, the refused ones and the notes.
+class LimitedDecisionTest : public DecisionTest {
+protected:
+    void bound(const std::vector<Grant>& received) {
+        bounded = jit::apply_limits(received, policy.limits);
+        grants = bounded.grants;
+        view.refused = &bounded.refused;
+        view.limit_notes = &bounded.notes;
+    }
+    jit::BoundedGrants bounded;
+};
+
+TEST_F(LimitedDecisionTest, RefusedGrantDeniesNamingTheRuleAndKeepsTheUserManaged) {
+    policy.limits.min_approvers = 2;
+    Grant g = grant("g-1", "alice", kNoon2 - 600, kNoon2 + 3600);
+    g.requested_by = "alice";
+    g.approved_by = {"bob"};
+    bound({g});
+    jit::LocalAccount none;
+    EXPECT_TRUE(jit::is_managed("alice", none, view, policy));
+    Decision d = ask("alice", AccessKind::Login, kNoon2);
+    EXPECT_EQ(d.verdict, Verdict::Deny);
+    EXPECT_EQ(d.reason, "host_policy");
+    EXPECT_EQ(d.grant_id, "g-1");
+    EXPECT_EQ(d.message, "jitlogin: grant g-1 for alice is refused by this host's limits "
+                         "(limits.min_approvers: grant (1 independent approver(s), 2 needed))");
+    EXPECT_EQ(d.limits, "limits.min_approvers: refused grant (1 independent approver(s), 2 needed)");
+}
+
+TEST_F(LimitedDecisionTest, ClampedWindowEndsAtTheClampAndSaysWhy) {
+    policy.limits.max_window = 3600;
+    bound({grant("g-1", "alice", kNoon2 - 600, kNoon2 + 8 * 3600)});
+    Decision inside = ask("alice", AccessKind::Login, kNoon2);
+    EXPECT_EQ(inside.verdict, Verdict::Allow);
+    EXPECT_EQ(inside.not_after, kNoon2 + 3000);
+    EXPECT_EQ(inside.message, "jitlogin: access until 14:50 (in 50 min), grant g-1 (limits.max_window on this host)");
+    Decision after = ask("alice", AccessKind::Login, kNoon2 + 3000);
+    EXPECT_EQ(after.verdict, Verdict::Deny);
+    EXPECT_EQ(after.reason, "window_ended");
+    EXPECT_EQ(after.limits, "limits.max_window: clamped not_after 1795816800 -> 1795791000");
+}
+
+TEST_F(LimitedDecisionTest, SudoTakenAwayByRunAsLimitNamesTheRule) {
+    policy.limits.allowed_run_as = {{"www-data"}};
+    Grant g = sudo_grant("g-1", "alice", kNoon2 - 600, kNoon2 + 3600);
+    g.login = true;
+    bound({g});
+    EXPECT_EQ(ask("alice", AccessKind::Login, kNoon2).verdict, Verdict::Allow);
+    Decision d = ask("alice", AccessKind::Sudo, kNoon2, "root");
+    EXPECT_EQ(d.verdict, Verdict::Deny);
+    EXPECT_EQ(d.reason, "no_sudo");
+    EXPECT_EQ(d.message, "jitlogin: grant g-1 for alice does not allow sudo (limits.allowed_run_as on this host)");
+}
+
+TEST_F(LimitedDecisionTest, AnAcceptedGrantBeatsARefusedOne) {
+    policy.limits.min_approvers = 1;
+    Grant ok = grant("g-ok", "alice", kNoon2 - 600, kNoon2 + 3600);
+    ok.approved_by = {"bob"};
+    Grant refused = grant("g-no", "alice", kNoon2 - 600, kNoon2 + 7200);
+    bound({refused, ok});
+    Decision d = ask("alice", AccessKind::Login, kNoon2);
+    EXPECT_EQ(d.verdict, Verdict::Allow);
+    EXPECT_EQ(d.grant_id, "g-ok");
+    EXPECT_EQ(d.limits, "");
+}
+
+// docs/threat-model.md (a JIT user outliving the window): cron, atd and
+// systemd's user manager run the PAM account phase under their own service
+// names; with pam_jit.so in common-account (the Debian package's pam-config)
+// they are login checks, so a job or a user manager started after the window
+// is refused like an ssh login.
+TEST_F(DecisionTest, ScheduledJobsAndTheUserManagerAreLoginChecks) {
+    grants = {grant("g-1", "alice", kNoon2 - 3600, kNoon2)};
+    for (const char* service : {"cron", "atd", "systemd-user"}) {
+        EXPECT_EQ(jit::classify_service(service), AccessKind::Login) << service;
+        jit::AccessRequest r;
+        r.user = "alice";
+        r.service = service;
+        r.kind = jit::classify_service(service);
+        r.now = kNoon2 - 1;
+        EXPECT_EQ(jit::decide(r, view, policy, true).verdict, Verdict::Allow) << service;
+        r.now = kNoon2;
+        const Decision after = jit::decide(r, view, policy, true);
+        EXPECT_EQ(after.verdict, Verdict::Deny) << service;
+        EXPECT_EQ(after.reason, "window_ended") << service;
+    }
+}

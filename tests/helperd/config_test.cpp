@@ -139,6 +139,17 @@ TEST(Config, EveryErrorNamesFileLineAndKey) {
         {"[authority]\nurl = https://x\nclient_cert = /etc/jit/c.pem\n", 3, "authority.client_key", "together"},
         {"[authority]\nurl = https://x\n[pam]\ntimeout_ms = 5\n", 4, "pam.timeout_ms", "out of range"},
         {"[authority]\nurl = https://x\n[socket]\npath = relative.sock\n", 4, "socket.path", "absolute"},
+        {"[authority]\nurl = https://x\n[limits]\nallowed_groups = users, Wheel\n", 4, "limits.allowed_groups", "Wheel"},
+        {"[authority]\nurl = https://x\n[limits]\nallowed_groups = users, docker\n", 4, "limits.allowed_groups", "also in limits.denied_groups (the default list)"},
+        {"[authority]\nurl = https://x\n[limits]\ndenied_groups = users\n\nallowed_groups = users\n", 6, "limits.allowed_groups", "also in limits.denied_groups, which wins"},
+        {"[authority]\nurl = https://x\n[limits]\nallowed_run_as = root, 0\n", 4, "limits.allowed_run_as", "'0'"},
+        {"[authority]\nurl = https://x\n[limits]\nallowed_sudo_commands = /usr/bin/apt-get, bin/sh\n", 4, "limits.allowed_sudo_commands", "'bin/sh'"},
+        {"[authority]\nurl = https://x\n[limits]\nallowed_sudo_commands = /usr/bin/a,,/usr/bin/b\n", 4, "limits.allowed_sudo_commands", "empty command"},
+        {"[authority]\nurl = https://x\n[limits]\nallowed_sudo_commands = /bin/ls *\n", 4, "limits.allowed_sudo_commands", "'*'"},
+        {"[authority]\nurl = https://x\n[limits]\nmax_window = forever\n", 4, "limits.max_window", "not a duration"},
+        {"[authority]\nurl = https://x\n[limits]\nmin_approvers = 65\n", 4, "limits.min_approvers", "out of range [0, 64]"},
+        {"[authority]\nurl = https://x\n[limits]\nmin_sudo_approvers = -1\n", 4, "limits.min_sudo_approvers", "out of range"},
+        {"[authority]\nurl = https://x\n[limits]\nlogin_shell = bash\n", 4, "limits.login_shell", "absolute"},
     };
     for (const auto& c : cases) {
         auto issues = issues_of(c.text);
@@ -234,6 +245,33 @@ TEST(Config, LoadConfigNamesUnreadableFile) {
     auto c = load_config("/nonexistent/helperd.conf");
     ASSERT_FALSE(c.ok());
     EXPECT_NE(c.error().message.find("/nonexistent/helperd.conf"), std::string::npos);
+}
+
+TEST(Config, LimitsParse) {
+    auto c = parse_config("[authority]\nurl = https://x\n[limits]\nallowed_groups = developers, www-data\n"
+                          "denied_groups = docker\nallowed_run_as =\n"
+                          "allowed_sudo_commands = /usr/bin/apt-get, /usr/bin/systemctl restart nginx\n"
+                          "max_window = 8h\nmin_approvers = 1\nmin_sudo_approvers = 2\nlogin_shell = /bin/bash\n",
+                          "f.conf", no_files());
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    const jit::GrantLimits& l = c->policy.limits;
+    EXPECT_EQ(l.allowed_groups, (std::vector<std::string>{"developers", "www-data"}));
+    EXPECT_EQ(l.denied_groups, std::vector<std::string>{"docker"});
+    EXPECT_EQ(l.allowed_run_as, std::vector<std::string>{});  // set and empty: no sudo at all
+    EXPECT_EQ(l.allowed_sudo_commands,
+              (std::vector<std::string>{"/usr/bin/apt-get", "/usr/bin/systemctl restart nginx"}));
+    EXPECT_EQ(l.max_window, 8 * 3600);
+    EXPECT_EQ(l.min_approvers, 1u);
+    EXPECT_EQ(l.min_sudo_approvers, 2u);
+    EXPECT_EQ(l.login_shell, "/bin/bash");
+    // Left out: anything but the default deny list.
+    auto d = parse_config("[authority]\nurl = https://x\n", "f.conf", no_files());
+    ASSERT_TRUE(d.ok());
+    EXPECT_FALSE(d->policy.limits.allowed_groups);
+    EXPECT_FALSE(d->policy.limits.allowed_run_as);
+    EXPECT_FALSE(d->policy.limits.allowed_sudo_commands);
+    EXPECT_EQ(d->policy.limits.denied_groups, jit::default_denied_groups());
+    EXPECT_EQ(d->policy.limits.max_window, 0);
 }
 
 // The annotated example and docs/config.md cover every key, and the example parses.

@@ -38,6 +38,20 @@ struct RecordingComponent final : Component {
     void session_closed(std::uint64_t, const SessionInfo& s) override { sessions->push_back("close " + s.user); }
 };
 
+// Records what the daemon hands its publishers (the NSS snapshot and the
+// sudoers drop-in get exactly this).
+struct RecordingPublisher final : Publisher {
+    std::vector<jit::Grant>* last;
+    const char* name() const override { return "recording"; }
+    jit::Status publish(const std::vector<jit::Grant>& grants, jit::UnixTime) override {
+        *last = grants;
+        return jit::Ok{};
+    }
+    std::optional<jit::UnixTime> next_change(const std::vector<jit::Grant>&, jit::UnixTime) override {
+        return std::nullopt;
+    }
+};
+
 class DaemonTest : public ::testing::Test {
 protected:
     DaemonTest() : loop_(kStart) {
@@ -45,10 +59,11 @@ protected:
         jit::test::add_daemon_accounts(accounts_);
     }
 
-    void make_daemon() {
+    void make_daemon(std::unique_ptr<Publisher> publisher = nullptr) {
         daemon_.reset();
         daemon_ = std::make_unique<Daemon>(config_, signer_.keys(),
                                            Daemon::Deps{loop_, transport_, sink_, accounts_});
+        if (publisher) daemon_->add_publisher(std::move(publisher));
         auto c = std::make_unique<RecordingComponent>();
         c->changes = &changes_;
         c->sessions = &sessions_;
@@ -724,4 +739,95 @@ TEST_F(DaemonTest, CorruptStateFilesAreSetAsideAndTheDaemonStarts) {
     EXPECT_EQ(check("alice")["decision"], "allow");
     // Only root may ask about r-1 now (who asked is lost with the file).
     EXPECT_EQ(request_status("r-1", Peer{1000, 1000, 7}), "forbidden");
+}
+
+// docs/config.md [limits]: the bounded grant is what every consumer sees
+// (decision, publishers, components, the window's timer), each change is one
+// grant.limited event, and a re-sent bundle does not repeat them.
+TEST_F(DaemonTest, HostLimitsBoundWhatEveryConsumerSees) {
+    config_.policy.limits.max_window = 1800;
+    config_.policy.limits.allowed_sudo_commands = {{"/usr/bin/id"}};
+    config_.policy.limits.login_shell = "/bin/sh";
+    std::vector<jit::Grant> published;
+    auto pub = std::make_unique<RecordingPublisher>();
+    pub->last = &published;
+    make_daemon(std::move(pub));
+    const TestGrant signed_grant{"g-1", "alice", true, true, kStart - 60, kStart + 7200};
+    auto with_groups_and_shell = [&](std::int64_t revision) {
+        std::string p = jit::test::payload_json("web-01", revision, loop_.now(), loop_.now() + 3600, {signed_grant});
+        const std::string end = R"("approved_by":["bob"]})";
+        p.replace(p.find(end), end.size(), R"("approved_by":["bob"],"groups":["docker","users"],"shell":"/bin/zsh"})");
+        return signer_.envelope(p);
+    };
+    serve(with_groups_and_shell(1));
+
+    ASSERT_EQ(published.size(), 1u);
+    const jit::Grant& g = published[0];
+    EXPECT_EQ(g.not_after, kStart - 60 + 1800);
+    EXPECT_EQ(g.groups, std::vector<std::string>{"users"});
+    ASSERT_TRUE(g.sudo);
+    EXPECT_EQ(g.sudo->commands, std::vector<std::string>{"/usr/bin/id"});
+    EXPECT_EQ(g.shell, "/bin/sh");
+    ASSERT_EQ(daemon_->grants().grants.size(), 1u);
+    EXPECT_EQ(daemon_->grants().grants[0].not_after, g.not_after);
+    EXPECT_EQ(daemon_->grants().received.at(0).not_after, kStart + 7200);  // the signed grant is kept as signed
+
+    std::vector<std::string> rules;
+    for (const auto& e : sink_.events)
+        if (e.type == EventType::GrantLimited) {
+            EXPECT_EQ(e.field("JIT_GRANT_ID"), "g-1");
+            EXPECT_EQ(e.field("JIT_USER"), "alice");
+            rules.push_back(std::string(*e.field("JIT_RULE")) + " " + std::string(*e.field("JIT_ACTION")) + " " +
+                            std::string(*e.field("JIT_DETAIL")));
+        }
+    EXPECT_EQ(rules, (std::vector<std::string>{
+                         "limits.max_window clamped not_after " + std::to_string(kStart + 7200) + " -> " +
+                             std::to_string(kStart + 1740),
+                         "limits.denied_groups dropped group docker",
+                         "limits.allowed_sudo_commands clamped sudo commands ALL -> /usr/bin/id",
+                         "limits.login_shell replaced shell /bin/zsh -> /bin/sh"}));
+
+    auto c = check("alice");
+    EXPECT_EQ(c["decision"], "allow");
+    EXPECT_EQ(c["not_after"], std::to_string(kStart + 1740));
+    EXPECT_NE(c["message"].find("(limits.max_window on this host)"), std::string::npos) << c["message"];
+    EXPECT_NE(c["limits"].find("limits.denied_groups: dropped group docker"), std::string::npos) << c["limits"];
+
+    serve(with_groups_and_shell(2));  // the same grant again: nothing new to report
+    EXPECT_EQ(sink_.count(EventType::GrantLimited), 4u);
+
+    // The window ends at the clamp, by the daemon's own timer.
+    loop_.advance(std::chrono::seconds(1739));
+    EXPECT_EQ(check("alice")["decision"], "allow");
+    changes_.clear();
+    loop_.advance(std::chrono::seconds(1));
+    ASSERT_FALSE(changes_.empty());
+    EXPECT_EQ(changes_.back().cause, ChangeCause::TimeEdge);
+    EXPECT_EQ(check("alice")["reason"], "window_ended");
+}
+
+// A grant refused by [limits] gives nothing, its user stays managed and is
+// told which rule refused it; lifting the limit (SIGHUP) applies at once.
+TEST_F(DaemonTest, RefusedGrantDeniesWithTheRuleUntilTheLimitIsLifted) {
+    config_.policy.limits.min_approvers = 2;  // the test grants carry one approver
+    make_daemon();
+    serve(bundle(1, {TestGrant{"g-9", "erin", true, false, kStart - 60, kStart + 3600}}));
+    EXPECT_TRUE(daemon_->grants().grants.empty());
+    ASSERT_EQ(daemon_->grants().refused.size(), 1u);
+    ASSERT_EQ(sink_.count(EventType::GrantLimited), 1u);
+    EXPECT_EQ(sink_.last(EventType::GrantLimited)->field("JIT_ACTION"), "refused");
+    auto c = check("erin");
+    EXPECT_EQ(c["managed"], "yes");
+    EXPECT_EQ(c["decision"], "deny");
+    EXPECT_EQ(c["reason"], "host_policy");
+    EXPECT_NE(c["message"].find("limits.min_approvers"), std::string::npos) << c["message"];
+    const auto* denied = sink_.last(EventType::LoginDenied);
+    ASSERT_NE(denied, nullptr);
+    EXPECT_EQ(denied->field("JIT_REASON"), "host_policy");
+
+    Config next = config_;
+    next.policy.limits.min_approvers = 1;
+    daemon_->reload(next, signer_.keys());
+    EXPECT_EQ(check("erin")["decision"], "allow");
+    EXPECT_EQ(sink_.count(EventType::GrantLimited), 1u);
 }

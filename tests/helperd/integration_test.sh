@@ -2,7 +2,8 @@
 # Integration: reference authority + jit-helperd (temp config, loopback http,
 # temp state/socket/NSS paths, no sudoers) + jitctl.
 #   integration_test.sh JIT_HELPERD JITCTL AUTHORITY_DIR
-# Checks: status/grants/check reflect a grant created at the authority;
+# Checks: status/grants/check reflect a grant created at the authority, as
+# bounded by [limits] (the clamping rule named);
 # jitctl check's exit codes; revocation shows up through the long poll; the
 # daemon restarted with the authority down serves the stored state; SIGHUP
 # with a broken config keeps the old one, with a good one applies what it may
@@ -20,7 +21,8 @@ authority_for_host || die "the reference authority did not start, or admin host 
 
 # No sudoers drop-in; the state dir is created by the daemon.
 HELPERD_UIDS=3000000-3000100 HELPERD_STATE_BY_DAEMON=1
-helperd_config "$T/helperd.sock" "" "[nss]\nhome_base = $T/home"
+# [limits] max_window: every 1 h grant below is clamped to 30 min (docs/config.md).
+helperd_config "$T/helperd.sock" "" "[nss]\nhome_base = $T/home\n[limits]\nmax_window = 30m"
 
 "$HELPERD" --check-config --config "$T/helperd.conf" >/dev/null || die "valid config refused"
 ctl check-config --config "$T/helperd.conf" >/dev/null || die "jitctl check-config refused a valid config"
@@ -55,6 +57,10 @@ wait_for --or-die "grant visible" 30 lists_grant "$GID"
 check_rc 0 italice
 grep -q ": allow (active_grant)" "$T/check.out" || die "check of an allowed user: $(cat "$T/check.out")"
 grep -q "access until" "$T/check.out" || die "check does not show the PAM message: $(cat "$T/check.out")"
+grep -q "(limits.max_window on this host)" "$T/check.out" || die "check does not name the clamping rule: $(cat "$T/check.out")"
+grep -q "^host limits: limits.max_window: clamped not_after " "$T/check.out" || die "check does not show the host limits: $(cat "$T/check.out")"
+ctl grants | grep -q "host limit: limits.max_window: clamped" || die "grants does not show the host limit: $(ctl grants)"
+grep -q "grant.limited" "$T/helperd.log" || die "no grant.limited event in the daemon's log"
 check_rc 0 italice --service sudo --json
 grep -q '"decision" *: *"allow"' "$T/check.out" || die "check --json of an allowed sudo: $(cat "$T/check.out")"
 ctl status >"$T/status" || die "jitctl status failed"

@@ -24,6 +24,7 @@ namespace jit::audit {
 enum class EventType {
     BundleAccepted, BundleRejected, StaleBegin, StaleEnd,
     GrantActivated, GrantEnded, GrantRevoked,
+    GrantLimited,
     LoginAllowed, LoginDenied, SudoAllowed, SudoDenied, SuAllowed, SuDenied,
     SessionOpened, SessionWarned, SessionEnded, SessionClosed,
     HomeCreated, HomeArchived, HomeDeleted,
@@ -91,7 +92,7 @@ inline constexpr std::string_view kRequestedBy = "JIT_REQUESTED_BY";
 inline constexpr std::string_view kApprovedBy = "JIT_APPROVED_BY";   // comma-separated
 inline constexpr std::string_view kTicket = "JIT_TICKET";
 inline constexpr std::string_view kRevision = "JIT_REVISION";
-inline constexpr std::string_view kRule = "JIT_RULE";               // bundle.rejected: the failed check
+inline constexpr std::string_view kRule = "JIT_RULE";               // bundle.rejected: the failed check; grant.limited: the [limits] key
 inline constexpr std::string_view kCommand = "JIT_COMMAND";         // sudo command line
 inline constexpr std::string_view kRunAs = "JIT_RUN_AS";            // sudo -u / su target
 inline constexpr std::string_view kHow = "JIT_HOW";                 // session.ended: terminate-session | kill-session | fallback-kill
@@ -112,6 +113,8 @@ inline constexpr std::string_view kCause = "JIT_CAUSE";             // grant.end
 inline constexpr std::string_view kTerminals = "JIT_TERMINALS";     // session.warned: terminals written to
 inline constexpr std::string_view kArchive = "JIT_ARCHIVE";         // home.archived: archive path
 inline constexpr std::string_view kStep = "JIT_STEP";               // session.ended: polite | hard
+inline constexpr std::string_view kAction = "JIT_ACTION";           // grant.limited: dropped | clamped | replaced | refused
+inline constexpr std::string_view kDetail = "JIT_DETAIL";           // grant.limited: what was changed
 }  // namespace field
 
 // A journal field name: 1-64 chars of [A-Z0-9_], not starting with '_' or a digit.

@@ -5,6 +5,7 @@
 
 #include <jit/access_kind.hpp>
 #include <jit/grant.hpp>
+#include <jit/limits.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -30,6 +31,7 @@ struct HostPolicy {
     std::vector<std::string> managed_groups;      // local members of these groups are JIT-managed
     enum class StalePolicy { Honour, Suspend } stale_policy = StalePolicy::Honour;
     std::string request_hint;                     // e.g. "jitctl request" or a URL; "" = no hint
+    GrantLimits limits;                           // what any grant may do on this host ([limits])
 };
 
 // What the daemon knows about the grants at decision time.
@@ -37,6 +39,10 @@ struct GrantView {
     bool have_bundle = false;        // false: never heard from the authority (nothing accepted, nothing cached)
     bool stale = false;              // now > expires_at of the last accepted bundle
     const std::vector<Grant>* grants = nullptr;  // may be null when have_bundle is false
+    // The grants host limits refused (they give nothing) and the notes on what
+    // the limits changed (apply_limits); `grants` holds the bounded grants.
+    const std::vector<Grant>* refused = nullptr;
+    const std::vector<LimitNote>* limit_notes = nullptr;
 };
 
 enum class Verdict { Allow, Deny, NotManaged };
@@ -44,11 +50,13 @@ enum class Verdict { Allow, Deny, NotManaged };
 struct Decision {
     Verdict verdict = Verdict::Deny;
     std::string reason;    // stable code: "active_grant", "no_grant", "window_ended", "not_yet",
-                           // "no_sudo", "run_as", "no_login", "stale", "no_bundle", "break_glass", "not_managed"
+                           // "no_sudo", "run_as", "no_login", "stale", "no_bundle", "break_glass", "not_managed",
+                           // "host_policy" (the only grant that would fit is refused by host limits)
     std::string message;   // one short line for the user ("jitlogin: ...")
     std::string grant_id;  // the grant that allowed, or the most relevant one for a denial ("" if none)
     UnixTime not_before = 0;  // window of grant_id (0 when no grant)
     UnixTime not_after = 0;
+    std::string limits;    // what host limits changed in grant_id ("rule: action detail; ..."), "" if nothing
 };
 
 // What the caller knows about the local account (passwd/group lookups are the
@@ -61,7 +69,7 @@ struct LocalAccount {
 
 // Whether `user` is JIT-managed on this host:
 //   - "root", uid 0 and break-glass users: never;
-//   - any user named by a grant in the view: yes;
+//   - any user named by a grant in the view (refused ones included): yes;
 //   - a local uid inside [managed_uid_min, managed_uid_max]: yes;
 //   - a member of one of policy.managed_groups: yes;
 //   - otherwise: no.
@@ -76,12 +84,16 @@ bool is_managed(const std::string& user, const LocalAccount& account, const Gran
 //   an active grant fitting the kind (login:true for Login/Su; a sudo object
 //     with matching run_as for Sudo; run_as "" matches any)
 //                             -> Allow "active_grant", the one with the latest not_after
+//   an active grant refused by host limits that would fit
+//                             -> Deny "host_policy" (the message names the rule)
 //   an active grant that does not fit
 //                             -> Deny "no_login" / "no_sudo" / "run_as"
 //   a fitting grant later     -> Deny "not_yet" (the earliest not_before)
 //   a fitting grant that ended-> Deny "window_ended" (the latest not_after)
 //   otherwise                 -> Deny "no_grant"
-// Windows are half-open: not_before <= now < not_after.
+// Windows are half-open: not_before <= now < not_after. When host limits
+// changed the grant a decision names, Decision::limits lists what, and a
+// denial's message names the rule that took the right away.
 Decision decide(const AccessRequest& request, const GrantView& view, const HostPolicy& policy, bool managed);
 
 // classify_service(): jit/access_kind.hpp.

@@ -116,7 +116,13 @@ struct GrantsSnapshot {
     UnixTime issued_at = 0;
     UnixTime expires_at = 0;
     UnixTime accepted_at = 0;
+    std::vector<Grant> received;   // as the authority signed them
+    // What takes effect: `received` bounded by the host's [limits]
+    // (jit::apply_limits), computed in one place (Daemon::install) so that
+    // decisions, publishers and components all see the same bounded grants.
     std::vector<Grant> grants;
+    std::vector<Grant> refused;    // refused whole by [limits]: they give nothing
+    std::vector<LimitNote> limit_notes;
     std::vector<Revocation> revoked;
 };
 
@@ -216,6 +222,9 @@ private:
     void accept_bundle(AcceptedBundle bundle, std::string envelope_bytes);
     void reject_bundle(const Error& error, const std::string& envelope_bytes);
     void install(GrantsSnapshot next, ChangeCause cause);
+    // next.grants/refused/limit_notes from next.received and the [limits];
+    // a grant.limited event for each note that is new since the running snapshot.
+    void apply_host_limits(GrantsSnapshot& next);
     void refresh_time(ChangeCause cause);
     void publish_all();
     void schedule_next_change();
