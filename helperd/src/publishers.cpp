@@ -129,6 +129,7 @@ Status add_standard_publishers(Daemon& daemon) {
     pol.home_base = c.nss.home_base;
     pol.default_shell = c.nss.default_shell;
     pol.nologin_shell = c.nss.nologin_shell;
+    pol.member_group = c.ssh.users_group;
     auto p = nss::Publisher::open(pol);
     if (!p) return make_error("nss", "NSS publisher: " + p.error().message);
     auto shared = std::make_shared<nss::Publisher>(std::move(*p));

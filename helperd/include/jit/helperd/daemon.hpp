@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <sys/types.h>
 #include <vector>
@@ -214,6 +215,8 @@ private:
     void op_check(const ipc::Message& req, const Peer& peer, bool with_audit, std::function<void(ipc::Message)>& reply);
     void op_session(const ipc::Message& req, const Peer& peer, bool open, std::function<void(ipc::Message)>& reply);
     void op_request(const ipc::Message& req, const Peer& peer, std::function<void(ipc::Message)> reply);
+    // ssh_keys / ssh_principals (ops_ssh.cpp)
+    void op_ssh(const ipc::Message& req, const Peer& peer, bool principals, std::function<void(ipc::Message)>& reply);
     void op_request_status(const ipc::Message& req, const Peer& peer, std::function<void(ipc::Message)> reply);
 
     Config config_;
@@ -230,6 +233,7 @@ private:
     Loop::TimerId change_timer_ = 0;
     UnixTime started_at_ = 0;
     std::string last_publish_error_;
+    std::set<std::string> ssh_dropped_told_;  // reasons already alerted (op_ssh)
 };
 
 // Errors answered on the socket: {status=error, error=<code>, message=<text>}.
