@@ -548,3 +548,47 @@ TEST_F(DaemonTest, SshKeyWithSmuggledOptionsRejectsTheBundle) {
     EXPECT_EQ(sink_.count(EventType::BundleRejected), 1u);
     EXPECT_EQ(call({{"op", "ssh_keys"}, {"user", "alice"}})["keys"], "");
 }
+
+// op=sudo_audit (sudo_jit_audit.so): root only (sudo is setuid root); a
+// managed user's command becomes sudo.command / sudo.refused with its command
+// line; users jitlogin does not manage are not recorded.
+TEST_F(DaemonTest, SudoAuditRecordsManagedUsersCommandsFromRootOnly) {
+    make_daemon();
+    serve(bundle(1, {TestGrant{"g-1", "alice", true, true, kStart, kStart + 3600, R"(["/usr/bin/id"])"}}));
+    const jit::ipc::Message ran = {{"op", "sudo_audit"}, {"event", "accept"}, {"user", "alice"}, {"run_as", "root"},
+                                   {"cwd", "/home/alice"}, {"tty", "/dev/pts/3"}, {"argc", "2"},
+                                   {"arg.0", "/usr/bin/id"}, {"arg.1", "-u"}};
+    EXPECT_EQ(call(ran, Peer{1000, 1000, 77})["error"], "forbidden");
+    EXPECT_EQ(sink_.count(EventType::SudoCommand), 0u);
+    EXPECT_EQ(call(ran, Peer{0, 1000, 4321})["managed"], "yes");
+    const auto* ev = sink_.last(EventType::SudoCommand);
+    ASSERT_NE(ev, nullptr);
+    EXPECT_EQ(ev->field("JIT_COMMAND"), "/usr/bin/id -u");
+    EXPECT_EQ(ev->field("JIT_RUN_AS"), "root");
+    EXPECT_EQ(ev->field("JIT_CWD"), "/home/alice");
+    EXPECT_EQ(ev->field("JIT_TTY"), "/dev/pts/3");
+    EXPECT_EQ(ev->field("JIT_GRANT_ID"), "g-1");
+    EXPECT_EQ(ev->field("JIT_PID"), "4321");
+    auto refused = ran;
+    refused["event"] = "reject";
+    refused["message"] = "command not allowed";
+    refused["argc"] = "1";
+    refused["arg.0"] = "/usr/bin/passwd";
+    refused.erase("arg.1");
+    EXPECT_EQ(call(refused)["status"], "ok");
+    ev = sink_.last(EventType::SudoRefused);
+    ASSERT_NE(ev, nullptr);
+    EXPECT_EQ(ev->field("JIT_COMMAND"), "/usr/bin/passwd");
+    EXPECT_EQ(ev->field("JIT_REASON"), "command not allowed");
+    // Not managed: answered, not recorded.
+    auto by_dave = ran;
+    by_dave["user"] = "dave";
+    EXPECT_EQ(call(by_dave)["managed"], "no");
+    EXPECT_EQ(sink_.count(EventType::SudoCommand), 1u);
+    // Malformed: named.
+    auto bad = ran;
+    bad["argc"] = "3";
+    auto answer = call(bad);
+    EXPECT_EQ(answer["error"], "bad_request");
+    EXPECT_NE(answer["message"].find("'arg.2' is missing"), std::string::npos) << answer["message"];
+}

@@ -60,8 +60,9 @@ tb_configure() {
     chroot "$r" useradd -m -s /bin/bash "$JIT_TB_LOCAL_USER"
     chroot "$r" usermod -p '*' "$JIT_TB_LOCAL_USER"
 
-    # sshd on its own loopback port; keys for every user come from a
-    # root-owned directory because JIT users have no home before first login.
+    # sshd on its own loopback port; root's and the local user's keys come
+    # from a root-owned directory; JIT users' keys come from their grants
+    # (jit-authorized-keys, put in place by jit-ssh-setup below).
     install -d -m 755 "$r/etc/ssh/authorized_keys"
     tb_authorize root
     tb_authorize "$JIT_TB_LOCAL_USER"
@@ -83,6 +84,7 @@ EOF
     fi
     tb_configure_pam
     tb_configure_daemon
+    tb_configure_ssh_keys
     if tb_have catalog; then
         chroot "$r" journalctl --update-catalog || tb_log "WARNING: journalctl --update-catalog failed"
     fi
@@ -97,6 +99,20 @@ tb_configure_pam() {
            -e 's|^@include common-session$|&\nsession    required     pam_jit.so|' "$r/etc/pam.d/sshd"
     sed -i -e 's|^@include common-account|account    required     pam_jit.so\n&|' \
            -e 's|^@include common-session-noninteractive$|&\nsession    required     pam_jit.so|' "$r/etc/pam.d/sudo"
+}
+
+# sshd asks jit-helperd for JIT users' keys: the AuthorizedKeysCommandUser and
+# the group of every JIT user (the packages create them), then jit-ssh-setup
+# writes /etc/ssh/sshd_config.d/50-jitlogin.conf (docs/ssh.md).
+tb_configure_ssh_keys() {
+    local r=$TB_ROOT out
+    [ -x "$r/usr/libexec/jitlogin/jit-ssh-setup" ] || { tb_log "jit-ssh-setup not installed: JIT users have no keys"; return 0; }
+    chroot "$r" getent group jit-users >/dev/null || chroot "$r" groupadd --system jit-users
+    chroot "$r" getent passwd jit-ssh >/dev/null ||
+        chroot "$r" useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin jit-ssh
+    mkdir -p "$r/run/sshd"
+    out=$(chroot "$r" /usr/libexec/jitlogin/jit-ssh-setup 2>&1) || tb_die "jit-ssh-setup in the root failed: $out"
+    tb_log "$out"
 }
 
 # jit-helperd's config, trusted key and unit (enabled: it starts at boot).

@@ -25,6 +25,7 @@ enum class EventType {
     BundleAccepted, BundleRejected, StaleBegin, StaleEnd,
     GrantActivated, GrantEnded, GrantRevoked,
     LoginAllowed, LoginDenied, SudoAllowed, SudoDenied, SuAllowed, SuDenied,
+    SudoCommand, SudoRefused,  // what sudo ran / refused, from jitlogin's sudo audit plugin
     SessionOpened, SessionWarned, SessionEnded, SessionClosed,
     HomeCreated, HomeArchived, HomeDeleted,
     DaemonStarted, DaemonStopped, ConfigReloaded,
@@ -112,6 +113,7 @@ inline constexpr std::string_view kCause = "JIT_CAUSE";             // grant.end
 inline constexpr std::string_view kTerminals = "JIT_TERMINALS";     // session.warned: terminals written to
 inline constexpr std::string_view kArchive = "JIT_ARCHIVE";         // home.archived: archive path
 inline constexpr std::string_view kStep = "JIT_STEP";               // session.ended: polite | hard
+inline constexpr std::string_view kCwd = "JIT_CWD";                 // sudo.command/refused: working directory
 }  // namespace field
 
 // A journal field name: 1-64 chars of [A-Z0-9_], not starting with '_' or a digit.

@@ -217,6 +217,8 @@ private:
     void op_request(const ipc::Message& req, const Peer& peer, std::function<void(ipc::Message)> reply);
     // ssh_keys / ssh_principals (ops_ssh.cpp)
     void op_ssh(const ipc::Message& req, const Peer& peer, bool principals, std::function<void(ipc::Message)>& reply);
+    // sudo_audit (ops_sudo.cpp)
+    void op_sudo_audit(const ipc::Message& req, const Peer& peer, std::function<void(ipc::Message)>& reply);
     void op_request_status(const ipc::Message& req, const Peer& peer, std::function<void(ipc::Message)> reply);
 
     Config config_;
