@@ -17,6 +17,7 @@ declare -gA TB_PIECE=(
     [jitctl]=usr/bin/jitctl
     [unit]=lib/systemd/system/jit-helperd.service
     [catalog]=usr/lib/systemd/catalog/jitlogin.catalog
+    [sudo_plugin]=usr/libexec/jitlogin/sudo_jit_audit.so
 )
 tb_have() {
     case $1 in
@@ -99,6 +100,11 @@ tb_configure_pam() {
            -e 's|^@include common-session$|&\nsession    required     pam_jit.so|' "$r/etc/pam.d/sshd"
     sed -i -e 's|^@include common-account|account    required     pam_jit.so\n&|' \
            -e 's|^@include common-session-noninteractive$|&\nsession    required     pam_jit.so|' "$r/etc/pam.d/sudo"
+    # Every sudo command on the record (docs/sudo.md): sudoers' own plugins, then jitlogin's.
+    if tb_have sudo_plugin; then
+        printf 'Plugin sudoers_policy sudoers.so\nPlugin sudoers_io sudoers.so\nPlugin sudoers_audit sudoers.so\nPlugin jit_audit /%s\n' \
+            "${TB_PIECE[sudo_plugin]}" >> "$r/etc/sudo.conf"
+    fi
 }
 
 # sshd asks jit-helperd for JIT users' keys: the AuthorizedKeysCommandUser and

@@ -161,6 +161,28 @@ tb_flow_sudo_allowed() {
     tb_say "sudo -n /usr/bin/id -u -> $(echo "$out" | tr -d '\r' | tail -n1)"
     if [ "$(echo "$out" | tr -d '\r' | tail -n1)" = 0 ]; then tb_pass "sudo allowed for $user"
     else tb_fail "sudo allowed for $user"; return 1; fi
+    tb_flow_sudo_record "$user"
+}
+
+# tb_flow_sudo_record USER: jitlogin's sudo audit plugin (docs/sudo.md) puts
+# the command sudo ran, and one the sudoers policy refuses (which never
+# reaches pam_jit.so), in the journal with their command lines.
+tb_flow_sudo_record() {
+    local user=$1 out
+    tb_step "$user tries a command the grant does not cover" \
+        "sudo -n /usr/bin/passwd is refused; the journal has sudo.command \"/usr/bin/id -u\" and sudo.refused \"/usr/bin/passwd\""
+    tb_need "sudo commands on the record" daemon sudo_plugin || return 1
+    out=$(tb_ssh "$user" 'sudo -n /usr/bin/passwd' 2>&1 </dev/null)
+    tb_say "sudo -n /usr/bin/passwd -> $(echo "$out" | tr -d '\r' | tail -n1)"
+    if tb_wait 10 tb_journal_has sudo.command "JIT_GRANT_ID=${TB_GRANT[$user]}" >/dev/null 2>&1 &&
+        tb_journal_has sudo.command "JIT_GRANT_ID=${TB_GRANT[$user]}" "JIT_USER=$user" "JIT_COMMAND=/usr/bin/id -u" \
+            JIT_RUN_AS=root JIT_CWD JIT_TTY; then
+        tb_pass "journal: sudo.command \"/usr/bin/id -u\" as root for $user, with cwd and tty"
+    else tb_fail "journal: sudo.command with JIT_COMMAND=\"/usr/bin/id -u\" for $user"; fi
+    if tb_wait 10 tb_journal_has sudo.refused "JIT_GRANT_ID=${TB_GRANT[$user]}" "JIT_COMMAND=/usr/bin/passwd" \
+            "JIT_USER=$user" JIT_REASON >/dev/null 2>&1; then
+        tb_pass "journal: sudo.refused \"/usr/bin/passwd\" for $user, with sudo's reason"
+    else tb_fail "journal: sudo.refused with JIT_COMMAND=/usr/bin/passwd for $user"; return 1; fi
 }
 
 # tb_flow_sudo_denied USER: USER's grant has no sudo; a sudoers rule that
@@ -257,9 +279,10 @@ tb_flow_audit_story() {
     out=$(ct jitctl audit --grant "${TB_GRANT[$user]}" --summary 2>&1)
     echo "$out" | tb_show
     local want missing=()
-    for want in "${TB_GRANT[$user]}" "$user" carol INC-4242 "investigate incident" terminate-session; do
+    for want in "${TB_GRANT[$user]}" "$user" carol INC-4242 "investigate incident" terminate-session \
+                "ran      root: /usr/bin/id -u" "REFUSED  root: /usr/bin/passwd"; do
         grep -qiF -- "$want" <<<"$out" || missing+=("$want")
     done
-    if [ ${#missing[@]} -eq 0 ]; then tb_pass "the summary names the grant, user, approver, ticket, reason and how the session ended"
+    if [ ${#missing[@]} -eq 0 ]; then tb_pass "the summary names the grant, user, approver, ticket, reason, the sudo commands and how the session ended"
     else tb_fail "the summary lacks: ${missing[*]}"; return 1; fi
 }
