@@ -9,9 +9,12 @@
 # are never touched:
 #   the reference authority on loopback -> jit-helperd (signed long-poll
 #   bundles) -> libnss_jit + pam_jit.so in sshd -> a user with no grant is
-#   refused -> a grant for DEMO_WINDOW seconds -> ssh login -> jitctl status /
-#   getent -> the warning on the terminal -> the session ended at the window's
-#   close -> refused again -> the audit trail (jitctl audit).
+#   refused -> a grant for DEMO_WINDOW seconds, carrying the user's SSH key ->
+#   ssh login with that key (jit-authorized-keys; nobody writes keys by hand)
+#   -> jitctl status / getent -> sudo, and a command the grant does not cover
+#   refused, both on the record (sudo audit plugin) -> the warning on the
+#   terminal -> the session ended at the window's close -> refused again ->
+#   the audit trail (jitctl audit, with the sudo command lines).
 # Everything it starts is stopped and removed on exit, also on Ctrl-C; what
 # stays is the build directory (./build-demo) and the cached container root
 # (/var/tmp/jitlogin-testbed/cache, reused by the next run; --purge-cache

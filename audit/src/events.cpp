@@ -27,6 +27,8 @@ constexpr std::string_view kAccessF[] = {kUser, kUid, kGrantId, kDecision, kReas
                                          kTty, kNotAfter, kApprovedBy, kTicket};
 constexpr std::string_view kSudoF[] = {kUser, kUid, kGrantId, kDecision, kReason, kService, kRuser, kTty, kRunAs,
                                        kCommand, kNotAfter, kApprovedBy, kTicket};
+constexpr std::string_view kSudoCmdF[] = {kUser, kUid, kGrantId, kDecision, kReason, kRunAs, kCommand, kCwd, kTty,
+                                          kPid, kNotAfter};
 constexpr std::string_view kSuF[] = {kUser, kUid, kGrantId, kDecision, kReason, kService, kRuser, kTty, kRunAs,
                                      kNotAfter};
 constexpr std::string_view kSessionF[] = {kUser, kUid, kGrantId, kSessionId, kService, kRhost, kTty, kNotAfter};
@@ -81,6 +83,11 @@ constexpr std::array kTable = {
          "su to or from a JIT user was allowed under an active grant.", kSuF},
     Info{EventType::SuDenied, "su.denied", "339919e208ea449cbb74a66ff9207d0f", LOG_WARNING,
          "su to or from a JIT user was refused (JIT_REASON says why).", kSuF},
+    Info{EventType::SudoCommand, "sudo.command", "f5b219969ea448fe976d5566967d593a", LOG_NOTICE,
+         "sudo ran a command for a JIT user (JIT_COMMAND, as JIT_RUN_AS, in JIT_CWD, on JIT_TTY).", kSudoCmdF},
+    Info{EventType::SudoRefused, "sudo.refused", "0d6bbb1604f54291be4a01b0805c096a", LOG_WARNING,
+         "sudo refused a command of a JIT user (sudoers or pam_jit said no; JIT_REASON is sudo's message).",
+         kSudoCmdF},
     Info{EventType::SessionOpened, "session.opened", "a5a0d1fe3a4f41af9c7863da1699bfd4", LOG_INFO,
          "A JIT user's session opened and is tracked until the window ends.", kSessionF},
     Info{EventType::SessionWarned, "session.warned", "4d98845ccd86497a9e7360923652049a", LOG_INFO,

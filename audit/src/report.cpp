@@ -108,7 +108,9 @@ std::string format_timeline_line(const Record& r, bool utc) {
     detail(out, r, "seconds_left", kSecondsLeft);
     detail(out, r, "rule", kRule);
     detail(out, r, "alert", kAlert);
+    detail(out, r, "cwd", kCwd);
     if (r.type && (*r.type == EventType::LoginDenied || *r.type == EventType::SudoDenied ||
+                   *r.type == EventType::SudoRefused ||
                    *r.type == EventType::SuDenied || *r.type == EventType::BundleRejected))
         detail(out, r, "reason", kReason);
     return out;
@@ -232,8 +234,8 @@ std::string summarize_grant(const std::vector<Record>& records_in, std::string_v
         for (const auto& e : earlier_not_after) out += "                (extended; previously until " + time_of(e, utc) + ")\n";
     }
 
-    std::string lifecycle, logins, sudo, su, other;
-    int logins_ok = 0, logins_no = 0, sudo_ok = 0, sudo_no = 0, su_ok = 0, su_no = 0;
+    std::string lifecycle, logins, sudo, commands, su, other;
+    int logins_ok = 0, logins_no = 0, sudo_ok = 0, sudo_no = 0, su_ok = 0, su_no = 0, cmd_ok = 0, cmd_no = 0;
     struct Session {
         std::string id, opened, service, rhost, tty, warned, ended, how, closed;
     };
@@ -284,6 +286,17 @@ std::string summarize_grant(const std::vector<Record>& records_in, std::string_v
             sudo += "\n";
             break;
         }
+        case EventType::SudoCommand:
+        case EventType::SudoRefused: {
+            bool ok = *r->type == EventType::SudoCommand;
+            (ok ? cmd_ok : cmd_no)++;
+            std::string run_as(r->get(kRunAs).empty() ? std::string_view("root") : r->get(kRunAs));
+            commands += "  " + when + (ok ? "  ran      " : "  REFUSED  ") + run_as + ": " + std::string(r->get(kCommand));
+            if (!r->get(kCwd).empty()) commands += "  (in " + std::string(r->get(kCwd)) + ")";
+            if (!ok && !r->get(kReason).empty()) commands += "  (" + std::string(r->get(kReason)) + ")";
+            commands += "\n";
+            break;
+        }
         case EventType::SuAllowed:
         case EventType::SuDenied: {
             bool ok = *r->type == EventType::SuAllowed;
@@ -322,6 +335,8 @@ std::string summarize_grant(const std::vector<Record>& records_in, std::string_v
     out += lifecycle;
     out += "Logins: " + std::to_string(logins_ok) + " allowed, " + std::to_string(logins_no) + " denied\n" + logins;
     out += "sudo: " + std::to_string(sudo_ok) + " allowed, " + std::to_string(sudo_no) + " denied\n" + sudo;
+    if (cmd_ok + cmd_no)
+        out += "sudo commands: " + std::to_string(cmd_ok) + " ran, " + std::to_string(cmd_no) + " refused\n" + commands;
     if (su_ok + su_no) out += "su: " + std::to_string(su_ok) + " allowed, " + std::to_string(su_no) + " denied\n" + su;
     out += "Sessions: " + std::to_string(sessions.size()) + "\n";
     for (const auto& s : sessions) {

@@ -21,6 +21,8 @@
 // real caller does.
 #include <jit/ipc.hpp>
 
+#include "bench_stats.hpp"
+
 #include <security/pam_appl.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -38,28 +40,13 @@
 
 namespace {
 
+using jit::bench::now_ns;
+using jit::bench::pct;
+using jit::bench::Series;
+
 int quiet_conv(int n, const pam_message**, pam_response** resp, void*) {
     *resp = static_cast<pam_response*>(calloc(std::size_t(n), sizeof(pam_response)));
     return *resp ? PAM_SUCCESS : PAM_BUF_ERR;
-}
-
-long long now_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-struct Series {
-    std::string name;
-    std::vector<long long> ns;
-    int failures = 0;
-};
-
-double pct(std::vector<long long> v, double p) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    std::size_t i = std::size_t(p / 100.0 * double(v.size() - 1) + 0.5);
-    return double(v[std::min(i, v.size() - 1)]) / 1000.0;
 }
 
 struct Handle {

@@ -2,6 +2,7 @@
 #include <jit/helperd/config.hpp>
 #include <jit/bundle.hpp>
 #include <jit/names.hpp>
+#include <jit/ssh_keys.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -204,7 +205,7 @@ private:
 
     void register_keys() {
         Config& c = cfg_;
-        for (const char* s : {"authority", "socket", "state", "pam", "access", "nss", "sudo", "enforce"}) sections_.insert(s);
+        for (const char* s : {"authority", "socket", "state", "pam", "access", "nss", "sudo", "enforce", "ssh"}) sections_.insert(s);
         auto& h = handlers_;
         h["authority.url"] = [&c](const std::string& v) -> std::optional<std::string> {
             std::string u = v;
@@ -304,6 +305,22 @@ private:
         h["nss.default_shell"] = abs_path(&c.nss.default_shell, false);
         h["nss.create_home"] = boolean(&c.nss.create_home);
         h["sudo.dropin_path"] = abs_path(&c.sudoers_path, true);
+        h["ssh.key_options"] = [&c](const std::string& v) -> std::optional<std::string> {
+            auto opts = jit::parse_ssh_key_options(v);
+            if (!opts) return opts.error().message;
+            c.ssh.key_options = *opts;
+            return std::nullopt;
+        };
+        h["ssh.keys_command_user"] = [&c](const std::string& v) -> std::optional<std::string> {
+            if (!v.empty() && !jit::is_posix_name(v)) return "'" + v + "' is not a valid user name";
+            c.ssh.keys_command_user = v;
+            return std::nullopt;
+        };
+        h["ssh.users_group"] = [&c](const std::string& v) -> std::optional<std::string> {
+            if (!v.empty() && !jit::is_posix_name(v)) return "'" + v + "' is not a valid group name";
+            c.ssh.users_group = v;
+            return std::nullopt;
+        };
         h["enforce.warn_before"] = [&c](const std::string& v) -> std::optional<std::string> {
             c.enforce.warn_before.clear();
             for (auto& item : split_list(v)) {

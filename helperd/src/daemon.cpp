@@ -173,6 +173,7 @@ void Daemon::reload(Config config, TrustedKeys keys) {
     keep("nss.uid_quarantine", config.nss.uid_quarantine, config_.nss.uid_quarantine);
     keep("nss.home_base", config.nss.home_base, config_.nss.home_base);
     keep("nss.default_shell", config.nss.default_shell, config_.nss.default_shell);
+    keep("ssh.users_group", config.ssh.users_group, config_.ssh.users_group);  // the NSS publisher's
     keep("nss.nologin_shell", config.nss.nologin_shell, config_.nss.nologin_shell);
     keep("nss.create_home", config.nss.create_home, config_.nss.create_home);
     keep("sudo.dropin_path", config.sudoers_path, config_.sudoers_path);

@@ -236,6 +236,9 @@ void Daemon::handle(const ipc::Message& req, const Peer& peer, Reply reply) {
         }
         if (op == "request") return op_request(req, peer, std::move(reply));
         if (op == "request_status") return op_request_status(req, peer, std::move(reply));
+        if (op == "ssh_keys") return op_ssh(req, peer, false, reply);
+        if (op == "ssh_principals") return op_ssh(req, peer, true, reply);
+        if (op == "sudo_audit") return op_sudo_audit(req, peer, reply);
         if (op == "ping") return reply({{"status", "ok"}, {"version", JIT_VERSION}});
         return reply(error_reply("unknown_op", op.empty() ? "missing 'op'" : "unknown op '" + op + "'"));
     } catch (const std::exception& e) {

@@ -131,6 +131,7 @@ Status add_standard_publishers(Daemon& daemon) {
     pol.home_base = c.nss.home_base;
     pol.default_shell = c.nss.default_shell;
     pol.nologin_shell = c.nss.nologin_shell;
+    pol.member_group = c.ssh.users_group;
     auto p = nss::Publisher::open(pol);
     if (!p && p.error().code == "nss.state") {
         daemon.audit().emit(audit::set_aside(nss::uid_state_path(pol), p.error().message,

@@ -6,6 +6,7 @@
 #include <jit/base64.hpp>
 #include <jit/bundle.hpp>
 #include <jit/names.hpp>
+#include <jit/ssh_keys.hpp>
 
 #include <array>
 #include <cstdint>
@@ -193,42 +194,8 @@ std::string check_sudo_command(const std::string& cmd) {
     return {};
 }
 
-// The key types OpenSSH accepts in authorized_keys today. DSA (disabled since
-// OpenSSH 7.0) and certificates (which need a cert-authority line) are not.
-constexpr std::array<std::string_view, 7> kSshKeyTypes = {
-    "ssh-ed25519",         "ssh-rsa",
-    "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com",
-    "sk-ecdsa-sha2-nistp256@openssh.com",
-};
-
-// "<type> <base64 blob> [comment]", no options prefix: the blob must decode
-// and name the same key type it is declared as.
-std::string check_ssh_key(const std::string& line) {
-    const std::size_t sp1 = line.find(' ');
-    if (sp1 == std::string::npos) return "is not \"<key type> <base64 key> [comment]\"";
-    const std::string type = line.substr(0, sp1);
-    bool known = false;
-    for (const auto t : kSshKeyTypes) known = known || type == t;
-    if (!known)
-        return "has key type " + quoted(type) +
-               "; allowed: ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256/384/521, sk-ssh-ed25519@openssh.com, "
-               "sk-ecdsa-sha2-nistp256@openssh.com (no options prefix)";
-    const std::size_t sp2 = line.find(' ', sp1 + 1);
-    const std::string b64 = line.substr(sp1 + 1, sp2 == std::string::npos ? std::string::npos : sp2 - sp1 - 1);
-    auto blob = base64_decode(b64);
-    if (!blob) return "has an invalid base64 key: " + blob.error().message;
-    const std::string& b = blob.value();
-    if (b.size() < 4) return "has a key blob too short to hold its type";
-    const std::uint32_t len = (static_cast<std::uint32_t>(static_cast<unsigned char>(b[0])) << 24) |
-                              (static_cast<std::uint32_t>(static_cast<unsigned char>(b[1])) << 16) |
-                              (static_cast<std::uint32_t>(static_cast<unsigned char>(b[2])) << 8) |
-                              static_cast<std::uint32_t>(static_cast<unsigned char>(b[3]));
-    if (len != type.size() || b.size() < 4 + static_cast<std::size_t>(len) || b.compare(4, len, type) != 0)
-        return "has a key blob that does not hold a " + type + " key";
-    if (b.size() == 4 + static_cast<std::size_t>(len)) return "has a key blob with no key material";
-    return {};
-}
+// The grant's key lines: the one validator sshd's lines also pass (jit/ssh_keys.hpp).
+std::string check_ssh_key(const std::string& line) { return check_ssh_key_line(line); }
 
 std::string check_posix_name(const std::string& s) {
     return is_posix_name(s) ? std::string{} : "is not a POSIX name (^[a-z_][a-z0-9_-]{0,31}$)";

@@ -158,7 +158,7 @@ TEST(AuditReport, EventFilter) {
     EXPECT_EQ(*one, std::vector<EventType>{EventType::SudoDenied});
     auto fam = parse_event_filter("sudo, session.*");
     ASSERT_TRUE(fam.ok());
-    EXPECT_EQ(fam->size(), 6u);
+    EXPECT_EQ(fam->size(), 8u);  // sudo.allowed/denied/command/refused + 4 session.*
     auto bad = parse_event_filter("sudo.maybe");
     ASSERT_FALSE(bad.ok());
     EXPECT_NE(bad.error().message.find("known events: bundle.accepted"), std::string::npos);
@@ -208,4 +208,25 @@ TEST(AuditReader, EmptyAndMissingJournalDirectories) {
     EXPECT_EQ(bad.error().code, "journal");
     EXPECT_NE(bad.error().message.find("missing"), std::string::npos);
     std::filesystem::remove_all(dir);
+}
+
+// The sudo audit plugin's records: every command sudo ran or refused, with its
+// command line, run-as user and working directory.
+TEST(AuditReport, SummaryListsSudoCommandsRanAndRefused) {
+    const std::map<std::string, std::string> who = {{"JIT_USER", "alice"}, {"JIT_GRANT_ID", "g-7f3a"}};
+    std::vector<Record> rs = {
+        rec(EventType::GrantActivated, T0, grant()),
+        rec(EventType::SudoCommand, T0 + 60,
+            with(who, {{"JIT_COMMAND", "/usr/bin/id -u"}, {"JIT_RUN_AS", "root"}, {"JIT_CWD", "/home/alice"}})),
+        rec(EventType::SudoRefused, T0 + 120,
+            with(who, {{"JIT_COMMAND", "/usr/bin/passwd"}, {"JIT_REASON", "command not allowed"}})),
+    };
+    std::string s = summarize_grant(rs, "g-7f3a", true);
+    EXPECT_NE(s.find("sudo commands: 1 ran, 1 refused\n"
+                     "  2025-11-27 13:27:40  ran      root: /usr/bin/id -u  (in /home/alice)\n"
+                     "  2025-11-27 13:28:40  REFUSED  root: /usr/bin/passwd  (command not allowed)\n"),
+              std::string::npos)
+        << s;
+    // Without such records the section is left out (hosts without the plugin).
+    EXPECT_EQ(summarize_grant(lifecycle(), "g-7f3a", true).find("sudo commands:"), std::string::npos);
 }

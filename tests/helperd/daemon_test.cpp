@@ -831,3 +831,109 @@ TEST_F(DaemonTest, RefusedGrantDeniesWithTheRuleUntilTheLimitIsLifted) {
     EXPECT_EQ(check("erin")["decision"], "allow");
     EXPECT_EQ(sink_.count(EventType::GrantLimited), 1u);
 }
+
+// op=ssh_keys / ssh_principals (jit-authorized-keys): the grant's keys while a
+// login window is open, each bounded by expiry-time; only root, the
+// AuthorizedKeysCommandUser and the user may ask.
+namespace {
+// `payload` with ssh_authorized_keys (a JSON array) added to grant `id`.
+std::string with_ssh_keys(std::string payload, const std::string& id, const std::string& keys_json) {
+    const std::string at = R"({"id":")" + id + R"(",)";
+    payload.insert(payload.find(at) + at.size(), R"("ssh_authorized_keys":)" + keys_json + ",");
+    return payload;
+}
+}  // namespace
+
+TEST_F(DaemonTest, SshKeysServeTheGrantsKeysOnlyInsideTheWindow) {
+    const std::string key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHiFI+gdazrDM0qbTNwsHxTKiPMdHV5Rg5Cep3O2qjpJ a@b";
+    config_.ssh.key_options = "restrict,pty";
+    accounts_.users["jit-ssh"] = jit::LocalAccount{120, {"jit-ssh"}};
+    make_daemon();
+    const std::string keys = "[\"" + key + "\"]";
+    const std::string payload = jit::test::payload_json(
+        "web-01", 1, kStart, kStart + 900,
+        {TestGrant{"g-1", "alice", true, false, kStart + 60, kStart + 3600},
+         TestGrant{"g-2", "carol", false, true, kStart, kStart + 3600}});
+    serve(signer_.envelope(with_ssh_keys(with_ssh_keys(payload, "g-1", keys), "g-2", keys)));
+    const Peer keys_user{120, 120, 55};
+    auto before = call({{"op", "ssh_keys"}, {"user", "alice"}}, keys_user);
+    EXPECT_EQ(before["status"], "ok");
+    EXPECT_EQ(before["keys"], "");
+    EXPECT_EQ(before["reason"], "not_yet");
+    loop_.advance(std::chrono::seconds(60));
+    auto inside = call({{"op", "ssh_keys"}, {"user", "alice"}}, keys_user);
+    EXPECT_EQ(inside["keys"], "expiry-time=\"20251127142639Z\",restrict,pty " + key + "\n");
+    EXPECT_EQ(inside["count"], "1");
+    EXPECT_EQ(call({{"op", "ssh_principals"}, {"user", "alice"}})["principals"],
+              "expiry-time=\"20251127142639Z\",restrict,pty alice\n");
+    EXPECT_EQ(call({{"op", "ssh_keys"}, {"user", "carol"}})["keys"], "");  // login: false
+    EXPECT_EQ(call({{"op", "ssh_keys"}, {"user", "dave"}})["managed"], "no");
+    EXPECT_EQ(call({{"op", "ssh_keys"}, {"user", "root"}})["keys"], "");
+    // Anyone else: only about themselves.
+    const Peer alice{1000, 1000, 77};
+    EXPECT_EQ(call({{"op", "ssh_keys"}, {"user", "alice"}}, alice)["count"], "1");
+    EXPECT_EQ(call({{"op", "ssh_keys"}, {"user", "carol"}}, alice)["error"], "forbidden");
+    EXPECT_EQ(call({{"op", "ssh_principals"}, {"user", "carol"}}, alice)["error"], "forbidden");
+    EXPECT_EQ(call({{"op", "ssh_keys"}, {"user", "alice"}}, Peer{4321, 4321, 1})["error"], "unknown_peer");
+    EXPECT_EQ(call({{"op", "ssh_keys"}, {"user", "../x"}})["error"], "bad_request");
+    loop_.advance(std::chrono::seconds(3540));
+    EXPECT_EQ(call({{"op", "ssh_keys"}, {"user", "alice"}}, keys_user)["keys"], "");
+    EXPECT_EQ(call({{"op", "ssh_principals"}, {"user", "alice"}}, keys_user)["principals"], "");
+}
+
+// A key line with options in front is a malformed grant: the bundle is refused
+// whole and the line never reaches sshd.
+TEST_F(DaemonTest, SshKeyWithSmuggledOptionsRejectsTheBundle) {
+    make_daemon();
+    const std::string payload = jit::test::payload_json("web-01", 1, kStart, kStart + 900,
+                                                        {TestGrant{"g-1", "alice", true, false, kStart, kStart + 3600}});
+    serve(signer_.envelope(with_ssh_keys(
+        payload, "g-1",
+        R"(["command=\"/bin/sh\" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHiFI+gdazrDM0qbTNwsHxTKiPMdHV5Rg5Cep3O2qjpJ"])")));
+    EXPECT_EQ(sink_.count(EventType::BundleRejected), 1u);
+    EXPECT_EQ(call({{"op", "ssh_keys"}, {"user", "alice"}})["keys"], "");
+}
+
+// op=sudo_audit (sudo_jit_audit.so): root only (sudo is setuid root); a
+// managed user's command becomes sudo.command / sudo.refused with its command
+// line; users jitlogin does not manage are not recorded.
+TEST_F(DaemonTest, SudoAuditRecordsManagedUsersCommandsFromRootOnly) {
+    make_daemon();
+    serve(bundle(1, {TestGrant{"g-1", "alice", true, true, kStart, kStart + 3600, R"(["/usr/bin/id"])"}}));
+    const jit::ipc::Message ran = {{"op", "sudo_audit"}, {"event", "accept"}, {"user", "alice"}, {"run_as", "root"},
+                                   {"cwd", "/home/alice"}, {"tty", "/dev/pts/3"}, {"argc", "2"},
+                                   {"arg.0", "/usr/bin/id"}, {"arg.1", "-u"}};
+    EXPECT_EQ(call(ran, Peer{1000, 1000, 77})["error"], "forbidden");
+    EXPECT_EQ(sink_.count(EventType::SudoCommand), 0u);
+    EXPECT_EQ(call(ran, Peer{0, 1000, 4321})["managed"], "yes");
+    const auto* ev = sink_.last(EventType::SudoCommand);
+    ASSERT_NE(ev, nullptr);
+    EXPECT_EQ(ev->field("JIT_COMMAND"), "/usr/bin/id -u");
+    EXPECT_EQ(ev->field("JIT_RUN_AS"), "root");
+    EXPECT_EQ(ev->field("JIT_CWD"), "/home/alice");
+    EXPECT_EQ(ev->field("JIT_TTY"), "/dev/pts/3");
+    EXPECT_EQ(ev->field("JIT_GRANT_ID"), "g-1");
+    EXPECT_EQ(ev->field("JIT_PID"), "4321");
+    auto refused = ran;
+    refused["event"] = "reject";
+    refused["message"] = "command not allowed";
+    refused["argc"] = "1";
+    refused["arg.0"] = "/usr/bin/passwd";
+    refused.erase("arg.1");
+    EXPECT_EQ(call(refused)["status"], "ok");
+    ev = sink_.last(EventType::SudoRefused);
+    ASSERT_NE(ev, nullptr);
+    EXPECT_EQ(ev->field("JIT_COMMAND"), "/usr/bin/passwd");
+    EXPECT_EQ(ev->field("JIT_REASON"), "command not allowed");
+    // Not managed: answered, not recorded.
+    auto by_dave = ran;
+    by_dave["user"] = "dave";
+    EXPECT_EQ(call(by_dave)["managed"], "no");
+    EXPECT_EQ(sink_.count(EventType::SudoCommand), 1u);
+    // Malformed: named.
+    auto bad = ran;
+    bad["argc"] = "3";
+    auto answer = call(bad);
+    EXPECT_EQ(answer["error"], "bad_request");
+    EXPECT_NE(answer["message"].find("'arg.2' is missing"), std::string::npos) << answer["message"];
+}

@@ -65,7 +65,8 @@ tb_grant() {
     done
     out=$(tb_authority_admin --json grant create --host "$JIT_TB_HOST_ID" --user "$user" --duration "${secs}s" \
           --display-name "${user^} (jitlogin test bed)" --reason "investigate incident INC-4242 on $JIT_TB_HOST_ID" \
-          --ticket INC-4242 --requested-by "$user" --approved-by carol "${sudo[@]}" 2>&1) ||
+          --ticket INC-4242 --requested-by "$user" --approved-by carol "${sudo[@]}" \
+          --ssh-key "$(cat "$TB_KEY.pub")" 2>&1) ||
         { tb_log "grant for $user failed: $out"; return 1; }
     TB_GRANT[$user]=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["grant"]["id"])' <<<"$out") || return 1
     TB_NOT_AFTER[$user]=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["grant"]["not_after"])' <<<"$out")

@@ -17,6 +17,7 @@ declare -gA TB_PIECE=(
     [jitctl]=usr/bin/jitctl
     [unit]=lib/systemd/system/jit-helperd.service
     [catalog]=usr/lib/systemd/catalog/jitlogin.catalog
+    [sudo_plugin]=usr/libexec/jitlogin/sudo_jit_audit.so
 )
 tb_have() {
     case $1 in
@@ -60,8 +61,9 @@ tb_configure() {
     chroot "$r" useradd -m -s /bin/bash "$JIT_TB_LOCAL_USER"
     chroot "$r" usermod -p '*' "$JIT_TB_LOCAL_USER"
 
-    # sshd on its own loopback port; keys for every user come from a
-    # root-owned directory because JIT users have no home before first login.
+    # sshd on its own loopback port; root's and the local user's keys come
+    # from a root-owned directory; JIT users' keys come from their grants
+    # (jit-authorized-keys, put in place by jit-ssh-setup below).
     install -d -m 755 "$r/etc/ssh/authorized_keys"
     tb_authorize root
     tb_authorize "$JIT_TB_LOCAL_USER"
@@ -83,6 +85,7 @@ EOF
     fi
     tb_configure_pam
     tb_configure_daemon
+    tb_configure_ssh_keys
     if tb_have catalog; then
         chroot "$r" journalctl --update-catalog || tb_log "WARNING: journalctl --update-catalog failed"
     fi
@@ -97,6 +100,25 @@ tb_configure_pam() {
            -e 's|^@include common-session$|&\nsession    required     pam_jit.so|' "$r/etc/pam.d/sshd"
     sed -i -e 's|^@include common-account|account    required     pam_jit.so\n&|' \
            -e 's|^@include common-session-noninteractive$|&\nsession    required     pam_jit.so|' "$r/etc/pam.d/sudo"
+    # Every sudo command on the record (docs/sudo.md): sudoers' own plugins, then jitlogin's.
+    if tb_have sudo_plugin; then
+        printf 'Plugin sudoers_policy sudoers.so\nPlugin sudoers_io sudoers.so\nPlugin sudoers_audit sudoers.so\nPlugin jit_audit /%s\n' \
+            "${TB_PIECE[sudo_plugin]}" >> "$r/etc/sudo.conf"
+    fi
+}
+
+# sshd asks jit-helperd for JIT users' keys: the AuthorizedKeysCommandUser and
+# the group of every JIT user (the packages create them), then jit-ssh-setup
+# writes /etc/ssh/sshd_config.d/50-jitlogin.conf (docs/ssh.md).
+tb_configure_ssh_keys() {
+    local r=$TB_ROOT out
+    [ -x "$r/usr/libexec/jitlogin/jit-ssh-setup" ] || { tb_log "jit-ssh-setup not installed: JIT users have no keys"; return 0; }
+    chroot "$r" getent group jit-users >/dev/null || chroot "$r" groupadd --system jit-users
+    chroot "$r" getent passwd jit-ssh >/dev/null ||
+        chroot "$r" useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin jit-ssh
+    mkdir -p "$r/run/sshd"
+    out=$(chroot "$r" /usr/libexec/jitlogin/jit-ssh-setup 2>&1) || tb_die "jit-ssh-setup in the root failed: $out"
+    tb_log "$out"
 }
 
 # jit-helperd's config, trusted key and unit (enabled: it starts at boot).

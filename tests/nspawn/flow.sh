@@ -63,7 +63,7 @@ tb_flow_refused() {
         out=$(ct getent passwd "$user" 2>&1) && tb_say "getent passwd $user: $out (kept by the retention policy)" ||
             tb_say "getent passwd $user: no such user"
     fi
-    tb_authorize "$user"      # the key is in place: only jitlogin can refuse
+    # The run's key is the one every grant carries: only jitlogin can refuse it.
     out=$(tb_ssh "$user" 'echo LOGGED-IN' 2>&1 </dev/null)
     rc=$?
     tb_say "ssh $user@127.0.0.1 -> exit $rc: $(echo "$out" | tr -d '\r' | tail -n1)"
@@ -95,37 +95,32 @@ tb_flow_grant() {
 }
 
 # tb_flow_no_login USER: a grant for sudo only (login: false). USER exists,
-# so sshd runs the PAM stack, and pam_jit.so's account phase refuses.
+# but no key is served for a grant without login, so sshd refuses before PAM.
 tb_flow_no_login() {
     local user=$1 out rc
-    tb_step "$user holds a sudo-only grant (login: false): pam_jit.so refuses the ssh login" \
-        "$user exists in getent passwd; ssh is refused; the journal says login.denied, reason no_login"
+    tb_step "$user holds a sudo-only grant (login: false): no SSH key is served, the login is refused" \
+        "$user exists in getent passwd; jit-authorized-keys prints nothing for $user; ssh is refused"
     tb_need "grant for $user issued" authority || return 1
     if ! tb_grant "$user" 600 --no-login /usr/bin/id; then tb_fail "grant for $user issued"; return 1; fi
     tb_need "$user appears in the container" daemon nss || return 1
     tb_wait 30 tb_user_or_dead_daemon "$user"
     if tb_ct_has_user "$user"; then tb_pass "getent passwd $user: $(ct getent passwd "$user")"
     else tb_fail "$user appears in getent passwd within 30 s"; return 1; fi
-    tb_authorize "$user"
+    out=$(ct /usr/libexec/jitlogin/jit-authorized-keys "$user" 2>&1)
+    if [ -z "$out" ]; then tb_pass "jit-authorized-keys $user: no key (the grant does not allow login)"
+    else tb_fail "jit-authorized-keys $user prints nothing (printed: $out)"; fi
     out=$(tb_ssh "$user" 'echo LOGGED-IN' 2>&1 </dev/null)
     rc=$?
     tb_say "ssh $user@127.0.0.1 -> exit $rc: $(echo "$out" | tr -d '\r' | tail -n1)"
     if [ $rc -ne 0 ] && ! grep -q LOGGED-IN <<<"$out"; then tb_pass "ssh login as $user refused"
     else tb_fail "ssh login as $user refused"; return 1; fi
-    if tb_wait 10 tb_journal_has login.denied "JIT_GRANT_ID=${TB_GRANT[$user]}" >/dev/null 2>&1 &&
-        tb_journal_has login.denied "JIT_GRANT_ID=${TB_GRANT[$user]}" "JIT_USER=$user" JIT_DECISION=deny \
-            JIT_REASON=no_login JIT_SERVICE=sshd JIT_RHOST=127.0.0.1; then
-        tb_pass "journal: login.denied for $user by pam_jit.so (JIT_REASON=no_login)"
-    else
-        tb_fail "journal: login.denied for $user with JIT_DECISION=deny JIT_REASON=no_login JIT_SERVICE=sshd"
-    fi
 }
 
 # tb_flow_login TAG USER: an ssh session with a pty; a logind session; a home.
 tb_flow_login() {
     local tag=$1 user=$2 sid home
-    tb_step "$user logs in over ssh" "a logind session opens for $user; $user's home exists"
-    tb_authorize "$user"
+    tb_step "$user logs in over ssh (a JIT user with the key its grant carries)" \
+        "a logind session opens for $user; $user's home exists"
     if ! tb_session_start "$tag" "$user"; then
         tb_fail "ssh session of $user opened"
         tb_session_out "$tag" | tail -n 5 | tb_show
@@ -166,6 +161,28 @@ tb_flow_sudo_allowed() {
     tb_say "sudo -n /usr/bin/id -u -> $(echo "$out" | tr -d '\r' | tail -n1)"
     if [ "$(echo "$out" | tr -d '\r' | tail -n1)" = 0 ]; then tb_pass "sudo allowed for $user"
     else tb_fail "sudo allowed for $user"; return 1; fi
+    tb_flow_sudo_record "$user"
+}
+
+# tb_flow_sudo_record USER: jitlogin's sudo audit plugin (docs/sudo.md) puts
+# the command sudo ran, and one the sudoers policy refuses (which never
+# reaches pam_jit.so), in the journal with their command lines.
+tb_flow_sudo_record() {
+    local user=$1 out
+    tb_step "$user tries a command the grant does not cover" \
+        "sudo -n /usr/bin/passwd is refused; the journal has sudo.command \"/usr/bin/id -u\" and sudo.refused \"/usr/bin/passwd\""
+    tb_need "sudo commands on the record" daemon sudo_plugin || return 1
+    out=$(tb_ssh "$user" 'sudo -n /usr/bin/passwd' 2>&1 </dev/null)
+    tb_say "sudo -n /usr/bin/passwd -> $(echo "$out" | tr -d '\r' | tail -n1)"
+    if tb_wait 10 tb_journal_has sudo.command "JIT_GRANT_ID=${TB_GRANT[$user]}" >/dev/null 2>&1 &&
+        tb_journal_has sudo.command "JIT_GRANT_ID=${TB_GRANT[$user]}" "JIT_USER=$user" "JIT_COMMAND=/usr/bin/id -u" \
+            JIT_RUN_AS=root JIT_CWD JIT_TTY; then
+        tb_pass "journal: sudo.command \"/usr/bin/id -u\" as root for $user, with cwd and tty"
+    else tb_fail "journal: sudo.command with JIT_COMMAND=\"/usr/bin/id -u\" for $user"; fi
+    if tb_wait 10 tb_journal_has sudo.refused "JIT_GRANT_ID=${TB_GRANT[$user]}" "JIT_COMMAND=/usr/bin/passwd" \
+            "JIT_USER=$user" JIT_REASON >/dev/null 2>&1; then
+        tb_pass "journal: sudo.refused \"/usr/bin/passwd\" for $user, with sudo's reason"
+    else tb_fail "journal: sudo.refused with JIT_COMMAND=/usr/bin/passwd for $user"; return 1; fi
 }
 
 # tb_flow_sudo_denied USER: USER's grant has no sudo; a sudoers rule that
@@ -262,9 +279,10 @@ tb_flow_audit_story() {
     out=$(ct jitctl audit --grant "${TB_GRANT[$user]}" --summary 2>&1)
     echo "$out" | tb_show
     local want missing=()
-    for want in "${TB_GRANT[$user]}" "$user" carol INC-4242 "investigate incident" terminate-session; do
+    for want in "${TB_GRANT[$user]}" "$user" carol INC-4242 "investigate incident" terminate-session \
+                "ran      root: /usr/bin/id -u" "REFUSED  root: /usr/bin/passwd"; do
         grep -qiF -- "$want" <<<"$out" || missing+=("$want")
     done
-    if [ ${#missing[@]} -eq 0 ]; then tb_pass "the summary names the grant, user, approver, ticket, reason and how the session ended"
+    if [ ${#missing[@]} -eq 0 ]; then tb_pass "the summary names the grant, user, approver, ticket, reason, the sudo commands and how the session ended"
     else tb_fail "the summary lacks: ${missing[*]}"; return 1; fi
 }

@@ -22,7 +22,7 @@ export JIT_TB_KILL_GRACE=${JIT_TB_KILL_GRACE:-60}
 export JIT_TB_WARN_OFFSETS=${JIT_TB_WARN_OFFSETS:-$((WINDOW / 2))s,$((WINDOW / 6 > 3 ? WINDOW / 6 : 3))s}
 A=alice     # grant with sudo /usr/bin/id; its window runs out
 B=bob       # grant without sudo; revoked early
-C=carl      # grant for sudo only (login: false): pam_jit refuses his ssh login
+C=carl      # grant for sudo only (login: false): no key is served, his ssh login is refused
 L=$JIT_TB_LOCAL_USER
 
 diagnostics() {

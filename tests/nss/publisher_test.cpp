@@ -179,6 +179,32 @@ TEST_F(PublisherTest, RetentionKeepsANologinEntryWithoutGroupsThenRemovesIt) {
     EXPECT_EQ(pub.uid_of("alice"), uid);  // remembered for quarantine and return
 }
 
+// ssh.users_group: every JIT user is a member while it exists, retention
+// included (sshd's "Match Group" keeps home authorized_keys off for them).
+TEST_F(PublisherTest, MemberGroupHoldsEveryPublishedUserIncludingRetained) {
+    policy.retention_seconds = 600;
+    policy.member_group = "shared";
+    auto pub = open();
+    auto g = grant("g1", "alice", T0, T0 + H);
+    g.groups = {"adm"};
+    ASSERT_TRUE(pub.publish({g, grant("g2", "bob", T0, T0 + H, false)}, T0).ok());
+    std::vector<std::uint32_t> groups;
+    ASSERT_TRUE(lookup("alice", &groups));
+    EXPECT_EQ(groups, (std::vector<std::uint32_t>{4, 70100}));
+    ASSERT_TRUE(lookup("bob", &groups));
+    EXPECT_EQ(groups, (std::vector<std::uint32_t>{70100}));
+    ASSERT_TRUE(pub.publish({}, T0 + H).ok());
+    ASSERT_TRUE(lookup("alice", &groups));
+    EXPECT_EQ(groups, (std::vector<std::uint32_t>{70100}));
+    EXPECT_TRUE(pub.warnings().empty());
+
+    policy.member_group = "nosuchgroup";
+    auto other = Publisher::open(policy);
+    ASSERT_TRUE(other.ok());
+    ASSERT_TRUE(other->publish({g}, T0).ok());
+    EXPECT_TRUE(has_warning(*other, "group.unknown", "alice"));
+}
+
 TEST_F(PublisherTest, RevokedEarlyStartsRetentionAtRevocation) {
     policy.retention_seconds = 600;
     auto pub = open();

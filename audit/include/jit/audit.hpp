@@ -26,6 +26,7 @@ enum class EventType {
     GrantActivated, GrantEnded, GrantRevoked,
     GrantLimited,
     LoginAllowed, LoginDenied, SudoAllowed, SudoDenied, SuAllowed, SuDenied,
+    SudoCommand, SudoRefused,  // what sudo ran / refused, from jitlogin's sudo audit plugin
     SessionOpened, SessionWarned, SessionEnded, SessionClosed,
     HomeCreated, HomeArchived, HomeDeleted,
     DaemonStarted, DaemonStopped, ConfigReloaded,
@@ -115,6 +116,7 @@ inline constexpr std::string_view kArchive = "JIT_ARCHIVE";         // home.arch
 inline constexpr std::string_view kStep = "JIT_STEP";               // session.ended: polite | hard
 inline constexpr std::string_view kAction = "JIT_ACTION";           // grant.limited: dropped | clamped | replaced | refused
 inline constexpr std::string_view kDetail = "JIT_DETAIL";           // grant.limited: what was changed
+inline constexpr std::string_view kCwd = "JIT_CWD";                 // sudo.command/refused: working directory
 }  // namespace field
 
 // A journal field name: 1-64 chars of [A-Z0-9_], not starting with '_' or a digit.

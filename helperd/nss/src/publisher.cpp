@@ -370,6 +370,14 @@ jit::Status Publisher::publish(const std::vector<jit::Grant>& grants, jit::UnixT
             u.shell = policy_.nologin_shell;
             u.retained = true;
         }
+        if (!policy_.member_group.empty()) {
+            auto g = local->groups.find(policy_.member_group);
+            if (g == local->groups.end() || g->second == UINT32_MAX)
+                warn("group.unknown", name,
+                     "group " + policy_.member_group + " (ssh.users_group) is not in " + policy_.group_file + "; not added");
+            else if (g->second != r.uid)
+                u.groups.push_back(g->second);
+        }
         r.present = true;
         u.gecos = r.gecos;
         std::sort(u.groups.begin(), u.groups.end());

@@ -71,6 +71,13 @@ struct EnforceConfig {
     bool home_retention_delete = false;        // false: archive (tar.gz under state_dir/home-archives), true: delete
 };
 
+// sshd integration (docs/ssh.md).
+struct SshConfig {
+    std::string key_options;                   // canonical (jit::parse_ssh_key_options), "" = none
+    std::string keys_command_user = "jit-ssh"; // AuthorizedKeysCommandUser: may ask for anyone's keys
+    std::string users_group = "jit-users";     // every JIT user's group (sshd "Match Group"), "" = none
+};
+
 struct Config {
     std::string path;                // the file it came from
     AuthorityConfig authority;
@@ -82,6 +89,7 @@ struct Config {
     NssConfig nss;
     std::string sudoers_path = "/etc/sudoers.d/jitlogin";  // "" = do not write sudoers
     EnforceConfig enforce;
+    SshConfig ssh;
 };
 
 // One problem in a config file: where and what.

@@ -26,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <sys/types.h>
 #include <vector>
@@ -235,6 +236,10 @@ private:
     void op_check(const ipc::Message& req, const Peer& peer, bool with_audit, std::function<void(ipc::Message)>& reply);
     void op_session(const ipc::Message& req, const Peer& peer, bool open, std::function<void(ipc::Message)>& reply);
     void op_request(const ipc::Message& req, const Peer& peer, std::function<void(ipc::Message)> reply);
+    // ssh_keys / ssh_principals (ops_ssh.cpp)
+    void op_ssh(const ipc::Message& req, const Peer& peer, bool principals, std::function<void(ipc::Message)>& reply);
+    // sudo_audit (ops_sudo.cpp)
+    void op_sudo_audit(const ipc::Message& req, const Peer& peer, std::function<void(ipc::Message)>& reply);
     void op_request_status(const ipc::Message& req, const Peer& peer, std::function<void(ipc::Message)> reply);
     // Spends a token of `budget` for a non-root peer; false (and the answer
     // given, an alert at the first refusal) when it has none.
@@ -257,6 +262,7 @@ private:
     RequestOwners request_owners_;
     PeerBudget relay_budget_{kRelayBurst, kRelayRefillMs};
     PeerBudget request_status_budget_{kRequestStatusBurst, kRequestStatusRefillMs};
+    std::set<std::string> ssh_dropped_told_;  // reasons already alerted (op_ssh)
 };
 
 // Errors answered on the socket: {status=error, error=<code>, message=<text>}.

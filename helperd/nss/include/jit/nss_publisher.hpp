@@ -33,6 +33,9 @@ struct NssPolicy {
     std::string home_base = "/home";
     std::string default_shell = "/bin/bash";       // for login:true grants without `shell`
     std::string nologin_shell = "/usr/sbin/nologin";
+    std::string member_group;                      // a local group every published user (active or
+                                                   // retained) belongs to, "" = none: sshd's "Match
+                                                   // Group" turns off home authorized_keys for them
     std::string passwd_file = "/etc/passwd", group_file = "/etc/group";  // injected for tests
 };
 
