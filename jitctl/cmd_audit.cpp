@@ -1,5 +1,6 @@
 // jitctl audit: the audit trail from the journal (docs/audit.md).
 #include "commands.hpp"
+#include "output.hpp"
 
 #include "jit/audit_reader.hpp"
 
@@ -44,34 +45,34 @@ int run_audit(const AuditOptions& o) {
     for (const auto& e : o.events) {
         auto types = audit::parse_event_filter(e);
         if (!types) {
-            std::cerr << "jitctl audit: --event: " << types.error().message << "\n";
-            return 2;
+            print_error(o.json, "usage", "audit: --event: " + types.error().message);
+            return kExitUsage;
         }
         q.events.insert(q.events.end(), types->begin(), types->end());
     }
     if (!o.since.empty()) {
         auto t = audit::parse_time_spec(o.since, now);
         if (!t) {
-            std::cerr << "jitctl audit: --since: " << t.error().message << "\n";
-            return 2;
+            print_error(o.json, "usage", "audit: --since: " + t.error().message);
+            return kExitUsage;
         }
         q.since = *t;
     }
     if (!o.until.empty()) {
         auto t = audit::parse_time_spec(o.until, now);
         if (!t) {
-            std::cerr << "jitctl audit: --until: " << t.error().message << "\n";
-            return 2;
+            print_error(o.json, "usage", "audit: --until: " + t.error().message);
+            return kExitUsage;
         }
         q.until = *t;
     }
     if (q.since && q.until && *q.until < *q.since) {
-        std::cerr << "jitctl audit: --until is before --since\n";
-        return 2;
+        print_error(o.json, "usage", "audit: --until is before --since");
+        return kExitUsage;
     }
     auto records = audit::read_journal(q);
     if (!records) {
-        std::cerr << "jitctl audit: " << records.error().message << "\n";
+        print_error(o.json, "journal", "audit: " + records.error().message);
         return 1;
     }
     bool system_journal = q.directory.empty() && q.files.empty();

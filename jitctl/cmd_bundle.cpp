@@ -1,6 +1,7 @@
 // jitctl bundle verify: check an authority envelope offline, exactly as the
 // daemon would accept it, and show what it grants.
 #include "commands.hpp"
+#include "output.hpp"
 
 #include <jit/bundle.hpp>
 #include <jit/decision.hpp>
@@ -264,12 +265,6 @@ Json::Value bundle_json(const AcceptedBundle& b, UnixTime now, bool host_from_pa
     return root;
 }
 
-void write_json(std::ostream& out, const Json::Value& v) {
-    Json::StreamWriterBuilder w;
-    w["indentation"] = "  ";
-    w["emitUTF8"] = true;
-    out << Json::writeString(w, v) << "\n";
-}
 
 int reject(const VerifyOptions& o, const std::string& code, const std::string& message) {
     const int rule = acceptance_rule(code);
@@ -282,22 +277,22 @@ int reject(const VerifyOptions& o, const std::string& code, const std::string& m
         v["error"]["code"] = code;
         v["error"]["rule"] = rule;
         v["error"]["message"] = message;
-        write_json(std::cout, v);
+        std::cout << json_line(v) << "\n";
     }
     return kExitRejected;
 }
 
-int cannot_check(const std::string& message) {
-    std::cerr << "jitctl: " << message << "\n";
+int cannot_check(const VerifyOptions& o, const std::string& message) {
+    print_error(o.json, "cannot_check", message);
     return kExitCannotCheck;
 }
 
 int run_verify(const VerifyOptions& o) {
     std::string error;
     const auto envelope = read_input(o.envelope_path, error);
-    if (!envelope) return cannot_check(error);
+    if (!envelope) return cannot_check(o, error);
     auto keys = TrustedKeys::load_dir(o.keys_dir);
-    if (!keys) return cannot_check(keys.error().message);
+    if (!keys) return cannot_check(o, keys.error().message);
 
     AcceptContext ctx;
     ctx.now = o.now ? *o.now : static_cast<UnixTime>(std::time(nullptr));
@@ -306,13 +301,13 @@ int run_verify(const VerifyOptions& o) {
         // The previously accepted envelope: its revision and bytes are the
         // baseline for rule 3. It was verified when accepted; verify it again.
         const auto previous = read_input(o.previous_path, error);
-        if (!previous) return cannot_check(error);
+        if (!previous) return cannot_check(o, error);
         auto env = parse_envelope(*previous);
-        if (!env) return cannot_check("--previous " + o.previous_path + ": " + env.error().message);
+        if (!env) return cannot_check(o, "--previous " + o.previous_path + ": " + env.error().message);
         if (auto st = keys->verify(env->key_id, env->payload, env->signature); !st)
-            return cannot_check("--previous " + o.previous_path + ": " + st.error().message);
+            return cannot_check(o, "--previous " + o.previous_path + ": " + st.error().message);
         auto p = parse_payload(env->payload);
-        if (!p) return cannot_check("--previous " + o.previous_path + ": " + p.error().message);
+        if (!p) return cannot_check(o, "--previous " + o.previous_path + ": " + p.error().message);
         ctx.last_revision = p->revision;
         ctx.last_payload = env->payload;
     } else if (o.after_revision) {
@@ -344,7 +339,7 @@ int run_verify(const VerifyOptions& o) {
         return reject(o, accepted.error().code, message);
     }
     if (o.json)
-        write_json(std::cout, bundle_json(*accepted, ctx.now, host_from_payload));
+        print_json(bundle_json(*accepted, ctx.now, host_from_payload));
     else
         print_human(std::cout, *accepted, ctx.now);
     return kExitAccepted;

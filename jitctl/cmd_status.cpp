@@ -6,6 +6,7 @@
 // error / check-config found problems, 3 the daemon is not reachable,
 // 10 check: deny.
 #include "commands.hpp"
+#include "output.hpp"
 
 #include <jit/bundle.hpp>
 #include <jit/decision.hpp>
@@ -61,22 +62,15 @@ std::optional<ipc::Message> ask(const Globals& g, const ipc::Message& req, ExitC
     std::string err;
     auto res = ipc::call(g.socket, req, std::chrono::milliseconds(g.timeout_ms), &err);
     if (!res) {
-        if (json) std::cout << R"({"error":"unreachable","message":)" << Json::Value(err).toStyledString() << "}\n";
-        std::cerr << "jitctl: jit-helperd is not reachable at " << g.socket << ": " << err
-                  << "\n  (is it running? systemctl status jit-helperd)\n";
+        print_error(json, "unreachable",
+                    "jit-helperd is not reachable at " + g.socket + ": " + err +
+                        " (is it running? systemctl status jit-helperd)");
         ec.value = kExitUnreachable;
         return std::nullopt;
     }
     if (ipc::get(*res, "status") != "ok") {
-        if (json) {
-            Json::Value v(Json::objectValue);
-            v["error"] = ipc::get(*res, "error");
-            v["message"] = ipc::get(*res, "message");
-            Json::StreamWriterBuilder b;
-            b["indentation"] = "";
-            std::cout << Json::writeString(b, v) << "\n";
-        }
-        std::cerr << "jitctl: jit-helperd refused: " << ipc::get(*res, "error") << ": " << ipc::get(*res, "message") << "\n";
+        print_error(json, ipc::get(*res, "error"),
+                    "jit-helperd refused: " + ipc::get(*res, "error") + ": " + ipc::get(*res, "message"));
         ec.value = kExitError;
         return std::nullopt;
     }
@@ -88,12 +82,6 @@ bool parse_json(const std::string& text, Json::Value& out) {
     std::unique_ptr<Json::CharReader> r(b.newCharReader());
     std::string errs;
     return r->parse(text.data(), text.data() + text.size(), &out, &errs);
-}
-
-void print_json(const Json::Value& v) {
-    Json::StreamWriterBuilder b;
-    b["indentation"] = "  ";
-    std::cout << Json::writeString(b, v) << "\n";
 }
 
 void print_message_json(const ipc::Message& m) {
@@ -108,7 +96,7 @@ void run_status(const Globals& g, bool json, ExitCode& ec) {
     if (!res) return;
     Json::Value s;
     if (!parse_json(ipc::get(*res, "json"), s)) {
-        std::cerr << "jitctl: the daemon's status is not valid JSON\n";
+        print_error(json, "bad_answer", "the daemon's status is not valid JSON");
         ec.value = kExitError;
         return;
     }
@@ -175,7 +163,7 @@ void run_grants(const Globals& g, bool json, ExitCode& ec) {
     if (!res) return;
     Json::Value s;
     if (!parse_json(ipc::get(*res, "json"), s)) {
-        std::cerr << "jitctl: the daemon's answer is not valid JSON\n";
+        print_error(json, "bad_answer", "the daemon's answer is not valid JSON");
         ec.value = kExitError;
         return;
     }
@@ -284,8 +272,8 @@ void run_request(const Globals& g, const std::string& reason, const std::string&
                  bool json, ExitCode& ec) {
     auto secs = helperd::parse_duration(duration);
     if (!secs || *secs <= 0) {
-        std::cerr << "jitctl: --duration '" << duration << "' is not a duration (e.g. 30m, 1h, 2h)\n";
-        ec.value = kExitError;
+        print_error(json, "usage", "--duration '" + duration + "' is not a duration (e.g. 30m, 1h, 2h)");
+        ec.value = kExitUsage;
         return;
     }
     ipc::Message req{{"op", "request"}, {"reason", reason}, {"duration_seconds", std::to_string(*secs)},

@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """The man pages do not drift from what they document.
 
-jitctl.8.md: every subcommand that `jitctl --help` lists (and the subcommands
+jitctl.1.md: every subcommand that `jitctl --help` lists (and the subcommands
 of those, e.g. `bundle verify`) has its own `## ...` section, and every option
 in a command's --help is named in that section; the global options of
 `jitctl --help` are in the page.
 
-jit-helperd.8.md: every option of `jit-helperd --help` is in the page; every
-key of the tables in docs/config.md (`section.key`) is named in the page, and
-the page names no `section.key` that docs/config.md does not have.
+jit-helperd.8.md: every option of `jit-helperd --help` is in the page.
+helperd.conf.5.md: every key of the tables in docs/config.md (`section.key`)
+is named in the page, and its SECTIONS AND KEYS names no `section.key` that
+docs/config.md does not have.
 
-    drift_test.py --jitctl BIN --jitctl-page MD --helperd BIN --helperd-page MD --config-doc MD
+    drift_test.py --jitctl BIN --jitctl-page MD --helperd BIN --helperd-page MD
+                  --config-page MD --config-doc MD
 Prints one line per problem and exits 1, or exits 0 with a summary.
 """
 import argparse
@@ -113,11 +115,15 @@ def check_jitctl(binary, page_path):
     return checked
 
 
-def check_helperd(binary, page_path, config_doc):
+def check_helperd(binary, page_path):
     page = open(page_path, encoding="utf-8").read()
     for opt in long_options(run_help([binary])):
         if not named(opt, page):
             problems.append(f"{page_path}: option {opt} (jit-helperd --help) is not documented")
+
+
+def check_config_page(page_path, config_doc):
+    page = open(page_path, encoding="utf-8").read()
     doc = open(config_doc, encoding="utf-8").read()
     keys = re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \|", doc, flags=re.M)
     if not keys:
@@ -125,10 +131,10 @@ def check_helperd(binary, page_path, config_doc):
     for key in keys:
         if f"`{key}`" not in page:
             problems.append(f"{page_path}: config key {key} ({config_doc}) is not in the page")
-    # The page's CONFIGURATION section names no key that does not exist.
-    m = re.search(r"^# CONFIGURATION\n(.*?)(?=^# )", page, flags=re.M | re.S)
+    # The page's SECTIONS AND KEYS names no key that does not exist.
+    m = re.search(r"^# SECTIONS AND KEYS\n(.*?)(?=^# )", page, flags=re.M | re.S)
     if not m:
-        problems.append(f"{page_path}: no '# CONFIGURATION' section")
+        problems.append(f"{page_path}: no '# SECTIONS AND KEYS' section")
     for key in set(re.findall(r"`([a-z]+\.[a-z_]+)`", m.group(1) if m else "")):
         if key not in keys:
             problems.append(f"{page_path}: names config key {key}, which {config_doc} does not have")
@@ -137,11 +143,12 @@ def check_helperd(binary, page_path, config_doc):
 
 def main():
     p = argparse.ArgumentParser()
-    for a in ("--jitctl", "--jitctl-page", "--helperd", "--helperd-page", "--config-doc"):
+    for a in ("--jitctl", "--jitctl-page", "--helperd", "--helperd-page", "--config-page", "--config-doc"):
         p.add_argument(a, required=True)
     a = p.parse_args()
     n_cmds = check_jitctl(a.jitctl, a.jitctl_page)
-    n_keys = check_helperd(a.helperd, a.helperd_page, a.config_doc)
+    check_helperd(a.helperd, a.helperd_page)
+    n_keys = check_config_page(a.config_page, a.config_doc)
     for line in problems:
         print(line)
     if problems:

@@ -19,8 +19,8 @@ export LC_ALL=C.UTF-8 MANWIDTH=80
 unset MAN_KEEP_FORMATTING MANPAGER PAGER
 failed=0
 for src in "$@"; do
-  page=$(basename "$src" .md)          # jitctl.8
-  name=${page%.*} section=${page##*.}  # jitctl 8
+  page=$(basename "$src" .md)          # jitctl.1
+  name=${page%.*} section=${page##*.}  # jitctl 1
   out=$work/$page
   if ! "$pandoc" "${options[@]}" --output "$out" "$src" 2>"$work/err"; then
     echo "FAIL $src: pandoc failed:"; cat "$work/err"; failed=1; continue

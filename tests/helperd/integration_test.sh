@@ -32,9 +32,9 @@ has_revision() { ctl status --json | python3 -c 'import json,sys; sys.exit(0 if 
 decision() { ctl check "$1" --json ${2:+--service "$2"} | python3 -c 'import json,sys; print(json.load(sys.stdin)["decision"])'; }
 lists_grant() { [[ $(ctl grants 2>/dev/null) == *"$1"* ]]; }
 not_allowed() { [ "$(decision "$1" 2>/dev/null)" != allow ]; }
-# check_rc WANT ARGS...: `jitctl check ARGS` exits WANT (jitctl.8, EXIT STATUS:
+# check_rc WANT ARGS...: `jitctl check ARGS` exits WANT (jitctl(1), EXIT STATUS:
 # 0 allow or not managed, 10 deny, 1 the daemon refused, 3 unreachable,
-# 105-114 command line); its output in $T/check.out and $T/check.err.
+# 2 command line); its output in $T/check.out and $T/check.err.
 check_rc() {
   local want=$1 rc; shift
   set +e; ctl check "$@" >"$T/check.out" 2>"$T/check.err"; rc=$?; set -e
@@ -91,8 +91,8 @@ grep -q '"decision" *: *"deny"' "$T/check.out" || die "check --json of a denied 
 # The daemon refuses the question: exit 1, with its error code.
 check_rc 1 itbob --kind bogus
 grep -q "jit-helperd refused: bad_request" "$T/check.err" || die "check --kind bogus: $(cat "$T/check.err")"
-# The command line is not understood: CLI11's code (106: USER is missing).
-check_rc 106
+# The command line is not understood: 2 (USER is missing).
+check_rc 2
 kill "$AUTH_PID"; reap "$AUTH_PID" || true
 helperd_stop TERM || die "daemon did not exit cleanly on SIGTERM"
 grep -q "daemon.stopped" "$T/helperd.log" || die "no daemon.stopped event"

@@ -51,9 +51,26 @@ tb_install_build() {
     [ $bad -eq 0 ] || tb_die "runtime libraries missing in the test bed root"
 }
 
-# The container's configuration: hostname, users, sshd, nsswitch, PAM, the
+# The container's configuration: the base (below), then nsswitch, PAM, the
 # daemon's config and unit. Runs before boot, on the root directory.
 tb_configure() {
+    local r=$TB_ROOT
+    tb_configure_base
+    if tb_have nss; then
+        sed -i -e 's/^passwd:.*/passwd:         files jit/' -e 's/^group:.*/group:          files jit/' \
+            "$r/etc/nsswitch.conf"
+    fi
+    tb_configure_pam
+    tb_configure_daemon
+    tb_configure_ssh_keys
+    if tb_have catalog; then
+        chroot "$r" journalctl --update-catalog || tb_log "WARNING: journalctl --update-catalog failed"
+    fi
+}
+
+# What every run needs, jitlogin or not: hostname, a local user, sshd on its
+# own loopback port with keys from a root-owned directory.
+tb_configure_base() {
     local r=$TB_ROOT
     echo "$JIT_TB_HOST_ID" > "$r/etc/hostname"
     printf '127.0.0.1\tlocalhost %s\n' "$JIT_TB_HOST_ID" > "$r/etc/hosts"
@@ -79,16 +96,6 @@ AuthorizedKeysFile /etc/ssh/authorized_keys/%u
 PrintMotd no
 PrintLastLog no
 EOF
-    if tb_have nss; then
-        sed -i -e 's/^passwd:.*/passwd:         files jit/' -e 's/^group:.*/group:          files jit/' \
-            "$r/etc/nsswitch.conf"
-    fi
-    tb_configure_pam
-    tb_configure_daemon
-    tb_configure_ssh_keys
-    if tb_have catalog; then
-        chroot "$r" journalctl --update-catalog || tb_log "WARNING: journalctl --update-catalog failed"
-    fi
 }
 
 # pam_jit.so in sshd and sudo: account before common-account (the decision),
@@ -124,16 +131,22 @@ tb_configure_ssh_keys() {
 # jit-helperd's config, trusted key and unit (enabled: it starts at boot).
 tb_configure_daemon() {
     local r=$TB_ROOT
+    tb_write_daemon_config
+    if tb_have unit && tb_have daemon; then
+        chroot "$r" systemctl enable jit-helperd.service >/dev/null 2>&1 ||
+            tb_log "WARNING: systemctl enable jit-helperd.service failed in the root"
+    fi
+}
+
+# /etc/jit/helperd.conf and the run's authority key in /etc/jit/trusted-keys.
+tb_write_daemon_config() {
+    local r=$TB_ROOT
     install -d -m 755 "$r/etc/jit" "$r/etc/jit/trusted-keys"
     if [ -f "$TB_RUN/authority/public.pub" ]; then
         install -m 644 "$TB_RUN/authority/public.pub" "$r/etc/jit/trusted-keys/$(cat "$TB_RUN/authority/key_id").pub"
     fi
     tb_write_helperd_conf > "$r/etc/jit/helperd.conf"
     chmod 600 "$r/etc/jit/helperd.conf"
-    if tb_have unit && tb_have daemon; then
-        chroot "$r" systemctl enable jit-helperd.service >/dev/null 2>&1 ||
-            tb_log "WARNING: systemctl enable jit-helperd.service failed in the root"
-    fi
 }
 
 # /etc/jit/helperd.conf for the test bed: the authority on the host's loopback

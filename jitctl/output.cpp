@@ -1,0 +1,29 @@
+#include "output.hpp"
+
+#include <iostream>
+
+namespace jit::ctl {
+
+namespace {
+std::string write(const Json::Value& v, const char* indentation) {
+    Json::StreamWriterBuilder w;
+    w["indentation"] = indentation;
+    w["emitUTF8"] = true;
+    return Json::writeString(w, v);
+}
+}  // namespace
+
+void print_json(const Json::Value& v) { std::cout << write(v, "  ") << "\n"; }
+
+std::string json_line(const Json::Value& v) { return write(v, ""); }
+
+void print_error(bool json, const std::string& code, const std::string& message, const Json::Value& extra) {
+    std::cerr << "jitctl: " << message << "\n";
+    if (!json) return;
+    Json::Value v = extra;
+    v["error"] = code;
+    v["message"] = message;
+    std::cout << json_line(v) << "\n" << std::flush;
+}
+
+}  // namespace jit::ctl

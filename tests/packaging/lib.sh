@@ -1,0 +1,33 @@
+# shellcheck shell=bash
+# Shared by the package tests (tests/packaging/*_test.sh): a clean copy of
+# the source tree to build packages from, and PASS/FAIL bookkeeping.
+
+PKG_FAILS=0
+pkg_pass() { echo "  PASS $*"; }
+pkg_fail() { echo "  FAIL $*"; PKG_FAILS=$((PKG_FAILS + 1)); }
+pkg_done() { [ "$PKG_FAILS" -eq 0 ] && echo "all checks passed" || { echo "$PKG_FAILS check(s) failed"; exit 1; }; }
+
+# pkg_copy_tree SRC DEST: the files git knows (tracked, or new and not
+# ignored) without build output, i.e. what a fresh clone with the working
+# tree's changes holds; a plain copy without .git when SRC is no checkout.
+pkg_copy_tree() {
+    local src=$1 dest=$2
+    mkdir -p "$dest"
+    if git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
+        # (files deleted in the working tree are listed but left out)
+        (cd "$src" && git ls-files -co --exclude-standard -z |
+            grep -zv -e '^build' -e '^obj-' -e '^debian/\.debhelper/' |
+            while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+            tar -cf - --null --no-recursion -T -) | tar -xf - -C "$dest"
+    else
+        tar -C "$src" --exclude='./build*' --exclude='./obj-*' --exclude=./.git -cf - . | tar -xf - -C "$dest"
+    fi
+}
+
+# Skips (exit 77) without the named tools.
+pkg_require() {
+    local t
+    for t in "$@"; do
+        command -v "$t" >/dev/null 2>&1 || { echo "SKIP: $t is not installed (scripts/install-deps.sh)"; exit 77; }
+    done
+}
