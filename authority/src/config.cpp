@@ -164,7 +164,7 @@ private:
             s.key_id = v;
             return "";
         };
-        handlers_["bundle_ttl"] = duration(&s.bundle_ttl, 60, 7 * 86400);
+        handlers_["bundle_ttl"] = duration(&s.bundle_ttl, 2, 7 * 86400);  // short lifetimes: tests
         handlers_["request_ttl"] = duration(&s.request_ttl, 60, 30 * 86400);
         handlers_["revoked_retention"] = duration(&s.revoked_retention, 0, 30 * 86400);
         handlers_["max_wait"] = duration(&s.max_wait, 0, 60);
