@@ -5,7 +5,9 @@
 set(JIT_MANPAGE_SOURCES
     ${PROJECT_SOURCE_DIR}/pam_module/pam_jit.8.md
     ${PROJECT_SOURCE_DIR}/jitctl/jitctl.8.md
-    ${PROJECT_SOURCE_DIR}/helperd/jit-helperd.8.md)
+    ${PROJECT_SOURCE_DIR}/helperd/jit-helperd.8.md
+    ${PROJECT_SOURCE_DIR}/authority/jit-authority.8.md
+    ${PROJECT_SOURCE_DIR}/authority/jitadm.1.md)
 set(JIT_MANPAGE_FILTER ${CMAKE_CURRENT_LIST_DIR}/manpage-tables.lua)
 # -smart: "--json" must stay two ASCII hyphens, not become an en dash.
 set(JIT_PANDOC_MAN_OPTIONS --standalone --from markdown-smart --to man --lua-filter ${JIT_MANPAGE_FILTER})
@@ -23,7 +25,8 @@ if(PANDOC_EXECUTABLE)
       COMMENT "Rendering man page ${page}"
       VERBATIM)
     list(APPEND jit_manpages ${out})
-    install(FILES ${out} DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
+    string(REGEX REPLACE "^.*\\.([0-9])$" "\\1" section ${page})  # jitadm.1 -> 1
+    install(FILES ${out} DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section})
   endforeach()
   add_custom_target(manpages ALL DEPENDS ${jit_manpages})
 else()

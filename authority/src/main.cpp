@@ -23,6 +23,10 @@ namespace {
 using namespace jit::authority;
 
 constexpr int kExitConfig = 2;
+// The database cannot be opened or migrated (corrupt, newer schema, disk):
+// restarting will not help, and starting on an empty one would hand hosts
+// lower revisions than they hold. The unit does not restart on it.
+constexpr int kExitStorage = 3;
 
 void write_file_atomically(const std::string& path, const std::string& text) {
     const std::string tmp = path + ".tmp";
@@ -151,6 +155,10 @@ int main(int argc, char** argv) {
     } catch (const ApiError& e) {
         std::fprintf(stderr, "jit-authority: %s\n", e.what());
         return 1;
+    } catch (const StoreError& e) {
+        std::fprintf(stderr, "jit-authority: database %s: %s\n", cfg->settings.database.c_str(), e.what());
+        sd_notifyf(0, "STATUS=database unusable: %s", e.what());
+        return kExitStorage;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "jit-authority: %s\n", e.what());
         return 1;
