@@ -36,6 +36,7 @@ listen = 127.0.0.1:0
 signing_key = {tmp}/signing.key
 key_id = {key_id}
 bundle_ttl = {ttl}
+{extra}
 
 [group web]
 hosts = web-*
@@ -56,7 +57,7 @@ class CppAuthority(AuthorityProcess):
     """authority/jit-authority with a SQLite database in a temp dir; same
     request()/poll() helpers as the reference's fixture."""
 
-    def __init__(self, ttl=900, tmpdir=None):  # pylint: disable=super-init-not-called
+    def __init__(self, ttl=900, tmpdir=None, extra=""):  # pylint: disable=super-init-not-called
         self.tmp = tmpdir or tempfile.mkdtemp(prefix="jit-authority-cpp-")
         self.own_tmp = tmpdir is None
         self.port_file = os.path.join(self.tmp, "port")
@@ -64,7 +65,7 @@ class CppAuthority(AuthorityProcess):
         fresh = not os.path.exists(self.config)
         if fresh:
             with open(self.config, "w", encoding="utf-8") as f:
-                f.write(CPP_CONFIG.format(tmp=self.tmp, key_id=KEY_ID, ttl=ttl))
+                f.write(CPP_CONFIG.format(tmp=self.tmp, key_id=KEY_ID, ttl=ttl, extra=extra))
             key = os.path.join(self.tmp, "signing.key")
             shutil.copyfile(TEST_KEY, key)
             os.chmod(key, 0o600)
@@ -84,6 +85,17 @@ class CppAuthority(AuthorityProcess):
         self.proc = subprocess.Popen([CPP_BIN, "-c", self.config, "--port-file", self.port_file],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         self.port = self._wait_for_port()
+
+    def _wait_for_port(self):
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"jit-authority exited with {self.proc.returncode}: {self.read_log()}")
+            if os.path.exists(self.port_file):
+                with open(self.port_file, encoding="ascii") as f:
+                    return int(f.readline())
+            time.sleep(0.05)
+        raise RuntimeError("jit-authority did not write its port file")
 
 
 class Impl:
