@@ -14,6 +14,7 @@ namespace {
 
 constexpr std::size_t kMaxEventsPerBatch = 10000;
 constexpr std::int64_t kMaxDuration = 90 * 86400;
+constexpr std::size_t kHeartbeatBatch = 256;
 
 ApiError bad_request(const std::string& msg) { return ApiError(400, "invalid_request", msg); }
 ApiError not_found(const std::string& what) { return ApiError(404, "not_found", what + " not found"); }
@@ -281,11 +282,15 @@ BundleRecord Service::reissue(const std::string& host_id) {
 
 std::size_t Service::tick() {
     const UnixTime now = clock_();
-    std::size_t n = 0;
-    for (const auto& host : store_.hosts_due(now)) {
-        reissue(host);
-        ++n;
+    // Many hosts fall due together (a restart, a burst of first contacts):
+    // one commit (one fsync) per batch, small enough not to hold the loop long.
+    const std::vector<std::string> due = store_.hosts_due(now);
+    for (std::size_t at = 0; at < due.size(); at += kHeartbeatBatch) {
+        write([&] {
+            for (std::size_t i = at; i < std::min(due.size(), at + kHeartbeatBatch); ++i) issue_in_tx(due[i]);
+        });
     }
+    const std::size_t n = due.size();
     write([&] {
         for (auto r : store_.requests("", "pending")) {
             if (r.expires_at > now) continue;

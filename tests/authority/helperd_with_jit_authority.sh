@@ -16,7 +16,7 @@ set -eo pipefail
 command -v setpriv >/dev/null && getent passwd nobody >/dev/null || skip "needs setpriv and the user nobody"
 setup_tmp ja
 HOST=web-$TAG KEY_ID=ja-$TAG
-SHOW_ON_FAIL+=("$T/authority.log")
+SHOW_ON_FAIL+=("$T/authority.log" "$T/writer.err")
 
 mkdir -p "$T/auth" "$T/keys" && chmod 700 "$T/auth"
 cat >"$T/auth/authority.conf" <<EOC
@@ -31,7 +31,7 @@ hosts = $HOST
 
 [rule relay]
 groups = it
-requesters = nobody
+requesters = nobody dora
 approvers = carol
 approvals = 1
 max_duration = 2h
@@ -57,11 +57,12 @@ adm() { "$JITADM" "$@"; }
 
 adm host add "$HOST" >"$T/host.token" && chmod 600 "$T/host.token" || die "jitadm host add failed"
 adm host add "other-$TAG" >"$T/other.token" || die "second host"
+adm person add dora --role requester >"$T/auth/dora.token" || die "person add"
 HELPERD_UIDS=3000000-3000100 HELPERD_STATE_BY_DAEMON=1
 helperd_config "$T/helperd.sock" "" "[nss]\nhome_base = $T/home"
 sed -i "s|^\[authority\]|[authority]\ntoken_file = $T/host.token|" "$T/helperd.conf"
 HELPERD_READY="quiet ctl status"
-revision() { ctl status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])'; }
+revision() { ctl status --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])'; }
 has_revision() { [ "$(revision 2>/dev/null || echo 0)" -ge "$1" ]; }
 lists_grant() { [[ $(ctl grants 2>/dev/null) == *"$1"* ]]; }
 helperd_start || die "jit-helperd did not start"
@@ -80,12 +81,12 @@ set +e; out=$(ctl_as_nobody request --reason "too long" --duration 5h 2>&1); set
 
 ctl_as_nobody request --reason "integration via jit-authority" --duration 30m --json >"$T/request.json" \
   || die "request relay failed: $(cat "$T/request.json")"
-RID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$T/request.json")
+RID=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$T/request.json")
 adm --json requests show "$RID" >"$T/request.show"
 grep -q '"requested_by" : "nobody"' "$T/request.show" && pass "requester is the kernel's identity" \
   || fail "request at the authority: $(cat "$T/request.show")"
 adm requests approve "$RID" --comment "go ahead" >/dev/null || die "approve failed"
-GID=$(adm --json requests show "$RID" | python3 -c 'import json,sys; print(json.load(sys.stdin)["grant_id"])')
+GID=$(adm --json requests show "$RID" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["grant_id"])')
 wait_for --or-die "approved grant on the host" 30 lists_grant "$GID"
 out=$(ctl_as_nobody request-status "$RID") || die "request-status failed: $out"
 [[ $out == *approved* ]] && pass "approved grant reached the host" || fail "request-status: $out"
@@ -95,14 +96,20 @@ gone() { ! lists_grant "$1"; }
 wait_for --or-die "revocation on the host" 30 gone "$GID"
 pass "revocation reached the host"
 
-# kill -9 while grants and approvals are being written, three times.
+# kill -9 while grants are created and requests approved, three times.
 acked=()
 for round in 1 2 3; do
+  # Alternately a direct grant and a request approved by carol: the grant id
+  # is written only once the authority has acknowledged it.
   (for i in $(seq 1 200); do
      adm grant create "$HOST" --user "itk$round" --duration 1h --reason "crash $round.$i" 2>/dev/null || break
+     rid=$(JITADM_TOKEN_FILE=$T/auth/dora.token adm --json request "$HOST" --duration 1h --reason "crash $round.$i" 2>>"$T/writer.err" \
+           | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' 2>/dev/null) || break
+     out=$(adm requests approve "$rid" 2>>"$T/writer.err") || break
+     [[ $out =~ \(grant\ (g-[0-9a-f]+)\) ]] && echo "${BASH_REMATCH[1]}"
    done) >"$T/acked.$round" &
   writer=$!
-  sleep 0.$((5 + round))
+  sleep 1.$((round * 3))
   kill -9 "$AUTH_PID"; reap "$AUTH_PID" || true
   wait "$writer" || true
   acked+=($(cat "$T/acked.$round"))
@@ -112,6 +119,7 @@ adm --json grant list "$HOST" >"$T/grants.after"
 missing=0
 for g in "${acked[@]}"; do grep -q "\"$g\"" "$T/grants.after" || { missing=$((missing + 1)); log "lost: $g"; }; done
 [ "${#acked[@]}" -gt 0 ] || die "no grant was acknowledged before the kills"
+log "acknowledged before the kills: ${acked[*]}"
 [ "$missing" = 0 ] && pass "kill -9: all ${#acked[@]} acknowledged grants kept" || fail "kill -9 lost $missing grants"
 LAST=${acked[-1]}
 wait_for --or-die "host caught up after the restarts" 30 lists_grant "$LAST"
