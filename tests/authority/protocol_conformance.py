@@ -86,17 +86,6 @@ class CppAuthority(AuthorityProcess):
                                      stdout=self.log, stderr=subprocess.STDOUT)
         self.port = self._wait_for_port()
 
-    def _wait_for_port(self):
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"jit-authority exited with {self.proc.returncode}: {self.read_log()}")
-            if os.path.exists(self.port_file):
-                with open(self.port_file, encoding="ascii") as f:
-                    return int(f.readline())
-            time.sleep(0.05)
-        raise RuntimeError("jit-authority did not write its port file")
-
 
 class Impl:
     """What a test needs from an implementation beyond PROTOCOL.md."""
