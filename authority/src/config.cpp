@@ -147,7 +147,12 @@ private:
         if (authority_line_) { problem(line, "[authority] given twice"); return; }
         authority_line_ = line;
         Settings& s = cfg_.settings;
-        handlers_["database"] = path(&s.database);
+        handlers_["database"] = [&s](const std::string& v) -> std::string {
+            const bool uri = v.rfind("postgresql://", 0) == 0 || v.rfind("postgres://", 0) == 0;
+            if (!uri && (v.empty() || v[0] != '/')) return "'" + v + "' is neither an absolute path nor a postgresql:// URI";
+            s.database = v;
+            return "";
+        };
         handlers_["listen"] = [&s](const std::string& v) -> std::string {
             s.listen = words(v, false);
             if (s.listen.empty()) return "no address";

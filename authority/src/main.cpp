@@ -53,6 +53,17 @@ void on_signal(evutil_socket_t, short, void* arg) {
     event_base_loopexit(loop->base, nullptr);
 }
 
+// Another replica committed revisions: answer the polls held here.
+void on_notification(evutil_socket_t, short, void* arg) {
+    auto* loop = static_cast<Loop*>(arg);
+    try {
+        for (const auto& host : loop->service->store().take_notifications())
+            if (auto b = loop->service->store().latest_bundle(host)) loop->server->wake(*b);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "jit-authority: notifications: %s\n", e.what());
+    }
+}
+
 void on_tick(evutil_socket_t, short, void* arg) {
     auto* loop = static_cast<Loop*>(arg);
     try {
@@ -64,7 +75,7 @@ void on_tick(evutil_socket_t, short, void* arg) {
 }
 
 int serve(const Config& cfg, const std::string& port_file) {
-    auto store = open_sqlite_store(cfg.settings.database, false);
+    auto store = open_store(cfg.settings.database, false);
     auto signer = Signer::load(cfg.settings.signing_key, cfg.settings.key_id);
     if (!signer) throw std::runtime_error(signer.error().message);
     Service service(*store, *signer, cfg, wall_clock);
@@ -82,6 +93,11 @@ int serve(const Config& cfg, const std::string& port_file) {
         event* intr = evsignal_new(base, SIGINT, on_signal, &loop);
         event* tick = event_new(base, -1, EV_PERSIST, on_tick, &loop);
         timeval one{1, 0};
+        event* notes = nullptr;
+        if (int fd = store->notification_fd(); fd >= 0) {
+            notes = event_new(base, fd, EV_READ | EV_PERSIST, on_notification, &loop);
+            event_add(notes, nullptr);
+        }
         event_add(term, nullptr);
         event_add(intr, nullptr);
         event_add(tick, &one);
@@ -94,13 +110,14 @@ int serve(const Config& cfg, const std::string& port_file) {
         event_free(term);
         event_free(intr);
         event_free(tick);
+        if (notes != nullptr) event_free(notes);
     }
     event_base_free(base);
     return rc;
 }
 
 int init(const Config& cfg) {
-    auto store = open_sqlite_store(cfg.settings.database, true);
+    auto store = open_store(cfg.settings.database, true);
     std::printf("database %s (schema %d)\n", cfg.settings.database.c_str(), store->schema_version());
     struct stat st{};
     if (stat(cfg.settings.signing_key.c_str(), &st) == 0) {
@@ -143,7 +160,7 @@ int main(int argc, char** argv) {
         }
         if (do_init) return init(*cfg);
         if (add_person->parsed()) {
-            auto store = open_sqlite_store(cfg->settings.database, false);
+            auto store = open_store(cfg->settings.database, false);
             auto signer = Signer::load(cfg->settings.signing_key, cfg->settings.key_id);
             if (!signer) throw std::runtime_error(signer.error().message);
             Service service(*store, *signer, *cfg, wall_clock);

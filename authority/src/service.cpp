@@ -235,7 +235,9 @@ RequestRecord Service::require_request(const std::string& id) {
 }
 
 BundleRecord Service::issue_in_tx(const std::string& host_id) {
-    const HostRecord h = require_host(host_id);
+    const auto locked = store_.host_for_update(host_id);
+    if (!locked) throw not_found("host " + host_id);
+    const HostRecord& h = *locked;
     const UnixTime now = clock_();
     Json::Value p(Json::objectValue);
     p["type"] = std::string(kGrantsType);

@@ -31,7 +31,7 @@ HOSTS = ("web-01", "web-02")
 
 CPP_CONFIG = """
 [authority]
-database = {tmp}/authority.db
+database = {database}
 listen = 127.0.0.1:0
 signing_key = {tmp}/signing.key
 key_id = {key_id}
@@ -57,7 +57,7 @@ class CppAuthority(AuthorityProcess):
     """authority/jit-authority with a SQLite database in a temp dir; same
     request()/poll() helpers as the reference's fixture."""
 
-    def __init__(self, ttl=900, tmpdir=None, extra=""):  # pylint: disable=super-init-not-called
+    def __init__(self, ttl=900, tmpdir=None, extra="", database=None, admin_token=None):  # pylint: disable=super-init-not-called
         self.tmp = tmpdir or tempfile.mkdtemp(prefix="jit-authority-cpp-")
         self.own_tmp = tmpdir is None
         self.port_file = os.path.join(self.tmp, "port")
@@ -65,13 +65,17 @@ class CppAuthority(AuthorityProcess):
         fresh = not os.path.exists(self.config)
         if fresh:
             with open(self.config, "w", encoding="utf-8") as f:
-                f.write(CPP_CONFIG.format(tmp=self.tmp, key_id=KEY_ID, ttl=ttl, extra=extra))
+                f.write(CPP_CONFIG.format(tmp=self.tmp, key_id=KEY_ID, ttl=ttl, extra=extra,
+                                          database=database or f"{self.tmp}/authority.db"))
             key = os.path.join(self.tmp, "signing.key")
             shutil.copyfile(TEST_KEY, key)
             os.chmod(key, 0o600)
-            subprocess.run([CPP_BIN, "-c", self.config, "--init"], check=True, capture_output=True)
-            self.admin_token = subprocess.run([CPP_BIN, "-c", self.config, "add-person", "carol", "--role", "admin"],
-                                              check=True, capture_output=True, text=True).stdout.strip()
+            init = subprocess.run([CPP_BIN, "-c", self.config, "--init"], capture_output=True, text=True)
+            if init.returncode != 0:
+                raise RuntimeError(f"jit-authority --init: exit {init.returncode}: {init.stderr}")
+            self.admin_token = admin_token or subprocess.run(
+                [CPP_BIN, "-c", self.config, "add-person", "carol", "--role", "admin"],
+                check=True, capture_output=True, text=True).stdout.strip()
             with open(os.path.join(self.tmp, "admin.token"), "w", encoding="utf-8") as f:
                 f.write(self.admin_token)
         else:

@@ -1,8 +1,7 @@
 // jit-authority's storage interface. Everything that matters lives here, never
 // only in memory: hosts, revisions and the signed envelopes served, grants,
 // requests and approvals, people, host events and operator actions. SQLite
-// (sqlite_store.cpp) implements it; a PostgreSQL backend is meant to implement
-// the same interface (docs/authority.md says what is missing).
+// (sqlite_store.cpp) and PostgreSQL (pg_store.cpp) implement it.
 //
 // Every method runs in the caller's transaction when one is open
 // (Store::transaction), else in its own. Failures throw StoreError: the
@@ -116,6 +115,9 @@ public:
     virtual int schema_version() = 0;
 
     virtual std::optional<HostRecord> host(const std::string& host_id) = 0;
+    // The same, locking the host's row until the transaction ends (replicas
+    // sharing one database issue its next revision one after the other).
+    virtual std::optional<HostRecord> host_for_update(const std::string& host_id) { return host(host_id); }
     virtual std::optional<HostRecord> host_by_token_hash(const std::string& token_hash) = 0;
     virtual std::vector<HostRecord> hosts() = 0;
     virtual void add_host(const HostRecord& h) = 0;            // StoreError when it exists
@@ -155,10 +157,21 @@ public:
 
     virtual void add_action(const ActionRecord& a) = 0;
     virtual std::vector<ActionRecord> actions(UnixTime since, std::size_t limit) = 0;
+
+    // Revisions committed by other processes sharing the database (replicas):
+    // a descriptor that becomes readable when there are some (-1: none can
+    // come), and the host ids since the last call.
+    virtual int notification_fd() { return -1; }
+    virtual std::vector<std::string> take_notifications() { return {}; }
 };
 
 // Opens (creating when asked) the SQLite database at `path` in WAL mode and
 // applies every pending schema migration. StoreError on failure.
 std::unique_ptr<Store> open_sqlite_store(const std::string& path, bool create);
+// Connects to PostgreSQL (a libpq URI, postgresql://…), applies pending
+// migrations (one replica at a time) and LISTENs for other replicas' revisions.
+std::unique_ptr<Store> open_postgres_store(const std::string& conninfo);
+// `database` from the configuration: a postgresql:// URI, else a SQLite path.
+std::unique_ptr<Store> open_store(const std::string& database, bool create);
 
 }  // namespace jit::authority
