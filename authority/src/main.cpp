@@ -44,6 +44,7 @@ struct Loop {
     event_base* base = nullptr;
     HttpServer* server = nullptr;
     Service* service = nullptr;
+    event* notes = nullptr;  // other replicas' revisions (PostgreSQL), or none
 };
 
 void on_signal(evutil_socket_t, short, void* arg) {
@@ -60,7 +61,11 @@ void on_notification(evutil_socket_t, short, void* arg) {
         for (const auto& host : loop->service->store().take_notifications())
             if (auto b = loop->service->store().latest_bundle(host)) loop->server->wake(*b);
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "jit-authority: notifications: %s\n", e.what());
+        // A lost LISTEN connection stays readable: stop watching it rather
+        // than spin. Polls held here then see other replicas' changes when
+        // their wait ends and the host polls again (at most max_wait later).
+        std::fprintf(stderr, "jit-authority: notifications from other replicas stopped: %s\n", e.what());
+        event_del(loop->notes);
     }
 }
 
@@ -93,10 +98,9 @@ int serve(const Config& cfg, const std::string& port_file) {
         event* intr = evsignal_new(base, SIGINT, on_signal, &loop);
         event* tick = event_new(base, -1, EV_PERSIST, on_tick, &loop);
         timeval one{1, 0};
-        event* notes = nullptr;
         if (int fd = store->notification_fd(); fd >= 0) {
-            notes = event_new(base, fd, EV_READ | EV_PERSIST, on_notification, &loop);
-            event_add(notes, nullptr);
+            loop.notes = event_new(base, fd, EV_READ | EV_PERSIST, on_notification, &loop);
+            event_add(loop.notes, nullptr);
         }
         event_add(term, nullptr);
         event_add(intr, nullptr);
@@ -110,7 +114,7 @@ int serve(const Config& cfg, const std::string& port_file) {
         event_free(term);
         event_free(intr);
         event_free(tick);
-        if (notes != nullptr) event_free(notes);
+        if (loop.notes != nullptr) event_free(loop.notes);
     }
     event_base_free(base);
     return rc;

@@ -344,6 +344,8 @@ private:
             std::string msg = std::string(state && std::string(state).rfind("23", 0) == 0 ? "constraint: " : "postgres: ") +
                               PQresultErrorMessage(r);
             PQclear(r);
+            // A lost connection (PostgreSQL restarted): this call fails, the next one reconnects.
+            if (PQstatus(c) == CONNECTION_BAD) PQreset(c);
             throw StoreError(msg);
         }
         return r;
