@@ -232,7 +232,6 @@ int main(int argc, char** argv) {
     req->add_option("--sudo", sudo, "a command to run with sudo (repeatable; ALL for any)");
     req->add_option("--run-as", run_as, "sudo target user")->capture_default_str();
     req->add_option("--ssh-key", ssh_key_file, "an OpenSSH public key file allowed to log in during the window");
-    req->add_option("--user", user, "login name on the host (default: your authority name)");
     req->add_option("--extend", extend, "extend this active grant instead");
     req->add_flag("--no-login", no_login, "sudo-only access (no new sessions)");
     req->add_flag("--wait", wait, "follow the request until it is decided");
@@ -240,7 +239,6 @@ int main(int argc, char** argv) {
         run = [&](Client& c) {
             Json::Value b;
             b["host_id"] = host;
-            if (!user.empty()) b["user"] = user;
             b["duration_seconds"] = Json::Int64(seconds(duration, "--duration"));
             b["reason"] = reason;
             if (!ticket.empty()) b["ticket"] = ticket;

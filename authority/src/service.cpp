@@ -309,6 +309,10 @@ Json::Value Service::submit_request(const std::string& host_id, const Json::Valu
     Ask ask = parse_ask(body);
     const HostRecord h = require_host(host_id);
     const std::string requester = origin == "host" ? ask.user : caller.actor;
+    // A person asks for their own login only; other users' access is an
+    // admin's direct grant. (From a host, `user` is the kernel's identity.)
+    if (origin == "person" && ask.user != caller.actor)
+        throw ApiError(422, "other_user", "you can only ask for access as yourself (" + caller.actor + ")");
     if (origin == "host" && !ask.ssh_keys.empty())
         throw ApiError(422, "ssh_keys_from_host", "ssh keys can only be asked for through the authority (jitadm request)");
     AccessAsk access{host_id, h.labels, requester, ask.login, ask.sudo, ask.duration, !ask.extends.empty()};

@@ -102,6 +102,14 @@ TEST_F(ServiceTest, RulesRefuseAtSubmissionWith422) {
     EXPECT_EQ(code_of([&] { submit(bad); }), 400);
 }
 
+TEST_F(ServiceTest, APersonAsksOnlyAsThemselves) {
+    Json::Value body = ask("bob", 600);
+    EXPECT_EQ(code_of([&] { service_->submit_request("web-01", body, "person", Caller{"alice", "t"}); }), 422);
+    EXPECT_EQ(last_error_, "other_user: you can only ask for access as yourself (alice)");
+    body["user"] = "alice";
+    EXPECT_EQ(service_->submit_request("web-01", body, "person", Caller{"alice", "t"})["requested_by"], "alice");
+}
+
 TEST_F(ServiceTest, AutoApprovalWhenTheRuleNeedsNone) {
     const std::string id = submit(ask("mallory", 600), "db-01");
     EXPECT_EQ(service_->host_request_view("db-01", id)["state"], "approved");
