@@ -10,7 +10,9 @@ set(JIT_MANPAGE_SOURCES
     ${PROJECT_SOURCE_DIR}/jitctl/jitctl.1.md
     ${PROJECT_SOURCE_DIR}/helperd/jit-helperd.8.md
     ${PROJECT_SOURCE_DIR}/helperd/helperd.conf.5.md
-    ${PROJECT_SOURCE_DIR}/ssh/jit-authorized-keys.8.md)
+    ${PROJECT_SOURCE_DIR}/ssh/jit-authorized-keys.8.md
+    ${PROJECT_SOURCE_DIR}/authority/jit-authority.8.md
+    ${PROJECT_SOURCE_DIR}/authority/jitadm.1.md)
 set(JIT_MANPAGE_FILTER ${CMAKE_CURRENT_LIST_DIR}/manpage-tables.lua)
 # -smart: "--json" must stay two ASCII hyphens, not become an en dash.
 set(JIT_PANDOC_MAN_OPTIONS --standalone --from markdown-smart --to man --lua-filter ${JIT_MANPAGE_FILTER})

@@ -12,6 +12,10 @@ PACKAGES=(
   # build
   cmake make g++ pkg-config
   libpam0g-dev libcurl4-openssl-dev libjsoncpp-dev libsystemd-dev libssl-dev libcli11-dev
+  # jit-authority (authority/): its databases and its HTTP server; bench/authority also measures libmicrohttpd
+  libsqlite3-dev libpq-dev libevent-dev libmicrohttpd-dev
+  # the two-replica test of jit-authority starts its own PostgreSQL 15 cluster
+  postgresql
   # tests, benchmarks, fuzzing, sanitizers
   libgtest-dev libgmock-dev libbenchmark-dev valgrind clang libclang-rt-14-dev
   # real PAM/NSS consumers and their test doubles

@@ -92,7 +92,7 @@ class AuthorityProcess:
                 raise RuntimeError(f"jit-authority exited with {self.proc.returncode}: {self.read_log()}")
             if os.path.exists(self.port_file):
                 with open(self.port_file, encoding="ascii") as f:
-                    return int(f.read())
+                    return int(f.readline())  # jit-authority (C++) writes one line per listener
             time.sleep(0.05)
         raise RuntimeError("jit-authority did not write its port file")
 

@@ -1,0 +1,109 @@
+// The authority's logic, without HTTP: PROTOCOL.md §1-§4 for hosts, and the
+// operator actions behind the admin API. Time comes from an injected clock;
+// all state is in the Store. Errors a client should see are ApiError (HTTP
+// status, stable code, message).
+#pragma once
+
+#include <jit/authority/config.hpp>
+#include <jit/authority/crypto.hpp>
+#include <jit/authority/store.hpp>
+
+#include <json/value.h>
+
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace jit::authority {
+
+struct ApiError : std::runtime_error {
+    ApiError(int status_, std::string code_, const std::string& message)
+        : std::runtime_error(message), status(status_), code(std::move(code_)) {}
+    int status;
+    std::string code;
+};
+
+// Who does something, for the operator-action record.
+struct Caller {
+    std::string actor;   // person name, or "host:<id>"
+    std::string source;  // peer address
+};
+
+class Service {
+public:
+    using Clock = std::function<UnixTime()>;
+    // Called after a new revision for the host is committed (wakes long polls).
+    using IssueListener = std::function<void(const BundleRecord&)>;
+
+    Service(Store& store, const Signer& signer, const Config& config, Clock clock);
+    void on_issue(IssueListener l) { listener_ = std::move(l); }
+
+    // §1: the latest bundle, issuing the host's first (revision 1) if none.
+    BundleRecord current_bundle(const std::string& host_id);
+    // A new revision now (same grants, fresh issued_at/expires_at).
+    BundleRecord reissue(const std::string& host_id);
+    // Heartbeat and housekeeping: re-issues every bundle at or past half its
+    // lifetime, expires pending requests past their time. Returns how many
+    // bundles were issued.
+    std::size_t tick();
+
+    // §2. `origin` "host": body as PROTOCOL.md §2, requester = body.user.
+    // "person": requester = caller.actor, user = body.user or the person.
+    Json::Value submit_request(const std::string& host_id, const Json::Value& body, const std::string& origin,
+                               const Caller& caller);
+    Json::Value host_request_view(const std::string& host_id, const std::string& request_id);
+    Json::Value approve(const std::string& request_id, const std::string& comment, const Caller& caller);
+    Json::Value deny(const std::string& request_id, const std::string& comment, const Caller& caller);
+    Json::Value cancel(const std::string& request_id, const Caller& caller);  // the requester only
+    Json::Value request_view(const std::string& request_id);
+    Json::Value list_requests(const std::string& host_id, const std::string& state);
+
+    // §3: validates the whole batch first (400), then stores each new seq.
+    // Returns {received, duplicates}.
+    std::pair<std::size_t, std::size_t> add_events(const std::string& host_id, const Json::Value& body);
+    Json::Value list_events(const std::string& host_id, UnixTime since, std::size_t limit);
+
+    // Operators.
+    std::string add_host(const std::string& host_id, const std::vector<std::string>& labels, const Caller& caller);
+    Json::Value list_hosts();
+    Json::Value create_grant(const std::string& host_id, const Json::Value& body, const Caller& caller);
+    Json::Value revoke_grant(const std::string& host_id, const std::string& grant_id, const std::string& reason,
+                             const Caller& caller);
+    Json::Value extend_grant(const std::string& host_id, const std::string& grant_id, std::int64_t seconds,
+                             const Caller& caller);
+    Json::Value list_grants(const std::string& host_id);
+    std::string add_person(const std::string& name, const std::string& role, const Caller& caller);
+    Json::Value list_actions(UnixTime since, std::size_t limit);
+
+    // Records one operator action (who, what, when, from where).
+    void record(const Caller& caller, const std::string& action, const std::string& target, const Json::Value& detail);
+
+    const Config& config() const { return config_; }
+    Store& store() { return store_; }
+    UnixTime now() const { return clock_(); }
+
+private:
+    template <class F>
+    auto write(F&& f);
+    BundleRecord issue_in_tx(const std::string& host_id);
+    HostRecord require_host(const std::string& host_id);
+    RequestRecord require_request(const std::string& id);
+    Json::Value grant_from_request(const RequestRecord& r, const std::vector<std::string>& approvers);
+    Json::Value finish_approved(RequestRecord& r, const std::vector<std::string>& approvers, const Caller& caller);
+
+    Store& store_;
+    const Signer& signer_;
+    const Config& config_;
+    Clock clock_;
+    IssueListener listener_;
+    std::vector<BundleRecord> issued_;  // committed → listener
+};
+
+// Compact JSON text (no spaces, keys sorted) — what the authority signs and sends.
+std::string json_text(const Json::Value& v);
+// Strict JSON for untrusted bodies: one object, no duplicate keys, UTF-8.
+// ApiError 400 invalid_json otherwise.
+Json::Value parse_body(std::string_view bytes);
+
+}  // namespace jit::authority

@@ -1,0 +1,177 @@
+// jit-authority's storage interface. Everything that matters lives here, never
+// only in memory: hosts, revisions and the signed envelopes served, grants,
+// requests and approvals, people, host events and operator actions. SQLite
+// (sqlite_store.cpp) and PostgreSQL (pg_store.cpp) implement it.
+//
+// Every method runs in the caller's transaction when one is open
+// (Store::transaction), else in its own. Failures throw StoreError: the
+// daemon answers 503 for them, the CLI prints them; nothing is half-written.
+#pragma once
+
+#include <jit/grant.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace jit::authority {
+
+struct StoreError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct HostRecord {
+    std::string host_id;
+    std::string token_hash;            // "" = no bearer token (mTLS only)
+    std::vector<std::string> labels;   // "key=value"
+    UnixTime created_at = 0;
+    UnixTime last_seen = 0;            // last authenticated call from the host
+    std::int64_t last_after = -1;      // the `after` of its last poll (what it holds)
+    std::int64_t revision = 0;         // highest revision ever issued (never reused)
+};
+
+struct BundleRecord {
+    std::string host_id;
+    std::int64_t revision = 0;
+    std::string envelope;              // exact bytes served, forever
+    UnixTime issued_at = 0;
+    UnixTime expires_at = 0;
+};
+
+struct GrantRecord {
+    std::string id;
+    std::string host_id;
+    std::string user;
+    std::string grant_json;            // the Grant object as first signed (not_after: see column)
+    UnixTime not_after = 0;            // current end (an extension moves it)
+    std::string state;                 // active | revoked | deleted
+    UnixTime revoked_at = 0;
+    std::string revoked_by;
+    std::string revoked_reason;
+    std::string request_id;            // "" when created directly by an operator
+};
+
+struct RequestRecord {
+    std::string id;
+    std::string host_id;
+    std::string user;                  // POSIX user the grant is for
+    std::string requested_by;          // person or host user who asked
+    std::string origin;                // "host" (PROTOCOL.md §2) or "person"
+    std::string body_json;             // the request as accepted (typed fields re-derived from it)
+    std::string state;                 // pending | approved | denied | expired | cancelled
+    std::string rule;                  // the rule that allowed it
+    int approvals_required = 1;
+    UnixTime created_at = 0;
+    UnixTime expires_at = 0;           // a pending request expires then
+    std::string extends;               // grant id, or ""
+    std::string grant_id;              // once approved
+    std::vector<std::string> decided_by;
+    std::string message;               // deny reason / approval comment
+};
+
+struct ApprovalRecord {
+    std::string request_id;
+    std::string approver;
+    UnixTime at = 0;
+    std::string comment;
+};
+
+struct PersonRecord {
+    std::string name;
+    std::string token_hash;
+    std::string role;                  // admin | approver | requester
+    UnixTime created_at = 0;
+};
+
+struct EventRecord {
+    std::string host_id;
+    std::int64_t seq = 0;
+    UnixTime received_at = 0;
+    std::string event_json;
+};
+
+struct ActionRecord {
+    std::int64_t id = 0;
+    UnixTime at = 0;
+    std::string actor;                 // person name, "host:<id>" or "authority"
+    std::string source;                // peer address
+    std::string action;                // e.g. "request.approve"
+    std::string target;                // e.g. "web-01/r-1a2b"
+    std::string detail_json;
+};
+
+class Store {
+public:
+    virtual ~Store() = default;
+
+    // Runs fn in one transaction (commits, or rolls back and rethrows).
+    // Nested calls join the outer transaction.
+    virtual void transaction(const std::function<void()>& fn) = 0;
+    // The schema version after migration (docs/authority.md lists them).
+    virtual int schema_version() = 0;
+
+    virtual std::optional<HostRecord> host(const std::string& host_id) = 0;
+    // The same, locking the host's row until the transaction ends (replicas
+    // sharing one database issue its next revision one after the other).
+    virtual std::optional<HostRecord> host_for_update(const std::string& host_id) { return host(host_id); }
+    virtual std::optional<HostRecord> host_by_token_hash(const std::string& token_hash) = 0;
+    virtual std::vector<HostRecord> hosts() = 0;
+    virtual void add_host(const HostRecord& h) = 0;            // StoreError when it exists
+    virtual void set_host_token(const std::string& host_id, const std::string& token_hash) = 0;
+    virtual void host_seen(const std::string& host_id, UnixTime at, std::int64_t after) = 0;
+
+    // The next revision for the host: one above every revision ever issued.
+    // Stores the envelope and moves the host's counter in the same
+    // transaction, so a revision can never be handed out twice.
+    virtual void add_bundle(const BundleRecord& b) = 0;
+    virtual std::optional<BundleRecord> latest_bundle(const std::string& host_id) = 0;
+    // Hosts whose latest bundle is due for a heartbeat at `now` (issued_at +
+    // (expires_at - issued_at) / 2 <= now).
+    virtual std::vector<std::string> hosts_due(UnixTime now) = 0;
+
+    virtual void add_grant(const GrantRecord& g) = 0;
+    virtual std::optional<GrantRecord> grant(const std::string& id) = 0;
+    // Active and revoked-since grants of a host (ended ones are left out by the caller).
+    virtual std::vector<GrantRecord> grants(const std::string& host_id) = 0;
+    virtual void set_grant_end(const std::string& id, UnixTime not_after) = 0;
+    virtual void revoke_grant(const std::string& id, UnixTime at, const std::string& by, const std::string& reason) = 0;
+
+    virtual void add_request(const RequestRecord& r) = 0;
+    virtual std::optional<RequestRecord> request(const std::string& id) = 0;
+    virtual std::vector<RequestRecord> requests(const std::string& host_id, const std::string& state) = 0;
+    virtual void update_request(const RequestRecord& r) = 0;  // state, decided_by, grant_id, message
+    virtual void add_approval(const ApprovalRecord& a) = 0;
+    virtual std::vector<ApprovalRecord> approvals(const std::string& request_id) = 0;
+
+    virtual void add_person(const PersonRecord& p) = 0;
+    virtual std::optional<PersonRecord> person_by_token_hash(const std::string& token_hash) = 0;
+    virtual std::vector<PersonRecord> people() = 0;
+
+    // false when (host, seq) was stored before (the event is ignored).
+    virtual bool add_event(const EventRecord& e) = 0;
+    virtual std::vector<EventRecord> events(const std::string& host_id, UnixTime since, std::size_t limit) = 0;
+
+    virtual void add_action(const ActionRecord& a) = 0;
+    virtual std::vector<ActionRecord> actions(UnixTime since, std::size_t limit) = 0;
+
+    // Revisions committed by other processes sharing the database (replicas):
+    // a descriptor that becomes readable when there are some (-1: none can
+    // come), and the host ids since the last call.
+    virtual int notification_fd() { return -1; }
+    virtual std::vector<std::string> take_notifications() { return {}; }
+};
+
+// Opens (creating when asked) the SQLite database at `path` in WAL mode and
+// applies every pending schema migration. StoreError on failure.
+std::unique_ptr<Store> open_sqlite_store(const std::string& path, bool create);
+// Connects to PostgreSQL (a libpq URI, postgresql://…), applies pending
+// migrations (one replica at a time) and LISTENs for other replicas' revisions.
+std::unique_ptr<Store> open_postgres_store(const std::string& conninfo);
+// `database` from the configuration: a postgresql:// URI, else a SQLite path.
+std::unique_ptr<Store> open_store(const std::string& database, bool create);
+
+}  // namespace jit::authority

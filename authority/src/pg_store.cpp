@@ -1,0 +1,400 @@
+// The PostgreSQL implementation of Store (libpq): replicas share one
+// database; a committed revision is announced with NOTIFY jit_revision, and
+// every replica LISTENs on a second connection to wake its own long polls.
+#include <jit/authority/store.hpp>
+
+#include <json/json.h>
+#include <libpq-fe.h>
+
+#include <memory>
+
+namespace jit::authority {
+namespace {
+
+// Schema versions (table jit_schema); applied under an advisory lock so that
+// replicas starting together migrate once. Never edit a released step.
+const char* const kPgMigrations[] = {
+    R"sql(
+CREATE TABLE hosts (
+  host_id TEXT PRIMARY KEY, token_hash TEXT NOT NULL DEFAULT '', labels TEXT NOT NULL DEFAULT '[]',
+  created_at BIGINT NOT NULL, last_seen BIGINT NOT NULL DEFAULT 0,
+  last_after BIGINT NOT NULL DEFAULT -1, revision BIGINT NOT NULL DEFAULT 0);
+CREATE INDEX hosts_token ON hosts(token_hash) WHERE token_hash <> '';
+CREATE TABLE bundles (
+  host_id TEXT NOT NULL REFERENCES hosts(host_id), revision BIGINT NOT NULL,
+  envelope TEXT NOT NULL, issued_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,
+  PRIMARY KEY (host_id, revision));
+CREATE TABLE grants (
+  seq BIGSERIAL, id TEXT PRIMARY KEY, host_id TEXT NOT NULL REFERENCES hosts(host_id), "user" TEXT NOT NULL,
+  grant_json TEXT NOT NULL, not_after BIGINT NOT NULL, state TEXT NOT NULL,
+  revoked_at BIGINT NOT NULL DEFAULT 0, revoked_by TEXT NOT NULL DEFAULT '',
+  revoked_reason TEXT NOT NULL DEFAULT '', request_id TEXT NOT NULL DEFAULT '');
+CREATE INDEX grants_host ON grants(host_id, state);
+CREATE TABLE requests (
+  seq BIGSERIAL, id TEXT PRIMARY KEY, host_id TEXT NOT NULL REFERENCES hosts(host_id), "user" TEXT NOT NULL,
+  requested_by TEXT NOT NULL, origin TEXT NOT NULL, body_json TEXT NOT NULL, state TEXT NOT NULL,
+  rule TEXT NOT NULL, approvals_required INTEGER NOT NULL, created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL, extends TEXT NOT NULL DEFAULT '', grant_id TEXT NOT NULL DEFAULT '',
+  decided_by TEXT NOT NULL DEFAULT '[]', message TEXT NOT NULL DEFAULT '');
+CREATE INDEX requests_host ON requests(host_id, state);
+CREATE TABLE approvals (
+  seq BIGSERIAL, request_id TEXT NOT NULL REFERENCES requests(id), approver TEXT NOT NULL, at BIGINT NOT NULL,
+  comment TEXT NOT NULL DEFAULT '', PRIMARY KEY (request_id, approver));
+CREATE TABLE people (
+  name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL, created_at BIGINT NOT NULL);
+CREATE TABLE events (
+  host_id TEXT NOT NULL, seq BIGINT NOT NULL, received_at BIGINT NOT NULL, event_json TEXT NOT NULL,
+  PRIMARY KEY (host_id, seq));
+CREATE TABLE actions (
+  id BIGSERIAL PRIMARY KEY, at BIGINT NOT NULL, actor TEXT NOT NULL, source TEXT NOT NULL,
+  action TEXT NOT NULL, target TEXT NOT NULL, detail_json TEXT NOT NULL);
+)sql",
+};
+constexpr long kMigrationLock = 0x6a6974;  // "jit"
+
+std::string json_list(const std::vector<std::string>& v) {
+    Json::Value a(Json::arrayValue);
+    for (const auto& s : v) a.append(s);
+    Json::StreamWriterBuilder w;
+    w["indentation"] = "";
+    return Json::writeString(w, a);
+}
+
+std::vector<std::string> parse_list(const std::string& text) {
+    Json::Value a;
+    std::string err;
+    std::unique_ptr<Json::CharReader> r(Json::CharReaderBuilder().newCharReader());
+    if (!r->parse(text.data(), text.data() + text.size(), &a, &err) || !a.isArray())
+        throw StoreError("stored list is not a JSON array: " + text);
+    std::vector<std::string> out;
+    for (const auto& s : a) out.push_back(s.asString());
+    return out;
+}
+
+struct ResultDeleter {
+    void operator()(PGresult* r) const { PQclear(r); }
+};
+
+class Rows {
+public:
+    explicit Rows(PGresult* r) : r_(r) {}
+    int size() const { return PQntuples(r_.get()); }
+    std::string text(int row, int col) const { return std::string(PQgetvalue(r_.get(), row, col), std::size_t(PQgetlength(r_.get(), row, col))); }
+    std::int64_t integer(int row, int col) const { return std::stoll(PQgetvalue(r_.get(), row, col)); }
+    long affected() const { const char* n = PQcmdTuples(r_.get()); return *n ? std::stol(n) : 0; }
+
+private:
+    std::unique_ptr<PGresult, ResultDeleter> r_;
+};
+
+using Params = std::vector<std::string>;
+std::string num(std::int64_t v) { return std::to_string(v); }
+
+const char* const kHostCols = "host_id, token_hash, labels, created_at, last_seen, last_after, revision";
+HostRecord read_host(const Rows& s, int i) {
+    return HostRecord{s.text(i, 0), s.text(i, 1), parse_list(s.text(i, 2)), s.integer(i, 3), s.integer(i, 4),
+                      s.integer(i, 5), s.integer(i, 6)};
+}
+const char* const kGrantCols =
+    "id, host_id, \"user\", grant_json, not_after, state, revoked_at, revoked_by, revoked_reason, request_id";
+GrantRecord read_grant(const Rows& s, int i) {
+    return GrantRecord{s.text(i, 0), s.text(i, 1), s.text(i, 2), s.text(i, 3), s.integer(i, 4),
+                       s.text(i, 5), s.integer(i, 6), s.text(i, 7), s.text(i, 8), s.text(i, 9)};
+}
+const char* const kRequestCols =
+    "id, host_id, \"user\", requested_by, origin, body_json, state, rule, approvals_required, created_at, "
+    "expires_at, extends, grant_id, decided_by, message";
+RequestRecord read_request(const Rows& s, int i) {
+    return RequestRecord{s.text(i, 0),  s.text(i, 1),  s.text(i, 2),  s.text(i, 3), s.text(i, 4),
+                         s.text(i, 5),  s.text(i, 6),  s.text(i, 7),  int(s.integer(i, 8)), s.integer(i, 9),
+                         s.integer(i, 10), s.text(i, 11), s.text(i, 12), parse_list(s.text(i, 13)), s.text(i, 14)};
+}
+
+class PgStore final : public Store {
+public:
+    explicit PgStore(const std::string& conninfo) {
+        db_ = connect(conninfo);
+        listen_ = connect(conninfo);
+        migrate();
+        Rows(run(listen_, "LISTEN jit_revision", {}));
+    }
+    ~PgStore() override {
+        PQfinish(db_);
+        PQfinish(listen_);
+    }
+
+    void transaction(const std::function<void()>& fn) override {
+        if (depth_ > 0) {
+            ++depth_;
+            struct Leave { int& d; ~Leave() { --d; } } leave{depth_};
+            fn();
+            return;
+        }
+        exec("BEGIN");
+        depth_ = 1;
+        try {
+            fn();
+            depth_ = 0;
+            exec("COMMIT");
+        } catch (...) {
+            depth_ = 0;
+            PQclear(PQexec(db_, "ROLLBACK"));
+            throw;
+        }
+    }
+
+    int schema_version() override {
+        Rows r = q("SELECT COALESCE(MAX(version), 0) FROM jit_schema", {});
+        return int(r.integer(0, 0));
+    }
+
+    std::optional<HostRecord> host(const std::string& id) override { return one_host("WHERE host_id = $1", {id}); }
+    std::optional<HostRecord> host_for_update(const std::string& id) override {
+        return one_host("WHERE host_id = $1 FOR UPDATE", {id});
+    }
+    std::optional<HostRecord> host_by_token_hash(const std::string& hash) override {
+        if (hash.empty()) return std::nullopt;
+        return one_host("WHERE token_hash = $1", {hash});
+    }
+    std::vector<HostRecord> hosts() override {
+        Rows r = q(std::string("SELECT ") + kHostCols + " FROM hosts ORDER BY host_id", {});
+        std::vector<HostRecord> out;
+        for (int i = 0; i < r.size(); ++i) out.push_back(read_host(r, i));
+        return out;
+    }
+    void add_host(const HostRecord& h) override {
+        q("INSERT INTO hosts (host_id, token_hash, labels, created_at) VALUES ($1, $2, $3, $4)",
+          {h.host_id, h.token_hash, json_list(h.labels), num(h.created_at)});
+    }
+    void set_host_token(const std::string& id, const std::string& hash) override {
+        q("UPDATE hosts SET token_hash = $1 WHERE host_id = $2", {hash, id});
+    }
+    void host_seen(const std::string& id, UnixTime at, std::int64_t after) override {
+        q("UPDATE hosts SET last_seen = $1, last_after = CASE WHEN $2::bigint >= 0 THEN $2::bigint ELSE last_after END "
+          "WHERE host_id = $3",
+          {num(at), num(after), id});
+    }
+
+    void add_bundle(const BundleRecord& b) override {
+        transaction([&] {
+            Rows up = q("UPDATE hosts SET revision = $1 WHERE host_id = $2 AND revision < $1",
+                        {num(b.revision), b.host_id});
+            if (up.affected() != 1)
+                throw StoreError("revision " + num(b.revision) + " for host " + b.host_id +
+                                 " is not above the host's last revision");
+            q("INSERT INTO bundles (host_id, revision, envelope, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+              {b.host_id, num(b.revision), b.envelope, num(b.issued_at), num(b.expires_at)});
+            q("DELETE FROM bundles WHERE host_id = $1 AND revision < $2", {b.host_id, num(b.revision - 16)});
+            // Delivered to every listening replica when (and only if) this commits.
+            q("SELECT pg_notify('jit_revision', $1)", {b.host_id});
+        });
+    }
+    std::optional<BundleRecord> latest_bundle(const std::string& id) override {
+        Rows r = q("SELECT host_id, revision, envelope, issued_at, expires_at FROM bundles WHERE host_id = $1 "
+                   "ORDER BY revision DESC LIMIT 1",
+                   {id});
+        if (r.size() == 0) return std::nullopt;
+        return BundleRecord{r.text(0, 0), r.integer(0, 1), r.text(0, 2), r.integer(0, 3), r.integer(0, 4)};
+    }
+    std::vector<std::string> hosts_due(UnixTime now) override {
+        Rows r = q("SELECT b.host_id FROM bundles b JOIN hosts h ON h.host_id = b.host_id AND b.revision = h.revision "
+                   "WHERE b.issued_at + (b.expires_at - b.issued_at) / 2 <= $1",
+                   {num(now)});
+        std::vector<std::string> out;
+        for (int i = 0; i < r.size(); ++i) out.push_back(r.text(i, 0));
+        return out;
+    }
+
+    void add_grant(const GrantRecord& g) override {
+        q("INSERT INTO grants (id, host_id, \"user\", grant_json, not_after, state, request_id) "
+          "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+          {g.id, g.host_id, g.user, g.grant_json, num(g.not_after), g.state, g.request_id});
+    }
+    std::optional<GrantRecord> grant(const std::string& id) override {
+        Rows r = q(std::string("SELECT ") + kGrantCols + " FROM grants WHERE id = $1", {id});
+        if (r.size() == 0) return std::nullopt;
+        return read_grant(r, 0);
+    }
+    std::vector<GrantRecord> grants(const std::string& host_id) override {
+        Rows r = q(std::string("SELECT ") + kGrantCols + " FROM grants WHERE host_id = $1 AND state <> 'deleted' ORDER BY seq",
+                   {host_id});
+        std::vector<GrantRecord> out;
+        for (int i = 0; i < r.size(); ++i) out.push_back(read_grant(r, i));
+        return out;
+    }
+    void set_grant_end(const std::string& id, UnixTime not_after) override {
+        q("UPDATE grants SET not_after = $1 WHERE id = $2", {num(not_after), id});
+    }
+    void revoke_grant(const std::string& id, UnixTime at, const std::string& by, const std::string& reason) override {
+        q("UPDATE grants SET state = 'revoked', revoked_at = $1, revoked_by = $2, revoked_reason = $3 "
+          "WHERE id = $4 AND state = 'active'",
+          {num(at), by, reason, id});
+    }
+
+    void add_request(const RequestRecord& r) override {
+        q(std::string("INSERT INTO requests (") + kRequestCols +
+              ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+          {r.id, r.host_id, r.user, r.requested_by, r.origin, r.body_json, r.state, r.rule, num(r.approvals_required),
+           num(r.created_at), num(r.expires_at), r.extends, r.grant_id, json_list(r.decided_by), r.message});
+    }
+    std::optional<RequestRecord> request(const std::string& id) override {
+        Rows r = q(std::string("SELECT ") + kRequestCols + " FROM requests WHERE id = $1", {id});
+        if (r.size() == 0) return std::nullopt;
+        return read_request(r, 0);
+    }
+    std::vector<RequestRecord> requests(const std::string& host_id, const std::string& state) override {
+        Rows r = q(std::string("SELECT ") + kRequestCols +
+                       " FROM requests WHERE ($1 = '' OR host_id = $1) AND ($2 = '' OR state = $2) ORDER BY created_at, seq",
+                   {host_id, state});
+        std::vector<RequestRecord> out;
+        for (int i = 0; i < r.size(); ++i) out.push_back(read_request(r, i));
+        return out;
+    }
+    void update_request(const RequestRecord& r) override {
+        q("UPDATE requests SET state = $1, decided_by = $2, grant_id = $3, message = $4 WHERE id = $5",
+          {r.state, json_list(r.decided_by), r.grant_id, r.message, r.id});
+    }
+    void add_approval(const ApprovalRecord& a) override {
+        q("INSERT INTO approvals (request_id, approver, at, comment) VALUES ($1, $2, $3, $4)",
+          {a.request_id, a.approver, num(a.at), a.comment});
+    }
+    std::vector<ApprovalRecord> approvals(const std::string& request_id) override {
+        Rows r = q("SELECT request_id, approver, at, comment FROM approvals WHERE request_id = $1 ORDER BY at, seq",
+                   {request_id});
+        std::vector<ApprovalRecord> out;
+        for (int i = 0; i < r.size(); ++i) out.push_back(ApprovalRecord{r.text(i, 0), r.text(i, 1), r.integer(i, 2), r.text(i, 3)});
+        return out;
+    }
+
+    void add_person(const PersonRecord& p) override {
+        q("INSERT INTO people (name, token_hash, role, created_at) VALUES ($1, $2, $3, $4)",
+          {p.name, p.token_hash, p.role, num(p.created_at)});
+    }
+    std::optional<PersonRecord> person_by_token_hash(const std::string& hash) override {
+        Rows r = q("SELECT name, token_hash, role, created_at FROM people WHERE token_hash = $1", {hash});
+        if (r.size() == 0) return std::nullopt;
+        return PersonRecord{r.text(0, 0), r.text(0, 1), r.text(0, 2), r.integer(0, 3)};
+    }
+    std::vector<PersonRecord> people() override {
+        Rows r = q("SELECT name, token_hash, role, created_at FROM people ORDER BY name", {});
+        std::vector<PersonRecord> out;
+        for (int i = 0; i < r.size(); ++i) out.push_back(PersonRecord{r.text(i, 0), r.text(i, 1), r.text(i, 2), r.integer(i, 3)});
+        return out;
+    }
+
+    bool add_event(const EventRecord& e) override {
+        Rows r = q("INSERT INTO events (host_id, seq, received_at, event_json) VALUES ($1, $2, $3, $4) "
+                   "ON CONFLICT DO NOTHING",
+                   {e.host_id, num(e.seq), num(e.received_at), e.event_json});
+        return r.affected() == 1;
+    }
+    std::vector<EventRecord> events(const std::string& host_id, UnixTime since, std::size_t limit) override {
+        Rows r = q("SELECT host_id, seq, received_at, event_json FROM events WHERE ($1 = '' OR host_id = $1) "
+                   "AND received_at >= $2 ORDER BY host_id, seq LIMIT $3",
+                   {host_id, num(since), num(std::int64_t(limit))});
+        std::vector<EventRecord> out;
+        for (int i = 0; i < r.size(); ++i)
+            out.push_back(EventRecord{r.text(i, 0), r.integer(i, 1), r.integer(i, 2), r.text(i, 3)});
+        return out;
+    }
+
+    void add_action(const ActionRecord& a) override {
+        q("INSERT INTO actions (at, actor, source, action, target, detail_json) VALUES ($1, $2, $3, $4, $5, $6)",
+          {num(a.at), a.actor, a.source, a.action, a.target, a.detail_json});
+    }
+    std::vector<ActionRecord> actions(UnixTime since, std::size_t limit) override {
+        Rows r = q("SELECT id, at, actor, source, action, target, detail_json FROM actions WHERE at >= $1 "
+                   "ORDER BY id LIMIT $2",
+                   {num(since), num(std::int64_t(limit))});
+        std::vector<ActionRecord> out;
+        for (int i = 0; i < r.size(); ++i)
+            out.push_back(ActionRecord{r.integer(i, 0), r.integer(i, 1), r.text(i, 2), r.text(i, 3), r.text(i, 4),
+                                       r.text(i, 5), r.text(i, 6)});
+        return out;
+    }
+
+    int notification_fd() override { return PQsocket(listen_); }
+    std::vector<std::string> take_notifications() override {
+        if (PQconsumeInput(listen_) != 1) throw StoreError(std::string("postgres listen: ") + PQerrorMessage(listen_));
+        std::vector<std::string> hosts;
+        while (PGnotify* n = PQnotifies(listen_)) {
+            hosts.emplace_back(n->extra);
+            PQfreemem(n);
+        }
+        return hosts;
+    }
+
+private:
+    static PGconn* connect(const std::string& conninfo) {
+        PGconn* c = PQconnectdb(conninfo.c_str());
+        if (PQstatus(c) != CONNECTION_OK) {
+            std::string msg = PQerrorMessage(c);
+            PQfinish(c);
+            throw StoreError("cannot connect to PostgreSQL: " + msg);
+        }
+        return c;
+    }
+    static PGresult* run(PGconn* c, const std::string& sql, const Params& params) {
+        std::vector<const char*> values;
+        for (const auto& p : params) values.push_back(p.c_str());
+        PGresult* r = PQexecParams(c, sql.c_str(), int(values.size()), nullptr, values.data(), nullptr, nullptr, 0);
+        const ExecStatusType st = PQresultStatus(r);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+            std::string msg = std::string(state && std::string(state).rfind("23", 0) == 0 ? "constraint: " : "postgres: ") +
+                              PQresultErrorMessage(r);
+            PQclear(r);
+            // A lost connection (PostgreSQL restarted): this call fails, the next one reconnects.
+            if (PQstatus(c) == CONNECTION_BAD) PQreset(c);
+            throw StoreError(msg);
+        }
+        return r;
+    }
+    Rows q(const std::string& sql, const Params& params) { return Rows(run(db_, sql, params)); }
+    // Statements without parameters, possibly several (migrations).
+    void exec(const char* sql) {
+        PGresult* r = PQexec(db_, sql);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+            std::string msg = std::string("postgres: ") + PQresultErrorMessage(r);
+            PQclear(r);
+            throw StoreError(msg);
+        }
+        PQclear(r);
+    }
+    std::optional<HostRecord> one_host(const std::string& where, const Params& p) {
+        Rows r = q(std::string("SELECT ") + kHostCols + " FROM hosts " + where, p);
+        if (r.size() == 0) return std::nullopt;
+        return read_host(r, 0);
+    }
+    void migrate() {
+        transaction([&] {
+            q("SELECT pg_advisory_xact_lock($1)", {num(kMigrationLock)});
+            exec("CREATE TABLE IF NOT EXISTS jit_schema (version INTEGER NOT NULL)");
+            const int have = schema_version();
+            const int known = int(std::size(kPgMigrations));
+            if (have > known)
+                throw StoreError("database schema version " + num(have) + " is newer than this jit-authority (" +
+                                 num(known) + ")");
+            for (int v = have; v < known; ++v) {
+                exec(kPgMigrations[v]);
+                q("INSERT INTO jit_schema (version) VALUES ($1)", {num(v + 1)});
+            }
+        });
+    }
+
+    PGconn* db_ = nullptr;
+    PGconn* listen_ = nullptr;
+    int depth_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> open_postgres_store(const std::string& conninfo) { return std::make_unique<PgStore>(conninfo); }
+
+std::unique_ptr<Store> open_store(const std::string& database, bool create) {
+    if (database.rfind("postgresql://", 0) == 0 || database.rfind("postgres://", 0) == 0)
+        return open_postgres_store(database);
+    return open_sqlite_store(database, create);
+}
+
+}  // namespace jit::authority

@@ -1,0 +1,95 @@
+"""Two jit-authority replicas sharing one PostgreSQL (Debian's postgresql 15,
+a throw-away cluster in a temp dir, run as nobody): a change through one
+replica answers a long poll held by the other (LISTEN/NOTIFY), both serve the
+same bytes for a revision, and revisions issued through either never repeat.
+Root only (the cluster runs as nobody); exit 77 (skipped) otherwise.
+
+  cd tests/authority && JIT_AUTHORITY_BIN=build/authority/jit-authority python3 -m unittest -v jit_authority_postgres
+"""
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from protocol_conformance import CPP_BIN, CppAuthority, payload_of
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+
+
+def as_nobody(*cmd):
+    return subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *cmd],
+                          check=True, capture_output=True, text=True, timeout=120)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@unittest.skipUnless(os.geteuid() == 0 and os.access(f"{PG_BIN}/initdb", os.X_OK) and CPP_BIN
+                     and os.access(CPP_BIN, os.X_OK), "needs root, postgresql 15 and JIT_AUTHORITY_BIN")
+class TwoReplicas(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="jit-authority-pg-")
+        cls.addClassCleanup(shutil.rmtree, cls.dir, True)  # class cleanups run last-registered first
+        os.chmod(cls.dir, 0o755)
+        shutil.chown(cls.dir, "nobody", "nogroup")
+        port = free_port()
+        as_nobody(f"{PG_BIN}/initdb", "-D", f"{cls.dir}/data", "-A", "trust", "-U", "jit", "--no-sync")
+        as_nobody(f"{PG_BIN}/pg_ctl", "-D", f"{cls.dir}/data", "-l", f"{cls.dir}/pg.log", "-w", "-o",
+                  f"-k {cls.dir} -p {port} -c listen_addresses='' -c fsync=off", "start")
+        cls.addClassCleanup(lambda: as_nobody(f"{PG_BIN}/pg_ctl", "-D", f"{cls.dir}/data", "-m", "immediate", "stop"))
+        subprocess.run([f"{PG_BIN}/../bin/createdb" if os.path.exists(f"{PG_BIN}/createdb") else "createdb",
+                        "-h", cls.dir, "-p", str(port), "-U", "jit", "jit"], check=True, capture_output=True)
+        uri = f"postgresql:///jit?host={cls.dir}&port={port}&user=jit"
+        cls.a = CppAuthority(database=uri)
+        cls.addClassCleanup(cls.a.cleanup)
+        cls.b = CppAuthority(database=uri, admin_token=cls.a.admin_token)
+        cls.addClassCleanup(cls.b.cleanup)
+        cls.token = cls.admin(cls.a, "POST", "/hosts", {"host_id": "web-01"})["token"]
+
+    @staticmethod
+    def admin(replica, method, path, body=None):
+        resp = replica.request(method, "/admin" + path, body=body, token=replica.admin_token)
+        assert resp.status < 400, resp
+        return resp.json()
+
+    def poll(self, replica, after, wait=0):
+        return replica.request("GET", f"/v1/hosts/web-01/grants?after={after}&wait={wait}", token=self.token)
+
+    def test_both_replicas_serve_the_same_bytes(self):
+        a, b = self.poll(self.a, 0), self.poll(self.b, 0)
+        self.assertEqual(a.status, 200)
+        self.assertEqual(a.body, b.body)
+
+    def test_a_change_through_one_replica_answers_a_poll_held_by_the_other(self):
+        current = payload_of(self.poll(self.b, 0))["revision"]
+        result = {}
+        poller = threading.Thread(target=lambda: result.update(r=self.poll(self.b, current, wait=20)))
+        poller.start()
+        time.sleep(0.5)  # the poll is held by replica b
+        grant = self.admin(self.a, "POST", "/hosts/web-01/grants",
+                           {"user": "alice", "duration_seconds": 600, "reason": "replicas"})["grant"]
+        poller.join(30)
+        resp = result["r"]
+        self.assertEqual(resp.status, 200, f"replica b was not woken: {resp}")
+        p = payload_of(resp)
+        self.assertGreater(p["revision"], current)
+        self.assertIn(grant["id"], [g["id"] for g in p["grants"]])
+
+    def test_revisions_through_either_replica_never_repeat(self):
+        seen = []
+        for replica in (self.a, self.b, self.a, self.b):
+            seen.append(self.admin(replica, "POST", "/hosts/web-01/reissue")["revision"])
+        self.assertEqual(seen, sorted(set(seen)), seen)
+        self.assertEqual(payload_of(self.poll(self.a, 0))["revision"], seen[-1])
+
+
+if __name__ == "__main__":
+    unittest.main()
