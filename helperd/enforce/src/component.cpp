@@ -72,8 +72,8 @@ class ProcRebuildProber final : public SessionProber {
 public:
     explicit ProcRebuildProber(Clock& clock) : clock_(clock) {}
     const char* name() const override { return "proc"; }
-    bool alive(const Session& s) override { return proc_.alive(s); }
-    std::vector<Session> discover() override {
+    std::optional<bool> alive(const Session& s) override { return proc_.alive(s); }
+    bool list(Listed done) override {
         std::vector<Session> out;
         const ProcSnapshot snap = ProcSnapshot::read();
         for (const ProcInfo& p : snap.all()) {
@@ -89,7 +89,8 @@ public:
             s.key = session_key("", s.pid, "");
             out.push_back(std::move(s));
         }
-        return out;
+        done(std::move(out));
+        return true;
     }
 
 private:

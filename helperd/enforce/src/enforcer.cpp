@@ -149,7 +149,9 @@ void Enforcer::listed(const std::vector<Session>& live, bool at_start) {
         for (const Session& s : live) {
             if (state_.sessions.count(s.key) || !managed_ || !managed_(s.user)) continue;
             Event e = session_event(EventType::SessionOpened, s,
-                                    "live logind session " + s.logind_id + " of " + s.user + " adopted at start");
+                                    "live " + (s.logind_id.empty() ? "session of pid " + std::to_string(s.pid)
+                                                                   : "logind session " + s.logind_id) +
+                                        " of " + s.user + " adopted at start");
             e.add(F(field::kReason), "adopted_at_start");
             deps_.audit.emit(e);
             state_.sessions[s.key] = s;  // bound at the next evaluation (rebind or terminate)
