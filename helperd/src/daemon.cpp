@@ -213,6 +213,18 @@ void Daemon::accept_bundle(AcceptedBundle bundle, std::string envelope_bytes) {
 }
 
 void Daemon::reject_bundle(const Error& error, const std::string& envelope_bytes) {
+    // Rule 3: a validly signed bundle older than (or forking) what we hold is
+    // an authority restored from a backup, or a replay: worth an alert, once.
+    if ((error.code == "revision" || error.code == "fork") && error.message != last_rollback_alert_) {
+        last_rollback_alert_ = error.message;
+        deps_.audit.emit(event(EventType::SecurityAlert, "the authority served a signed bundle older than the one in force (" +
+                                                             error.code + "): " + error.message +
+                                                             "; refused, revision " + std::to_string(snapshot_.revision) +
+                                                             " stays in force")
+                             .add(std::string(field::kAlert), error.code == "fork" ? "fork" : "rollback")
+                             .add(std::string(field::kRule), error.code)
+                             .add(std::string(field::kRevision), snapshot_.revision));
+    }
     deps_.audit.emit(event(EventType::BundleRejected, "rejected grants bundle from the authority (" + error.code + "): " +
                                                           error.message + "; previous state stays in force")
                          .add(std::string(field::kRule), error.code)

@@ -215,6 +215,33 @@ TEST_F(DaemonTest, RejectedBundleKeepsStateAndLogsTheRule) {
     EXPECT_EQ(check("alice")["decision"], "allow");
 }
 
+// Issue 18: an authority restored from a backup serves a validly signed but
+// older revision. Refused by rule 3, the grants in force stay, and a
+// security.alert says so once (not once per poll).
+TEST_F(DaemonTest, OldRevisionAfterAnAuthorityRestoreIsRefusedWithOneAlert) {
+    make_daemon();
+    const std::string old = bundle(3, {TestGrant{"g-1", "alice", true, false, kStart, kStart + 3600}});
+    serve(old);
+    serve(bundle(4, {TestGrant{"g-1", "alice", true, false, kStart, kStart + 3600},
+                     TestGrant{"g-2", "bob", true, false, kStart, kStart + 3600}}));
+    ASSERT_EQ(daemon_->grants().revision, 4);
+    const auto alerts_before = sink_.count(EventType::SecurityAlert);
+    for (int i = 0; i < 3; ++i) {
+        loop_.advance(std::chrono::seconds(5));  // past the backoff after a refusal
+        serve(old);
+    }
+    const auto* rejected = sink_.last(EventType::BundleRejected);
+    ASSERT_NE(rejected, nullptr);
+    EXPECT_EQ(rejected->field("JIT_RULE"), "revision");
+    EXPECT_EQ(sink_.count(EventType::SecurityAlert), alerts_before + 1);
+    const auto* alert = sink_.last(EventType::SecurityAlert);
+    ASSERT_NE(alert, nullptr);
+    EXPECT_EQ(alert->field("JIT_ALERT"), "rollback");
+    EXPECT_EQ(alert->field("JIT_REVISION"), "4");
+    EXPECT_EQ(daemon_->grants().revision, 4);
+    EXPECT_EQ(check("bob")["decision"], "allow");
+}
+
 TEST_F(DaemonTest, RestartServesStoredStateBeforeTheAuthorityAnswers) {
     make_daemon();
     serve(bundle(9, {TestGrant{"g-9", "alice", true, false, kStart, kStart + 3600}}));

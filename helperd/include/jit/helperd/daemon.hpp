@@ -259,6 +259,7 @@ private:
     Loop::TimerId change_timer_ = 0;
     UnixTime started_at_ = 0;
     std::string last_publish_error_;
+    std::string last_rollback_alert_;  // the rule-3 refusal last alerted (once per refusal, not per poll)
     RequestOwners request_owners_;
     PeerBudget relay_budget_{kRelayBurst, kRelayRefillMs};
     PeerBudget request_status_budget_{kRequestStatusBurst, kRequestStatusRefillMs};

@@ -1,0 +1,97 @@
+#!/bin/bash
+# Fault suite, the state directory (issue 18): jit-helperd with its state dir
+# (grants.state, nss-uids, enforce.json, the upload spool, the NSS snapshot)
+# on a tiny tmpfs that fills up, then the same mount read-only.
+#   state_dir_test.sh JIT_HELPERD JITCTL AUTHORITY_DIR
+# Full disk, daemon running:
+#   a new bundle is accepted and served from memory (the user it grants is
+#   allowed by PAM), with a security.alert naming the file that could not be
+#   written; the last good grants.state and NSS snapshot stay byte for byte,
+#   no temp file is left behind; the daemon keeps answering. Once space is
+#   back, the next change is stored and a restart serves it.
+# Read-only, daemon running: the same (alert, served from memory, old files kept).
+# Read-only at start: the daemon starts on the stored state, answers, and says
+# why it cannot write.
+HELPERD=$1 JITCTL=$2 AUTH_DIR=$3
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/../integration/lib.sh"
+set -eo pipefail
+use_authority "$AUTH_DIR" || die "no reference authority in $AUTH_DIR"
+[ "$(id -u)" = 0 ] || skip "needs root (mount)"
+setup_tmp sd
+S=$T/state
+mkdir -m 0700 "$S"
+mount -t tmpfs -o size=512k,mode=0700 jit-faults-state "$S" 2>/dev/null || skip "cannot mount a tmpfs"
+trap 'rc=$?; umount -l "$S" 2>/dev/null; (exit $rc); cleanup' EXIT
+
+HOST=web-01
+authority_for_host || die "the reference authority did not start"
+HELPERD_UIDS=3000000-3000100
+helperd_config "$T/helperd.sock" "" "[nss]\nhome_base = $T/home"
+sed -i "s|^db_path = .*|db_path = $S/nss.db|" "$T/helperd.conf"
+HELPERD_READY="quiet ctl status"
+decision() { ctl check "$1" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["decision"])'; }
+allowed() { [ "$(decision "$1")" = allow ]; }
+alive() { kill -0 "$HELPERD_PID" 2>/dev/null || die "jit-helperd died"; }
+sums() { sha256sum "$S/grants.state" "$S/nss.db" | awk '{print $1}' | tr '\n' ' '; }
+no_temp_files() { ! ls -A "$S" | grep -q '^\.tmp\.'; }
+
+admin grant create --host "$HOST" --user itdora --duration 1h --reason "state dir faults" >/dev/null
+helperd_start || die "jit-helperd did not start"
+wait_for --or-die "itdora allowed" 30 allowed itdora
+wait_for --or-die "state written" 30 test -s "$S/grants.state"
+wait_for --or-die "snapshot written" 30 test -s "$S/nss.db"
+
+# --- full -------------------------------------------------------------------------
+GOOD=$(sums)
+dd if=/dev/zero of="$S/filler" bs=4k 2>/dev/null || true   # until ENOSPC
+[ "$(df --output=avail "$S" | tail -1)" -le 4 ] || die "test setup: the tmpfs is not full: $(df "$S")"
+: >"$T/helperd.log"
+admin grant create --host "$HOST" --user itemil --duration 1h --reason "disk full" >/dev/null
+wait_for --or-die "full: itemil allowed (served from memory)" 30 allowed itemil
+wait_for --or-die "full: alert for grants.state" 30 grep -q "JIT_ALERT=state_write_failed" "$T/helperd.log"
+grep "JIT_ALERT=state_write_failed" "$T/helperd.log" | grep -qF "JIT_PATH=$S/grants.state" || die "full: the alert does not name grants.state"
+grep -q "JIT_ALERT=publish_failed" "$T/helperd.log" || die "full: no alert for the NSS snapshot"
+allowed itdora || die "full: itdora's grant lost"
+[ "$(sums)" = "$GOOD" ] || die "full: the last good grants.state or nss.db changed"
+no_temp_files || die "full: temp files left: $(ls -A "$S")"
+alive; ctl status >/dev/null || die "full: status does not answer"
+pass "state dir full: new bundle served from memory with an alert; last good grants.state and nss.db kept; answers"
+
+rm -f "$S/filler"
+admin grant create --host "$HOST" --user itfay --duration 1h --reason "space back" >/dev/null
+wait_for --or-die "space back: itfay allowed" 30 allowed itfay
+wait_for --or-die "space back: grants.state rewritten" 30 not test "$(sums)" = "$GOOD"
+helperd_stop TERM || die "daemon did not stop cleanly"
+kill "$AUTH_PID"; reap "$AUTH_PID" || true     # the restart must serve what was stored
+: >"$T/helperd.log"
+helperd_start || die "no restart after the disk was full"
+for u in itdora itemil itfay; do allowed $u || die "space back: $u not served from the stored state"; done
+pass "space back: the next change stored, a restart with the authority down serves it"
+
+# --- read-only, running ---------------------------------------------------------------
+authority_start || die "the authority did not restart"
+GOOD=$(sums)
+mount -o remount,ro "$S" || die "cannot remount read-only"
+: >"$T/helperd.log"
+admin grant create --host "$HOST" --user itgus --duration 1h --reason "read-only" >/dev/null
+wait_for --or-die "read-only: itgus allowed (served from memory)" 30 allowed itgus
+wait_for --or-die "read-only: alert" 30 grep -q "JIT_ALERT=state_write_failed" "$T/helperd.log"
+[ "$(sums)" = "$GOOD" ] || die "read-only: files changed"
+alive
+pass "state dir read-only while running: served from memory with an alert, files kept"
+
+# --- read-only at start ----------------------------------------------------------------
+helperd_stop TERM || die "daemon did not stop cleanly on a read-only state dir"
+: >"$T/helperd.log"
+set +e; helperd_start; rc=$?; set -e
+if [ "$rc" = 0 ]; then
+  for u in itdora itemil itfay; do allowed $u || die "read-only start: $u not served"; done
+  alive
+  pass "state dir read-only at start: started on the stored state, answers"
+else
+  die "read-only at start: jit-helperd did not start: $(tail -5 "$T/helperd.log")"
+fi
+helperd_stop TERM || true
+mount -o remount,rw "$S"
+finish
