@@ -242,6 +242,38 @@ TEST_F(DaemonTest, OldRevisionAfterAnAuthorityRestoreIsRefusedWithOneAlert) {
     EXPECT_EQ(check("bob")["decision"], "allow");
 }
 
+// Issue 18, time: the wall clock jumps. Forward past not_after: the window
+// edge timer (absolute CLOCK_REALTIME) fires at once, the consumers are told
+// (publishers, enforcement: a TimeEdge change) and PAM denies at once.
+// Backward before not_before: nothing is granted early, and a grant whose
+// window has not begun stays refused until the clock reaches it.
+TEST_F(DaemonTest, ClockJumpsEndAtOnceAndGrantNothingEarly) {
+    make_daemon();
+    serve(bundle(2,
+                 {TestGrant{"g-a", "alice", true, false, kStart, kStart + 3600},
+                  TestGrant{"g-b", "bob", true, false, kStart + 7200, kStart + 10800}},
+                 86400));
+    EXPECT_EQ(check("alice")["decision"], "allow");
+    EXPECT_EQ(check("bob")["decision"], "deny");
+    changes_.clear();
+    loop_.set_wall(kStart + 4000);  // forward, past alice's not_after
+    ASSERT_FALSE(changes_.empty());
+    EXPECT_EQ(changes_.back().cause, ChangeCause::TimeEdge);
+    EXPECT_EQ(check("alice")["decision"], "deny");
+    EXPECT_EQ(check("bob")["decision"], "deny");  // not yet
+    loop_.set_wall(kStart - 3600);  // backward, before both windows
+    EXPECT_EQ(check("alice")["decision"], "deny");
+    EXPECT_EQ(check("bob")["decision"], "deny");
+    loop_.set_wall(kStart + 7199);  // one second before bob's window
+    EXPECT_EQ(check("bob")["decision"], "deny");
+    changes_.clear();
+    loop_.set_wall(kStart + 7200);
+    EXPECT_FALSE(changes_.empty());  // the edge was re-armed across the jumps
+    EXPECT_EQ(check("bob")["decision"], "allow");
+    loop_.set_wall(kStart + 20000);  // and far past it
+    EXPECT_EQ(check("bob")["decision"], "deny");
+}
+
 TEST_F(DaemonTest, RestartServesStoredStateBeforeTheAuthorityAnswers) {
     make_daemon();
     serve(bundle(9, {TestGrant{"g-9", "alice", true, false, kStart, kStart + 3600}}));
