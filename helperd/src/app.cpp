@@ -135,12 +135,25 @@ public:
             upload::UploadOptions options;
             options.sync_interval_ms = loaded_.config.authority.upload_sync_ms;
             auto q = upload::UploadQueue::open(loaded_.config.state_dir + "/upload", upload_transport_, *sink_, options);
-            if (!q) return fail(q.error());
-            queue_ = std::move(*q);
-            queue_->set_wakeup_callback([this](std::optional<std::int64_t> at_ms) { arm_upload(at_ms); });
-            arm_upload(queue_->next_wakeup_ms());
-            tee_ = std::make_unique<upload::UploadingSink>(*sink_, *queue_);
-            events = tee_.get();
+            if (!q && q.error().code == "upload.locked") return fail(q.error());  // another jit-helperd owns it
+            if (q) {
+                queue_ = std::move(*q);
+                queue_->set_wakeup_callback([this](std::optional<std::int64_t> at_ms) { arm_upload(at_ms); });
+                arm_upload(queue_->next_wakeup_ms());
+                tee_ = std::make_unique<upload::UploadingSink>(*sink_, *queue_);
+                events = tee_.get();
+            } else {
+                // The spool cannot be written (a read-only or broken state
+                // dir): start without it rather than lock every JIT user out
+                // in a restart loop. Events still go to the journal.
+                sink_->emit(audit::Event{audit::EventType::SecurityAlert,
+                                         "audit upload disabled until a restart: " + q.error().message +
+                                             "; events are written to the journal only",
+                                         {}}
+                                .add(std::string(audit::field::kAlert), "upload_unavailable")
+                                .add(std::string(audit::field::kError), q.error().code)
+                                .add(std::string(audit::field::kPath), loaded_.config.state_dir + "/upload"));
+            }
         }
         set_boundary_sink(events);
         daemon_ = std::make_unique<Daemon>(std::move(loaded_.config), std::move(loaded_.keys),

@@ -94,6 +94,7 @@ fault_case() {
   wait_for --or-die "$m served three times" 40 served "$m" 3
   alive
   [ -z "$text" ] || wait_for --or-die "$m: status shows '$text'" 20 status_has "$text"
+  log "$m: jitctl status says: $(ctl status | grep -F "$text" | head -1 | sed 's/^ *//')"
   allowed itdora || die "$m: itdora's grant lost"
   [ "$(status_field revision)" = "$REV" ] || die "$m: revision changed to $(status_field revision)"
   [ "$(decision itnobody)" = ignore ] || die "$m: an unknown user became managed"

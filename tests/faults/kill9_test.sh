@@ -3,7 +3,7 @@
 # random instant after the authority changed the bundle — while it accepts
 # the bundle, stores grants.state, publishes the NSS snapshot and the
 # sudoers drop-in, writes the session table and the upload spool — repeated
-# ROUNDS times (default 25). After each kill:
+# JIT_KILL9_ROUNDS times (default 16). After each kill:
 #   - the sudoers drop-in is the old or the new one: visudo accepts it, and it
 #     is byte-identical to a version the daemon published, or (a version it
 #     was killed right after publishing) names exactly the sudo grants of a
@@ -22,7 +22,7 @@ HELPERD=$1 JITCTL=$2 AUTH_DIR=$3 MODULE=${4:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../integration/lib.sh"
 set -eo pipefail
-ROUNDS=${JIT_KILL9_ROUNDS:-25}
+ROUNDS=${JIT_KILL9_ROUNDS:-16}
 use_authority "$AUTH_DIR" || die "no reference authority in $AUTH_DIR"
 command -v visudo >/dev/null || skip "needs visudo"
 setup_tmp k9
@@ -83,6 +83,8 @@ for e in json.load(sys.stdin)["events"]: print(e["seq"])' | sort -n; }
 
 IN_FORCE=(itdora)     # users with a grant in force (besides the bulk ones)
 REVOKED=()
+KILLED_OLD=0 KILLED_NEW=0   # kills that left the revision before the change / the new one
+stored_revision() { sed -n 's/^revision=//p' "$T/state/grants.state"; }
 for round in $(seq 1 "$ROUNDS"); do
   before=$(revision)
   # The change: a new sudo grant, or the revocation of the last one.
@@ -103,6 +105,7 @@ for round in $(seq 1 "$ROUNDS"); do
   sleep "0.$(printf '%03d' $((RANDOM % 400)))"
   spooled_before_kill=$(spool_seqs | tr '\n' ' ')
   helperd_stop KILL || true
+  if [ "$(stored_revision)" -gt "$before" ]; then KILLED_NEW=$((KILLED_NEW + 1)); else KILLED_OLD=$((KILLED_OLD + 1)); fi
 
   # The drop-in: parses, and is a complete rendering.
   visudo -cqf "$DROPIN" || die "round $round: the sudoers drop-in does not parse: $(tail -3 "$DROPIN")"
@@ -148,5 +151,6 @@ for round in $(seq 1 "$ROUNDS"); do
   cp "$DROPIN" "$T/sudoers.now"; KNOWN_SUDOERS+=("$(sha256sum <"$DROPIN")")
 done
 helperd_stop TERM || die "daemon did not stop cleanly at the end"
+log "kills that left the old revision stored: $KILLED_OLD, the new one: $KILLED_NEW; sudoers versions seen: ${#KNOWN_SUDOERS[@]}"
 pass "$ROUNDS rounds of SIGKILL during bundle acceptance and publication: nothing torn, nothing lost, nothing wrongly allowed"
 finish
