@@ -71,7 +71,7 @@ fi
 
 # spool_seqs: the seq of every event in the upload spool files.
 spool_seqs() {
-  cat "$T/state/upload/"spool-*.jsonl 2>/dev/null | python3 -c '
+  { cat "$T/state/upload/"spool-*.jsonl 2>/dev/null || true; } | python3 -c '
 import json, sys
 for line in sys.stdin:
     try: print(json.loads(line)["seq"])
