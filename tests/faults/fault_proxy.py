@@ -21,6 +21,7 @@ otherwise. The mode file holds one word, re-read on every request:
             connection does), so only the reader's own cap can stop it
   redirect  302 to the same path on the other listener (another host:port)
   5xx       503 with a JSON error
+  file PATH 200 with the bytes of PATH (a pre-signed envelope: bench/load)
 
 One line per grants call goes to --log: "MODE BYTES_SENT"; the other listener
 logs "OTHER PATH" for every request it gets (a redirect that was followed).
@@ -109,6 +110,9 @@ class Proxy(http.server.BaseHTTPRequestHandler):
     def _handle(self):
         body = self._body_in()
         mode = State.mode() if "/grants" in self.path else "pass"
+        arg = ""
+        if " " in mode:
+            mode, arg = mode.split(None, 1)
         sent = 0
         if mode == "pass":
             status, headers, data = self._upstream(body)
@@ -133,6 +137,11 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             sent = self._stream(mode == "huge")
         elif mode == "redirect":
             self._answer(302, [("Location", f"http://127.0.0.2:{State.other_port}{self.path}")], b"")
+        elif mode == "file":
+            with open(arg, "rb") as f:
+                data = f.read()
+            self._answer(200, [("Content-Type", "application/json")], data)
+            sent = len(data)
         elif mode == "5xx":
             self._answer(503, [("Content-Type", "application/json"), ("Retry-After", "1")],
                          b'{"error":"injected_fault","message":"5xx storm"}')

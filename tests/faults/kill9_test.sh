@@ -4,6 +4,8 @@
 # the bundle, stores grants.state, publishes the NSS snapshot and the
 # sudoers drop-in, writes the session table and the upload spool — repeated
 # JIT_KILL9_ROUNDS times (default 16). After each kill:
+#   (the kill lands 0-130 % of the measured time to publish the drop-in after
+#   the authority answered: see change_and_kill.py)
 #   - the sudoers drop-in is the old or the new one: visudo accepts it, and it
 #     is byte-identical to a version the daemon published, or (a version it
 #     was killed right after publishing) names exactly the sudo grants of a
@@ -55,7 +57,8 @@ PY
 admin grant create --host "$HOST" --user itdora --duration 2h --reason "always in force" --sudo-command /usr/bin/id >/dev/null
 
 helperd_start || die "jit-helperd did not start"
-wait_for --or-die "first bundle" 30 test "$(decision itdora)" = allow
+is_allowed() { [ "$(decision "$1")" = allow ]; }
+wait_for --or-die "first bundle" 30 is_allowed itdora
 cp "$DROPIN" "$T/sudoers.v0"
 KNOWN_SUDOERS=("$(sha256sum <"$DROPIN")")
 
@@ -83,29 +86,44 @@ for e in json.load(sys.stdin)["events"]: print(e["seq"])' | sort -n; }
 
 IN_FORCE=(itdora)     # users with a grant in force (besides the bulk ones)
 REVOKED=()
-KILLED_OLD=0 KILLED_NEW=0   # kills that left the revision before the change / the new one
+# Where each kill landed: before grants.state was replaced, between it and the
+# sudoers drop-in, after both.
+KILLED_BEFORE=0 KILLED_BETWEEN=0 KILLED_AFTER=0
 stored_revision() { sed -n 's/^revision=//p' "$T/state/grants.state"; }
+change() {  # change create USER CMD | revoke GRANT_ID, then the kill/measure options
+  python3 "$HERE/change_and_kill.py" "$admin_url" "$HOST" "$@" --state "$T/state/grants.state" --dropin "$DROPIN"
+}
+# Calibration: how long from the authority's answer until the drop-in is
+# rewritten (two changes, no kill); the kills are then spread over 0-130 % of it.
+cal_gid=$(change create itcal "/usr/bin/id -u" --measure 2>"$T/cal.1")
+wait_for --or-die "calibration grant" 30 is_allowed itcal
+change revoke "$cal_gid" --measure 2>"$T/cal.2" >/dev/null
+wait_for --or-die "calibration revocation" 30 not is_allowed itcal
+SPREAD_MS=$(cat "$T/cal.1" "$T/cal.2" | awk '{ if ($2 > m) m = $2 } END { printf "%d", m * 1.3 + 5 }')
+log "calibration: state stored / drop-in published after (ms): $(cat "$T/cal.1" "$T/cal.2" | tr '\n' ';'), kills spread over 0-$SPREAD_MS ms"
+cp "$DROPIN" "$T/sudoers.now"
 for round in $(seq 1 "$ROUNDS"); do
   before=$(revision)
-  # The change: a new sudo grant, or the revocation of the last one.
+  delay=$(( RANDOM % (SPREAD_MS + 1) ))
+  # The change: a new sudo grant, or the revocation of the last one; SIGKILL
+  # `delay` ms after the authority answered: while the long poll wakes, the
+  # bundle is verified, stored and published.
   if (( round % 2 )); then
     user=itk$round
-    admin grant create --host "$HOST" --user "$user" --duration 1h --reason "round $round" \
-        --sudo-command "/usr/bin/id -g $round" >"$T/gid.$round"
+    change create "$user" "/usr/bin/id -g $round" --kill "$HELPERD_PID" --delay-ms "$delay" >"$T/gid.$round"
     IN_FORCE+=("$user") CHANGED=$user
   else
     prev=itk$((round - 1))
-    admin grant revoke --host "$HOST" "$(cat "$T/gid.$((round - 1))")" >/dev/null
+    change revoke "$(cat "$T/gid.$((round - 1))")" --kill "$HELPERD_PID" --delay-ms "$delay" >/dev/null
     keep=(); for u in "${IN_FORCE[@]}"; do [ "$u" = "$prev" ] || keep+=("$u"); done
     IN_FORCE=("${keep[@]}") CHANGED=$prev
     REVOKED+=("$prev")
   fi
-  # SIGKILL 0-400 ms later: while the long poll wakes, the bundle is verified,
-  # stored and published.
-  sleep "0.$(printf '%03d' $((RANDOM % 400)))"
-  spooled_before_kill=$(spool_seqs | tr '\n' ' ')
-  helperd_stop KILL || true
-  if [ "$(stored_revision)" -gt "$before" ]; then KILLED_NEW=$((KILLED_NEW + 1)); else KILLED_OLD=$((KILLED_OLD + 1)); fi
+  reap "$HELPERD_PID" || true
+  spooled_before_kill=$(spool_seqs | tr '\n' ' ')   # what the killed daemon left on disk
+  if [ "$(stored_revision)" -le "$before" ]; then KILLED_BEFORE=$((KILLED_BEFORE + 1))
+  elif cmp -s "$DROPIN" "$T/sudoers.now"; then KILLED_BETWEEN=$((KILLED_BETWEEN + 1))
+  else KILLED_AFTER=$((KILLED_AFTER + 1)); fi
 
   # The drop-in: parses, and is a complete rendering.
   visudo -cqf "$DROPIN" || die "round $round: the sudoers drop-in does not parse: $(tail -3 "$DROPIN")"
@@ -131,9 +149,9 @@ for round in $(seq 1 "$ROUNDS"); do
   after=$(revision)
   [ "$after" -ge "$before" ] || die "round $round: revision went back from $before to $after"
   if (( round % 2 )); then
-    wait_for --or-die "round $round: caught up ($CHANGED allowed)" 30 test "$(decision "$CHANGED")" = allow
+    wait_for --or-die "round $round: caught up ($CHANGED allowed)" 30 is_allowed "$CHANGED"
   else
-    wait_for --or-die "round $round: caught up ($CHANGED revoked)" 30 test "$(decision "$CHANGED")" != allow
+    wait_for --or-die "round $round: caught up ($CHANGED revoked)" 30 not is_allowed "$CHANGED"
   fi
   # Nothing wrongly allowed: the previous round's user is gone when revoked.
   for u in itdora itbulk0 itbulk299 "${IN_FORCE[@]}"; do
@@ -151,6 +169,6 @@ for round in $(seq 1 "$ROUNDS"); do
   cp "$DROPIN" "$T/sudoers.now"; KNOWN_SUDOERS+=("$(sha256sum <"$DROPIN")")
 done
 helperd_stop TERM || die "daemon did not stop cleanly at the end"
-log "kills that left the old revision stored: $KILLED_OLD, the new one: $KILLED_NEW; sudoers versions seen: ${#KNOWN_SUDOERS[@]}"
+log "kills before grants.state was replaced: $KILLED_BEFORE, between it and the drop-in: $KILLED_BETWEEN, after both: $KILLED_AFTER; sudoers versions seen: ${#KNOWN_SUDOERS[@]}"
 pass "$ROUNDS rounds of SIGKILL during bundle acceptance and publication: nothing torn, nothing lost, nothing wrongly allowed"
 finish
