@@ -72,7 +72,7 @@ echo "file $T/env.1.json" >"$T/proxy.mode"
 wait_for 120 at_revision $((R0 + 1)) || { log "the first big bundle was not accepted"; exit 1; }
 
 mkdir -p "$T/pam"
-printf 'account required %s socket=%s\naccount required pam_permit.so\n' "$SO" "$T/helperd.sock" >"$T/pam/load"
+printf 'account required %s socket=%s uid_min=3000000 uid_max=3099999 nss_db=%s\naccount required pam_permit.so\n' "$SO" "$T/helperd.sock" "$T/nss.db" >"$T/pam/load"
 run_load() { "$LOAD" --confdir "$T/pam" --service load --threads "$THREADS" --seconds "$SECS" "$ALLOW=allow" "$DENY=deny" root=allow; }
 log "host: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $THREADS threads, $SECS s per phase"
 printf 'idle:      '; run_load || exit 1

@@ -1,5 +1,6 @@
 #include <jit/ipc.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <poll.h>
@@ -175,9 +176,18 @@ std::optional<Message> call(const std::string& socket_path, const Message& reque
 
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return fail(std::string("socket: ") + std::strerror(errno), -1);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-        if (errno != EINPROGRESS && errno != EAGAIN)
-            return fail("connect " + socket_path + ": " + std::strerror(errno), fd);
+    // EAGAIN on a unix socket: the listen backlog is full (a burst of
+    // clients), and unlike EINPROGRESS nothing is under way: connect again
+    // after a short pause (1 ms doubling to 20 ms) until the deadline.
+    int rc = 0;
+    for (int pause_ms = 1; (rc = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr))) != 0 && errno == EAGAIN;
+         pause_ms = std::min(pause_ms * 2, 20)) {
+        if (now_ms() + pause_ms >= deadline)
+            return fail("connect " + socket_path + ": the daemon's listen queue stayed full until the time-out", fd);
+        usleep(useconds_t(pause_ms) * 1000);
+    }
+    if (rc != 0) {
+        if (errno != EINPROGRESS) return fail("connect " + socket_path + ": " + std::strerror(errno), fd);
         if (!wait_fd(fd, POLLOUT, deadline)) return fail("connect " + socket_path + ": timed out", fd);
         int soerr = 0;
         socklen_t len = sizeof(soerr);

@@ -12,7 +12,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <random>
 #include <string_view>
+#include <thread>
+#include <unistd.h>
 #include <vector>
 
 namespace jit::pam {
@@ -220,10 +223,11 @@ struct DaemonReply {
 // One round trip. "Could not answer" (Unreachable): no connection, timeout,
 // a garbled frame, or error=busy (no room for us). "Answered an error about
 // this request" (Error): any other status=error.
-DaemonReply ask(const ModuleArgs& args, const ipc::Message& req) {
+DaemonReply ask_once(const ModuleArgs& args, const ipc::Message& req, std::chrono::milliseconds timeout, bool* busy) {
     DaemonReply r;
     std::string err;
-    auto resp = ipc::call(args.socket, req, std::chrono::milliseconds(args.timeout_ms), &err);
+    *busy = false;
+    auto resp = ipc::call(args.socket, req, timeout, &err);
     if (!resp) {
         r.why = one_line(err);
         return r;
@@ -236,8 +240,29 @@ DaemonReply ask(const ModuleArgs& args, const ipc::Message& req) {
     }
     const std::string code = ipc::get(r.msg, "error", "?");
     r.why = one_line("error " + code + ": " + ipc::get(r.msg, "message"));
-    r.reach = status == "error" && code != "busy" ? Reach::Error : Reach::Unreachable;
+    *busy = status == "error" && code == "busy";
+    r.reach = status == "error" && !*busy ? Reach::Error : Reach::Unreachable;
     return r;
+}
+
+// error=busy means the daemon is up but all its connection slots are taken
+// (a burst of PAM checks): ask again after a short, growing, jittered pause
+// (2 ms doubling to 50 ms) for as long as `timeout_ms` allows, rather than
+// refuse a user the daemon would allow a moment later. Anything else is final.
+DaemonReply ask(const ModuleArgs& args, const ipc::Message& req) {
+    using Clock = std::chrono::steady_clock;
+    const auto deadline = Clock::now() + std::chrono::milliseconds(args.timeout_ms);
+    std::minstd_rand jitter(unsigned(Clock::now().time_since_epoch().count()) ^ unsigned(getpid()));
+    std::chrono::milliseconds pause(2);
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        bool busy = false;
+        DaemonReply r = ask_once(args, req, std::max(left, std::chrono::milliseconds(1)), &busy);
+        const auto wait = pause + std::chrono::milliseconds(jitter() % std::uint32_t(pause.count()));
+        if (!busy || Clock::now() + wait >= deadline) return r;
+        std::this_thread::sleep_for(wait);
+        pause = std::min(pause * 2, std::chrono::milliseconds(50));
+    }
 }
 
 ipc::Message request_for(const char* op, const Subject& who, const PamItems& items) {

@@ -139,6 +139,53 @@ TEST(Ipc, CallTimesOutOnSilentServer) {
     EXPECT_NE(err.find("no answer within 150 ms"), std::string::npos) << err;
 }
 
+// Issue 18 (bench/load): a burst of clients fills the daemon's listen
+// backlog; connect() then fails with EAGAIN and, on a unix socket, nothing is
+// under way. The call connects again until its deadline instead of reporting
+// the daemon unreachable.
+TEST(Ipc, CallConnectsAgainWhenTheListenQueueIsFull) {
+    Listener l;
+    ASSERT_GE(l.fd, 0);
+    std::vector<int> fillers;
+    for (int i = 0; i < 64; ++i) {
+        int f = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::snprintf(a.sun_path, sizeof(a.sun_path), "%s", l.path.c_str());
+        if (connect(f, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+            ASSERT_EQ(errno, EAGAIN);
+            close(f);
+            break;
+        }
+        fillers.push_back(f);
+    }
+    ASSERT_FALSE(fillers.empty());
+    ASSERT_LT(fillers.size(), 64u) << "the listen queue never filled";
+    // The server wakes up 100 ms later, drops the queued connections, answers the next.
+    std::thread server([&l, n = fillers.size()] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        for (std::size_t i = 0; i < n; ++i) close(accept(l.fd, nullptr, nullptr));
+        l.answer_once().join();
+    });
+    std::string err;
+    auto r = jit::ipc::call(l.path, {{"op", "check"}, {"user", "alice"}}, std::chrono::milliseconds(3000), &err);
+    int unblock = -1;
+    if (!r) {  // the call never got through: let the server's last accept() return
+        unblock = socket(AF_UNIX, SOCK_STREAM, 0);
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::snprintf(a.sun_path, sizeof(a.sun_path), "%s", l.path.c_str());
+        (void)connect(unblock, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+        const std::string frame = jit::ipc::encode({{"op", "unblock"}});
+        (void)!write(unblock, frame.data(), frame.size());
+    }
+    server.join();
+    if (unblock >= 0) close(unblock);
+    for (int f : fillers) close(f);
+    ASSERT_TRUE(r) << err;
+    EXPECT_EQ(jit::ipc::get(*r, "echo"), "alice");
+}
+
 // An answer at once, a late one, and one in pieces.
 TEST(Ipc, CallGetsAnAnswer) {
     Listener l;

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
 
 namespace {
@@ -299,14 +300,40 @@ TEST_F(WithPasswd, TimeoutHangupGarbageAndErrorsFailClosed) {
     EXPECT_EQ(ops.code, Code::Ignore);
     EXPECT_TRUE(ops.log_is_error);
     EXPECT_NE(ops.log.find("bad_request: missing user"), std::string::npos) << ops.log;
-    // error=busy is "could not answer": unavailable, like a timeout.
+    // error=busy is "could not answer": asked again until timeout_ms, then
+    // unavailable, like a timeout.
     d.answer({{"status", "error"}, {"error", "busy"}, {"message", "too many connections"}});
+    d.clear_requests();
     EXPECT_EQ(jit::pam::run_account(args, items("jt-alice"), facts).code, Code::AuthinfoUnavail);
+    EXPECT_GT(d.requests().size(), 1u);
     EXPECT_EQ(jit::pam::run_account(args, items("ops"), facts).code, Code::Ignore);
     d.answer({{"status", "ok"}, {"decision", "maybe"}});
     EXPECT_EQ(jit::pam::run_account(args, items("jt-alice"), facts).code, Code::AuthinfoUnavail);
     d.answer({{"status", "ok"}});
     EXPECT_EQ(jit::pam::run_account(args, items("jt-alice"), facts).code, Code::AuthinfoUnavail);
+}
+
+// Issue 18 (bench/load): a burst of PAM checks fills the daemon's connection
+// slots and the ones over the cap get error=busy. The module asks again, and
+// a user the daemon allows is allowed, not refused as "unreachable".
+TEST_F(WithPasswd, BusyIsAskedAgainWithinTheTimeout) {
+    FakeDaemon d;
+    auto args = parse({"socket=" + d.path()});
+    std::atomic<int> calls{0};
+    d.set_handler([&calls](const jit::ipc::Message&) -> jit::ipc::Message {
+        if (++calls <= 3) return {{"status", "error"}, {"error", "busy"}, {"message", "too many connections"}};
+        return {{"status", "ok"}, {"decision", "allow"}, {"grant_id", "g-1"}};
+    });
+    EXPECT_EQ(jit::pam::run_account(args, items("jt-alice"), facts).code, Code::Success);
+    EXPECT_EQ(calls.load(), 4);
+    // Any other error is final: asked once.
+    calls = 0;
+    d.set_handler([&calls](const jit::ipc::Message&) -> jit::ipc::Message {
+        ++calls;
+        return {{"status", "error"}, {"error", "bad_request"}, {"message", "missing user"}};
+    });
+    EXPECT_EQ(jit::pam::run_account(args, items("jt-alice"), facts).code, Code::PermDenied);
+    EXPECT_EQ(calls.load(), 1);
 }
 
 TEST_F(WithPasswd, SessionOpenAndCloseRegister) {
