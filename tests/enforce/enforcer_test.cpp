@@ -328,10 +328,11 @@ public:
     bool adopts_unregistered() const override { return true; }
 };
 
-// sshd goes on with a session whose session_open failed, timed out or was
-// refused: the live session of a managed user that was never registered is
-// adopted at the next listing (about once a minute): bound when a grant
-// covers it, ended when none does. A session registered under its leader pid
+// A session whose session_open never reached the daemon (a hand-written stack
+// without a required session line, or any session that escaped registration):
+// the live session of a managed user that was never registered is adopted at
+// the next listing (about once a minute): bound when a grant covers it, ended
+// when none does. A session registered under its leader pid
 // is not taken twice; one of a user jitlogin does not manage is left alone.
 TEST_F(EnforcerTest, UnregisteredSessionsOfManagedUsersAreAdoptedAtTheNextListing) {
     LogindLikeProber prober;
