@@ -73,6 +73,14 @@ pass "space back: the next change stored, a restart with the authority down serv
 
 # --- read-only, running ---------------------------------------------------------------
 authority_start || die "the authority did not restart"
+# A restarted authority issues a new revision: wait until the daemon has it
+# stored, so that nothing is legitimately being written when the dir turns read-only.
+auth_revision() { admin --json host show "$HOST" | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])'; }
+# The daemon answers its socket between bundles only (one loop): once status
+# shows the revision, grants.state and the snapshot of that bundle are written.
+daemon_revision() { ctl status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])'; }
+current() { [ "$(daemon_revision)" = "$(auth_revision)" ] && [ "$(sed -n 's/^revision=//p' "$S/grants.state")" = "$(auth_revision)" ]; }
+wait_for --or-die "the restarted authority's revision stored" 30 current
 GOOD=$(sums)
 # A read-only bind mount over the directory: the daemon's open files stay as
 # they are, everything it creates or renames there from now on gets EROFS.
