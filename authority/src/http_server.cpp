@@ -527,6 +527,11 @@ void HttpServer::admin_api(Exchange& x, const std::vector<std::string>& parts) {
                    csv_field(json_text(a["detail"])) + "\n";
         return send(x.req, 200, csv, "text/csv");
     }
+    if (n == 2 && parts[1] == "keys") {
+        require_method(x, "GET");
+        need("approver");
+        return send_json(x.req, 200, service_.keys_view());
+    }
     if (n == 2 && parts[1] == "people") {
         require_method(x, "POST");
         need("admin");

@@ -8,6 +8,8 @@
 #include <json/json.h>
 
 #include <algorithm>
+#include <map>
+#include <memory>
 
 namespace jit::authority {
 namespace {
@@ -185,6 +187,16 @@ Json::Value request_json(const RequestRecord& r, const std::vector<ApprovalRecor
     return j;
 }
 
+// The key_id of an envelope this authority stored ("" when unreadable).
+std::string envelope_key_id(const std::string& envelope) {
+    Json::Value v;
+    std::string err;
+    std::unique_ptr<Json::CharReader> r(Json::CharReaderBuilder().newCharReader());
+    if (!r->parse(envelope.data(), envelope.data() + envelope.size(), &v, &err) || !v.isObject() || !v["key_id"].isString())
+        return "";
+    return v["key_id"].asString();
+}
+
 }  // namespace
 
 std::string json_text(const Json::Value& v) {
@@ -292,7 +304,7 @@ std::size_t Service::tick() {
             for (std::size_t i = at; i < std::min(due.size(), at + kHeartbeatBatch); ++i) issue_in_tx(due[i]);
         });
     }
-    const std::size_t n = due.size();
+    const std::size_t n = due.size() + rekey_step();
     write([&] {
         for (auto r : store_.requests("", "pending")) {
             if (r.expires_at > now) continue;
@@ -302,6 +314,52 @@ std::size_t Service::tick() {
         }
     });
     return n;
+}
+
+std::size_t Service::rekey_step() {
+    if (rekeyed_for_ != signer_.key_id()) {
+        rekeyed_for_ = signer_.key_id();
+        rekey_pending_.clear();
+        for (const auto& h : store_.hosts()) rekey_pending_.push_back(h.host_id);
+    }
+    // Checked a batch at a time, re-signed in one commit: a change of key for
+    // 10,000 hosts is spread over some seconds of ticks, not one long stall.
+    std::vector<std::string> stale;
+    for (std::size_t checked = 0; checked < 4 * kHeartbeatBatch && !rekey_pending_.empty(); ++checked) {
+        std::string host = std::move(rekey_pending_.back());
+        rekey_pending_.pop_back();
+        auto b = store_.latest_bundle(host);
+        if (b && envelope_key_id(b->envelope) != signer_.key_id()) stale.push_back(std::move(host));
+        if (stale.size() == kHeartbeatBatch) break;
+    }
+    if (!stale.empty())
+        write([&] {
+            for (const auto& host : stale) issue_in_tx(host);
+        });
+    return stale.size();
+}
+
+Json::Value Service::keys_view() {
+    Json::Value j(Json::objectValue);
+    j["key_id"] = signer_.key_id();
+    j["public_key"] = signer_.public_pem();
+    std::map<std::string, std::int64_t> signed_with;
+    std::int64_t holding = 0, hosts = 0;
+    Json::Value behind(Json::arrayValue);  // hosts that do not hold a bundle signed with the key in use
+    for (const auto& h : store_.hosts()) {
+        ++hosts;
+        auto b = store_.latest_bundle(h.host_id);
+        const std::string kid = b ? envelope_key_id(b->envelope) : "";
+        ++signed_with[kid];
+        if (b && kid == signer_.key_id() && h.last_after >= b->revision) ++holding;
+        else if (behind.size() < 100) behind.append(h.host_id);
+    }
+    j["hosts"] = Json::Int64(hosts);
+    j["hosts_holding_key_in_use"] = Json::Int64(holding);
+    for (const auto& [kid, count] : signed_with) j["latest_bundles_by_key"][kid] = Json::Int64(count);
+    if (!j.isMember("latest_bundles_by_key")) j["latest_bundles_by_key"] = Json::Value(Json::objectValue);
+    j["hosts_behind"] = behind;  // at most 100 named
+    return j;
 }
 
 Json::Value Service::submit_request(const std::string& host_id, const Json::Value& body, const std::string& origin,
