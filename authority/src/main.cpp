@@ -48,7 +48,24 @@ struct Loop {
     std::string config_file;
     Config* config = nullptr;  // what the Service reads (replaced in place at SIGHUP)
     Signer* signer = nullptr;
+    event* rekey = nullptr;  // re-signing under a new key, between other work
 };
+
+void schedule_rekey(Loop* loop) {
+    if (!loop->service->rekey_pending() || event_pending(loop->rekey, EV_TIMEOUT, nullptr)) return;
+    timeval zero{0, 0};
+    event_add(loop->rekey, &zero);
+}
+
+void on_rekey(evutil_socket_t, short, void* arg) {
+    auto* loop = static_cast<Loop*>(arg);
+    try {
+        loop->service->rekey_step();
+        schedule_rekey(loop);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "jit-authority: re-signing under the new key: %s\n", e.what());  // the next tick retries
+    }
+}
 
 // SIGHUP: the rules and the signing key (key rotation without a restart) are
 // read again; a configuration or key that does not load changes nothing.
@@ -80,6 +97,7 @@ void on_reload(evutil_socket_t, short, void* arg) {
                      old_key == loop->signer->key_id() ? "" : (", was " + old_key + ": re-signing every host's bundle").c_str(),
                      kept.empty() ? "" : "; not applied until a restart: ", kept.c_str());
         sd_notifyf(0, "STATUS=serving, key %s", loop->signer->key_id().c_str());
+        schedule_rekey(loop);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "jit-authority: reload failed, keeping the running configuration and key: %s\n", e.what());
     }
@@ -112,6 +130,7 @@ void on_tick(evutil_socket_t, short, void* arg) {
     try {
         loop->server->flush_seen();
         loop->service->tick();
+        schedule_rekey(loop);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "jit-authority: heartbeat: %s\n", e.what());
     }
@@ -135,6 +154,7 @@ int serve(Config cfg, const std::string& config_file, const std::string& port_fi
         event* term = evsignal_new(base, SIGTERM, on_signal, &loop);
         event* intr = evsignal_new(base, SIGINT, on_signal, &loop);
         event* hup = evsignal_new(base, SIGHUP, on_reload, &loop);
+        loop.rekey = evtimer_new(base, on_rekey, &loop);
         event* tick = event_new(base, -1, EV_PERSIST, on_tick, &loop);
         timeval one{1, 0};
         if (int fd = store->notification_fd(); fd >= 0) {
@@ -154,6 +174,7 @@ int serve(Config cfg, const std::string& config_file, const std::string& port_fi
         event_free(term);
         event_free(intr);
         event_free(hup);
+        event_free(loop.rekey);
         event_free(tick);
         if (loop.notes != nullptr) event_free(loop.notes);
     }

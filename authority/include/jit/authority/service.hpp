@@ -48,6 +48,11 @@ public:
     // than the one in use, expires pending requests past their time. Returns
     // how many bundles were issued.
     std::size_t tick();
+    // Key rotation: re-signs (a quarter second's worth of batches) the bundles
+    // signed with another key than the one in use; true while hosts remain
+    // (the daemon calls again at once, between other work, until done).
+    std::size_t rekey_step();
+    bool rekey_pending() const { return !rekey_pending_.empty() || rekeyed_for_ != signer_.key_id(); }
 
     // §2. `origin` "host": body as PROTOCOL.md §2, requester = body.user.
     // "person": requester = caller.actor, user = body.user or the person.
@@ -109,7 +114,6 @@ private:
     // start, and after a reload), worked off a batch per tick.
     std::string rekeyed_for_;
     std::vector<std::string> rekey_pending_;
-    std::size_t rekey_step();
 };
 
 // Compact JSON text (no spaces, keys sorted) — what the authority signs and sends.
