@@ -1,9 +1,12 @@
 #!/bin/bash
-# Extension without disconnect, end to end: jit-authority (C++, SQLite), the
+# request -> approve -> login -> revoke -> session ended, and extension
+# without disconnect, end to end: jit-authority (C++, SQLite), the
 # real jit-helperd in /proc-fallback enforcement, a real sshd whose PAM stack
 # has pam_jit.so, jitctl and jitadm, all on loopback in a temp dir.
 #   extend_with_helperd.sh JIT_AUTHORITY JITADM JIT_HELPERD JITCTL PAM_JIT_SO
-# alice is logged in under a short grant; from the host she runs
+# First the whole path with a person's request: bob asks with `jitadm
+# request` (as himself), carol approves, bob logs in over ssh, carol revokes,
+# bob's session is ended. Then alice is logged in under a short grant; from the host she runs
 # `jitctl request --extend --duration 1m --reason …` (PROTOCOL.md §2
 # `extends`), carol approves with jitadm: the grant keeps its id, its end moves
 # by a minute, the ssh session lives past the old end, is warned again about
@@ -22,6 +25,8 @@ KEY_ID=jx-$TAG
 SHOW_ON_FAIL+=("$T/authority.log" "$T/sshd.log")
 ALICE=jx-${TAG}-alice
 ALICE_UID=$(free_uid 72000 72499) && add_user "$ALICE" "$ALICE_UID" || exit 1
+BOB=jx-${TAG}-bob
+BOB_UID=$(free_uid 72500 72999) && add_user "$BOB" "$BOB_UID" || exit 1
 
 mkdir -p "$T/auth" "$T/keys" && chmod 700 "$T/auth"
 cat >"$T/auth/authority.conf" <<EOC
@@ -72,12 +77,31 @@ lists_grant() { [ -n "$(grant_field "$1" id)" ]; }
 running() { kill -0 "$1" 2>/dev/null; }
 audit_has() { grep -- "$1" "$T/helperd.log" | grep -q -- "$2"; }
 
+mkfifo "$T/idle" && exec 9<>"$T/idle"
+json_field() { /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
+# --- request -> approve -> login -> revoke -> session ended ---------------------------
+adm person add "$BOB" --role requester >"$T/auth/bob.token" || die "person add"
+RID_B=$(JITADM_TOKEN_FILE=$T/auth/bob.token adm --json request "$HOST" --duration 30m --reason "INC-1: logs" | json_field id) \
+  || die "jitadm request as bob failed"
+adm requests approve "$RID_B" --comment "go" >/dev/null || die "approve failed"
+GB=$(adm --json requests show "$RID_B" | json_field grant_id)
+wait_for --or-die "bob's approved grant on the host" 20 lists_grant "$GB"
+wait_for 15 ssh_as "$BOB" true || die "bob cannot log in with the approved grant: $(cat "$T/ssh.err")"
+ssh_bg BOB "$T/idle" "$BOB" 'echo session-started; exec sleep 300'
+BOB_PID=$BG_PID
+check "bob's session is up" wait_for 10 grep -q session-started "$T/BOB.out"
+adm grant revoke "$HOST" "$GB" --reason "incident closed" >/dev/null || die "revoke failed"
+check "bob's session ends after the revocation" wait_for 30 not running "$BOB_PID"
+check "audit: session.ended (revoked)" wait_for 10 audit_has "session.ended" "JIT_REASON=revoked"
+check "bob is refused after the revocation" not ssh_as "$BOB" true
+
+# --- extension without disconnect -----------------------------------------------------
 G=$(adm grant create "$HOST" --user "$ALICE" --uid "$ALICE_UID" --duration 25s --reason "extension test") \
   || die "grant create failed"
 wait_for --or-die "the grant on the host" 20 lists_grant "$G"
 END0=$(grant_field "$G" not_after)
 wait_for 15 ssh_as "$ALICE" true || die "alice cannot log in with a grant: $(cat "$T/ssh.err")"
-mkfifo "$T/idle" && exec 9<>"$T/idle"
 ssh_bg ALICE "$T/idle" "$ALICE" 'echo session-started; exec sleep 300'
 ALICE_PID=$BG_PID
 check "alice's session is up" wait_for 10 grep -q session-started "$T/ALICE.out"
