@@ -103,7 +103,8 @@ def main():
                            [(f"h{i}", hashlib.sha256(f"tok-{i}".encode()).hexdigest(), now) for i in range(a.hosts)])
             db.commit()
             db.close()
-        proc = subprocess.Popen([a.binary, "-c", conf, "--port-file", f"{tmp}/port"], stderr=subprocess.DEVNULL)
+        log = open(f"{tmp}/authority.log", "w")
+        proc = subprocess.Popen([a.binary, "-c", conf, "--port-file", f"{tmp}/port"], stderr=log)
         for _ in range(200):
             if os.path.exists(f"{tmp}/port"):
                 break
@@ -187,6 +188,13 @@ def main():
               f"| {a.requests / submit_s:.0f} | {a.requests / approve_s:.0f} |")
         print(f"(RSS after the all-hosts change: {rss_all / 1024:.1f} MiB)")
         return 0
+    except BaseException:
+        if os.path.exists(f"{tmp}/authority.log"):
+            with open(f"{tmp}/authority.log") as f:
+                sys.stderr.write("jit-authority's log:\n" + f.read()[-4000:])
+        if proc is not None:
+            sys.stderr.write(f"jit-authority: {'running' if proc.poll() is None else f'exited {proc.returncode}'}\n")
+        raise
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGTERM)
