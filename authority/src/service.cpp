@@ -18,6 +18,8 @@ namespace {
 constexpr std::size_t kMaxEventsPerBatch = 10000;
 constexpr std::int64_t kMaxDuration = 90 * 86400;
 constexpr std::size_t kHeartbeatBatch = 256;
+// Re-signing under a new key: bigger commits (fewer fsyncs), still bounded.
+constexpr std::size_t kRekeyBatch = 1024;
 
 ApiError bad_request(const std::string& msg) { return ApiError(400, "invalid_request", msg); }
 ApiError not_found(const std::string& what) { return ApiError(404, "not_found", what + " not found"); }
@@ -330,11 +332,14 @@ std::size_t Service::rekey_step() {
     std::size_t issued = 0;
     while (!rekey_pending_.empty() && std::chrono::steady_clock::now() < until) {
         std::vector<std::string> stale;
-        while (!rekey_pending_.empty() && stale.size() < kHeartbeatBatch) {
+        // json_text writes keys sorted: an envelope of the key in use starts so.
+        const std::string current = "{\"key_id\":" + json_text(Json::Value(signer_.key_id())) + ",";
+        while (!rekey_pending_.empty() && stale.size() < kRekeyBatch) {
             std::string host = std::move(rekey_pending_.back());
             rekey_pending_.pop_back();
             auto b = store_.latest_bundle(host);
-            if (b && envelope_key_id(b->envelope) != signer_.key_id()) stale.push_back(std::move(host));
+            if (b && b->envelope.rfind(current, 0) != 0 && envelope_key_id(b->envelope) != signer_.key_id())
+                stale.push_back(std::move(host));
         }
         if (stale.empty()) continue;
         write([&] {
