@@ -45,6 +45,13 @@ def start_postgres(tmp):
     return f"postgresql:///jit?host={tmp}&port={port}&user=jit", [*psql, "-d", "jit"]
 
 
+def cpu_s(pid):
+    """utime + stime of pid, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def call(conn, method, path, token, body=None):
     conn.request(method, path, body=None if body is None else json.dumps(body),
                  headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
@@ -153,10 +160,12 @@ def main():
         with open(conf, "w") as f:
             f.write(text.replace(f"signing_key = {tmp}/k\n", f"signing_key = {tmp}/k2\n").replace("key_id = bench\n",
                                                                                                     "key_id = bench2\n"))
+        cpu0 = cpu_s(proc.pid)
         t = time.monotonic()
         proc.send_signal(signal.SIGHUP)
         got = wait_answers(sel, set(range(a.hosts)), t + DEADLINE)
         all_ms = sorted((v - t) * 1000 for v in got.values())
+        all_cpu = cpu_s(proc.pid) - cpu0  # the daemon's own CPU time for it (the machine may be shared)
         rss_all = rss_kib(proc.pid)
         for s_ in socks.values():
             s_.close()
@@ -186,7 +195,8 @@ def main():
               f"| {statistics.median(lat):.2f} | {lat[int(len(lat) * 0.99) - 1]:.2f} "
               f"| {statistics.median(all_ms) / 1000:.2f} | {all_ms[-1] / 1000:.2f} "
               f"| {a.requests / submit_s:.0f} | {a.requests / approve_s:.0f} |")
-        print(f"(RSS after the all-hosts change: {rss_all / 1024:.1f} MiB)")
+        print(f"(RSS after the all-hosts change: {rss_all / 1024:.1f} MiB; jit-authority's CPU time for it: "
+              f"{all_cpu:.2f} s; load average at the end: {os.getloadavg()[0]:.1f})")
         return 0
     except BaseException:
         if os.path.exists(f"{tmp}/authority.log"):
