@@ -458,6 +458,51 @@ TEST_F(DaemonTest, RequestRelayTakesIdentityFromTheKernelNotTheMessage) {
               "bad_request");
 }
 
+// jitctl request --extend: PROTOCOL.md §2 `extends`, for one of the caller's
+// own active grants (the kernel's identity picks whose), never another's.
+TEST_F(DaemonTest, ExtensionRelayNamesTheCallersOwnActiveGrant) {
+    make_daemon();
+    serve(bundle(1, {TestGrant{"g-1", "alice", true, false, kStart, kStart + 3600},
+                     TestGrant{"g-2", "dave", true, false, kStart, kStart + 3600}}));
+    const Peer alice{1000, 1000, 77};
+    const Peer dave{1001, 1001, 78};
+    auto last_post_body = [&]() {
+        Json::Value body;
+        for (const auto& p : transport_.pending)
+            if (p.request.method == "POST") Json::Reader().parse(p.request.body, body);
+        return body;
+    };
+    jit::ipc::Message answer;
+    daemon_->handle({{"op", "request"}, {"extend", "yes"}, {"duration_seconds", "1800"}, {"reason", "not done"}}, alice,
+                    [&](jit::ipc::Message m) { answer = std::move(m); });
+    Json::Value body = last_post_body();
+    EXPECT_EQ(body["extends"].asString(), "g-1");
+    EXPECT_EQ(body["user"].asString(), "alice");
+    EXPECT_EQ(body["duration_seconds"].asInt(), 1800);
+    for (const auto& p : transport_.pending)
+        if (p.request.method == "POST") {
+            auto done = p.done;
+            done(HttpResponse{201, R"({"id":"r-11","state":"pending","approvals_required":1})", ""});
+            break;
+        }
+    EXPECT_EQ(answer["id"], "r-11");
+    EXPECT_EQ(sink_.last(EventType::RequestRelayed)->field("JIT_GRANT_ID"), "g-1");
+    // Another user's grant, by name: refused here, never relayed.
+    const std::size_t posts = transport_.pending.size();
+    EXPECT_EQ(call({{"op", "request"}, {"extend", "yes"}, {"grant", "g-2"}, {"duration_seconds", "1800"}, {"reason", "x"}},
+                   alice)["error"],
+              "not_found");
+    // Nothing to extend.
+    const Peer carol{70005, 70005, 79};
+    EXPECT_EQ(call({{"op", "request"}, {"extend", "yes"}, {"duration_seconds", "1800"}, {"reason", "x"}}, carol)["error"],
+              "not_found");
+    EXPECT_EQ(transport_.pending.size(), posts);
+    // Dave names his own.
+    daemon_->handle({{"op", "request"}, {"extend", "yes"}, {"grant", "g-2"}, {"duration_seconds", "600"}, {"reason", "y"}},
+                    dave, [](jit::ipc::Message) {});
+    EXPECT_EQ(last_post_body()["extends"].asString(), "g-2");
+}
+
 TEST_F(DaemonTest, ReloadKeepsGrants) {
     make_daemon();
     serve(bundle(1, {TestGrant{"g-1", "alice", true, false, kStart, kStart + 3600}}));
