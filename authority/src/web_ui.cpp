@@ -199,16 +199,6 @@ std::string text_field(const std::map<std::string, std::string>& f, const std::s
     return v;
 }
 
-// A page safe to return to after a POST: one of ours, else the requests page.
-std::string back_to(evhttp_request* req) {
-    const std::string ref = header(req, "Referer");
-    const auto at = ref.find("/ui/");
-    if (at == std::string::npos) return "/ui/";
-    std::string path = ref.substr(at);
-    if (path.find_first_of("\r\n\\") != std::string::npos || path.rfind("/ui//", 0) == 0) return "/ui/";
-    return path;
-}
-
 }  // namespace
 
 struct WebUi::Stream {
@@ -298,7 +288,7 @@ void WebUi::handle(const Request& r) noexcept {
             const std::string page = render("error.html", {{"status", std::to_string(e.status)},
                                                             {"code", e.code},
                                                             {"message", e.what()},
-                                                            {"back", back_to(r.req)}});
+                                                            {"back", "/ui/"}});
             reply(r.req, e.status, page, "text/html; charset=utf-8");
         } catch (...) {
             reply(r.req, 500, "internal error\n", "text/plain");
@@ -413,7 +403,8 @@ void WebUi::route(const Request& r) {
                label + "</a>";
     }
     std::string flash;
-    if (!s.flash.empty()) {
+    // A live refresh (app.js) leaves the notice to the page the browser is navigating to.
+    if (!s.flash.empty() && header(r.req, "X-Jit-Refresh").empty()) {
         flash = render("flash.html", {{"kind", s.flash_kind}, {"text", s.flash}});
         s.flash.clear();
     }
@@ -457,7 +448,7 @@ void WebUi::post(const Request& r, Session& s, const std::string& session_key, c
         sessions_.erase(session_key);
         return redirect(r.req, "/ui/login?out=1", {{"Set-Cookie", set_cookie(kCookie, "", 0)}});
     }
-    std::string done;
+    std::string done, back = "/ui/";
     if (n == 4 && p[1] == "requests") {
         const std::string& id = p[2];
         const std::string comment = text_field(f, "comment");
@@ -478,6 +469,7 @@ void WebUi::post(const Request& r, Session& s, const std::string& session_key, c
         }
     } else if (n == 5 && p[1] == "grants") {
         const std::string &host = p[2], &id = p[3];
+        back = "/ui/grants";
         if (p[4] == "revoke") {
             need("approver");
             const std::string reason = text_field(f, "reason");
@@ -499,7 +491,7 @@ void WebUi::post(const Request& r, Session& s, const std::string& session_key, c
     }
     s.flash = done;
     s.flash_kind = "ok";
-    redirect(r.req, back_to(r.req));
+    redirect(r.req, back);
 }
 
 void WebUi::open_stream(const Request& r, const std::string& session_key) {

@@ -42,7 +42,10 @@
         const twin = fresh.querySelector('#' + CSS.escape(el.id));
         if (twin && el.type !== 'hidden') twin.value = el.value;
       }
-      for (const el of old.querySelectorAll('.flash')) el.remove();
+      // A notice about what this operator just did stays until they leave the page.
+      const notices = old.querySelectorAll('.flash');
+      const h1 = fresh.querySelector('h1');
+      for (const el of notices) fresh.insertBefore(el, h1);
       old.replaceWith(fresh);
       if (focused) { const f = document.getElementById(focused); if (f) f.focus(); }
       document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
