@@ -122,51 +122,62 @@ Webhooks::Webhooks(const Config& cfg, WebhookOptions opts) : opts_(opts) {
     }
     if (targets_.empty()) return;
     curl_global_init(CURL_GLOBAL_DEFAULT);  // before any thread
-    worker_ = std::thread([this] { run(); });
+    for (const auto& t : targets_) {
+        if (lanes_.count(t.url)) continue;
+        auto lane = std::make_unique<Lane>();
+        lane->url = t.url;
+        Lane* l = lane.get();
+        lanes_[t.url] = std::move(lane);
+        l->worker = std::thread([this, l] { run(*l); });
+    }
 }
 
 Webhooks::~Webhooks() {
-    if (!worker_.joinable()) return;
-    {
-        std::lock_guard<std::mutex> lock(mu_);
-        stop_ = true;
+    for (auto& [url, lane] : lanes_) {
+        {
+            std::lock_guard<std::mutex> lock(lane->mu);
+            lane->stop = true;
+        }
+        lane->cv.notify_all();
     }
-    cv_.notify_all();
-    worker_.join();
-    if (!queue_.empty())
-        std::fprintf(stderr, "jit-authority: webhooks: %zu deliveries still queued at shutdown are dropped\n", queue_.size());
+    for (auto& [url, lane] : lanes_) {
+        lane->worker.join();
+        if (!lane->queue.empty())
+            std::fprintf(stderr, "jit-authority: webhooks: %zu deliveries to %s still queued at shutdown are dropped\n",
+                         lane->queue.size(), url.c_str());
+    }
 }
 
 void Webhooks::notify(const Service::Change& c, const std::vector<std::string>& labels, UnixTime now) {
     if (targets_.empty() || !announced(c.kind)) return;
     const std::string delivery_id = new_id("d");
-    std::vector<Delivery> out;
     for (const auto& t : targets_) {
         if (!host_in_group(t.match, c.host_id, labels)) continue;
         Delivery d;
-        d.url = t.url;
         d.event = c.kind;
         d.id = delivery_id;
         d.body = t.format == "plain" ? plain_body(c, now) : slack_body(c);
         if (!t.secret.empty()) d.signature = signature(t.secret, d.body);
-        out.push_back(std::move(d));
-    }
-    if (out.empty()) return;
-    {
-        std::lock_guard<std::mutex> lock(mu_);
-        for (auto& d : out) {
-            if (queue_.size() >= opts_.max_queued) {
-                std::fprintf(stderr, "jit-authority: webhooks: queue full (%zu); %s for %s dropped\n", queue_.size(),
-                             d.event.c_str(), d.url.c_str());
+        Lane& lane = *lanes_.at(t.url);
+        {
+            std::lock_guard<std::mutex> lock(lane.mu);
+            if (lane.queue.size() >= opts_.max_queued) {
+                std::fprintf(stderr, "jit-authority: webhooks: queue for %s full (%zu); %s %s dropped\n", t.url.c_str(),
+                             lane.queue.size(), d.event.c_str(), d.id.c_str());
                 continue;
             }
-            queue_.emplace(std::chrono::steady_clock::now(), std::move(d));
+            lane.queue.emplace_back(std::chrono::steady_clock::now(), std::move(d));
         }
+        lane.cv.notify_all();
     }
-    cv_.notify_all();
 }
 
-bool Webhooks::deliver(const Delivery& d, std::string& why) {
+// Aborts a transfer in flight when the daemon stops (libcurl's progress callback).
+static int still_wanted(void* stop, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    return static_cast<const std::atomic<bool>*>(stop)->load() ? 1 : 0;
+}
+
+bool Webhooks::deliver(Lane& lane, const Delivery& d, std::string& why) {
     CURL* curl = curl_easy_init();
     if (curl == nullptr) {
         why = "curl_easy_init failed";
@@ -177,7 +188,10 @@ bool Webhooks::deliver(const Delivery& d, std::string& why) {
     headers = curl_slist_append(headers, ("X-Jit-Event: " + d.event).c_str());
     headers = curl_slist_append(headers, ("X-Jit-Delivery: " + d.id).c_str());
     if (!d.signature.empty()) headers = curl_slist_append(headers, ("X-Jit-Signature: " + d.signature).c_str());
-    curl_easy_setopt(curl, CURLOPT_URL, d.url.c_str());
+    curl_easy_setopt(curl, CURLOPT_URL, lane.url.c_str());
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, still_wanted);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &lane.stop);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, d.body.data());
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(d.body.size()));
@@ -202,36 +216,37 @@ bool Webhooks::deliver(const Delivery& d, std::string& why) {
     return true;
 }
 
-void Webhooks::run() {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!stop_) {
-        if (queue_.empty()) {
-            cv_.wait(lock);
+void Webhooks::run(Lane& lane) {
+    std::unique_lock<std::mutex> lock(lane.mu);
+    while (!lane.stop) {
+        if (lane.queue.empty()) {
+            lane.cv.wait(lock);
             continue;
         }
-        auto first = queue_.begin();
-        if (first->first > std::chrono::steady_clock::now()) {
-            cv_.wait_until(lock, first->first);
+        const auto due = lane.queue.front().first;
+        if (due > std::chrono::steady_clock::now()) {
+            lane.cv.wait_until(lock, due);
             continue;
         }
-        Delivery d = std::move(first->second);
-        queue_.erase(first);
+        Delivery d = std::move(lane.queue.front().second);
+        lane.queue.pop_front();
         lock.unlock();
         std::string why;
-        const bool ok = deliver(d, why);
+        const bool ok = deliver(lane, d, why);
         lock.lock();
         if (ok) continue;
         ++d.attempt;
         if (d.attempt >= opts_.attempts) {
             std::fprintf(stderr, "jit-authority: webhook %s %s to %s given up after %d attempts: %s\n", d.event.c_str(),
-                         d.id.c_str(), d.url.c_str(), d.attempt, why.c_str());
+                         d.id.c_str(), lane.url.c_str(), d.attempt, why.c_str());
             continue;
         }
         auto delay = opts_.first_retry * (1LL << std::min(d.attempt - 1, 20));
         if (delay > opts_.max_retry) delay = opts_.max_retry;
         std::fprintf(stderr, "jit-authority: webhook %s %s to %s failed (%s); retry %d in %lld ms\n", d.event.c_str(),
-                     d.id.c_str(), d.url.c_str(), why.c_str(), d.attempt, static_cast<long long>(delay.count()));
-        queue_.emplace(std::chrono::steady_clock::now() + delay, std::move(d));
+                     d.id.c_str(), lane.url.c_str(), why.c_str(), d.attempt, static_cast<long long>(delay.count()));
+        // The receiver sees its events in order: the retry keeps its place at the front.
+        lane.queue.emplace_front(std::chrono::steady_clock::now() + delay, std::move(d));
     }
 }
 

@@ -4,19 +4,23 @@
 // ({"text"}) or as the plain event, signed with HMAC-SHA256
 // (X-Jit-Signature: sha256=<hex>) when the group names a secret.
 //
-// Deliveries are queued after the decision is committed and sent by one
-// worker thread with libcurl, retried with exponential backoff: a slow or
-// failing receiver never delays a decision or the event loop. The queue is in
-// memory (bounded); what is still queued at shutdown is reported, not kept.
+// Deliveries are queued after the decision is committed and sent with
+// libcurl by one worker thread per receiver URL, retried with exponential
+// backoff: a slow or failing receiver never delays a decision, the event loop
+// or another receiver. The queues are in memory (bounded); what is still
+// queued at shutdown is reported, not kept.
 #pragma once
 
 #include <jit/authority/config.hpp>
 #include <jit/authority/service.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -60,23 +64,28 @@ private:
         std::string secret;
     };
     struct Delivery {
-        std::string url;
         std::string event;
         std::string id;
         std::string body;
         std::string signature;
         int attempt = 0;
     };
-    void run();
-    bool deliver(const Delivery& d, std::string& why);
+    // One receiver URL: its queue (by due time) and its worker.
+    struct Lane {
+        std::string url;
+        std::mutex mu;
+        std::condition_variable cv;
+        // In order; the front waits until its time (a retry keeps its place).
+        std::deque<std::pair<std::chrono::steady_clock::time_point, Delivery>> queue;
+        std::atomic<bool> stop{false};
+        std::thread worker;
+    };
+    void run(Lane& lane);
+    bool deliver(Lane& lane, const Delivery& d, std::string& why);
 
     std::vector<Target> targets_;
     WebhookOptions opts_;
-    std::mutex mu_;
-    std::condition_variable cv_;
-    std::multimap<std::chrono::steady_clock::time_point, Delivery> queue_;
-    bool stop_ = false;
-    std::thread worker_;
+    std::map<std::string, std::unique_ptr<Lane>> lanes_;  // by URL
 };
 
 }  // namespace jit::authority
