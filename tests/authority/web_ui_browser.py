@@ -44,6 +44,17 @@ except ImportError:  # the skip below names what is missing
 WAIT = 30  # seconds: an upper bound for a page to show something, never a measured duration
 
 
+def chromium(profile, width=1200, height=900):
+    """Headless Chromium with a fresh profile directory, nothing fetched from outside."""
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", f"--user-data-dir={profile}", f"--window-size={width},{height}"):
+        opts.add_argument(arg)
+    return webdriver.Chrome(service=DriverService(executable_path=CHROMEDRIVER), options=opts)
+
+
 def available():
     return (HAVE_SELENIUM and CPP_BIN and JITADM and os.access(CPP_BIN, os.X_OK) and os.access(JITADM, os.X_OK)
             and os.access(CHROMEDRIVER, os.X_OK) and os.access(CHROMIUM, os.X_OK))
@@ -79,15 +90,9 @@ class ApproversPage(unittest.TestCase):
 
     # -- the browser ------------------------------------------------------
     def browser(self, width=1200, height=900):
-        opts = webdriver.ChromeOptions()
-        opts.binary_location = CHROMIUM
         profile = tempfile.mkdtemp(prefix="jit-chromium-")
         self.addCleanup(shutil.rmtree, profile, True)
-        for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage", f"--user-data-dir={profile}", f"--window-size={width},{height}"):
-            opts.add_argument(arg)
-        drv = webdriver.Chrome(service=DriverService(executable_path=CHROMEDRIVER), options=opts)
+        drv = chromium(profile, width, height)
         self.addCleanup(drv.quit)
         return drv
 
