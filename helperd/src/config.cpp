@@ -321,6 +321,8 @@ private:
             c.ssh.users_group = v;
             return std::nullopt;
         };
+        h["recording.sessions"] = boolean(&c.recording.sessions);
+        h["recording.shell"] = abs_path(&c.recording.shell, false);
         h["enforce.warn_before"] = [&c](const std::string& v) -> std::optional<std::string> {
             c.enforce.warn_before.clear();
             for (auto& item : split_list(v)) {

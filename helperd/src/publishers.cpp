@@ -132,6 +132,7 @@ Status add_standard_publishers(Daemon& daemon) {
     pol.default_shell = c.nss.default_shell;
     pol.nologin_shell = c.nss.nologin_shell;
     pol.member_group = c.ssh.users_group;
+    if (c.recording.sessions) pol.recording_shell = c.recording.shell;
     auto p = nss::Publisher::open(pol);
     if (!p && p.error().code == "nss.state") {
         daemon.audit().emit(audit::set_aside(nss::uid_state_path(pol), p.error().message,
