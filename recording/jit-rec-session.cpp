@@ -9,7 +9,8 @@
 //     set variables for their next login: ~/.pam_environment with Debian's
 //     `pam_env user_readenv=1`, AcceptEnv, PermitUserEnvironment), and
 //     TLOG_REC_SESSION_CONF_TEXT is set to jitlogin's fixed settings (the
-//     journal, input and output and window size, no rate-limit drops);
+//     journal; output, window size, and keystrokes when there is a terminal;
+//     no rate-limit drops);
 //   - the client's command string goes after "--", so that a command such as
 //     `ssh host -- --writer=file` is a command, never a tlog option.
 // The shell started under recording is the one in
@@ -35,19 +36,25 @@
 
 namespace {
 
-// Everything recorded, to the journal (where jitctl audit and tlog-play -r
-// journal find it); "pass" keeps the session going past the rate limit with
-// the I/O still logged (tlog's "drop" would leave holes; "delay" stalls).
-constexpr const char* kConfText =
-    R"({"writer":"journal","log":{"input":true,"output":true,"window":true},)"
-    R"("limit":{"action":"pass"},"journal":{"augment":true,"priority":"info"}})";
+// To the journal (where jitctl audit and tlog-play -r journal find it),
+// output and window always; "pass" keeps the session going past the rate
+// limit with the I/O still logged (tlog's "drop" would leave holes, "delay"
+// stalls). Keystrokes (input) when the session has a terminal: there they are
+// what the engineer typed (a password typed at a no-echo prompt too). Without
+// a terminal the input is data (scp, rsync, a pipe), and tlog 12 logging it
+// ends the session at the input's end before the command's output is read
+// (seen with `echo cmd | tlog-rec-session`): the command's output is recorded.
+std::string conf_text(bool log_input) {
+    return std::string(R"({"writer":"journal","log":{"input":)") + (log_input ? "true" : "false") +
+           R"(,"output":true,"window":true},"limit":{"action":"pass"},"journal":{"augment":true,"priority":"info"}})";
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
     for (const char* name : {"TLOG_REC_SESSION_CONF_FILE", "TLOG_REC_SESSION_CONF_TEXT", "TLOG_REC_SESSION_SHELL"})
         ::unsetenv(name);
-    if (::setenv("TLOG_REC_SESSION_CONF_TEXT", kConfText, 1) != 0) {
+    if (::setenv("TLOG_REC_SESSION_CONF_TEXT", conf_text(::isatty(STDIN_FILENO) == 1).c_str(), 1) != 0) {
         std::fprintf(stderr, "jit-rec-session: cannot set tlog's configuration: %s\n", std::strerror(errno));
         return 126;
     }
