@@ -136,9 +136,20 @@ Result<std::vector<Record>> read_journal(const Query& q) {
 Result<std::vector<Recording>> read_recordings(const std::vector<Record>& records, const Query& where) {
     std::vector<Recording> out;
     std::set<std::string> seen;  // session|uid|boot already read
+    // The user's uid: on the session event, else on the grant's other events
+    // (grant.activated, login decisions); PAM's session.opened has no JIT_UID.
+    std::map<std::string, std::string> uid_of;
+    for (const Record& r : records)
+        if (!r.get(field::kUid).empty() && !r.get(field::kUser).empty())
+            uid_of.emplace(std::string(r.get(field::kUser)), std::string(r.get(field::kUid)));
     for (const Record& r : records) {
         if (r.type != EventType::SessionOpened) continue;
-        const std::string session(r.get(field::kSessionId)), uid(r.get(field::kUid)), boot(r.get("_BOOT_ID"));
+        const std::string session(r.get(field::kSessionId)), boot(r.get("_BOOT_ID"));
+        std::string uid(r.get(field::kUid));
+        if (uid.empty()) {
+            auto it = uid_of.find(std::string(r.get(field::kUser)));
+            if (it != uid_of.end()) uid = it->second;
+        }
         if (session.empty() || uid.empty() || !seen.insert(session + "|" + uid + "|" + boot).second) continue;
         auto opened = open_journal(where);
         if (!opened) return opened.error();

@@ -205,7 +205,7 @@ private:
 
     void register_keys() {
         Config& c = cfg_;
-        for (const char* s : {"authority", "socket", "state", "pam", "access", "nss", "sudo", "enforce", "ssh"}) sections_.insert(s);
+        for (const char* s : {"authority", "socket", "state", "pam", "access", "nss", "sudo", "enforce", "ssh", "recording"}) sections_.insert(s);
         auto& h = handlers_;
         h["authority.url"] = [&c](const std::string& v) -> std::optional<std::string> {
             std::string u = v;

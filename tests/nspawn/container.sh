@@ -165,7 +165,11 @@ warn_before = ${JIT_TB_WARN_OFFSETS:-20s,8s}
 kill_grace = ${JIT_TB_KILL_GRACE:-5}
 EOF
     # JIT_TB_RECORDING=on: JIT users' sessions recorded with tlog (test-recording.sh).
-    if [ "${JIT_TB_RECORDING:-off}" = on ]; then printf '\n[recording]\nsessions = on\n'; fi
+    # (The shell named: the build may be configured for another prefix than
+    # the /usr it is installed into here.)
+    if [ "${JIT_TB_RECORDING:-off}" = on ]; then
+        printf '\n[recording]\nsessions = on\nshell = /usr/libexec/jitlogin/jit-rec-session\n'
+    fi
 }
 
 # Puts the run's client key in /etc/ssh/authorized_keys/USER (any user,
