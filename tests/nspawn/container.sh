@@ -168,7 +168,7 @@ EOF
     # (The shell named: the build may be configured for another prefix than
     # the /usr it is installed into here.)
     if [ "${JIT_TB_RECORDING:-off}" = on ]; then
-        printf '\n[recording]\nsessions = on\nshell = /usr/libexec/jitlogin/jit-rec-session\n'
+        printf '\n[recording]\nsessions = on\nshell = %s\n' "${JIT_TB_REC_SHELL:-/usr/libexec/jitlogin/jit-rec-session}"
     fi
 }
 
