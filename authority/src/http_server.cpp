@@ -210,6 +210,12 @@ int HttpServer::listen(const std::string& addr_port) {
         throw std::runtime_error("refusing plain http on " + addr_port + ": set tls_cert and tls_key (plain http is for loopback only)");
     evhttp_bound_socket* sock = evhttp_bind_socket_with_handle(http_, addr.c_str(), ev_uint16_t(port));
     if (sock == nullptr) throw std::runtime_error("cannot listen on " + addr_port + ": " + std::strerror(errno));
+    // libevent listens with a backlog of 128: thousands of hosts reconnecting
+    // at once (an authority restart) overflow it, and a connection dropped from
+    // a full queue stalls its host for a minute of SYN-ACK retries
+    // (bench/authority). The kernel caps this at net.core.somaxconn.
+    if (::listen(evhttp_bound_socket_get_fd(sock), 65535) != 0)
+        throw std::runtime_error("cannot listen on " + addr_port + ": " + std::strerror(errno));
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     getsockname(evhttp_bound_socket_get_fd(sock), reinterpret_cast<sockaddr*>(&ss), &len);
@@ -526,6 +532,11 @@ void HttpServer::admin_api(Exchange& x, const std::vector<std::string>& parts) {
                    csv_field(a["action"].asString()) + "," + csv_field(a["target"].asString()) + "," +
                    csv_field(json_text(a["detail"])) + "\n";
         return send(x.req, 200, csv, "text/csv");
+    }
+    if (n == 2 && parts[1] == "keys") {
+        require_method(x, "GET");
+        need("approver");
+        return send_json(x.req, 200, service_.keys_view());
     }
     if (n == 2 && parts[1] == "people") {
         require_method(x, "POST");

@@ -8,6 +8,9 @@
 #include <json/json.h>
 
 #include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
 
 namespace jit::authority {
 namespace {
@@ -15,6 +18,8 @@ namespace {
 constexpr std::size_t kMaxEventsPerBatch = 10000;
 constexpr std::int64_t kMaxDuration = 90 * 86400;
 constexpr std::size_t kHeartbeatBatch = 256;
+// Re-signing under a new key: bigger commits (fewer fsyncs), still bounded.
+constexpr std::size_t kRekeyBatch = 1024;
 
 ApiError bad_request(const std::string& msg) { return ApiError(400, "invalid_request", msg); }
 ApiError not_found(const std::string& what) { return ApiError(404, "not_found", what + " not found"); }
@@ -185,6 +190,16 @@ Json::Value request_json(const RequestRecord& r, const std::vector<ApprovalRecor
     return j;
 }
 
+// The key_id of an envelope this authority stored ("" when unreadable).
+std::string envelope_key_id(const std::string& envelope) {
+    Json::Value v;
+    std::string err;
+    std::unique_ptr<Json::CharReader> r(Json::CharReaderBuilder().newCharReader());
+    if (!r->parse(envelope.data(), envelope.data() + envelope.size(), &v, &err) || !v.isObject() || !v["key_id"].isString())
+        return "";
+    return v["key_id"].asString();
+}
+
 }  // namespace
 
 std::string json_text(const Json::Value& v) {
@@ -292,7 +307,7 @@ std::size_t Service::tick() {
             for (std::size_t i = at; i < std::min(due.size(), at + kHeartbeatBatch); ++i) issue_in_tx(due[i]);
         });
     }
-    const std::size_t n = due.size();
+    const std::size_t n = due.size() + rekey_step();
     write([&] {
         for (auto r : store_.requests("", "pending")) {
             if (r.expires_at > now) continue;
@@ -302,6 +317,60 @@ std::size_t Service::tick() {
         }
     });
     return n;
+}
+
+std::size_t Service::rekey_step() {
+    if (rekeyed_for_ != signer_.key_id()) {
+        rekeyed_for_ = signer_.key_id();
+        rekey_pending_.clear();
+        for (const auto& h : store_.hosts()) rekey_pending_.push_back(h.host_id);
+    }
+    // Re-signed a batch per commit, for at most a quarter second per tick:
+    // a new key reaches 10,000 hosts in seconds (bench/authority) while the
+    // loop keeps answering between ticks.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(250);
+    std::size_t issued = 0;
+    while (!rekey_pending_.empty() && std::chrono::steady_clock::now() < until) {
+        std::vector<std::string> stale;
+        // json_text writes keys sorted: an envelope of the key in use starts so.
+        const std::string current = "{\"key_id\":" + json_text(Json::Value(signer_.key_id())) + ",";
+        while (!rekey_pending_.empty() && stale.size() < kRekeyBatch) {
+            std::string host = std::move(rekey_pending_.back());
+            rekey_pending_.pop_back();
+            auto b = store_.latest_bundle(host);
+            if (b && b->envelope.rfind(current, 0) != 0 && envelope_key_id(b->envelope) != signer_.key_id())
+                stale.push_back(std::move(host));
+        }
+        if (stale.empty()) continue;
+        write([&] {
+            for (const auto& host : stale) issue_in_tx(host);
+        });
+        issued += stale.size();
+    }
+    return issued;
+}
+
+Json::Value Service::keys_view() {
+    Json::Value j(Json::objectValue);
+    j["key_id"] = signer_.key_id();
+    j["public_key"] = signer_.public_pem();
+    std::map<std::string, std::int64_t> signed_with;
+    std::int64_t holding = 0, hosts = 0;
+    Json::Value behind(Json::arrayValue);  // hosts that do not hold a bundle signed with the key in use
+    for (const auto& h : store_.hosts()) {
+        ++hosts;
+        auto b = store_.latest_bundle(h.host_id);
+        const std::string kid = b ? envelope_key_id(b->envelope) : "";
+        ++signed_with[kid];
+        if (b && kid == signer_.key_id() && h.last_after >= b->revision) ++holding;
+        else if (behind.size() < 100) behind.append(h.host_id);
+    }
+    j["hosts"] = Json::Int64(hosts);
+    j["hosts_holding_key_in_use"] = Json::Int64(holding);
+    for (const auto& [kid, count] : signed_with) j["latest_bundles_by_key"][kid] = Json::Int64(count);
+    if (!j.isMember("latest_bundles_by_key")) j["latest_bundles_by_key"] = Json::Value(Json::objectValue);
+    j["hosts_behind"] = behind;  // at most 100 named
+    return j;
 }
 
 Json::Value Service::submit_request(const std::string& host_id, const Json::Value& body, const std::string& origin,
