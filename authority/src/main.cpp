@@ -1,5 +1,6 @@
 // jit-authority: the daemon (docs/authority.md, jit-authority.8).
 #include "http_server.hpp"
+#include "webhooks.hpp"
 
 #include <jit/authority/config.hpp>
 #include <jit/authority/crypto.hpp>
@@ -131,6 +132,7 @@ void on_tick(evutil_socket_t, short, void* arg) {
         loop->server->flush_seen();
         loop->service->tick();
         schedule_rekey(loop);
+        loop->server->web().tick();
     } catch (const std::exception& e) {
         std::fprintf(stderr, "jit-authority: heartbeat: %s\n", e.what());
     }
@@ -145,8 +147,15 @@ int serve(Config cfg, const std::string& config_file, const std::string& port_fi
     if (base == nullptr) throw std::runtime_error("event_base_new failed");
     int rc = 0;
     {
+        Webhooks webhooks(cfg);
         HttpServer server(base, service);
         service.on_issue([&server](const BundleRecord& b) { server.wake(b); });
+        service.on_change([&](const Service::Change& c) {
+            server.web().changed(c);
+            if (!webhooks.any()) return;
+            auto host = service.store().host(c.host_id);
+            webhooks.notify(c, host ? host->labels : std::vector<std::string>{}, service.now());
+        });
         std::string ports;
         for (const auto& l : cfg.settings.listen) ports += std::to_string(server.listen(l)) + "\n";
         if (!port_file.empty()) write_file_atomically(port_file, ports);

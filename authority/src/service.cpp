@@ -200,7 +200,34 @@ std::string envelope_key_id(const std::string& envelope) {
     return v["key_id"].asString();
 }
 
+// What the page and the webhooks are told of a grant.
+Json::Value grant_subject(const GrantRecord& g, UnixTime not_after, const std::string& reason) {
+    Json::Value j(Json::objectValue);
+    j["id"] = g.id;
+    j["host_id"] = g.host_id;
+    j["user"] = g.user;
+    j["not_after"] = Json::Int64(not_after);
+    if (!reason.empty()) j["reason"] = reason;
+    if (!g.request_id.empty()) j["request_id"] = g.request_id;
+    return j;
+}
+
 }  // namespace
+
+std::string access_summary(const Json::Value& ask) {
+    std::string what;
+    if (ask.get("login", true).asBool()) what = "login";
+    if (ask.isMember("sudo")) {
+        std::string cmds;
+        for (const auto& c : ask["sudo"]["commands"]) cmds += (cmds.empty() ? "" : ", ") + c.asString();
+        what += (what.empty() ? "" : " + ") + std::string("sudo ") + cmds;
+        const std::string run_as = ask["sudo"].get("run_as", "root").asString();
+        if (run_as != "root") what += " (as " + run_as + ")";
+    }
+    return what.empty() ? "nothing" : what;
+}
+
+int role_rank(const std::string& role) { return role == "admin" ? 3 : role == "approver" ? 2 : role == "requester" ? 1 : 0; }
 
 std::string json_text(const Json::Value& v) {
     Json::StreamWriterBuilder w;
@@ -223,18 +250,28 @@ Service::Service(Store& store, const Signer& signer, const Config& config, Clock
 template <class F>
 auto Service::write(F&& f) {
     issued_.clear();
+    changes_.clear();
+    auto after_commit = [this] {
+        auto issued = std::move(issued_);
+        auto changes = std::move(changes_);
+        if (listener_) for (const auto& b : issued) listener_(b);
+        for (const auto& c : changes)
+            for (const auto& l : change_listeners_) l(c);
+    };
     using R = decltype(f());
     if constexpr (std::is_void_v<R>) {
         store_.transaction([&] { f(); });
-        auto issued = std::move(issued_);
-        if (listener_) for (const auto& b : issued) listener_(b);
+        after_commit();
     } else {
         std::optional<R> out;
         store_.transaction([&] { out.emplace(f()); });
-        auto issued = std::move(issued_);
-        if (listener_) for (const auto& b : issued) listener_(b);
+        after_commit();
         return std::move(*out);
     }
+}
+
+void Service::changed(std::string kind, const std::string& host_id, const std::string& actor, Json::Value subject) {
+    changes_.push_back(Change{std::move(kind), host_id, actor, std::move(subject)});
 }
 
 HostRecord Service::require_host(const std::string& host_id) {
@@ -314,6 +351,7 @@ std::size_t Service::tick() {
             r.state = "expired";
             r.message = "nobody decided in time";
             store_.update_request(r);
+            changed("request.expired", r.host_id, "authority", request_json(r, store_.approvals(r.id)));
         }
     });
     return n;
@@ -412,6 +450,7 @@ Json::Value Service::submit_request(const std::string& host_id, const Json::Valu
         store_.add_request(r);
         Json::Value detail = ask.to_json();
         record(caller, "request.submit", host_id + "/" + r.id, detail);
+        changed("request.created", host_id, caller.actor, request_json(r, {}));
         if (r.approvals_required == 0) finish_approved(r, {}, Caller{"authority", "rule " + r.rule});
         Json::Value view = request_json(r, {});
         view.removeMember("request");
@@ -464,6 +503,7 @@ Json::Value Service::finish_approved(RequestRecord& r, const std::vector<std::st
     detail["request"] = r.id;
     record(caller, "grant.from_request", r.host_id + "/" + r.grant_id, detail);
     issue_in_tx(r.host_id);
+    changed("request.approved", r.host_id, caller.actor, request_json(r, store_.approvals(r.id)));
     return Json::Value(r.grant_id);
 }
 
@@ -491,6 +531,7 @@ Json::Value Service::approve(const std::string& request_id, const std::string& c
         else {
             r.decided_by = approvers;
             store_.update_request(r);
+            changed("request.approval", r.host_id, caller.actor, request_json(r, store_.approvals(r.id)));
         }
         return request_json(r, store_.approvals(r.id));
     });
@@ -508,7 +549,9 @@ Json::Value Service::deny(const std::string& request_id, const std::string& comm
         Json::Value detail;
         detail["comment"] = comment;
         record(caller, "request.deny", r.host_id + "/" + r.id, detail);
-        return request_json(r, store_.approvals(r.id));
+        Json::Value view = request_json(r, store_.approvals(r.id));
+        changed("request.denied", r.host_id, caller.actor, view);
+        return view;
     });
 }
 
@@ -520,7 +563,9 @@ Json::Value Service::cancel(const std::string& request_id, const Caller& caller)
         r.state = "cancelled";
         store_.update_request(r);
         record(caller, "request.cancel", r.host_id + "/" + r.id, Json::Value(Json::objectValue));
-        return request_json(r, store_.approvals(r.id));
+        Json::Value view = request_json(r, store_.approvals(r.id));
+        changed("request.cancelled", r.host_id, caller.actor, view);
+        return view;
     });
 }
 
@@ -635,6 +680,7 @@ Json::Value Service::revoke_grant(const std::string& host_id, const std::string&
         Json::Value detail;
         detail["reason"] = reason;
         record(caller, "grant.revoke", host_id + "/" + grant_id, detail);
+        changed("grant.revoked", host_id, caller.actor, grant_subject(*g, g->not_after, reason));
         Json::Value out;
         out["revision"] = Json::Int64(issue_in_tx(host_id).revision);
         return out;
@@ -653,6 +699,7 @@ Json::Value Service::extend_grant(const std::string& host_id, const std::string&
         Json::Value detail;
         detail["not_after"] = Json::Int64(not_after);
         record(caller, "grant.extend", host_id + "/" + grant_id, detail);
+        changed("grant.extended", host_id, caller.actor, grant_subject(*g, not_after, ""));
         Json::Value out;
         out["not_after"] = Json::Int64(not_after);
         out["revision"] = Json::Int64(issue_in_tx(host_id).revision);

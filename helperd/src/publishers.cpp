@@ -198,6 +198,19 @@ Status add_standard_publishers(Daemon& daemon, const std::string& visudo) {
     pol.default_shell = c.nss.default_shell;
     pol.nologin_shell = c.nss.nologin_shell;
     pol.member_group = c.ssh.users_group;
+    if (c.recording.sessions) {
+        // Published all the same: a recorded user's session must not start
+        // unrecorded (sshd refuses a shell it cannot run). Said loudly at start.
+        pol.recording_shell = c.recording.shell;
+        if (::access(c.recording.shell.c_str(), X_OK) != 0)
+            daemon.audit().emit(Event{EventType::SecurityAlert,
+                                      "recording.sessions is on but recording.shell " + c.recording.shell +
+                                          " cannot be run: JIT users cannot log in until it is installed "
+                                          "(jitlogin's jit-rec-session, and tlog's tlog-rec-session)",
+                                      {}}
+                                    .add(std::string(field::kAlert), "recording.shell_missing")
+                                    .add(std::string(field::kPath), c.recording.shell));
+    }
     auto p = nss::Publisher::open(pol);
     if (!p && p.error().code == "nss.state") {
         daemon.audit().emit(audit::set_aside(nss::uid_state_path(pol), p.error().message,

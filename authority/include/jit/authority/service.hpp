@@ -35,9 +35,19 @@ public:
     using Clock = std::function<UnixTime()>;
     // Called after a new revision for the host is committed (wakes long polls).
     using IssueListener = std::function<void(const BundleRecord&)>;
+    // Something people watch changed (a request or a grant), after the commit:
+    // the web page's live updates and the webhooks (authority/src/webhooks.cpp).
+    struct Change {
+        std::string kind;     // request.created|approval|approved|denied|expired|cancelled, grant.revoked|extended
+        std::string host_id;
+        std::string actor;    // who did it ("authority" for expiry)
+        Json::Value subject;  // the request view, or {id, user, reason, not_after} of a grant
+    };
+    using ChangeListener = std::function<void(const Change&)>;
 
     Service(Store& store, const Signer& signer, const Config& config, Clock clock);
     void on_issue(IssueListener l) { listener_ = std::move(l); }
+    void on_change(ChangeListener l) { change_listeners_.push_back(std::move(l)); }
 
     // §1: the latest bundle, issuing the host's first (revision 1) if none.
     BundleRecord current_bundle(const std::string& host_id);
@@ -114,7 +124,15 @@ private:
     // start, and after a reload), worked off a batch per tick.
     std::string rekeyed_for_;
     std::vector<std::string> rekey_pending_;
+    void changed(std::string kind, const std::string& host_id, const std::string& actor, Json::Value subject);
+    std::vector<ChangeListener> change_listeners_;
+    std::vector<Change> changes_;       // committed → change listeners
 };
+
+// "login", "sudo /usr/bin/apt-get, …", "login + sudo …" for a request body or a grant.
+std::string access_summary(const Json::Value& ask);
+// admin 3, approver 2, requester 1, else 0: the admin API's and the page's role order.
+int role_rank(const std::string& role);
 
 // Compact JSON text (no spaces, keys sorted) — what the authority signs and sends.
 std::string json_text(const Json::Value& v);
