@@ -23,7 +23,7 @@ S=$T/state
 mkdir -m 0700 "$S"
 mount -t tmpfs -o size=512k,mode=0700 jit-faults-state "$S" 2>/dev/null || skip "cannot mount a tmpfs"
 unmount_all() { while mountpoint -q "$S"; do umount -l "$S" || break; done; }
-trap 'rc=$?; unmount_all; (exit $rc); cleanup' EXIT
+trap 'rc=$?; set +e; unmount_all; (exit $rc); cleanup' EXIT
 
 HOST=web-01
 authority_for_host || die "the reference authority did not start"
