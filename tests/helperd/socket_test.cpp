@@ -2,6 +2,7 @@
 // size limits, the connection cap, and a slow client not blocking others;
 // exceptions caught at the C boundary; the daemon's operations as forged by
 // an unprivileged peer.
+#include <jit/durable_file.hpp>
 #include <jit/helperd/boundary.hpp>
 #include <jit/helperd/daemon.hpp>
 #include <jit/helperd/sd_loop.hpp>
@@ -586,7 +587,7 @@ TEST(ForgedPeer, UnprivilegedPeerCannotWriteTheTrailOrSeeOthers) {
                                            jit::test::TestGrant{"g-2", "carol", true, true, now - 60, now + 3600}}))})
                     .ok());
     // alice (uid 1000) relayed request r-alice.
-    ASSERT_TRUE(write_file_atomic(config.state_dir + "/requests", "jit-requests 1\nr-alice\t1000\t1\n", 0600).ok());
+    ASSERT_TRUE(jit::durable::write_file_durably(config.state_dir + "/requests", "jit-requests 1\nr-alice\t1000\t1\n").ok());
     jit::audit::RecordingSink sink;
     SocketServerOptions opt = options(dir.path());
     std::string forged_status, forged_request_status, forged_check;

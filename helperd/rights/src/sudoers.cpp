@@ -1,6 +1,8 @@
 // Sudoers drop-in rendering and atomic publishing (see rights.hpp).
 #include <jit/rights.hpp>
 
+#include <jit/durable_file.hpp>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -93,17 +95,6 @@ bool valid_grant_id(const std::string& id) {
 
 std::string errno_text(const std::string& what, const std::string& path) {
     return what + " " + path + ": " + std::strerror(errno);
-}
-
-bool write_all(int fd, const std::string& data) {
-    std::size_t off = 0;
-    while (off < data.size()) {
-        ssize_t n = write(fd, data.data() + off, data.size() - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        off += std::size_t(n);
-    }
-    return true;
 }
 
 bool read_file(const std::string& path, std::string* out) {
@@ -252,12 +243,10 @@ Result<PublishReport> publish_sudoers(const std::string& path, const std::vector
     const std::size_t slash = path.rfind('/');
     if (path.empty() || path[0] != '/' || slash == std::string::npos || slash + 1 == path.size())
         return make_error("sudoers.path", "sudoers path '" + path + "' is not an absolute file path");
-    const std::string dir = slash == 0 ? "/" : path.substr(0, slash);
     const std::string name = path.substr(slash + 1);
     if (name.find('.') != std::string::npos || name.back() == '~')
         return make_error("sudoers.path", "sudoers path '" + path +
                                               "': sudo's #includedir ignores names containing '.' or ending in '~'");
-    const std::string tmp = dir + "/." + name + ".tmp";
 
     RenderedSudoers r = render_sudoers(grants, now);
     PublishReport report;
@@ -271,32 +260,18 @@ Result<PublishReport> publish_sudoers(const std::string& path, const std::vector
         return report;  // unchanged
     }
 
-    unlink(tmp.c_str());  // a leftover from a crash
-    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
-    if (fd < 0) return make_error("sudoers.write", errno_text("create", tmp));
-    auto fail = [&](Error e) -> Result<PublishReport> {
-        if (fd >= 0) close(fd);
-        unlink(tmp.c_str());
-        return e;
-    };
-    if (!write_all(fd, r.text)) return fail(make_error("sudoers.write", errno_text("write", tmp)));
-    if (options.chown_root && fchown(fd, 0, 0) != 0) return fail(make_error("sudoers.write", errno_text("chown root:root", tmp)));
-    if (fchmod(fd, 0440) != 0) return fail(make_error("sudoers.write", errno_text("chmod 0440", tmp)));
-    if (fsync(fd) != 0) return fail(make_error("sudoers.write", errno_text("fsync", tmp)));
-    if (close(fd) != 0) { fd = -1; return fail(make_error("sudoers.write", errno_text("close", tmp))); }
-    fd = -1;
-
+    durable::remove_temp_files(path);  // a leftover from a crash
+    durable::WriteOptions write{.mode = 0440, .owner_root = options.chown_root};
     if (!options.visudo.empty() && access(options.visudo.c_str(), X_OK) == 0) {
-        bool ok = false;
-        std::string why = run_visudo(options.visudo, tmp, &ok);
-        if (!ok) return fail(make_error("sudoers.invalid", why));
+        write.check = [&](const std::string& tmp) -> Status {
+            bool ok = false;
+            std::string why = run_visudo(options.visudo, tmp, &ok);
+            if (!ok) return make_error("sudoers.invalid", why);
+            return Ok{};
+        };
     }
-    if (rename(tmp.c_str(), path.c_str()) != 0) return fail(make_error("sudoers.write", errno_text("rename to", path)));
-    int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
+    if (auto written = durable::write_file_durably(path, r.text, write); !written)
+        return written.error().code == "io" ? make_error("sudoers.write", written.error().message) : written.error();
     report.changed = true;
     return report;
 }
