@@ -6,6 +6,7 @@
 #include <jit/authority/crypto.hpp>
 #include <jit/authority/service.hpp>
 #include <jit/authority/store.hpp>
+#include <jit/durable_file.hpp>
 
 #include <CLI/CLI.hpp>
 #include <event2/event.h>
@@ -14,7 +15,6 @@
 #include <csignal>
 #include <cstdio>
 #include <ctime>
-#include <fstream>
 #include <iostream>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,14 +29,10 @@ constexpr int kExitConfig = 2;
 // lower revisions than they hold. The unit does not restart on it.
 constexpr int kExitStorage = 3;
 
-void write_file_atomically(const std::string& path, const std::string& text) {
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::trunc);
-        out << text;
-        if (!out.flush()) throw std::runtime_error("cannot write " + tmp);
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error("cannot rename " + tmp + " to " + path);
+// The listening ports, one a line, for whoever started us with --port-file.
+void write_port_file(const std::string& path, const std::string& ports) {
+    if (auto st = jit::durable::write_file_durably(path, ports, {.mode = 0644}); !st)
+        throw std::runtime_error(st.error().message);
 }
 
 jit::UnixTime wall_clock() { return static_cast<jit::UnixTime>(std::time(nullptr)); }
@@ -158,7 +154,7 @@ int serve(Config cfg, const std::string& config_file, const std::string& port_fi
         });
         std::string ports;
         for (const auto& l : cfg.settings.listen) ports += std::to_string(server.listen(l)) + "\n";
-        if (!port_file.empty()) write_file_atomically(port_file, ports);
+        if (!port_file.empty()) write_port_file(port_file, ports);
         Loop loop{base, &server, &service, nullptr, config_file, &cfg, &*signer};
         event* term = evsignal_new(base, SIGTERM, on_signal, &loop);
         event* intr = evsignal_new(base, SIGINT, on_signal, &loop);

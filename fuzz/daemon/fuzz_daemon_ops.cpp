@@ -30,6 +30,7 @@ struct World {
     jit::test::Signer signer;
     ManualLoop loop{kStart};
     jit::test::FakeTransport transport;
+    jit::helperd::AuthorityClient authority{transport};
     jit::audit::RecordingSink sink;
     jit::test::FakeAccounts accounts;
     std::unique_ptr<Daemon> daemon;
@@ -37,7 +38,7 @@ struct World {
     World() {
         jit::test::add_daemon_accounts(accounts);
         daemon = std::make_unique<Daemon>(jit::test::daemon_config(dir.path()), signer.keys(),
-                                          Daemon::Deps{loop, transport, sink, accounts});
+                                          Daemon::Deps{loop, authority, sink, accounts});
         require(daemon->start().ok(), "the daemon starts");
         loop.advance(std::chrono::milliseconds(0));  // its first long poll
         require(!transport.pending.empty(), "the daemon polls the authority");

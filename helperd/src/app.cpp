@@ -74,24 +74,13 @@ private:
     const upload::UploadQueue* queue_;
 };
 
-// Audit-event upload (PROTOCOL.md §3) over the daemon's own non-blocking
-// HTTP client: the queue (helperd/upload) decides what and when.
+// Audit-event upload (PROTOCOL.md §3) through the daemon's authority client:
+// the queue (helperd/upload) decides what and when.
 class UploadTransport final : public upload::EventTransport {
 public:
-    explicit UploadTransport(Transport& http) : http_(http) {}
-    void set_target(const Config& c) {
-        url_ = c.authority.url + "/v1/hosts/" + c.authority.host_id + "/events";
-        connect_timeout_ = c.authority.connect_timeout;
-    }
+    explicit UploadTransport(AuthorityClient& authority) : authority_(authority) {}
     void send(const upload::Batch& batch, Done done) override {
-        HttpRequest r;
-        r.method = "POST";
-        r.url = url_;
-        r.body = batch.body();
-        r.headers = {"Content-Type: application/json", "Accept: application/json"};
-        r.connect_timeout = std::chrono::seconds(connect_timeout_);
-        r.total_timeout = std::chrono::seconds(connect_timeout_ + 30);
-        http_.start(r, [done](HttpResponse resp) {
+        authority_.post_events(batch.body(), [done](HttpResponse resp) {
             upload::SendResult res;
             res.http_status = int(resp.status);
             res.acknowledged = resp.status >= 200 && resp.status < 300;
@@ -101,9 +90,7 @@ public:
     }
 
 private:
-    Transport& http_;
-    std::string url_;
-    int connect_timeout_ = 10;
+    AuthorityClient& authority_;
 };
 
 // Other parts of the daemon (enforcement, ...) attach here.
@@ -120,7 +107,8 @@ class App {
 public:
     App(sd_event* event, Loaded loaded, std::string path)
         : event_(event), path_(std::move(path)), sink_(audit::make_default_sink("jit-helperd")), loop_(event),
-          transport_(event, std::move(loaded.tls)), upload_transport_(transport_), loaded_(std::move(loaded)),
+          transport_(event, std::move(loaded.tls)), authority_(transport_, AuthorityTarget::from(loaded.config.authority)),
+          upload_transport_(authority_), loaded_(std::move(loaded)),
           accounts_(system_accounts_, cache_ttl_ms(loaded_.config), cache_watch(loaded_.config)) {}
     ~App() { set_boundary_sink(nullptr); }
 
@@ -131,7 +119,6 @@ public:
         // The state dir first: the upload spool lives in it.
         if (auto st = StateStore(loaded_.config.state_dir).prepare(); !st) return fail(st.error());
         if (loaded_.config.authority.upload_events) {
-            upload_transport_.set_target(loaded_.config);
             upload::UploadOptions options;
             options.sync_interval_ms = loaded_.config.authority.upload_sync_ms;
             auto q = upload::UploadQueue::open(loaded_.config.state_dir + "/upload", upload_transport_, *sink_, options);
@@ -157,7 +144,7 @@ public:
         }
         set_boundary_sink(events);
         daemon_ = std::make_unique<Daemon>(std::move(loaded_.config), std::move(loaded_.keys),
-                                           Daemon::Deps{loop_, transport_, *events, accounts_});
+                                           Daemon::Deps{loop_, authority_, *events, accounts_});
         return serve();
     }
 
@@ -252,8 +239,7 @@ private:
                             .add(std::string(audit::field::kAlert), "config_reload_failed")
                             .add(std::string(audit::field::kPath), path_));
         } else {
-            transport_.set_tls(std::move(loaded->tls));
-            upload_transport_.set_target(loaded->config);
+            transport_.set_tls(std::move(loaded->tls));  // the authority's target: daemon_->reload
             accounts_.configure(cache_ttl_ms(loaded->config), cache_watch(loaded->config));
             daemon_->reload(std::move(loaded->config), std::move(loaded->keys));
         }
@@ -264,6 +250,7 @@ private:
     std::unique_ptr<audit::Sink> sink_;
     SdLoop loop_;
     CurlTransport transport_;
+    AuthorityClient authority_;
     UploadTransport upload_transport_;
     Loaded loaded_;
     SystemAccounts system_accounts_;

@@ -50,6 +50,7 @@ Event event(EventType type, std::string message) {
 Daemon::Daemon(Config config, TrustedKeys keys, Deps deps)
     : config_(std::move(config)), keys_(std::move(keys)), deps_(deps), store_(config_.state_dir),
       request_owners_(config_.state_dir + "/requests") {
+    deps_.authority.set_target(AuthorityTarget::from(config_.authority));
     SyncEngine::Hooks hooks;
     hooks.keys = [this]() -> const TrustedKeys& { return keys_; };
     hooks.context = [this] {
@@ -66,7 +67,7 @@ Daemon::Daemon(Config config, TrustedKeys keys, Deps deps)
     hooks.status_changed = [this](const SyncStatus&) {
         if (on_status_change) on_status_change();
     };
-    sync_ = std::make_unique<SyncEngine>(sync_settings(), deps_.transport, deps_.loop, std::move(hooks));
+    sync_ = std::make_unique<SyncEngine>(sync_settings(), deps_.authority, deps_.loop, std::move(hooks));
 }
 
 Daemon::~Daemon() {
@@ -75,10 +76,7 @@ Daemon::~Daemon() {
 
 SyncSettings Daemon::sync_settings() const {
     SyncSettings s;
-    s.base_url = config_.authority.url;
-    s.host_id = config_.authority.host_id;
     s.poll_wait = config_.authority.poll_wait;
-    s.connect_timeout = config_.authority.connect_timeout;
     s.backoff_min = config_.authority.backoff_min;
     s.backoff_max = config_.authority.backoff_max;
     s.clock_skew = config_.authority.clock_skew;
@@ -181,6 +179,7 @@ void Daemon::reload(Config config, TrustedKeys keys) {
     keep("sudo.dropin_path", config.sudoers_path, config_.sudoers_path);
     config_ = std::move(config);
     keys_ = std::move(keys);
+    deps_.authority.set_target(AuthorityTarget::from(config_.authority));
     const std::string not_applied = restart_only.empty() ? "" : "not applied until a restart: " + restart_only;
     Event reloaded = event(EventType::ConfigReloaded, "configuration and trusted keys reloaded from " + config_.path +
                                                           (not_applied.empty() ? "" : "; " + not_applied));

@@ -20,6 +20,7 @@ Loop::TimerId ManualLoop::call_at(UnixTime when, Callback cb) {
 
 void ManualLoop::cancel(TimerId id) {
     timers_.erase(id);
+    clock_watchers_.erase(id);
     if (auto it = children_.find(id); it != children_.end()) {
         ::kill(it->second.first, SIGKILL);
         while (::waitpid(it->second.first, nullptr, 0) < 0 && errno == EINTR) {
@@ -90,8 +91,17 @@ void ManualLoop::advance(std::chrono::milliseconds by) {
     run_due();
 }
 
+Loop::TimerId ManualLoop::on_clock_change(Callback cb) {
+    const TimerId id = next_id_++;
+    clock_watchers_[id] = std::move(cb);
+    return id;
+}
+
 void ManualLoop::set_wall(UnixTime t) {
     wall_ms_ = std::int64_t(t) * 1000;
+    const auto watchers = clock_watchers_;  // a callback may cancel
+    for (const auto& [id, cb] : watchers)
+        if (clock_watchers_.count(id)) cb();
     run_due();
 }
 

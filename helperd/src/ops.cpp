@@ -469,13 +469,6 @@ void Daemon::op_request(const ipc::Message& req, const Peer& peer, Reply reply) 
     body["reason"] = reason;
     if (!ticket.empty()) body["ticket"] = ticket;
     if (!extends.empty()) body["extends"] = extends;
-    HttpRequest hr;
-    hr.method = "POST";
-    hr.url = config_.authority.url + "/v1/hosts/" + config_.authority.host_id + "/requests";
-    hr.body = compact(body);
-    hr.headers = {"Content-Type: application/json", "Accept: application/json"};
-    hr.connect_timeout = std::chrono::seconds(config_.authority.connect_timeout);
-    hr.total_timeout = std::chrono::seconds(config_.authority.connect_timeout + kRelayWait);
     const std::string who = *user;
     const std::int64_t uid = peer.uid;
     const std::int64_t dur = *duration;
@@ -485,7 +478,7 @@ void Daemon::op_request(const ipc::Message& req, const Peer& peer, Reply reply) 
         run_as = body["sudo"]["run_as"].asString();
         for (const auto& c : body["sudo"]["commands"]) commands += (commands.empty() ? "" : "\n") + c.asString();
     }
-    deps_.transport.start(hr, [this, reply, who, uid, dur, reason, ticket, run_as, commands, extends](HttpResponse r) {
+    deps_.authority.post_request(compact(body), [this, reply, who, uid, dur, reason, ticket, run_as, commands, extends](HttpResponse r) {
         Json::Value v;
         if (r.status != 201 && r.status != 200) return reply(error_reply("authority", describe_http_error(r)));
         if (!parse_json(r.body, v) || !v.isObject() || !v["id"].isString())
@@ -521,12 +514,7 @@ void Daemon::op_request_status(const ipc::Message& req, const Peer& peer, Reply 
         return reply(error_reply("forbidden", "request " + id + " was not relayed for you (uid " +
                                                   std::to_string(peer.uid) + "): only root may ask about it"));
     if (!within_budget(request_status_budget_, "request_status", peer, reply)) return;
-    HttpRequest hr;
-    hr.url = config_.authority.url + "/v1/hosts/" + config_.authority.host_id + "/requests/" + id;
-    hr.headers = {"Accept: application/json"};
-    hr.connect_timeout = std::chrono::seconds(config_.authority.connect_timeout);
-    hr.total_timeout = std::chrono::seconds(config_.authority.connect_timeout + kRelayWait);
-    deps_.transport.start(hr, [reply](HttpResponse r) {
+    deps_.authority.get_request(id, [reply](HttpResponse r) {
         Json::Value v;
         if (r.status != 200) return reply(error_reply("authority", describe_http_error(r)));
         if (!parse_json(r.body, v) || !v.isObject()) return reply(error_reply("authority", "the authority's answer is not JSON"));

@@ -1,5 +1,6 @@
 #include <jit/helperd/request_owners.hpp>
 
+#include <jit/durable_file.hpp>
 #include <jit/helperd/state_store.hpp>
 #include <jit/names.hpp>
 
@@ -94,7 +95,7 @@ std::string RequestOwners::encode() const {
 Status RequestOwners::add(const std::string& id, uid_t uid, UnixTime at) {
     records_[id] = Record{uid, at, next_order_++};
     trim();
-    return write_file_atomic(path_, encode(), 0600);
+    return durable::write_file_durably(path_, encode());
 }
 
 std::optional<uid_t> RequestOwners::owner(const std::string& id) const {

@@ -2,9 +2,15 @@
 
 #include <jit/helperd/boundary.hpp>
 
+#include <systemd/sd-bus.h>
+
 #include <cstdio>
+#include <limits>
 #include <stdexcept>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <time.h>
 
 namespace jit::helperd {
@@ -12,6 +18,8 @@ namespace jit::helperd {
 SdLoop::SdLoop(sd_event* event) : event_(sd_event_ref(event)) {}
 
 SdLoop::~SdLoop() {
+    if (clock_source_) sd_event_source_disable_unref(clock_source_);
+    if (clock_fd_ >= 0) ::close(clock_fd_);
     for (auto& [id, t] : timers_) {
         sd_event_source_disable_unref(t->source);
         delete t;
@@ -98,7 +106,43 @@ Loop::TimerId SdLoop::watch_child(pid_t pid, ChildCallback cb) {
     return c->id;
 }
 
+bool SdLoop::attach_bus(sd_bus* bus) { return sd_bus_attach_event(bus, event_, SD_EVENT_PRIORITY_NORMAL) >= 0; }
+
+bool SdLoop::arm_clock_fd() {
+    itimerspec its{};
+    its.it_value.tv_sec = std::numeric_limits<time_t>::max() / 2;
+    return timerfd_settime(clock_fd_, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, nullptr) == 0;
+}
+
+Loop::TimerId SdLoop::on_clock_change(Callback cb) {
+    if (clock_fd_ < 0) {
+        clock_fd_ = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (clock_fd_ < 0) return 0;
+        if (!arm_clock_fd() || sd_event_add_io(event_, &clock_source_, clock_fd_, EPOLLIN, &SdLoop::on_clock_set, this) < 0) {
+            ::close(clock_fd_);
+            clock_fd_ = -1;
+            clock_source_ = nullptr;
+            return 0;
+        }
+    }
+    const TimerId id = next_id_++;
+    clock_watchers_[id] = std::move(cb);
+    return id;
+}
+
+int SdLoop::on_clock_set(sd_event_source*, int fd, uint32_t, void* userdata) {
+    auto* loop = static_cast<SdLoop*>(userdata);
+    std::uint64_t ticks = 0;
+    (void)!::read(fd, &ticks, sizeof ticks);  // ECANCELED after a clock change
+    loop->arm_clock_fd();
+    const auto watchers = loop->clock_watchers_;  // a callback may cancel
+    for (const auto& [id, cb] : watchers)
+        if (loop->clock_watchers_.count(id)) at_c_boundary("clock change", cb);
+    return 0;
+}
+
 void SdLoop::cancel(TimerId id) {
+    clock_watchers_.erase(id);
     if (auto c = children_.find(id); c != children_.end()) {
         sd_event_source_disable_unref(c->second->source);
         delete c->second;

@@ -1,5 +1,7 @@
 #include <jit/helperd/state_store.hpp>
 
+#include <jit/durable_file.hpp>
+
 #include <cerrno>
 #include <cstring>
 #include <dirent.h>
@@ -12,7 +14,6 @@ namespace jit::helperd {
 namespace {
 
 constexpr std::string_view kMagic = "jit-helperd-state 1\n";
-constexpr std::string_view kTempPrefix = ".tmp.";
 constexpr std::size_t kMaxStateBytes = limits::kMaxEnvelopeBytes + 4096;
 
 Error sys_error(const std::string& what) { return make_error("state", what + ": " + std::strerror(errno)); }
@@ -29,47 +30,6 @@ std::optional<std::int64_t> to_int(std::string_view s) {
 
 }  // namespace
 
-Status write_file_atomic(const std::string& path, const std::string& data, unsigned mode) {
-    auto slash = path.rfind('/');
-    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-    const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-    std::string tmp = dir + "/" + std::string(kTempPrefix) + base + ".XXXXXX";
-    int fd = mkostemp(tmp.data(), O_CLOEXEC);
-    if (fd < 0) return sys_error("create temp file in " + dir);
-    auto fail = [&](const std::string& what) -> Status {
-        Error e = sys_error(what);
-        close(fd);
-        unlink(tmp.c_str());
-        return e;
-    };
-    if (fchmod(fd, mode) != 0) return fail("chmod " + tmp);
-    std::size_t off = 0;
-    while (off < data.size()) {
-        ssize_t n = write(fd, data.data() + off, data.size() - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return fail("write " + tmp);
-        off += std::size_t(n);
-    }
-    if (fsync(fd) != 0) return fail("fsync " + tmp);
-    if (close(fd) != 0) {
-        fd = -1;
-        Error e = sys_error("close " + tmp);
-        unlink(tmp.c_str());
-        return e;
-    }
-    if (rename(tmp.c_str(), path.c_str()) != 0) {
-        Error e = sys_error("rename " + tmp + " -> " + path);
-        unlink(tmp.c_str());
-        return e;
-    }
-    int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return sys_error("open " + dir);
-    int r = fsync(dfd);
-    close(dfd);
-    if (r != 0) return sys_error("fsync " + dir);
-    return Ok{};
-}
-
 StateStore::StateStore(std::string dir) : dir_(std::move(dir)) {}
 
 Status StateStore::prepare() const {
@@ -84,9 +44,9 @@ Status StateStore::prepare() const {
     if (mode != wanted && chmod(dir_.c_str(), wanted) != 0) return sys_error("chmod " + dir_);
     DIR* d = opendir(dir_.c_str());
     if (!d) return sys_error("opendir " + dir_);
-    // Every file written with write_file_atomic here (grants.state, requests).
+    // Temporary files a crash left (grants.state, requests, enforce.json, NSS state).
     while (dirent* e = readdir(d)) {
-        if (std::string_view(e->d_name).rfind(kTempPrefix, 0) == 0) unlinkat(dirfd(d), e->d_name, 0);
+        if (durable::is_temp_file_name(e->d_name)) unlinkat(dirfd(d), e->d_name, 0);
     }
     closedir(d);
     return Ok{};
@@ -98,7 +58,7 @@ Status StateStore::save(const StoredState& state) const {
     data += "accepted_at=" + std::to_string(state.accepted_at) + "\n";
     data += "length=" + std::to_string(state.envelope.size()) + "\n\n";
     data += state.envelope;
-    return write_file_atomic(file(), data, 0600);
+    return durable::write_file_durably(file(), data);
 }
 
 Result<std::optional<std::string>> read_state_file(const std::string& path, std::size_t max_bytes) {

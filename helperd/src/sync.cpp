@@ -31,8 +31,8 @@ std::string describe_http_error(const HttpResponse& r) {
     return out;
 }
 
-SyncEngine::SyncEngine(SyncSettings settings, Transport& transport, Loop& loop, Hooks hooks, std::uint64_t seed)
-    : settings_(std::move(settings)), transport_(transport), loop_(loop), hooks_(std::move(hooks)), rng_(seed) {}
+SyncEngine::SyncEngine(SyncSettings settings, AuthorityClient& authority, Loop& loop, Hooks hooks, std::uint64_t seed)
+    : settings_(std::move(settings)), authority_(authority), loop_(loop), hooks_(std::move(hooks)), rng_(seed) {}
 
 SyncEngine::~SyncEngine() { stop(); }
 
@@ -43,7 +43,7 @@ void SyncEngine::start() {
 
 void SyncEngine::stop() {
     running_ = false;
-    if (inflight_) transport_.cancel(inflight_);
+    if (inflight_) authority_.cancel(inflight_);
     inflight_ = 0;
     if (timer_) loop_.cancel(timer_);
     timer_ = 0;
@@ -54,11 +54,6 @@ void SyncEngine::restart(SyncSettings settings) {
     settings_ = std::move(settings);
     status_.consecutive_failures = 0;
     start();
-}
-
-std::string SyncEngine::poll_url(std::int64_t after) const {
-    return settings_.base_url + "/v1/hosts/" + settings_.host_id + "/grants?after=" + std::to_string(after) +
-           "&wait=" + std::to_string(settings_.poll_wait);
 }
 
 std::chrono::milliseconds SyncEngine::backoff_delay(int failures) {
@@ -84,15 +79,8 @@ void SyncEngine::schedule_poll(std::chrono::milliseconds delay) {
 void SyncEngine::poll() {
     if (!running_ || inflight_) return;
     const AcceptContext ctx = hooks_.context();
-    HttpRequest req;
-    req.method = "GET";
-    req.url = poll_url(ctx.last_revision);
-    req.headers.push_back("Accept: application/json");
-    req.connect_timeout = std::chrono::seconds(settings_.connect_timeout);
-    // The server may hold the request `wait` seconds; allow for connect + transfer.
-    req.total_timeout = std::chrono::seconds(settings_.poll_wait + settings_.connect_timeout + 15);
     status_.next_retry_ms = 0;
-    inflight_ = transport_.start(req, [this](HttpResponse r) {
+    inflight_ = authority_.poll(ctx.last_revision, settings_.poll_wait, [this](HttpResponse r) {
         inflight_ = 0;
         on_response(std::move(r));
     });
@@ -125,7 +113,7 @@ void SyncEngine::on_response(HttpResponse r) {
     }
     AcceptContext ctx = hooks_.context();
     ctx.now = loop_.now();
-    ctx.host_id = settings_.host_id;
+    ctx.host_id = authority_.target().host_id;
     ctx.clock_skew = settings_.clock_skew;
     auto accepted = verify_and_accept(r.body, hooks_.keys(), ctx);
     if (!accepted) {

@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
     if (mode == "flush" && argc >= 5) {
         opt.backoff_initial_ms = argc > 5 ? std::atoll(argv[5]) : 100;
         opt.backoff_max_ms = opt.backoff_initial_ms * 8;
-        auto transport = upload::make_curl_transport({argv[3], argv[4], "", "", "", 10000, "jitlogin-test/0.1"});
+        auto transport = upload::make_blocking_event_transport({argv[3], argv[4], "", "", "", 10000, "jitlogin-test/0.1"});
         auto q = upload::UploadQueue::open(dir, *transport, local, opt);
         if (!q) {
             std::fprintf(stderr, "open: %s\n", q.error().message.c_str());

@@ -2,6 +2,7 @@
 // size limits, the connection cap, and a slow client not blocking others;
 // exceptions caught at the C boundary; the daemon's operations as forged by
 // an unprivileged peer.
+#include <jit/durable_file.hpp>
 #include <jit/helperd/boundary.hpp>
 #include <jit/helperd/daemon.hpp>
 #include <jit/helperd/sd_loop.hpp>
@@ -556,9 +557,10 @@ std::string run_as(uid_t uid, const std::function<std::string()>& body) {
 // with a stored bundle (alice and carol hold grants) and no authority.
 struct DaemonOnLoop {
     DaemonOnLoop(sd_event* ev, jit::helperd::Config config, jit::TrustedKeys keys, jit::audit::Sink& sink)
-        : loop(ev), daemon(std::move(config), std::move(keys), Daemon::Deps{loop, transport, sink, accounts}) {}
+        : loop(ev), daemon(std::move(config), std::move(keys), Daemon::Deps{loop, authority, sink, accounts}) {}
     SdLoop loop;
     jit::test::FakeTransport transport;
+    AuthorityClient authority{transport};
     jit::test::FakeAccounts accounts;
     Daemon daemon;
 };
@@ -586,7 +588,7 @@ TEST(ForgedPeer, UnprivilegedPeerCannotWriteTheTrailOrSeeOthers) {
                                            jit::test::TestGrant{"g-2", "carol", true, true, now - 60, now + 3600}}))})
                     .ok());
     // alice (uid 1000) relayed request r-alice.
-    ASSERT_TRUE(write_file_atomic(config.state_dir + "/requests", "jit-requests 1\nr-alice\t1000\t1\n", 0600).ok());
+    ASSERT_TRUE(jit::durable::write_file_durably(config.state_dir + "/requests", "jit-requests 1\nr-alice\t1000\t1\n").ok());
     jit::audit::RecordingSink sink;
     SocketServerOptions opt = options(dir.path());
     std::string forged_status, forged_request_status, forged_check;

@@ -113,20 +113,6 @@ TEST(StateStore, ReverifyAcceptsGoodAndRefusesBadSignature) {
     EXPECT_EQ(r.error().code, "state");
 }
 
-TEST(StateStore, AtomicWriteReplacesFile) {
-    TempDir t;
-    const std::string p = t.path() + "/f";
-    ASSERT_TRUE(write_file_atomic(p, "one", 0644).ok());
-    ASSERT_TRUE(write_file_atomic(p, "two", 0600).ok());
-    EXPECT_EQ(read_all(p), "two");
-    struct stat st{};
-    ASSERT_EQ(stat(p.c_str(), &st), 0);
-    EXPECT_EQ(st.st_mode & 07777, 0600u);
-    auto err = write_file_atomic(t.path() + "/missing/f", "x", 0600);
-    ASSERT_FALSE(err.ok());
-    EXPECT_NE(err.error().message.find("missing"), std::string::npos);
-}
-
 TEST(StateStore, PrepareTightensTheDirectoryMode) {
     TempDir t;
     const std::string d = t.path() + "/s";

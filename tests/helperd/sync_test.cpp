@@ -15,8 +15,6 @@ namespace {
 class SyncTest : public ::testing::Test {
 protected:
     SyncTest() : keys_(signer_.keys()) {
-        settings_.base_url = "https://jit.example.com";
-        settings_.host_id = "web-01";
         settings_.poll_wait = 55;
         settings_.backoff_min = 1;
         settings_.backoff_max = 60;
@@ -34,7 +32,7 @@ protected:
             ++accepted_;
         };
         h.rejected = [this](const jit::Error& e, const std::string&) { rejections_.push_back(e.code); };
-        engine_ = std::make_unique<SyncEngine>(settings_, transport_, loop_, h, 42);
+        engine_ = std::make_unique<SyncEngine>(settings_, authority_, loop_, h, 42);
     }
 
     std::string bundle(std::int64_t revision, const std::string& host = "web-01") {
@@ -49,6 +47,7 @@ protected:
     jit::TrustedKeys keys_;
     ManualLoop loop_;
     FakeTransport transport_;
+    AuthorityClient authority_{transport_, AuthorityTarget{"https://jit.example.com", "web-01", 10}};
     SyncSettings settings_;
     std::unique_ptr<SyncEngine> engine_;
     std::int64_t revision_ = 0;
@@ -67,7 +66,7 @@ TEST_F(SyncTest, FirstPollAsksForEverythingThenLongPollsFromTheAcceptedRevision)
     EXPECT_EQ(transport_.pending[0].request.url, "https://jit.example.com/v1/hosts/web-01/grants?after=0&wait=55");
     EXPECT_EQ(transport_.pending[0].request.method, "GET");
     EXPECT_GT(transport_.pending[0].request.total_timeout, std::chrono::seconds(55));
-    EXPECT_LE(transport_.pending[0].request.connect_timeout, std::chrono::seconds(settings_.connect_timeout));
+    EXPECT_LE(transport_.pending[0].request.connect_timeout, std::chrono::seconds(authority_.target().connect_timeout));
     transport_.answer(200, bundle(3));
     EXPECT_EQ(accepted_, 1);
     EXPECT_EQ(revision_, 3);
@@ -173,7 +172,7 @@ TEST_F(SyncTest, StopCancelsTheLongPollAndRestartUsesNewSettings) {
     tick();
     ASSERT_EQ(transport_.pending.size(), 1u);
     SyncSettings s = settings_;
-    s.base_url = "https://other.example.com";
+    authority_.set_target(AuthorityTarget{"https://other.example.com", "web-01", 10});
     s.poll_wait = 10;
     engine_->restart(s);
     EXPECT_EQ(transport_.cancelled, 1);

@@ -84,11 +84,12 @@ add_user() {
 
 # run_names HOST SVC: this run's host id at the authority and the stem of its PAM
 # service and sudoers file names (give both $TAG); DROPIN: the daemon's sudoers
-# drop-in /etc/sudoers.d/SVC-rights, removed by cleanup with its temp file.
+# drop-in /etc/sudoers.d/SVC-rights, removed by cleanup (the daemon leaves no
+# temp file: jit/durable_file.hpp removes it on every error).
 run_names() {
   HOST=$1 SVC=$2
   DROPIN=/etc/sudoers.d/$SVC-rights
-  ETC_FILES+=("$DROPIN" "/etc/sudoers.d/.$SVC-rights.tmp")
+  ETC_FILES+=("$DROPIN")
 }
 
 # A free uid in [lo, hi] not used by anyone.

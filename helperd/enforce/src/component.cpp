@@ -3,23 +3,17 @@
 
 #include <jit/enforce/enforcer.hpp>
 #include <jit/enforce/procfs.hpp>
-#include <jit/helperd/boundary.hpp>
 #include <jit/helperd/daemon.hpp>
-#include <jit/helperd/sd_loop.hpp>
 #include <jit/local_account.hpp>
 #include <jit/set_aside.hpp>
 
 #include <systemd/sd-bus.h>
-#include <systemd/sd-event.h>
 
-#include <sys/epoll.h>
-#include <sys/timerfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
-#include <limits>
 #include <map>
 #include <memory>
 
@@ -103,8 +97,7 @@ public:
     explicit EnforceComponent(Daemon& daemon) : daemon_(daemon), clock_(daemon.loop()) {}
     ~EnforceComponent() override {
         cancel_timers();
-        if (time_change_) sd_event_source_disable_unref(time_change_);
-        if (clock_fd_ >= 0) ::close(clock_fd_);
+        if (clock_watch_) daemon_.loop().cancel(clock_watch_);
         enforcer_.reset();
         terminator_.reset();
         prober_.reset();
@@ -114,8 +107,7 @@ public:
     Status init() {
         if (sd_bus_open_system(&bus_) < 0) bus_ = nullptr;
         // logind is asked asynchronously: its answers are dispatched by the daemon's loop.
-        auto* sd = dynamic_cast<helperd::SdLoop*>(&daemon_.loop());
-        if (bus_ && sd && sd_bus_attach_event(bus_, sd->event(), SD_EVENT_PRIORITY_NORMAL) < 0) {
+        if (bus_ && !daemon_.loop().attach_bus(bus_)) {
             sd_bus_flush_close_unref(bus_);
             bus_ = nullptr;
         }
@@ -159,7 +151,11 @@ public:
             st = enforcer_->start(managed);
         }
         if (!st) return st;
-        if (sd) watch_clock(sd->event());
+        // Absolute timers follow a clock change; re-evaluating at once also
+        // catches what a backward or forward jump moved.
+        clock_watch_ = daemon_.loop().on_clock_change([this] {
+            if (!stopped_) enforcer_->evaluate();
+        });
         rearm();
         return Ok{};
     }
@@ -267,34 +263,6 @@ private:
         });
     }
 
-    // A timerfd armed with TFD_TIMER_CANCEL_ON_SET becomes readable (ECANCELED)
-    // whenever CLOCK_REALTIME is set: re-evaluate against the new time at once.
-    // Without it the absolute timers still follow the clock.
-    bool arm_clock_fd() {
-        itimerspec its{};
-        its.it_value.tv_sec = std::numeric_limits<time_t>::max() / 2;
-        return timerfd_settime(clock_fd_, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, nullptr) == 0;
-    }
-    void watch_clock(sd_event* event) {
-        clock_fd_ = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
-        if (clock_fd_ < 0) return;
-        if (!arm_clock_fd() ||
-            sd_event_add_io(event, &time_change_, clock_fd_, EPOLLIN, &EnforceComponent::on_time_change, this) < 0) {
-            ::close(clock_fd_);
-            clock_fd_ = -1;
-            time_change_ = nullptr;
-        }
-    }
-    static int on_time_change(sd_event_source*, int fd, uint32_t, void* userdata) {
-        auto* self = static_cast<EnforceComponent*>(userdata);
-        std::uint64_t ticks = 0;
-        (void)!::read(fd, &ticks, sizeof ticks);  // ECANCELED after a clock change
-        self->arm_clock_fd();
-        return helperd::at_c_boundary("clock change", [self] {
-            if (!self->stopped_) self->enforcer_->evaluate();
-        });
-    }
-
     Daemon& daemon_;
     LoopClock clock_;
     sd_bus* bus_ = nullptr;
@@ -307,8 +275,7 @@ private:
     GrantsSnapshot snapshot_;
     std::map<std::uint64_t, std::string> keys_;
     Loop::TimerId wake_timer_ = 0, grace_timer_ = 0;
-    sd_event_source* time_change_ = nullptr;
-    int clock_fd_ = -1;
+    Loop::TimerId clock_watch_ = 0;
     bool stopped_ = false;
 };
 

@@ -1,6 +1,8 @@
 // Session table persistence (atomic JSON file) and /proc start times.
 #include <jit/enforce/session.hpp>
 
+#include <jit/durable_file.hpp>
+
 #include <json/json.h>
 
 #include <fcntl.h>
@@ -20,26 +22,6 @@ constexpr std::size_t kMaxStateBytes = 16 * 1024 * 1024;
 
 Error state_error(const std::string& path, const std::string& what) {
     return make_error("enforce.state", path + ": " + what);
-}
-
-bool write_all(int fd, const std::string& data) {
-    std::size_t off = 0;
-    while (off < data.size()) {
-        ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return false;
-        }
-        off += static_cast<std::size_t>(n);
-    }
-    return true;
-}
-
-std::string dir_of(const std::string& path) {
-    auto slash = path.rfind('/');
-    if (slash == std::string::npos) return ".";
-    if (slash == 0) return "/";
-    return path.substr(0, slash);
 }
 
 const char* phase_name(GrantPhase p) { return to_string(p); }
@@ -274,26 +256,8 @@ Status save_state(const std::string& path, const PersistedState& st) {
     w["indentation"] = " ";
     const std::string text = Json::writeString(w, root) + "\n";
 
-    const std::string tmp = path + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) return state_error(tmp, std::string("cannot create: ") + std::strerror(errno));
-    if (!write_all(fd, text) || ::fsync(fd) != 0) {
-        int e = errno;
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        return state_error(tmp, std::string("write failed: ") + std::strerror(e));
-    }
-    ::close(fd);
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        int e = errno;
-        ::unlink(tmp.c_str());
-        return state_error(path, std::string("rename failed: ") + std::strerror(e));
-    }
-    int dfd = ::open(dir_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
+    if (auto written = durable::write_file_durably(path, text); !written)
+        return make_error("enforce.state", written.error().message);
     return Ok{};
 }
 

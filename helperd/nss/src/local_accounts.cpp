@@ -1,6 +1,6 @@
 #include "local_accounts.hpp"
 
-#include "atomic_file.hpp"
+#include "read_file.hpp"
 
 #include <charconv>
 #include <string_view>

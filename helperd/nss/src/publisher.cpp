@@ -1,17 +1,19 @@
 #include <jit/nss_publisher.hpp>
 
-#include "atomic_file.hpp"
 #include "local_accounts.hpp"
+#include "read_file.hpp"
 #include "snapshot_reader.h"
 #include "snapshot_writer.hpp"
 #include "uid_state.hpp"
 
+#include <jit/durable_file.hpp>
 #include <jit/names.hpp>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace jit::nss {
 
@@ -400,7 +402,7 @@ jit::Status Publisher::publish(const std::vector<jit::Grant>& grants, jit::UnixT
     if (!dirs) return dirs;
     const std::string state = encode_state(recs, released);
     if (state != last_state_) {
-        auto st = write_file_atomically(uid_state_path(policy_), state, 0600);
+        auto st = durable::write_file_durably(uid_state_path(policy_), state, {.mode = 0600, .owner_root = ::geteuid() == 0});
         if (!st) return st;
         last_state_ = state;
     }

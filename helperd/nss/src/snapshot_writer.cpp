@@ -1,8 +1,8 @@
 #include "snapshot_writer.hpp"
 
-#include "atomic_file.hpp"
 #include "snapshot_format.h"
 
+#include <jit/durable_file.hpp>
 #include <jit/names.hpp>
 
 #include <algorithm>
@@ -200,7 +200,8 @@ std::uint64_t snapshot_generation(const std::string& bytes) {
 
 jit::Status replace_snapshot_file(const std::string& path, const std::string& bytes, unsigned mode) {
     const int old = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-    auto st = write_file_atomically(path, bytes, static_cast<mode_t>(mode));
+    auto st = durable::write_file_durably(path, bytes,
+                                          {.mode = static_cast<mode_t>(mode), .owner_root = ::geteuid() == 0});
     if (old >= 0) {
         char magic[JIT_NSS_MAGIC_LEN];
         const std::uint32_t one = 1;

@@ -34,7 +34,7 @@ void stamp_snapshot(std::string& bytes, std::uint64_t generation, std::int64_t p
 // For bytes read back from disk: generation, or nullopt-like 0 when not a valid header.
 std::uint64_t snapshot_generation(const std::string& bytes);
 
-// Publishes `bytes` at `path` (atomically, see atomic_file.hpp) and then marks
+// Publishes `bytes` at `path` (durably, see jit/durable_file.hpp) and then marks
 // the file it replaced as superseded, in place, so that processes mapping it
 // switch to the new one at their next lookup without a stat() (snapshot_format.h).
 jit::Status replace_snapshot_file(const std::string& path, const std::string& bytes, unsigned mode = 0644);

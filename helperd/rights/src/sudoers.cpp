@@ -1,6 +1,8 @@
 // Sudoers drop-in rendering and atomic publishing (see rights.hpp).
 #include <jit/rights.hpp>
 
+#include <jit/durable_file.hpp>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -95,17 +97,6 @@ std::string errno_text(const std::string& what, const std::string& path) {
     return what + " " + path + ": " + std::strerror(errno);
 }
 
-bool write_all(int fd, const std::string& data) {
-    std::size_t off = 0;
-    while (off < data.size()) {
-        ssize_t n = write(fd, data.data() + off, data.size() - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        off += std::size_t(n);
-    }
-    return true;
-}
-
 bool read_file(const std::string& path, std::string* out) {
     int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) return false;
@@ -121,6 +112,14 @@ bool read_file(const std::string& path, std::string* out) {
     }
     close(fd);
     return true;
+}
+
+// The drop-in as sudo wants it: 0440, root-owned (when we can), durable.
+durable::WriteOptions write_options(const PublishOptions& options) {
+    durable::WriteOptions w;
+    w.mode = 0440;
+    w.owner_root = options.chown_root;
+    return w;
 }
 
 }  // namespace
@@ -207,14 +206,12 @@ Result<StagedSudoers> stage_sudoers(const std::string& path, const std::vector<G
     const std::size_t slash = path.rfind('/');
     if (path.empty() || path[0] != '/' || slash == std::string::npos || slash + 1 == path.size())
         return make_error("sudoers.path", "sudoers path '" + path + "' is not an absolute file path");
-    const std::string dir = slash == 0 ? "/" : path.substr(0, slash);
     const std::string name = path.substr(slash + 1);
     if (name.find('.') != std::string::npos || name.back() == '~')
         return make_error("sudoers.path", "sudoers path '" + path +
                                               "': sudo's #includedir ignores names containing '.' or ending in '~'");
     StagedSudoers staged;
     staged.path = path;
-    const std::string tmp = dir + "/." + name + ".tmp";
 
     RenderedSudoers r = render_sudoers(grants, now);
     staged.report.rules = r.rules;
@@ -227,20 +224,10 @@ Result<StagedSudoers> stage_sudoers(const std::string& path, const std::vector<G
         return staged;  // unchanged
     }
 
-    unlink(tmp.c_str());  // a leftover from a crash or an abandoned check
-    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
-    if (fd < 0) return make_error("sudoers.write", errno_text("create", tmp));
-    auto fail = [&](Error e) -> Result<StagedSudoers> {
-        if (fd >= 0) close(fd);
-        unlink(tmp.c_str());
-        return e;
-    };
-    if (!write_all(fd, r.text)) return fail(make_error("sudoers.write", errno_text("write", tmp)));
-    if (options.chown_root && fchown(fd, 0, 0) != 0) return fail(make_error("sudoers.write", errno_text("chown root:root", tmp)));
-    if (fchmod(fd, 0440) != 0) return fail(make_error("sudoers.write", errno_text("chmod 0440", tmp)));
-    if (fsync(fd) != 0) return fail(make_error("sudoers.write", errno_text("fsync", tmp)));
-    if (close(fd) != 0) { fd = -1; return fail(make_error("sudoers.write", errno_text("close", tmp))); }
-    staged.tmp = tmp;
+    durable::remove_temp_files(path);  // left by a crash or an abandoned check
+    auto tmp = durable::stage_file_durably(path, r.text, write_options(options));
+    if (!tmp) return make_error("sudoers.write", tmp.error().message);
+    staged.tmp = *tmp;
     staged.report.changed = true;
     return staged;
 }
@@ -250,7 +237,10 @@ bool uses_visudo(const PublishOptions& options) {
 }
 
 std::string visudo_output_path(const StagedSudoers& staged) {
-    return staged.tmp.empty() ? std::string() : staged.tmp.substr(0, staged.tmp.size() - 4) + ".visudo";
+    // One fixed name beside the drop-in (a leftover is overwritten by the
+    // next check; sudo's #includedir skips names with a '.').
+    const std::size_t slash = staged.path.rfind('/');
+    return staged.path.substr(0, slash + 1) + ".visudo." + staged.path.substr(slash + 1);
 }
 
 Result<pid_t> start_visudo(const std::string& visudo, const std::string& file, const std::string& output_path) {
@@ -288,25 +278,14 @@ std::string visudo_verdict(const std::string& visudo, int wait_status, const std
 
 Status commit_sudoers(const StagedSudoers& staged) {
     if (staged.tmp.empty()) return Ok{};
-    if (rename(staged.tmp.c_str(), staged.path.c_str()) != 0) {
-        const std::string why = errno_text("rename to", staged.path);
-        unlink(staged.tmp.c_str());
-        return make_error("sudoers.write", why);
-    }
-    const std::size_t slash = staged.path.rfind('/');
-    const std::string dir = slash == 0 ? "/" : staged.path.substr(0, slash);
-    int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return make_error("sudoers.write", errno_text("open directory", dir));
-    const bool synced = fsync(dfd) == 0;
-    const std::string why = synced ? std::string() : errno_text("fsync directory", dir);
-    close(dfd);
-    if (!synced) return make_error("sudoers.write", why);  // renamed, but not yet durable
+    if (auto st = durable::commit_staged(staged.tmp, staged.path, write_options({})); !st)
+        return make_error("sudoers.write", st.error().message);
     return Ok{};
 }
 
 void discard_sudoers(const StagedSudoers& staged) {
     if (staged.tmp.empty()) return;
-    unlink(staged.tmp.c_str());
+    durable::discard_staged(staged.tmp);
     unlink(visudo_output_path(staged).c_str());
 }
 

@@ -1,12 +1,13 @@
 // The durable upload queue. On disk, under the spool directory:
 //   lock                       flock'd by the one process that owns the queue
-//   state                      "acked_through N": replaced atomically (tmp, rename); fsync'd (file
-//                              and dir) before any spool file it covers is deleted
+//   state                      "acked_through N": replaced atomically (jit/durable_file.hpp); fsync'd
+//                              (file and dir) before any spool file it covers is deleted
 //   spool-<first seq>.jsonl    append-only, one event JSON per line, fdatasync'd per event or
 //                              per group commit (sync_interval_ms); only synced events are sent
 // A segment is deleted only after `state` says all its events are acknowledged.
 #include "jit/upload.hpp"
 
+#include <jit/durable_file.hpp>
 #include <jit/set_aside.hpp>
 
 #include <dirent.h>
@@ -169,12 +170,8 @@ struct UploadQueue::Impl {
     std::int64_t wall_now() const { return opt.wall_seconds ? opt.wall_seconds() : clock() / 1000; }
 
     Status sync_dir() {
-        int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0) return io_error("open", dir, errno);
-        int rc = opt.fsync ? ::fsync(fd) : 0;
-        int err = errno;
-        ::close(fd);
-        if (rc != 0) return io_error("fsync", dir, err);
+        if (!opt.fsync) return Ok{};
+        if (auto st = durable::sync_directory(dir); !st) return make_error("upload.io", st.error().message);
         return Ok{};
     }
 
@@ -183,24 +180,13 @@ struct UploadQueue::Impl {
     // authority ignores; but a spool file may be deleted only once the ack
     // that covers it is on disk, or its seqs would be handed out again after
     // a power cut (see delete_acked_segments).
-    Status write_state(bool durable) {
-        std::string tmp = path("state.tmp");
-        std::string content = "acked_through " + std::to_string(acked_through) + "\n";
-        int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0) return io_error("create", tmp, errno);
-        durable = durable && opt.fsync;
-        if (!write_all(fd, content) || (durable && ::fsync(fd) != 0)) {
-            int err = errno;
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            return io_error("write", tmp, err);
-        }
-        ::close(fd);
-        if (::rename(tmp.c_str(), path("state").c_str()) != 0) return io_error("rename", tmp, errno);
+    Status write_state(bool make_durable) {
+        const std::string content = "acked_through " + std::to_string(acked_through) + "\n";
+        make_durable = make_durable && opt.fsync;
+        if (auto st = durable::write_file_durably(path("state"), content, {.sync = make_durable}); !st)
+            return make_error("upload.io", st.error().message);
         ack_dirty = false;
-        if (!durable) return Ok{};
-        if (auto st = sync_dir(); !st) return st;
-        state_durable_through = acked_through;
+        if (make_durable) state_durable_through = acked_through;
         return Ok{};
     }
 
@@ -424,6 +410,7 @@ struct UploadQueue::Impl {
     // jit-helperd not to start. `deferred`: alerts to report once next_seq is known.
     Status recover(std::vector<audit::Event> deferred) {
         // state
+        durable::remove_temp_files(path("state"));  // a crash between writing and renaming
         const std::string re_send = "re-sending every spooled event (the authority ignores duplicates)";
         std::string content;
         int err = 0;

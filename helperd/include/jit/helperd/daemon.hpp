@@ -11,6 +11,7 @@
 #include <jit/audit.hpp>
 #include <jit/bundle.hpp>
 #include <jit/decision.hpp>
+#include <jit/helperd/authority_client.hpp>
 #include <jit/helperd/config.hpp>
 #include <jit/helperd/loop.hpp>
 #include <jit/helperd/peer_budget.hpp>
@@ -165,7 +166,7 @@ class Daemon {
 public:
     struct Deps {
         Loop& loop;
-        Transport& transport;
+        AuthorityClient& authority;  // its target follows the config (constructor, reload)
         audit::Sink& audit;
         Accounts& accounts;
     };

@@ -11,6 +11,8 @@
 #include <memory>
 #include <sys/types.h>
 
+typedef struct sd_bus sd_bus;  // as <systemd/sd-bus.h> declares it
+
 namespace jit::helperd {
 
 class Loop {
@@ -35,6 +37,13 @@ public:
     // Calls `cb` once, from the loop, when child `pid` (a child of this
     // process) has exited; the child is reaped. The loop never waits for it.
     virtual TimerId watch_child(pid_t pid, ChildCallback cb) = 0;
+    // Calls `cb` from the loop each time the wall clock is set (by hand or an
+    // NTP step), until cancelled. call_at timers follow the clock anyway; this
+    // lets a component re-evaluate at once. 0 when the loop cannot tell.
+    virtual TimerId on_clock_change(Callback cb) = 0;
+    // Dispatches `bus`'s messages (asynchronous sd-bus calls and their
+    // answers) from this loop; false when it cannot (ManualLoop).
+    virtual bool attach_bus(sd_bus* bus) = 0;
 };
 
 // A Loop for tests: time moves only through advance()/set_now(), and timers
@@ -48,6 +57,8 @@ public:
     TimerId call_at(UnixTime when, Callback cb) override;
     void cancel(TimerId id) override;
     TimerId watch_child(pid_t pid, ChildCallback cb) override;
+    TimerId on_clock_change(Callback cb) override;  // set_wall() is a clock change
+    bool attach_bus(sd_bus*) override { return false; }
 
     // Reaps the watched children that have exited and runs their callbacks;
     // with `block`, first waits until at least one has exited (if any is watched).
@@ -57,7 +68,8 @@ public:
 
     // Moves both clocks forward and runs due timers.
     void advance(std::chrono::milliseconds by);
-    // Jumps the wall clock only (forward or backward), then runs due wall timers.
+    // Jumps the wall clock only (forward or backward), runs the clock-change
+    // callbacks, then due wall timers.
     void set_wall(UnixTime t);
     std::size_t pending() const { return timers_.size(); }
     // Delay until the next monotonic timer, or -1 if none.
@@ -75,6 +87,7 @@ private:
     TimerId next_id_ = 1;
     std::map<TimerId, Timer> timers_;
     std::map<TimerId, std::pair<pid_t, ChildCallback>> children_;
+    std::map<TimerId, Callback> clock_watchers_;
 };
 
 }  // namespace jit::helperd

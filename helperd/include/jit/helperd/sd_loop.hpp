@@ -24,6 +24,10 @@ public:
     // An sd-event child source (pidfd): SIGCHLD must be blocked in the
     // process (jit-helperd blocks it at start). A cancelled watch kills the child.
     TimerId watch_child(pid_t pid, ChildCallback cb) override;
+    // A timerfd armed with TFD_TIMER_CANCEL_ON_SET: readable (ECANCELED)
+    // whenever CLOCK_REALTIME is set.
+    TimerId on_clock_change(Callback cb) override;
+    bool attach_bus(sd_bus* bus) override;
     sd_event* event() const { return event_; }
     // Accuracy of every timer the daemon adds to sd-event: 0 would mean
     // sd-event's default of 250 ms, and window edges, publishing, ending
@@ -46,10 +50,15 @@ private:
     TimerId add(clockid_t clock, std::uint64_t usec, Callback cb);
     static int on_timer(sd_event_source* s, uint64_t usec, void* userdata);
     static int on_child(sd_event_source* s, const siginfo_t* si, void* userdata);
+    static int on_clock_set(sd_event_source* s, int fd, uint32_t revents, void* userdata);
+    bool arm_clock_fd();
     sd_event* event_;
     TimerId next_id_ = 1;
     std::map<TimerId, Timer*> timers_;
     std::map<TimerId, Child*> children_;
+    std::map<TimerId, Callback> clock_watchers_;
+    sd_event_source* clock_source_ = nullptr;
+    int clock_fd_ = -1;
 };
 
 }  // namespace jit::helperd

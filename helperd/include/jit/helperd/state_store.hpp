@@ -51,8 +51,4 @@ Result<AcceptedBundle> reverify_stored(const StoredState& state, const TrustedKe
 // code "state" (or the system error) naming the path otherwise.
 Result<std::optional<std::string>> read_state_file(const std::string& path, std::size_t max_bytes);
 
-// Writes `data` to `path` atomically (temp in the same dir, fsync, rename,
-// fsync dir) with `mode`.
-Status write_file_atomic(const std::string& path, const std::string& data, unsigned mode);
-
 }  // namespace jit::helperd

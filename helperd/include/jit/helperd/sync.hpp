@@ -1,9 +1,10 @@
 // The authority sync state machine (PROTOCOL.md §1): long poll, verify each
 // envelope, hand accepted bundles to the owner, back off on failures. Pure
-// logic over Transport and Loop; no curl or sd-event here.
+// logic over AuthorityClient and Loop; no curl or sd-event here.
 #pragma once
 
 #include <jit/bundle.hpp>
+#include <jit/helperd/authority_client.hpp>
 #include <jit/helperd/loop.hpp>
 #include <jit/helperd/transport.hpp>
 
@@ -15,11 +16,9 @@
 
 namespace jit::helperd {
 
+// Where to poll is the client's (AuthorityTarget); bundles must name its host_id.
 struct SyncSettings {
-    std::string base_url;          // no trailing slash
-    std::string host_id;
     int poll_wait = 55;            // seconds
-    int connect_timeout = 10;      // seconds
     int backoff_min = 1;           // seconds
     int backoff_max = 300;         // seconds
     std::int64_t clock_skew = 300;
@@ -50,7 +49,7 @@ public:
         std::function<void(const SyncStatus&)> status_changed;  // optional
     };
 
-    SyncEngine(SyncSettings settings, Transport& transport, Loop& loop, Hooks hooks, std::uint64_t seed = std::random_device{}());
+    SyncEngine(SyncSettings settings, AuthorityClient& authority, Loop& loop, Hooks hooks, std::uint64_t seed = std::random_device{}());
     ~SyncEngine();
     SyncEngine(const SyncEngine&) = delete;
     SyncEngine& operator=(const SyncEngine&) = delete;
@@ -61,8 +60,6 @@ public:
     const SyncStatus& status() const { return status_; }
     const SyncSettings& settings() const { return settings_; }
 
-    // The URL of the next poll for revision `after`.
-    std::string poll_url(std::int64_t after) const;
     // Backoff before retry number `failures` (1-based): exponential from
     // backoff_min, capped at backoff_max, with jitter in [50%, 100%].
     std::chrono::milliseconds backoff_delay(int failures);
@@ -74,7 +71,7 @@ private:
     void schedule_poll(std::chrono::milliseconds delay);
 
     SyncSettings settings_;
-    Transport& transport_;
+    AuthorityClient& authority_;
     Loop& loop_;
     Hooks hooks_;
     std::mt19937_64 rng_;

@@ -1,5 +1,6 @@
 // HTTP to the authority, as an interface: CurlTransport (curl multi on the
-// daemon's sd-event loop) in production, a fake in tests.
+// daemon's sd-event loop) in production, a fake in tests. Which requests are
+// sent is AuthorityClient's (authority_client.hpp).
 #pragma once
 
 #include <chrono>

@@ -48,9 +48,10 @@ struct PublishReport {
     std::vector<std::string> problems;  // from rendering
 };
 
-// Renders and publishes: temp file ".<name>.tmp" in the same directory (sudo's
-// #includedir ignores names containing '.'), 0440 root:root, fsync, `visudo -cqf`,
-// rename over `path`, fsync of the directory. With no active sudo grants the
+// Renders and publishes with jit::durable::write_file_durably: temp file
+// ".tmp.<name>.XXXXXX" in the same directory (sudo's #includedir ignores names
+// containing '.'), 0440 root:root, fsync, `visudo -cqf`, rename over `path`,
+// fsync of the directory. With no active sudo grants the
 // file holds only the header (a stable, self-explaining file, no rights).
 // On any error the live file is untouched and the temp file removed.
 Result<PublishReport> publish_sudoers(const std::string& path, const std::vector<Grant>& grants, UnixTime now,

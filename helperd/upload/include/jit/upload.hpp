@@ -44,8 +44,8 @@ struct SendResult {
     std::string error;          // human text for logs/status when not acknowledged
 };
 
-// How batches reach the authority. The daemon plugs in its libcurl-multi
-// client: send() starts POST {base}/v1/hosts/{host_id}/events with
+// How batches reach the authority. The daemon plugs in its
+// AuthorityClient: send() starts POST {base}/v1/hosts/{host_id}/events with
 // batch.body() (Content-Type: application/json) and calls `done` exactly once,
 // either before returning or later from the event loop. At most one batch is
 // in flight at a time.
@@ -152,9 +152,9 @@ private:
 // seconds_left) as integers.
 std::string event_json(const audit::Event& event, std::uint64_t seq, std::int64_t time);
 
-// A small blocking libcurl transport (timeouts in ms) for jitctl/tests; the
-// daemon uses its own non-blocking client. `url` is the full events URL.
-struct CurlTransportOptions {
+// A small blocking libcurl transport (timeouts in ms) for tools and tests;
+// jit-helperd uses its AuthorityClient. `url` is the full events URL.
+struct BlockingEventTransportOptions {
     std::string url;
     std::string bearer_token;       // empty: no Authorization header
     std::string ca_file;            // empty: system store
@@ -162,6 +162,6 @@ struct CurlTransportOptions {
     long timeout_ms = 5000;
     std::string user_agent = "jitlogin/0.1";
 };
-std::unique_ptr<EventTransport> make_curl_transport(CurlTransportOptions options);
+std::unique_ptr<EventTransport> make_blocking_event_transport(BlockingEventTransportOptions options);
 
 }  // namespace jit::upload

@@ -1,5 +1,6 @@
-// A blocking libcurl transport for the upload queue (jitctl, tests). The
-// daemon's event loop uses its own non-blocking client instead.
+// A blocking libcurl EventTransport for the upload queue outside the daemon
+// (tests/audit/upload_tool). jit-helperd sends events through its
+// AuthorityClient on the event loop instead.
 #include "jit/upload.hpp"
 
 #include <curl/curl.h>
@@ -9,9 +10,9 @@ namespace {
 
 std::size_t discard(char*, std::size_t size, std::size_t n, void*) { return size * n; }
 
-class CurlTransport final : public EventTransport {
+class BlockingEventTransport final : public EventTransport {
 public:
-    explicit CurlTransport(CurlTransportOptions o) : o_(std::move(o)) {}
+    explicit BlockingEventTransport(BlockingEventTransportOptions o) : o_(std::move(o)) {}
 
     void send(const Batch& batch, Done done) override { done(post(batch.body())); }
 
@@ -60,13 +61,13 @@ private:
         return r;
     }
 
-    CurlTransportOptions o_;
+    BlockingEventTransportOptions o_;
 };
 
 }  // namespace
 
-std::unique_ptr<EventTransport> make_curl_transport(CurlTransportOptions options) {
-    return std::make_unique<CurlTransport>(std::move(options));
+std::unique_ptr<EventTransport> make_blocking_event_transport(BlockingEventTransportOptions options) {
+    return std::make_unique<BlockingEventTransport>(std::move(options));
 }
 
 }  // namespace jit::upload
