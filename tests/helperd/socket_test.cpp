@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <optional>
 #include <thread>
 #include <unistd.h>
 #include <grp.h>
@@ -467,6 +468,94 @@ TEST(SocketServer, RefusesALiveSocketAndReplacesAStaleOne) {
     auto r = jit::ipc::call(opt.path, {{"op", "third"}}, std::chrono::seconds(10), &err);
     ASSERT_TRUE(r) << err;
     EXPECT_EQ(jit::ipc::get(*r, "op"), "third");
+}
+
+namespace {
+// What systemd does for a socket unit: a listening socket bound to `path`,
+// handed to this process as fd 3 with LISTEN_PID/LISTEN_FDS. The fd that was
+// at 3 (if any) is put back at the end.
+class PassedSocket {
+public:
+    explicit PassedSocket(const std::string& path) {
+        saved_ = fcntl(3, F_DUPFD_CLOEXEC, 10);
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+        ok_ = fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && ::listen(fd, 16) == 0 &&
+              dup2(fd, 3) == 3;
+        if (fd >= 0 && fd != 3) close(fd);
+        setenv("LISTEN_PID", std::to_string(getpid()).c_str(), 1);
+        setenv("LISTEN_FDS", "1", 1);
+    }
+    ~PassedSocket() {
+        unsetenv("LISTEN_PID");
+        unsetenv("LISTEN_FDS");
+        if (saved_ >= 0) {
+            dup2(saved_, 3);
+            close(saved_);
+        } else {
+            close(3);
+        }
+    }
+    bool ok() const { return ok_; }
+
+private:
+    int saved_ = -1;
+    bool ok_ = false;
+};
+}  // namespace
+
+// Socket activation (jit-helperd.socket): the daemon takes the socket systemd
+// holds instead of binding one, so a client that connected while no daemon
+// ran (a restart) is answered by the next one, and the socket file, which is
+// systemd's, stays when the daemon goes.
+TEST(SocketServer, TakesThePassedSocketAndAnswersWhoConnectedBeforeIt) {
+    jit::test::TempDir dir;
+    auto opt = options(dir.path());
+    opt.mode = 0660;
+    PassedSocket passed(opt.path);
+    ASSERT_TRUE(passed.ok());
+    // Connected and asked while nothing serves the socket: waits in the backlog.
+    std::optional<jit::ipc::Message> early;
+    std::string early_err;
+    std::thread client([&] { early = jit::ipc::call(opt.path, {{"op", "during_restart"}}, std::chrono::seconds(20), &early_err); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    {
+        ServerThread server(opt);
+        ASSERT_TRUE(server.ok());
+        client.join();
+        ASSERT_TRUE(early) << early_err;
+        EXPECT_EQ(jit::ipc::get(*early, "op"), "during_restart");
+        EXPECT_EQ(getenv("LISTEN_FDS"), nullptr) << "the next child must not think it was passed the socket";
+        struct stat st{};
+        ASSERT_EQ(stat(opt.path.c_str(), &st), 0);
+        EXPECT_EQ(st.st_mode & 0777, 0660u) << "socket.mode applies to the passed socket too";
+    }
+    struct stat st{};
+    EXPECT_EQ(stat(opt.path.c_str(), &st), 0) << "the daemon removed systemd's socket file";
+    int still = raw_connect(opt.path);
+    EXPECT_GE(still, 0) << "systemd's socket no longer listens after the daemon went";
+    if (still >= 0) close(still);
+}
+
+// A socket unit whose ListenStream= is not helperd.conf's socket.path: the
+// daemon refuses to start, naming both, rather than serve where nobody asks.
+TEST(SocketServer, RefusesAPassedSocketOnAnotherPath) {
+    jit::test::TempDir dir;
+    auto opt = options(dir.path());
+    PassedSocket passed(dir.path() + "/other.sock");
+    ASSERT_TRUE(passed.ok());
+    sd_event* ev = nullptr;
+    sd_event_new(&ev);
+    {
+        SocketServer s(ev, opt, echo_handler(ev));
+        auto st = s.listen();
+        ASSERT_FALSE(st.ok());
+        EXPECT_NE(st.error().message.find("ListenStream= and helperd.conf socket.path must be the same"), std::string::npos)
+            << st.error().message;
+    }
+    sd_event_unref(ev);
 }
 
 // An exception in a timer callback is caught where sd-event calls into C++:

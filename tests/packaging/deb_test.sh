@@ -63,6 +63,41 @@ has jitlogin -rw-r--r-- root/root usr/share/man/man8/jit-helperd.8.gz
 has jitlogin -rw-r--r-- root/root usr/share/bash-completion/completions/jitctl
 has jitlogin -rw-r--r-- root/root usr/share/doc/jitlogin/config.md
 has jitlogin -rw-r--r-- root/root usr/share/doc/jitlogin/copyright
+has jitlogin -rw-r--r-- root/root lib/systemd/system/jit-helperd.socket
+has jitlogin -rw-r--r-- root/root usr/lib/sysusers.d/jitlogin.conf
+has jitlogin -rwxr-xr-x root/root usr/libexec/jitlogin/jit-authorized-keys
+has jitlogin -rwxr-xr-x root/root usr/libexec/jitlogin/jit-ssh-setup
+has jitlogin -rw-r--r-- root/root usr/libexec/jitlogin/sudo_jit_audit.so
+has jitlogin -rw-r--r-- root/root usr/share/jitlogin/sshd_config.d/50-jitlogin.conf
+has jitlogin -rw-r--r-- root/root usr/share/man/man8/jit-authorized-keys.8.gz
+has jitlogin -rw-r--r-- root/root usr/share/doc/jitlogin/ssh.md
+has jitlogin -rw-r--r-- root/root usr/share/doc/jitlogin/sudo.md
+has jit-authority -rwxr-xr-x root/root usr/sbin/jit-authority
+has jit-authority -rwxr-xr-x root/root usr/bin/jitadm
+has jit-authority -rw-r--r-- root/root lib/systemd/system/jit-authority.service
+has jit-authority -rw-r--r-- root/root usr/lib/sysusers.d/jit-authority.conf
+has jit-authority -rw-r--r-- root/root usr/share/doc/jit-authority/authority.md
+has jit-authority -rw-r--r-- root/root usr/share/man/man8/jit-authority.8.gz
+has jit-authority -rw-r--r-- root/root usr/share/man/man1/jitadm.1.gz
+# Installed inert: no maintainer script enables or starts a unit (debhelper's
+# was-enabled re-enable on upgrade aside: nspawn.packages checks that), puts the sshd
+# drop-in in place or names the sudo plugin; the accounts are created.
+for pkg in jitlogin jit-authority; do
+    x=$work/ctl-$pkg
+    dpkg-deb -e "$(ls "$out/${pkg}"_*.deb)" "$x"
+    if grep -Eh 'systemctl (--[a-z-]+ )*(enable|start)|deb-systemd-invoke (--[a-z-]+ )*start|jit-ssh-setup|sudo\.conf' "$x"/postinst "$x"/preinst 2>/dev/null |
+        grep -v '^ *#\|echo'; then
+        pkg_fail "$pkg: a maintainer script enables or starts something (above)"
+    else
+        pkg_pass "$pkg: postinst enables and starts nothing"
+    fi
+    grep -q "systemd-sysusers $pkg.conf" "$x/postinst" && pkg_pass "$pkg: postinst creates its system accounts" ||
+        pkg_fail "$pkg: postinst does not run systemd-sysusers $pkg.conf"
+done
+# An upgrade restarts the daemon, never its socket (which holds the
+# connections made meanwhile).
+grep -q 'try-restart.*jit-helperd.socket\|restart.*jit-helperd.socket' "$work/ctl-jitlogin/postinst" &&
+    pkg_fail "jitlogin: postinst restarts jit-helperd.socket" || pkg_pass "jitlogin: postinst never restarts jit-helperd.socket"
 # The profile is off until the administrator enables it (docs/packaging.md).
 prof=$(dpkg-deb --fsys-tarfile "$(ls "$out"/libpam-jit_*.deb)" | tar -xO ./usr/share/pam-configs/jit)
 grep -qx 'Default: no' <<<"$prof" && pkg_pass "pam-configs/jit: Default: no" || pkg_fail "pam-configs/jit is not 'Default: no'"
