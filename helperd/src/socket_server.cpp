@@ -78,7 +78,7 @@ Status SocketServer::listen() {
         if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)
             return err("fcntl on the socket systemd passed");
         listen_fd_ = fd;
-        if (auto st = apply_owner_and_mode(); !st) return st;
+        if (auto applied = apply_owner_and_mode(); !applied) return applied;
         return watch_listener();
     }
 
@@ -114,7 +114,7 @@ Status SocketServer::listen() {
     int r = bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
     umask(old);
     if (r != 0) return err("bind " + options_.path);
-    if (auto st = apply_owner_and_mode(); !st) return st;
+    if (auto applied = apply_owner_and_mode(); !applied) return applied;
     struct stat bound{};
     if (lstat(options_.path.c_str(), &bound) == 0) bound_ino_ = bound.st_ino;
     if (::listen(listen_fd_, 128) != 0) return err("listen " + options_.path);
