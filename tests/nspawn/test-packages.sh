@@ -165,7 +165,6 @@ ct systemctl is-active --quiet jit-helperd.service && tb_pass "jit-helperd is ru
     tb_pass "jit-helperd.socket enabled and listening with it" || tb_fail "jit-helperd.socket enabled and listening with it"
 tb_step "switch on SSH keys from grants and sudo on the record (README.Debian step 4)" \
     "/usr/libexec/jitlogin/jit-ssh-setup && systemctl reload ssh; the four Plugin lines in /etc/sudo.conf"
-mkdir -p "$TB_ROOT/run/sshd"
 if ct sh -c '/usr/libexec/jitlogin/jit-ssh-setup && systemctl reload ssh' 2>&1 | tb_show; then tb_pass "jit-ssh-setup of the installed package"
 else tb_fail "jit-ssh-setup of the installed package"; fi
 printf 'Plugin sudoers_policy sudoers.so\nPlugin sudoers_io sudoers.so\nPlugin sudoers_audit sudoers.so\nPlugin jit_audit /usr/libexec/jitlogin/sudo_jit_audit.so\n' \

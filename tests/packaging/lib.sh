@@ -31,3 +31,24 @@ pkg_require() {
         command -v "$t" >/dev/null 2>&1 || { echo "SKIP: $t is not installed (scripts/install-deps.sh)"; exit 77; }
     done
 }
+
+# pkg_workdir OUT: a fresh work directory at a fixed place beside OUT (OUT.work,
+# removed when the test ends). Fixed, not mktemp: the compiler command lines
+# of the package build carry its path (dpkg-buildflags' -ffile-prefix-map, the
+# -I options), and with the same path every time ccache can answer a rebuild.
+pkg_workdir() {
+    local w=$1.work
+    rm -rf "$w" && mkdir -p "$w" && echo "$w"
+}
+
+# The package builds compile the whole project again (without tests and
+# benchmarks). With ccache installed (scripts/install-deps.sh), its compiler
+# links (/usr/lib/ccache, Debian's way to use it in package builds) come first
+# in PATH, so that a second build of an unchanged tree costs links only
+# (docs/packaging.md, "What the package tests cost").
+pkg_use_ccache() {
+    if [ -d /usr/lib/ccache ] && command -v ccache >/dev/null 2>&1 && [ "${JIT_PACKAGE_CCACHE:-1}" != 0 ]; then
+        export PATH=/usr/lib/ccache:$PATH
+        echo "(compilers through ccache: $(ccache --get-config cache_dir 2>/dev/null))"
+    fi
+}

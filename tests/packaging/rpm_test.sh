@@ -11,8 +11,9 @@ src=$1 out=$2
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 pkg_require rpmbuild rpm rpmlint pandoc
-work=$(mktemp -d /tmp/jit-rpm.XXXXXX)
+work=$(pkg_workdir "$out") || pkg_fail "work directory $out.work"
 trap 'rm -rf "$work"' EXIT
+pkg_use_ccache
 version=$(sed -n 's/^Version: *//p' "$src/rpm/jitlogin.spec")
 top=$work/rpmbuild
 mkdir -p "$top/SOURCES"
