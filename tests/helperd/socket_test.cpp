@@ -478,23 +478,32 @@ class PassedSocket {
 public:
     explicit PassedSocket(const std::string& path) {
         saved_ = fcntl(3, F_DUPFD_CLOEXEC, 10);
-        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        // systemd's own copy stays open (fd_) whatever the daemon does with fd 3.
+        // (above 10, so that it is not fd 3 itself)
+        const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        fd_ = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 10) : -1;
+        if (fd >= 0) close(fd);
         sockaddr_un a{};
         a.sun_family = AF_UNIX;
         std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
-        ok_ = fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && ::listen(fd, 16) == 0 &&
-              dup2(fd, 3) == 3;
-        if (fd >= 0 && fd != 3) close(fd);
+        ok_ = fd_ >= 0 && bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && ::listen(fd_, 16) == 0 &&
+              dup2(fd_, 3) == 3;
         setenv("LISTEN_PID", std::to_string(getpid()).c_str(), 1);
         setenv("LISTEN_FDS", "1", 1);
     }
     ~PassedSocket() {
         unsetenv("LISTEN_PID");
         unsetenv("LISTEN_FDS");
+        // fd 3 is closed only if it is still the passed socket (the daemon
+        // closes it when it goes, and the number may be reused since).
+        struct stat ours{}, three{};
+        const bool still_ours = fd_ >= 0 && fstat(fd_, &ours) == 0 && fstat(3, &three) == 0 && ours.st_ino == three.st_ino &&
+                                ours.st_dev == three.st_dev;
+        if (fd_ >= 0) close(fd_);
         if (saved_ >= 0) {
             dup2(saved_, 3);
             close(saved_);
-        } else {
+        } else if (still_ours) {
             close(3);
         }
     }
@@ -502,6 +511,7 @@ public:
 
 private:
     int saved_ = -1;
+    int fd_ = -1;
     bool ok_ = false;
 };
 }  // namespace
