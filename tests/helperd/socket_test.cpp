@@ -533,8 +533,8 @@ TEST(SocketServer, TakesThePassedSocketAndAnswersWhoConnectedBeforeIt) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     {
         ServerThread server(opt);
-        ASSERT_TRUE(server.ok());
         client.join();
+        ASSERT_TRUE(server.ok()) << "the server did not take the socket systemd passed";
         ASSERT_TRUE(early) << early_err;
         EXPECT_EQ(jit::ipc::get(*early, "op"), "during_restart");
         EXPECT_EQ(getenv("LISTEN_FDS"), nullptr) << "the next child must not think it was passed the socket";
