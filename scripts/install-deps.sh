@@ -10,7 +10,7 @@ APT=(apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
 
 PACKAGES=(
   # build
-  cmake make g++ pkg-config
+  cmake make g++ pkg-config ccache
   libpam0g-dev libcurl4-openssl-dev libjsoncpp-dev libsystemd-dev libssl-dev libcli11-dev
   # jit-authority (authority/): its databases and its HTTP server; bench/authority also measures libmicrohttpd
   libsqlite3-dev libpq-dev libevent-dev libmicrohttpd-dev

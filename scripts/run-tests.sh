@@ -15,6 +15,7 @@ if [ "${JIT_SKIP_DEPS:-0}" != 1 ]; then
   bash scripts/install-deps.sh
 fi
 
+. scripts/ccache-env.sh
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$BUILD_DIR" -j"$(nproc)"
 # shellcheck disable=SC2086
