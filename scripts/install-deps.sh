@@ -25,7 +25,7 @@ PACKAGES=(
   # man pages (cmake/Manpages.cmake) and their rendering test (tests/docs)
   pandoc groff-base man-db
   # the packages and their tests (tests/packaging): .deb, .rpm, their linters
-  dpkg-dev debhelper fakeroot lintian rpm rpmlint ccache
+  dpkg-dev debhelper fakeroot lintian rpm rpmlint
   # the nspawn test bed (tests/nspawn, demo/): a debootstrapped Debian 12 booted with systemd-nspawn
   debootstrap systemd-container zstd util-linux procps
 )

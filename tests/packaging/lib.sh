@@ -42,13 +42,22 @@ pkg_workdir() {
 }
 
 # The package builds compile the whole project again (without tests and
-# benchmarks). With ccache installed (scripts/install-deps.sh), its compiler
-# links (/usr/lib/ccache, Debian's way to use it in package builds) come first
-# in PATH, so that a second build of an unchanged tree costs links only
-# (docs/packaging.md, "What the package tests cost").
+# benchmarks), through ccache when it is installed:
+#  - under .ci/run and scripts/run-tests.sh, scripts/ccache-env.sh has set
+#    CMAKE_<LANG>_COMPILER_LAUNCHER=ccache and CCACHE_BASEDIR=<the source
+#    tree>, CCACHE_NOHASHDIR=1; the package trees are copied to OUT.work
+#    inside the build directory, so under CCACHE_BASEDIR, and the RPM build,
+#    whose flags are the main build's (RelWithDebInfo, rpm/macros.debian),
+#    finds the main build's objects in the cache. The .deb is compiled with
+#    dpkg-buildflags' flags: its first build compiles;
+#  - otherwise Debian's compiler links (/usr/lib/ccache) come first in PATH,
+#    so a second build of an unchanged tree costs links only.
 pkg_use_ccache() {
-    if [ -d /usr/lib/ccache ] && command -v ccache >/dev/null 2>&1 && [ "${JIT_PACKAGE_CCACHE:-1}" != 0 ]; then
+    [ "${JIT_NO_CCACHE:-0}" != 1 ] && command -v ccache >/dev/null 2>&1 || return 0
+    if [ -n "${CMAKE_CXX_COMPILER_LAUNCHER:-}" ]; then
+        echo "(compilers through $CMAKE_CXX_COMPILER_LAUNCHER, CCACHE_BASEDIR=${CCACHE_BASEDIR:-unset})"
+    elif [ -d /usr/lib/ccache ]; then
         export PATH=/usr/lib/ccache:$PATH
-        echo "(compilers through ccache: $(ccache --get-config cache_dir 2>/dev/null))"
+        echo "(compilers through /usr/lib/ccache)"
     fi
 }
