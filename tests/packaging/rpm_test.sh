@@ -43,7 +43,8 @@ done
 # modes that must not drift from the unit (StateDirectoryMode=0711)
 line=$(rpm -qlvp "$(ls "$out/jitlogin-$version"-*.x86_64.rpm)" 2>/dev/null | awk '$NF == "/var/lib/jit" { print $1, $3, $4 }')
 [ "$line" = "drwx--x--x root root" ] && pkg_pass "/var/lib/jit: $line" || pkg_fail "/var/lib/jit is '$line', want drwx--x--x root root"
-line=$(rpm -qlvp "$(ls "$out/jit-authority-$version"-*.rpm)" 2>/dev/null | awk '$NF == "/var/lib/jit-authority" { print $1, $3, $4 }')
+line=$(rpm -qp --qf '[%{FILEMODES:perms} %{FILEUSERNAME} %{FILEGROUPNAME} %{FILENAMES}\n]' "$(ls "$out/jit-authority-$version"-*.rpm)" 2>/dev/null |
+    awk '$4 == "/var/lib/jit-authority" { print $1, $2, $3 }')
 [ "$line" = "drwx------ jit-authority jit-authority" ] && pkg_pass "/var/lib/jit-authority: $line" ||
     pkg_fail "/var/lib/jit-authority is '$line', want drwx------ jit-authority jit-authority (the unit's StateDirectoryMode=0700, User=)"
 scripts=$(rpm -qp --scripts "$(ls "$out/jit-authority-$version"-*.rpm)" 2>/dev/null)
@@ -60,7 +61,7 @@ grep -q "try-restart.*jit-helperd.socket" <<<"$scripts" && pkg_fail "jitlogin: a
 grep -q "useradd -r -g jit-ssh" <<<"$scripts" && grep -q "groupadd -r jit-users" <<<"$scripts" &&
     pkg_pass "jitlogin: %pre creates jit-ssh and jit-users" || pkg_fail "jitlogin: %pre does not create jit-ssh and jit-users"
 for unit in jit-helperd.socket jit-helperd.service; do
-    grep -q "enable.*$unit\|start.*$unit" <<<"$(grep -v preset <<<"$scripts")" && pkg_fail "jitlogin: a scriptlet enables or starts $unit"
+    grep -Eq "systemctl( --[a-z-]+)* (enable|start|restart) ([^ ]+ )*$unit" <<<"$scripts" && pkg_fail "jitlogin: a scriptlet enables or starts $unit"
 done
 rpm -qp --qf '%{LICENSE}\n' "$out"/*.rpm 2>/dev/null | sort -u | grep -qx 'Apache-2.0' && pkg_pass "License: Apache-2.0" || pkg_fail "License tag"
 
