@@ -329,7 +329,8 @@ GrantView Daemon::view() const {
     return v;
 }
 
-bool Daemon::is_managed(const std::string& user, LocalAccount* account) {
+bool Daemon::is_managed(const std::string& user, LocalAccount* account, bool* unknown) {
+    if (unknown) *unknown = false;
     if (user.empty() || user == "root") return false;
     const auto& bg = config_.policy.break_glass_users;
     if (std::find(bg.begin(), bg.end(), user) != bg.end()) return false;
@@ -339,12 +340,26 @@ bool Daemon::is_managed(const std::string& user, LocalAccount* account) {
     if (jit::is_managed(user, acct, view(), config_.policy)) return true;
     for (auto& p : publishers_)
         if (p->manages(user)) return true;
+    // An NSS error is not "no such user": without the uid, or (with managed
+    // groups) without every group, the rules above could not be applied.
+    if (unknown && acct.lookup_failed && (!acct.uid || !config_.policy.managed_groups.empty())) *unknown = true;
     return false;
 }
 
 Decision Daemon::decide_for(const AccessRequest& request, bool* managed_out, LocalAccount* account) {
-    const bool managed = is_managed(request.user, account);
-    if (managed_out) *managed_out = managed;
+    bool unknown = false;
+    const bool managed = is_managed(request.user, account, &unknown);
+    if (managed_out) *managed_out = managed || unknown;
+    if (unknown) {
+        // Fail closed, and say why: not "no grant", which would send a
+        // directory user to request one.
+        Decision d;
+        d.verdict = Verdict::Deny;
+        d.reason = "nss_error";
+        d.message = "jitlogin: the account database (NSS) answered an error for " + request.user +
+                    "; access is refused until it answers";
+        return d;
+    }
     return jit::decide(request, view(), config_.policy, managed);
 }
 

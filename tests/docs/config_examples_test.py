@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Every jit-helperd configuration example in the docs is a valid config.
 
-Examples: fenced ```ini blocks in docs/*.md and the man page sources
-(*.8.md), indented blocks in the man pages that start with a [section]
-header, and packaging/*.conf.example files. Each is checked with
+Examples: fenced ```ini blocks and indented blocks that start with a
+[section] header (at any indentation, as in a list item) in README.md,
+docs/*.md and the man page sources (*/*.[1-8].md), and
+packaging/*.conf.example files. Each is checked with
 `jit-helperd --check-config`, as written, except that the values of keys
 naming files that must exist on this machine (trusted_keys_dir, token_file,
 ca_file, client_cert, client_key) point at files this test makes. Fails when
@@ -25,18 +26,19 @@ def examples_in_markdown(path):
     text = path.read_text(encoding="utf-8")
     for m in re.finditer(r"^```ini\n(.*?)^```", text, re.S | re.M):
         yield f"{path}:{text[:m.start()].count(chr(10)) + 1}", m.group(1)
-    if path.name.endswith(".8.md"):
-        lines = text.split("\n")
-        i = 0
-        while i < len(lines):
-            if re.match(r"^    \[[a-z]+\]$", lines[i]):
-                start = i
-                block = []
-                while i < len(lines) and (lines[i].startswith("    ") or lines[i] == ""):
-                    block.append(lines[i][4:])
-                    i += 1
-                yield f"{path}:{start + 1}", "\n".join(block).strip("\n") + "\n"
-            i += 1
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        m = re.match(r"^( {4,})\[[a-z_]+\]\s*$", lines[i])
+        if m:
+            indent = m.group(1)
+            start = i
+            block = []
+            while i < len(lines) and (lines[i].startswith(indent) or lines[i].strip() == ""):
+                block.append(lines[i][len(indent):])
+                i += 1
+            yield f"{path}:{start + 1}", "\n".join(block).strip("\n") + "\n"
+        i += 1
 
 
 def make_files(tmp):
@@ -66,7 +68,9 @@ def main():
     args = ap.parse_args()
     src = pathlib.Path(args.source)
     found = []
-    for md in sorted(list((src / "docs").glob("*.md")) + list(src.glob("*/*.8.md"))):
+    pages = [src / "README.md"] + list((src / "docs").glob("*.md")) + \
+        [p for p in src.glob("*/*.md") if re.search(r"\.[1-8]\.md$", p.name)]
+    for md in sorted(pages):
         found.extend(examples_in_markdown(md))
     for conf in sorted((src / "packaging").glob("*.conf.example")):
         found.append((str(conf), conf.read_text(encoding="utf-8")))
@@ -77,9 +81,11 @@ def main():
         for n, (where, text) in enumerate(found):
             conf = []
             for line in text.split("\n"):
-                m = re.match(r"^\s*([a-z_]+)\s*=", line)
-                if m and m.group(1) in FILE_KEYS:
-                    line = f"{m.group(1)} = {files[m.group(1)]}"
+                # Only the path is replaced: whatever follows it (e.g. a
+                # comment after the value, which the parser refuses) stays.
+                m = re.match(r"^(\s*([a-z_]+)\s*=\s*)(\S+)(.*)$", line)
+                if m and m.group(2) in FILE_KEYS:
+                    line = f"{m.group(1)}{files[m.group(2)]}{m.group(4)}"
                 conf.append(line)
             path = tmp / f"example-{n}.conf"
             path.write_text("\n".join(conf))

@@ -117,4 +117,41 @@ check "the archive exists" test -n "$ARCHIVE"
 [ -z "$ARCHIVE" ] || check "the archive is small (holes are not stored)" test "$(stat -c %s "$ARCHIVE")" -lt 1048576
 check "session.ended once" test "$(grep -c "session.ended" "$T/helperd.log")" = 1
 check "no gone_at_start" lacks gone_at_start "$T/helperd.log"
+
+# --- the daemon stops 1 s after deciding to end a session -------------------------------
+# The decision is on disk before TerminateSession goes out; the daemon is stopped
+# while logind (5 s late) has not answered; the session is gone when it comes
+# back (here: its leader ends, as logind's TerminateSession would have made it).
+# The trail says jitlogin ended it, once, not "ended while jit-helperd was not
+# running" (gone_at_start).
+SID2=$((SID + 1))
+DBUS_SYSTEM_BUS_ADDRESS=$BUS /usr/bin/python3 - "$SID2" "$ALICE_UID" "$ALICE" <<'PY' || die "cannot add a second mock session"
+import dbus, os, sys
+sid, uid, user = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+bus = dbus.bus.BusConnection(os.environ['DBUS_SYSTEM_BUS_ADDRESS'])
+mock = dbus.Interface(bus.get_object('org.freedesktop.login1', '/org/freedesktop/login1'), 'org.freedesktop.DBus.Mock')
+mock.AddSession(sid, 'seat0', dbus.UInt32(uid), user, True)
+PY
+G2=$(grant "$ALICE" "$ALICE_UID" --duration 1h) || die "second grant"
+wait_for --or-die "second grant visible" 30 lists_grant "$G2"
+sleep 600 & LEADER=$!
+PIDS+=($LEADER)
+SID=$SID2 session_op session_open > "$T/open2.out" || die "second session_open failed"
+grep -q "decision=allow" "$T/open2.out" || die "second session_open: $(cat "$T/open2.out")"
+admin grant revoke --host "$HOST" --by carol --reason "stop inside the gap" "$G2" >/dev/null || die "revoke 2"
+wait_for --or-die "TerminateSession for the second session" 30 grep -q "TerminateSession \"$SID2\"" "$T/calls.log"
+sleep 1
+helperd_stop TERM
+ended2() { grep "session.ended" "$T/helperd.log" | grep -c "JIT_SESSION_ID=$SID2\b"; }
+BEFORE=$(ended2)
+kill "$LEADER"; reap "$LEADER"
+helperd_start || die "jit-helperd did not restart"
+check "after the restart the end is confirmed: session.ended" wait_for 20 test "$(ended2)" -ge 1
+check "session.ended for the session once over both runs" test "$(ended2)" = 1
+if [ "$BEFORE" = 0 ]; then
+  check "... by the restarted daemon, which says so" grep -q "session.ended.*confirmed after jit-helperd restarted" "$T/helperd.log"
+else
+  log "note: logind answered before the stop took effect; the end was confirmed in the first run"
+fi
+check "the trail never says it ended while jit-helperd was not running" lacks gone_at_start "$T/helperd.log"
 finish

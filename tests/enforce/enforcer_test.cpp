@@ -311,6 +311,77 @@ TEST_F(EnforcerTest, RestartDropsSessionsThatAreGoneAndAdoptsLiveOnes) {
     EXPECT_TRUE(term.terminated.empty());
 }
 
+// Names sessions as logind does (id and leader pid, as a registration names them).
+class LogindLikeProber final : public SessionProber {
+public:
+    std::vector<Session> sessions;
+    const char* name() const override { return "logind-like"; }
+    std::optional<bool> alive(const Session& s) override {
+        for (const Session& l : sessions)
+            if (l.key == s.key || (s.pid > 0 && l.pid == s.pid)) return true;
+        return false;
+    }
+    bool list(Listed done) override {
+        done(sessions);
+        return true;
+    }
+    bool adopts_unregistered() const override { return true; }
+};
+
+// A session whose session_open never reached the daemon (a hand-written stack
+// without a required session line, or any session that escaped registration):
+// the live session of a managed user that was never registered is adopted at
+// the next listing (about once a minute): bound when a grant covers it, ended
+// when none does. A session registered under its leader pid
+// is not taken twice; one of a user jitlogin does not manage is left alone.
+TEST_F(EnforcerTest, UnregisteredSessionsOfManagedUsersAreAdoptedAtTheNextListing) {
+    LogindLikeProber prober;
+    enf = std::make_unique<Enforcer>(options(), Enforcer::Deps{clock, term, warner, sink, &prober});
+    ASSERT_TRUE(enf->start([](const std::string& u) { return u != "ops"; }).ok());
+    grants({grant("g1", "alice", T0, T0 + 3600)});
+    auto logind = [](const std::string& id, const std::string& user, pid_t pid) {
+        Session s;
+        s.logind_id = id;
+        s.user = user;
+        s.uid = 70001;
+        s.pid = pid;
+        s.tty = "pts/" + id;
+        s.key = session_key(id, pid, s.tty);
+        return s;
+    };
+    prober.sessions = {logind("1", "alice", 100)};
+    const std::string registered = open("alice", 100);  // no logind id reached the daemon
+    // Then three sessions start whose session_open never arrived.
+    prober.sessions.push_back(logind("2", "alice", 200));
+    prober.sessions.push_back(logind("3", "bob", 300));
+    prober.sessions.push_back(logind("4", "ops", 400));
+    ASSERT_TRUE(enf->next_wakeup().has_value());
+    EXPECT_LE(*enf->next_wakeup(), clock.now() + 60);  // the driver wakes it within the minute
+    clock.advance(60);
+    enf->evaluate();
+    EXPECT_TRUE(enf->sessions().count(registered));
+    EXPECT_FALSE(enf->sessions().count("logind:1"));  // the registered one, by its leader pid
+    ASSERT_TRUE(enf->sessions().count("logind:2"));
+    EXPECT_EQ(enf->sessions().at("logind:2").grant_id, "g1");  // covered by alice's grant
+    EXPECT_FALSE(enf->sessions().count("logind:4"));           // not managed: never touched
+    EXPECT_EQ(term.terminated, std::vector<std::string>{"logind:3"});  // bob has no grant
+    int adopted = 0;
+    for (const auto& e : sink.events)
+        if (e.type == EventType::SessionOpened && e.field("JIT_REASON") &&
+            *e.field("JIT_REASON") == "adopted_unregistered")
+            ++adopted;
+    EXPECT_EQ(adopted, 2);
+    // Listed again a minute later: nothing is adopted twice.
+    clock.advance(60);
+    enf->evaluate();
+    int again = 0;
+    for (const auto& e : sink.events)
+        if (e.type == EventType::SessionOpened && e.field("JIT_REASON") &&
+            *e.field("JIT_REASON") == "adopted_unregistered")
+            ++again;
+    EXPECT_EQ(again, 2);
+}
+
 // The daemon stops 1 s after ending a session (inside the grace): the decision
 // was on disk, so after the restart the trail says jitlogin ended it, once.
 TEST_F(EnforcerTest, RestartInsideTheGraceCompletesTheEndOnce) {

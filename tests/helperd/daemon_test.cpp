@@ -304,14 +304,33 @@ TEST_F(DaemonTest, NssErrorsAreNotReadAsUnmanaged) {
     accounts_.users["half"] = half;
     make_daemon();
     serve(bundle(1, {}));
-    EXPECT_EQ(check("flaky")["decision"], "deny");
+    auto c = check("flaky");
+    EXPECT_EQ(c["decision"], "deny");
+    EXPECT_EQ(c["reason"], "nss_error");
+    EXPECT_EQ(c["managed"], "yes");
+    EXPECT_NE(c["message"].find("NSS"), std::string::npos) << c["message"];
+    EXPECT_EQ(call({{"op", "session_open"}, {"user", "flaky"}, {"service", "sshd"}, {"pid", "4242"}})["decision"], "deny");
     EXPECT_EQ(check("half")["decision"], "ignore");  // no managed groups: the groups do not matter
     EXPECT_EQ(check("dave")["decision"], "ignore");
+    // Enforcement asks is_managed(): an NSS error never makes it adopt (and
+    // end) a live session of someone it may not manage.
+    EXPECT_FALSE(daemon_->is_managed("flaky"));
     config_.policy.managed_groups = {"jitusers"};
     make_daemon();
     serve(bundle(1, {}));
     EXPECT_EQ(check("half")["decision"], "deny");
+    EXPECT_EQ(check("half")["reason"], "nss_error");
     EXPECT_EQ(check("dave")["decision"], "ignore");
+    // root and break-glass users stay unmanaged whatever NSS says.
+    jit::LocalAccount broken;
+    broken.lookup_failed = true;
+    accounts_.users["root"] = broken;
+    accounts_.users["rescue"] = broken;
+    config_.policy.break_glass_users = {"rescue"};
+    make_daemon();
+    serve(bundle(1, {}));
+    EXPECT_EQ(check("root")["decision"], "ignore");
+    EXPECT_EQ(check("rescue")["decision"], "ignore");
 }
 
 // Names no grant can carry (directory users from SSSD/LDAP/AD, local names with

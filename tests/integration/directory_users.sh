@@ -48,7 +48,18 @@ for u in LOGIN SUDOER NOGRANT; do
 done
 OPS_UID=$(free_uid 64000 64499) || exit 1
 add_user "$OPS" "$OPS_UID" || exit 1
-HOST_SUM=$(cat /etc/passwd /etc/nsswitch.conf /etc/pam.d/su /etc/pam.d/sudo | sha256sum)
+# The host's files are never edited. Other users in /etc/passwd may come and go
+# meanwhile (other tests on a shared machine): compare this run's lines only,
+# and check that none of the test's own (namespace-only) lines leaked into it.
+HOST_SUM=$(cat /etc/nsswitch.conf /etc/pam.d/su /etc/pam.d/sudo | sha256sum)
+passwd_mine() { grep -F -- "$TAG" /etc/passwd | sort; }
+PASSWD_MINE=$(passwd_mine)
+host_unchanged() {
+  [ "$(cat /etc/nsswitch.conf /etc/pam.d/su /etc/pam.d/sudo | sha256sum)" = "$HOST_SUM" ] || return 1
+  [ "$(passwd_mine)" = "$PASSWD_MINE" ] || return 1
+  local u
+  for u in "${DIR_USERS[@]}"; do ! grep -q -- "^$u:" /etc/passwd || return 1; done
+}
 
 # --- directory users (extrausers), outside the managed range -------------------------
 DIRUSER=dir-${TAG}
@@ -171,6 +182,5 @@ check "daemon down: admin's sudo to root works" said -x 0
 sudo_as "$OPS" -u "$DIRUSER"
 check "daemon down: admin's sudo -u <directory user> works" said -x "$DIRUSER_UID"
 
-check "host: passwd, nsswitch.conf, pam.d/su and sudo unchanged" \
-  test "$(cat /etc/passwd /etc/nsswitch.conf /etc/pam.d/su /etc/pam.d/sudo | sha256sum)" = "$HOST_SUM"
+check "host: passwd (this run's lines), nsswitch.conf, pam.d/su and sudo unchanged" host_unchanged
 finish

@@ -7,7 +7,9 @@ request: {"USER": {"decision": "allow|deny|ignore", "message": "...",
 "grant_id": "...", "reason": "..."}}; users not in the file get decision=ignore.
 op=explain (jitctl check) is answered like op=check; any "decision" is sent as written.
 op=session_open answers decision=allow (registered) or deny like jit-helperd, session_close
-status=ok (managed=no, decision=ignore for ignored users).
+status=ok (managed=no, decision=ignore for ignored users). A user's "session" key
+overrides session_open's answer: "error" (status=error, error=internal) or
+"deny" (decision=deny although check allowed: the window closed in between).
 Every request is appended as one JSON line to --log.
 """
 import argparse
@@ -77,6 +79,11 @@ def answer(req, decisions):
             return {"status": "ok", "managed": "no", "decision": "ignore"}
         if op == "session_close":
             return {"status": "ok", "session": "1"}
+        if d.get("session") == "error":
+            return {"status": "error", "error": "internal", "message": "session table unavailable"}
+        if d.get("session") == "deny":
+            return {"status": "ok", "managed": "yes", "decision": "deny", "reason": "window_ended",
+                    "message": "jitlogin: access window ended"}
         # As jit-helperd: a session is registered (decision=allow) only inside a window.
         if d["decision"] != "allow":
             return {"status": "ok", "managed": "yes", "decision": "deny", "reason": d.get("reason", ""),

@@ -163,6 +163,7 @@ ssh_bg() {
 # pam_jit.so ($SO, socket $SOCK; ACCOUNT ARGS added to its account line) as used by
 #   sshd        keys only (auth denied); pam_jit in account and, after common-session, in session
 #   sudo        kind=sudo; auth denied (NOPASSWD rules only)
+#   sudo-session  sudo, plus pam_jit in session (the documented sudo stack)
 #   su          kind=su; auth permitted (root's su)
 #   su-session  su, plus common-session and pam_jit in session
 pam_service() {
@@ -183,6 +184,14 @@ auth     required  pam_deny.so
 $acct kind=sudo
 account  include   common-account
 session  required  pam_permit.so
+EOC
+      ;;
+    sudo-session) etc_file "/etc/pam.d/$name" 0644 <<EOC
+auth     required  pam_deny.so
+$acct kind=sudo
+account  include   common-account
+session  include   common-session-noninteractive
+session  required  $SO socket=$SOCK kind=sudo
 EOC
       ;;
     su|su-session)

@@ -11,9 +11,11 @@ require_root_and_tools /usr/sbin/sshd ssh sudo pamtester useradd /usr/bin/python
 setup_tmp
 make_client_key
 
-ALICE=jt-${TAG}-alice BOB=jt-${TAG}-bob OPS=lo-${TAG}-ops
+ALICE=jt-${TAG}-alice BOB=jt-${TAG}-bob OPS=lo-${TAG}-ops CAROL=jt-${TAG}-carol DAN=jt-${TAG}-dan
 add_user "$ALICE" "$(free_uid 70500 70999)" || exit 1
 add_user "$BOB" "$(free_uid 70500 70999)" || exit 1
+add_user "$CAROL" "$(free_uid 70500 70999)" || exit 1
+add_user "$DAN" "$(free_uid 70500 70999)" || exit 1
 add_user "$OPS" "$(free_uid 60500 60999)" || exit 1
 
 SOCK=$T/helperd.sock
@@ -21,7 +23,11 @@ cat > "$T/decisions.json" <<EOF2
 {"$ALICE": {"decision": "allow", "reason": "active_grant", "grant_id": "g-alice",
             "message": "jitlogin: access until 15:30 (in 47 min), grant g-alice"},
  "$BOB":   {"decision": "deny", "reason": "no_grant",
-            "message": "jitlogin: no active grant for $BOB on test-host; request one with jitctl request"}}
+            "message": "jitlogin: no active grant for $BOB on test-host; request one with jitctl request"},
+ "$CAROL": {"decision": "allow", "reason": "active_grant", "grant_id": "g-carol", "session": "error",
+            "message": "jitlogin: access until 15:30 (in 47 min), grant g-carol"},
+ "$DAN":   {"decision": "allow", "reason": "active_grant", "grant_id": "g-dan", "session": "deny",
+            "message": "jitlogin: access until 15:30 (in 47 min), grant g-dan"}}
 EOF2
 /usr/bin/python3 "$HERE/../integration/fake_helperd.py" --socket "$SOCK" --decisions "$T/decisions.json" \
   --log "$T/requests.log" > "$T/fake.out" 2>&1 &
@@ -33,11 +39,16 @@ SVC=jit-test-${TAG}
 pam_service sshd "$SVC-sshd" timeout_ms=1000
 pam_service sudo "$SVC-sudo"
 pam_service su-session "$SVC-su"
+pam_service sudo-session "$SVC-sudo-s"
 etc_file "/etc/sudoers.d/$SVC" 0440 <<EOF2
 Defaults:$ALICE pam_service=$SVC-sudo, timestamp_timeout=0
 Defaults:$BOB pam_service=$SVC-sudo, timestamp_timeout=0
+Defaults:$CAROL pam_service=$SVC-sudo-s, pam_session, timestamp_timeout=0
+Defaults:$DAN pam_service=$SVC-sudo-s, pam_session, timestamp_timeout=0
 $ALICE ALL=(root) NOPASSWD: /usr/bin/id
 $BOB ALL=(root) NOPASSWD: /usr/bin/id
+$CAROL ALL=(root) NOPASSWD: /usr/bin/id
+$DAN ALL=(root) NOPASSWD: /usr/bin/id
 EOF2
 visudo -cqf "/etc/sudoers.d/$SVC" || fail "test sudoers file is invalid"
 
@@ -78,6 +89,21 @@ check "pamtester su: denied with the message" grep -q "jitlogin: no active grant
 check "pamtester su: denied is an error" not quiet pamtester "$SVC-su" "$BOB" acct_mgmt
 check "pamtester: account+session for a managed user" \
   quiet pamtester -I rhost=192.0.2.1 -I tty=pts/9 "$SVC-su" "$ALICE" acct_mgmt open_session close_session
+
+# --- a session that could not be registered never runs --------------------------
+# The account phase allowed; session_open then failed (an error answer: CAROL) or
+# was refused (the window closed in between: DAN). With `session required
+# pam_jit.so` nothing of the session may run untracked.
+for u in "$CAROL" "$DAN"; do
+  ssh_as "$u" 'echo logged-in'
+  check "ssh: the account phase allowed $u (the refusal is the session's)" grep -q "Accepted publickey for $u " "$T/sshd.log"
+  check "ssh: no shell when the session was not registered ($u)" lacks logged-in "$T/ssh.out"
+  check "ssh: sshd saw the session refused ($u)" grep -q "pam_open_session(): Permission denied" "$T/sshd.log"
+  out=$(sudo_id "$u" 2>&1)
+  check "sudo: the command does not run when its session was not registered ($u)" lacks -x 0 <<<"$out"
+  check "su: open_session fails when the session was not registered ($u)" \
+    not quiet pamtester -I ruser=root "$SVC-su" "$u" acct_mgmt open_session
+done
 
 # --- valgrind: the module inside pamtester -------------------------------------
 # Every error valgrind finds in the process counts, wherever it is (pam_jit,

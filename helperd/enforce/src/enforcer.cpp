@@ -121,10 +121,10 @@ Status Enforcer::start(const std::function<bool(const std::string&)>& managed) {
 void Enforcer::request_listing(bool at_start) {
     if (!deps_.prober || listing_) return;
     if (!at_start) {
-        bool needed = false;
+        bool needed = deps_.prober->adopts_unregistered();
         for (const auto& [key, s] : state_.sessions) needed = needed || (!s.ending && !deps_.prober->alive(s).has_value());
         const std::int64_t mono = deps_.clock.monotonic_ms();
-        if (!needed || (listed_at_ms_ && mono - *listed_at_ms_ < 60'000)) return;
+        if (!needed || (listed_at_ms_ && mono - *listed_at_ms_ < 55'000)) return;
     }
     listing_ = true;
     const bool started = deps_.prober->list([this, at_start](Result<std::vector<Session>> r) {
@@ -145,14 +145,21 @@ void Enforcer::listed(const std::vector<Session>& live, bool at_start) {
     for (const std::string& key : gone)
         session_gone(key, at_start ? "gone_at_start" : "gone",
                      at_start ? " ended while jit-helperd was not running" : " is gone (no close was received)");
-    if (at_start) {
+    if (at_start || deps_.prober->adopts_unregistered()) {
         for (const Session& s : live) {
-            if (state_.sessions.count(s.key) || !managed_ || !managed_(s.user)) continue;
+            if (state_.sessions.count(s.key) || !managed_) continue;
+            // Registered under its pid (no logind id reached us): the same session.
+            bool known = false;
+            for (const auto& [key, have] : state_.sessions) known = known || (s.pid > 0 && have.pid == s.pid);
+            if (known || !managed_(s.user)) continue;
+            const std::string what = (s.logind_id.empty() ? "session of pid " + std::to_string(s.pid)
+                                                          : "logind session " + s.logind_id) +
+                                     " of " + s.user;
             Event e = session_event(EventType::SessionOpened, s,
-                                    "live " + (s.logind_id.empty() ? "session of pid " + std::to_string(s.pid)
-                                                                   : "logind session " + s.logind_id) +
-                                        " of " + s.user + " adopted at start");
-            e.add(F(field::kReason), "adopted_at_start");
+                                    at_start ? "live " + what + " adopted at start"
+                                             : "live " + what + " was never registered (its session_open failed, "
+                                                                "timed out or was refused): adopted");
+            e.add(F(field::kReason), at_start ? "adopted_at_start" : "adopted_unregistered");
             deps_.audit.emit(e);
             state_.sessions[s.key] = s;  // bound at the next evaluation (rebind or terminate)
             dirty_ = true;
@@ -312,6 +319,9 @@ void Enforcer::evaluate() {
     escalate_due();
     retention(now);
     next_wakeup_ = p.next_wakeup;
+    // Unregistered sessions are looked for at least once a minute.
+    if (deps_.prober && deps_.prober->adopts_unregistered() && (!next_wakeup_ || *next_wakeup_ > now + 60))
+        next_wakeup_ = now + 60;
     if (options_.retention.days) {
         const std::int64_t keep = std::int64_t(*options_.retention.days) * 86400;
         for (const auto& [user, home] : state_.homes) {

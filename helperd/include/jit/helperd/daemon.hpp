@@ -198,9 +198,14 @@ public:
     // For components: drops a recorded session that will get no session_close
     // (e.g. enforcement ended it and sshd died with it). No event, no callbacks.
     void forget_session(std::uint64_t id) { sessions_.erase(id); }
-    // `account` (optional) receives the local account looked up on the way
-    // (empty for root and break-glass users, who need none).
-    bool is_managed(const std::string& user, LocalAccount* account = nullptr);
+    // Whether `user` is known to be managed (docs/config.md "who is
+    // JIT-managed"). `account` (optional) receives the local account looked up
+    // on the way (empty for root and break-glass users, who need none).
+    // `unknown` (optional) is set when NSS answered an error that leaves the
+    // question open (no uid, or with managed groups not every group): a
+    // decision treats that user as managed and denies (decide_for, reason
+    // nss_error); enforcement does not adopt or end sessions on it.
+    bool is_managed(const std::string& user, LocalAccount* account = nullptr, bool* unknown = nullptr);
     Decision decide_for(const AccessRequest& request, bool* managed, LocalAccount* account = nullptr);
     Json::Value status_json();
     // What op=status tells an unprivileged peer: only `user`'s own sessions

@@ -40,6 +40,13 @@ public:
     // Starts listing the session manager's live sessions; `done` runs later
     // (or at once). False when this prober cannot list.
     virtual bool list(Listed done) { return false; }
+    // Whether list() names every session by what a registration names it
+    // with (logind's id and leader pid), so that a live session of a managed
+    // user that is in neither the table nor being ended was never registered
+    // (session_open failed, timed out or was refused while sshd went on) and
+    // is adopted at any listing, not only at start. Listed at least once a
+    // minute then.
+    virtual bool adopts_unregistered() const { return false; }
 };
 
 // Without logind: the registered pid still runs with the same start time.
@@ -61,6 +68,7 @@ public:
     const char* name() const override { return "logind"; }
     std::optional<bool> alive(const Session& s) override;
     bool list(Listed done) override;
+    bool adopts_unregistered() const override { return true; }
 
 private:
     AsyncBus calls_;
