@@ -80,8 +80,19 @@ int run_audit(const AuditOptions& o) {
         std::cerr << "jitctl audit: note: only root and members of systemd-journal or adm can read the "
                      "system journal; you may be seeing only your own entries\n";
 
+    // The tlog recordings of the grant's sessions (docs/ssh.md "Session recording").
+    auto print_recordings = [&]() -> bool {
+        auto recs = audit::read_recordings(*records, q);
+        if (!recs) {
+            std::cerr << "jitctl audit: recordings: " << recs.error().message << "\n";
+            return false;
+        }
+        if (!recs->empty()) std::cout << audit::format_recordings(*recs, o.utc);
+        return true;
+    };
     if (o.summary) {
         std::cout << audit::summarize_grant(*records, o.grant, o.utc);
+        if (!print_recordings()) return 1;
         return records->empty() ? 1 : 0;
     }
     if (o.csv) std::cout << audit::csv_header() << "\n";
@@ -91,6 +102,7 @@ int run_audit(const AuditOptions& o) {
         else std::cout << audit::format_timeline_line(r, o.utc) << "\n";
     }
     if (records->empty() && !o.json && !o.csv) std::cerr << "jitctl audit: no matching jitlogin events\n";
+    if (!o.grant.empty() && !o.json && !o.csv && !print_recordings()) return 1;
     return 0;
 }
 
@@ -115,13 +127,15 @@ void register_audit(CLI::App& app, ExitCode& exit_code) {
     json->excludes(csv);
     auto summary = cmd->add_flag("--summary", opts->summary,
                                  "With --grant: the story of the grant (requested/approved by, window, logins, "
-                                 "sudo commands, sessions and how they ended)");
+                                 "sudo commands, sessions and how they ended, recordings)");
     summary->excludes(json)->excludes(csv);
     cmd->add_option("--directory,-D", opts->directory,
                     "Read the journal files in this directory (e.g. a container's /var/log/journal/<machine-id>)");
     cmd->add_option("--file", opts->files, "Read this journal file (repeatable)");
     cmd->add_flag("--utc", opts->utc, "Show times in UTC (JSON (ISO 8601) and CSV always use UTC)");
     cmd->footer("Reads the journal with sd-journal, matching on MESSAGE_ID/JIT_USER/JIT_GRANT_ID fields.\n"
+                "With --grant (text and --summary) it also lists the tlog recordings of the grant's sessions\n"
+                "and the tlog-play command that replays each.\n"
                 "Examples:\n"
                 "  jitctl audit --user alice --since -1d\n"
                 "  jitctl audit --grant g-7f3a --summary\n"

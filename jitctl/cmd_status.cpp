@@ -269,7 +269,12 @@ void run_check_config(const std::string& path, bool json, ExitCode& ec) {
 
 void run_request(const Globals& g, const std::string& reason, const std::string& duration,
                  const std::vector<std::string>& sudo, const std::string& run_as, const std::string& ticket, bool no_login,
-                 bool json, ExitCode& ec) {
+                 bool extend, const std::string& grant, bool json, ExitCode& ec) {
+    if (!grant.empty() && !extend) {
+        print_error(json, "usage", "--grant names the grant to extend: use it with --extend");
+        ec.value = kExitUsage;
+        return;
+    }
     auto secs = helperd::parse_duration(duration);
     if (!secs || *secs <= 0) {
         print_error(json, "usage", "--duration '" + duration + "' is not a duration (e.g. 30m, 1h, 2h)");
@@ -279,6 +284,10 @@ void run_request(const Globals& g, const std::string& reason, const std::string&
     ipc::Message req{{"op", "request"}, {"reason", reason}, {"duration_seconds", std::to_string(*secs)},
                      {"login", no_login ? "no" : "yes"}};
     if (!ticket.empty()) req["ticket"] = ticket;
+    if (extend) {
+        req["extend"] = "yes";
+        if (!grant.empty()) req["grant"] = grant;
+    }
     if (!sudo.empty()) {
         std::string cmds;
         for (const auto& c : sudo) cmds += (cmds.empty() ? "" : "\n") + c;
@@ -369,8 +378,15 @@ void register_daemon_commands(CLI::App& app, ExitCode& exit_code) {
         sub->add_option("--run-as", *run_as, "sudo target user (default root)");
         sub->add_option("--ticket", *ticket, "change / incident reference");
         sub->add_flag("--no-login", *no_login, "sudo only, no login sessions");
+        auto extend = std::make_shared<bool>(false);
+        auto grant = std::make_shared<std::string>();
+        sub->add_flag("--extend", *extend,
+                      "move the end of your active grant by --duration instead (the session goes on)");
+        sub->add_option("--grant", *grant, "with --extend: which of your grants (when you hold several)");
         json_flag(sub, j);
-        sub->callback([=] { run_request(*g, *reason, *duration, *sudo, *run_as, *ticket, *no_login, *j, *ec); });
+        sub->callback([=] {
+            run_request(*g, *reason, *duration, *sudo, *run_as, *ticket, *no_login, *extend, *grant, *j, *ec);
+        });
     }
     {
         auto j = std::make_shared<bool>(false);

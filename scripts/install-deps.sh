@@ -16,6 +16,8 @@ PACKAGES=(
   libsqlite3-dev libpq-dev libevent-dev libmicrohttpd-dev
   # the two-replica test of jit-authority starts its own PostgreSQL 15 cluster
   postgresql
+  # the approvers' web page is tested in headless Chromium through WebDriver (tests/authority/web_ui_browser.py)
+  chromium chromium-driver python3-selenium
   # tests, benchmarks, fuzzing, sanitizers
   libgtest-dev libgmock-dev libbenchmark-dev valgrind clang libclang-rt-14-dev
   # real PAM/NSS consumers and their test doubles

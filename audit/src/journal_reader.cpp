@@ -7,7 +7,10 @@
 #include <charconv>
 #include <cstring>
 #include <ctime>
+#include <algorithm>
+#include <map>
 #include <memory>
+#include <set>
 
 namespace jit::audit {
 namespace {
@@ -23,7 +26,7 @@ Error journal_error(const std::string& what, int rc) {
 
 bool keep_field(std::string_view name) {
     return name.starts_with("JIT_") || name == "MESSAGE" || name == "MESSAGE_ID" || name == "PRIORITY" ||
-           name == "SYSLOG_IDENTIFIER" || name == "_HOSTNAME" || name == "_PID";
+           name == "SYSLOG_IDENTIFIER" || name == "_HOSTNAME" || name == "_PID" || name == "_BOOT_ID";
 }
 
 // Adds the matches: (MESSAGE_ID=a OR MESSAGE_ID=b ...) AND JIT_USER=u AND JIT_GRANT_ID=g.
@@ -51,7 +54,9 @@ std::string_view Record::get(std::string_view name) const {
     return it == fields.end() ? std::string_view() : std::string_view(it->second);
 }
 
-Result<std::vector<Record>> read_journal(const Query& q) {
+namespace {
+
+Result<JournalPtr> open_journal(const Query& q) {
     sd_journal* raw = nullptr;
     int rc = 0;
     if (!q.files.empty()) {
@@ -69,6 +74,26 @@ Result<std::vector<Record>> read_journal(const Query& q) {
     }
     JournalPtr j(raw);
     sd_journal_set_data_threshold(j.get(), 0);  // whole values, however long
+    return j;
+}
+
+// The value of FIELD in the current entry, or "" when it has none.
+std::string entry_field(sd_journal* j, const char* field) {
+    const void* data = nullptr;
+    std::size_t len = 0;
+    if (sd_journal_get_data(j, field, &data, &len) < 0) return {};
+    std::string_view kv(static_cast<const char*>(data), len);
+    auto eq = kv.find('=');
+    return eq == std::string_view::npos ? std::string() : std::string(kv.substr(eq + 1));
+}
+
+}  // namespace
+
+Result<std::vector<Record>> read_journal(const Query& q) {
+    auto opened = open_journal(q);
+    if (!opened) return opened.error();
+    JournalPtr j = std::move(*opened);
+    int rc = 0;
     if (auto st = add_matches(j.get(), q); !st) return st.error();
 
     if (q.since) {
@@ -104,6 +129,71 @@ Result<std::vector<Record>> read_journal(const Query& q) {
         if (!r.type) r.type = event_type_from_name(r.get(field::kEvent));
         if (!r.type) continue;  // an entry with a jitlogin-like field that is not ours
         out.push_back(std::move(r));
+    }
+    return out;
+}
+
+Result<std::vector<Recording>> read_recordings(const std::vector<Record>& records, const Query& where) {
+    std::vector<Recording> out;
+    std::set<std::string> seen;  // session|uid|boot already read
+    // The user's uid: on the session event, else on the grant's other events
+    // (grant.activated, login decisions); PAM's session.opened has no JIT_UID.
+    std::map<std::string, std::string> uid_of;
+    for (const Record& r : records)
+        if (!r.get(field::kUid).empty() && !r.get(field::kUser).empty())
+            uid_of.emplace(std::string(r.get(field::kUser)), std::string(r.get(field::kUid)));
+    for (const Record& r : records) {
+        if (r.type != EventType::SessionOpened) continue;
+        const std::string session(r.get(field::kSessionId)), boot(r.get("_BOOT_ID"));
+        std::string uid(r.get(field::kUid));
+        if (uid.empty()) {
+            auto it = uid_of.find(std::string(r.get(field::kUser)));
+            if (it != uid_of.end()) uid = it->second;
+        }
+        if (session.empty() || uid.empty() || !seen.insert(session + "|" + uid + "|" + boot).second) continue;
+        auto opened = open_journal(where);
+        if (!opened) return opened.error();
+        JournalPtr j = std::move(*opened);
+        for (std::string m : {"TLOG_SESSION=" + session, "_UID=" + uid, boot.empty() ? "" : "_BOOT_ID=" + boot}) {
+            if (m.empty()) continue;
+            if (int rc = sd_journal_add_match(j.get(), m.data(), m.size()); rc < 0)
+                return journal_error("adding match " + m, rc);
+        }
+        if (int rc = sd_journal_seek_head(j.get()); rc < 0) return journal_error("seeking", rc);
+        std::map<std::string, Recording> by_id;
+        for (;;) {
+            int rc = sd_journal_next(j.get());
+            if (rc < 0) return journal_error("reading the next entry", rc);
+            if (rc == 0) break;
+            const std::string rec = entry_field(j.get(), "TLOG_REC");
+            if (rec.empty()) continue;
+            const std::string audit_session = entry_field(j.get(), "_AUDIT_SESSION");
+            if (!audit_session.empty() && audit_session != session) continue;  // written from another session
+            std::uint64_t usec = 0;
+            if (sd_journal_get_realtime_usec(j.get(), &usec) < 0) continue;
+            Recording& x = by_id[rec];
+            if (x.entries == 0) {
+                x.id = rec;
+                x.session = session;
+                x.user = r.get(field::kUser);
+                x.grant = r.get(field::kGrantId);
+                x.first_usec = static_cast<std::int64_t>(usec);
+            }
+            x.last_usec = static_cast<std::int64_t>(usec);
+            ++x.entries;
+        }
+        for (auto& [id, x] : by_id) out.push_back(std::move(x));
+    }
+    std::sort(out.begin(), out.end(), [](const Recording& a, const Recording& b) { return a.first_usec < b.first_usec; });
+    return out;
+}
+
+std::string format_recordings(const std::vector<Recording>& recs, bool utc) {
+    std::string out = "Recordings (tlog): " + std::to_string(recs.size()) + "\n";
+    for (const Recording& x : recs) {
+        out += "  session " + x.session + " of " + x.user + ": " + format_time(x.first_usec / 1000000, utc) + " to " +
+               format_time(x.last_usec / 1000000, utc) + ", " + std::to_string(x.entries) + " journal entries\n" +
+               "    replay: tlog-play -r journal -M TLOG_REC=" + x.id + "\n";
     }
     return out;
 }

@@ -176,7 +176,9 @@ private:
     }
 
     void group_section(const std::string& name, int line) {
-        cfg_.groups.push_back(HostGroup{name, {}, {}, line});
+        cfg_.groups.push_back(HostGroup{});
+        cfg_.groups.back().name = name;
+        cfg_.groups.back().line = line;
         HostGroup& g = cfg_.groups.back();
         handlers_["hosts"] = [&g](const std::string& v) -> std::string {
             g.hosts = words(v, false);
@@ -188,6 +190,19 @@ private:
                 if (l.find('=') == std::string::npos) return "label '" + l + "' is not key=value";
             return "";
         };
+        handlers_["webhook"] = [&g](const std::string& v) -> std::string {
+            g.webhooks = words(v, false);
+            if (g.webhooks.empty()) return "no URL";
+            for (const auto& u : g.webhooks)
+                if (u.rfind("https://", 0) != 0 && u.rfind("http://", 0) != 0) return "'" + u + "' is not an http(s) URL";
+            return "";
+        };
+        handlers_["webhook_format"] = [&g](const std::string& v) -> std::string {
+            if (v != "slack" && v != "plain") return "'" + v + "' is not slack or plain";
+            g.webhook_format = v;
+            return "";
+        };
+        handlers_["webhook_secret_file"] = path(&g.webhook_secret_file);
     }
 
     void rule_section(const std::string& name, int line) {

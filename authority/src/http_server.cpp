@@ -56,6 +56,7 @@ const char* reason_phrase(int status) {
         case 200: return "OK";
         case 201: return "Created";
         case 204: return "No Content";
+        case 303: return "See Other";
         case 304: return "Not Modified";
         case 400: return "Bad Request";
         case 401: return "Unauthorized";
@@ -141,7 +142,7 @@ std::string csv_field(const std::string& s) {
     return out + "\"";
 }
 
-int rank(const std::string& role) { return role == "admin" ? 3 : role == "approver" ? 2 : role == "requester" ? 1 : 0; }
+int rank(const std::string& role) { return role_rank(role); }
 
 void on_tls_info(const SSL*, int, int) {}
 
@@ -165,7 +166,8 @@ std::string verified_cn(evhttp_request* req) {
 
 }  // namespace
 
-HttpServer::HttpServer(event_base* base, Service& service) : base_(base), service_(service), http_(evhttp_new(base)) {
+HttpServer::HttpServer(event_base* base, Service& service)
+    : base_(base), service_(service), http_(evhttp_new(base)), web_(std::make_unique<WebUi>(base, service)) {
     if (http_ == nullptr) throw std::runtime_error("evhttp_new failed");
     evhttp_set_gencb(http_, &HttpServer::on_request, this);
     evhttp_set_max_body_size(http_, kMaxBodyBytes);
@@ -210,6 +212,12 @@ int HttpServer::listen(const std::string& addr_port) {
         throw std::runtime_error("refusing plain http on " + addr_port + ": set tls_cert and tls_key (plain http is for loopback only)");
     evhttp_bound_socket* sock = evhttp_bind_socket_with_handle(http_, addr.c_str(), ev_uint16_t(port));
     if (sock == nullptr) throw std::runtime_error("cannot listen on " + addr_port + ": " + std::strerror(errno));
+    // libevent listens with a backlog of 128: thousands of hosts reconnecting
+    // at once (an authority restart) overflow it, and a connection dropped from
+    // a full queue stalls its host for a minute of SYN-ACK retries
+    // (bench/authority). The kernel caps this at net.core.somaxconn.
+    if (::listen(evhttp_bound_socket_get_fd(sock), 65535) != 0)
+        throw std::runtime_error("cannot listen on " + addr_port + ": " + std::strerror(errno));
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     getsockname(evhttp_bound_socket_get_fd(sock), reinterpret_cast<sockaddr*>(&ss), &len);
@@ -247,6 +255,7 @@ void HttpServer::wake(const BundleRecord& b) {
 }
 
 void HttpServer::shutdown() {
+    web_->shutdown();
     std::vector<Waiter*> all;
     for (auto& [h, v] : waiting_) all.insert(all.end(), v.begin(), v.end());
     for (Waiter* w : all) {
@@ -327,6 +336,8 @@ void HttpServer::handle(Exchange& x) {
     const auto parts = split_path(x.path);
     if (parts.size() >= 3 && parts[0] == "v1" && parts[1] == "hosts") return host_api(x, parts);
     if (!parts.empty() && parts[0] == "admin") return admin_api(x, parts);
+    if (!parts.empty() && parts[0] == "ui") return web_->handle(WebUi::Request{x.req, x.method, parts, x.query, x.peer, x.body});
+    if (x.path == "/" && x.method == "GET") return send(x.req, 303, "", "", {{"Location", "/ui/"}});
     throw ApiError(404, "not_found", "no such endpoint: " + x.path);
 }
 
@@ -526,6 +537,11 @@ void HttpServer::admin_api(Exchange& x, const std::vector<std::string>& parts) {
                    csv_field(a["action"].asString()) + "," + csv_field(a["target"].asString()) + "," +
                    csv_field(json_text(a["detail"])) + "\n";
         return send(x.req, 200, csv, "text/csv");
+    }
+    if (n == 2 && parts[1] == "keys") {
+        require_method(x, "GET");
+        need("approver");
+        return send_json(x.req, 200, service_.keys_view());
     }
     if (n == 2 && parts[1] == "people") {
         require_method(x, "POST");

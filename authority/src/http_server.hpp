@@ -4,6 +4,8 @@
 // people (bearer token), and holds long polls until a new revision or `wait`.
 #pragma once
 
+#include "web_ui.hpp"
+
 #include <jit/authority/service.hpp>
 
 #include <event2/event.h>
@@ -36,6 +38,8 @@ public:
     // Writes the batched last-seen times of hosts (from tick()).
     void flush_seen();
     std::size_t held_polls() const;
+    // The approvers' page under /ui/ (web_ui.hpp).
+    WebUi& web() { return *web_; }
 
     struct Waiter;
     struct Exchange;
@@ -55,6 +59,7 @@ private:
     SSL_CTX* tls_ = nullptr;
     std::unordered_map<std::string, std::vector<Waiter*>> waiting_;
     std::unordered_map<std::string, std::pair<UnixTime, std::int64_t>> seen_;
+    std::unique_ptr<WebUi> web_;
 };
 
 }  // namespace jit::authority

@@ -333,10 +333,13 @@ int main(int argc, char** argv) {
     gc->add_option("--reason", reason, "why")->required();
     gc->add_option("--sudo", sudo, "sudo command (repeatable)");
     gc->add_option("--ssh-key", ssh_key_file, "OpenSSH public key file");
+    std::int64_t grant_uid = -1;
+    gc->add_option("--uid", grant_uid, "the account's uid on the host (when it must be fixed)");
     gc->callback([&] {
         run = [&](Client& c) {
             Json::Value b;
             b["user"] = user;
+            if (grant_uid >= 0) b["uid"] = Json::Int64(grant_uid);
             b["duration_seconds"] = Json::Int64(seconds(duration, "--duration"));
             b["reason"] = reason;
             if (!sudo.empty()) {
@@ -428,6 +431,27 @@ int main(int argc, char** argv) {
             return 0;
         };
     });
+    app.add_subcommand("keys", "the signing key in use and which hosts hold a bundle signed with it (key rotation)")
+        ->callback([&] {
+            run = [&](Client& c) {
+                Json::Value k = c.call("GET", "/admin/keys");
+                if (c.options().json) { show(k); return 0; }
+                std::printf("signing key in use: %s\n", k["key_id"].asCString());
+                for (const auto& kid : k["latest_bundles_by_key"].getMemberNames())
+                    std::printf("  latest bundles signed with %s: %lld\n", kid.empty() ? "(none yet)" : kid.c_str(),
+                                (long long)k["latest_bundles_by_key"][kid].asInt64());
+                std::printf("hosts holding a bundle signed with %s: %lld of %lld\n", k["key_id"].asCString(),
+                            (long long)k["hosts_holding_key_in_use"].asInt64(), (long long)k["hosts"].asInt64());
+                if (k["hosts_behind"].size() > 0) {
+                    std::printf("not yet:");
+                    for (const auto& h : k["hosts_behind"]) std::printf(" %s", h.asCString());
+                    std::printf("\n");
+                } else {
+                    std::printf("every host holds it: older keys can be retired from the hosts\n");
+                }
+                return 0;
+            };
+        });
     app.add_subcommand("whoami", "who the token belongs to")->callback([&] {
         run = [&](Client& c) {
             Json::Value r = c.call("GET", "/admin/whoami");

@@ -1,5 +1,6 @@
 // jit-authority: the daemon (docs/authority.md, jit-authority.8).
 #include "http_server.hpp"
+#include "webhooks.hpp"
 
 #include <jit/authority/config.hpp>
 #include <jit/authority/crypto.hpp>
@@ -45,7 +46,63 @@ struct Loop {
     HttpServer* server = nullptr;
     Service* service = nullptr;
     event* notes = nullptr;  // other replicas' revisions (PostgreSQL), or none
+    std::string config_file;
+    Config* config = nullptr;  // what the Service reads (replaced in place at SIGHUP)
+    Signer* signer = nullptr;
+    event* rekey = nullptr;  // re-signing under a new key, between other work
 };
+
+void schedule_rekey(Loop* loop) {
+    if (!loop->service->rekey_pending() || event_pending(loop->rekey, EV_TIMEOUT, nullptr)) return;
+    timeval zero{0, 0};
+    event_add(loop->rekey, &zero);
+}
+
+void on_rekey(evutil_socket_t, short, void* arg) {
+    auto* loop = static_cast<Loop*>(arg);
+    try {
+        loop->service->rekey_step();
+        schedule_rekey(loop);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "jit-authority: re-signing under the new key: %s\n", e.what());  // the next tick retries
+    }
+}
+
+// SIGHUP: the rules and the signing key (key rotation without a restart) are
+// read again; a configuration or key that does not load changes nothing.
+// Where it listens, TLS and the database need a restart.
+void on_reload(evutil_socket_t, short, void* arg) {
+    auto* loop = static_cast<Loop*>(arg);
+    try {
+        auto next = load_config(loop->config_file);
+        if (!next) throw std::runtime_error(next.error().message);
+        auto signer = Signer::load(next->settings.signing_key, next->settings.key_id);
+        if (!signer) throw std::runtime_error(signer.error().message);
+        const Settings& was = loop->config->settings;
+        std::string kept;
+        auto keep = [&kept](const char* key, auto& next_value, const auto& running) {
+            if (next_value == running) return;
+            kept += (kept.empty() ? "" : ", ") + std::string(key);
+            next_value = running;
+        };
+        keep("database", next->settings.database, was.database);
+        keep("listen", next->settings.listen, was.listen);
+        keep("tls_cert", next->settings.tls_cert, was.tls_cert);
+        keep("tls_key", next->settings.tls_key, was.tls_key);
+        keep("client_ca", next->settings.client_ca, was.client_ca);
+        const std::string old_key = loop->signer->key_id();
+        *loop->config = std::move(*next);
+        *loop->signer = std::move(*signer);
+        std::fprintf(stderr, "jit-authority: reloaded %s (%zu rules; signing key %s%s)%s%s\n", loop->config_file.c_str(),
+                     loop->config->rules.size(), loop->signer->key_id().c_str(),
+                     old_key == loop->signer->key_id() ? "" : (", was " + old_key + ": re-signing every host's bundle").c_str(),
+                     kept.empty() ? "" : "; not applied until a restart: ", kept.c_str());
+        sd_notifyf(0, "STATUS=serving, key %s", loop->signer->key_id().c_str());
+        schedule_rekey(loop);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "jit-authority: reload failed, keeping the running configuration and key: %s\n", e.what());
+    }
+}
 
 void on_signal(evutil_socket_t, short, void* arg) {
     auto* loop = static_cast<Loop*>(arg);
@@ -74,12 +131,14 @@ void on_tick(evutil_socket_t, short, void* arg) {
     try {
         loop->server->flush_seen();
         loop->service->tick();
+        schedule_rekey(loop);
+        loop->server->web().tick();
     } catch (const std::exception& e) {
         std::fprintf(stderr, "jit-authority: heartbeat: %s\n", e.what());
     }
 }
 
-int serve(const Config& cfg, const std::string& port_file) {
+int serve(Config cfg, const std::string& config_file, const std::string& port_file) {
     auto store = open_store(cfg.settings.database, false);
     auto signer = Signer::load(cfg.settings.signing_key, cfg.settings.key_id);
     if (!signer) throw std::runtime_error(signer.error().message);
@@ -88,14 +147,23 @@ int serve(const Config& cfg, const std::string& port_file) {
     if (base == nullptr) throw std::runtime_error("event_base_new failed");
     int rc = 0;
     {
+        Webhooks webhooks(cfg);
         HttpServer server(base, service);
         service.on_issue([&server](const BundleRecord& b) { server.wake(b); });
+        service.on_change([&](const Service::Change& c) {
+            server.web().changed(c);
+            if (!webhooks.any()) return;
+            auto host = service.store().host(c.host_id);
+            webhooks.notify(c, host ? host->labels : std::vector<std::string>{}, service.now());
+        });
         std::string ports;
         for (const auto& l : cfg.settings.listen) ports += std::to_string(server.listen(l)) + "\n";
         if (!port_file.empty()) write_file_atomically(port_file, ports);
-        Loop loop{base, &server, &service};
+        Loop loop{base, &server, &service, nullptr, config_file, &cfg, &*signer};
         event* term = evsignal_new(base, SIGTERM, on_signal, &loop);
         event* intr = evsignal_new(base, SIGINT, on_signal, &loop);
+        event* hup = evsignal_new(base, SIGHUP, on_reload, &loop);
+        loop.rekey = evtimer_new(base, on_rekey, &loop);
         event* tick = event_new(base, -1, EV_PERSIST, on_tick, &loop);
         timeval one{1, 0};
         if (int fd = store->notification_fd(); fd >= 0) {
@@ -104,6 +172,7 @@ int serve(const Config& cfg, const std::string& port_file) {
         }
         event_add(term, nullptr);
         event_add(intr, nullptr);
+        event_add(hup, nullptr);
         event_add(tick, &one);
         std::signal(SIGPIPE, SIG_IGN);
         sd_notifyf(0, "READY=1\nSTATUS=serving %zu hosts", store->hosts().size());
@@ -113,6 +182,8 @@ int serve(const Config& cfg, const std::string& port_file) {
         server.flush_seen();
         event_free(term);
         event_free(intr);
+        event_free(hup);
+        event_free(loop.rekey);
         event_free(tick);
         if (loop.notes != nullptr) event_free(loop.notes);
     }
@@ -150,6 +221,9 @@ int main(int argc, char** argv) {
     std::string person, role = "admin";
     add_person->add_option("name", person, "user name")->required();
     add_person->add_option("--role", role, "admin, approver or requester")->capture_default_str();
+    auto* new_key = app.add_subcommand("new-key", "write a new Ed25519 key pair (PATH, PATH.pub) for key rotation");
+    std::string new_key_path;
+    new_key->add_option("path", new_key_path, "private key file to create (refuses to overwrite)")->required();
     CLI11_PARSE(app, argc, argv);
 
     auto cfg = load_config(config_file);
@@ -172,7 +246,14 @@ int main(int argc, char** argv) {
             std::printf("%s\n", service.add_person(person, role, Caller{std::string("local:") + (who ? who : "root"), "console"}).c_str());
             return 0;
         }
-        return serve(*cfg, port_file);
+        if (new_key->parsed()) {
+            if (auto s = Signer::generate(new_key_path, new_key_path + ".pub"); !s) throw std::runtime_error(s.error().message);
+            std::printf("signing key %s (0600) and %s.pub: give hosts the public key as /etc/jit/trusted-keys/KEY_ID.pub, "
+                        "then set signing_key and key_id and reload (docs/authority.md, \"Rotating the signing key\")\n",
+                        new_key_path.c_str(), new_key_path.c_str());
+            return 0;
+        }
+        return serve(*cfg, config_file, port_file);
     } catch (const ApiError& e) {
         std::fprintf(stderr, "jit-authority: %s\n", e.what());
         return 1;

@@ -8,6 +8,9 @@
 #include <json/json.h>
 
 #include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
 
 namespace jit::authority {
 namespace {
@@ -15,6 +18,8 @@ namespace {
 constexpr std::size_t kMaxEventsPerBatch = 10000;
 constexpr std::int64_t kMaxDuration = 90 * 86400;
 constexpr std::size_t kHeartbeatBatch = 256;
+// Re-signing under a new key: bigger commits (fewer fsyncs), still bounded.
+constexpr std::size_t kRekeyBatch = 1024;
 
 ApiError bad_request(const std::string& msg) { return ApiError(400, "invalid_request", msg); }
 ApiError not_found(const std::string& what) { return ApiError(404, "not_found", what + " not found"); }
@@ -185,7 +190,44 @@ Json::Value request_json(const RequestRecord& r, const std::vector<ApprovalRecor
     return j;
 }
 
+// The key_id of an envelope this authority stored ("" when unreadable).
+std::string envelope_key_id(const std::string& envelope) {
+    Json::Value v;
+    std::string err;
+    std::unique_ptr<Json::CharReader> r(Json::CharReaderBuilder().newCharReader());
+    if (!r->parse(envelope.data(), envelope.data() + envelope.size(), &v, &err) || !v.isObject() || !v["key_id"].isString())
+        return "";
+    return v["key_id"].asString();
+}
+
+// What the page and the webhooks are told of a grant.
+Json::Value grant_subject(const GrantRecord& g, UnixTime not_after, const std::string& reason) {
+    Json::Value j(Json::objectValue);
+    j["id"] = g.id;
+    j["host_id"] = g.host_id;
+    j["user"] = g.user;
+    j["not_after"] = Json::Int64(not_after);
+    if (!reason.empty()) j["reason"] = reason;
+    if (!g.request_id.empty()) j["request_id"] = g.request_id;
+    return j;
+}
+
 }  // namespace
+
+std::string access_summary(const Json::Value& ask) {
+    std::string what;
+    if (ask.get("login", true).asBool()) what = "login";
+    if (ask.isMember("sudo")) {
+        std::string cmds;
+        for (const auto& c : ask["sudo"]["commands"]) cmds += (cmds.empty() ? "" : ", ") + c.asString();
+        what += (what.empty() ? "" : " + ") + std::string("sudo ") + cmds;
+        const std::string run_as = ask["sudo"].get("run_as", "root").asString();
+        if (run_as != "root") what += " (as " + run_as + ")";
+    }
+    return what.empty() ? "nothing" : what;
+}
+
+int role_rank(const std::string& role) { return role == "admin" ? 3 : role == "approver" ? 2 : role == "requester" ? 1 : 0; }
 
 std::string json_text(const Json::Value& v) {
     Json::StreamWriterBuilder w;
@@ -208,18 +250,28 @@ Service::Service(Store& store, const Signer& signer, const Config& config, Clock
 template <class F>
 auto Service::write(F&& f) {
     issued_.clear();
+    changes_.clear();
+    auto after_commit = [this] {
+        auto issued = std::move(issued_);
+        auto changes = std::move(changes_);
+        if (listener_) for (const auto& b : issued) listener_(b);
+        for (const auto& c : changes)
+            for (const auto& l : change_listeners_) l(c);
+    };
     using R = decltype(f());
     if constexpr (std::is_void_v<R>) {
         store_.transaction([&] { f(); });
-        auto issued = std::move(issued_);
-        if (listener_) for (const auto& b : issued) listener_(b);
+        after_commit();
     } else {
         std::optional<R> out;
         store_.transaction([&] { out.emplace(f()); });
-        auto issued = std::move(issued_);
-        if (listener_) for (const auto& b : issued) listener_(b);
+        after_commit();
         return std::move(*out);
     }
+}
+
+void Service::changed(std::string kind, const std::string& host_id, const std::string& actor, Json::Value subject) {
+    changes_.push_back(Change{std::move(kind), host_id, actor, std::move(subject)});
 }
 
 HostRecord Service::require_host(const std::string& host_id) {
@@ -292,16 +344,71 @@ std::size_t Service::tick() {
             for (std::size_t i = at; i < std::min(due.size(), at + kHeartbeatBatch); ++i) issue_in_tx(due[i]);
         });
     }
-    const std::size_t n = due.size();
+    const std::size_t n = due.size() + rekey_step();
     write([&] {
         for (auto r : store_.requests("", "pending")) {
             if (r.expires_at > now) continue;
             r.state = "expired";
             r.message = "nobody decided in time";
             store_.update_request(r);
+            changed("request.expired", r.host_id, "authority", request_json(r, store_.approvals(r.id)));
         }
     });
     return n;
+}
+
+std::size_t Service::rekey_step() {
+    if (rekeyed_for_ != signer_.key_id()) {
+        rekeyed_for_ = signer_.key_id();
+        rekey_pending_.clear();
+        for (const auto& h : store_.hosts()) rekey_pending_.push_back(h.host_id);
+    }
+    // Re-signed a batch per commit, for at most a quarter second per tick:
+    // a new key reaches 10,000 hosts in seconds (bench/authority) while the
+    // loop keeps answering between ticks.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(250);
+    std::size_t issued = 0;
+    while (!rekey_pending_.empty() && std::chrono::steady_clock::now() < until) {
+        std::vector<std::string> stale;
+        // json_text writes keys sorted: an envelope of the key in use starts so.
+        const std::string current = "{\"key_id\":" + json_text(Json::Value(signer_.key_id())) + ",";
+        while (!rekey_pending_.empty() && stale.size() < kRekeyBatch) {
+            std::string host = std::move(rekey_pending_.back());
+            rekey_pending_.pop_back();
+            auto b = store_.latest_bundle(host);
+            if (b && b->envelope.rfind(current, 0) != 0 && envelope_key_id(b->envelope) != signer_.key_id())
+                stale.push_back(std::move(host));
+        }
+        if (stale.empty()) continue;
+        write([&] {
+            for (const auto& host : stale) issue_in_tx(host);
+        });
+        issued += stale.size();
+    }
+    return issued;
+}
+
+Json::Value Service::keys_view() {
+    Json::Value j(Json::objectValue);
+    j["key_id"] = signer_.key_id();
+    j["public_key"] = signer_.public_pem();
+    std::map<std::string, std::int64_t> signed_with;
+    std::int64_t holding = 0, hosts = 0;
+    Json::Value behind(Json::arrayValue);  // hosts that do not hold a bundle signed with the key in use
+    for (const auto& h : store_.hosts()) {
+        ++hosts;
+        auto b = store_.latest_bundle(h.host_id);
+        const std::string kid = b ? envelope_key_id(b->envelope) : "";
+        ++signed_with[kid];
+        if (b && kid == signer_.key_id() && h.last_after >= b->revision) ++holding;
+        else if (behind.size() < 100) behind.append(h.host_id);
+    }
+    j["hosts"] = Json::Int64(hosts);
+    j["hosts_holding_key_in_use"] = Json::Int64(holding);
+    for (const auto& [kid, count] : signed_with) j["latest_bundles_by_key"][kid] = Json::Int64(count);
+    if (!j.isMember("latest_bundles_by_key")) j["latest_bundles_by_key"] = Json::Value(Json::objectValue);
+    j["hosts_behind"] = behind;  // at most 100 named
+    return j;
 }
 
 Json::Value Service::submit_request(const std::string& host_id, const Json::Value& body, const std::string& origin,
@@ -343,6 +450,7 @@ Json::Value Service::submit_request(const std::string& host_id, const Json::Valu
         store_.add_request(r);
         Json::Value detail = ask.to_json();
         record(caller, "request.submit", host_id + "/" + r.id, detail);
+        changed("request.created", host_id, caller.actor, request_json(r, {}));
         if (r.approvals_required == 0) finish_approved(r, {}, Caller{"authority", "rule " + r.rule});
         Json::Value view = request_json(r, {});
         view.removeMember("request");
@@ -395,6 +503,7 @@ Json::Value Service::finish_approved(RequestRecord& r, const std::vector<std::st
     detail["request"] = r.id;
     record(caller, "grant.from_request", r.host_id + "/" + r.grant_id, detail);
     issue_in_tx(r.host_id);
+    changed("request.approved", r.host_id, caller.actor, request_json(r, store_.approvals(r.id)));
     return Json::Value(r.grant_id);
 }
 
@@ -422,6 +531,7 @@ Json::Value Service::approve(const std::string& request_id, const std::string& c
         else {
             r.decided_by = approvers;
             store_.update_request(r);
+            changed("request.approval", r.host_id, caller.actor, request_json(r, store_.approvals(r.id)));
         }
         return request_json(r, store_.approvals(r.id));
     });
@@ -439,7 +549,9 @@ Json::Value Service::deny(const std::string& request_id, const std::string& comm
         Json::Value detail;
         detail["comment"] = comment;
         record(caller, "request.deny", r.host_id + "/" + r.id, detail);
-        return request_json(r, store_.approvals(r.id));
+        Json::Value view = request_json(r, store_.approvals(r.id));
+        changed("request.denied", r.host_id, caller.actor, view);
+        return view;
     });
 }
 
@@ -451,7 +563,9 @@ Json::Value Service::cancel(const std::string& request_id, const Caller& caller)
         r.state = "cancelled";
         store_.update_request(r);
         record(caller, "request.cancel", r.host_id + "/" + r.id, Json::Value(Json::objectValue));
-        return request_json(r, store_.approvals(r.id));
+        Json::Value view = request_json(r, store_.approvals(r.id));
+        changed("request.cancelled", r.host_id, caller.actor, view);
+        return view;
     });
 }
 
@@ -566,6 +680,7 @@ Json::Value Service::revoke_grant(const std::string& host_id, const std::string&
         Json::Value detail;
         detail["reason"] = reason;
         record(caller, "grant.revoke", host_id + "/" + grant_id, detail);
+        changed("grant.revoked", host_id, caller.actor, grant_subject(*g, g->not_after, reason));
         Json::Value out;
         out["revision"] = Json::Int64(issue_in_tx(host_id).revision);
         return out;
@@ -584,6 +699,7 @@ Json::Value Service::extend_grant(const std::string& host_id, const std::string&
         Json::Value detail;
         detail["not_after"] = Json::Int64(not_after);
         record(caller, "grant.extend", host_id + "/" + grant_id, detail);
+        changed("grant.extended", host_id, caller.actor, grant_subject(*g, not_after, ""));
         Json::Value out;
         out["not_after"] = Json::Int64(not_after);
         out["revision"] = Json::Int64(issue_in_tx(host_id).revision);

@@ -205,7 +205,7 @@ private:
 
     void register_keys() {
         Config& c = cfg_;
-        for (const char* s : {"authority", "socket", "state", "pam", "access", "nss", "sudo", "enforce", "ssh"}) sections_.insert(s);
+        for (const char* s : {"authority", "socket", "state", "pam", "access", "nss", "sudo", "enforce", "ssh", "recording"}) sections_.insert(s);
         auto& h = handlers_;
         h["authority.url"] = [&c](const std::string& v) -> std::optional<std::string> {
             std::string u = v;
@@ -321,6 +321,8 @@ private:
             c.ssh.users_group = v;
             return std::nullopt;
         };
+        h["recording.sessions"] = boolean(&c.recording.sessions);
+        h["recording.shell"] = abs_path(&c.recording.shell, false);
         h["enforce.warn_before"] = [&c](const std::string& v) -> std::optional<std::string> {
             c.enforce.warn_before.clear();
             for (auto& item : split_list(v)) {

@@ -174,6 +174,8 @@ void Daemon::reload(Config config, TrustedKeys keys) {
     keep("nss.home_base", config.nss.home_base, config_.nss.home_base);
     keep("nss.default_shell", config.nss.default_shell, config_.nss.default_shell);
     keep("ssh.users_group", config.ssh.users_group, config_.ssh.users_group);  // the NSS publisher's
+    keep("recording.sessions", config.recording.sessions, config_.recording.sessions);  // the NSS publisher's
+    keep("recording.shell", config.recording.shell, config_.recording.shell);
     keep("nss.nologin_shell", config.nss.nologin_shell, config_.nss.nologin_shell);
     keep("nss.create_home", config.nss.create_home, config_.nss.create_home);
     keep("sudo.dropin_path", config.sudoers_path, config_.sudoers_path);

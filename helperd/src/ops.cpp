@@ -406,6 +406,31 @@ void Daemon::op_request(const ipc::Message& req, const Peer& peer, Reply reply) 
         return reply(error_reply("bad_request", "'reason' is required (at most 1024 bytes)"));
     const std::string ticket = ipc::get(req, "ticket");
     if (ticket.size() > 128) return reply(error_reply("bad_request", "'ticket' is longer than 128 bytes"));
+    // An extension (PROTOCOL.md §2 `extends`) of one of the caller's own
+    // active grants on this host: named, or the only one they hold.
+    std::string extends;
+    if (ipc::get(req, "extend") == "yes") {
+        const UnixTime now = deps_.loop.now();
+        const std::string named = ipc::get(req, "grant");
+        std::vector<std::string> mine;
+        for (const auto& g : snapshot_.grants)
+            if (g.user == *user && g.active_at(now)) mine.push_back(g.id);
+        if (!named.empty()) {
+            if (std::find(mine.begin(), mine.end(), named) == mine.end())
+                return reply(error_reply("not_found", "grant '" + named + "' is not an active grant of " + *user +
+                                                          " on this host (jitctl grants lists yours)"));
+            extends = named;
+        } else if (mine.empty()) {
+            return reply(error_reply("not_found", *user + " holds no active grant on this host to extend"));
+        } else if (mine.size() > 1) {
+            std::string ids;
+            for (const auto& id : mine) ids += (ids.empty() ? "" : ", ") + id;
+            return reply(error_reply("bad_request", *user + " holds several active grants (" + ids +
+                                                        "): name one with --grant"));
+        } else {
+            extends = mine.front();
+        }
+    }
     Json::Value body(Json::objectValue);
     body["user"] = *user;
     body["uid"] = Json::UInt(peer.uid);
@@ -443,6 +468,7 @@ void Daemon::op_request(const ipc::Message& req, const Peer& peer, Reply reply) 
     body["duration_seconds"] = Json::Int64(*duration);
     body["reason"] = reason;
     if (!ticket.empty()) body["ticket"] = ticket;
+    if (!extends.empty()) body["extends"] = extends;
     HttpRequest hr;
     hr.method = "POST";
     hr.url = config_.authority.url + "/v1/hosts/" + config_.authority.host_id + "/requests";
@@ -459,7 +485,7 @@ void Daemon::op_request(const ipc::Message& req, const Peer& peer, Reply reply) 
         run_as = body["sudo"]["run_as"].asString();
         for (const auto& c : body["sudo"]["commands"]) commands += (commands.empty() ? "" : "\n") + c.asString();
     }
-    deps_.transport.start(hr, [this, reply, who, uid, dur, reason, ticket, run_as, commands](HttpResponse r) {
+    deps_.transport.start(hr, [this, reply, who, uid, dur, reason, ticket, run_as, commands, extends](HttpResponse r) {
         Json::Value v;
         if (r.status != 201 && r.status != 200) return reply(error_reply("authority", describe_http_error(r)));
         if (!parse_json(r.body, v) || !v.isObject() || !v["id"].isString())
@@ -471,6 +497,7 @@ void Daemon::op_request(const ipc::Message& req, const Peer& peer, Reply reply) 
             .add(std::string(field::kReason), reason)
             .add(std::string(field::kDuration), dur);
         if (!ticket.empty()) e.add(std::string(field::kTicket), ticket);
+        if (!extends.empty()) e.add(std::string(field::kGrantId), extends);  // the grant to extend
         if (!run_as.empty()) e.add(std::string(field::kRunAs), run_as).add(std::string(field::kCommand), commands);
         deps_.audit.emit(e);
         if (auto st = request_owners_.add(v["id"].asString(), uid_t(uid), deps_.loop.now()); !st)

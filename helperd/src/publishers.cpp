@@ -9,7 +9,9 @@
 
 #include <jit/set_aside.hpp>
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <set>
 #include <unistd.h>
 
@@ -89,21 +91,53 @@ private:
 #endif
 
 #ifdef JIT_HAVE_RIGHTS
+// The sudoers drop-in. `visudo -cqf` checks each new file before it replaces
+// the live one, in a child process the loop watches (never waited for: the
+// loop keeps answering PAM meanwhile); a newer publish supersedes a check in
+// flight (the old child is killed, its temp file dropped), and a check that
+// has not answered within kVisudoTimeout is killed and reported.
 class SudoersAdapter final : public Publisher {
 public:
-    SudoersAdapter(std::string path, audit::Sink& audit) : path_(std::move(path)), alerts_(audit) {}
+    static constexpr std::chrono::milliseconds kVisudoTimeout{30'000};
+
+    SudoersAdapter(std::string path, std::string visudo, audit::Sink& audit, Loop& loop)
+        : path_(std::move(path)), visudo_(std::move(visudo)), audit_(audit), alerts_(audit), loop_(loop) {}
+    ~SudoersAdapter() override { abandon_check(); }
     const char* name() const override { return "sudoers"; }
     Status publish(const std::vector<Grant>& grants, UnixTime now) override {
+        abandon_check();  // superseded by these grants
         rights::PublishOptions opt;
         opt.chown_root = geteuid() == 0;
-        auto r = rights::publish_sudoers(path_, grants, now, opt);
-        if (!r) return r.error();
+        opt.visudo = visudo_;
+        auto staged = rights::stage_sudoers(path_, grants, now, opt);
+        if (!staged) return staged.error();
         // A rule or command left out narrows what the grant gives: the grant
         // holder's sudo fails, and the auditor must be able to see why.
-        for (const std::string& problem : r->problems)
+        for (const std::string& problem : staged->report.problems)
             alerts_.emit(problem, Event{EventType::SecurityAlert, "sudoers drop-in " + path_ + ": " + problem, {}}
                                       .add(std::string(field::kAlert), "sudoers.rule_left_out")
                                       .add(std::string(field::kPath), path_));
+        if (staged->tmp.empty()) return Ok{};
+        if (!rights::uses_visudo(opt)) return rights::commit_sudoers(*staged);
+        auto pid = rights::start_visudo(opt.visudo, staged->tmp, rights::visudo_output_path(*staged));
+        if (!pid) {
+            rights::discard_sudoers(*staged);
+            return pid.error();
+        }
+        checking_ = std::move(*staged);
+        const std::string visudo = opt.visudo;
+        child_ = loop_.watch_child(*pid, [this, visudo](int status) {
+            child_ = 0;
+            loop_.cancel(timeout_);
+            timeout_ = 0;
+            finish(visudo, status);
+        });
+        timeout_ = loop_.call_after(kVisudoTimeout, [this] {
+            timeout_ = 0;
+            fail("sudoers.invalid", "visudo did not answer within " + std::to_string(kVisudoTimeout.count() / 1000) +
+                                        " s; killed, the live file is unchanged");
+            abandon_check();
+        });
         return Ok{};
     }
     std::optional<UnixTime> next_change(const std::vector<Grant>&, UnixTime) override {
@@ -111,14 +145,46 @@ public:
     }
 
 private:
+    void finish(const std::string& visudo, int status) {
+        if (!checking_) return;
+        const rights::StagedSudoers staged = std::move(*checking_);
+        checking_.reset();
+        const std::string why = rights::visudo_verdict(visudo, status, rights::visudo_output_path(staged));
+        if (!why.empty()) {
+            rights::discard_sudoers(staged);
+            return fail("sudoers.invalid", why);
+        }
+        if (auto st = rights::commit_sudoers(staged); !st) fail(st.error().code, st.error().message);
+    }
+    // The live file stays as it was; the operator is told (the trail and stderr).
+    void fail(const std::string& code, const std::string& why) {
+        audit_.emit(Event{EventType::SecurityAlert, "sudoers drop-in " + path_ + " not updated: " + why, {}}
+                        .add(std::string(field::kAlert), "sudoers.not_updated")
+                        .add(std::string(field::kPath), path_)
+                        .add(std::string(field::kError), code + ": " + why));
+    }
+    void abandon_check() {
+        if (child_) loop_.cancel(child_);  // kills and reaps the child
+        if (timeout_) loop_.cancel(timeout_);
+        child_ = timeout_ = 0;
+        if (checking_) rights::discard_sudoers(*checking_);
+        checking_.reset();
+    }
+
     std::string path_;
+    std::string visudo_;
+    audit::Sink& audit_;
     AlertOnce alerts_;
+    Loop& loop_;
+    std::optional<rights::StagedSudoers> checking_;
+    Loop::TimerId child_ = 0;
+    Loop::TimerId timeout_ = 0;
 };
 #endif
 
 }  // namespace
 
-Status add_standard_publishers(Daemon& daemon) {
+Status add_standard_publishers(Daemon& daemon, const std::string& visudo) {
     const Config& c = daemon.config();
 #ifdef JIT_HAVE_NSS_PUBLISHER
     nss::NssPolicy pol;
@@ -132,6 +198,19 @@ Status add_standard_publishers(Daemon& daemon) {
     pol.default_shell = c.nss.default_shell;
     pol.nologin_shell = c.nss.nologin_shell;
     pol.member_group = c.ssh.users_group;
+    if (c.recording.sessions) {
+        // Published all the same: a recorded user's session must not start
+        // unrecorded (sshd refuses a shell it cannot run). Said loudly at start.
+        pol.recording_shell = c.recording.shell;
+        if (::access(c.recording.shell.c_str(), X_OK) != 0)
+            daemon.audit().emit(Event{EventType::SecurityAlert,
+                                      "recording.sessions is on but recording.shell " + c.recording.shell +
+                                          " cannot be run: JIT users cannot log in until it is installed "
+                                          "(jitlogin's jit-rec-session, and tlog's tlog-rec-session)",
+                                      {}}
+                                    .add(std::string(field::kAlert), "recording.shell_missing")
+                                    .add(std::string(field::kPath), c.recording.shell));
+    }
     auto p = nss::Publisher::open(pol);
     if (!p && p.error().code == "nss.state") {
         daemon.audit().emit(audit::set_aside(nss::uid_state_path(pol), p.error().message,
@@ -146,7 +225,7 @@ Status add_standard_publishers(Daemon& daemon) {
     if (c.nss.create_home) daemon.add_component(std::make_unique<HomeCreator>(shared, daemon.audit()));
 #endif
 #ifdef JIT_HAVE_RIGHTS
-    if (!c.sudoers_path.empty()) daemon.add_publisher(std::make_unique<SudoersAdapter>(c.sudoers_path, daemon.audit()));
+    if (!c.sudoers_path.empty()) daemon.add_publisher(std::make_unique<SudoersAdapter>(c.sudoers_path, visudo, daemon.audit(), daemon.loop()));
 #endif
     (void)c;
     return Ok{};

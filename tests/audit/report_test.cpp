@@ -230,3 +230,23 @@ TEST(AuditReport, SummaryListsSudoCommandsRanAndRefused) {
     // Without such records the section is left out (hosts without the plugin).
     EXPECT_EQ(summarize_grant(lifecycle(), "g-7f3a", true).find("sudo commands:"), std::string::npos);
 }
+
+// jitctl audit --grant: each tlog recording of the grant's sessions, with the
+// command that replays it (docs/ssh.md "Session recording").
+TEST(Report, RecordingsNameSessionAndReplayCommand) {
+    Recording x;
+    x.id = "0f1e-25-1b3f";
+    x.session = "37";
+    x.user = "alice";
+    x.grant = "g-7f3a";
+    x.first_usec = 1764250000LL * 1000000;
+    x.last_usec = 1764250090LL * 1000000;
+    x.entries = 14;
+    const std::string s = format_recordings({x}, true);
+    EXPECT_NE(s.find("Recordings (tlog): 1\n"), std::string::npos) << s;
+    EXPECT_NE(s.find("session 37 of alice: " + format_time(1764250000, true) + " to " + format_time(1764250090, true) +
+                     ", 14 journal entries"),
+              std::string::npos)
+        << s;
+    EXPECT_NE(s.find("replay: tlog-play -r journal -M TLOG_REC=0f1e-25-1b3f\n"), std::string::npos) << s;
+}

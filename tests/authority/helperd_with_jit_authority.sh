@@ -96,6 +96,37 @@ gone() { ! lists_grant "$1"; }
 wait_for --or-die "revocation on the host" 30 gone "$GID"
 pass "revocation reached the host"
 
+# Signing key rotation without downtime (docs/authority.md, "Rotating the
+# signing key"): publish the new public key to the host, switch the authority
+# (SIGHUP, same process, the host's long poll is not broken), retire the old.
+KEY2=ja2-$TAG
+"$AUTHORITY" -c "$T/auth/authority.conf" new-key "$T/auth/signing2.key" >/dev/null || die "new-key failed"
+[ "$(stat -c %a "$T/auth/signing2.key")" = 600 ] && pass "new-key writes the private key 0600" || fail "new key mode"
+cp "$T/auth/signing2.key.pub" "$T/keys/$KEY2.pub"
+kill -HUP "$HELPERD_PID"                       # 1. publish: the host trusts both keys
+wait_for --or-die "jit-helperd reloaded the trusted keys" 20 grep -q "config.reloaded" "$T/helperd.log"
+sed -i -e "s|^signing_key = .*|signing_key = $T/auth/signing2.key|" -e "s|^key_id = .*|key_id = $KEY2|" "$T/auth/authority.conf"
+before=$(revision)
+kill -HUP "$AUTH_PID"                          # 2. switch: the authority signs with the new key
+accepted_with_new_key() { grep "bundle.accepted" "$T/helperd.log" | grep -q "JIT_KEY_ID=$KEY2"; }
+wait_for --or-die "the host accepted a bundle signed with the new key" 30 accepted_with_new_key
+kill -0 "$AUTH_PID" && pass "the authority switched keys without a restart" || fail "jit-authority died on SIGHUP"
+[ "$(revision)" -gt "$before" ] && pass "the switch is a new revision" || fail "revision did not move"
+host_holds_new_key() {
+  adm --json keys | /usr/bin/python3 -c 'import json,sys; k=json.load(sys.stdin); sys.exit(not (k["key_id"]==sys.argv[1] and sys.argv[2] not in k["hosts_behind"] and set(k["latest_bundles_by_key"])=={sys.argv[1]}))' "$KEY2" "$HOST"
+}
+wait_for --or-die "jitadm keys: every bundle re-signed, the host holds one" 30 host_holds_new_key
+pass "jitadm keys shows the host on the new key"
+rm "$T/keys/$KEY_ID.pub"                       # 3. retire the old key on the host
+kill -HUP "$HELPERD_PID"
+GROT=$(adm grant create "$HOST" --user itrot --duration 1h --reason "after rotation") || die "grant after rotation"
+wait_for --or-die "a grant signed with the new key alone reaches the host" 30 lists_grant "$GROT"
+helperd_stop; helperd_start || die "jit-helperd did not restart with only the new key"
+wait_for 20 lists_grant "$GROT" && pass "after a restart the host re-verifies its stored bundle with the new key" \
+  || fail "stored bundle not accepted after retiring the old key: $(tail -5 "$T/helperd.log")"
+grep -q "bundle.rejected" "$T/helperd.log" && fail "a bundle was rejected during the rotation" \
+  || pass "no bundle was rejected during the rotation"
+
 # kill -9 while grants are created and requests approved, three times.
 acked=()
 for round in 1 2 3; do

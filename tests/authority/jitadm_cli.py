@@ -1,19 +1,22 @@
 """jitadm against jit-authority (C++), as people use it: an engineer's
 `request --wait` (plain lines when not a terminal) until an approver decides,
 Ctrl-C leaving the request pending, refusals with the rules' reason, roles,
-and the action record as CSV.
+the action record as CSV, `--ssh-key` into the grant's ssh_authorized_keys,
+`request --extend` (the grant keeps its id, its end moves) and `keys`.
 
   cd tests/authority && JIT_AUTHORITY_BIN=build/authority/jit-authority JITADM_BIN=build/authority/jitadm \
       python3 -m unittest -v jitadm_cli
 """
 import csv
 import io
+import json
 import os
 import signal
 import subprocess
 import time
 import unittest
 
+from authority_fixture import decode_envelope
 from protocol_conformance import CPP_BIN, CppAuthority
 
 JITADM = os.environ.get("JITADM_BIN", "")
@@ -27,7 +30,7 @@ class Jitadm(unittest.TestCase):
         cls.auth = CppAuthority()
         cls.addClassCleanup(cls.auth.cleanup)
         cls.tokens = {"carol": os.path.join(cls.auth.tmp, "admin.token")}
-        cls.jitadm("carol", "host", "add", "web-01")
+        cls.host_token = cls.jitadm("carol", "host", "add", "web-01").stdout.strip()
         for name, role in (("alice", "requester"), ("dave", "approver")):
             path = os.path.join(cls.auth.tmp, f"{name}.token")
             with open(path, "w", encoding="utf-8") as f:
@@ -94,6 +97,46 @@ class Jitadm(unittest.TestCase):
         self.assertEqual(deny[0]["actor"], "dave")
         self.assertEqual(deny[0]["source"], "127.0.0.1")
         self.assertIn("not now", deny[0]["detail"])
+
+    def approved_grant(self, *args):
+        rid = json.loads(self.jitadm("alice", "--json", "request", "web-01", *args).stdout)["id"]
+        self.jitadm("dave", "requests", "approve", rid, "--comment", "ok")
+        shown = json.loads(self.jitadm("alice", "--json", "requests", "show", rid).stdout)
+        self.assertEqual(shown["state"], "approved")
+        grants = json.loads(self.jitadm("carol", "--json", "grant", "list", "web-01").stdout)
+        return rid, next(g for g in grants if g["id"] == shown["grant_id"])
+
+    def test_ssh_key_goes_into_the_grants_ssh_authorized_keys(self):
+        key = os.path.join(self.auth.tmp, "id_ed25519")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "alice@laptop", "-f", key], check=True)
+        with open(key + ".pub", encoding="utf-8") as f:
+            pub = f.read().strip()
+        _, grant = self.approved_grant("--duration", "1h", "--reason", "INC-8", "--ssh-key", key + ".pub")
+        self.assertEqual(grant["ssh_authorized_keys"], [pub])
+        # What the host is sent: the signed bundle carries it too.
+        resp = self.auth.poll("web-01", 0, token=self.host_token)
+        self.assertEqual(resp.status, 200, resp)
+        grants = {g["id"]: g for g in json.loads(decode_envelope(resp.body)[1])["grants"]}
+        self.assertEqual(grants[grant["id"]]["ssh_authorized_keys"], [pub])
+
+    def test_request_extend_keeps_the_grant_id_and_moves_its_end(self):
+        _, grant = self.approved_grant("--duration", "30m", "--reason", "INC-9")
+        rid = json.loads(self.jitadm("alice", "--json", "request", "web-01", "--extend", grant["id"], "--duration", "15m",
+                                     "--reason", "not done").stdout)["id"]
+        self.assertEqual(json.loads(self.jitadm("dave", "--json", "requests", "show", rid).stdout)["extends"], grant["id"])
+        self.jitadm("dave", "requests", "approve", rid, "--comment", "ok")
+        grants = json.loads(self.jitadm("carol", "--json", "grant", "list", "web-01").stdout)
+        after = [g for g in grants if g["id"] == grant["id"]]
+        self.assertEqual(len(after), 1, grants)
+        self.assertEqual(after[0]["not_after"], grant["not_after"] + 900)
+        self.assertEqual(after[0]["state"], "active")
+
+    def test_keys_names_the_key_in_use(self):
+        out = self.jitadm("dave", "keys").stdout
+        self.assertIn("signing key in use: ", out)
+        keys = json.loads(self.jitadm("dave", "--json", "keys").stdout)
+        self.assertIn("BEGIN PUBLIC KEY", keys["public_key"])
+        self.assertEqual(set(keys["latest_bundles_by_key"]), {keys["key_id"]})
 
 
 if __name__ == "__main__":

@@ -39,6 +39,19 @@ TEST(Config, MinimalUsesDefaults) {
     EXPECT_EQ(c->sudoers_path, "/etc/sudoers.d/jitlogin");
     EXPECT_EQ(c->authority.poll_wait, 55);
     EXPECT_EQ(c->policy.stale_policy, jit::HostPolicy::StalePolicy::Honour);
+    EXPECT_FALSE(c->recording.sessions);
+}
+
+// [recording]: off by default; on names the recording shell (docs/ssh.md).
+TEST(Config, RecordingSection) {
+    auto c = parse_config("[authority]\nurl = https://x\n[recording]\nsessions = on\nshell = /opt/jit/rec\n", "f.conf",
+                          no_files());
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    EXPECT_TRUE(c->recording.sessions);
+    EXPECT_EQ(c->recording.shell, "/opt/jit/rec");
+    auto bad = parse_config("[authority]\nurl = https://x\n[recording]\nsessions = sometimes\n", "f.conf", no_files());
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.error().message.find("recording.sessions"), std::string::npos) << bad.error().message;
 }
 
 TEST(Config, FullExampleParses) {

@@ -458,6 +458,51 @@ TEST_F(DaemonTest, RequestRelayTakesIdentityFromTheKernelNotTheMessage) {
               "bad_request");
 }
 
+// jitctl request --extend: PROTOCOL.md §2 `extends`, for one of the caller's
+// own active grants (the kernel's identity picks whose), never another's.
+TEST_F(DaemonTest, ExtensionRelayNamesTheCallersOwnActiveGrant) {
+    make_daemon();
+    serve(bundle(1, {TestGrant{"g-1", "alice", true, false, kStart, kStart + 3600},
+                     TestGrant{"g-2", "dave", true, false, kStart, kStart + 3600}}));
+    const Peer alice{1000, 1000, 77};
+    const Peer dave{1001, 1001, 78};
+    auto last_post_body = [&]() {
+        Json::Value body;
+        for (const auto& p : transport_.pending)
+            if (p.request.method == "POST") Json::Reader().parse(p.request.body, body);
+        return body;
+    };
+    jit::ipc::Message answer;
+    daemon_->handle({{"op", "request"}, {"extend", "yes"}, {"duration_seconds", "1800"}, {"reason", "not done"}}, alice,
+                    [&](jit::ipc::Message m) { answer = std::move(m); });
+    Json::Value body = last_post_body();
+    EXPECT_EQ(body["extends"].asString(), "g-1");
+    EXPECT_EQ(body["user"].asString(), "alice");
+    EXPECT_EQ(body["duration_seconds"].asInt(), 1800);
+    for (const auto& p : transport_.pending)
+        if (p.request.method == "POST") {
+            auto done = p.done;
+            done(HttpResponse{201, R"({"id":"r-11","state":"pending","approvals_required":1})", ""});
+            break;
+        }
+    EXPECT_EQ(answer["id"], "r-11");
+    EXPECT_EQ(sink_.last(EventType::RequestRelayed)->field("JIT_GRANT_ID"), "g-1");
+    // Another user's grant, by name: refused here, never relayed.
+    const std::size_t posts = transport_.pending.size();
+    EXPECT_EQ(call({{"op", "request"}, {"extend", "yes"}, {"grant", "g-2"}, {"duration_seconds", "1800"}, {"reason", "x"}},
+                   alice)["error"],
+              "not_found");
+    // Nothing to extend.
+    const Peer carol{70005, 70005, 79};
+    EXPECT_EQ(call({{"op", "request"}, {"extend", "yes"}, {"duration_seconds", "1800"}, {"reason", "x"}}, carol)["error"],
+              "not_found");
+    EXPECT_EQ(transport_.pending.size(), posts);
+    // Dave names his own.
+    daemon_->handle({{"op", "request"}, {"extend", "yes"}, {"grant", "g-2"}, {"duration_seconds", "600"}, {"reason", "y"}},
+                    dave, [](jit::ipc::Message) {});
+    EXPECT_EQ(last_post_body()["extends"].asString(), "g-2");
+}
+
 TEST_F(DaemonTest, ReloadKeepsGrants) {
     make_daemon();
     serve(bundle(1, {TestGrant{"g-1", "alice", true, false, kStart, kStart + 3600}}));
@@ -563,12 +608,62 @@ TEST_F(DaemonTest, SudoRuleLeftOutIsAnAlertOnce) {
     }
     EXPECT_NE(alerts()[0]->message.find("command 1 sudoedit"), std::string::npos) << alerts()[0]->message;
     EXPECT_NE(alerts()[1]->message.find("rule left out"), std::string::npos) << alerts()[1]->message;
+    while (loop_.watched_children() > 0) loop_.reap_children(true);  // visudo's check, then the rename
     std::ifstream in(config_.sudoers_path);
     std::string text((std::istreambuf_iterator<char>(in)), {});
     EXPECT_NE(text.find("carol ALL=(root)"), std::string::npos);
     EXPECT_EQ(text.find("alice"), std::string::npos);
     serve(bundle(2, {bad, good}));  // published again: no new alert
     EXPECT_EQ(alerts().size(), 2u);
+}
+
+// visudo checks each new drop-in in a child the loop watches: the daemon
+// answers while it runs, the live file changes only once visudo accepted the
+// new one; a rejected file is an alert and leaves the live file as it was;
+// a newer bundle supersedes a check in flight.
+TEST_F(DaemonTest, SudoersAreCheckedByVisudoWithoutWaitingForIt) {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root (the drop-in is chowned root:root)";
+    std::filesystem::create_directories(dir_.path() + "/sudoers.d");
+    config_.sudoers_path = dir_.path() + "/sudoers.d/jit";
+    // A visudo that takes its time and accepts only files without "bob".
+    const std::string fake = dir_.path() + "/visudo";
+    {
+        std::ofstream f(fake);
+        f << "#!/bin/sh\nsleep 1\nif grep -q bob \"$2\"; then echo \"$2: bob is not welcome\"; exit 1; fi\nexit 0\n";
+    }
+    ASSERT_EQ(chmod(fake.c_str(), 0755), 0);
+    daemon_ = std::make_unique<Daemon>(config_, signer_.keys(), Daemon::Deps{loop_, transport_, sink_, accounts_});
+    ASSERT_TRUE(add_standard_publishers(*daemon_, fake).ok());
+    ASSERT_TRUE(daemon_->start().ok());
+    const TestGrant carol{"g-3", "carol", true, true, kStart - 60, kStart + 3600, R"(["/usr/bin/id"])"};
+    const TestGrant bob{"g-4", "bob", true, true, kStart - 60, kStart + 3600, R"(["/usr/bin/id"])"};
+    auto live = [&] {
+        std::ifstream in(config_.sudoers_path);
+        return std::string((std::istreambuf_iterator<char>(in)), {});
+    };
+    serve(bundle(1, {carol}));
+    EXPECT_EQ(loop_.watched_children(), 1u);               // visudo runs...
+    EXPECT_EQ(check("carol")["decision"], "allow");         // ...and the daemon answers meanwhile
+    EXPECT_EQ(live().find("carol"), std::string::npos);     // not live before visudo said yes
+    while (loop_.watched_children() > 0) loop_.reap_children(true);
+    EXPECT_NE(live().find("carol ALL=(root)"), std::string::npos);
+
+    serve(bundle(2, {carol, bob}));  // rejected by this visudo
+    while (loop_.watched_children() > 0) loop_.reap_children(true);
+    EXPECT_EQ(live().find("bob"), std::string::npos);
+    const auto* alert = sink_.last(EventType::SecurityAlert);
+    ASSERT_NE(alert, nullptr);
+    EXPECT_EQ(alert->field("JIT_ALERT"), "sudoers.not_updated");
+    EXPECT_NE(alert->message.find("bob is not welcome"), std::string::npos) << alert->message;
+
+    serve(bundle(3, {carol, bob}));  // superseded before visudo answers
+    ASSERT_EQ(loop_.watched_children(), 1u);
+    serve(bundle(4, {}));
+    while (loop_.watched_children() > 0) loop_.reap_children(true);
+    EXPECT_EQ(live().find("carol ALL"), std::string::npos);  // the newest grants won
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir_.path() + "/sudoers.d", ec))
+        EXPECT_EQ(e.path().filename().string(), "jit") << "left behind: " << e.path();
 }
 
 // Adds what an enforcement component would: a list of every user's sessions.

@@ -164,6 +164,12 @@ trusted_keys_dir = /etc/jit/trusted-keys
 warn_before = ${JIT_TB_WARN_OFFSETS:-20s,8s}
 kill_grace = ${JIT_TB_KILL_GRACE:-5}
 EOF
+    # JIT_TB_RECORDING=on: JIT users' sessions recorded with tlog (test-recording.sh).
+    # (The shell named: the build may be configured for another prefix than
+    # the /usr it is installed into here.)
+    if [ "${JIT_TB_RECORDING:-off}" = on ]; then
+        printf '\n[recording]\nsessions = on\nshell = %s\n' "${JIT_TB_REC_SHELL:-/usr/libexec/jitlogin/jit-rec-session}"
+    fi
 }
 
 # Puts the run's client key in /etc/ssh/authorized_keys/USER (any user,

@@ -9,9 +9,10 @@
 # Runtime libraries are what `ldd` shows for pam_jit.so, libnss_jit.so.2,
 # jit-helperd and jitctl (tb_check_libs verifies it after every install).
 # libnss-extrausers gives the package test (test-packages.sh) a directory
-# user: one glibc finds through NSS, not in /etc/passwd.
+# user: one glibc finds through NSS, not in /etc/passwd. tlog records JIT
+# users' sessions when recording is on (test-recording.sh).
 TB_PACKAGES=(systemd systemd-sysv dbus libpam-systemd openssh-server sudo procps iproute2 less
-             libcurl4 libjsoncpp25 libssl3 libsystemd0 libpam0g libnss-extrausers)
+             libcurl4 libjsoncpp25 libssl3 libsystemd0 libpam0g libnss-extrausers tlog)
 
 # First non-security archive URI that apt is configured with on this host.
 tb_apt_mirror() {

@@ -205,6 +205,26 @@ TEST_F(PublisherTest, MemberGroupHoldsEveryPublishedUserIncludingRetained) {
     EXPECT_TRUE(has_warning(*other, "group.unknown", "alice"));
 }
 
+// recording.sessions = on: every user with a login window gets the recording
+// shell (jit-rec-session), whatever the grant asks; sudo-only and retained
+// users keep nologin (nothing to record, no login).
+TEST_F(PublisherTest, RecordingShellForEveryLoginWindow) {
+    policy.retention_seconds = 600;
+    policy.recording_shell = "/usr/libexec/jitlogin/jit-rec-session";
+    auto pub = open();
+    auto g = grant("g1", "alice", T0, T0 + H);
+    g.shell = "/bin/sh";
+    ASSERT_TRUE(pub.publish({g, grant("g2", "bob", T0, T0 + H, false), grant("g3", "carl", T0, T0 + H)}, T0).ok());
+    EXPECT_EQ(lookup("alice")->second, "/usr/libexec/jitlogin/jit-rec-session");
+    EXPECT_EQ(lookup("carl")->second, "/usr/libexec/jitlogin/jit-rec-session");
+    EXPECT_EQ(lookup("bob")->second, "/usr/sbin/nologin");
+    ASSERT_TRUE(pub.publish({}, T0 + H).ok());
+    EXPECT_EQ(lookup("alice")->second, "/usr/sbin/nologin");
+
+    policy.recording_shell = "relative/jit-rec-session";
+    EXPECT_FALSE(Publisher::open(policy).ok());
+}
+
 TEST_F(PublisherTest, RevokedEarlyStartsRetentionAtRevocation) {
     policy.retention_seconds = 600;
     auto pub = open();

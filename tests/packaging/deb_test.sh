@@ -73,6 +73,7 @@ has jitlogin -rw-r--r-- root/root lib/systemd/system/jit-helperd.socket
 has jitlogin -rw-r--r-- root/root usr/lib/sysusers.d/jitlogin.conf
 has jitlogin -rwxr-xr-x root/root usr/libexec/jitlogin/jit-authorized-keys
 has jitlogin -rwxr-xr-x root/root usr/libexec/jitlogin/jit-ssh-setup
+has jitlogin -rwxr-xr-x root/root usr/libexec/jitlogin/jit-rec-session
 has jitlogin -rwxr-xr-x root/root usr/libexec/jitlogin/sudo_jit_audit.so
 has jitlogin -rw-r--r-- root/root usr/share/jitlogin/sshd_config.d/50-jitlogin.conf
 has jitlogin -rw-r--r-- root/root usr/share/man/man8/jit-authorized-keys.8.gz

@@ -154,6 +154,10 @@ check "certificate: refused after not_after" not logs_in "$BOB" "$T/cert_key" -o
 # An sshd that serves the line jit-authorized-keys printed inside the window
 # (as a copy or cache would) and has no pam_jit: sshd itself refuses it.
 helperd_stop
+keys_of "$ALICE" > "$T/down.keys" 2> "$T/down.err"
+down_rc=$?
+check "daemon down: jit-authorized-keys prints nothing (fail closed)" test ! -s "$T/down.keys"
+check "daemon down: ...exits 0 for sshd" test "$down_rc" = 0
 printf '#!/bin/sh\nexec cat %s\n' "$T/bob.captured" > "$BIN/cat-captured"; chmod 0755 "$BIN/cat-captured"
 stop_sshd
 write_sshd_config "$T/sshd_config_captured" "AuthorizedKeysCommand $BIN/cat-captured

@@ -66,6 +66,27 @@ std::string format_json_line(const Record& r);
 std::string csv_header();
 std::string format_csv_line(const Record& r);
 
+// A tlog recording of a JIT session (docs/ssh.md "Session recording"):
+// journal entries with TLOG_REC=id, found through the session events of a
+// grant (JIT_SESSION_ID, JIT_UID, _BOOT_ID).
+struct Recording {
+    std::string id;                      // TLOG_REC
+    std::string session;                 // the audit/logind session id
+    std::string user, grant;             // from the session event
+    std::int64_t first_usec = 0, last_usec = 0;
+    std::size_t entries = 0;
+};
+
+// The recordings of the sessions in `records` (session.opened events):
+// entries with TLOG_SESSION=<session> written by the session user's uid
+// (the journal's trusted _UID) in the same boot, and whose trusted
+// _AUDIT_SESSION, when the journal has it, is that session too. Reads the
+// same journal as `where` (directory / files / system).
+Result<std::vector<Recording>> read_recordings(const std::vector<Record>& records, const Query& where);
+
+// "Recordings: N" and one line per recording with the command that replays it.
+std::string format_recordings(const std::vector<Recording>& recs, bool utc);
+
 // The story of one grant from its records: requested/approved by, reason,
 // ticket, window (and extensions), activation, end or revocation, logins,
 // sudo commands allowed/denied, su, sessions and how they ended.

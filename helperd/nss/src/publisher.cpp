@@ -92,6 +92,8 @@ jit::Result<Publisher> Publisher::open(NssPolicy policy) {
     for (const std::string* p : {&policy.db_path, &policy.state_dir, &policy.home_base, &policy.default_shell,
                                  &policy.nologin_shell, &policy.passwd_file, &policy.group_file})
         if (!absolute_path(*p)) return bad("path '" + *p + "' must be absolute, without ':' or newline");
+    if (!policy.recording_shell.empty() && !absolute_path(policy.recording_shell))
+        return bad("recording shell '" + policy.recording_shell + "' must be absolute, without ':' or newline");
     while (policy.home_base.size() > 1 && policy.home_base.back() == '/') policy.home_base.pop_back();
 
     Publisher pub(std::move(policy));
@@ -347,6 +349,7 @@ jit::Status Publisher::publish(const std::vector<jit::Grant>& grants, jit::UnixT
                                                   policy_.default_shell);
                     u.shell = policy_.default_shell;
                 }
+                if (!policy_.recording_shell.empty()) u.shell = policy_.recording_shell;
             }
             for (const auto& gname : p.groups) {
                 auto g = local->groups.find(gname);

@@ -123,51 +123,6 @@ bool read_file(const std::string& path, std::string* out) {
     return true;
 }
 
-// Runs `visudo -cqf file` without a shell; "" when it parsed, else its output.
-std::string run_visudo(const std::string& visudo, const std::string& file, bool* ok) {
-    *ok = false;
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) != 0) return std::string("pipe: ") + std::strerror(errno);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-    std::string a0 = visudo, a1 = "-cqf", a2 = file;
-    char* argv[] = {a0.data(), a1.data(), a2.data(), nullptr};
-    char env0[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
-    char env1[] = "LC_ALL=C";
-    char* envp[] = {env0, env1, nullptr};
-    pid_t pid = -1;
-    int rc = posix_spawn(&pid, visudo.c_str(), &fa, nullptr, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    close(pipefd[1]);
-    if (rc != 0) {
-        close(pipefd[0]);
-        return "cannot run " + visudo + ": " + std::strerror(rc);
-    }
-    std::string output;
-    char buf[1024];
-    for (;;) {
-        ssize_t n = read(pipefd[0], buf, sizeof(buf));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        if (output.size() < 4096) output.append(buf, std::size_t(n));
-    }
-    close(pipefd[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) return "waitpid for visudo: " + std::string(std::strerror(errno));
-    }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-        *ok = true;
-        return {};
-    }
-    while (!output.empty() && (output.back() == '\n' || output.back() == ' ')) output.pop_back();
-    std::replace(output.begin(), output.end(), '\n', ' ');
-    return visudo + " rejected the rendered file: " + (output.empty() ? "(no output)" : output);
-}
-
 }  // namespace
 
 std::string check_command(const std::string& command) {
@@ -247,8 +202,8 @@ RenderedSudoers render_sudoers(const std::vector<Grant>& grants, UnixTime now) {
     return out;
 }
 
-Result<PublishReport> publish_sudoers(const std::string& path, const std::vector<Grant>& grants, UnixTime now,
-                                      const PublishOptions& options) {
+Result<StagedSudoers> stage_sudoers(const std::string& path, const std::vector<Grant>& grants, UnixTime now,
+                                    const PublishOptions& options) {
     const std::size_t slash = path.rfind('/');
     if (path.empty() || path[0] != '/' || slash == std::string::npos || slash + 1 == path.size())
         return make_error("sudoers.path", "sudoers path '" + path + "' is not an absolute file path");
@@ -257,24 +212,25 @@ Result<PublishReport> publish_sudoers(const std::string& path, const std::vector
     if (name.find('.') != std::string::npos || name.back() == '~')
         return make_error("sudoers.path", "sudoers path '" + path +
                                               "': sudo's #includedir ignores names containing '.' or ending in '~'");
+    StagedSudoers staged;
+    staged.path = path;
     const std::string tmp = dir + "/." + name + ".tmp";
 
     RenderedSudoers r = render_sudoers(grants, now);
-    PublishReport report;
-    report.rules = r.rules;
-    report.problems = r.problems;
+    staged.report.rules = r.rules;
+    staged.report.problems = r.problems;
 
     std::string current;
     struct stat st {};
     if (read_file(path, &current) && current == r.text && lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
         (st.st_mode & 07777) == 0440 && (!options.chown_root || (st.st_uid == 0 && st.st_gid == 0))) {
-        return report;  // unchanged
+        return staged;  // unchanged
     }
 
-    unlink(tmp.c_str());  // a leftover from a crash
+    unlink(tmp.c_str());  // a leftover from a crash or an abandoned check
     int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
     if (fd < 0) return make_error("sudoers.write", errno_text("create", tmp));
-    auto fail = [&](Error e) -> Result<PublishReport> {
+    auto fail = [&](Error e) -> Result<StagedSudoers> {
         if (fd >= 0) close(fd);
         unlink(tmp.c_str());
         return e;
@@ -284,21 +240,103 @@ Result<PublishReport> publish_sudoers(const std::string& path, const std::vector
     if (fchmod(fd, 0440) != 0) return fail(make_error("sudoers.write", errno_text("chmod 0440", tmp)));
     if (fsync(fd) != 0) return fail(make_error("sudoers.write", errno_text("fsync", tmp)));
     if (close(fd) != 0) { fd = -1; return fail(make_error("sudoers.write", errno_text("close", tmp))); }
-    fd = -1;
+    staged.tmp = tmp;
+    staged.report.changed = true;
+    return staged;
+}
 
-    if (!options.visudo.empty() && access(options.visudo.c_str(), X_OK) == 0) {
-        bool ok = false;
-        std::string why = run_visudo(options.visudo, tmp, &ok);
-        if (!ok) return fail(make_error("sudoers.invalid", why));
+bool uses_visudo(const PublishOptions& options) {
+    return !options.visudo.empty() && access(options.visudo.c_str(), X_OK) == 0;
+}
+
+std::string visudo_output_path(const StagedSudoers& staged) {
+    return staged.tmp.empty() ? std::string() : staged.tmp.substr(0, staged.tmp.size() - 4) + ".visudo";
+}
+
+Result<pid_t> start_visudo(const std::string& visudo, const std::string& file, const std::string& output_path) {
+    unlink(output_path.c_str());
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, output_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    std::string a0 = visudo, a1 = "-cqf", a2 = file;
+    char* argv[] = {a0.data(), a1.data(), a2.data(), nullptr};
+    char env0[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+    char env1[] = "LC_ALL=C";
+    char* envp[] = {env0, env1, nullptr};
+    pid_t pid = -1;
+    const int rc = posix_spawn(&pid, visudo.c_str(), &fa, nullptr, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) return make_error("sudoers.invalid", "cannot run " + visudo + ": " + std::strerror(rc));
+    return pid;
+}
+
+std::string visudo_verdict(const std::string& visudo, int wait_status, const std::string& output_path) {
+    std::string output;
+    const bool read = read_file(output_path, &output);
+    unlink(output_path.c_str());
+    if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0) return {};
+    if (!read) output.clear();
+    if (output.size() > 4096) output.resize(4096);
+    while (!output.empty() && (output.back() == '\n' || output.back() == ' ')) output.pop_back();
+    std::replace(output.begin(), output.end(), '\n', ' ');
+    const std::string how = WIFSIGNALED(wait_status) ? " (killed by signal " + std::to_string(WTERMSIG(wait_status)) + ")"
+                                                     : "";
+    return visudo + " rejected the rendered file" + how + ": " + (output.empty() ? "(no output)" : output);
+}
+
+Status commit_sudoers(const StagedSudoers& staged) {
+    if (staged.tmp.empty()) return Ok{};
+    if (rename(staged.tmp.c_str(), staged.path.c_str()) != 0) {
+        const std::string why = errno_text("rename to", staged.path);
+        unlink(staged.tmp.c_str());
+        return make_error("sudoers.write", why);
     }
-    if (rename(tmp.c_str(), path.c_str()) != 0) return fail(make_error("sudoers.write", errno_text("rename to", path)));
+    const std::size_t slash = staged.path.rfind('/');
+    const std::string dir = slash == 0 ? "/" : staged.path.substr(0, slash);
     int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
+    if (dfd < 0) return make_error("sudoers.write", errno_text("open directory", dir));
+    const bool synced = fsync(dfd) == 0;
+    const std::string why = synced ? std::string() : errno_text("fsync directory", dir);
+    close(dfd);
+    if (!synced) return make_error("sudoers.write", why);  // renamed, but not yet durable
+    return Ok{};
+}
+
+void discard_sudoers(const StagedSudoers& staged) {
+    if (staged.tmp.empty()) return;
+    unlink(staged.tmp.c_str());
+    unlink(visudo_output_path(staged).c_str());
+}
+
+Result<PublishReport> publish_sudoers(const std::string& path, const std::vector<Grant>& grants, UnixTime now,
+                                      const PublishOptions& options) {
+    auto staged = stage_sudoers(path, grants, now, options);
+    if (!staged) return staged.error();
+    if (staged->tmp.empty()) return staged->report;
+    if (uses_visudo(options)) {
+        const std::string out = visudo_output_path(*staged);
+        auto pid = start_visudo(options.visudo, staged->tmp, out);
+        if (!pid) {
+            discard_sudoers(*staged);
+            return pid.error();
+        }
+        int status = 0;
+        while (waitpid(*pid, &status, 0) < 0)
+            if (errno != EINTR) {
+                const std::string why = "waitpid for visudo: " + std::string(std::strerror(errno));
+                discard_sudoers(*staged);
+                return make_error("sudoers.invalid", why);
+            }
+        const std::string why = visudo_verdict(options.visudo, status, out);
+        if (!why.empty()) {
+            discard_sudoers(*staged);
+            return make_error("sudoers.invalid", why);
+        }
     }
-    report.changed = true;
-    return report;
+    if (auto st = commit_sudoers(*staged); !st) return st.error();
+    return staged->report;
 }
 
 Status remove_sudoers(const std::string& path) {

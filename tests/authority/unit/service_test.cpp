@@ -61,6 +61,36 @@ TEST_F(ServiceTest, HeartbeatNoLaterThanHalfway) {
     EXPECT_EQ(verified(c, "web-01").issued_at, now_);
 }
 
+// Key rotation: once the key in use changes (SIGHUP replaces the Signer in
+// place), every host's bundle is re-signed with it as a new revision, and
+// only those: a second pass issues nothing.
+TEST_F(ServiceTest, ANewSigningKeyReSignsEveryHostsBundleOnce) {
+    const std::int64_t web = service_->current_bundle("web-01").revision;
+    const std::int64_t db = service_->current_bundle("db-01").revision;
+    EXPECT_EQ(service_->rekey_step(), 0u) << "nothing to re-sign under the key the bundles carry";
+    EXPECT_FALSE(service_->rekey_pending());
+    ASSERT_TRUE(Signer::generate(dir_ + "/key2", dir_ + "/key2.pub"));
+    auto next = Signer::load(dir_ + "/key2", "unit-2027");
+    ASSERT_TRUE(next) << next.error().message;
+    *signer_ = std::move(next.value());
+    ASSERT_TRUE(keys_.add_pem("unit-2027", read_file(dir_ + "/key2.pub")));
+    EXPECT_TRUE(service_->rekey_pending());
+    EXPECT_EQ(service_->rekey_step(), 2u);
+    EXPECT_FALSE(service_->rekey_pending());
+    for (const auto& [host, before] : {std::pair{std::string("web-01"), web}, std::pair{std::string("db-01"), db}}) {
+        BundleRecord b = service_->current_bundle(host);
+        EXPECT_EQ(b.revision, before + 1);
+        EXPECT_NE(b.envelope.find("\"key_id\":\"unit-2027\""), std::string::npos) << b.envelope;
+        verified(b, host);
+    }
+    EXPECT_EQ(service_->rekey_step(), 0u);
+    EXPECT_EQ(service_->tick(), 0u);
+    Json::Value keys = service_->keys_view();
+    EXPECT_EQ(keys["key_id"].asString(), "unit-2027");
+    EXPECT_EQ(keys["latest_bundles_by_key"]["unit-2027"].asInt64(), 2);
+    EXPECT_EQ(keys["hosts_holding_key_in_use"].asInt64(), 0) << "no host has polled for it yet";
+}
+
 TEST_F(ServiceTest, RequestApprovedByTwoDistinctApproversBecomesAGrant) {
     std::vector<std::int64_t> woken;
     service_->on_issue([&](const BundleRecord& b) { woken.push_back(b.revision); });

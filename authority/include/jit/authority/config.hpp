@@ -31,6 +31,10 @@ struct HostGroup {
     std::vector<std::string> hosts;   // shell patterns on the host id (fnmatch)
     std::vector<std::string> labels;  // "key=value", all required
     int line = 0;
+    // Webhooks on the group's requests and grants (docs/authority.md, "Webhooks").
+    std::vector<std::string> webhooks;        // http(s) URLs
+    std::string webhook_format = "slack";     // slack (Slack/Mattermost {"text"}) | plain (the event as JSON)
+    std::string webhook_secret_file;          // HMAC-SHA256 key for X-Jit-Signature; "" = unsigned
 };
 
 struct Rule {

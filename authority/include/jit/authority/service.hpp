@@ -35,18 +35,34 @@ public:
     using Clock = std::function<UnixTime()>;
     // Called after a new revision for the host is committed (wakes long polls).
     using IssueListener = std::function<void(const BundleRecord&)>;
+    // Something people watch changed (a request or a grant), after the commit:
+    // the web page's live updates and the webhooks (authority/src/webhooks.cpp).
+    struct Change {
+        std::string kind;     // request.created|approval|approved|denied|expired|cancelled, grant.revoked|extended
+        std::string host_id;
+        std::string actor;    // who did it ("authority" for expiry)
+        Json::Value subject;  // the request view, or {id, user, reason, not_after} of a grant
+    };
+    using ChangeListener = std::function<void(const Change&)>;
 
     Service(Store& store, const Signer& signer, const Config& config, Clock clock);
     void on_issue(IssueListener l) { listener_ = std::move(l); }
+    void on_change(ChangeListener l) { change_listeners_.push_back(std::move(l)); }
 
     // §1: the latest bundle, issuing the host's first (revision 1) if none.
     BundleRecord current_bundle(const std::string& host_id);
     // A new revision now (same grants, fresh issued_at/expires_at).
     BundleRecord reissue(const std::string& host_id);
     // Heartbeat and housekeeping: re-issues every bundle at or past half its
-    // lifetime, expires pending requests past their time. Returns how many
-    // bundles were issued.
+    // lifetime and (a batch per call) every bundle signed with another key
+    // than the one in use, expires pending requests past their time. Returns
+    // how many bundles were issued.
     std::size_t tick();
+    // Key rotation: re-signs (a quarter second's worth of batches) the bundles
+    // signed with another key than the one in use; true while hosts remain
+    // (the daemon calls again at once, between other work, until done).
+    std::size_t rekey_step();
+    bool rekey_pending() const { return !rekey_pending_.empty() || rekeyed_for_ != signer_.key_id(); }
 
     // §2. `origin` "host": body as PROTOCOL.md §2, requester = body.user.
     // "person": requester = caller.actor, user = body.user or the person.
@@ -75,6 +91,11 @@ public:
     Json::Value list_grants(const std::string& host_id);
     std::string add_person(const std::string& name, const std::string& role, const Caller& caller);
     Json::Value list_actions(UnixTime since, std::size_t limit);
+    // Signing keys (docs/authority.md, "Rotating the signing key"): the key in
+    // use, and per host which key signed its latest bundle and whether the
+    // host holds that bundle — when every host holds one signed with the new
+    // key, the old one can be retired from the hosts.
+    Json::Value keys_view();
 
     // Records one operator action (who, what, when, from where).
     void record(const Caller& caller, const std::string& action, const std::string& target, const Json::Value& detail);
@@ -98,7 +119,20 @@ private:
     Clock clock_;
     IssueListener listener_;
     std::vector<BundleRecord> issued_;  // committed → listener
+    // Key rotation: hosts still to check for a latest bundle signed with
+    // another key than signer_'s (filled when the key in use changes: at
+    // start, and after a reload), worked off a batch per tick.
+    std::string rekeyed_for_;
+    std::vector<std::string> rekey_pending_;
+    void changed(std::string kind, const std::string& host_id, const std::string& actor, Json::Value subject);
+    std::vector<ChangeListener> change_listeners_;
+    std::vector<Change> changes_;       // committed → change listeners
 };
+
+// "login", "sudo /usr/bin/apt-get, …", "login + sudo …" for a request body or a grant.
+std::string access_summary(const Json::Value& ask);
+// admin 3, approver 2, requester 1, else 0: the admin API's and the page's role order.
+int role_rank(const std::string& role);
 
 // Compact JSON text (no spaces, keys sorted) — what the authority signs and sends.
 std::string json_text(const Json::Value& v);

@@ -78,6 +78,18 @@ struct SshConfig {
     std::string users_group = "jit-users";     // every JIT user's group (sshd "Match Group"), "" = none
 };
 
+#ifndef JIT_REC_SESSION_PATH
+#define JIT_REC_SESSION_PATH "/usr/libexec/jitlogin/jit-rec-session"
+#endif
+
+// Session recording with tlog (docs/ssh.md "Session recording"): while on,
+// every JIT user with a login window gets `shell` (jit-rec-session, which
+// starts tlog-rec-session) as their login shell. Read at start.
+struct RecordingConfig {
+    bool sessions = false;
+    std::string shell = JIT_REC_SESSION_PATH;
+};
+
 struct Config {
     std::string path;                // the file it came from
     AuthorityConfig authority;
@@ -90,6 +102,7 @@ struct Config {
     std::string sudoers_path = "/etc/sudoers.d/jitlogin";  // "" = do not write sudoers
     EnforceConfig enforce;
     SshConfig ssh;
+    RecordingConfig recording;
 };
 
 // One problem in a config file: where and what.

@@ -36,6 +36,9 @@ struct NssPolicy {
     std::string member_group;                      // a local group every published user (active or
                                                    // retained) belongs to, "" = none: sshd's "Match
                                                    // Group" turns off home authorized_keys for them
+    std::string recording_shell;                   // "" = sessions not recorded; else every user with a
+                                                   // login window gets this shell (jit-rec-session, which
+                                                   // starts the recorded shell under tlog-rec-session)
     std::string passwd_file = "/etc/passwd", group_file = "/etc/group";  // injected for tests
 };
 

@@ -56,6 +56,34 @@ struct PublishReport {
 Result<PublishReport> publish_sudoers(const std::string& path, const std::vector<Grant>& grants, UnixTime now,
                                       const PublishOptions& options = {});
 
+// The same publish in steps, for a caller that must not wait for visudo
+// (jit-helperd's loop): stage_sudoers() renders and writes the temp file;
+// start_visudo() starts `visudo -cqf` on it without waiting (the caller
+// watches the pid); visudo_verdict() reads what it said; commit_sudoers() or
+// discard_sudoers() ends the publish. publish_sudoers() above is these steps
+// with a blocking wait, for tests and tools.
+struct StagedSudoers {
+    std::string path;      // the live file
+    std::string tmp;       // the checked-to-be temp file; empty: nothing to change
+    PublishReport report;  // changed = !tmp.empty()
+};
+Result<StagedSudoers> stage_sudoers(const std::string& path, const std::vector<Grant>& grants, UnixTime now,
+                                    const PublishOptions& options = {});
+// Whether options.visudo is to be run (set and executable).
+bool uses_visudo(const PublishOptions& options);
+// Starts `visudo -cqf file` (no shell, clean environment, stdin /dev/null,
+// stdout and stderr to `output_path`, created 0600); returns its pid.
+Result<pid_t> start_visudo(const std::string& visudo, const std::string& file, const std::string& output_path);
+// "" when visudo accepted the file (exit 0), else why not, with its output
+// (at most 4 KiB of it, one line). Removes `output_path`.
+std::string visudo_verdict(const std::string& visudo, int wait_status, const std::string& output_path);
+// Renames the temp file over the live one and fsyncs the directory; on error
+// the temp file is removed and the live file is untouched.
+Status commit_sudoers(const StagedSudoers& staged);
+void discard_sudoers(const StagedSudoers& staged);
+// Where start_visudo's output goes for `staged` (beside the temp file).
+std::string visudo_output_path(const StagedSudoers& staged);
+
 // Removes the drop-in (e.g. on uninstall); missing file is not an error.
 Status remove_sudoers(const std::string& path);
 
