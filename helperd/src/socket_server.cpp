@@ -3,8 +3,11 @@
 
 #include <jit/helperd/boundary.hpp>
 
+#include <systemd/sd-daemon.h>
+
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -56,6 +59,29 @@ Status SocketServer::listen() {
     if (options_.path.empty() || options_.path.size() >= sizeof(addr.sun_path))
         return make_error("socket", "socket path '" + options_.path + "' is empty or too long");
     std::memcpy(addr.sun_path, options_.path.c_str(), options_.path.size() + 1);
+
+    // Socket activation (jit-helperd.socket): systemd holds the listening
+    // socket across daemon restarts, so a client that connects meanwhile
+    // waits in the backlog for the new daemon instead of finding no socket.
+    // The socket file is systemd's: not bound, not unlinked here.
+    const int passed = sd_listen_fds(1);
+    if (passed < 0) return make_error("socket", std::string("sd_listen_fds: ") + std::strerror(-passed));
+    if (passed > 0) {
+        if (passed != 1)
+            return make_error("socket", "systemd passed " + std::to_string(passed) +
+                                            " sockets; jit-helperd.socket must have exactly one ListenStream=");
+        const int fd = SD_LISTEN_FDS_START;
+        if (sd_is_socket_unix(fd, SOCK_STREAM, 1, options_.path.c_str(), 0) <= 0)
+            return make_error("socket", "the socket systemd passed is not a listening stream socket on " + options_.path +
+                                            ": jit-helperd.socket's ListenStream= and helperd.conf socket.path must be the same");
+        const int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)
+            return err("fcntl on the socket systemd passed");
+        listen_fd_ = fd;
+        if (auto applied = apply_owner_and_mode(); !applied) return applied;
+        return watch_listener();
+    }
+
     // Without systemd's RuntimeDirectory= nobody made /run/jit: the socket's
     // directory is created (0755, owned by the daemon: root) when missing.
     // Only the last component: its parent must exist.
@@ -88,6 +114,17 @@ Status SocketServer::listen() {
     int r = bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
     umask(old);
     if (r != 0) return err("bind " + options_.path);
+    if (auto applied = apply_owner_and_mode(); !applied) return applied;
+    struct stat bound{};
+    if (lstat(options_.path.c_str(), &bound) == 0) bound_ino_ = bound.st_ino;
+    if (::listen(listen_fd_, 128) != 0) return err("listen " + options_.path);
+    return watch_listener();
+}
+
+// socket.group and socket.mode, on a socket bound here or passed by systemd
+// (whose SocketMode= is then narrowed or widened to the configuration's).
+Status SocketServer::apply_owner_and_mode() {
+    auto err = [](const std::string& what) { return make_error("socket", what + ": " + std::strerror(errno)); };
     if (!options_.group.empty()) {
         bool failed = false;
         const auto gid = jit::gid_of_group(options_.group, &failed);
@@ -97,9 +134,10 @@ Status SocketServer::listen() {
         if (chown(options_.path.c_str(), uid_t(-1), *gid) != 0) return err("chown " + options_.path);
     }
     if (chmod(options_.path.c_str(), options_.mode) != 0) return err("chmod " + options_.path);
-    struct stat bound{};
-    if (lstat(options_.path.c_str(), &bound) == 0) bound_ino_ = bound.st_ino;
-    if (::listen(listen_fd_, 128) != 0) return err("listen " + options_.path);
+    return Ok{};
+}
+
+Status SocketServer::watch_listener() {
     if (sd_event_add_io(event_, &listen_source_, listen_fd_, EPOLLIN, &SocketServer::on_accept, this) < 0)
         return make_error("socket", "sd_event_add_io failed");
     // PAM is waiting on the other end: when a request and a timer or an

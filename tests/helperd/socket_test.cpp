@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <optional>
 #include <thread>
 #include <unistd.h>
 #include <grp.h>
@@ -468,6 +469,104 @@ TEST(SocketServer, RefusesALiveSocketAndReplacesAStaleOne) {
     auto r = jit::ipc::call(opt.path, {{"op", "third"}}, std::chrono::seconds(10), &err);
     ASSERT_TRUE(r) << err;
     EXPECT_EQ(jit::ipc::get(*r, "op"), "third");
+}
+
+namespace {
+// What systemd does for a socket unit: a listening socket bound to `path`,
+// handed to this process as fd 3 with LISTEN_PID/LISTEN_FDS. The fd that was
+// at 3 (if any) is put back at the end.
+class PassedSocket {
+public:
+    explicit PassedSocket(const std::string& path) {
+        saved_ = fcntl(3, F_DUPFD_CLOEXEC, 10);
+        // systemd's own copy stays open (fd_) whatever the daemon does with fd 3.
+        // (above 10, so that it is not fd 3 itself)
+        const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        fd_ = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 10) : -1;
+        if (fd >= 0) close(fd);
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+        ok_ = fd_ >= 0 && bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && ::listen(fd_, 16) == 0 &&
+              dup2(fd_, 3) == 3;
+        setenv("LISTEN_PID", std::to_string(getpid()).c_str(), 1);
+        setenv("LISTEN_FDS", "1", 1);
+    }
+    ~PassedSocket() {
+        unsetenv("LISTEN_PID");
+        unsetenv("LISTEN_FDS");
+        // fd 3 is closed only if it is still the passed socket (the daemon
+        // closes it when it goes, and the number may be reused since).
+        struct stat ours{}, three{};
+        const bool still_ours = fd_ >= 0 && fstat(fd_, &ours) == 0 && fstat(3, &three) == 0 && ours.st_ino == three.st_ino &&
+                                ours.st_dev == three.st_dev;
+        if (fd_ >= 0) close(fd_);
+        if (saved_ >= 0) {
+            dup2(saved_, 3);
+            close(saved_);
+        } else if (still_ours) {
+            close(3);
+        }
+    }
+    bool ok() const { return ok_; }
+
+private:
+    int saved_ = -1;
+    int fd_ = -1;
+    bool ok_ = false;
+};
+}  // namespace
+
+// Socket activation (jit-helperd.socket): the daemon takes the socket systemd
+// holds instead of binding one, so a client that connected while no daemon
+// ran (a restart) is answered by the next one, and the socket file, which is
+// systemd's, stays when the daemon goes.
+TEST(SocketServer, TakesThePassedSocketAndAnswersWhoConnectedBeforeIt) {
+    jit::test::TempDir dir;
+    auto opt = options(dir.path());
+    opt.mode = 0660;
+    PassedSocket passed(opt.path);
+    ASSERT_TRUE(passed.ok());
+    // Connected and asked while nothing serves the socket: waits in the backlog.
+    std::optional<jit::ipc::Message> early;
+    std::string early_err;
+    std::thread client([&] { early = jit::ipc::call(opt.path, {{"op", "during_restart"}}, std::chrono::seconds(20), &early_err); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    {
+        ServerThread server(opt);
+        client.join();
+        ASSERT_TRUE(server.ok()) << "the server did not take the socket systemd passed";
+        ASSERT_TRUE(early) << early_err;
+        EXPECT_EQ(jit::ipc::get(*early, "op"), "during_restart");
+        EXPECT_EQ(getenv("LISTEN_FDS"), nullptr) << "the next child must not think it was passed the socket";
+        struct stat st{};
+        ASSERT_EQ(stat(opt.path.c_str(), &st), 0);
+        EXPECT_EQ(st.st_mode & 0777, 0660u) << "socket.mode applies to the passed socket too";
+    }
+    struct stat st{};
+    EXPECT_EQ(stat(opt.path.c_str(), &st), 0) << "the daemon removed systemd's socket file";
+    int still = raw_connect(opt.path);
+    EXPECT_GE(still, 0) << "systemd's socket no longer listens after the daemon went";
+    if (still >= 0) close(still);
+}
+
+// A socket unit whose ListenStream= is not helperd.conf's socket.path: the
+// daemon refuses to start, naming both, rather than serve where nobody asks.
+TEST(SocketServer, RefusesAPassedSocketOnAnotherPath) {
+    jit::test::TempDir dir;
+    auto opt = options(dir.path());
+    PassedSocket passed(dir.path() + "/other.sock");
+    ASSERT_TRUE(passed.ok());
+    sd_event* ev = nullptr;
+    sd_event_new(&ev);
+    {
+        SocketServer s(ev, opt, echo_handler(ev));
+        auto st = s.listen();
+        ASSERT_FALSE(st.ok());
+        EXPECT_NE(st.error().message.find("ListenStream= and helperd.conf socket.path must be the same"), std::string::npos)
+            << st.error().message;
+    }
+    sd_event_unref(ev);
 }
 
 // An exception in a timer callback is caught where sd-event calls into C++:

@@ -3,17 +3,22 @@
 # (docs/packaging.md): a fresh Debian 12 with a local user, a directory user
 # (libnss-extrausers) and root.
 #   1. install the .debs with no configuration: nothing changes about who can
-#      log in; the daemon is neither enabled nor started; started by hand
-#      without a config it fails loudly;
-#   2. configure and enable as README.Debian says: the three users still log
-#      in, with the daemon up, and with it stopped;
+#      log in; the daemon and its socket are neither enabled nor started; the
+#      sshd drop-in and sudo plugin are not in place; jit-ssh and jit-users
+#      exist; started by hand without a config it fails loudly;
+#   2. configure and enable as README.Debian says (daemon, PAM, and the
+#      optional SSH keys and sudo plugin): the three users still log in, with
+#      the daemon up, and with it and its socket stopped;
 #   3. the grant flow against the installed package (tests/nspawn/flow.sh):
-#      refused, granted, login, sudo;
+#      refused, granted, ssh login with the grant's key, sudo on the record;
+#      with the daemon stopped but its socket listening, a check waits for
+#      the daemon the socket starts instead of failing;
 #   4. upgrade to a bumped version with that session open: the daemon runs
 #      again (restarted), its state is kept, the session still gets its
 #      warning and is ended at not_after;
 #   5. purge: nsswitch.conf and /etc/pam.d byte for byte as before, nothing of
-#      jitlogin left, the three users log in.
+#      jitlogin left, the three users log in, sudo still runs (the plugin line
+#      is commented out) and the sshd drop-in is gone.
 #
 # Usage (root): tests/nspawn/test-packages.sh DEB_DIR
 #   DEB_DIR holds jitlogin_*.deb, libpam-jit_*.deb, libnss-jit_*.deb
@@ -100,6 +105,7 @@ for deb in "$TB_ROOT"/root/debs/*.deb; do
 done
 tb_boot
 ct sh -c "sha256sum $WATCHED > /root/before.sums"
+ct sh -c "sha256sum /etc/sudo.conf > /root/sudo.sums"
 nss_before=$(ct grep '^passwd:' /etc/nsswitch.conf)
 tb_log "test bed ready in $((SECONDS - T0)) s; packages: $(cd "$TB_ROOT/root/debs" && echo *.deb)"
 
@@ -120,6 +126,16 @@ line=$(ct grep '^passwd:' /etc/nsswitch.conf)
 [ "$(ct systemctl is-enabled jit-helperd.service 2>/dev/null)" = disabled ] && tb_pass "jit-helperd.service is not enabled" ||
     tb_fail "jit-helperd.service is not enabled (is: $(ct systemctl is-enabled jit-helperd.service 2>&1))"
 ct systemctl is-active --quiet jit-helperd.service && tb_fail "jit-helperd is not running" || tb_pass "jit-helperd is not running"
+ct sh -c 'sha256sum --quiet -c /root/sudo.sums' >/dev/null 2>&1 && tb_pass "/etc/sudo.conf unchanged (the sudo plugin is not switched on)" ||
+    tb_fail "/etc/sudo.conf changed by the install"
+[ -e "$TB_ROOT/etc/ssh/sshd_config.d/50-jitlogin.conf" ] && tb_fail "no sshd drop-in after install (found 50-jitlogin.conf)" ||
+    tb_pass "no sshd drop-in after install"
+[ "$(ct systemctl is-enabled jit-helperd.socket 2>/dev/null)" = disabled ] && ! ct systemctl is-active --quiet jit-helperd.socket &&
+    tb_pass "jit-helperd.socket neither enabled nor listening" ||
+    tb_fail "jit-helperd.socket neither enabled nor listening (is: $(ct systemctl is-enabled jit-helperd.socket 2>&1), $(ct systemctl is-active jit-helperd.socket 2>&1))"
+if ct getent passwd jit-ssh >/dev/null && ct getent group jit-users >/dev/null; then
+    tb_pass "system user jit-ssh and group jit-users created: $(ct getent passwd jit-ssh)"
+else tb_fail "system user jit-ssh and group jit-users created"; fi
 everyone_logs_in "installed, not configured"
 
 tb_step "start the daemon with no configuration" "it fails loudly: systemctl status says failed, the journal names the missing file"
@@ -131,7 +147,8 @@ journal_names_config() { local out; out=$(ct journalctl -u jit-helperd --no-page
 tb_wait 5 journal_names_config &&
     tb_pass "the journal names /etc/jit/helperd.conf" || tb_fail "the journal names /etc/jit/helperd.conf"
 ct systemctl status jit-helperd.service --no-pager 2>&1 | head -n 4 | tb_show
-ct systemctl reset-failed jit-helperd.service
+ct systemctl stop jit-helperd.socket
+ct systemctl reset-failed jit-helperd.service jit-helperd.socket
 everyone_logs_in "daemon failed, not configured"
 
 # ---------------------------------------------------------------- 2. enable
@@ -144,13 +161,22 @@ else
     tb_fail "enabled"
 fi
 ct systemctl is-active --quiet jit-helperd.service && tb_pass "jit-helperd is running" || tb_fail "jit-helperd is running"
+ct systemctl is-active --quiet jit-helperd.socket &&
+    tb_pass "jit-helperd.socket listening with it (Requires=)" || tb_fail "jit-helperd.socket listening with it (Requires=)"
+tb_step "switch on SSH keys from grants and sudo on the record (README.Debian step 4)" \
+    "/usr/libexec/jitlogin/jit-ssh-setup && systemctl reload ssh; the four Plugin lines in /etc/sudo.conf"
+if ct sh -c '/usr/libexec/jitlogin/jit-ssh-setup && systemctl reload ssh' 2>&1 | tb_show; then tb_pass "jit-ssh-setup of the installed package"
+else tb_fail "jit-ssh-setup of the installed package"; fi
+printf 'Plugin sudoers_policy sudoers.so\nPlugin sudoers_io sudoers.so\nPlugin sudoers_audit sudoers.so\nPlugin jit_audit /usr/libexec/jitlogin/sudo_jit_audit.so\n' \
+    >> "$TB_ROOT/etc/sudo.conf"
 grep -Pq '^account\trequired\t+pam_jit.so' "$TB_ROOT/etc/pam.d/common-account" && tb_pass "common-account: account required pam_jit.so" ||
     tb_fail "common-account lacks 'account required pam_jit.so'"
 if awk '/pam_systemd.so/ {s=NR} /pam_jit.so/ {j=NR; r=($2=="required")} END {exit !(s && j > s && r)}' "$TB_ROOT/etc/pam.d/common-session"
 then tb_pass "common-session: session required pam_jit.so after pam_systemd"
 else tb_fail "common-session: session required pam_jit.so after pam_systemd"; grep -n pam_ "$TB_ROOT/etc/pam.d/common-session" | tb_show; fi
 everyone_logs_in "enabled, daemon running"
-ct systemctl stop jit-helperd.service
+ct systemctl stop jit-helperd.socket jit-helperd.service
+ct systemctl is-active --quiet jit-helperd.service && tb_fail "jit-helperd and its socket stopped" || tb_pass "jit-helperd and its socket stopped"
 everyone_logs_in "enabled, daemon stopped"
 ct systemctl start jit-helperd.service
 
@@ -160,6 +186,20 @@ in_a=0
 if tb_flow_grant "$A" "$WINDOW" /usr/bin/id && tb_flow_login a "$A"; then
     in_a=1
     tb_flow_sudo_allowed "$A"
+fi
+
+tb_step "the daemon stops while its socket listens (as during a restart); $A is checked meanwhile" \
+    "su $A passes: the check waits in the socket's backlog, systemd starts jit-helperd, it answers"
+if [ $in_a = 1 ]; then
+    ct systemctl stop jit-helperd.service
+    ct systemctl is-active --quiet jit-helperd.service && tb_fail "jit-helperd stopped" || tb_pass "jit-helperd stopped, jit-helperd.socket $(ct systemctl is-active jit-helperd.socket)"
+    out=$(ct su -s /bin/sh -c 'id -un' "$A" 2>&1 | tail -n1)
+    [ "$out" = "$A" ] && tb_pass "su $A while the daemon was down: allowed (got: $out)" ||
+        tb_fail "su $A while the daemon was down: allowed (got: $out)"
+    ct systemctl is-active --quiet jit-helperd.service && tb_pass "jit-helperd started by its socket" ||
+        tb_fail "jit-helperd started by its socket"
+else
+    tb_skip "a check during a restart waits" "$A never logged in"
 fi
 
 # ---------------------------------------------------------------- 4. upgrade
@@ -199,7 +239,9 @@ ct pgrep -x jit-helperd >/dev/null && tb_fail "no jit-helperd process after purg
 if unchanged; then tb_pass "nsswitch.conf and /etc/pam.d/* identical to before install"
 else tb_fail "nsswitch.conf and /etc/pam.d/* identical to before install"; ct sha256sum -c /root/before.sums 2>&1 | grep -v ': OK' | tb_show; fi
 left=()
-for p in /etc/jit /var/lib/jit /etc/sudoers.d/jitlogin /run/jit; do [ -e "$TB_ROOT$p" ] && left+=("$p"); done
+for p in /etc/jit /var/lib/jit /etc/sudoers.d/jitlogin /run/jit /etc/ssh/sshd_config.d/50-jitlogin.conf; do
+    [ -e "$TB_ROOT$p" ] && left+=("$p")
+done
 while read -r p; do
     [ -n "$p" ] && [ -e "$TB_ROOT$p" ] && [ ! -d "$TB_ROOT$p" ] && left+=("$p")
 done < "$TB_RUN/installed-paths"
@@ -207,6 +249,9 @@ done < "$TB_RUN/installed-paths"
 [ ${#left[@]} -eq 0 ] && tb_pass "nothing of jitlogin left ($(wc -l < "$TB_RUN/installed-paths") package paths checked)" ||
     tb_fail "left after purge: ${left[*]}"
 everyone_logs_in "purged"
+out=$(ct sudo -n -u "$L" id -un 2>&1 | tail -n1)
+[ "$out" = "$L" ] && tb_pass "sudo still runs after purge (the jit_audit line commented out: $(ct grep -c '^# jitlogin removed: Plugin jit_audit' /etc/sudo.conf))" ||
+    tb_fail "sudo still runs after purge (got: $out)"
 
 tb_log "test-packages finished in $((SECONDS - T0)) s"
 tb_summary

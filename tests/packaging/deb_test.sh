@@ -5,17 +5,20 @@
 # with no error and no warning (the overrides in debian/*.lintian-overrides
 # each say why), and what each package holds.
 #   deb_test.sh SOURCE_DIR OUT_DIR      (the .debs are left in OUT_DIR)
-# DEB_BUILD_OPTIONS defaults to "nocheck parallel=<cores>" (debian/rules says
-# why the package build runs no tests).
+# DEB_BUILD_OPTIONS defaults to "nocheck noautodbgsym parallel=<cores>":
+# debian/rules says why the package build runs no tests; the -dbgsym packages
+# are not needed to test the packages and compressing their debug info costs
+# minutes.
 set -uo pipefail
 src=$1 out=$2
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 pkg_require dpkg-buildpackage dh lintian fakeroot pandoc
-work=$(mktemp -d /tmp/jit-deb.XXXXXX)
+work=$(pkg_workdir "$out") || pkg_fail "work directory $out.work"
 trap 'rm -rf "$work"' EXIT
+pkg_use_ccache
 pkg_copy_tree "$src" "$work/jitlogin"
-export DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-"nocheck parallel=$(nproc)"}
+export DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-"nocheck noautodbgsym parallel=$(nproc)"}
 echo "== dpkg-buildpackage -us -uc -b (DEB_BUILD_OPTIONS=$DEB_BUILD_OPTIONS)"
 if ! (cd "$work/jitlogin" && dpkg-buildpackage -us -uc -b) >"$work/build.log" 2>&1; then
     tail -n 40 "$work/build.log"
@@ -28,6 +31,7 @@ grep -E "dh_missing|warning" "$work/build.log" | grep -v -- "-Wformat\|^ *cd \|c
 mkdir -p "$out"
 rm -f "$out"/*.deb
 cp "$work"/*.deb "$out"/
+rm -f "$out"/*-dbgsym_*.deb
 changes=$(ls "$work"/*.changes)
 
 echo "== lintian"
@@ -61,8 +65,46 @@ has jitlogin -rw-r--r-- root/root usr/share/man/man1/jitctl.1.gz
 has jitlogin -rw-r--r-- root/root usr/share/man/man5/helperd.conf.5.gz
 has jitlogin -rw-r--r-- root/root usr/share/man/man8/jit-helperd.8.gz
 has jitlogin -rw-r--r-- root/root usr/share/bash-completion/completions/jitctl
-has jitlogin -rw-r--r-- root/root usr/share/doc/jitlogin/config.md
+# (dh_compress compresses documents over 4 KiB: either name)
+has_doc() { if dpkg-deb -c "$(ls "$out/$1"_*.deb)" | awk '{print $6}' | grep -qx "\./$2\(\.gz\)\?"; then pkg_pass "$1: $2"; else pkg_fail "$1: $2 missing"; fi; }
+has_doc jitlogin usr/share/doc/jitlogin/config.md
 has jitlogin -rw-r--r-- root/root usr/share/doc/jitlogin/copyright
+has jitlogin -rw-r--r-- root/root lib/systemd/system/jit-helperd.socket
+has jitlogin -rw-r--r-- root/root usr/lib/sysusers.d/jitlogin.conf
+has jitlogin -rwxr-xr-x root/root usr/libexec/jitlogin/jit-authorized-keys
+has jitlogin -rwxr-xr-x root/root usr/libexec/jitlogin/jit-ssh-setup
+has jitlogin -rwxr-xr-x root/root usr/libexec/jitlogin/jit-rec-session
+has jitlogin -rwxr-xr-x root/root usr/libexec/jitlogin/sudo_jit_audit.so
+has jitlogin -rw-r--r-- root/root usr/share/jitlogin/sshd_config.d/50-jitlogin.conf
+has jitlogin -rw-r--r-- root/root usr/share/man/man8/jit-authorized-keys.8.gz
+has_doc jitlogin usr/share/doc/jitlogin/ssh.md
+has_doc jitlogin usr/share/doc/jitlogin/sudo.md
+has jit-authority -rwxr-xr-x root/root usr/sbin/jit-authority
+has jit-authority -rwxr-xr-x root/root usr/bin/jitadm
+has jit-authority -rw-r--r-- root/root lib/systemd/system/jit-authority.service
+has jit-authority -rw-r--r-- root/root usr/lib/sysusers.d/jit-authority.conf
+has_doc jit-authority usr/share/doc/jit-authority/authority.md
+has jit-authority -rw-r--r-- root/root usr/share/man/man8/jit-authority.8.gz
+has jit-authority -rw-r--r-- root/root usr/share/man/man1/jitadm.1.gz
+# Installed inert: no maintainer script enables or starts a unit (debhelper's
+# was-enabled re-enable on upgrade aside: nspawn.packages checks that), puts the sshd
+# drop-in in place or names the sudo plugin; the accounts are created.
+for pkg in jitlogin jit-authority; do
+    x=$work/ctl-$pkg
+    dpkg-deb -e "$(ls "$out/${pkg}"_*.deb)" "$x"
+    if grep -Eh 'systemctl (--[a-z-]+ )*(enable|start)|deb-systemd-invoke (--[a-z-]+ )*start|jit-ssh-setup|sudo\.conf' "$x"/postinst "$x"/preinst 2>/dev/null |
+        grep -v '^ *#\|echo'; then
+        pkg_fail "$pkg: a maintainer script enables or starts something (above)"
+    else
+        pkg_pass "$pkg: postinst enables and starts nothing"
+    fi
+    grep -q "systemd-sysusers $pkg.conf" "$x/postinst" && pkg_pass "$pkg: postinst creates its system accounts" ||
+        pkg_fail "$pkg: postinst does not run systemd-sysusers $pkg.conf"
+done
+# An upgrade restarts the daemon, never its socket (which holds the
+# connections made meanwhile).
+grep -q 'try-restart.*jit-helperd.socket\|restart.*jit-helperd.socket' "$work/ctl-jitlogin/postinst" &&
+    pkg_fail "jitlogin: postinst restarts jit-helperd.socket" || pkg_pass "jitlogin: postinst never restarts jit-helperd.socket"
 # The profile is off until the administrator enables it (docs/packaging.md).
 prof=$(dpkg-deb --fsys-tarfile "$(ls "$out"/libpam-jit_*.deb)" | tar -xO ./usr/share/pam-configs/jit)
 grep -qx 'Default: no' <<<"$prof" && pkg_pass "pam-configs/jit: Default: no" || pkg_fail "pam-configs/jit is not 'Default: no'"

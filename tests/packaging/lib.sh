@@ -31,3 +31,33 @@ pkg_require() {
         command -v "$t" >/dev/null 2>&1 || { echo "SKIP: $t is not installed (scripts/install-deps.sh)"; exit 77; }
     done
 }
+
+# pkg_workdir OUT: a fresh work directory at a fixed place beside OUT (OUT.work,
+# removed when the test ends). Fixed, not mktemp: the compiler command lines
+# of the package build carry its path (dpkg-buildflags' -ffile-prefix-map, the
+# -I options), and with the same path every time ccache can answer a rebuild.
+pkg_workdir() {
+    local w=$1.work
+    rm -rf "$w" && mkdir -p "$w" && echo "$w"
+}
+
+# The package builds compile the whole project again (without tests and
+# benchmarks), through ccache when it is installed:
+#  - under .ci/run and scripts/run-tests.sh, scripts/ccache-env.sh has set
+#    CMAKE_<LANG>_COMPILER_LAUNCHER=ccache and CCACHE_BASEDIR=<the source
+#    tree>, CCACHE_NOHASHDIR=1; the package trees are copied to OUT.work
+#    inside the build directory, so under CCACHE_BASEDIR, and the RPM build,
+#    whose flags are the main build's (RelWithDebInfo, rpm/macros.debian),
+#    finds the main build's objects in the cache. The .deb is compiled with
+#    dpkg-buildflags' flags: its first build compiles;
+#  - otherwise Debian's compiler links (/usr/lib/ccache) come first in PATH,
+#    so a second build of an unchanged tree costs links only.
+pkg_use_ccache() {
+    [ "${JIT_NO_CCACHE:-0}" != 1 ] && command -v ccache >/dev/null 2>&1 || return 0
+    if [ -n "${CMAKE_CXX_COMPILER_LAUNCHER:-}" ]; then
+        echo "(compilers through $CMAKE_CXX_COMPILER_LAUNCHER, CCACHE_BASEDIR=${CCACHE_BASEDIR:-unset})"
+    elif [ -d /usr/lib/ccache ]; then
+        export PATH=/usr/lib/ccache:$PATH
+        echo "(compilers through /usr/lib/ccache)"
+    fi
+}

@@ -42,7 +42,9 @@ public:
     SocketServer(const SocketServer&) = delete;
     SocketServer& operator=(const SocketServer&) = delete;
 
-    // Binds (replacing a stale socket file), sets mode/group, listens.
+    // Takes the listening socket systemd passes (socket activation,
+    // jit-helperd.socket; it must be bound to `path`), or binds one
+    // (replacing a stale socket file); sets mode/group; listens.
     Status listen();
     std::size_t connections() const { return conns_.size(); }
     std::uint64_t rejected_connections() const { return rejected_; }
@@ -53,6 +55,8 @@ private:
     static int on_io(sd_event_source* s, int fd, uint32_t revents, void* userdata);
     static int on_deadline(sd_event_source* s, uint64_t usec, void* userdata);
     void accept_all();
+    Status apply_owner_and_mode();
+    Status watch_listener();
     // Why a new connection from `uid` is refused ("" = admitted).
     std::string over_cap(uid_t uid) const;
     void read_some(Conn& c, bool just_accepted = false);
