@@ -28,17 +28,8 @@ ALICE_UID=$(free_uid 72000 72499) && add_user "$ALICE" "$ALICE_UID" || exit 1
 BOB=jx-${TAG}-bob
 BOB_UID=$(free_uid 72500 72999) && add_user "$BOB" "$BOB_UID" || exit 1
 
-mkdir -p "$T/auth" "$T/keys" && chmod 700 "$T/auth"
-cat >"$T/auth/authority.conf" <<EOC
-[authority]
-database = $T/auth/authority.db
-listen = 127.0.0.1:0
-signing_key = $T/auth/signing.key
-key_id = $KEY_ID
-
-[group it]
-hosts = $HOST
-
+source "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+jit_authority_init <<EOC
 [rule oncall]
 groups = it
 requesters = *
@@ -48,16 +39,9 @@ max_duration = 1h
 extend = yes
 max_extension = 10m
 EOC
-"$AUTHORITY" -c "$T/auth/authority.conf" --init >/dev/null || die "jit-authority --init failed"
-cp "$T/auth/signing.key.pub" "$T/keys/$KEY_ID.pub"
-"$AUTHORITY" -c "$T/auth/authority.conf" add-person carol --role admin >"$T/auth/carol.token" || die "add-person failed"
-"$AUTHORITY" -c "$T/auth/authority.conf" --port-file "$T/auth/port" >>"$T/authority.log" 2>&1 &
-PIDS+=($!)
-wait_for --or-die "jit-authority listening" 20 test -s "$T/auth/port"
-AUTH_PORT=$(head -1 "$T/auth/port")
-export JITADM_URL=http://127.0.0.1:$AUTH_PORT JITADM_TOKEN_FILE=$T/auth/carol.token
+jit_authority_up || die "jit-authority did not start"
+jit_authority_add_host
 adm() { "$JITADM" "$@"; }
-adm host add "$HOST" >"$T/host.token" && chmod 600 "$T/host.token" || die "jitadm host add failed"
 
 SOCK=$T/helperd.sock
 helperd_config "$SOCK" "$DROPIN" '[enforce]\nwarn_before = 8\nkill_grace = 2'

@@ -18,17 +18,8 @@ setup_tmp ja
 HOST=web-$TAG KEY_ID=ja-$TAG
 SHOW_ON_FAIL+=("$T/authority.log" "$T/writer.err")
 
-mkdir -p "$T/auth" "$T/keys" && chmod 700 "$T/auth"
-cat >"$T/auth/authority.conf" <<EOC
-[authority]
-database = $T/auth/authority.db
-listen = 127.0.0.1:0
-signing_key = $T/auth/signing.key
-key_id = $KEY_ID
-
-[group it]
-hosts = $HOST
-
+source "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+jit_authority_init <<EOC
 [rule relay]
 groups = it
 requesters = nobody dora
@@ -37,25 +28,9 @@ approvals = 1
 max_duration = 2h
 sudo = /usr/bin/id
 EOC
-"$AUTHORITY" -c "$T/auth/authority.conf" --init >/dev/null || die "jit-authority --init failed"
-cp "$T/auth/signing.key.pub" "$T/keys/$KEY_ID.pub"
-"$AUTHORITY" -c "$T/auth/authority.conf" add-person carol --role admin >"$T/auth/carol.token" || die "add-person failed"
-
-authority_up() {
-  rm -f "$T/auth/port"
-  "$AUTHORITY" -c "$T/auth/authority.conf" --port-file "$T/auth/port" >>"$T/authority.log" 2>&1 &
-  AUTH_PID=$!
-  PIDS+=($AUTH_PID)
-  wait_for 20 test -s "$T/auth/port" || return 1
-  AUTH_PORT=$(head -1 "$T/auth/port")
-}
-# The authority keeps its port across restarts (the host's URL does not change).
-authority_up || die "jit-authority did not start"
-sed -i "s|^listen = .*|listen = 127.0.0.1:$AUTH_PORT|" "$T/auth/authority.conf"
-export JITADM_URL=http://127.0.0.1:$AUTH_PORT JITADM_TOKEN_FILE=$T/auth/carol.token
+jit_authority_up || die "jit-authority did not start"
+jit_authority_add_host
 adm() { "$JITADM" "$@"; }
-
-adm host add "$HOST" >"$T/host.token" && chmod 600 "$T/host.token" || die "jitadm host add failed"
 adm host add "other-$TAG" >"$T/other.token" || die "second host"
 adm person add dora --role requester >"$T/auth/dora.token" || die "person add"
 HELPERD_UIDS=3000000-3000100 HELPERD_STATE_BY_DAEMON=1
@@ -144,7 +119,7 @@ for round in 1 2 3; do
   kill -9 "$AUTH_PID"; reap "$AUTH_PID" || true
   wait "$writer" || true
   acked+=($(cat "$T/acked.$round"))
-  authority_up || die "jit-authority did not restart after kill -9 (round $round)"
+  jit_authority_up || die "jit-authority did not restart after kill -9 (round $round)"
 done
 adm --json grant list "$HOST" >"$T/grants.after"
 missing=0

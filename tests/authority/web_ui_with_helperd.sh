@@ -26,17 +26,8 @@ ENG=jw-$TAG-eng
 add_user "$ENG" "$(free_uid 70500 70999)" || die "cannot add the engineer's account"
 SHOW_ON_FAIL+=("$T/authority.log" "$T/sshd.log")
 
-mkdir -p "$T/auth" "$T/keys" && chmod 700 "$T/auth"
-cat >"$T/auth/authority.conf" <<EOC
-[authority]
-database = $T/auth/authority.db
-listen = 127.0.0.1:0
-signing_key = $T/auth/signing.key
-key_id = $KEY_ID
-
-[group it]
-hosts = $HOST
-
+source "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+jit_authority_init <<EOC
 [rule relay]
 groups = it
 requesters = $ENG
@@ -44,15 +35,8 @@ approvers = carol
 approvals = 1
 max_duration = 2h
 EOC
-"$AUTHORITY" -c "$T/auth/authority.conf" --init >/dev/null || die "jit-authority --init failed"
-cp "$T/auth/signing.key.pub" "$T/keys/$KEY_ID.pub"
-"$AUTHORITY" -c "$T/auth/authority.conf" add-person carol --role admin >"$T/auth/carol.token" || die "add-person failed"
-"$AUTHORITY" -c "$T/auth/authority.conf" --port-file "$T/auth/port" >>"$T/authority.log" 2>&1 &
-PIDS+=($!)
-wait_for --or-die "jit-authority's port" 20 test -s "$T/auth/port"
-AUTH_PORT=$(head -1 "$T/auth/port")
-export JITADM_URL=http://127.0.0.1:$AUTH_PORT JITADM_TOKEN_FILE=$T/auth/carol.token
-"$JITADM" host add "$HOST" >"$T/host.token" && chmod 600 "$T/host.token" || die "jitadm host add failed"
+jit_authority_up || die "jit-authority did not start"
+jit_authority_add_host
 
 HELPERD_STATE_BY_DAEMON=1
 SOCK=$T/helperd.sock
