@@ -49,8 +49,6 @@ struct HttpServer::Exchange {
     bool has(const std::string& key) const { return query.count(key) != 0; }
 };
 
-namespace {
-
 const char* reason_phrase(int status) {
     switch (status) {
         case 200: return "OK";
@@ -70,6 +68,8 @@ const char* reason_phrase(int status) {
         default: return "Internal Server Error";
     }
 }
+
+namespace {
 
 void send(evhttp_request* req, int status, const std::string& body, const char* type = "application/json",
           const std::vector<std::pair<std::string, std::string>>& headers = {}) {

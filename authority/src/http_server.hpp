@@ -20,6 +20,9 @@ typedef struct ssl_ctx_st SSL_CTX;
 
 namespace jit::authority {
 
+// The HTTP reason phrase of the statuses jit-authority answers with.
+const char* reason_phrase(int status);
+
 class HttpServer {
 public:
     // Throws std::runtime_error naming what failed (TLS files, address).

@@ -1,5 +1,7 @@
 #include "web_ui.hpp"
 
+#include "http_server.hpp"
+
 #include <jit/authority/crypto.hpp>
 #include <jit/decision.hpp>
 
@@ -142,23 +144,6 @@ std::map<std::string, std::string> form(const std::string& body) {
     return out;
 }
 
-const char* phrase(int status) {
-    switch (status) {
-        case 200: return "OK";
-        case 303: return "See Other";
-        case 400: return "Bad Request";
-        case 401: return "Unauthorized";
-        case 403: return "Forbidden";
-        case 404: return "Not Found";
-        case 405: return "Method Not Allowed";
-        case 409: return "Conflict";
-        case 413: return "Payload Too Large";
-        case 422: return "Unprocessable Entity";
-        case 503: return "Service Unavailable";
-        default: return "Internal Server Error";
-    }
-}
-
 void reply(evhttp_request* req, int status, const std::string& body, const std::string& type, const Headers& extra = {}) {
     evkeyvalq* out = evhttp_request_get_output_headers(req);
     if (!type.empty()) evhttp_add_header(out, "Content-Type", type.c_str());
@@ -170,7 +155,7 @@ void reply(evhttp_request* req, int status, const std::string& body, const std::
     for (const auto& [k, v] : extra) evhttp_add_header(out, k.c_str(), v.c_str());
     evbuffer* buf = evbuffer_new();
     if (buf != nullptr) evbuffer_add(buf, body.data(), body.size());
-    evhttp_send_reply(req, status, phrase(status), buf);
+    evhttp_send_reply(req, status, reason_phrase(status), buf);
     if (buf != nullptr) evbuffer_free(buf);
 }
 
