@@ -34,14 +34,7 @@ adm() { "$JITADM" "$@"; }
 adm host add "other-$TAG" >"$T/other.token" || die "second host"
 adm person add dora --role requester >"$T/auth/dora.token" || die "person add"
 HELPERD_UIDS=3000000-3000100 HELPERD_STATE_BY_DAEMON=1
-helperd_config "$T/helperd.sock" "" "[nss]\nhome_base = $T/home"
-sed -i "s|^\[authority\]|[authority]\ntoken_file = $T/host.token|" "$T/helperd.conf"
-HELPERD_READY="quiet ctl status"
-revision() { ctl status --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])'; }
-has_revision() { [ "$(revision 2>/dev/null || echo 0)" -ge "$1" ]; }
-lists_grant() { [[ $(ctl grants 2>/dev/null) == *"$1"* ]]; }
-helperd_start || die "jit-helperd did not start"
-wait_for --or-die "first bundle from jit-authority" 30 has_revision 1
+jit_helperd_up "$T/helperd.sock" "" "[nss]\nhome_base = $T/home"
 pass "first bundle"
 
 # Another host's bundle, with this host's token: 403.

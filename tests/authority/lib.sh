@@ -47,3 +47,17 @@ jit_authority_up() {
 jit_authority_add_host() {
   "$JITADM" host add "$HOST" >"$T/host.token" && chmod 600 "$T/host.token" || die "jitadm host add failed"
 }
+
+# jit_helperd_up SOCK DROPIN EXTRA: the real jit-helperd (helperd_config of
+# tests/integration/lib.sh) polling this authority with $T/host.token, started
+# and holding its first bundle. revision / has_revision N / lists_grant ID ask it.
+revision() { ctl status --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])'; }
+has_revision() { [ "$(revision 2>/dev/null || echo 0)" -ge "$1" ]; }
+lists_grant() { [[ $(ctl grants 2>/dev/null) == *"$1"* ]]; }
+jit_helperd_up() {
+  helperd_config "$1" "$2" "${3:-}"
+  sed -i "s|^\[authority\]|[authority]\ntoken_file = $T/host.token|" "$T/helperd.conf"
+  HELPERD_READY="quiet ctl status"
+  helperd_start || die "jit-helperd did not start"
+  wait_for --or-die "first bundle from jit-authority" 30 has_revision 1
+}

@@ -40,14 +40,7 @@ jit_authority_add_host
 
 HELPERD_STATE_BY_DAEMON=1
 SOCK=$T/helperd.sock
-helperd_config "$SOCK" "$DROPIN"
-sed -i "s|^\[authority\]|[authority]\ntoken_file = $T/host.token|" "$T/helperd.conf"
-HELPERD_READY="quiet ctl status"
-revision() { ctl status --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])'; }
-has_revision() { [ "$(revision 2>/dev/null || echo 0)" -ge "$1" ]; }
-lists_grant() { [[ $(ctl grants 2>/dev/null) == *"$1"* ]]; }
-helperd_start || die "jit-helperd did not start"
-wait_for --or-die "first bundle from jit-authority" 30 has_revision 1
+jit_helperd_up "$SOCK" "$DROPIN"
 
 pam_service sshd "$SVC-sshd"
 start_sshd "$SVC-sshd" || die "sshd did not start"
