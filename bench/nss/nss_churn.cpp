@@ -5,8 +5,10 @@
 // with the real Publisher every INTERVAL ms, each generation with other content.
 //
 //   jit_nss_churn --state-dir DIR [--lookups N=1000000] [--threads N=8] [--users N=200]
-//                 [--interval-ms N=100] [--in-place]
-// (--interval-ms 0: never republished, the baseline beside the figures)
+//                 [--interval-ms N=100] [--in-place] [--min-generations N=0]
+// (--interval-ms 0: never republished, the baseline beside the figures;
+// --min-generations: the readers go on past --lookups until N generations
+// were published, so that a short run on a fast machine still sees changes)
 //
 // Generation G (G = 1, 2, ...) publishes users jc<i> (i < USERS) with uid =
 // gid = 3100000 + i, present unless (i + G) % 5 == 0, gecos "jc gen <G> user
@@ -62,7 +64,7 @@ bool present(std::uint32_t i, std::uint64_t g) { return (i + g) % 5 != 0; }
 const std::vector<gid_t>& groups_of(std::uint64_t g) { return g % 2 == 0 ? gids_even : gids_odd; }
 
 std::atomic<std::uint64_t> started{0}, committed{0};  // generations whose publish began / returned
-std::atomic<bool> done{false};
+std::atomic<bool> done{false}, publisher_stopped{false};
 
 std::uint64_t now_ns() {
     struct timespec ts;
@@ -117,11 +119,13 @@ void check_passwd(Result& r, std::uint32_t i, const struct passwd& pw, Window w,
                                        std::to_string(w.lo) + "-" + std::to_string(w.hi) + ")");
 }
 
+std::uint64_t min_generations = 0;  // readers go on (past their count) until this many were published
+
 void reader(int index, std::uint64_t n, std::uint32_t users, Result& r) {
     std::uint64_t x = 0x9e3779b97f4a7c15ull * static_cast<std::uint64_t>(index + 1);
     std::vector<char> buf(16384);
     for (auto& l : r.lat) l.reserve(static_cast<std::size_t>(n / kOps + 1));
-    for (std::uint64_t k = 0; k < n; k++) {
+    for (std::uint64_t k = 0; k < n || (committed.load() < min_generations && !publisher_stopped.load()); k++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         const auto i = static_cast<std::uint32_t>(x % users);
         const std::string name = "jc" + std::to_string(i);
@@ -261,6 +265,7 @@ int main(int argc, char** argv) {
         else if (a == "--interval-ms") interval_ms = std::atoi(next());
         else if (a == "--state-dir") state_dir = next();
         else if (a == "--in-place") in_place = true;
+        else if (a == "--min-generations") min_generations = std::strtoull(next(), nullptr, 10);
         else {
             std::fprintf(stderr, "jit_nss_churn: unknown argument %s\n", a.c_str());
             return 2;
@@ -268,7 +273,7 @@ int main(int argc, char** argv) {
     }
     if (state_dir.empty() || threads < 1 || users < 5 || users > 10000 || interval_ms < 0 || lookups < 1) {
         std::fprintf(stderr, "usage: jit_nss_churn --state-dir DIR [--lookups N] [--threads N] [--users N] "
-                             "[--interval-ms N] [--in-place]\n");
+                             "[--interval-ms N] [--in-place] [--min-generations N]\n");
         return 2;
     }
     for (const char* g : kGroupsEven) gids_even.push_back(local_gid(g));
@@ -320,7 +325,7 @@ int main(int argc, char** argv) {
                                          (static_cast<std::uint64_t>(t) < lookups % static_cast<std::uint64_t>(threads)),
                           users, std::ref(results[static_cast<std::size_t>(t)]));
     std::thread publisher([&] {
-        if (interval_ms == 0) return;
+        if (interval_ms == 0) return publisher_stopped.store(true);
         auto next = std::chrono::steady_clock::now();
         for (std::uint64_t g = 2; !done.load(); g++) {
             next += std::chrono::milliseconds(interval_ms);
@@ -329,6 +334,7 @@ int main(int argc, char** argv) {
                     next - std::chrono::steady_clock::now(), std::chrono::milliseconds(10)));
             if (done.load() || !publish(g)) break;
         }
+        publisher_stopped.store(true);
     });
     for (auto& t : pool) t.join();
     const double secs = static_cast<double>(now_ns() - t_start) / 1e9;
