@@ -12,7 +12,8 @@ burst goes on until a request fails. Prints one JSON object: "acked_open" and
 open also with decision=allow; a close also naming the session it closed),
 "elapsed_ms" (first request to last answer),
 "unmatched_close" (closes answered with an empty session: the daemon did not
-know the session), and "first_error".
+know the session), "first_error" and "in_doubt_close" (the close that was
+sent when the daemon died, unanswered: it may or may not have taken effect).
 """
 import argparse
 import json
@@ -70,6 +71,7 @@ def main():
     acked = {"session_open": [], "session_close": []}
     unmatched = []
     first_error = None
+    in_doubt = None  # the request the kill interrupted: it may or may not have taken effect
     t0 = time.monotonic()
     for op, pid in ops:
         try:
@@ -77,6 +79,7 @@ def main():
                                 "rhost": "192.0.2.18", "pid": pid})
         except OSError as e:
             first_error = f"{op} {pid}: {e}"
+            in_doubt = {"op": op, "pid": pid}
             break
         if r.get("status") == "ok" and op == "session_close" and not r.get("session"):
             unmatched.append(pid)
@@ -89,7 +92,8 @@ def main():
         killer.join()
     print(json.dumps({"acked_open": acked["session_open"], "acked_close": acked["session_close"],
                       "unmatched_close": unmatched,
-                      "first_error": first_error, "elapsed_ms": round(elapsed_ms, 1)}))
+                      "first_error": first_error, "in_doubt_close": [in_doubt["pid"]] if in_doubt and
+                      in_doubt["op"] == "session_close" else [], "elapsed_ms": round(elapsed_ms, 1)}))
     return 0
 
 

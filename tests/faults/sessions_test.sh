@@ -158,6 +158,10 @@ for round in $(seq 1 "$ROUNDS"); do
   reap "$HELPERD_PID" || true
   acked_open=$(json_get acked_open <<<"$out") acked_close=$(json_get acked_close <<<"$out")
   unmatched=$(json_get unmatched_close <<<"$out")
+  # A close sent but not answered (the kill came while the daemon handled it)
+  # may or may not have removed its session: either table is right. Its
+  # session has ended like the others (the leader goes below).
+  in_doubt=$(json_get in_doubt_close <<<"$out")
   UNMATCHED_TOTAL=$((UNMATCHED_TOTAL + $(wc -w <<<"$unmatched")))
   n_open=$(wc -w <<<"$acked_open") n_close=$(wc -w <<<"$acked_close")
   ACKED_OPEN_TOTAL=$((ACKED_OPEN_TOTAL + n_open)) ACKED_CLOSE_TOTAL=$((ACKED_CLOSE_TOTAL + n_close))
@@ -166,7 +170,7 @@ for round in $(seq 1 "$ROUNDS"); do
   # The table on disk: parses, holds every answered open and no answered close.
   pids=" $(table_pids "$T/state/enforce.json" | tr '\n' ' ') " || die "round $round: enforce.json does not parse: $(head -c 300 "$T/state/enforce.json")"
   for p in "${OPEN[@]}" $acked_open; do
-    [[ " $acked_close $unmatched " == *" $p "* ]] && continue
+    [[ " $acked_close $unmatched $in_doubt " == *" $p "* ]] && continue
     [[ $pids == *" $p "* ]] || die "round $round (kill at $delay ms): session $p was answered but is not in enforce.json"
   done
   for p in $acked_close; do
@@ -176,10 +180,10 @@ for round in $(seq 1 "$ROUNDS"); do
   # A close the daemon answered without naming a session (it did not know it:
   # opened before a restart, see docs/reliability.md) is ended too; its
   # session stays in the table until the daemon sees the leader gone.
-  for p in $acked_close $unmatched; do kill "$p" 2>/dev/null || true; done
+  for p in $acked_close $unmatched $in_doubt; do kill "$p" 2>/dev/null || true; done
   restart KILL
   keep=()
-  for p in "${OPEN[@]}" $acked_open; do [[ " $acked_close $unmatched " == *" $p "* ]] || keep+=("$p"); done
+  for p in "${OPEN[@]}" $acked_open; do [[ " $acked_close $unmatched $in_doubt " == *" $p "* ]] || keep+=("$p"); done
   # A session whose open was sent but not answered may be tracked or not (pam_jit
   # got no answer): it stays alive, and is ended with the grant if it is tracked.
   OPEN=("${keep[@]}")
