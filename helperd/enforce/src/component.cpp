@@ -163,7 +163,13 @@ public:
         // Absolute timers follow a clock change; re-evaluating at once also
         // catches what a backward or forward jump moved.
         clock_watch_ = daemon_.loop().on_clock_change([this] {
-            if (!stopped_) enforcer_->evaluate();
+            if (stopped_) return;
+            enforcer_->evaluate();  // re-arms the wake-up (on_schedule_change)
+            const auto next = enforcer_->next_wakeup();
+            std::fprintf(stderr, "jit-helperd: the system clock was set: sessions re-evaluated, next enforcement wake-up %s\n",
+                         next ? ("at " + std::to_string(*next) + " (in " +
+                                 std::to_string(*next - daemon_.loop().now()) + " s)").c_str()
+                              : "none");
         });
         rearm();
         return Ok{};
