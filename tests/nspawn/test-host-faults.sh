@@ -114,8 +114,8 @@ session_ended_by() {
 }
 bus_stop() {
     ct systemctl stop dbus.socket dbus.service
-    if ! ct test -e /run/dbus/system_bus_socket && ! ct busctl --system status >/dev/null 2>&1; then
-        tb_pass "the system bus is gone (dbus.socket and dbus.service stopped, no /run/dbus/system_bus_socket)"
+    if ! ct busctl --system status >/dev/null 2>&1; then
+        tb_pass "the system bus is gone (dbus.socket and dbus.service stopped: busctl cannot connect)"
     else
         tb_fail "the system bus is gone"
     fi
