@@ -29,7 +29,9 @@
 #
 # Usage (root): tests/nspawn/test-host-faults.sh CASE [BUILD_DIR]
 # Env: JIT_TB_WINDOW (the window, default 40 s), JIT_TB_MANY (default 10000),
-#      JIT_TB_KEEP=1, and the settings in lib.sh. Exit 77 when the bed cannot run.
+#      JIT_TB_DAEMON_DROPIN (a drop-in for the daemon's unit, to see a case
+#      fail), JIT_TB_KEEP=1, and the settings in lib.sh. Exit 77 when the bed
+#      cannot run.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$TB_LIB_DIR/flow.sh"
@@ -132,13 +134,29 @@ alert_logged() {
 
 # ---------------------------------------------------------------- the bed
 T0=$SECONDS
-tb_up
+tb_new_run
+tb_restore_rootfs
+tb_install_build
+tb_authority_start
+tb_configure
+# JIT_TB_DAEMON_DROPIN: a drop-in for jit-helperd.service (its text), to see a
+# case fail when the daemon is weakened (e.g. "[Service]\nProtectProc=invisible").
+if [ -n "${JIT_TB_DAEMON_DROPIN:-}" ]; then
+    mkdir -p "$TB_ROOT/etc/systemd/system/jit-helperd.service.d"
+    printf '%b\n' "$JIT_TB_DAEMON_DROPIN" > "$TB_ROOT/etc/systemd/system/jit-helperd.service.d/90-test.conf"
+    tb_log "jit-helperd.service drop-in: $(tr '\n' ' ' < "$TB_ROOT/etc/systemd/system/jit-helperd.service.d/90-test.conf")"
+fi
+tb_boot
 tb_log "test bed ready in $((SECONDS - T0)) s; case $CASE, window $WINDOW s"
 tb_check_daemon_unit
 DPID=$(daemon_pid)
 tb_say "jit-helperd runs as pid $DPID in the container"
 
-login_a() {   # grant A for SECS, log in (session a); sets SA
+# What $A's session runs in the bus_gone and hidepid cases: a job that leaves
+# the session's process tree and ignores the hangup (setsid nohup), as a user
+# trying to outlive the window would; only a scan of /proc finds it.
+ESCAPER='setsid nohup sleep 100003 >/dev/null 2>&1 < /dev/null & exec sleep 100000'
+login_a() {   # grant A for SECS, log in (session a) running COMMAND; sets SA
     tb_flow_grant "$A" "$1" || { tb_summary; exit 1; }
     tb_flow_login a "$A" "${2:-}" || { tb_summary; exit 1; }
     SA=$(tb_session_id a)
@@ -166,7 +184,7 @@ logind_restart)
 # ---------------------------------------------------------------- the bus gone
 bus_gone)
     tb_flow_grant "$B" $((WINDOW + 45)) || { tb_summary; exit 1; }
-    login_a "$WINDOW"
+    login_a "$WINDOW" "$ESCAPER"
     tb_step "the system bus goes away while $A's session $SA is live" \
         "jit-helperd keeps running; PAM and socket checks are answered; nothing hangs"
     bus_stop
@@ -179,7 +197,7 @@ bus_gone)
     tb_flow_warning a "$A"
     session_ended_by a "$A" fallback-kill
     n=$(session_procs)
-    [ "$n" = 0 ] && tb_pass "no process of $A's session is left" || { tb_fail "no process of $A's session is left ($n left)"; ct ps -u "$AUID" -o pid,args | tb_show; }
+    [ "$n" = 0 ] && tb_pass "no process of $A's session is left (nor the setsid nohup job)" || { tb_fail "no process of $A's session is left ($n left)"; ct ps -u "$AUID" -o pid,args | tb_show; }
     alert_logged && tb_pass "journal: security.alert JIT_ALERT=logind_unreachable names what failed" ||
         tb_fail "journal: security.alert JIT_ALERT=logind_unreachable"
     check_daemon_kept "after the end, bus still gone"
@@ -195,7 +213,7 @@ bus_gone)
     ;;
 # ---------------------------------------------------------------- /proc hidden
 hidepid)
-    login_a "$WINDOW"
+    login_a "$WINDOW" "$ESCAPER"
     tb_step "/proc is remounted hidepid=2 inside the container" \
         "other users' processes are hidden from ordinary users; jit-helperd (root) still sees $A's session"
     ct mount -o remount,hidepid=2 /proc && tb_pass "mount -o remount,hidepid=2 /proc" || tb_fail "mount -o remount,hidepid=2 /proc"
@@ -220,14 +238,14 @@ hidepid)
     tb_flow_warning a "$A"
     session_ended_by a "$A" fallback-kill
     n=$(session_procs)
-    [ "$n" = 0 ] && tb_pass "no process of $A's session is left" || { tb_fail "no process of $A's session is left ($n left)"; ct ps -u "$AUID" -o pid,args | tb_show; }
+    [ "$n" = 0 ] && tb_pass "no process of $A's session is left (nor the setsid nohup job)" || { tb_fail "no process of $A's session is left ($n left)"; ct ps -u "$AUID" -o pid,args | tb_show; }
     check_daemon_kept "after the end under hidepid=invisible"
     ;;
 # ---------------------------------------------------------------- 10,000 processes
 many_procs)
     # The user forks MANY sleeps inside the session (bash, in 10 parallel
     # loops), prints MANY-READY, then waits.
-    login_a "$((WINDOW + 60))" \
+    login_a "$((WINDOW + 100))" \
         "for j in 0 1 2 3 4 5 6 7 8 9; do ( for i in \$(seq $((MANY / 10))); do sleep 100000 & done; wait ) & done; while [ \$(pgrep -c -u \$(id -u) -x sleep) -lt $MANY ]; do sleep 1; done; echo MANY-READY; exec sleep 100000"
     tb_step "$A forks $MANY processes in the session" "all $MANY run before not_after"
     if tb_session_wait_for a MANY-READY $((${TB_NOT_AFTER[$A]} - $(tb_now) - 5)); then
