@@ -163,6 +163,11 @@ login_a() {   # grant A for SECS, log in (session a) running COMMAND; sets SA
     AUID=$(ct id -u "$A")
     tb_wait 10 tracked "$SA"
     check_tracked "$SA" "after login"
+    if [ "${2:-}" = "$ESCAPER" ]; then
+        if tb_wait 10 eval 'ct pgrep -u "$AUID" -f "sleep 100003" >/dev/null'; then
+            tb_pass "$A's setsid nohup job runs (pid $(ct pgrep -u "$AUID" -f "sleep 100003"), session of its own)"
+        else tb_fail "$A's setsid nohup job runs"; fi
+    fi
 }
 
 case $CASE in
