@@ -13,8 +13,8 @@
 #                   fallback-kill) with a security.alert logind_unreachable;
 #                   once dbus is back, the next session ends through logind
 #                   again (the daemon opened a new connection).
-#   hidepid         /proc remounted hidepid=2, then hidepid=invisible, inside
-#                   the container; the daemon restarted under it: the session
+#   hidepid         /proc remounted hidepid=2, then hidepid=invisible,gid=adm,
+#                   inside the container; the daemon restarted under it: the session
 #                   is still tracked; with the bus gone too, the daemon finds
 #                   and ends the user's processes itself at not_after.
 #   many_procs      10,000 processes of one JIT user (forked in the session) at
@@ -140,7 +140,8 @@ tb_install_build
 tb_authority_start
 tb_configure
 # JIT_TB_DAEMON_DROPIN: a drop-in for jit-helperd.service (its text), to see a
-# case fail when the daemon is weakened (e.g. "[Service]\nProtectProc=invisible").
+# case fail when the daemon is weakened (e.g. "[Service]\nProcSubset=all": it
+# then shares the container's /proc).
 if [ -n "${JIT_TB_DAEMON_DROPIN:-}" ]; then
     mkdir -p "$TB_ROOT/etc/systemd/system/jit-helperd.service.d"
     printf '%b\n' "$JIT_TB_DAEMON_DROPIN" > "$TB_ROOT/etc/systemd/system/jit-helperd.service.d/90-test.conf"
@@ -226,14 +227,21 @@ hidepid)
     [ "$seen" = 0 ] && tb_pass "$JIT_TB_LOCAL_USER no longer sees $A's processes (hidepid in force)" ||
         tb_fail "hidepid in force: $JIT_TB_LOCAL_USER still sees $seen processes of $A"
     check_tracked "$SA" "hidepid=2"
-    tb_step "/proc is remounted hidepid=invisible and jit-helperd restarts under it" \
-        "the restarted daemon finds session $SA alive and keeps it"
-    ct mount -o remount,hidepid=invisible /proc && tb_pass "mount -o remount,hidepid=invisible /proc" ||
-        tb_fail "mount -o remount,hidepid=invisible /proc"
+    # gid= matters: without it (gid 0) root sees everything through its group.
+    # With gid=adm, a root process without CAP_SYS_PTRACE (as jit-helperd's
+    # unit runs it) no longer sees other users' processes in this /proc.
+    tb_step "/proc is remounted hidepid=invisible,gid=adm and jit-helperd restarts under it" \
+        "root without CAP_SYS_PTRACE no longer sees $A's processes in /proc; the restarted daemon (its own /proc instance) finds session $SA alive and keeps it"
+    ct mount -o remount,hidepid=invisible,gid=adm /proc && tb_pass "mount -o remount,hidepid=invisible,gid=adm /proc" ||
+        tb_fail "mount -o remount,hidepid=invisible,gid=adm /proc"
+    job=$(ct pgrep -u "$AUID" -f "sleep 100003")
+    if [ -n "$job" ] && ! ct setpriv --bounding-set=-sys_ptrace -- test -e "/proc/$job/stat"; then
+        tb_pass "root without CAP_SYS_PTRACE cannot see $A's job (pid $job) in the container's /proc"
+    else tb_fail "root without CAP_SYS_PTRACE cannot see $A's job (pid ${job:-?}) in the container's /proc"; fi
     ct systemctl restart jit-helperd.service && tb_pass "systemctl restart jit-helperd" || tb_fail "systemctl restart jit-helperd"
     DPID=$(daemon_pid)
     tb_wait 10 tracked "$SA"
-    check_tracked "$SA" "after the daemon restarted under hidepid=invisible"
+    check_tracked "$SA" "after the daemon restarted under hidepid=invisible,gid=adm"
     if tb_journal_has session.closed "JIT_GRANT_ID=${TB_GRANT[$A]}" >/dev/null 2>&1; then
         tb_fail "no session.closed for $A's live session (the restarted daemon thought it gone)"
     else tb_pass "no session.closed for $A's live session"; fi
@@ -244,7 +252,7 @@ hidepid)
     session_ended_by a "$A" fallback-kill
     n=$(session_procs)
     [ "$n" = 0 ] && tb_pass "no process of $A's session is left (nor the setsid nohup job)" || { tb_fail "no process of $A's session is left ($n left)"; ct ps -u "$AUID" -o pid,args | tb_show; }
-    check_daemon_kept "after the end under hidepid=invisible"
+    check_daemon_kept "after the end under hidepid=invisible,gid=adm"
     ;;
 # ---------------------------------------------------------------- 10,000 processes
 many_procs)
