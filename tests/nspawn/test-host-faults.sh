@@ -129,7 +129,9 @@ bus_start() {
     else tb_fail "the system bus is back, with logind on it"; fi
 }
 alert_logged() {
-    tb_wait 15 tb_journal_has security.alert JIT_ALERT=logind_unreachable JIT_ERROR >/dev/null 2>&1
+    local out
+    tb_wait 15 tb_journal_has security.alert JIT_ALERT=logind_unreachable JIT_ERROR >/dev/null 2>&1 &&
+        out=$(tb_journal_has security.alert JIT_ALERT=logind_unreachable JIT_ERROR) && echo "$out"
 }
 
 # ---------------------------------------------------------------- the bed

@@ -207,7 +207,9 @@ sd_bus* AsyncBus::connection() {
 
 void AsyncBus::call(sd_bus_message* m, std::uint64_t timeout_usec, Reply done) {
     if (!m) {
-        done(nullptr, "", "cannot build the D-Bus message");
+        done(nullptr, "",
+             sd_bus_is_open(bus_) > 0 ? "cannot build the D-Bus message"
+                                      : "no connection to the system bus (it cannot be reached)");
         return;
     }
     auto* p = new Pending{this, next_id_++, nullptr, std::move(done)};
