@@ -41,10 +41,16 @@ HELPERD_READY="quiet ctl status"
 SHOW_ON_FAIL+=("$T/burst.log")
 
 status_json() { ctl status --json 2>/dev/null; }
-# tracked: "user:pid" of every session the daemon tracks, sorted.
-tracked() { status_json | python3 -c '
+# tracked: "user:pid" of every session the daemon tracks, sorted; fails while
+# the daemon does not answer or reports no enforcement yet (just started).
+tracked() {
+  local out
+  out=$(status_json | python3 -c '
 import json, sys
-for s in json.load(sys.stdin)["enforcement"]["sessions"]: print("%s:%s" % (s["user"], s["pid"]))' | sort; }
+for s in json.load(sys.stdin)["enforcement"]["sessions"]: print("%s:%s" % (s["user"], s["pid"]))' 2>/dev/null) || return 1
+  sort <<<"$out" | sed '/^$/d'
+}
+tracks_exactly() { [ "$(tracked)" = "$1" ]; }
 # table_pids FILE: the pids in a session table file; fails unless it parses.
 table_pids() { python3 -c '
 import json, sys
@@ -53,7 +59,7 @@ for s in t["sessions"]: print(s["pid"])' "$1" | sort -n; }
 decision() { ctl check "$1" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["decision"])'; }
 allowed() { [ "$(decision "$1")" = allow ]; }
 alive() { kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
-none_tracked() { [ -z "$(tracked)" ]; }
+none_tracked() { local t; t=$(tracked) && [ -z "$t" ]; }
 all_gone() { local p; for p in "$@"; do ! alive "$p" || return 1; done; }
 runs_as() { [ "$(stat -c %u "/proc/$1" 2>/dev/null)" = "$2" ]; }  # runs_as PID UID (after setpriv's exec)
 # leader UID: a process of that uid (no passwd entry needed), its pid in LEADER.
@@ -93,11 +99,11 @@ for n in 1 2 3; do
   done
 done
 want=$(printf '%s\n' "${EXPECT[@]}" | sort)
-[ "$(tracked)" = "$want" ] || die "6 sessions opened, tracked: $(tracked | tr '\n' ' ')"
+wait_for 10 tracks_exactly "$want" || die "6 sessions opened, tracked: $(tracked | tr '\n' ' ')"
 restart TERM
-[ "$(tracked)" = "$want" ] || die "after a restart (SIGTERM) the sessions tracked are: $(tracked | tr '\n' ' ')"
+wait_for 10 tracks_exactly "$want" || die "after a restart (SIGTERM) the sessions tracked are: $(tracked | tr '\n' ' ')"
 restart KILL
-[ "$(tracked)" = "$want" ] || die "after SIGKILL and a start the sessions tracked are: $(tracked | tr '\n' ' ')"
+wait_for 10 tracks_exactly "$want" || die "after SIGKILL and a start the sessions tracked are: $(tracked | tr '\n' ' ')"
 for p in "${LEADERS[@]}"; do alive "$p" || die "session leader $p was ended before not_after"; done
 [ "$(date +%s)" -lt "$NOT_AFTER" ] || die "test setup: the restarts took longer than the window"
 pass "6 live sessions tracked across a restart and a SIGKILL, none ended early ($(( NOT_AFTER - $(date +%s) )) s left)"
@@ -105,8 +111,8 @@ wait_for --or-die "every session ended after not_after" $(( WINDOW + 30 )) all_g
 ENDED=$(date +%s.%N)
 (( $(date +%s) >= NOT_AFTER )) || die "sessions ended before not_after"
 wait_for 15 none_tracked || die "sessions still tracked after the window: $(tracked | tr "\n" " ")"
-n_ended=$(grep -c "session.ended" "$T/helperd.log" || true)
-[ "$n_ended" -ge 6 ] || die "expected a session.ended event per session, found $n_ended"
+ended_events_at_least() { [ "$(grep -c "session.ended" "$T/helperd.log" || true)" -ge "$1" ]; }
+wait_for 10 ended_events_at_least 6 || die "expected a session.ended event per session, found $(grep -c session.ended "$T/helperd.log")"
 pass "all 6 ended by the restarted daemon, the last gone $(python3 -c 'import sys; print("%.1f" % (float(sys.argv[1]) - int(sys.argv[2])))' "$ENDED" "$NOT_AFTER") s after not_after (warn 2 s, grace 2 s)"
 
 # --- 2. SIGKILL during session-table writes -----------------------------------
@@ -187,6 +193,7 @@ for round in $(seq 1 "$ROUNDS"); do
   # A session whose open was sent but not answered may be tracked or not (pam_jit
   # got no answer): it stays alive, and is ended with the grant if it is tracked.
   OPEN=("${keep[@]}")
+  wait_for --or-die "round $round: the restarted daemon reports its sessions" 10 quiet tracked
   now_tracked=" $(tracked | sed 's/^[^:]*://' | tr '\n' ' ') "
   for p in "${OPEN[@]}"; do
     [[ $now_tracked == *" $p "* ]] || die "round $round: session $p untracked after the restart (tracked:$now_tracked)"
