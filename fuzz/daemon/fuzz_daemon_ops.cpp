@@ -1,7 +1,7 @@
 // libFuzzer target for jit-helperd's socket operations (docs/socket-protocol.md,
 // "Operations"): what any local user can send once a frame has been read. One
-// daemon (manual clock, fake authority, fake accounts, state in a temp dir)
-// holds a bundle with a login + sudo grant for alice; each input is a peer
+// daemon (manual clock, fake authority, fake accounts, state in a temp dir, on
+// tmpfs when /dev/shm is there), built once before the first input, holds a bundle with a login + sudo grant for alice; each input is a peer
 // (first byte) and a request body (the rest, as decode_body reads it).
 // Every request must get exactly one answer, and the answer must be one the
 // server can send: status ok or error (then with an error code and a message),
@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <vector>
 
 #include "require.hpp"
@@ -66,9 +68,34 @@ struct World {
 
 }  // namespace
 
+namespace {
+
+// One daemon for the whole run, as in production; its temp dir goes at exit.
+// Built before the first input, so that its allocations are not counted as
+// the first input's (libFuzzer's leak check).
+World* world = nullptr;
+
+// Sessions the daemon keeps between inputs: enough for a session_close to find
+// one opened by an earlier input, few enough that the table does not grow with
+// the run (each input would then allocate more than it frees, and libFuzzer
+// would run a full leak check after it).
+constexpr std::size_t kKeptSessions = 8;
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+    // The state dir on tmpfs when there is one: op=request writes the
+    // request-owners file durably (fsync) on every relay, and a disk's fsync
+    // would set the pace. The code path is the same.
+    struct stat st {};
+    if (::stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) && ::access("/dev/shm", W_OK) == 0)
+        ::setenv("TMPDIR", "/dev/shm", 1);
+    static World world_;
+    world = &world_;
+    return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    static World world_;  // one daemon for the whole run, as in production; its temp dir goes at exit
-    World* world = &world_;
     if (size == 0) return 0;
     static constexpr Peer kPeers[] = {{0, 0, 4242}, {1000, 1000, 4243}, {1001, 1001, 4244}, {70005, 70005, 4245}, {4242, 4242, 4246}};
     const Peer peer = kPeers[data[0] % (sizeof kPeers / sizeof kPeers[0])];
@@ -85,6 +112,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     world->answer_relays();  // a relayed request gets its authority answer
     world->loop.advance(std::chrono::milliseconds(0));
     world->sink.events.clear();
+    while (world->daemon->sessions().size() > kKeptSessions)
+        world->daemon->forget_session(world->daemon->sessions().begin()->first);  // the oldest
 
     require(answers == 1, "exactly one answer per request");
     const std::string status = jit::ipc::get(answer, "status");
