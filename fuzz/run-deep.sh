@@ -22,7 +22,8 @@ fuzz_config config 8192 config.dict
 fuzz_daemon_ops daemon 4096 daemon.dict
 fuzz_pam_args pam 2048 pam.dict
 fuzz_ssh_keys ssh 4096 -
-fuzz_sudo_audit sudo 8192 -"
+fuzz_sudo_audit sudo 8192 -
+fuzz_authority_request authority 4096 authority.dict"
 want=" $* "
 while read -r target dir max_len dict; do
   [ $# = 0 ] || [[ $want == *" $target "* ]] || continue
