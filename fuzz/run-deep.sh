@@ -16,6 +16,7 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "$1" && pwd); RUNS=${2:-10000000}; SECS=${3:-0}; shift $(( $# < 3 ? $# : 3 ))
 # target  folder[:corpus folder, default corpus]  max_len  dictionary
 TABLE="fuzz_policy policy 65536 policy.dict
+fuzz_bundle_accept policy:accept-corpus 65536 policy.dict
 fuzz_nss_snapshot nss 16384 -
 fuzz_ipc ipc 70000 ipc.dict
 fuzz_config config 8192 config.dict
