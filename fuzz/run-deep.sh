@@ -2,9 +2,11 @@
 # Deep fuzzing runs (issue 18; not in CI: CI keeps the short runs of
 # fuzz/*/CMakeLists.txt). Each libFuzzer target runs up to RUNS executions
 # (default 10,000,000) or SECONDS (default 0 = no time limit), on one core, niced,
-# with the same dictionary and input size as its short run; new inputs go to a
-# work corpus under BUILD/deep-corpus/TARGET (merged into fuzz/DIR/corpus by
-# hand when small). One summary line per target on stdout:
+# with the same dictionary and input size as its short run, from the corpus kept
+# in the repository; new inputs go to a work corpus under BUILD/deep-corpus/TARGET,
+# merged back afterwards (docs/reliability.md, "Fuzzing to depth"):
+#   BUILD/fuzz/DIR/TARGET -merge=1 -max_len=N fuzz/DIR/CORPUS BUILD/deep-corpus/TARGET
+# One summary line per target on stdout:
 #   TARGET executions=N seconds=S exec_per_s=R corpus=C result=ok|CRASH
 # Build first:
 #   cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJIT_FUZZ=ON -DJIT_BUILD_BENCH=OFF \
