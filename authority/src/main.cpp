@@ -12,7 +12,11 @@
 #include <event2/event.h>
 #include <systemd/sd-daemon.h>
 
+#include <json/json.h>
+
 #include <csignal>
+#include <fstream>
+#include <sstream>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -217,6 +221,8 @@ int main(int argc, char** argv) {
     std::string person, role = "admin";
     add_person->add_option("name", person, "user name")->required();
     add_person->add_option("--role", role, "admin, approver or requester")->capture_default_str();
+    std::string person_cert;
+    add_person->add_option("--cert", person_cert, "bind this client certificate (PEM) instead of making a token");
     auto* new_key = app.add_subcommand("new-key", "write a new Ed25519 key pair (PATH, PATH.pub) for key rotation");
     std::string new_key_path;
     new_key->add_option("path", new_key_path, "private key file to create (refuses to overwrite)")->required();
@@ -239,7 +245,18 @@ int main(int argc, char** argv) {
             if (!signer) throw std::runtime_error(signer.error().message);
             Service service(*store, *signer, *cfg, wall_clock);
             const char* who = std::getenv("SUDO_USER");
-            std::printf("%s\n", service.add_person(person, role, Caller{std::string("local:") + (who ? who : "root"), "console"}).c_str());
+            const Caller caller{std::string("local:") + (who ? who : "root"), "console"};
+            if (person_cert.empty()) {
+                std::printf("%s\n", service.add_person(person, role, caller).c_str());
+            } else {
+                std::ifstream in(person_cert);
+                if (!in) throw std::runtime_error("cannot read certificate " + person_cert);
+                std::stringstream pem;
+                pem << in.rdbuf();
+                const Json::Value r = service.add_person(person, role, pem.str(), false, caller);
+                std::printf("%s (%s) authenticates with the client certificate SHA-256 %s\n", person.c_str(), role.c_str(),
+                            r["cert_sha256"].asCString());
+            }
             return 0;
         }
         if (new_key->parsed()) {
