@@ -52,6 +52,23 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def pg_cpu_s(tmp):
+    """CPU time of the PostgreSQL server: the postmaster and every process it runs (backends, walwriter, ...)."""
+    with open(f"{tmp}/pg/postmaster.pid") as f:
+        postmaster = int(f.readline())
+    total = cpu_s(postmaster)
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == postmaster:
+                    total += cpu_s(int(d))
+        except (OSError, ValueError, IndexError):
+            pass  # gone meanwhile
+    return total
+
+
 def call(conn, method, path, token, body=None):
     conn.request(method, path, body=None if body is None else json.dumps(body),
                  headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
@@ -161,11 +178,13 @@ def main():
             f.write(text.replace(f"signing_key = {tmp}/k\n", f"signing_key = {tmp}/k2\n").replace("key_id = bench\n",
                                                                                                     "key_id = bench2\n"))
         cpu0 = cpu_s(proc.pid)
+        pg0 = pg_cpu_s(tmp) if a.postgres else 0.0
         t = time.monotonic()
         proc.send_signal(signal.SIGHUP)
         got = wait_answers(sel, set(range(a.hosts)), t + DEADLINE)
         all_ms = sorted((v - t) * 1000 for v in got.values())
         all_cpu = cpu_s(proc.pid) - cpu0  # the daemon's own CPU time for it (the machine may be shared)
+        all_pg_cpu = pg_cpu_s(tmp) - pg0 if a.postgres else 0.0
         rss_all = rss_kib(proc.pid)
         for s_ in socks.values():
             s_.close()
@@ -196,7 +215,8 @@ def main():
               f"| {statistics.median(all_ms) / 1000:.2f} | {all_ms[-1] / 1000:.2f} "
               f"| {a.requests / submit_s:.0f} | {a.requests / approve_s:.0f} |")
         print(f"(RSS after the all-hosts change: {rss_all / 1024:.1f} MiB; jit-authority's CPU time for it: "
-              f"{all_cpu:.2f} s; load average at the end: {os.getloadavg()[0]:.1f})")
+              f"{all_cpu:.2f} s" + (f"; the PostgreSQL server's: {all_pg_cpu:.2f} s" if a.postgres else "") +
+              f"; load average at the end: {os.getloadavg()[0]:.1f})")
         return 0
     except BaseException:
         if os.path.exists(f"{tmp}/authority.log"):
