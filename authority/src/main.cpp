@@ -14,6 +14,7 @@
 
 #include <json/json.h>
 
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <sstream>
@@ -115,8 +116,15 @@ void on_signal(evutil_socket_t, short, void* arg) {
 void on_notification(evutil_socket_t, short, void* arg) {
     auto* loop = static_cast<Loop*>(arg);
     try {
-        for (const auto& host : loop->service->store().take_notifications())
-            if (auto b = loop->service->store().latest_bundle(host)) loop->server->wake(*b);
+        // Only hosts with a poll held here need their bundle: one query for them all.
+        std::vector<std::string> hosts;
+        for (auto& host : loop->service->store().take_notifications())
+            if (loop->server->holds_poll(host)) hosts.push_back(std::move(host));
+        std::sort(hosts.begin(), hosts.end());
+        hosts.erase(std::unique(hosts.begin(), hosts.end()), hosts.end());
+        if (hosts.empty()) return;
+        for (const auto& b : loop->service->store().latest_bundles(hosts))
+            if (b) loop->server->wake(*b);
     } catch (const std::exception& e) {
         // A lost LISTEN connection stays readable: stop watching it rather
         // than spin. Polls held here then see other replicas' changes when

@@ -363,9 +363,12 @@ public:
     int notification_fd() override { return PQsocket(listen_); }
     std::vector<std::string> take_notifications() override {
         if (PQconsumeInput(listen_) != 1) throw StoreError(std::string("postgres listen: ") + PQerrorMessage(listen_));
+        // This replica's own revisions woke its polls when they committed:
+        // only other replicas' (another backend than ours) are news.
+        const int own = PQbackendPID(db_);
         std::vector<std::string> hosts;
         while (PGnotify* n = PQnotifies(listen_)) {
-            hosts.emplace_back(n->extra);
+            if (n->be_pid != own) hosts.emplace_back(n->extra);
             PQfreemem(n);
         }
         return hosts;

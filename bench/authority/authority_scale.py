@@ -39,9 +39,11 @@ def start_postgres(tmp):
     s.close()
     as_nobody(f"{PG_BIN}/initdb", "-D", f"{tmp}/pg", "-A", "trust", "-U", "jit", "--no-sync")
     as_nobody(f"{PG_BIN}/pg_ctl", "-D", f"{tmp}/pg", "-l", f"{tmp}/pg.log", "-w", "-o",
-              f"-k {tmp} -p {port} -c listen_addresses=''", "start")
+              f"-k {tmp} -p {port} -c listen_addresses='' -c shared_preload_libraries=pg_stat_statements", "start")
     psql = [f"{PG_BIN}/psql", "-h", tmp, "-p", str(port), "-U", "jit", "-q", "-v", "ON_ERROR_STOP=1"]
     subprocess.run([*psql, "-d", "postgres", "-c", "CREATE DATABASE jit"], check=True, capture_output=True)
+    # Statements executed per phase (round trips of the daemon), whatever the machine's load.
+    subprocess.run([*psql, "-d", "jit", "-c", "CREATE EXTENSION pg_stat_statements"], check=True, capture_output=True)
     return f"postgresql:///jit?host={tmp}&port={port}&user=jit", [*psql, "-d", "jit"]
 
 
@@ -179,12 +181,20 @@ def main():
                                                                                                     "key_id = bench2\n"))
         cpu0 = cpu_s(proc.pid)
         pg0 = pg_cpu_s(tmp) if a.postgres else 0.0
+        if a.postgres:
+            subprocess.run([*psql, "-c", "SELECT pg_stat_statements_reset()"], check=True, capture_output=True)
         t = time.monotonic()
         proc.send_signal(signal.SIGHUP)
         got = wait_answers(sel, set(range(a.hosts)), t + DEADLINE)
         all_ms = sorted((v - t) * 1000 for v in got.values())
         all_cpu = cpu_s(proc.pid) - cpu0  # the daemon's own CPU time for it (the machine may be shared)
         all_pg_cpu = pg_cpu_s(tmp) - pg0 if a.postgres else 0.0
+        statements = ""
+        if a.postgres:
+            calls = subprocess.run([*psql, "-At", "-c", "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements "
+                                    "WHERE query NOT LIKE '%pg_stat_statements%'"],
+                                   check=True, capture_output=True, text=True).stdout.strip()
+            statements = f"; statements the server ran for it: {int(calls)} ({int(calls) / a.hosts:.2f} per host)"
         rss_all = rss_kib(proc.pid)
         for s_ in socks.values():
             s_.close()
@@ -215,7 +225,7 @@ def main():
               f"| {statistics.median(all_ms) / 1000:.2f} | {all_ms[-1] / 1000:.2f} "
               f"| {a.requests / submit_s:.0f} | {a.requests / approve_s:.0f} |")
         print(f"(RSS after the all-hosts change: {rss_all / 1024:.1f} MiB; jit-authority's CPU time for it: "
-              f"{all_cpu:.2f} s" + (f"; the PostgreSQL server's: {all_pg_cpu:.2f} s" if a.postgres else "") +
+              f"{all_cpu:.2f} s" + (f"; the PostgreSQL server's: {all_pg_cpu:.2f} s{statements}" if a.postgres else "") +
               f"; load average at the end: {os.getloadavg()[0]:.1f})")
         return 0
     except BaseException:
