@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 
 #include <memory>
+#include <string_view>
 #include <unordered_map>
 
 namespace jit::authority {
@@ -141,12 +142,15 @@ public:
         }
         exec("BEGIN");
         depth_ = 1;
+        notify_.clear();
         try {
             fn();
+            announce();
             depth_ = 0;
             exec("COMMIT");
         } catch (...) {
             depth_ = 0;
+            notify_.clear();
             PQclear(PQexec(db_, "ROLLBACK"));
             throw;
         }
@@ -186,20 +190,23 @@ public:
 
     void add_bundle(const BundleRecord& b) override {
         // One statement, one round trip: the counter moves only upward, the
-        // envelope is stored with it, bundles older than 16 revisions go, and
-        // every listening replica is told when (and only if) it commits. The
-        // statement is atomic on its own and joins the caller's transaction.
-        Rows r = q("WITH up AS (UPDATE hosts SET revision = $2::bigint WHERE host_id = $1 AND revision < $2::bigint "
-                   "RETURNING host_id), "
-                   "ins AS (INSERT INTO bundles (host_id, revision, envelope, issued_at, expires_at) "
-                   "SELECT host_id, $2::bigint, $3::text, $4::bigint, $5::bigint FROM up RETURNING host_id), "
-                   "del AS (DELETE FROM bundles WHERE host_id = $1 AND revision < $2::bigint - 16 "
-                   "AND EXISTS (SELECT 1 FROM up)) "
-                   "SELECT pg_notify('jit_revision', host_id) FROM ins",
-                   {b.host_id, num(b.revision), b.envelope, num(b.issued_at), num(b.expires_at)});
-        if (r.size() != 1)
-            throw StoreError("revision " + num(b.revision) + " for host " + b.host_id +
-                             " is not above the host's last revision");
+        // envelope is stored with it, bundles older than 16 revisions go.
+        // Every listening replica is told at the end of the transaction, when
+        // (and only if) it commits (announce).
+        transaction([&] {
+            Rows r = q("WITH up AS (UPDATE hosts SET revision = $2::bigint WHERE host_id = $1 AND revision < $2::bigint "
+                       "RETURNING host_id), "
+                       "ins AS (INSERT INTO bundles (host_id, revision, envelope, issued_at, expires_at) "
+                       "SELECT host_id, $2::bigint, $3::text, $4::bigint, $5::bigint FROM up RETURNING host_id), "
+                       "del AS (DELETE FROM bundles WHERE host_id = $1 AND revision < $2::bigint - 16 "
+                       "AND EXISTS (SELECT 1 FROM up)) "
+                       "SELECT host_id FROM ins",
+                       {b.host_id, num(b.revision), b.envelope, num(b.issued_at), num(b.expires_at)});
+            if (r.size() != 1)
+                throw StoreError("revision " + num(b.revision) + " for host " + b.host_id +
+                                 " is not above the host's last revision");
+            notify_.push_back(b.host_id);
+        });
     }
     std::optional<BundleRecord> latest_bundle(const std::string& id) override {
         Rows r = q("SELECT host_id, revision, envelope, issued_at, expires_at FROM bundles WHERE host_id = $1 "
@@ -368,7 +375,16 @@ public:
         const int own = PQbackendPID(db_);
         std::vector<std::string> hosts;
         while (PGnotify* n = PQnotifies(listen_)) {
-            if (n->be_pid != own) hosts.emplace_back(n->extra);
+            if (n->be_pid != own) {
+                // host ids separated by spaces (announce)
+                std::string_view ids(n->extra);
+                while (!ids.empty()) {
+                    const auto sp = ids.find(' ');
+                    if (sp != 0) hosts.emplace_back(ids.substr(0, sp));
+                    if (sp == std::string_view::npos) break;
+                    ids.remove_prefix(sp + 1);
+                }
+            }
             PQfreemem(n);
         }
         return hosts;
@@ -399,6 +415,24 @@ private:
             throw StoreError(msg);
         }
         return r;
+    }
+    // The hosts that got a revision in this transaction, announced to every
+    // listening replica with as few NOTIFYs as fit them (payloads below
+    // PostgreSQL's 8000 bytes, host ids separated by spaces), inside the
+    // transaction: delivered when, and only if, it commits.
+    void announce() {
+        std::string payload;
+        for (std::size_t i = 0; i <= notify_.size(); ++i) {
+            const bool last = i == notify_.size();
+            if (!payload.empty() && (last || payload.size() + 1 + notify_[i].size() > 7900)) {
+                q("SELECT pg_notify('jit_revision', $1)", {payload});
+                payload.clear();
+            }
+            if (last) break;
+            if (!payload.empty()) payload += ' ';
+            payload += notify_[i];
+        }
+        notify_.clear();
     }
     // Every statement of the store is prepared once per connection (the server
     // parses and plans it once, not at every call).
@@ -477,6 +511,7 @@ private:
     PGconn* listen_ = nullptr;
     int depth_ = 0;
     std::unordered_map<std::string, std::string> prepared_;  // SQL -> statement name on db_
+    std::vector<std::string> notify_;                         // hosts with a new revision in this transaction
 };
 
 }  // namespace
