@@ -1,11 +1,7 @@
 #include <jit/helperd/publishers.hpp>
 
-#ifdef JIT_HAVE_NSS_PUBLISHER
 #include <jit/nss_publisher.hpp>
-#endif
-#ifdef JIT_HAVE_RIGHTS
 #include <jit/rights.hpp>
-#endif
 
 #include <jit/set_aside.hpp>
 
@@ -37,7 +33,6 @@ private:
     std::set<std::string> seen_;
 };
 
-#ifdef JIT_HAVE_NSS_PUBLISHER
 // The NSS publisher is shared by the Publisher adapter (snapshot) and the
 // Component adapter (home directory at the first session).
 class NssAdapter final : public Publisher {
@@ -88,9 +83,7 @@ private:
     std::shared_ptr<nss::Publisher> p_;
     audit::Sink& audit_;
 };
-#endif
 
-#ifdef JIT_HAVE_RIGHTS
 // The sudoers drop-in. `visudo -cqf` checks each new file before it replaces
 // the live one, in a child process the loop watches (never waited for: the
 // loop keeps answering PAM meanwhile); a newer publish supersedes a check in
@@ -180,13 +173,11 @@ private:
     Loop::TimerId child_ = 0;
     Loop::TimerId timeout_ = 0;
 };
-#endif
 
 }  // namespace
 
 Status add_standard_publishers(Daemon& daemon, const std::string& visudo) {
     const Config& c = daemon.config();
-#ifdef JIT_HAVE_NSS_PUBLISHER
     nss::NssPolicy pol;
     pol.db_path = c.nss.db_path;
     pol.state_dir = c.state_dir;
@@ -223,11 +214,7 @@ Status add_standard_publishers(Daemon& daemon, const std::string& visudo) {
     auto shared = std::make_shared<nss::Publisher>(std::move(*p));
     daemon.add_publisher(std::make_unique<NssAdapter>(shared, daemon.audit()));
     if (c.nss.create_home) daemon.add_component(std::make_unique<HomeCreator>(shared, daemon.audit()));
-#endif
-#ifdef JIT_HAVE_RIGHTS
     if (!c.sudoers_path.empty()) daemon.add_publisher(std::make_unique<SudoersAdapter>(c.sudoers_path, visudo, daemon.audit(), daemon.loop()));
-#endif
-    (void)c;
     return Ok{};
 }
 

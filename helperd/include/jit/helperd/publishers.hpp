@@ -1,6 +1,5 @@
 // Adapters from the daemon's Publisher interface to the NSS snapshot writer
-// (helperd/nss) and the sudoers drop-in (helperd/rights). Each is built only
-// when its library is part of the build.
+// (helperd/nss) and the sudoers drop-in (helperd/rights).
 #pragma once
 
 #include <string>

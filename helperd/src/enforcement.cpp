@@ -1,5 +1,5 @@
-// The Enforcer inside jit-helperd (see component.hpp).
-#include <jit/enforce/component.hpp>
+// The Enforcer inside jit-helperd (see enforcement.hpp).
+#include <jit/helperd/enforcement.hpp>
 
 #include <jit/enforce/enforcer.hpp>
 #include <jit/enforce/procfs.hpp>
@@ -17,15 +17,10 @@
 #include <map>
 #include <memory>
 
-namespace jit::enforce {
+namespace jit::helperd {
 namespace {
 
-using helperd::ChangeCause;
-using helperd::Config;
-using helperd::Daemon;
-using helperd::GrantsSnapshot;
-using helperd::Loop;
-using helperd::SessionInfo;
+using namespace jit::enforce;
 
 class LoopClock final : public Clock {
 public:
@@ -92,7 +87,7 @@ private:
     ProcSessionProber proc_;
 };
 
-class EnforceComponent final : public helperd::Component {
+class EnforceComponent final : public Component {
 public:
     explicit EnforceComponent(Daemon& daemon) : daemon_(daemon), clock_(daemon.loop()) {}
     ~EnforceComponent() override {
@@ -288,4 +283,4 @@ Status add_enforcement(Daemon& daemon) {
     return Ok{};
 }
 
-}  // namespace jit::enforce
+}  // namespace jit::helperd
