@@ -93,10 +93,11 @@ private:
 
 // Other parts of the daemon (enforcement, ...) attach here.
 Status add_components(Daemon& daemon) {
-    // First, so that it sees each session before the home creator runs
-    // (it records which homes jitlogin created: docs/enforcement.md).
-    if (auto st = add_enforcement(daemon); !st) return st;
-    return add_standard_publishers(daemon);
+    auto nss = add_standard_publishers(daemon);
+    if (!nss) return nss.error();
+    // The one session table; homes are made (and recorded for retention)
+    // with the NSS publisher's uids.
+    return add_enforcement(daemon, *nss);
 }
 
 class App {
