@@ -183,8 +183,7 @@ public:
 
     std::optional<SessionInfo> close(const SessionInfo& c) override {
         for (const auto& [key, s] : enforcer_->sessions()) {
-            if (s.user != c.user || (!c.logind_session.empty() ? s.logind_id != c.logind_session : s.pid != c.pid))
-                continue;
+            if (!close_names(c, s.user, s.logind_id, s.pid)) continue;
             SessionInfo closed{s.user, s.service, s.tty, s.rhost, s.pid, s.logind_id, s.grant_id, s.opened_at, key};
             enforcer_->session_closed(key);
             return closed;

@@ -165,8 +165,7 @@ public:
     std::optional<helperd::SessionInfo> close(const helperd::SessionInfo& c) override {
         for (auto it = live.begin(); it != live.end(); ++it) {
             const helperd::SessionInfo& s = it->second;
-            if (s.user != c.user || (!c.logind_session.empty() ? s.logind_session != c.logind_session : s.pid != c.pid))
-                continue;
+            if (!helperd::close_names(c, s.user, s.logind_session, s.pid)) continue;
             helperd::SessionInfo closed = s;
             live.erase(it);
             return closed;

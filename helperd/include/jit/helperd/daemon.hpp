@@ -151,6 +151,13 @@ struct SessionInfo {
     std::string key;             // its key in the SessionTable ("" until registered)
 };
 
+// Whether op=session_close `close` names a session registered for `user`
+// with `logind_session` and `pid`: by its logind session when the close gives
+// one, else by user and pid.
+inline bool close_names(const SessionInfo& close, const std::string& user, const std::string& logind_session, pid_t pid) {
+    return close.user == user && (!close.logind_session.empty() ? close.logind_session == logind_session : close.pid == pid);
+}
+
 // The one table of JIT users' sessions. jit-helperd's is the Enforcer's
 // (durable, ended at the window's end: helperd/src/enforcement.cpp); the
 // daemon registers what op=session_open allowed and deregisters what
@@ -161,9 +168,8 @@ public:
     // Registers `session`, bound to session.grant_id (the grant the decision
     // that allowed it named). Returns its key in the table.
     virtual std::string open(const SessionInfo& session) = 0;
-    // Deregisters the session `close` names: by its logind session when
-    // given, else by user and pid. The session as registered, or nullopt
-    // when none matches.
+    // Deregisters the session `close` names (close_names). The session as
+    // registered, or nullopt when none matches.
     virtual std::optional<SessionInfo> close(const SessionInfo& close) = 0;
     // How many sessions it holds: every user's, or `user`'s only.
     virtual std::size_t count(const std::optional<std::string>& user = std::nullopt) const = 0;
