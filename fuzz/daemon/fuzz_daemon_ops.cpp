@@ -35,12 +35,14 @@ struct World {
     jit::helperd::AuthorityClient authority{transport};
     jit::audit::RecordingSink sink;
     jit::test::FakeAccounts accounts;
+    jit::test::MemorySessions sessions;  // the Enforcer's table in jit-helperd
     std::unique_ptr<Daemon> daemon;
 
     World() {
         jit::test::add_daemon_accounts(accounts);
         daemon = std::make_unique<Daemon>(jit::test::daemon_config(dir.path()), signer.keys(),
                                           Daemon::Deps{loop, authority, sink, accounts});
+        daemon->set_session_table(sessions);
         require(daemon->start().ok(), "the daemon starts");
         loop.advance(std::chrono::milliseconds(0));  // its first long poll
         require(!transport.pending.empty(), "the daemon polls the authority");
@@ -70,14 +72,17 @@ struct World {
 
     void restore_sessions() {
         std::size_t have[2] = {0, 0};
-        std::vector<std::uint64_t> extra;
-        for (const auto& [id, s] : daemon->sessions()) {
+        for (auto it = sessions.live.begin(); it != sessions.live.end();) {
+            const SessionInfo& s = it->second;
             const bool first = s.pid == 4321 && s.logind_session == "7" && s.service == "sshd" && s.tty == "pts/3";
             const bool second = s.pid == 4322 && s.logind_session.empty() && s.service == "sudo" && s.tty == "pts/3";
-            if (s.user == "alice" && s.rhost.empty() && (first || second) && have[second ? 1 : 0]++ == 0) continue;
-            extra.push_back(id);
+            if (s.user == "alice" && s.rhost.empty() && (first || second) && have[second ? 1 : 0]++ == 0) {
+                ++it;
+                continue;
+            }
+            it = sessions.live.erase(it);
         }
-        for (std::uint64_t id : extra) daemon->forget_session(id);
+        sessions.opened.clear();
         for (std::size_t i = 0; i < 2; ++i)
             if (have[i] == 0) daemon->handle(kBaseline[i], Peer{0, 0, 1}, [](jit::ipc::Message) {});
     }

@@ -6,14 +6,12 @@
 #include <jit/helperd/config.hpp>
 #include <jit/helperd/curl_transport.hpp>
 #include <jit/helperd/daemon.hpp>
+#include <jit/helperd/enforcement.hpp>
 #include <jit/helperd/publishers.hpp>
 #include <jit/helperd/sd_loop.hpp>
 #include <jit/helperd/socket_server.hpp>
 #include <jit/helperd/state_store.hpp>
 #include <jit/upload.hpp>
-#ifdef JIT_HAVE_ENFORCE
-#include <jit/enforce/component.hpp>
-#endif
 
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
@@ -95,12 +93,11 @@ private:
 
 // Other parts of the daemon (enforcement, ...) attach here.
 Status add_components(Daemon& daemon) {
-#ifdef JIT_HAVE_ENFORCE
-    // First, so that it sees each session before the home creator runs
-    // (it records which homes jitlogin created: docs/enforcement.md).
-    if (auto st = enforce::add_enforcement(daemon); !st) return st;
-#endif
-    return add_standard_publishers(daemon);
+    auto nss = add_standard_publishers(daemon);
+    if (!nss) return nss.error();
+    // The one session table; homes are made (and recorded for retention)
+    // with the NSS publisher's uids.
+    return add_enforcement(daemon, *nss);
 }
 
 class App {

@@ -1,11 +1,7 @@
 #include <jit/helperd/publishers.hpp>
 
-#ifdef JIT_HAVE_NSS_PUBLISHER
 #include <jit/nss_publisher.hpp>
-#endif
-#ifdef JIT_HAVE_RIGHTS
 #include <jit/rights.hpp>
-#endif
 
 #include <jit/set_aside.hpp>
 
@@ -37,9 +33,8 @@ private:
     std::set<std::string> seen_;
 };
 
-#ifdef JIT_HAVE_NSS_PUBLISHER
 // The NSS publisher is shared by the Publisher adapter (snapshot) and the
-// Component adapter (home directory at the first session).
+// enforcement adapter (uid and path of a home made at the first session).
 class NssAdapter final : public Publisher {
 public:
     NssAdapter(std::shared_ptr<nss::Publisher> p, audit::Sink& audit) : p_(std::move(p)), alerts_(audit) {}
@@ -65,32 +60,6 @@ private:
     AlertOnce alerts_;
 };
 
-class HomeCreator final : public Component {
-public:
-    HomeCreator(std::shared_ptr<nss::Publisher> p, audit::Sink& audit) : p_(std::move(p)), audit_(audit) {}
-    void session_opened(std::uint64_t, const SessionInfo& s) override {
-        if (!p_->uid_of(s.user)) return;
-        auto r = nss::create_home(*p_, s.user);
-        if (!r) {
-            audit_.emit(Event{EventType::SecurityAlert, "could not create the home of " + s.user + ": " + r.error().message, {}}
-                            .add(std::string(field::kAlert), "home.create_failed")
-                            .add(std::string(field::kUser), s.user)
-                            .add(std::string(field::kPath), p_->home_of(s.user)));
-        } else if (*r) {
-            audit_.emit(Event{EventType::HomeCreated, "created home " + p_->home_of(s.user) + " for " + s.user, {}}
-                            .add(std::string(field::kUser), s.user)
-                            .add(std::string(field::kUid), std::int64_t(*p_->uid_of(s.user)))
-                            .add(std::string(field::kPath), p_->home_of(s.user)));
-        }
-    }
-
-private:
-    std::shared_ptr<nss::Publisher> p_;
-    audit::Sink& audit_;
-};
-#endif
-
-#ifdef JIT_HAVE_RIGHTS
 // The sudoers drop-in. `visudo -cqf` checks each new file before it replaces
 // the live one, in a child process the loop watches (never waited for: the
 // loop keeps answering PAM meanwhile); a newer publish supersedes a check in
@@ -180,13 +149,11 @@ private:
     Loop::TimerId child_ = 0;
     Loop::TimerId timeout_ = 0;
 };
-#endif
 
 }  // namespace
 
-Status add_standard_publishers(Daemon& daemon, const std::string& visudo) {
+Result<std::shared_ptr<nss::Publisher>> add_standard_publishers(Daemon& daemon, const std::string& visudo) {
     const Config& c = daemon.config();
-#ifdef JIT_HAVE_NSS_PUBLISHER
     nss::NssPolicy pol;
     pol.db_path = c.nss.db_path;
     pol.state_dir = c.state_dir;
@@ -222,13 +189,8 @@ Status add_standard_publishers(Daemon& daemon, const std::string& visudo) {
     if (!p) return make_error("nss", "NSS publisher: " + p.error().message);
     auto shared = std::make_shared<nss::Publisher>(std::move(*p));
     daemon.add_publisher(std::make_unique<NssAdapter>(shared, daemon.audit()));
-    if (c.nss.create_home) daemon.add_component(std::make_unique<HomeCreator>(shared, daemon.audit()));
-#endif
-#ifdef JIT_HAVE_RIGHTS
     if (!c.sudoers_path.empty()) daemon.add_publisher(std::make_unique<SudoersAdapter>(c.sudoers_path, visudo, daemon.audit(), daemon.loop()));
-#endif
-    (void)c;
-    return Ok{};
+    return shared;
 }
 
 }  // namespace jit::helperd

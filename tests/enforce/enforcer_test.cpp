@@ -74,8 +74,9 @@ protected:
         u.suspended = suspended;
         enf->update_grants(u);
     }
-    std::string open(const std::string& user, pid_t pid, const std::string& tty = "pts/1") {
+    std::string open(const std::string& user, pid_t pid, const std::string& tty = "pts/1", const std::string& grant_id = "") {
         SessionOpen o;
+        o.grant_id = grant_id;
         o.user = user;
         o.uid = 70001;
         o.service = "sshd";
@@ -102,6 +103,20 @@ protected:
     }
     int revision = 0;
 };
+
+// A session is bound to the grant the decision that allowed it named (the
+// Enforcer does not choose again), and moves to another grant only when that
+// one stops covering it.
+TEST_F(EnforcerTest, SessionIsBoundToTheGrantItsDecisionNamed) {
+    make();
+    grants({grant("g-short", "alice", T0, T0 + 600), grant("g-long", "alice", T0, T0 + 7200)});
+    const std::string key = open("alice", 4242, "pts/1", "g-short");
+    EXPECT_EQ(enf->sessions().at(key).grant_id, "g-short");
+    run_until(T0 + 601);
+    ASSERT_EQ(enf->sessions().count(key), 1u);
+    EXPECT_EQ(enf->sessions().at(key).grant_id, "g-long");
+    EXPECT_EQ(sink.count(EventType::SessionEnded), 0u);
+}
 
 TEST_F(EnforcerTest, SessionEndedAtNotAfterWithWarningsFirst) {
     make();

@@ -1,5 +1,6 @@
-// Home retention: archive or delete only the homes jitlogin created, after
-// the configured days without any grant.
+// Homes: made at the first session (only where nothing is), recorded by the
+// Enforcer; retention archives or deletes only the homes jitlogin created,
+// after the configured days without any grant.
 #include "helpers.hpp"
 
 #include <jit/enforce/enforcer.hpp>
@@ -9,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace jit::enforce {
 namespace {
@@ -85,6 +87,102 @@ protected:
         return out;
     }
 };
+
+std::string read_text(const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+TEST(HomeCreation, CreatesFromSkelOnceWithOwnerAndMode) {
+    if (::geteuid() != 0) GTEST_SKIP() << "chown needs root";
+    test::TempDir dir;
+    const std::string base = dir.path() + "/home", skel = dir.path() + "/skel";
+    ASSERT_EQ(::mkdir(base.c_str(), 0755), 0);
+    std::filesystem::create_directories(skel + "/.config");
+    std::ofstream(skel + "/.bashrc") << "echo hi\n";
+    std::ofstream(skel + "/.config/app") << "x\n";
+    ASSERT_EQ(::chmod((skel + "/.config/app").c_str(), 0600), 0);
+    ASSERT_EQ(::symlink(".bashrc", (skel + "/.profile").c_str()), 0);
+    const uid_t uid = 70005;
+
+    auto made = create_home(base + "/alice", uid, uid, HomeOptions{skel, 0700});
+    ASSERT_TRUE(made.ok()) << made.error().message;
+    EXPECT_TRUE(*made);
+    const std::string home = base + "/alice";
+    struct stat st {};
+    ASSERT_EQ(::stat(home.c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, uid);
+    EXPECT_EQ(st.st_gid, uid);
+    EXPECT_EQ(st.st_mode & 07777, 0700u);
+    ASSERT_EQ(::stat((home + "/.config/app").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, uid);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    EXPECT_EQ(read_text(home + "/.bashrc"), "echo hi\n");
+    ASSERT_EQ(::lstat((home + "/.profile").c_str(), &st), 0);
+    EXPECT_TRUE(S_ISLNK(st.st_mode));
+    EXPECT_EQ(st.st_uid, uid);
+
+    // Only if missing: an existing home (even a symlink) is left alone.
+    std::ofstream(home + "/mine") << "keep\n";
+    made = create_home(home, uid, uid, HomeOptions{skel, 0700});
+    ASSERT_TRUE(made.ok());
+    EXPECT_FALSE(*made);
+    EXPECT_EQ(read_text(home + "/mine"), "keep\n");
+    ASSERT_EQ(::symlink("/etc", (base + "/bob").c_str()), 0);
+    made = create_home(base + "/bob", 70006, 70006, HomeOptions{skel, 0700});
+    ASSERT_TRUE(made.ok());
+    EXPECT_FALSE(*made);
+    ASSERT_EQ(::lstat("/etc", &st), 0);
+    EXPECT_EQ(st.st_uid, 0u);
+}
+
+TEST(HomeCreation, RefusesUnsafeParentsAndPaths) {
+    test::TempDir dir;
+    const std::string base = dir.path() + "/home";
+    ASSERT_EQ(::mkdir(base.c_str(), 0777), 0);
+    ASSERT_EQ(::chmod(base.c_str(), 0777), 0);
+    auto made = create_home(base + "/alice", 70005, 70005);
+    ASSERT_FALSE(made.ok());
+    EXPECT_EQ(made.error().code, "home.parent");
+    EXPECT_FALSE(create_home("relative/alice", 70005, 70005).ok());
+    EXPECT_FALSE(create_home(base + "/../alice", 70005, 70005).ok());
+}
+
+// The code that makes a home tells the Enforcer: a home it made is recorded
+// (home.created) and retention may later take it; a path where something
+// already was is never recorded; a failure is an alert.
+TEST_F(HomeRetention, CreatedHomesAreRecordedOthersNot) {
+    make(0, RetentionPolicy::Action::Delete);
+    const std::string skel = dir.path() + "/skel";
+    ASSERT_EQ(::mkdir(skel.c_str(), 0755), 0);
+    EnforcerOptions o = enf->options();
+    o.new_home = HomeOptions{skel, 0700};
+    enf->set_options(o);
+    enf->create_home("alice", ::getuid(), homes + "/alice");
+    ASSERT_EQ(enf->state().homes.count("alice"), 1u);
+    EXPECT_EQ(enf->state().homes.at("alice").path, homes + "/alice");
+    EXPECT_EQ(enf->state().homes.at("alice").created_at, T0);
+    ASSERT_NE(sink.last(EventType::HomeCreated), nullptr);
+    EXPECT_EQ(sink.last(EventType::HomeCreated)->field("JIT_PATH"), homes + "/alice");
+    EXPECT_TRUE(load_state(dir.path() + "/enforce.json")->homes.count("alice"));  // on disk at once
+
+    const std::string bob = make_home("bob");  // there before: not jitlogin's
+    enf->create_home("bob", ::getuid(), bob);
+    EXPECT_EQ(enf->state().homes.count("bob"), 0u);
+    EXPECT_EQ(sink.count(EventType::HomeCreated), 1u);
+
+    enf->create_home("carol", ::getuid(), dir.path() + "/no-such-dir/carol");
+    EXPECT_EQ(enf->state().homes.count("carol"), 0u);
+    const auto* alert = sink.last(EventType::SecurityAlert);
+    ASSERT_NE(alert, nullptr);
+    EXPECT_EQ(alert->field("JIT_ALERT"), "home.create_failed");
+
+    // Retention takes the one it made (its grant gone, 0 days), leaves bob's.
+    grants({grant("g1", "alice", T0 - 10, T0), grant("g2", "bob", T0 - 10, T0)});
+    grants({});
+    EXPECT_FALSE(std::filesystem::exists(homes + "/alice"));
+    EXPECT_TRUE(std::filesystem::exists(bob + "/notes.txt"));
+}
 
 TEST_F(HomeRetention, ArchivesAfterTheDaysWithoutGrantThenRemoves) {
     make(2, RetentionPolicy::Action::Archive);

@@ -30,12 +30,9 @@ struct RecordingComponent final : Component {
         bool stale;
     };
     std::vector<Change>* changes;
-    std::vector<std::string>* sessions;
     void grants_changed(const GrantsSnapshot&, const GrantsSnapshot& now, ChangeCause cause) override {
         changes->push_back({cause, now.grants.size(), now.stale});
     }
-    void session_opened(std::uint64_t, const SessionInfo& s) override { sessions->push_back("open " + s.user + " " + s.grant_id); }
-    void session_closed(std::uint64_t, const SessionInfo& s) override { sessions->push_back("close " + s.user); }
 };
 
 // Records what the daemon hands its publishers (the NSS snapshot and the
@@ -66,8 +63,8 @@ protected:
         if (publisher) daemon_->add_publisher(std::move(publisher));
         auto c = std::make_unique<RecordingComponent>();
         c->changes = &changes_;
-        c->sessions = &sessions_;
         daemon_->add_component(std::move(c));
+        daemon_->set_session_table(sessions_);
         ASSERT_TRUE(daemon_->start().ok());
     }
 
@@ -113,7 +110,7 @@ protected:
     Config config_;
     std::unique_ptr<Daemon> daemon_;
     std::vector<RecordingComponent::Change> changes_;
-    std::vector<std::string> sessions_;
+    jit::test::MemorySessions sessions_;
 };
 
 }  // namespace
@@ -409,7 +406,7 @@ TEST_F(DaemonTest, NamesOutsideTheGrantRuleAreIgnored) {
         auto s = call({{"op", "session_open"}, {"user", name}, {"service", "sshd"}, {"pid", "7000"}});
         EXPECT_EQ(s["decision"], "ignore") << name;
     }
-    EXPECT_TRUE(daemon_->sessions().empty());
+    EXPECT_TRUE(sessions_.opened.empty());
     EXPECT_EQ(sink_.events.size(), events_before);
     EXPECT_EQ(call({{"op", "session_open"}, {"user", ""}, {"pid", "7000"}})["error"], "bad_request");
 }
@@ -422,22 +419,59 @@ TEST_F(DaemonTest, SessionTableRecordsOpenAndClose) {
     EXPECT_EQ(o["status"], "ok");
     EXPECT_EQ(o["grant_id"], "g-1");
     EXPECT_EQ(o["decision"], "allow");
-    EXPECT_EQ(daemon_->sessions().size(), 1u);
-    EXPECT_EQ(sessions_, (std::vector<std::string>{"open alice g-1"}));
+    EXPECT_EQ(o["session"], "logind:c7");  // its key in the table
+    ASSERT_EQ(sessions_.opened.size(), 1u);
+    EXPECT_EQ(sessions_.opened[0].user, "alice");
+    EXPECT_EQ(sessions_.opened[0].grant_id, "g-1");
     EXPECT_EQ(sink_.count(EventType::SessionOpened), 1u);
     // An unmanaged user's session is not recorded.
     EXPECT_EQ(call({{"op", "session_open"}, {"user", "dave"}, {"pid", "6000"}})["managed"], "no");
-    EXPECT_EQ(daemon_->sessions().size(), 1u);
-    EXPECT_EQ(call({{"op", "session_close"}, {"user", "alice"}, {"pid", "5000"}, {"logind_session", "c7"}})["status"], "ok");
-    EXPECT_TRUE(daemon_->sessions().empty());
-    EXPECT_EQ(sessions_.back(), "close alice");
+    EXPECT_EQ(sessions_.opened.size(), 1u);
+    auto c = call({{"op", "session_close"}, {"user", "alice"}, {"pid", "5000"}, {"logind_session", "c7"}});
+    EXPECT_EQ(c["status"], "ok");
+    EXPECT_EQ(c["session"], "logind:c7");
+    EXPECT_EQ(sessions_.count(std::nullopt), 0u);
+    EXPECT_EQ(sink_.count(EventType::SessionClosed), 1u);
+    EXPECT_EQ(sink_.last(EventType::SessionClosed)->field("JIT_GRANT_ID"), "g-1");
+    // A close that names no session (closed already, or never opened).
+    EXPECT_EQ(call({{"op", "session_close"}, {"user", "alice"}, {"pid", "5000"}, {"logind_session", "c7"}})["session"], "");
+    EXPECT_EQ(sink_.count(EventType::SessionClosed), 1u);
     EXPECT_EQ(call({{"op", "session_open"}, {"user", "alice"}, {"pid", "x"}})["error"], "bad_request");
     // After the window: a late session is refused and not recorded.
     loop_.advance(std::chrono::seconds(3601));
     auto late = call({{"op", "session_open"}, {"user", "alice"}, {"service", "sshd"}, {"pid", "5001"}});
     EXPECT_EQ(late["decision"], "deny");
     EXPECT_EQ(late["reason"], "window_ended");
-    EXPECT_TRUE(daemon_->sessions().empty());
+    EXPECT_EQ(sessions_.opened.size(), 1u);
+}
+
+// op=session_open hands the session table the grant its decision named: of
+// two grants that both allow alice now, the one the decision picked (the
+// Enforcer binds the session to it and does not choose again).
+TEST_F(DaemonTest, SessionOpenHandsTheTableTheDecisionsGrant) {
+    make_daemon();
+    serve(bundle(1, {TestGrant{"g-short", "alice", true, false, kStart - 60, kStart + 600},
+                     TestGrant{"g-long", "alice", true, false, kStart - 60, kStart + 7200}}));
+    const std::string decided = check("alice")["grant_id"];
+    ASSERT_FALSE(decided.empty());
+    auto o = call({{"op", "session_open"}, {"user", "alice"}, {"service", "sshd"}, {"pid", "5000"}});
+    ASSERT_EQ(o["decision"], "allow");
+    ASSERT_EQ(sessions_.opened.size(), 1u);
+    EXPECT_EQ(sessions_.opened[0].grant_id, decided);
+    EXPECT_EQ(o["grant_id"], decided);
+    EXPECT_EQ(sink_.last(EventType::SessionOpened)->field("JIT_GRANT_ID"), decided);
+}
+
+// Without a session table a session cannot be tracked: it is refused, never
+// left to run untracked (pam_jit.so refuses a session_open without "allow").
+TEST_F(DaemonTest, SessionOpenWithoutATableIsRefused) {
+    daemon_ = std::make_unique<Daemon>(config_, signer_.keys(), Daemon::Deps{loop_, authority_, sink_, accounts_});
+    ASSERT_TRUE(daemon_->start().ok());
+    serve(bundle(1, {TestGrant{"g-1", "alice", true, false, kStart, kStart + 3600}}));
+    auto o = call({{"op", "session_open"}, {"user", "alice"}, {"service", "sshd"}, {"pid", "5000"}});
+    EXPECT_EQ(o["status"], "error");
+    EXPECT_EQ(o["error"], "unavailable");
+    EXPECT_EQ(sink_.count(EventType::SessionOpened), 0u);
 }
 
 TEST_F(DaemonTest, StatusReportsSyncAndGrants) {

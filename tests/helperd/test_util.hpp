@@ -4,6 +4,7 @@
 
 #include <jit/base64.hpp>
 #include <jit/bundle.hpp>
+#include <jit/enforce/session.hpp>
 #include <jit/helperd/daemon.hpp>
 #include <jit/helperd/transport.hpp>
 
@@ -156,6 +157,37 @@ public:
 
 // The daemon set-up the daemon tests and the daemon fuzzer share: host web-01
 // at https://jit.example.com, state under `dir`/state, no sudoers drop-in.
+// The daemon's SessionTable for tests that run the Daemon without the
+// Enforcer (jit-helperd's table): keeps what op=session_open hands it, keyed
+// the way the Enforcer keys it.
+class MemorySessions final : public helperd::SessionTable {
+public:
+    std::vector<helperd::SessionInfo> opened;           // every registration, in order
+    std::map<std::string, helperd::SessionInfo> live;  // by key
+    std::string open(const helperd::SessionInfo& s) override {
+        helperd::SessionInfo kept = s;
+        kept.key = enforce::session_key(s.logind_session, s.pid, s.tty);
+        opened.push_back(kept);
+        live[kept.key] = kept;
+        return kept.key;
+    }
+    std::optional<helperd::SessionInfo> close(const helperd::SessionInfo& c) override {
+        for (auto it = live.begin(); it != live.end(); ++it) {
+            const helperd::SessionInfo& s = it->second;
+            if (!helperd::close_names(c, s.user, s.logind_session, s.pid)) continue;
+            helperd::SessionInfo closed = s;
+            live.erase(it);
+            return closed;
+        }
+        return std::nullopt;
+    }
+    std::size_t count(const std::optional<std::string>& user) const override {
+        std::size_t n = 0;
+        for (const auto& [key, s] : live) n += !user || s.user == *user;
+        return n;
+    }
+};
+
 inline helperd::Config daemon_config(const std::string& dir) {
     helperd::Config c;
     c.authority.url = "https://jit.example.com";

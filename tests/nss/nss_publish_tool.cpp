@@ -10,6 +10,7 @@
 // active at --now. Prints each published user and each warning; exit 0 on
 // success, 1 on error, 2 on usage.
 #include <jit/bundle.hpp>
+#include <jit/enforce/home.hpp>
 #include <jit/nss_publisher.hpp>
 
 #include <chrono>
@@ -114,7 +115,13 @@ int main(int argc, char** argv) {
         for (const auto& u : pub->published())
             std::cout << "user " << u.name << " " << u.uid << " " << u.shell << (u.retained ? " retained" : "") << "\n";
     for (const auto& user : homes) {
-        auto made = jit::nss::create_home(*pub, user);
+        // As jit-helperd makes it at the first session: with the publisher's uid.
+        auto uid = pub->uid_of(user);
+        if (!uid) {
+            std::cerr << "create_home " << user << ": no uid is known for JIT user " << user << "\n";
+            return 1;
+        }
+        auto made = jit::enforce::create_home(pub->home_of(user), *uid, *uid);
         if (!made) {
             std::cerr << "create_home " << user << ": " << made.error().message << "\n";
             return 1;

@@ -2,7 +2,7 @@
 # An ssh login of a user that exists only through libnss_jit, with the
 # distribution's own sshd PAM stack (/etc/pam.d/sshd, unmodified: pam_unix's
 # account phase accepts the "*" password field), key authentication, a home
-# made by jit::nss::create_home from /etc/skel. sshd listens on 127.0.0.1
+# made by jit::enforce::create_home from /etc/skel. sshd listens on 127.0.0.1
 # inside a private mount namespace (tests/nss/nss-namespace.sh).
 #   ssh_login_test.sh TOOL MODULE [SANITIZED]
 set -euo pipefail

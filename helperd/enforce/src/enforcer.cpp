@@ -204,8 +204,7 @@ std::string Enforcer::session_opened(const SessionOpen& open) {
     if (auto st = process_start_time(open.pid)) s.pid_start = *st;
     s.opened_at = deps_.clock.now();
     s.key = session_key(s.logind_id, s.pid, s.tty);
-    if (have_bundle_)
-        if (const Grant* g = binding_grant(grants_.grants, s.user, s.opened_at, grants_.suspended)) s.grant_id = g->id;
+    s.grant_id = open.grant_id;
     state_.sessions[s.key] = s;
     dirty_ = true;
     const std::string key = s.key;
@@ -232,6 +231,23 @@ void Enforcer::session_closed(const std::string& key) {
     state_.sessions.erase(it);
     dirty_ = true;
     changed();
+}
+
+void Enforcer::create_home(const std::string& user, uid_t uid, const std::string& path) {
+    auto made = enforce::create_home(path, uid, uid, options_.new_home);
+    if (!made) {
+        deps_.audit.emit(Event{EventType::SecurityAlert, "could not create the home of " + user + ": " + made.error().message, {}}
+                             .add(F(field::kAlert), "home.create_failed")
+                             .add(F(field::kUser), user)
+                             .add(F(field::kPath), path));
+        return;
+    }
+    if (!*made) return;  // something was there already: not one jitlogin created
+    deps_.audit.emit(Event{EventType::HomeCreated, "created home " + path + " for " + user, {}}
+                         .add(F(field::kUser), user)
+                         .add(F(field::kUid), std::int64_t(uid))
+                         .add(F(field::kPath), path));
+    note_home_created(user, CreatedHome{path, uid, deps_.clock.now()});
 }
 
 void Enforcer::note_home_created(const std::string& user, const CreatedHome& home) {

@@ -1,10 +1,12 @@
 // The daemon's state and logic, independent of sd-event, curl and sockets:
 // the current grants (accepted bundle), their durable copy, staleness and
-// change-time timers, publishing (NSS snapshot, sudoers), the session table,
-// and the local socket operations (docs/socket-protocol.md).
+// change-time timers, publishing (NSS snapshot, sudoers), and the local
+// socket operations (docs/socket-protocol.md).
 //
 // Plug-in points for other parts of the daemon (enforcement, upload):
-//   - Component: observers for "grants changed", sessions, reload, status;
+//   - Component: observers for "grants changed", reload, status;
+//   - SessionTable: the one table of JIT users' sessions (the Enforcer's,
+//     attached by helperd/src/enforcement.cpp), fed by op=session_open/close;
 //   - loop(): the timer facility (Loop), audit(): the event sink.
 #pragma once
 
@@ -146,6 +148,31 @@ struct SessionInfo {
     std::string logind_session;  // "" when pam_systemd did not run before us
     std::string grant_id;        // the grant that allowed the login ("" if unknown)
     UnixTime opened_at = 0;
+    std::string key;             // its key in the SessionTable ("" until registered)
+};
+
+// Whether op=session_close `close` names a session registered for `user`
+// with `logind_session` and `pid`: by its logind session when the close gives
+// one, else by user and pid.
+inline bool close_names(const SessionInfo& close, const std::string& user, const std::string& logind_session, pid_t pid) {
+    return close.user == user && (!close.logind_session.empty() ? close.logind_session == logind_session : close.pid == pid);
+}
+
+// The one table of JIT users' sessions. jit-helperd's is the Enforcer's
+// (durable, ended at the window's end: helperd/src/enforcement.cpp); the
+// daemon registers what op=session_open allowed and deregisters what
+// op=session_close names.
+class SessionTable {
+public:
+    virtual ~SessionTable() = default;
+    // Registers `session`, bound to session.grant_id (the grant the decision
+    // that allowed it named). Returns its key in the table.
+    virtual std::string open(const SessionInfo& session) = 0;
+    // Deregisters the session `close` names (close_names). The session as
+    // registered, or nullopt when none matches.
+    virtual std::optional<SessionInfo> close(const SessionInfo& close) = 0;
+    // How many sessions it holds: every user's, or `user`'s only.
+    virtual std::size_t count(const std::optional<std::string>& user = std::nullopt) const = 0;
 };
 
 class Daemon;
@@ -155,8 +182,6 @@ class Component {
 public:
     virtual ~Component() = default;
     virtual void grants_changed(const GrantsSnapshot& before, const GrantsSnapshot& now, ChangeCause cause) {}
-    virtual void session_opened(std::uint64_t id, const SessionInfo& session) {}
-    virtual void session_closed(std::uint64_t id, const SessionInfo& session) {}
     virtual void config_reloaded(const Config& config) {}
     virtual void add_status(Json::Value& status) {}
     virtual void stopping() {}
@@ -178,6 +203,10 @@ public:
 
     void add_publisher(std::unique_ptr<Publisher> publisher);
     void add_component(std::unique_ptr<Component> component);
+    // The table op=session_open/close feed (it outlives the daemon or is one
+    // of its components). Without one, session_open is refused: a session is
+    // never left untracked.
+    void set_session_table(SessionTable& table) { sessions_ = &table; }
 
     // Prepares the state dir, serves the stored bundle (re-verified), starts
     // the sync. Errors: the state dir cannot be used.
@@ -195,10 +224,6 @@ public:
     Loop& loop() { return deps_.loop; }
     audit::Sink& audit() { return deps_.audit; }
     const SyncStatus& sync_status() const { return sync_->status(); }
-    const std::map<std::uint64_t, SessionInfo>& sessions() const { return sessions_; }
-    // For components: drops a recorded session that will get no session_close
-    // (e.g. enforcement ended it and sshd died with it). No event, no callbacks.
-    void forget_session(std::uint64_t id) { sessions_.erase(id); }
     // Whether `user` is known to be managed (docs/config.md "who is
     // JIT-managed"). `account` (optional) receives the local account looked up
     // on the way (empty for root and break-glass users, who need none).
@@ -260,8 +285,7 @@ private:
     std::string last_payload_;  // exact bytes of the accepted payload
     std::vector<std::unique_ptr<Publisher>> publishers_;
     std::vector<std::unique_ptr<Component>> components_;
-    std::map<std::uint64_t, SessionInfo> sessions_;
-    std::uint64_t next_session_id_ = 1;
+    SessionTable* sessions_ = nullptr;
     Loop::TimerId change_timer_ = 0;
     UnixTime started_at_ = 0;
     std::string last_publish_error_;

@@ -1,19 +1,23 @@
 // Adapters from the daemon's Publisher interface to the NSS snapshot writer
-// (helperd/nss) and the sudoers drop-in (helperd/rights). Each is built only
-// when its library is part of the build.
+// (helperd/nss) and the sudoers drop-in (helperd/rights).
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include <jit/helperd/daemon.hpp>
 
+namespace jit::nss {
+class Publisher;
+}
+
 namespace jit::helperd {
 
 // Adds the NSS and sudoers publishers configured in `daemon.config()` (an
-// empty sudo.dropin_path means no sudoers file). Errors: the NSS publisher
-// cannot open its state.
+// empty sudo.dropin_path means no sudoers file). Returns the NSS publisher
+// (for add_enforcement). Errors: the NSS publisher cannot open its state.
 // `visudo`: the program that checks each new sudoers drop-in (tests give
 // their own; "" or a missing program: not checked, as rights.hpp says).
-Status add_standard_publishers(Daemon& daemon, const std::string& visudo = "/usr/sbin/visudo");
+Result<std::shared_ptr<nss::Publisher>> add_standard_publishers(Daemon& daemon, const std::string& visudo = "/usr/sbin/visudo");
 
 }  // namespace jit::helperd

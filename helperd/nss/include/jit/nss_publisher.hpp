@@ -139,22 +139,4 @@ private:
     bool last_wrote_ = false;
 };
 
-// Creates `home` for a JIT user at first session: only if nothing exists at
-// that path (never follows or replaces anything), copying `skel` (regular
-// files, directories, symlinks; nothing else), everything owned by uid:gid,
-// the home itself with `mode`. The parent must exist, be a directory owned by
-// root and not group/world writable. Returns true if it created the home,
-// false if something was already there.
-struct HomeOptions {
-    std::string skel = "/etc/skel";
-    mode_t mode = 0700;
-};
-jit::Result<bool> create_home(const std::string& home, std::uint32_t uid, std::uint32_t gid,
-                              const HomeOptions& options = {});
-
-// Convenience for the daemon: create_home(p.home_of(user), uid, uid) for a
-// user the publisher knows; error "home.unknown_user" otherwise.
-jit::Result<bool> create_home(const Publisher& publisher, const std::string& user,
-                              const HomeOptions& options = {});
-
 }  // namespace jit::nss

@@ -80,6 +80,7 @@ struct EnforcerOptions {
     std::string host_name;                          // in the warning line ("access to web-01 ends ...")
     std::vector<std::int64_t> warn_offsets{600, 60};
     std::int64_t kill_grace_ms = 5000;
+    HomeOptions new_home;                           // how create_home() makes a home
     RetentionPolicy retention;
 };
 
@@ -92,13 +93,14 @@ struct GrantsUpdate {
     bool suspended = false;  // stale view and StalePolicy::Suspend
 };
 
-// A session announced by pam_jit.so (op=session_open).
+// A session announced by pam_jit.so (op=session_open) and allowed.
 struct SessionOpen {
     std::string user;
     std::uint32_t uid = 0;
     std::string service, tty, rhost;
     pid_t pid = 0;
     std::string logind_id;
+    std::string grant_id;  // the grant the decision that allowed it named
 };
 
 class Enforcer {
@@ -129,12 +131,17 @@ public:
 
     // New grants (bundle accepted, stale policy flipped, reload); evaluates at once.
     void update_grants(GrantsUpdate update);
-    // Registers a session and evaluates at once (it may be warned, or ended
-    // when no grant covers it). Returns its key.
+    // Registers a session bound to open.grant_id and evaluates at once (it
+    // may be warned, or ended when that grant does not cover it and no other
+    // does). Returns its key.
     std::string session_opened(const SessionOpen& open);
     // Deregisters (op=session_close). Unknown keys are ignored.
     void session_closed(const std::string& key);
-    // Records a home that jitlogin created (the only kind retention touches).
+    // Makes `user`'s home at `path` (owned by uid:uid, from options().new_home)
+    // when nothing is there, and records it as one jitlogin created (the only
+    // kind retention touches): home.created, or an alert when it failed.
+    void create_home(const std::string& user, uid_t uid, const std::string& path);
+    // Records a home that jitlogin created.
     void note_home_created(const std::string& user, const CreatedHome& home);
 
     // Runs everything due now: window edges, warnings, terminations, grace

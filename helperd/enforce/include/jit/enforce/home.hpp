@@ -1,7 +1,13 @@
-// Home-directory retention: after `days` without any grant, a home that
-// jitlogin created is archived (tar.gz under the state dir, 0600, then
-// removed) or deleted, as host policy says. Homes jitlogin did not create are
-// never touched: only paths recorded with Enforcer::note_home_created().
+// Home directories of JIT users, made and unmade in one place.
+//
+// Creation: at a user's first session (Enforcer::create_home, called by the
+// daemon's enforcement adapter) the home is made from the skeleton when
+// nothing is at its path, and the Enforcer records it as one jitlogin created.
+//
+// Retention: after `days` without any grant, a home that jitlogin created is
+// archived (tar.gz under the state dir, 0600, then removed) or deleted, as
+// host policy says. Homes jitlogin did not create are never touched: only
+// paths recorded by Enforcer::create_home() (or note_home_created()).
 //
 // The work (tar, rm) runs in child processes that the daemon's loop watches
 // (Loop::watch_child): the user owns the contents and they can be huge, so the
@@ -19,6 +25,20 @@
 #include <utility>
 
 namespace jit::enforce {
+
+// Creates `home` for a JIT user at first session: only if nothing exists at
+// that path (never follows or replaces anything), copying `skel` (regular
+// files, directories, symlinks; nothing else), everything owned by uid:gid,
+// the home itself with `mode`. The copy is built under a temporary root-owned
+// 0700 name and renamed into place only when complete. The parent must
+// exist, be a directory owned by root and not group/world writable. Returns
+// true if it created the home, false if something was already there. Error
+// codes "home" (a system call failed), "home.path", "home.parent".
+struct HomeOptions {
+    std::string skel = "/etc/skel";
+    mode_t mode = 0700;
+};
+Result<bool> create_home(const std::string& home, std::uint32_t uid, std::uint32_t gid, const HomeOptions& options = {});
 
 struct RetentionPolicy {
     std::optional<int> days;            // nullopt: keep forever (the default)

@@ -1,31 +1,22 @@
-// The Enforcer inside jit-helperd (see component.hpp).
-#include <jit/enforce/component.hpp>
+// The Enforcer inside jit-helperd (see enforcement.hpp).
+#include <jit/helperd/enforcement.hpp>
 
 #include <jit/enforce/enforcer.hpp>
 #include <jit/enforce/procfs.hpp>
 #include <jit/helperd/daemon.hpp>
 #include <jit/local_account.hpp>
+#include <jit/nss_publisher.hpp>
 #include <jit/set_aside.hpp>
 
 #include <systemd/sd-bus.h>
 
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdio>
-#include <map>
 #include <memory>
 
-namespace jit::enforce {
+namespace jit::helperd {
 namespace {
 
-using helperd::ChangeCause;
-using helperd::Config;
-using helperd::Daemon;
-using helperd::GrantsSnapshot;
-using helperd::Loop;
-using helperd::SessionInfo;
+using namespace jit::enforce;
 
 class LoopClock final : public Clock {
 public:
@@ -92,9 +83,13 @@ private:
     ProcSessionProber proc_;
 };
 
-class EnforceComponent final : public helperd::Component {
+// Implements the daemon's SessionTable on the Enforcer's table (the one
+// session table) and makes homes at first sessions (Enforcer::create_home
+// records them for retention).
+class EnforceComponent final : public Component, public SessionTable {
 public:
-    explicit EnforceComponent(Daemon& daemon) : daemon_(daemon), clock_(daemon.loop()) {}
+    EnforceComponent(Daemon& daemon, std::shared_ptr<const nss::Publisher> homes)
+        : daemon_(daemon), homes_(std::move(homes)), clock_(daemon.loop()) {}
     ~EnforceComponent() override {
         cancel_timers();
         if (clock_watch_) daemon_.loop().cancel(clock_watch_);
@@ -186,7 +181,7 @@ public:
         enforcer_->update_grants(std::move(u));
     }
 
-    void session_opened(std::uint64_t id, const SessionInfo& s) override {
+    std::string open(const SessionInfo& s) override {
         SessionOpen o;
         o.user = s.user;
         o.uid = uid_of(snapshot_, s.user).value_or(0);
@@ -195,15 +190,26 @@ public:
         o.rhost = s.rhost;
         o.pid = s.pid;
         o.logind_id = s.logind_session;
-        watch_home(s.user, o.uid);
-        keys_[id] = enforcer_->session_opened(o);
+        o.grant_id = s.grant_id;
+        const std::string key = enforcer_->session_opened(o);
+        make_home(s.user);
+        return key;
     }
 
-    void session_closed(std::uint64_t id, const SessionInfo& s) override {
-        auto it = keys_.find(id);
-        const std::string key = it != keys_.end() ? it->second : session_key(s.logind_session, s.pid, s.tty);
-        if (it != keys_.end()) keys_.erase(it);
-        enforcer_->session_closed(key);
+    std::optional<SessionInfo> close(const SessionInfo& c) override {
+        for (const auto& [key, s] : enforcer_->sessions()) {
+            if (!close_names(c, s.user, s.logind_id, s.pid)) continue;
+            SessionInfo closed{s.user, s.service, s.tty, s.rhost, s.pid, s.logind_id, s.grant_id, s.opened_at, key};
+            enforcer_->session_closed(key);
+            return closed;
+        }
+        return std::nullopt;
+    }
+
+    std::size_t count(const std::optional<std::string>& user) const override {
+        std::size_t n = 0;
+        for (const auto& [key, s] : enforcer_->sessions()) n += !user || s.user == *user;
+        return n;
     }
 
     void config_reloaded(const Config& c) override { enforcer_->set_options(options_from(c)); }
@@ -262,23 +268,15 @@ private:
                                            });
     }
 
-    // A home that does not exist when the session opens and exists, owned by
-    // the user, right after the daemon's home creator ran is one jitlogin
-    // created: the only kind that home retention may archive or delete.
-    void watch_home(const std::string& user, uid_t uid) {
-        const Config& c = daemon_.config();
-        if (!c.nss.create_home || uid == 0) return;
-        const std::string home = c.nss.home_base + "/" + user;
-        struct stat st {};
-        if (::lstat(home.c_str(), &st) == 0 || errno != ENOENT) return;
-        daemon_.loop().call_after(std::chrono::milliseconds(0), [this, user, uid, home] {
-            struct stat now {};
-            if (::lstat(home.c_str(), &now) == 0 && S_ISDIR(now.st_mode) && now.st_uid == uid)
-                enforcer_->note_home_created(user, CreatedHome{home, uid, daemon_.loop().now()});
-        });
+    // The home at the first session, with the uid and path the NSS snapshot
+    // gives the user (nss.create_home).
+    void make_home(const std::string& user) {
+        if (!homes_ || !daemon_.config().nss.create_home) return;
+        if (auto uid = homes_->uid_of(user)) enforcer_->create_home(user, *uid, homes_->home_of(user));
     }
 
     Daemon& daemon_;
+    std::shared_ptr<const nss::Publisher> homes_;
     LoopClock clock_;
     sd_bus* bus_ = nullptr;
     PidfdSignaller signaller_;
@@ -288,7 +286,6 @@ private:
     std::unique_ptr<SessionProber> prober_;
     std::unique_ptr<Enforcer> enforcer_;
     GrantsSnapshot snapshot_;
-    std::map<std::uint64_t, std::string> keys_;
     Loop::TimerId wake_timer_ = 0, grace_timer_ = 0;
     Loop::TimerId clock_watch_ = 0;
     bool stopped_ = false;
@@ -296,11 +293,12 @@ private:
 
 }  // namespace
 
-Status add_enforcement(Daemon& daemon) {
-    auto c = std::make_unique<EnforceComponent>(daemon);
+Status add_enforcement(Daemon& daemon, std::shared_ptr<const nss::Publisher> homes) {
+    auto c = std::make_unique<EnforceComponent>(daemon, std::move(homes));
     if (auto st = c->init(); !st) return make_error(st.error().code, "enforcement: " + st.error().message);
+    daemon.set_session_table(*c);
     daemon.add_component(std::move(c));
     return Ok{};
 }
 
-}  // namespace jit::enforce
+}  // namespace jit::helperd

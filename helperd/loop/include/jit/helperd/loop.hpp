@@ -1,5 +1,8 @@
 // The daemon's clock and timers, as an interface: the real one is sd-event
-// (SdLoop, sd_loop.hpp); tests use ManualLoop and move time by hand.
+// (SdLoop, sd_loop.hpp in jit_helperd_core); tests use ManualLoop and move
+// time by hand. Its own small library (jit_loop, helperd/loop/) shared by the
+// daemon and the layers below it: enforce/ runs its timers and retention
+// children on the daemon's loop through this interface alone.
 #pragma once
 
 #include <jit/grant.hpp>
