@@ -1,5 +1,6 @@
 // Unit tests for the pure access decision (policy/include/jit/decision.hpp).
 #include <jit/decision.hpp>
+#include <jit/test/grants.hpp>
 
 #include <gtest/gtest.h>
 
@@ -12,6 +13,8 @@ using jit::AccessKind;
 using jit::Decision;
 using jit::Grant;
 using jit::Verdict;
+using jit::test::grant;
+using jit::test::sudo_grant;
 
 // 2026-11-27 14:00:00 UTC
 constexpr jit::UnixTime kNoon2 = 1795788000;
@@ -26,22 +29,6 @@ protected:
         policy.break_glass_users = {"breakglass"};
         view.have_bundle = true;
         view.grants = &grants;
-    }
-
-    static Grant grant(std::string id, std::string user, jit::UnixTime nb, jit::UnixTime na, bool login = true) {
-        Grant g;
-        g.id = std::move(id);
-        g.user = std::move(user);
-        g.not_before = nb;
-        g.not_after = na;
-        g.login = login;
-        return g;
-    }
-    static Grant sudo_grant(std::string id, std::string user, jit::UnixTime nb, jit::UnixTime na,
-                            std::string run_as = "root") {
-        Grant g = grant(std::move(id), std::move(user), nb, na, false);
-        g.sudo = jit::SudoRule{std::move(run_as), {"ALL"}};
-        return g;
     }
 
     Decision ask(std::string user, AccessKind kind, jit::UnixTime now, std::string run_as = "", bool managed = true) {

@@ -5,6 +5,8 @@
 #include "snapshot_reader.h"
 #include "test_util.hpp"
 
+#include <jit/test/grants.hpp>
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,17 +20,7 @@ using test::TempDir;
 constexpr UnixTime T0 = 1'800'000'000;
 constexpr std::int64_t H = 3600;
 
-Grant grant(std::string id, std::string user, UnixTime nb, UnixTime na, bool login = true) {
-    Grant g;
-    g.id = std::move(id);
-    g.user = std::move(user);
-    g.not_before = nb;
-    g.not_after = na;
-    g.login = login;
-    g.reason = "test";
-    g.requested_by = "tester";
-    return g;
-}
+using jit::test::grant;
 
 class PublisherTest : public ::testing::Test {
 protected:
