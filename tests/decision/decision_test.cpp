@@ -91,6 +91,27 @@ TEST_F(DecisionTest, NotYetPicksEarliestUpcoming) {
     EXPECT_EQ(d.message, "jitlogin: login window opens at 14:47 (in 47 min), grant g-soon");
 }
 
+// Two fitting grants ending at the same second: the decision names the ruling
+// one (the smallest id), as enforcement and NSS do, whatever the bundle's
+// order. It used to name whichever the bundle listed first.
+TEST_F(DecisionTest, TiesNameTheSmallestIdWhateverTheBundleOrder) {
+    for (bool reversed : {false, true}) {
+        grants = {grant("g-b", "alice", kNoon2 - 600, kNoon2 + 3600), grant("g-a", "alice", kNoon2 - 60, kNoon2 + 3600)};
+        if (reversed) std::swap(grants[0], grants[1]);
+        EXPECT_EQ(ask("alice", AccessKind::Login, kNoon2).grant_id, "g-a") << reversed;
+        grants = {grant("g-b", "alice", kNoon2 + 60, kNoon2 + 3600), grant("g-a", "alice", kNoon2 + 60, kNoon2 + 600)};
+        if (reversed) std::swap(grants[0], grants[1]);
+        EXPECT_EQ(ask("alice", AccessKind::Login, kNoon2).grant_id, "g-a") << "not_yet " << reversed;
+        grants = {grant("g-b", "alice", kNoon2 - 600, kNoon2 - 60), grant("g-a", "alice", kNoon2 - 900, kNoon2 - 60)};
+        if (reversed) std::swap(grants[0], grants[1]);
+        EXPECT_EQ(ask("alice", AccessKind::Login, kNoon2).grant_id, "g-a") << "window_ended " << reversed;
+        grants = {grant("g-b", "alice", kNoon2 - 600, kNoon2 + 60, false),
+                  grant("g-a", "alice", kNoon2 - 900, kNoon2 + 60, false)};
+        if (reversed) std::swap(grants[0], grants[1]);
+        EXPECT_EQ(ask("alice", AccessKind::Login, kNoon2).grant_id, "g-a") << "no_login " << reversed;
+    }
+}
+
 TEST_F(DecisionTest, NoGrantNamesUserHostAndHint) {
     grants = {grant("g-bob", "bob", kNoon2 - 60, kNoon2 + 60)};
     Decision d = ask("alice", AccessKind::Login, kNoon2);

@@ -8,6 +8,7 @@
 
 #include <jit/durable_file.hpp>
 #include <jit/names.hpp>
+#include <jit/ruling_grant.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -67,16 +68,15 @@ jit::Status ensure_dir(const std::string& dir, mode_t mode) {
 struct Plan {
     bool active = false;
     jit::UnixTime active_end = 0;
-    const Grant* gecos_grant = nullptr;  // the active grant with the latest not_after
-    const Grant* login_grant = nullptr;  // the active login:true grant with the latest not_after
+    const Grant* gecos_grant = nullptr;  // the ruling active grant
+    const Grant* login_grant = nullptr;  // the ruling active login:true grant
     std::set<std::string> groups;        // union over active grants
     std::set<std::uint32_t> grant_uids;  // over all of the user's grants
 };
 
+// The ruling grant (jit/ruling_grant.hpp), folded in one pass over all users.
 bool later(const Grant* candidate, const Grant* current) {
-    if (current == nullptr) return true;
-    if (candidate->not_after != current->not_after) return candidate->not_after > current->not_after;
-    return candidate->id < current->id;
+    return current == nullptr || rules_over(*candidate, *current);
 }
 
 }  // namespace
