@@ -1,7 +1,7 @@
 #include <jit/helperd/publishers.hpp>
 
 #ifdef JIT_HAVE_NSS_PUBLISHER
-#include <jit/nss_publisher.hpp>
+#include <jit/nss_user_db.hpp>
 #endif
 #ifdef JIT_HAVE_RIGHTS
 #include <jit/rights.hpp>
@@ -38,11 +38,11 @@ private:
 };
 
 #ifdef JIT_HAVE_NSS_PUBLISHER
-// The NSS publisher is shared by the Publisher adapter (snapshot) and the
-// Component adapter (home directory at the first session).
+// The JIT user database (nss::UserDb) is shared by the Publisher adapter
+// (snapshot) and the Component adapter (home directory at the first session).
 class NssAdapter final : public Publisher {
 public:
-    NssAdapter(std::shared_ptr<nss::Publisher> p, audit::Sink& audit) : p_(std::move(p)), alerts_(audit) {}
+    NssAdapter(std::shared_ptr<nss::UserDb> p, audit::Sink& audit) : p_(std::move(p)), alerts_(audit) {}
     const char* name() const override { return "nss"; }
     Status publish(const std::vector<Grant>& grants, UnixTime now) override {
         auto st = p_->publish(grants, now);
@@ -61,13 +61,13 @@ public:
     bool manages(const std::string& user) override { return p_->manages(user); }
 
 private:
-    std::shared_ptr<nss::Publisher> p_;
+    std::shared_ptr<nss::UserDb> p_;
     AlertOnce alerts_;
 };
 
 class HomeCreator final : public Component {
 public:
-    HomeCreator(std::shared_ptr<nss::Publisher> p, audit::Sink& audit) : p_(std::move(p)), audit_(audit) {}
+    HomeCreator(std::shared_ptr<nss::UserDb> p, audit::Sink& audit) : p_(std::move(p)), audit_(audit) {}
     void session_opened(std::uint64_t, const SessionInfo& s) override {
         if (!p_->uid_of(s.user)) return;
         auto r = nss::create_home(*p_, s.user);
@@ -85,7 +85,7 @@ public:
     }
 
 private:
-    std::shared_ptr<nss::Publisher> p_;
+    std::shared_ptr<nss::UserDb> p_;
     audit::Sink& audit_;
 };
 #endif
@@ -211,16 +211,16 @@ Status add_standard_publishers(Daemon& daemon, const std::string& visudo) {
                                     .add(std::string(field::kAlert), "recording.shell_missing")
                                     .add(std::string(field::kPath), c.recording.shell));
     }
-    auto p = nss::Publisher::open(pol);
+    auto p = nss::UserDb::open(pol);
     if (!p && p.error().code == "nss.state") {
         daemon.audit().emit(audit::set_aside(nss::uid_state_path(pol), p.error().message,
                                              "uid allocations rebuilt from the published NSS snapshot " + pol.db_path +
                                                  " (users in it keep their uids; others get new ones)",
                                              daemon.loop().now()));
-        p = nss::Publisher::open(pol);
+        p = nss::UserDb::open(pol);
     }
     if (!p) return make_error("nss", "NSS publisher: " + p.error().message);
-    auto shared = std::make_shared<nss::Publisher>(std::move(*p));
+    auto shared = std::make_shared<nss::UserDb>(std::move(*p));
     daemon.add_publisher(std::make_unique<NssAdapter>(shared, daemon.audit()));
     if (c.nss.create_home) daemon.add_component(std::make_unique<HomeCreator>(shared, daemon.audit()));
 #endif

@@ -1,6 +1,6 @@
 // Table tests of the pure publishing plan (helperd/nss/src/user_plan.hpp):
 // (policy, grants, local accounts, remembered uids, now) -> (users, groups,
-// uids after the step, warnings). No files: the Publisher tests cover the I/O.
+// uids after the step, warnings). No files: the UserDb tests cover the I/O.
 #include "user_plan.hpp"
 
 #include <jit/test/grants.hpp>
@@ -39,8 +39,8 @@ NssPolicy policy() {
     return p;
 }
 
-Publisher::Record record(std::uint32_t uid, bool present, UnixTime active_end, UnixTime gone_since = 0) {
-    Publisher::Record r;
+UserDb::Record record(std::uint32_t uid, bool present, UnixTime active_end, UnixTime gone_since = 0) {
+    UserDb::Record r;
     r.uid = uid;
     r.has_uid = true;
     r.present = present;
@@ -134,7 +134,7 @@ std::vector<Row> rows() {
         {"a uid another user gave up is in quarantine",
          {with(grant("g1", "alice", T0, T0 + H), [](Grant& g) { g.uid = 71000; })},
          {}, {"user.uid_conflict alice"}, {},
-         [](NssPolicy&, UidState& s) { s.released[71000] = Publisher::Released{"bob", T0 - 10}; }},
+         [](NssPolicy&, UidState& s) { s.released[71000] = UserDb::Released{"bob", T0 - 10}; }},
         {"a grant moving a user to another uid: the old one waits in quarantine",
          {with(grant("g1", "alice", T0, T0 + H), [](Grant& g) { g.uid = 71000; }), grant("g2", "bob", T0, T0 + H)},
          {"alice 71000 /bin/bash []", "bob 70003 /bin/bash []"}, {}, {"alice 71000", "bob 70003"},

@@ -2,7 +2,7 @@
 // built under a temporary root-owned 0700 name and renamed into place only
 // when complete, so the user never sees (or races with) a half-made home and
 // a failure leaves nothing behind.
-#include <jit/nss_publisher.hpp>
+#include <jit/nss_user_db.hpp>
 
 #include <cerrno>
 #include <cstdio>
@@ -191,7 +191,7 @@ jit::Result<bool> create_home(const std::string& home, std::uint32_t uid, std::u
     return true;
 }
 
-jit::Result<bool> create_home(const Publisher& publisher, const std::string& user, const HomeOptions& options) {
+jit::Result<bool> create_home(const UserDb& publisher, const std::string& user, const HomeOptions& options) {
     auto uid = publisher.uid_of(user);
     if (!uid) return make_error("home.unknown_user", "no uid is known for JIT user " + user);
     return create_home(publisher.home_of(user), *uid, *uid, options);

@@ -50,8 +50,8 @@ struct UserGrants {
     std::set<std::uint32_t> grant_uids;  // over all of the user's grants
 };
 
-using Record = Publisher::Record;
-using Released = Publisher::Released;
+using Record = UserDb::Record;
+using Released = UserDb::Released;
 
 // One plan_users() call: the three steps share the allocations and warnings.
 class Planner {

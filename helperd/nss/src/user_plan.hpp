@@ -1,7 +1,7 @@
 // The pure half of publishing the JIT user database: (policy, grants, the
 // host's own accounts, the remembered uid allocations, now) -> (the users and
 // groups to publish, the allocations after this step, warnings). Nothing here
-// reads a clock or a file; Publisher::publish() loads the inputs, calls
+// reads a clock or a file; UserDb::publish() loads the inputs, calls
 // plan_users() and writes what it returns (docs/nss.md has the rules).
 #pragma once
 
@@ -10,7 +10,7 @@
 #include "uid_state.hpp"
 
 #include <jit/grant.hpp>
-#include <jit/nss_publisher.hpp>
+#include <jit/nss_user_db.hpp>
 
 #include <cstdint>
 #include <string>
@@ -28,7 +28,7 @@ struct UserPlan {
 UserPlan plan_users(const NssPolicy& policy, const std::vector<Grant>& grants, const LocalAccounts& local,
                     UidState state, UnixTime now);
 
-// The rules plan_users() shares with Publisher::open():
+// The rules plan_users() shares with UserDb::open():
 // a uid or gid the publisher may use at all (1000..2147483646) ...
 bool id_in_bounds(std::uint32_t id);
 // ... and never hands out: nobody/nogroup and the 16-bit "no id" value.

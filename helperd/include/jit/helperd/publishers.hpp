@@ -1,4 +1,4 @@
-// Adapters from the daemon's Publisher interface to the NSS snapshot writer
+// Adapters from the daemon's Publisher interface to the JIT user database
 // (helperd/nss) and the sudoers drop-in (helperd/rights). Each is built only
 // when its library is part of the build.
 #pragma once

@@ -1,4 +1,4 @@
-#include <jit/nss_publisher.hpp>
+#include <jit/nss_user_db.hpp>
 
 #include "local_accounts.hpp"
 #include "read_file.hpp"
@@ -42,7 +42,7 @@ jit::Status ensure_dir(const std::string& dir, mode_t mode) {
 
 std::string uid_state_path(const NssPolicy& policy) { return policy.state_dir + "/nss-uids"; }
 
-jit::Result<Publisher> Publisher::open(NssPolicy policy) {
+jit::Result<UserDb> UserDb::open(NssPolicy policy) {
     auto bad = [](const std::string& what) { return make_error("nss.policy", what); };
     if (policy.uid_min < 1000u || policy.uid_max > 2147483646u || policy.uid_min > policy.uid_max)
         return bad("uid range " + std::to_string(policy.uid_min) + "-" + std::to_string(policy.uid_max) +
@@ -57,7 +57,7 @@ jit::Result<Publisher> Publisher::open(NssPolicy policy) {
         return bad("recording shell '" + policy.recording_shell + "' must be absolute, without ':' or newline");
     while (policy.home_base.size() > 1 && policy.home_base.back() == '/') policy.home_base.pop_back();
 
-    Publisher pub(std::move(policy));
+    UserDb pub(std::move(policy));
     const std::string state_path = uid_state_path(pub.policy_);
     auto state = read_file(state_path);
     if (state) {
@@ -105,19 +105,19 @@ jit::Result<Publisher> Publisher::open(NssPolicy policy) {
     return pub;
 }
 
-std::string Publisher::home_of(const std::string& user) const { return home_path(policy_, user); }
+std::string UserDb::home_of(const std::string& user) const { return home_path(policy_, user); }
 
-std::optional<std::uint32_t> Publisher::uid_of(const std::string& user) const {
+std::optional<std::uint32_t> UserDb::uid_of(const std::string& user) const {
     auto it = records_.find(user);
     if (it == records_.end() || !it->second.has_uid) return std::nullopt;
     return it->second.uid;
 }
 
-bool Publisher::manages(const std::string& user) const {
+bool UserDb::manages(const std::string& user) const {
     return records_.count(user) != 0 && local_names_.count(user) == 0;
 }
 
-jit::UnixTime Publisher::next_change(const std::vector<jit::Grant>& grants, jit::UnixTime now) const {
+jit::UnixTime UserDb::next_change(const std::vector<jit::Grant>& grants, jit::UnixTime now) const {
     jit::UnixTime best = 0;
     auto consider = [&](jit::UnixTime t) {
         if (t > now && (best == 0 || t < best)) best = t;
@@ -134,7 +134,7 @@ jit::UnixTime Publisher::next_change(const std::vector<jit::Grant>& grants, jit:
     return best;
 }
 
-jit::Status Publisher::publish(const std::vector<jit::Grant>& grants, jit::UnixTime now) {
+jit::Status UserDb::publish(const std::vector<jit::Grant>& grants, jit::UnixTime now) {
     warnings_.clear();
     last_wrote_ = false;
     auto local = load_local_accounts(policy_.passwd_file, policy_.group_file);
