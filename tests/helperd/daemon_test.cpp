@@ -31,7 +31,7 @@ struct RecordingComponent final : Component {
     };
     std::vector<Change>* changes;
     std::vector<std::string>* sessions;
-    void grants_changed(const GrantsSnapshot&, const GrantsSnapshot& now, ChangeCause cause) override {
+    void grants_changed(const HeldGrants&, const HeldGrants& now, ChangeCause cause) override {
         changes->push_back({cause, now.grants.size(), now.stale});
     }
     void session_opened(std::uint64_t, const SessionInfo& s) override { sessions->push_back("open " + s.user + " " + s.grant_id); }

@@ -23,7 +23,7 @@ namespace {
 using helperd::ChangeCause;
 using helperd::Config;
 using helperd::Daemon;
-using helperd::GrantsSnapshot;
+using helperd::HeldGrants;
 using helperd::Loop;
 using helperd::SessionInfo;
 
@@ -49,7 +49,7 @@ EnforcerOptions options_from(const Config& c) {
     return o;
 }
 
-std::optional<uid_t> uid_of(const GrantsSnapshot& g, const std::string& user) {
+std::optional<uid_t> uid_of(const HeldGrants& g, const std::string& user) {
     for (const Grant& gr : g.grants)
         if (gr.user == user && gr.uid) return *gr.uid;
     // Any passwd line length (a fixed 4 KiB buffer made a long entry's uid 0:
@@ -69,7 +69,7 @@ public:
     std::optional<bool> alive(const Session& s) override { return proc_.alive(s); }
     bool list(Listed done) override {
         std::vector<Session> out;
-        const ProcSnapshot snap = ProcSnapshot::read();
+        const ProcTable snap = ProcTable::read();
         for (const ProcInfo& p : snap.all()) {
             if (p.kernel_thread || p.state == 'Z' || p.sid != p.pid || p.ruid < 1000 || !p.owned_by(p.ruid)) continue;
             std::optional<std::string> name = jit::user_name_of(p.ruid);
@@ -160,21 +160,21 @@ public:
         return Ok{};
     }
 
-    void grants_changed(const GrantsSnapshot&, const GrantsSnapshot& now, ChangeCause) override {
+    void grants_changed(const HeldGrants&, const HeldGrants& now, ChangeCause) override {
         GrantsUpdate u;
         u.have_bundle = now.have_bundle;
         u.grants = now.grants;
         u.revoked = now.revoked;
         u.revision = now.revision;
         u.suspended = now.stale && daemon_.config().policy.stale_policy == HostPolicy::StalePolicy::Suspend;
-        snapshot_ = now;
+        held_ = now;
         enforcer_->update_grants(std::move(u));
     }
 
     void session_opened(std::uint64_t id, const SessionInfo& s) override {
         SessionOpen o;
         o.user = s.user;
-        o.uid = uid_of(snapshot_, s.user).value_or(0);
+        o.uid = uid_of(held_, s.user).value_or(0);
         o.service = s.service;
         o.tty = s.tty;
         o.rhost = s.rhost;
@@ -272,7 +272,7 @@ private:
     std::unique_ptr<Terminator> terminator_;
     std::unique_ptr<SessionProber> prober_;
     std::unique_ptr<Enforcer> enforcer_;
-    GrantsSnapshot snapshot_;
+    HeldGrants held_;
     std::map<std::uint64_t, std::string> keys_;
     Loop::TimerId wake_timer_ = 0, grace_timer_ = 0;
     Loop::TimerId clock_watch_ = 0;

@@ -111,7 +111,7 @@ public:
 };
 
 // The grants the daemon holds now.
-struct GrantsSnapshot {
+struct HeldGrants {
     bool have_bundle = false;
     bool stale = false;
     std::int64_t revision = 0;
@@ -154,7 +154,7 @@ class Daemon;
 class Component {
 public:
     virtual ~Component() = default;
-    virtual void grants_changed(const GrantsSnapshot& before, const GrantsSnapshot& now, ChangeCause cause) {}
+    virtual void grants_changed(const HeldGrants& before, const HeldGrants& now, ChangeCause cause) {}
     virtual void session_opened(std::uint64_t id, const SessionInfo& session) {}
     virtual void session_closed(std::uint64_t id, const SessionInfo& session) {}
     virtual void config_reloaded(const Config& config) {}
@@ -190,7 +190,7 @@ public:
     void handle(const ipc::Message& request, const Peer& peer, std::function<void(ipc::Message)> reply);
 
     // For components and tests.
-    const GrantsSnapshot& grants() const { return snapshot_; }
+    const HeldGrants& grants() const { return held_; }
     const Config& config() const { return config_; }
     Loop& loop() { return deps_.loop; }
     audit::Sink& audit() { return deps_.audit; }
@@ -228,10 +228,10 @@ public:
 private:
     void accept_bundle(AcceptedBundle bundle, std::string envelope_bytes);
     void reject_bundle(const Error& error, const std::string& envelope_bytes);
-    void install(GrantsSnapshot next, ChangeCause cause);
+    void install(HeldGrants next, ChangeCause cause);
     // next.grants/refused/limit_notes from next.received and the [limits];
-    // a grant.limited event for each note that is new since the running snapshot.
-    void apply_host_limits(GrantsSnapshot& next);
+    // a grant.limited event for each note that is new since the grants held now.
+    void apply_host_limits(HeldGrants& next);
     void refresh_time(ChangeCause cause);
     void publish_all();
     void schedule_next_change();
@@ -256,7 +256,7 @@ private:
     Deps deps_;
     StateStore store_;
     std::unique_ptr<SyncEngine> sync_;
-    GrantsSnapshot snapshot_;
+    HeldGrants held_;
     std::string last_payload_;  // exact bytes of the accepted payload
     std::vector<std::unique_ptr<Publisher>> publishers_;
     std::vector<std::unique_ptr<Component>> components_;
