@@ -1,9 +1,8 @@
-// Journal, stderr and syslog sinks, and the choice between them.
+// Journal and stderr sinks, and the choice between them.
 #include "jit/audit.hpp"
 
 #include <sys/stat.h>
 #include <sys/uio.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -94,24 +93,8 @@ void StderrSink::emit(const Event& event) noexcept {
     }
 }
 
-SyslogSink::SyslogSink(std::string identifier) : identifier_(std::move(identifier)) {}
-
-void SyslogSink::emit(const Event& event) noexcept {
-    try {
-        std::string line = identifier_ + ": " + format_line(event);
-        ::syslog(LOG_AUTHPRIV | priority(event.type), "%s", line.c_str());
-    } catch (...) {
-        ::syslog(LOG_AUTHPRIV | LOG_ERR, "jitlogin: audit event %.*s lost: out of memory",
-                 static_cast<int>(event_name(event.type).size()), event_name(event.type).data());
-    }
-}
-
-std::unique_ptr<Sink> make_default_sink(std::string identifier, Fallback fallback, std::string_view journal_socket) {
-    std::unique_ptr<Sink> plain;
-    if (fallback == Fallback::Syslog)
-        plain = std::make_unique<SyslogSink>(identifier);
-    else
-        plain = std::make_unique<StderrSink>(identifier);
+std::unique_ptr<Sink> make_default_sink(std::string identifier, std::string_view journal_socket) {
+    std::unique_ptr<Sink> plain = std::make_unique<StderrSink>(identifier);
     struct stat st {};
     std::string path(journal_socket);
     if (::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))

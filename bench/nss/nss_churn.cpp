@@ -2,7 +2,7 @@
 // call getpwnam_r, getpwuid_r, getgrnam_r and getgrouplist through glibc (so
 // through libnss_jit.so.2 as /etc/nsswitch.conf says: run inside
 // tests/nss/nss-namespace.sh) while one thread republishes /var/lib/jit/nss.db
-// with the real Publisher every INTERVAL ms, each generation with other content.
+// with the real nss::UserDb every INTERVAL ms, each generation with other content.
 //
 //   jit_nss_churn --state-dir DIR [--lookups N=1000000] [--threads N=8] [--users N=200]
 //                 [--interval-ms N=100] [--in-place] [--min-generations N=0]
@@ -27,7 +27,7 @@
 // operation, publish times) and exits 1 when any answer was wrong or torn
 // (with --in-place: 0 when some were, 1 when none was).
 #include <jit/grant.hpp>
-#include <jit/nss_publisher.hpp>
+#include <jit/nss_user_db.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -288,7 +288,7 @@ int main(int argc, char** argv) {
     policy.uid_max = kBase + 9999;
     policy.home_base = kHome;
     policy.uid_quarantine_seconds = 0;
-    auto pub = jit::nss::Publisher::open(policy);
+    auto pub = jit::nss::UserDb::open(policy);
     if (!pub) {
         std::fprintf(stderr, "jit_nss_churn: open: %s\n", pub.error().message.c_str());
         return 2;

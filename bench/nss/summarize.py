@@ -36,7 +36,7 @@ for n in sizes:
             fh, fj = rows[("files-host", op, name)], rows[(f"files+jit/{n}", op, name)]
             d = rows[(f"dlopen/{n}", op, name)] if (f"dlopen/{n}", op, name) in rows else None
             print(f"| {n:,} | {op} {name} | {us(fh)} | {us(fj)} | {(fj - fh) / 1000:+.2f} | {'' if d is None else f'{d / 1000:.3f}'} |")
-print("\nPublish (Publisher::publish, including fsync of state and snapshot):\n")
+print("\nPublish (UserDb::publish, including fsync of state and snapshot):\n")
 print("| run | result |")
 print("|---|---|")
 for kind, rest in publish:

@@ -28,8 +28,8 @@ ipc::Message error_reply(const std::string& code, const std::string& message) {
 
 namespace {
 
-GrantsSnapshot snapshot_from(const GrantsPayload& p, UnixTime accepted_at) {
-    GrantsSnapshot s;
+HeldGrants held_grants_from(const GrantsPayload& p, UnixTime accepted_at) {
+    HeldGrants s;
     s.have_bundle = true;
     s.revision = p.revision;
     s.issued_at = p.issued_at;
@@ -56,7 +56,7 @@ Daemon::Daemon(Config config, TrustedKeys keys, Deps deps)
     hooks.context = [this] {
         AcceptContext ctx;
         ctx.host_id = config_.authority.host_id;
-        ctx.last_revision = snapshot_.have_bundle ? snapshot_.revision : 0;
+        ctx.last_revision = held_.have_bundle ? held_.revision : 0;
         ctx.last_payload = last_payload_;
         ctx.now = deps_.loop.now();
         ctx.clock_skew = config_.authority.clock_skew;
@@ -97,7 +97,7 @@ void Daemon::add_component(std::unique_ptr<Component> component) { components_.p
 Status Daemon::start() {
     started_at_ = deps_.loop.now();
     if (auto st = store_.prepare(); !st) return st;
-    GrantsSnapshot initial;
+    HeldGrants initial;
     auto stored = store_.load();
     if (!stored) {
         deps_.audit.emit(audit::set_aside(store_.file(), stored.error().message,
@@ -114,7 +114,7 @@ Status Daemon::start() {
                                  .add(std::string(field::kRule), bundle.error().code)
                                  .add(std::string(field::kPath), store_.file()));
         } else {
-            initial = snapshot_from(bundle->payload, s.accepted_at);
+            initial = held_grants_from(bundle->payload, s.accepted_at);
             last_payload_ = bundle->envelope.payload;
         }
     }
@@ -196,13 +196,13 @@ void Daemon::reload(Config config, TrustedKeys keys) {
     deps_.audit.emit(reloaded);
     for (auto& c : components_) c->config_reloaded(config_);
     if (restart_sync) sync_->restart(sync_settings());
-    GrantsSnapshot same = snapshot_;
+    HeldGrants same = held_;
     install(std::move(same), ChangeCause::Reload);
 }
 
 void Daemon::accept_bundle(AcceptedBundle bundle, std::string envelope_bytes) {
     const UnixTime now = deps_.loop.now();
-    const bool same = snapshot_.have_bundle && bundle.payload.revision == snapshot_.revision;
+    const bool same = held_.have_bundle && bundle.payload.revision == held_.revision;
     if (same) return;  // identical bytes (verify_and_accept checked): nothing changes
     StoredState stored{bundle.payload.revision, now, envelope_bytes};
     if (auto st = store_.save(stored); !st)
@@ -218,7 +218,7 @@ void Daemon::accept_bundle(AcceptedBundle bundle, std::string envelope_bytes) {
         .add(std::string(field::kExpiresAt), bundle.payload.expires_at);
     deps_.audit.emit(e);
     last_payload_ = bundle.envelope.payload;
-    install(snapshot_from(bundle.payload, now), ChangeCause::BundleAccepted);
+    install(held_grants_from(bundle.payload, now), ChangeCause::BundleAccepted);
 }
 
 void Daemon::reject_bundle(const Error& error, const std::string& envelope_bytes) {
@@ -228,24 +228,24 @@ void Daemon::reject_bundle(const Error& error, const std::string& envelope_bytes
         last_rollback_alert_ = error.message;
         deps_.audit.emit(event(EventType::SecurityAlert, "the authority served a signed bundle older than the one in force (" +
                                                              error.code + "): " + error.message +
-                                                             "; refused, revision " + std::to_string(snapshot_.revision) +
+                                                             "; refused, revision " + std::to_string(held_.revision) +
                                                              " stays in force")
                              .add(std::string(field::kAlert), error.code == "fork" ? "fork" : "rollback")
                              .add(std::string(field::kRule), error.code)
-                             .add(std::string(field::kRevision), snapshot_.revision));
+                             .add(std::string(field::kRevision), held_.revision));
     }
     deps_.audit.emit(event(EventType::BundleRejected, "rejected grants bundle from the authority (" + error.code + "): " +
                                                           error.message + "; previous state stays in force")
                          .add(std::string(field::kRule), error.code)
                          .add(std::string(field::kError), error.message)
-                         .add(std::string(field::kRevision), snapshot_.revision)
+                         .add(std::string(field::kRevision), held_.revision)
                          .add(std::string(field::kCount), std::int64_t(envelope_bytes.size())));
 }
 
-void Daemon::install(GrantsSnapshot next, ChangeCause cause) {
+void Daemon::install(HeldGrants next, ChangeCause cause) {
     const UnixTime now = deps_.loop.now();
     next.stale = next.have_bundle && now > next.expires_at;  // PROTOCOL.md: stale once now > expires_at
-    if (next.have_bundle && next.stale != (snapshot_.have_bundle && snapshot_.stale)) {
+    if (next.have_bundle && next.stale != (held_.have_bundle && held_.stale)) {
         if (next.stale)
             deps_.audit.emit(event(EventType::StaleBegin, "grants view is stale: revision " + std::to_string(next.revision) +
                                                               " expired and nothing newer was accepted (policy: " +
@@ -262,20 +262,20 @@ void Daemon::install(GrantsSnapshot next, ChangeCause cause) {
                                  .add(std::string(field::kExpiresAt), next.expires_at));
     }
     apply_host_limits(next);
-    GrantsSnapshot before = std::move(snapshot_);
-    snapshot_ = std::move(next);
+    HeldGrants before = std::move(held_);
+    held_ = std::move(next);
     publish_all();
     schedule_next_change();
-    for (auto& c : components_) c->grants_changed(before, snapshot_, cause);
+    for (auto& c : components_) c->grants_changed(before, held_, cause);
     if (on_status_change) on_status_change();
 }
 
-void Daemon::apply_host_limits(GrantsSnapshot& next) {
+void Daemon::apply_host_limits(HeldGrants& next) {
     BoundedGrants bounded = apply_limits(next.received, config_.policy.limits);
     next.grants = std::move(bounded.grants);
     next.refused = std::move(bounded.refused);
     next.limit_notes = std::move(bounded.notes);
-    const auto& known = snapshot_.limit_notes;
+    const auto& known = held_.limit_notes;
     for (const LimitNote& n : next.limit_notes) {
         if (std::find(known.begin(), known.end(), n) != known.end()) continue;
         const auto g = std::find_if(next.received.begin(), next.received.end(),
@@ -291,14 +291,14 @@ void Daemon::apply_host_limits(GrantsSnapshot& next) {
 }
 
 void Daemon::refresh_time(ChangeCause cause) {
-    GrantsSnapshot same = snapshot_;
+    HeldGrants same = held_;
     install(std::move(same), cause);
 }
 
 std::vector<Grant> Daemon::effective_grants() const {
-    if (!snapshot_.have_bundle) return {};
-    if (snapshot_.stale && config_.policy.stale_policy == HostPolicy::StalePolicy::Suspend) return {};
-    return snapshot_.grants;
+    if (!held_.have_bundle) return {};
+    if (held_.stale && config_.policy.stale_policy == HostPolicy::StalePolicy::Suspend) return {};
+    return held_.grants;
 }
 
 void Daemon::publish_all() {
@@ -323,12 +323,12 @@ void Daemon::schedule_next_change() {
     auto consider = [&](UnixTime t) {
         if (t > now && (!next || t < *next)) next = t;
     };
-    if (snapshot_.have_bundle) {
-        for (const auto& g : snapshot_.grants) {
+    if (held_.have_bundle) {
+        for (const auto& g : held_.grants) {
             consider(g.not_before);
             consider(g.not_after);
         }
-        if (!snapshot_.stale) consider(snapshot_.expires_at + 1);  // stale once now > expires_at
+        if (!held_.stale) consider(held_.expires_at + 1);  // stale once now > expires_at
     }
     const std::vector<Grant> grants = effective_grants();
     for (auto& p : publishers_)
@@ -342,11 +342,11 @@ void Daemon::schedule_next_change() {
 
 GrantView Daemon::view() const {
     GrantView v;
-    v.have_bundle = snapshot_.have_bundle;
-    v.stale = snapshot_.have_bundle && snapshot_.expires_at < deps_.loop.now();
-    v.grants = &snapshot_.grants;
-    v.refused = &snapshot_.refused;
-    v.limit_notes = &snapshot_.limit_notes;
+    v.have_bundle = held_.have_bundle;
+    v.stale = held_.have_bundle && held_.expires_at < deps_.loop.now();
+    v.grants = &held_.grants;
+    v.refused = &held_.refused;
+    v.limit_notes = &held_.limit_notes;
     return v;
 }
 
@@ -386,10 +386,10 @@ Decision Daemon::decide_for(const AccessRequest& request, bool* managed_out, Loc
 
 std::string Daemon::status_line() const {
     std::string s;
-    if (!snapshot_.have_bundle) s = "no grants bundle yet";
+    if (!held_.have_bundle) s = "no grants bundle yet";
     else
-        s = "revision " + std::to_string(snapshot_.revision) + ", " + std::to_string(snapshot_.grants.size()) + " grant(s)" +
-            (snapshot_.stale ? ", STALE" : "");
+        s = "revision " + std::to_string(held_.revision) + ", " + std::to_string(held_.grants.size()) + " grant(s)" +
+            (held_.stale ? ", STALE" : "");
     const SyncStatus& st = sync_->status();
     if (!st.last_result.empty()) s += "; authority: " + st.last_result;
     return s;

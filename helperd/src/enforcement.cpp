@@ -5,7 +5,7 @@
 #include <jit/enforce/procfs.hpp>
 #include <jit/helperd/daemon.hpp>
 #include <jit/local_account.hpp>
-#include <jit/nss_publisher.hpp>
+#include <jit/nss_user_db.hpp>
 #include <jit/set_aside.hpp>
 
 #include <systemd/sd-bus.h>
@@ -40,7 +40,7 @@ EnforcerOptions options_from(const Config& c) {
     return o;
 }
 
-std::optional<uid_t> uid_of(const GrantsSnapshot& g, const std::string& user) {
+std::optional<uid_t> uid_of(const HeldGrants& g, const std::string& user) {
     for (const Grant& gr : g.grants)
         if (gr.user == user && gr.uid) return *gr.uid;
     // Any passwd line length (a fixed 4 KiB buffer made a long entry's uid 0:
@@ -60,7 +60,7 @@ public:
     std::optional<bool> alive(const Session& s) override { return proc_.alive(s); }
     bool list(Listed done) override {
         std::vector<Session> out;
-        const ProcSnapshot snap = ProcSnapshot::read();
+        const ProcTable snap = ProcTable::read();
         for (const ProcInfo& p : snap.all()) {
             if (p.kernel_thread || p.state == 'Z' || p.sid != p.pid || p.ruid < 1000 || !p.owned_by(p.ruid)) continue;
             std::optional<std::string> name = jit::user_name_of(p.ruid);
@@ -88,7 +88,7 @@ private:
 // records them for retention).
 class EnforceComponent final : public Component, public SessionTable {
 public:
-    EnforceComponent(Daemon& daemon, std::shared_ptr<const nss::Publisher> homes)
+    EnforceComponent(Daemon& daemon, std::shared_ptr<const nss::UserDb> homes)
         : daemon_(daemon), homes_(std::move(homes)), clock_(daemon.loop()) {}
     ~EnforceComponent() override {
         cancel_timers();
@@ -170,21 +170,21 @@ public:
         return Ok{};
     }
 
-    void grants_changed(const GrantsSnapshot&, const GrantsSnapshot& now, ChangeCause) override {
+    void grants_changed(const HeldGrants&, const HeldGrants& now, ChangeCause) override {
         GrantsUpdate u;
         u.have_bundle = now.have_bundle;
         u.grants = now.grants;
         u.revoked = now.revoked;
         u.revision = now.revision;
         u.suspended = now.stale && daemon_.config().policy.stale_policy == HostPolicy::StalePolicy::Suspend;
-        snapshot_ = now;
+        held_ = now;
         enforcer_->update_grants(std::move(u));
     }
 
     std::string open(const SessionInfo& s) override {
         SessionOpen o;
         o.user = s.user;
-        o.uid = uid_of(snapshot_, s.user).value_or(0);
+        o.uid = uid_of(held_, s.user).value_or(0);
         o.service = s.service;
         o.tty = s.tty;
         o.rhost = s.rhost;
@@ -268,7 +268,7 @@ private:
                                            });
     }
 
-    // The home at the first session, with the uid and path the NSS snapshot
+    // The home at the first session, with the uid and path the JIT user database
     // gives the user (nss.create_home).
     void make_home(const std::string& user) {
         if (!homes_ || !daemon_.config().nss.create_home) return;
@@ -276,7 +276,7 @@ private:
     }
 
     Daemon& daemon_;
-    std::shared_ptr<const nss::Publisher> homes_;
+    std::shared_ptr<const nss::UserDb> homes_;
     LoopClock clock_;
     sd_bus* bus_ = nullptr;
     PidfdSignaller signaller_;
@@ -285,7 +285,7 @@ private:
     std::unique_ptr<Terminator> terminator_;
     std::unique_ptr<SessionProber> prober_;
     std::unique_ptr<Enforcer> enforcer_;
-    GrantsSnapshot snapshot_;
+    HeldGrants held_;
     Loop::TimerId wake_timer_ = 0, grace_timer_ = 0;
     Loop::TimerId clock_watch_ = 0;
     bool stopped_ = false;
@@ -293,7 +293,7 @@ private:
 
 }  // namespace
 
-Status add_enforcement(Daemon& daemon, std::shared_ptr<const nss::Publisher> homes) {
+Status add_enforcement(Daemon& daemon, std::shared_ptr<const nss::UserDb> homes) {
     auto c = std::make_unique<EnforceComponent>(daemon, std::move(homes));
     if (auto st = c->init(); !st) return make_error(st.error().code, "enforcement: " + st.error().message);
     daemon.set_session_table(*c);

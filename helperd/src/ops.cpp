@@ -94,19 +94,19 @@ Json::Value Daemon::status_json() {
     s["authority_url"] = config_.authority.url;
     s["started_at"] = Json::Int64(started_at_);
     s["now"] = Json::Int64(now);
-    s["have_bundle"] = snapshot_.have_bundle;
-    s["revision"] = Json::Int64(snapshot_.revision);
-    s["issued_at"] = Json::Int64(snapshot_.issued_at);
-    s["expires_at"] = Json::Int64(snapshot_.expires_at);
-    s["accepted_at"] = Json::Int64(snapshot_.accepted_at);
-    s["stale"] = snapshot_.have_bundle && now > snapshot_.expires_at;
+    s["have_bundle"] = held_.have_bundle;
+    s["revision"] = Json::Int64(held_.revision);
+    s["issued_at"] = Json::Int64(held_.issued_at);
+    s["expires_at"] = Json::Int64(held_.expires_at);
+    s["accepted_at"] = Json::Int64(held_.accepted_at);
+    s["stale"] = held_.have_bundle && now > held_.expires_at;
     s["stale_policy"] = config_.policy.stale_policy == HostPolicy::StalePolicy::Suspend ? "suspend" : "honour";
     Json::UInt64 active = 0;
-    for (const auto& g : snapshot_.grants)
+    for (const auto& g : held_.grants)
         if (g.active_at(now)) ++active;
-    s["grants_total"] = Json::UInt64(snapshot_.grants.size());
+    s["grants_total"] = Json::UInt64(held_.grants.size());
     s["grants_active"] = active;
-    s["grants_refused"] = Json::UInt64(snapshot_.refused.size());
+    s["grants_refused"] = Json::UInt64(held_.refused.size());
     const SyncStatus& st = sync_->status();
     Json::Value sync(Json::objectValue);
     sync["last_attempt"] = Json::Int64(st.last_attempt);
@@ -157,11 +157,11 @@ Json::Value Daemon::grants_json(const std::optional<std::string>& only_user) {
     const UnixTime now = deps_.loop.now();
     Json::Value out(Json::objectValue);
     out["now"] = Json::Int64(now);
-    out["revision"] = Json::Int64(snapshot_.revision);
-    out["have_bundle"] = snapshot_.have_bundle;
-    out["stale"] = snapshot_.have_bundle && now > snapshot_.expires_at;
+    out["revision"] = Json::Int64(held_.revision);
+    out["have_bundle"] = held_.have_bundle;
+    out["stale"] = held_.have_bundle && now > held_.expires_at;
     Json::Value list(Json::arrayValue);
-    for (const auto& g : snapshot_.grants) {
+    for (const auto& g : held_.grants) {
         if (only_user && g.user != *only_user) continue;
         Json::Value j(Json::objectValue);
         j["id"] = g.id;
@@ -190,19 +190,19 @@ Json::Value Daemon::grants_json(const std::optional<std::string>& only_user) {
         Json::Value ap(Json::arrayValue);
         for (const auto& a : g.approved_by) ap.append(a);
         j["approved_by"] = ap;
-        j["limits"] = limits_json(snapshot_.limit_notes, g.id);
+        j["limits"] = limits_json(held_.limit_notes, g.id);
         list.append(j);
     }
     out["grants"] = list;
     Json::Value refused(Json::arrayValue);
-    for (const auto& g : snapshot_.refused) {
+    for (const auto& g : held_.refused) {
         if (only_user && g.user != *only_user) continue;
         Json::Value j(Json::objectValue);
         j["id"] = g.id;
         j["user"] = g.user;
         j["not_before"] = Json::Int64(g.not_before);
         j["not_after"] = Json::Int64(g.not_after);
-        j["limits"] = limits_json(snapshot_.limit_notes, g.id);
+        j["limits"] = limits_json(held_.limit_notes, g.id);
         refused.append(j);
     }
     out["refused"] = refused;
@@ -303,7 +303,7 @@ void Daemon::op_check(const ipc::Message& req, const Peer& peer, bool with_audit
         std::optional<std::uint32_t> uid;
         if (!d.grant_id.empty()) {
             e.add(std::string(field::kGrantId), d.grant_id).add(std::string(field::kNotAfter), d.not_after);
-            for (const auto& g : snapshot_.grants)
+            for (const auto& g : held_.grants)
                 if (g.id == d.grant_id) {
                     if (!g.ticket.empty()) e.add(std::string(field::kTicket), g.ticket);
                     std::string ap;
@@ -316,7 +316,7 @@ void Daemon::op_check(const ipc::Message& req, const Peer& peer, bool with_audit
         // A uid the host allocated (no uid in the grant): from the account the decision looked up.
         if (!uid) uid = account.uid;
         if (uid) e.add(std::string(field::kUid), std::int64_t(*uid));
-        e.add(std::string(field::kRevision), snapshot_.revision);
+        e.add(std::string(field::kRevision), held_.revision);
         deps_.audit.emit(e);
     }
 }
@@ -403,7 +403,7 @@ void Daemon::op_request(const ipc::Message& req, const Peer& peer, Reply reply) 
         const UnixTime now = deps_.loop.now();
         const std::string named = ipc::get(req, "grant");
         std::vector<std::string> mine;
-        for (const auto& g : snapshot_.grants)
+        for (const auto& g : held_.grants)
             if (g.user == *user && g.active_at(now)) mine.push_back(g.id);
         if (!named.empty()) {
             if (std::find(mine.begin(), mine.end(), named) == mine.end())

@@ -1,6 +1,6 @@
 #include <jit/helperd/publishers.hpp>
 
-#include <jit/nss_publisher.hpp>
+#include <jit/nss_user_db.hpp>
 #include <jit/rights.hpp>
 
 #include <jit/set_aside.hpp>
@@ -37,7 +37,7 @@ private:
 // enforcement adapter (uid and path of a home made at the first session).
 class NssAdapter final : public Publisher {
 public:
-    NssAdapter(std::shared_ptr<nss::Publisher> p, audit::Sink& audit) : p_(std::move(p)), alerts_(audit) {}
+    NssAdapter(std::shared_ptr<nss::UserDb> p, audit::Sink& audit) : p_(std::move(p)), alerts_(audit) {}
     const char* name() const override { return "nss"; }
     Status publish(const std::vector<Grant>& grants, UnixTime now) override {
         auto st = p_->publish(grants, now);
@@ -56,7 +56,7 @@ public:
     bool manages(const std::string& user) override { return p_->manages(user); }
 
 private:
-    std::shared_ptr<nss::Publisher> p_;
+    std::shared_ptr<nss::UserDb> p_;
     AlertOnce alerts_;
 };
 
@@ -152,7 +152,7 @@ private:
 
 }  // namespace
 
-Result<std::shared_ptr<nss::Publisher>> add_standard_publishers(Daemon& daemon, const std::string& visudo) {
+Result<std::shared_ptr<nss::UserDb>> add_standard_publishers(Daemon& daemon, const std::string& visudo) {
     const Config& c = daemon.config();
     nss::NssPolicy pol;
     pol.db_path = c.nss.db_path;
@@ -178,16 +178,16 @@ Result<std::shared_ptr<nss::Publisher>> add_standard_publishers(Daemon& daemon, 
                                     .add(std::string(field::kAlert), "recording.shell_missing")
                                     .add(std::string(field::kPath), c.recording.shell));
     }
-    auto p = nss::Publisher::open(pol);
+    auto p = nss::UserDb::open(pol);
     if (!p && p.error().code == "nss.state") {
         daemon.audit().emit(audit::set_aside(nss::uid_state_path(pol), p.error().message,
                                              "uid allocations rebuilt from the published NSS snapshot " + pol.db_path +
                                                  " (users in it keep their uids; others get new ones)",
                                              daemon.loop().now()));
-        p = nss::Publisher::open(pol);
+        p = nss::UserDb::open(pol);
     }
     if (!p) return make_error("nss", "NSS publisher: " + p.error().message);
-    auto shared = std::make_shared<nss::Publisher>(std::move(*p));
+    auto shared = std::make_shared<nss::UserDb>(std::move(*p));
     daemon.add_publisher(std::make_unique<NssAdapter>(shared, daemon.audit()));
     if (!c.sudoers_path.empty()) daemon.add_publisher(std::make_unique<SudoersAdapter>(c.sudoers_path, visudo, daemon.audit(), daemon.loop()));
     return shared;

@@ -1,6 +1,7 @@
 // Pure access decisions (see decision.hpp for the rules, docs/pam.md for the
 // user-visible messages).
 #include <jit/decision.hpp>
+#include <jit/ruling_grant.hpp>
 
 #include <algorithm>
 #include <ctime>
@@ -185,26 +186,29 @@ Decision decide_bounded(const AccessRequest& req, const GrantView& view, const H
         return make(Verdict::Deny, "stale",
                     prefix + "grants are stale (no recent update from the authority); access is suspended");
 
-    const Grant* allow = nullptr;      // fitting and active: latest not_after
-    const Grant* misfit = nullptr;     // active but not fitting: latest not_after
+    // Fitting and active: the ruling grant (jit/ruling_grant.hpp).
+    const Grant* allow =
+        ruling_grant(*view.grants, req.user, req.now, [&](const Grant& g) { return fits(g, req) == Fit::Yes; });
+    const Grant* misfit = nullptr;     // active but not fitting: latest not_after (ties: smallest id)
     Fit misfit_kind = Fit::NoLogin;
-    const Grant* upcoming = nullptr;   // fitting, later: earliest not_before
-    const Grant* ended = nullptr;      // fitting, ended: latest not_after
+    const Grant* upcoming = nullptr;   // fitting, later: earliest not_before (ties: smallest id)
+    const Grant* ended = nullptr;      // fitting, ended: latest not_after (ties: smallest id)
     for (const Grant& g : *view.grants) {
+        if (allow) break;  // nothing below is needed
         if (g.user != req.user) continue;
         const Fit f = fits(g, req);
         const bool active = g.active_at(req.now);
-        if (active && f == Fit::Yes) {
-            if (!allow || g.not_after > allow->not_after) allow = &g;
-        } else if (active) {
+        if (active) {
             // A run_as mismatch explains more than "no sudo at all": prefer it.
             const bool better = !misfit || (f == Fit::RunAs && misfit_kind != Fit::RunAs) ||
-                                (f == misfit_kind && g.not_after > misfit->not_after);
+                                (f == misfit_kind && rules_over(g, *misfit));
             if (better) { misfit = &g; misfit_kind = f; }
         } else if (f == Fit::Yes && g.not_before > req.now) {
-            if (!upcoming || g.not_before < upcoming->not_before) upcoming = &g;
+            if (!upcoming || g.not_before < upcoming->not_before ||
+                (g.not_before == upcoming->not_before && g.id < upcoming->id))
+                upcoming = &g;
         } else if (f == Fit::Yes) {
-            if (!ended || g.not_after > ended->not_after) ended = &g;
+            if (!ended || rules_over(g, *ended)) ended = &g;
         }
     }
 

@@ -1,5 +1,6 @@
 // Unit tests for the pure access decision (policy/include/jit/decision.hpp).
 #include <jit/decision.hpp>
+#include <jit/test/grants.hpp>
 
 #include <gtest/gtest.h>
 
@@ -12,6 +13,8 @@ using jit::AccessKind;
 using jit::Decision;
 using jit::Grant;
 using jit::Verdict;
+using jit::test::grant;
+using jit::test::sudo_grant;
 
 // 2026-11-27 14:00:00 UTC
 constexpr jit::UnixTime kNoon2 = 1795788000;
@@ -26,22 +29,6 @@ protected:
         policy.break_glass_users = {"breakglass"};
         view.have_bundle = true;
         view.grants = &grants;
-    }
-
-    static Grant grant(std::string id, std::string user, jit::UnixTime nb, jit::UnixTime na, bool login = true) {
-        Grant g;
-        g.id = std::move(id);
-        g.user = std::move(user);
-        g.not_before = nb;
-        g.not_after = na;
-        g.login = login;
-        return g;
-    }
-    static Grant sudo_grant(std::string id, std::string user, jit::UnixTime nb, jit::UnixTime na,
-                            std::string run_as = "root") {
-        Grant g = grant(std::move(id), std::move(user), nb, na, false);
-        g.sudo = jit::SudoRule{std::move(run_as), {"ALL"}};
-        return g;
     }
 
     Decision ask(std::string user, AccessKind kind, jit::UnixTime now, std::string run_as = "", bool managed = true) {
@@ -102,6 +89,27 @@ TEST_F(DecisionTest, NotYetPicksEarliestUpcoming) {
     EXPECT_EQ(d.reason, "not_yet");
     EXPECT_EQ(d.grant_id, "g-soon");
     EXPECT_EQ(d.message, "jitlogin: login window opens at 14:47 (in 47 min), grant g-soon");
+}
+
+// Two fitting grants ending at the same second: the decision names the ruling
+// one (the smallest id), as enforcement and NSS do, whatever the bundle's
+// order. It used to name whichever the bundle listed first.
+TEST_F(DecisionTest, TiesNameTheSmallestIdWhateverTheBundleOrder) {
+    for (bool reversed : {false, true}) {
+        grants = {grant("g-b", "alice", kNoon2 - 600, kNoon2 + 3600), grant("g-a", "alice", kNoon2 - 60, kNoon2 + 3600)};
+        if (reversed) std::swap(grants[0], grants[1]);
+        EXPECT_EQ(ask("alice", AccessKind::Login, kNoon2).grant_id, "g-a") << reversed;
+        grants = {grant("g-b", "alice", kNoon2 + 60, kNoon2 + 3600), grant("g-a", "alice", kNoon2 + 60, kNoon2 + 600)};
+        if (reversed) std::swap(grants[0], grants[1]);
+        EXPECT_EQ(ask("alice", AccessKind::Login, kNoon2).grant_id, "g-a") << "not_yet " << reversed;
+        grants = {grant("g-b", "alice", kNoon2 - 600, kNoon2 - 60), grant("g-a", "alice", kNoon2 - 900, kNoon2 - 60)};
+        if (reversed) std::swap(grants[0], grants[1]);
+        EXPECT_EQ(ask("alice", AccessKind::Login, kNoon2).grant_id, "g-a") << "window_ended " << reversed;
+        grants = {grant("g-b", "alice", kNoon2 - 600, kNoon2 + 60, false),
+                  grant("g-a", "alice", kNoon2 - 900, kNoon2 + 60, false)};
+        if (reversed) std::swap(grants[0], grants[1]);
+        EXPECT_EQ(ask("alice", AccessKind::Login, kNoon2).grant_id, "g-a") << "no_login " << reversed;
+    }
 }
 
 TEST_F(DecisionTest, NoGrantNamesUserHostAndHint) {

@@ -64,7 +64,7 @@ TEST(ProcStat, TerminalsFromTtyNr) {
     ProcInfo other = shell;
     other.pid = 12;
     other.tty_nr = (4 << 8) | 2;
-    auto snap = ProcSnapshot::from({leader, shell, other}, "/nonexistent");
+    auto snap = ProcTable::from({leader, shell, other}, "/nonexistent");
     Session s;
     s.key = "k";
     s.uid = 2000;
@@ -114,7 +114,7 @@ protected:
             reap_all();
             bool any = false;
             for (pid_t p : which) {
-                auto snap = ProcSnapshot::read();
+                auto snap = ProcTable::read();
                 any = any || snap.find(p) != nullptr;
             }
             if (!any) return;
@@ -292,7 +292,7 @@ TEST_F(ProcessTree, FindsTheSessionsProcessesAndKillsOnlyThose) {
     Session staying = session_of(pids[Leader2], "staying");
     ASSERT_NE(target.pid_start, 0u);
 
-    auto found = discover_session_processes(ProcSnapshot::read(), target, {staying}, options());
+    auto found = discover_session_processes(ProcTable::read(), target, {staying}, options());
     std::map<pid_t, FoundBy> by;
     for (const auto& f : found) by[f.pid] = f.by;
     EXPECT_EQ(by[pids[Leader]], FoundBy::Leader);
@@ -327,7 +327,7 @@ TEST_F(ProcessTree, FindsTheSessionsProcessesAndKillsOnlyThose) {
     ASSERT_TRUE(test::step(term, &Terminator::kill, target, {staying}).ok());
     for (const auto& [pid, s] : sig.sent) EXPECT_NE(std::find(victims.begin(), victims.end(), pid), victims.end()) << pid;
 
-    auto after = ProcSnapshot::read();
+    auto after = ProcTable::read();
     for (pid_t v : victims) EXPECT_EQ(after.find(v), nullptr) << "still running: " << v;
     for (int survivor : {Before, Leader2, Shell2, Orphan2})
         if (pids.count(survivor)) {
@@ -364,7 +364,7 @@ TEST_F(ProcessTree, HardStepFindsWhatTheSessionForkedAfterItsLeaderDied) {
     EXPECT_TRUE(term.alive_now(target, {}, false));
     ASSERT_TRUE(test::step(term, &Terminator::kill, target, {}).ok());
     wait_gone({pids[Shell], pids[Job]});
-    auto after = ProcSnapshot::read();
+    auto after = ProcTable::read();
     EXPECT_EQ(after.find(pids[Shell]), nullptr);
     EXPECT_EQ(after.find(pids[Job]), nullptr) << "forked after the polite step and missed";
     ::close(go[0]);
@@ -375,10 +375,10 @@ TEST_F(ProcessTree, RecycledLeaderPidIsNotTheSession) {
     pid_t leader = spawn([] { hang(); });
     Session s = session_of(leader, "k");
     s.pid_start += 1;  // as if the pid now belonged to another process
-    EXPECT_TRUE(discover_session_processes(ProcSnapshot::read(), s, {}, options()).empty());
+    EXPECT_TRUE(discover_session_processes(ProcTable::read(), s, {}, options()).empty());
     RecordingSignaller sig;
     EXPECT_TRUE(sig.real.send(leader, s.pid_start, SIGKILL).ok());  // refused silently: not the same process
-    EXPECT_NE(ProcSnapshot::read().find(leader), nullptr);
+    EXPECT_NE(ProcTable::read().find(leader), nullptr);
     pids[0] = leader;
 }
 
@@ -417,7 +417,7 @@ TEST_F(ProcessTree, NothingBelowMinUidIsEverTaken) {
     Session s = session_of(leader, "k");
     DiscoveryOptions o;
     o.min_uid = uid + 1;
-    EXPECT_TRUE(discover_session_processes(ProcSnapshot::read(), s, {}, o).empty());
+    EXPECT_TRUE(discover_session_processes(ProcTable::read(), s, {}, o).empty());
 }
 
 }  // namespace

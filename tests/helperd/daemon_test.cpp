@@ -30,7 +30,7 @@ struct RecordingComponent final : Component {
         bool stale;
     };
     std::vector<Change>* changes;
-    void grants_changed(const GrantsSnapshot&, const GrantsSnapshot& now, ChangeCause cause) override {
+    void grants_changed(const HeldGrants&, const HeldGrants& now, ChangeCause cause) override {
         changes->push_back({cause, now.grants.size(), now.stale});
     }
 };

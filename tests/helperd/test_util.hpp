@@ -1,5 +1,5 @@
 // Helpers for the jit-helperd tests: an Ed25519 signer, payload/envelope
-// builders, a fake transport, fake accounts and a temp directory.
+// builders, a fake transport and fake accounts.
 #pragma once
 
 #include <jit/base64.hpp>
@@ -7,6 +7,7 @@
 #include <jit/enforce/session.hpp>
 #include <jit/helperd/daemon.hpp>
 #include <jit/helperd/transport.hpp>
+#include <jit/test/temp_dir.hpp>  // TempDir (tests/support)
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -205,22 +206,5 @@ inline void add_daemon_accounts(FakeAccounts& accounts) {
     accounts.users["dave"] = LocalAccount{1001, {"dave"}};
     accounts.users["root"] = LocalAccount{0, {"root"}};
 }
-
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "jit-helperd-test.XXXXXX").string();
-        if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp");
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
 
 }  // namespace jit::test

@@ -1,4 +1,4 @@
-// jit-nss-publish-tool: publishes an NSS snapshot with the real Publisher,
+// jit-nss-publish-tool: publishes an NSS snapshot with the real UserDb,
 // for the script-level tests and the benchmarks (never installed).
 //
 //   jit_nss_publish_tool --db F --state-dir D --now T [--retention S]
@@ -11,7 +11,7 @@
 // success, 1 on error, 2 on usage.
 #include <jit/bundle.hpp>
 #include <jit/enforce/home.hpp>
-#include <jit/nss_publisher.hpp>
+#include <jit/nss_user_db.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
         }
     }
 
-    auto pub = jit::nss::Publisher::open(policy);
+    auto pub = jit::nss::UserDb::open(policy);
     if (!pub) {
         std::cerr << "open: " << pub.error().code << ": " << pub.error().message << "\n";
         return 1;

@@ -1,7 +1,9 @@
-// Shared helpers for the NSS tests: temp directories and snapshot files.
+// Shared helpers for the NSS tests: snapshot files.
 #pragma once
 
 #include "snapshot_writer.hpp"
+
+#include <jit/test/temp_dir.hpp>
 
 #include <gtest/gtest.h>
 
@@ -14,27 +16,7 @@
 
 namespace jit::nss::test {
 
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = "/tmp/jit-nss-test.XXXXXX";
-        char* p = ::mkdtemp(tmpl.data());
-        if (p == nullptr) std::abort();
-        path_ = p;
-        ::chmod(path_.c_str(), 0755);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const std::string& path() const { return path_; }
-    std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
-private:
-    std::string path_;
-};
+using jit::test::TempDir;
 
 inline void write_text(const std::string& path, const std::string& text, mode_t mode = 0644) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);

@@ -3,6 +3,8 @@
 // daemon. What an application sees: return codes and conversation messages.
 #include "fake_daemon.hpp"
 
+#include <jit/test/temp_dir.hpp>
+
 #include <security/pam_appl.h>
 
 #include <gtest/gtest.h>
@@ -34,15 +36,6 @@ int converse(int n, const pam_message** msg, pam_response** resp, void* data) {
 
 class PamModule : public ::testing::Test {
 protected:
-    void SetUp() override {
-        char tmpl[] = "/tmp/jit-pam-confdir-XXXXXX";
-        ASSERT_NE(mkdtemp(tmpl), nullptr);
-        confdir = tmpl;
-    }
-    void TearDown() override {
-        std::string cmd = "rm -rf '" + confdir + "'";
-        ASSERT_EQ(std::system(cmd.c_str()), 0);
-    }
     void service(const std::string& name, const std::string& text) {
         std::ofstream f(confdir + "/" + name);
         f << text;
@@ -69,7 +62,8 @@ protected:
         pam_end(pamh, rc);
         return rc;
     }
-    std::string confdir;
+    jit::test::TempDir tmp{"jit-pam-confdir"};
+    std::string confdir = tmp.path();
 };
 
 TEST_F(PamModule, AllowTellsTheUserWhenAccessEnds) {

@@ -1,6 +1,7 @@
 #include "test_signer.hpp"
 
 #include <jit/bundle.hpp>
+#include <jit/test/temp_dir.hpp>
 
 #include <gtest/gtest.h>
 
@@ -171,18 +172,13 @@ TEST(TrustedKeys, AcceptsOnlyEd25519PemKeys) {
 
 class TrustedKeyDir : public ::testing::Test {
 protected:
-    void SetUp() override {
-        char tmpl[] = "/tmp/jit-keys-XXXXXX";
-        ASSERT_NE(mkdtemp(tmpl), nullptr);
-        dir_ = tmpl;
-    }
-    void TearDown() override { fs::remove_all(dir_); }
     void write(const std::string& name, const std::string& text, mode_t mode = 0644) {
         const fs::path p = fs::path(dir_) / name;
         std::ofstream(p) << text;
         ASSERT_EQ(chmod(p.c_str(), mode), 0);
     }
-    std::string dir_;
+    jit::test::TempDir tmp_{"jit-keys"};
+    std::string dir_ = tmp_.path();
 };
 
 TEST_F(TrustedKeyDir, LoadsEveryPubFileByName) {

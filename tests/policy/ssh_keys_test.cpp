@@ -1,6 +1,7 @@
 // What sshd gets from the grants: key lines and principals, only inside a
 // login window, each bounded by expiry-time, malformed lines left out.
 #include <jit/ssh_keys.hpp>
+#include <jit/test/grants.hpp>
 
 #include <gtest/gtest.h>
 
@@ -12,12 +13,7 @@ const std::string kKeyNoComment = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHiFI+gda
 constexpr UnixTime T0 = 1'800'000'000;  // 2027-01-15 08:00:00 UTC
 
 Grant grant(std::string id, std::string user, UnixTime nb, UnixTime na, std::vector<std::string> keys, bool login = true) {
-    Grant g;
-    g.id = std::move(id);
-    g.user = std::move(user);
-    g.not_before = nb;
-    g.not_after = na;
-    g.login = login;
+    Grant g = test::grant(std::move(id), std::move(user), nb, na, login);
     g.ssh_authorized_keys = std::move(keys);
     return g;
 }

@@ -1,5 +1,7 @@
 // Sudoers drop-in rendering and publishing (helperd/rights).
 #include <jit/rights.hpp>
+#include <jit/test/grants.hpp>
+#include <jit/test/temp_dir.hpp>
 
 #include <gtest/gtest.h>
 
@@ -17,12 +19,7 @@ constexpr jit::UnixTime kT0 = 1795784400;
 
 jit::Grant sudo_grant(std::string id, std::string user, std::vector<std::string> cmds, std::string run_as = "root",
                       jit::UnixTime nb = kT0, jit::UnixTime na = kT0 + 9000) {
-    jit::Grant g;
-    g.id = std::move(id);
-    g.user = std::move(user);
-    g.login = true;
-    g.not_before = nb;
-    g.not_after = na;
+    jit::Grant g = jit::test::grant(std::move(id), std::move(user), nb, na);
     g.sudo = jit::SudoRule{std::move(run_as), std::move(cmds)};
     return g;
 }
@@ -138,17 +135,11 @@ TEST(RenderSudoers, GrantWithNothingRenderableOrBadNamesIsLeftOut) {
 class PublishTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        char tmpl[] = "/tmp/jit-rights-test-XXXXXX";
-        ASSERT_NE(mkdtemp(tmpl), nullptr);
-        dir = tmpl;
         path = dir + "/jitlogin";
         opts.chown_root = geteuid() == 0;
     }
-    void TearDown() override {
-        std::string cmd = "rm -rf '" + dir + "'";
-        ASSERT_EQ(std::system(cmd.c_str()), 0);
-    }
-    std::string dir, path;
+    jit::test::TempDir tmp{"jit-rights-test"};
+    std::string dir = tmp.path(), path;
     jit::rights::PublishOptions opts;
 };
 

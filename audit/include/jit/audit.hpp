@@ -1,9 +1,10 @@
 // Structured audit events (docs/audit.md). One event per decision or state
 // change; each type has a stable MESSAGE_ID. Callers never format log lines.
 //
-// This library is linked into pam_jit.so as well as the daemon and jitctl:
-// no iostreams, no global constructors, no threads, no exceptions escaping
-// emit().
+// Linked into jit-helperd (with its enforcement and upload libraries) and,
+// through jit_audit_reader, into jitctl; not into pam_jit.so, which reports
+// through the daemon. No iostreams, no global constructors, no threads, no
+// exceptions escaping emit().
 #pragma once
 
 #include <cstdint>
@@ -163,17 +164,6 @@ private:
     int fd_;
 };
 
-// syslog(3) with LOG_AUTHPRIV, same line format as StderrSink (for pam_jit.so
-// on a host without journald, where stderr belongs to sshd/sudo).
-class SyslogSink final : public Sink {
-public:
-    explicit SyslogSink(std::string identifier);
-    void emit(const Event& event) noexcept override;
-
-private:
-    std::string identifier_;
-};
-
 // Keeps every event in memory (tests).
 class RecordingSink final : public Sink {
 public:
@@ -183,16 +173,13 @@ public:
     std::vector<Event> events;
 };
 
-// Formats the StderrSink/SyslogSink line (without the identifier prefix).
+// Formats the StderrSink line (without the identifier prefix).
 std::string format_line(const Event& event);
 
 inline constexpr std::string_view kJournalSocket = "/run/systemd/journal/socket";
 
-enum class Fallback { Stderr, Syslog };
-
-// The journal when `journal_socket` is a socket, otherwise StderrSink (daemon)
-// or SyslogSink (PAM module). Never returns null.
-std::unique_ptr<Sink> make_default_sink(std::string identifier, Fallback fallback = Fallback::Stderr,
-                                        std::string_view journal_socket = kJournalSocket);
+// The journal when `journal_socket` is a socket (StderrSink its fallback),
+// otherwise StderrSink. Never returns null.
+std::unique_ptr<Sink> make_default_sink(std::string identifier, std::string_view journal_socket = kJournalSocket);
 
 }  // namespace jit::audit

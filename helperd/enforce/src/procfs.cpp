@@ -1,4 +1,4 @@
-// /proc snapshot and fallback session-process discovery (docs/enforcement.md).
+// Reading /proc, and the fallback session-process discovery (docs/enforcement.md).
 #include <jit/enforce/procfs.hpp>
 
 #include <dirent.h>
@@ -67,15 +67,15 @@ using Attribution = std::map<pid_t, FoundBy>;
 // Rules 1-3 of docs/enforcement.md for one session: the registered leader, its
 // descendants of the user, and the user's processes sharing a session id or
 // process group, or the SSH_CONNECTION / XDG_SESSION_ID of the session.
-Attribution attribute(const ProcSnapshot& snap, const Session& s, const DiscoveryOptions& opts,
+Attribution attribute(const ProcTable& procs, const Session& s, const DiscoveryOptions& opts,
                       const std::vector<FoundProcess>& seeds = {}) {
     Attribution found;
     const uid_t u = s.uid;
     if (u < opts.min_uid || s.pid <= 1 || s.pid_start == 0) return found;
-    const ProcInfo* leader = snap.find(s.pid);
+    const ProcInfo* leader = procs.find(s.pid);
     if (leader && leader->start == s.pid_start) found[s.pid] = FoundBy::Leader;  // else gone, or the pid was reused
     for (const FoundProcess& f : seeds) {
-        const ProcInfo* p = snap.find(f.pid);
+        const ProcInfo* p = procs.find(f.pid);
         if (p && p->start == f.start && p->owned_by(u) && !found.count(f.pid)) found[f.pid] = f.by;
     }
     if (found.empty()) return found;
@@ -89,7 +89,7 @@ Attribution attribute(const ProcSnapshot& snap, const Session& s, const Discover
             pid_t p = stack.back();
             stack.pop_back();
             if (!seen.insert(p).second) continue;
-            for (const ProcInfo* c : snap.children(p)) {
+            for (const ProcInfo* c : procs.children(p)) {
                 if (c->kernel_thread) continue;
                 if (c->owned_by(u) && !found.count(c->pid)) found[c->pid] = by;
                 stack.push_back(c->pid);  // walk through other users' processes (e.g. sudo) too
@@ -105,17 +105,17 @@ Attribution attribute(const ProcSnapshot& snap, const Session& s, const Discover
     for (int round = 0; round < 8; ++round) {
         std::set<pid_t> marks;
         for (const auto& [pid, by] : found) {
-            const ProcInfo* p = snap.find(pid);
+            const ProcInfo* p = procs.find(pid);
             if (!p || !p->owned_by(u)) continue;
             if (p->sid > 1) marks.insert(p->sid);
             if (p->pgid > 1) marks.insert(p->pgid);
             if (ssh_connections.size() < 16)
-                if (auto v = snap.environ_value(pid, "SSH_CONNECTION"); v && !v->empty()) ssh_connections.insert(*v);
+                if (auto v = procs.environ_value(pid, "SSH_CONNECTION"); v && !v->empty()) ssh_connections.insert(*v);
         }
         marks.erase(own_sid);
         marks.erase(own_pgid);
         std::vector<pid_t> added;
-        for (const ProcInfo& p : snap.all()) {
+        for (const ProcInfo& p : procs.all()) {
             if (p.kernel_thread || !p.owned_by(u) || found.count(p.pid)) continue;
             if (marks.count(p.sid) || marks.count(p.pgid)) {
                 found[p.pid] = FoundBy::SessionOrGroup;
@@ -124,10 +124,10 @@ Attribution attribute(const ProcSnapshot& snap, const Session& s, const Discover
             }
             bool env_match = false;
             if (!ssh_connections.empty())
-                if (auto v = snap.environ_value(p.pid, "SSH_CONNECTION"); v && ssh_connections.count(*v))
+                if (auto v = procs.environ_value(p.pid, "SSH_CONNECTION"); v && ssh_connections.count(*v))
                     env_match = true;
             if (!env_match && !s.logind_id.empty())
-                if (auto v = snap.environ_value(p.pid, "XDG_SESSION_ID"); v && *v == s.logind_id) env_match = true;
+                if (auto v = procs.environ_value(p.pid, "XDG_SESSION_ID"); v && *v == s.logind_id) env_match = true;
             if (env_match) {
                 found[p.pid] = FoundBy::Environment;
                 added.push_back(p.pid);
@@ -167,11 +167,11 @@ std::optional<ProcInfo> parse_proc_stat(std::string_view text) {
     return p;
 }
 
-ProcSnapshot ProcSnapshot::read(const std::string& proc_root) {
-    ProcSnapshot snap;
-    snap.root_ = proc_root;
+ProcTable ProcTable::read(const std::string& proc_root) {
+    ProcTable procs;
+    procs.root_ = proc_root;
     DIR* d = ::opendir(proc_root.c_str());
-    if (!d) return snap;
+    if (!d) return procs;
     while (dirent* e = ::readdir(d)) {
         pid_t pid = 0;
         if (!to_num(std::string_view(e->d_name), pid) || pid <= 0) continue;
@@ -182,34 +182,34 @@ ProcSnapshot ProcSnapshot::read(const std::string& proc_root) {
         auto p = parse_proc_stat(*stat);
         if (!p || p->pid != pid || !parse_uids("\n" + *status, *p)) continue;
         if (p->state == 'Z' || p->state == 'X') continue;  // dead: nothing to signal, nothing alive
-        snap.procs_.push_back(*p);
+        procs.procs_.push_back(*p);
     }
     ::closedir(d);
-    std::sort(snap.procs_.begin(), snap.procs_.end(), [](const ProcInfo& a, const ProcInfo& b) { return a.pid < b.pid; });
-    return snap;
+    std::sort(procs.procs_.begin(), procs.procs_.end(), [](const ProcInfo& a, const ProcInfo& b) { return a.pid < b.pid; });
+    return procs;
 }
 
-ProcSnapshot ProcSnapshot::from(std::vector<ProcInfo> procs, std::string proc_root) {
-    ProcSnapshot snap;
-    snap.root_ = std::move(proc_root);
-    snap.procs_ = std::move(procs);
-    std::sort(snap.procs_.begin(), snap.procs_.end(), [](const ProcInfo& a, const ProcInfo& b) { return a.pid < b.pid; });
-    return snap;
+ProcTable ProcTable::from(std::vector<ProcInfo> procs, std::string proc_root) {
+    ProcTable table;
+    table.root_ = std::move(proc_root);
+    table.procs_ = std::move(procs);
+    std::sort(table.procs_.begin(), table.procs_.end(), [](const ProcInfo& a, const ProcInfo& b) { return a.pid < b.pid; });
+    return table;
 }
 
-const ProcInfo* ProcSnapshot::find(pid_t pid) const {
+const ProcInfo* ProcTable::find(pid_t pid) const {
     auto it = std::lower_bound(procs_.begin(), procs_.end(), pid, [](const ProcInfo& p, pid_t v) { return p.pid < v; });
     return it != procs_.end() && it->pid == pid ? &*it : nullptr;
 }
 
-std::vector<const ProcInfo*> ProcSnapshot::children(pid_t pid) const {
+std::vector<const ProcInfo*> ProcTable::children(pid_t pid) const {
     std::vector<const ProcInfo*> out;
     for (const ProcInfo& p : procs_)
         if (p.ppid == pid && p.pid != pid) out.push_back(&p);
     return out;
 }
 
-std::optional<std::string> ProcSnapshot::environ_value(pid_t pid, std::string_view name) const {
+std::optional<std::string> ProcTable::environ_value(pid_t pid, std::string_view name) const {
     auto env = read_small(root_ + "/" + std::to_string(pid) + "/environ", kMaxEnvironBytes);
     if (!env) return std::nullopt;
     std::string_view all(*env);
@@ -236,20 +236,20 @@ const char* to_string(FoundBy by) {
     return "?";
 }
 
-std::vector<FoundProcess> discover_session_processes(const ProcSnapshot& snap, const Session& target,
+std::vector<FoundProcess> discover_session_processes(const ProcTable& procs, const Session& target,
                                                      const std::vector<Session>& staying,
                                                      const DiscoveryOptions& opts,
                                                      const std::vector<FoundProcess>& seeds) {
     std::vector<FoundProcess> out;
     const uid_t u = target.uid;
     if (u < opts.min_uid) return out;
-    Attribution mine = attribute(snap, target, opts, seeds);
+    Attribution mine = attribute(procs, target, opts, seeds);
     if (mine.empty()) return out;  // the leader is gone and nothing seeds the search: see docs (limits)
 
     std::set<pid_t> spared;
     for (const Session& s : staying) {
         if (s.uid != u || s.key == target.key) continue;
-        for (const auto& [pid, by] : attribute(snap, s, opts))
+        for (const auto& [pid, by] : attribute(procs, s, opts))
             if (pid != target.pid) spared.insert(pid);
     }
     auto staying_before = [&](std::uint64_t start) {
@@ -261,10 +261,10 @@ std::vector<FoundProcess> discover_session_processes(const ProcSnapshot& snap, c
     // Rule 4: orphans of the user (reparented to PID 1 or to a subreaper that
     // predates the session) started after the session, that nothing else claims.
     std::vector<pid_t> orphans;
-    for (const ProcInfo& p : snap.all()) {
+    for (const ProcInfo& p : procs.all()) {
         if (p.kernel_thread || !p.owned_by(u) || mine.count(p.pid) || spared.count(p.pid)) continue;
         if (p.start < target.pid_start || staying_before(p.start)) continue;
-        const ProcInfo* parent = snap.find(p.ppid);
+        const ProcInfo* parent = procs.find(p.ppid);
         bool orphan = p.ppid == 1;
         if (!orphan && parent && !parent->owned_by(u) && parent->start < target.pid_start && !mine.count(parent->pid) &&
             !spared.count(parent->pid))
@@ -276,17 +276,17 @@ std::vector<FoundProcess> discover_session_processes(const ProcSnapshot& snap, c
         while (!stack.empty()) {
             pid_t p = stack.back();
             stack.pop_back();
-            const ProcInfo* info = snap.find(p);
+            const ProcInfo* info = procs.find(p);
             if (!info || mine.count(p) || spared.count(p) || !info->owned_by(u)) continue;
             mine[p] = FoundBy::Orphan;
-            for (const ProcInfo* c : snap.children(p)) stack.push_back(c->pid);
+            for (const ProcInfo* c : procs.children(p)) stack.push_back(c->pid);
         }
     }
 
     for (const auto& [pid, by] : mine) {
         if (pid <= 1 || opts.protected_pids.count(pid)) continue;
         if (by != FoundBy::Leader && spared.count(pid)) continue;
-        const ProcInfo* p = snap.find(pid);
+        const ProcInfo* p = procs.find(pid);
         if (!p) continue;
         if (by != FoundBy::Leader && !p->owned_by(u)) continue;
         out.push_back({pid, p->start, by});
@@ -294,13 +294,13 @@ std::vector<FoundProcess> discover_session_processes(const ProcSnapshot& snap, c
     return out;
 }
 
-std::vector<std::string> session_terminals(const ProcSnapshot& snap, const Session& target) {
+std::vector<std::string> session_terminals(const ProcTable& procs, const Session& target) {
     std::set<std::string> ttys;
     DiscoveryOptions opts;
     opts.min_uid = 0;
-    for (const auto& [pid, by] : attribute(snap, target, opts)) {
+    for (const auto& [pid, by] : attribute(procs, target, opts)) {
         if (by != FoundBy::Leader && by != FoundBy::Tree) continue;
-        const ProcInfo* p = snap.find(pid);
+        const ProcInfo* p = procs.find(pid);
         if (!p || p->tty_nr == 0) continue;
         const unsigned dev = static_cast<unsigned>(p->tty_nr);
         const unsigned major = (dev >> 8) & 0xfff;

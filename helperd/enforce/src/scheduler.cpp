@@ -1,17 +1,12 @@
 // Pure window scheduling (see scheduler.hpp and docs/enforcement.md).
 #include <jit/enforce/scheduler.hpp>
+#include <jit/ruling_grant.hpp>
 
 #include <algorithm>
 #include <unordered_map>
 
 namespace jit::enforce {
 namespace {
-
-bool better_binding(const Grant& a, const Grant* best) {
-    if (!best) return true;
-    if (a.not_after != best->not_after) return a.not_after > best->not_after;
-    return a.id < best->id;
-}
 
 EndCause session_cause(const Session& s, const Grant* g, bool suspended) {
     if (s.grant_id.empty()) return EndCause::NoGrant;
@@ -25,10 +20,7 @@ EndCause session_cause(const Session& s, const Grant* g, bool suspended) {
 const Grant* binding_grant(const std::vector<Grant>& grants, const std::string& user, UnixTime now,
                            bool suspended) {
     if (suspended) return nullptr;
-    const Grant* best = nullptr;
-    for (const Grant& g : grants)
-        if (g.user == user && g.login && g.active_at(now) && better_binding(g, best)) best = &g;
-    return best;
+    return ruling_grant(grants, user, now, [](const Grant& g) { return g.login; });
 }
 
 UnixTime effective_end(const std::vector<Grant>& grants, const Grant& g, const Grant** last) {
@@ -36,11 +28,8 @@ UnixTime effective_end(const std::vector<Grant>& grants, const Grant& g, const G
     const Grant* by = &g;
     // Each pass moves `end` strictly later, so at most grants.size() passes.
     for (std::size_t pass = 0; pass <= grants.size(); ++pass) {
-        const Grant* next = nullptr;
-        for (const Grant& h : grants) {
-            if (h.user != g.user || !h.login) continue;
-            if (h.not_before <= end && end < h.not_after && (!next || h.not_after > next->not_after)) next = &h;
-        }
+        // The login grant ruling at the instant access would end carries it on.
+        const Grant* next = ruling_grant(grants, g.user, end, [](const Grant& h) { return h.login; });
         if (!next) break;
         end = next->not_after;
         by = next;

@@ -103,7 +103,7 @@ FallbackTerminator::FallbackTerminator(Signaller& signaller, DiscoveryOptions op
 std::vector<FoundProcess> FallbackTerminator::find(const Session& s, const std::vector<Session>& staying) {
     auto it = signalled_.find(s.key);
     static const std::vector<FoundProcess> kNone;
-    return discover_session_processes(ProcSnapshot::read(proc_root_), s, staying, opts_,
+    return discover_session_processes(ProcTable::read(proc_root_), s, staying, opts_,
                                       it != signalled_.end() ? it->second : kNone);
 }
 

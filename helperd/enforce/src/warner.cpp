@@ -73,7 +73,7 @@ WarnOutcome TtyWarner::warn(const Session& s, const std::string& line) {
     std::set<std::string> terminals;
     if (auto p = terminal_path(s.tty); !p.empty()) terminals.insert(p);
     if (terminals.empty())
-        for (const std::string& t : session_terminals(ProcSnapshot::read(proc_root_), s)) terminals.insert(t);
+        for (const std::string& t : session_terminals(ProcTable::read(proc_root_), s)) terminals.insert(t);
     for (const std::string& t : terminals) {
         auto r = write_terminal_line(t, s.uid, line);
         if (r)

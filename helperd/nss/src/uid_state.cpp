@@ -74,7 +74,7 @@ jit::Result<UidState> decode_state(const std::string& text, const std::string& p
         }
         auto f = split_tabs(line);
         if (f[0] == kReleased) {
-            Publisher::Released r;
+            UserDb::Released r;
             std::uint32_t uid = 0;
             if (f.size() != 4) return make_error("nss.state", where + ": expected 4 tab-separated fields");
             if (!parse_int(f[1], uid) || uid < 1000u || uid > 2147483646u) return make_error("nss.state", where + ": bad uid");
@@ -85,7 +85,7 @@ jit::Result<UidState> decode_state(const std::string& text, const std::string& p
                 return make_error("nss.state", where + ": duplicate released uid");
             continue;
         }
-        Publisher::Record r;
+        UserDb::Record r;
         int present = 0;
         if (f.size() != 7) return make_error("nss.state", where + ": expected 7 tab-separated fields");
         if (!is_posix_name(f[0])) return make_error("nss.state", where + ": bad user name");

@@ -9,7 +9,7 @@
 // Version 1 (no "!released" lines) is still read.
 #pragma once
 
-#include <jit/nss_publisher.hpp>
+#include <jit/nss_user_db.hpp>
 #include <jit/result.hpp>
 
 #include <map>
@@ -17,8 +17,8 @@
 
 namespace jit::nss {
 
-using Records = std::map<std::string, Publisher::Record>;
-using ReleasedUids = std::map<std::uint32_t, Publisher::Released>;
+using Records = std::map<std::string, UserDb::Record>;
+using ReleasedUids = std::map<std::uint32_t, UserDb::Released>;
 
 struct UidState {
     Records records;

@@ -83,13 +83,16 @@ bool is_managed(const std::string& user, const LocalAccount& account, const Gran
 //   stale and policy Suspend  -> Deny "stale"
 //   an active grant fitting the kind (login:true for Login/Su; a sudo object
 //     with matching run_as for Sudo; run_as "" matches any)
-//                             -> Allow "active_grant", the one with the latest not_after
+//                             -> Allow "active_grant", naming the ruling one (jit/ruling_grant.hpp:
+//                                the latest not_after, ties: the smallest id)
 //   an active grant refused by host limits that would fit
 //                             -> Deny "host_policy" (the message names the rule)
 //   an active grant that does not fit
 //                             -> Deny "no_login" / "no_sudo" / "run_as"
 //   a fitting grant later     -> Deny "not_yet" (the earliest not_before)
 //   a fitting grant that ended-> Deny "window_ended" (the latest not_after)
+// Every "latest"/"earliest" choice breaks ties by the smallest grant id, so a
+// decision never depends on the order of the bundle's grants.
 //   otherwise                 -> Deny "no_grant"
 // Windows are half-open: not_before <= now < not_after. When host limits
 // changed the grant a decision names, Decision::limits lists what, and a

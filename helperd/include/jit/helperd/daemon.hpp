@@ -113,7 +113,7 @@ public:
 };
 
 // The grants the daemon holds now.
-struct GrantsSnapshot {
+struct HeldGrants {
     bool have_bundle = false;
     bool stale = false;
     std::int64_t revision = 0;
@@ -181,7 +181,7 @@ class Daemon;
 class Component {
 public:
     virtual ~Component() = default;
-    virtual void grants_changed(const GrantsSnapshot& before, const GrantsSnapshot& now, ChangeCause cause) {}
+    virtual void grants_changed(const HeldGrants& before, const HeldGrants& now, ChangeCause cause) {}
     virtual void config_reloaded(const Config& config) {}
     virtual void add_status(Json::Value& status) {}
     virtual void stopping() {}
@@ -219,7 +219,7 @@ public:
     void handle(const ipc::Message& request, const Peer& peer, std::function<void(ipc::Message)> reply);
 
     // For components and tests.
-    const GrantsSnapshot& grants() const { return snapshot_; }
+    const HeldGrants& grants() const { return held_; }
     const Config& config() const { return config_; }
     Loop& loop() { return deps_.loop; }
     audit::Sink& audit() { return deps_.audit; }
@@ -253,10 +253,10 @@ public:
 private:
     void accept_bundle(AcceptedBundle bundle, std::string envelope_bytes);
     void reject_bundle(const Error& error, const std::string& envelope_bytes);
-    void install(GrantsSnapshot next, ChangeCause cause);
+    void install(HeldGrants next, ChangeCause cause);
     // next.grants/refused/limit_notes from next.received and the [limits];
-    // a grant.limited event for each note that is new since the running snapshot.
-    void apply_host_limits(GrantsSnapshot& next);
+    // a grant.limited event for each note that is new since the grants held now.
+    void apply_host_limits(HeldGrants& next);
     void refresh_time(ChangeCause cause);
     void publish_all();
     void schedule_next_change();
@@ -281,7 +281,7 @@ private:
     Deps deps_;
     StateStore store_;
     std::unique_ptr<SyncEngine> sync_;
-    GrantsSnapshot snapshot_;
+    HeldGrants held_;
     std::string last_payload_;  // exact bytes of the accepted payload
     std::vector<std::unique_ptr<Publisher>> publishers_;
     std::vector<std::unique_ptr<Component>> components_;

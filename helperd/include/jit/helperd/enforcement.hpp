@@ -30,6 +30,6 @@ class Daemon;
 // Must be called before Daemon::start() (it loads the session table and sees
 // the first grants). `homes`: the NSS publisher, whose uid and home path a
 // user's home is made with at the first session (when nss.create_home).
-Status add_enforcement(Daemon& daemon, std::shared_ptr<const nss::Publisher> homes);
+Status add_enforcement(Daemon& daemon, std::shared_ptr<const nss::UserDb> homes);
 
 }  // namespace jit::helperd

@@ -1,4 +1,4 @@
-// Adapters from the daemon's Publisher interface to the NSS snapshot writer
+// Adapters from the daemon's Publisher interface to the JIT user database
 // (helperd/nss) and the sudoers drop-in (helperd/rights).
 #pragma once
 
@@ -18,6 +18,6 @@ namespace jit::helperd {
 // (for add_enforcement). Errors: the NSS publisher cannot open its state.
 // `visudo`: the program that checks each new sudoers drop-in (tests give
 // their own; "" or a missing program: not checked, as rights.hpp says).
-Result<std::shared_ptr<nss::Publisher>> add_standard_publishers(Daemon& daemon, const std::string& visudo = "/usr/sbin/visudo");
+Result<std::shared_ptr<nss::UserDb>> add_standard_publishers(Daemon& daemon, const std::string& visudo = "/usr/sbin/visudo");
 
 }  // namespace jit::helperd

@@ -1,5 +1,5 @@
-// A snapshot of /proc and the fallback discovery of a session's processes
-// (used where systemd-logind is not running). The exact rules and their
+// A reading of /proc (ProcTable) and the fallback discovery of a session's
+// processes (used where systemd-logind is not running). The exact rules and their
 // limits are in docs/enforcement.md, "Ending sessions without logind".
 #pragma once
 
@@ -35,12 +35,12 @@ struct ProcInfo {
 // Parses the text of /proc/PID/stat (comm may hold spaces and ')').
 std::optional<ProcInfo> parse_proc_stat(std::string_view text);
 
-class ProcSnapshot {
+class ProcTable {
 public:
     // Reads every numeric entry of `proc_root` (processes that vanish meanwhile are skipped).
-    static ProcSnapshot read(const std::string& proc_root = "/proc");
-    // For tests: a snapshot built from given entries.
-    static ProcSnapshot from(std::vector<ProcInfo> procs, std::string proc_root = "/proc");
+    static ProcTable read(const std::string& proc_root = "/proc");
+    // For tests: a table built from given entries.
+    static ProcTable from(std::vector<ProcInfo> procs, std::string proc_root = "/proc");
 
     const ProcInfo* find(pid_t pid) const;
     const std::vector<ProcInfo>& all() const { return procs_; }
@@ -79,13 +79,13 @@ struct DiscoveryOptions {
 // `seeds` (optional): processes already attributed to the session (those
 // signalled in the polite step); those still running with the same start time
 // seed rules 2-4 when the registered leader is already gone.
-std::vector<FoundProcess> discover_session_processes(const ProcSnapshot& snap, const Session& target,
+std::vector<FoundProcess> discover_session_processes(const ProcTable& procs, const Session& target,
                                                      const std::vector<Session>& staying,
                                                      const DiscoveryOptions& opts = {},
                                                      const std::vector<FoundProcess>& seeds = {});
 
 // The terminals (/dev/pts/N, /dev/ttyN) that the session's processes have as
 // controlling terminal, from their tty_nr.
-std::vector<std::string> session_terminals(const ProcSnapshot& snap, const Session& target);
+std::vector<std::string> session_terminals(const ProcTable& procs, const Session& target);
 
 }  // namespace jit::enforce

@@ -55,9 +55,8 @@ struct Plan {
 
 Plan plan(const ScheduleInput& in);
 
-// The grant a new session of `user` lives under: the active grant allowing
-// login with the latest not_after (ties: the smallest id). nullptr when none
-// (or when `suspended`).
+// The grant a new session of `user` lives under: the ruling login grant
+// (jit/ruling_grant.hpp). nullptr when none (or when `suspended`).
 const Grant* binding_grant(const std::vector<Grant>& grants, const std::string& user, UnixTime now,
                            bool suspended = false);
 

@@ -1,9 +1,11 @@
 // The publisher's rules: who exists when, with which uid, shell and groups;
 // what is never shadowed; durability of allocations; home directories.
-#include <jit/nss_publisher.hpp>
+#include <jit/nss_user_db.hpp>
 
 #include "snapshot_reader.h"
 #include "test_util.hpp"
+
+#include <jit/test/grants.hpp>
 
 #include <gtest/gtest.h>
 
@@ -18,19 +20,9 @@ using test::TempDir;
 constexpr UnixTime T0 = 1'800'000'000;
 constexpr std::int64_t H = 3600;
 
-Grant grant(std::string id, std::string user, UnixTime nb, UnixTime na, bool login = true) {
-    Grant g;
-    g.id = std::move(id);
-    g.user = std::move(user);
-    g.not_before = nb;
-    g.not_after = na;
-    g.login = login;
-    g.reason = "test";
-    g.requested_by = "tester";
-    return g;
-}
+using jit::test::grant;
 
-class PublisherTest : public ::testing::Test {
+class UserDbTest : public ::testing::Test {
 protected:
     TempDir dir;
     NssPolicy policy;
@@ -54,8 +46,8 @@ protected:
         policy.uid_max = 70009;
     }
 
-    Publisher open() {
-        auto p = Publisher::open(policy);
+    UserDb open() {
+        auto p = UserDb::open(policy);
         EXPECT_TRUE(p.ok()) << (p ? "" : p.error().message);
         return std::move(*p);
     }
@@ -78,13 +70,13 @@ protected:
         return out;
     }
 
-    bool has_warning(const Publisher& p, const std::string& code, const std::string& user) {
+    bool has_warning(const UserDb& p, const std::string& code, const std::string& user) {
         return std::any_of(p.warnings().begin(), p.warnings().end(),
                            [&](const PublishWarning& w) { return w.code == code && w.user == user; });
     }
 };
 
-TEST_F(PublisherTest, UserExistsExactlyDuringTheWindow) {
+TEST_F(UserDbTest, UserExistsExactlyDuringTheWindow) {
     auto pub = open();
     std::vector<Grant> grants = {grant("g1", "alice", T0, T0 + H)};
     ASSERT_TRUE(pub.publish(grants, T0 - 1).ok());
@@ -101,7 +93,7 @@ TEST_F(PublisherTest, UserExistsExactlyDuringTheWindow) {
     EXPECT_FALSE(pub.manages("mallory"));
 }
 
-TEST_F(PublisherTest, FieldsFollowTheGrants) {
+TEST_F(UserDbTest, FieldsFollowTheGrants) {
     auto pub = open();
     auto g = grant("g1", "alice", T0, T0 + H);
     g.display_name = "Alice: The\tLiddell";
@@ -130,7 +122,7 @@ TEST_F(PublisherTest, FieldsFollowTheGrants) {
     jit_snap_free(s);
 }
 
-TEST_F(PublisherTest, LoginFalseGivesNologinShellAndGroupsOnlyForActiveGrants) {
+TEST_F(UserDbTest, LoginFalseGivesNologinShellAndGroupsOnlyForActiveGrants) {
     auto pub = open();
     auto sudo_only = grant("g1", "alice", T0, T0 + 2 * H, false);
     sudo_only.groups = {"adm"};
@@ -155,7 +147,7 @@ TEST_F(PublisherTest, LoginFalseGivesNologinShellAndGroupsOnlyForActiveGrants) {
     EXPECT_EQ(pub.next_change(grants, T0 + 3 * H), 0);
 }
 
-TEST_F(PublisherTest, RetentionKeepsANologinEntryWithoutGroupsThenRemovesIt) {
+TEST_F(UserDbTest, RetentionKeepsANologinEntryWithoutGroupsThenRemovesIt) {
     policy.retention_seconds = 600;
     auto pub = open();
     auto g = grant("g1", "alice", T0, T0 + H);
@@ -181,7 +173,7 @@ TEST_F(PublisherTest, RetentionKeepsANologinEntryWithoutGroupsThenRemovesIt) {
 
 // ssh.users_group: every JIT user is a member while it exists, retention
 // included (sshd's "Match Group" keeps home authorized_keys off for them).
-TEST_F(PublisherTest, MemberGroupHoldsEveryPublishedUserIncludingRetained) {
+TEST_F(UserDbTest, MemberGroupHoldsEveryPublishedUserIncludingRetained) {
     policy.retention_seconds = 600;
     policy.member_group = "shared";
     auto pub = open();
@@ -199,7 +191,7 @@ TEST_F(PublisherTest, MemberGroupHoldsEveryPublishedUserIncludingRetained) {
     EXPECT_TRUE(pub.warnings().empty());
 
     policy.member_group = "nosuchgroup";
-    auto other = Publisher::open(policy);
+    auto other = UserDb::open(policy);
     ASSERT_TRUE(other.ok());
     ASSERT_TRUE(other->publish({g}, T0).ok());
     EXPECT_TRUE(has_warning(*other, "group.unknown", "alice"));
@@ -208,7 +200,7 @@ TEST_F(PublisherTest, MemberGroupHoldsEveryPublishedUserIncludingRetained) {
 // recording.sessions = on: every user with a login window gets the recording
 // shell (jit-rec-session), whatever the grant asks; sudo-only and retained
 // users keep nologin (nothing to record, no login).
-TEST_F(PublisherTest, RecordingShellForEveryLoginWindow) {
+TEST_F(UserDbTest, RecordingShellForEveryLoginWindow) {
     policy.retention_seconds = 600;
     policy.recording_shell = "/usr/libexec/jitlogin/jit-rec-session";
     auto pub = open();
@@ -222,10 +214,10 @@ TEST_F(PublisherTest, RecordingShellForEveryLoginWindow) {
     EXPECT_EQ(lookup("alice")->second, "/usr/sbin/nologin");
 
     policy.recording_shell = "relative/jit-rec-session";
-    EXPECT_FALSE(Publisher::open(policy).ok());
+    EXPECT_FALSE(UserDb::open(policy).ok());
 }
 
-TEST_F(PublisherTest, RevokedEarlyStartsRetentionAtRevocation) {
+TEST_F(UserDbTest, RevokedEarlyStartsRetentionAtRevocation) {
     policy.retention_seconds = 600;
     auto pub = open();
     ASSERT_TRUE(pub.publish({grant("g1", "alice", T0, T0 + 10 * H)}, T0).ok());
@@ -237,7 +229,7 @@ TEST_F(PublisherTest, RevokedEarlyStartsRetentionAtRevocation) {
     EXPECT_FALSE(lookup("alice"));
 }
 
-TEST_F(PublisherTest, UidsAreStableAcrossRestartsAndRenewals) {
+TEST_F(UserDbTest, UidsAreStableAcrossRestartsAndRenewals) {
     std::uint32_t alice, bob;
     {
         auto pub = open();
@@ -260,7 +252,7 @@ TEST_F(PublisherTest, UidsAreStableAcrossRestartsAndRenewals) {
     EXPECT_EQ(lookup("bob")->first, bob);
 }
 
-TEST_F(PublisherTest, AllocationSkipsLocalIdsAndReservedOnes) {
+TEST_F(UserDbTest, AllocationSkipsLocalIdsAndReservedOnes) {
     auto pub = open();
     // 70000 is localbob's uid, 70002 a local gid: never allocated.
     ASSERT_TRUE(pub.publish({grant("g1", "a1", T0, T0 + H), grant("g2", "a2", T0, T0 + H), grant("g3", "a3", T0, T0 + H)},
@@ -270,7 +262,7 @@ TEST_F(PublisherTest, AllocationSkipsLocalIdsAndReservedOnes) {
     EXPECT_EQ(uids, (std::set<std::uint32_t>{70001, 70003, 70004}));
 }
 
-TEST_F(PublisherTest, LocalNamesAndUidsAreNeverShadowed) {
+TEST_F(UserDbTest, LocalNamesAndUidsAreNeverShadowed) {
     auto pub = open();
     auto root = grant("g1", "root", T0, T0 + H);
     auto local = grant("g2", "localbob", T0, T0 + H);
@@ -295,7 +287,7 @@ TEST_F(PublisherTest, LocalNamesAndUidsAreNeverShadowed) {
     EXPECT_FALSE(pub.manages("localbob"));
 }
 
-TEST_F(PublisherTest, AUserAddedLocallyLaterIsWithdrawnAndNoLongerManaged) {
+TEST_F(UserDbTest, AUserAddedLocallyLaterIsWithdrawnAndNoLongerManaged) {
     auto pub = open();
     ASSERT_TRUE(pub.publish({grant("g1", "alice", T0, T0 + H)}, T0).ok());
     ASSERT_TRUE(lookup("alice"));
@@ -306,7 +298,7 @@ TEST_F(PublisherTest, AUserAddedLocallyLaterIsWithdrawnAndNoLongerManaged) {
     EXPECT_TRUE(has_warning(pub, "user.local_name", "alice"));
 }
 
-TEST_F(PublisherTest, GrantUidsAreUsedAndConflictsSkipped) {
+TEST_F(UserDbTest, GrantUidsAreUsedAndConflictsSkipped) {
     auto pub = open();
     auto a = grant("g1", "alice", T0, T0 + H);
     a.uid = 5000;
@@ -324,7 +316,7 @@ TEST_F(PublisherTest, GrantUidsAreUsedAndConflictsSkipped) {
     EXPECT_TRUE(has_warning(pub, "grant.uid_mismatch", "carol"));
 }
 
-TEST_F(PublisherTest, QuarantineDelaysReuseOfAUid) {
+TEST_F(UserDbTest, QuarantineDelaysReuseOfAUid) {
     policy.uid_max = 70001;  // one usable uid (70000 is local)
     policy.uid_quarantine_seconds = 1000;
     auto pub = open();
@@ -342,7 +334,7 @@ TEST_F(PublisherTest, QuarantineDelaysReuseOfAUid) {
     EXPECT_TRUE(pub.manages("alice"));
 }
 
-TEST_F(PublisherTest, GrantUidOfAQuarantinedUserIsRefused) {
+TEST_F(UserDbTest, GrantUidOfAQuarantinedUserIsRefused) {
     policy.uid_quarantine_seconds = 1000;
     auto pub = open();
     ASSERT_TRUE(pub.publish({grant("g1", "alice", T0, T0 + H)}, T0).ok());
@@ -358,7 +350,7 @@ TEST_F(PublisherTest, GrantUidOfAQuarantinedUserIsRefused) {
 // A grant that moves a user to another uid does not free the old one at
 // once: files may still carry it, so it waits out the quarantine like any uid
 // that left (kept across restarts), except for its own former user.
-TEST_F(PublisherTest, AUidGivenUpByAGrantChangeIsQuarantined) {
+TEST_F(UserDbTest, AUidGivenUpByAGrantChangeIsQuarantined) {
     policy.uid_quarantine_seconds = 1000;
     auto pub = open();
     auto a = grant("g1", "alice", T0, T0 + H);
@@ -380,7 +372,7 @@ TEST_F(PublisherTest, AUidGivenUpByAGrantChangeIsQuarantined) {
     // A range uid given up is not allocated to a newcomer either.
     policy.uid_min = 70003;  // two free uids (70000 and 70002 are local)
     policy.uid_max = 70004;
-    auto ranged = Publisher::open(policy);
+    auto ranged = UserDb::open(policy);
     ASSERT_TRUE(ranged.ok());
     ASSERT_TRUE(ranged->publish({grant("g3", "carol", T0, T0 + 5 * H)}, T0 + 2000).ok());
     const auto carol_uid = *ranged->uid_of("carol");
@@ -399,7 +391,7 @@ TEST_F(PublisherTest, AUidGivenUpByAGrantChangeIsQuarantined) {
 // Without its state file, the publisher keeps the uids of the users in the
 // published snapshot (jit-helperd sets a corrupt state file aside and opens
 // again): nobody else gets them.
-TEST_F(PublisherTest, UidsAreRebuiltFromTheSnapshotWithoutAStateFile) {
+TEST_F(UserDbTest, UidsAreRebuiltFromTheSnapshotWithoutAStateFile) {
     {
         auto pub = open();
         ASSERT_TRUE(pub.publish({grant("g1", "alice", T0, T0 + H), grant("g2", "bob", T0, T0 + H)}, T0).ok());
@@ -416,7 +408,7 @@ TEST_F(PublisherTest, UidsAreRebuiltFromTheSnapshotWithoutAStateFile) {
     EXPECT_NE(lookup("carol")->first, bob_uid);
 }
 
-TEST_F(PublisherTest, WritesOnlyWhenTheSetChanges) {
+TEST_F(UserDbTest, WritesOnlyWhenTheSetChanges) {
     auto pub = open();
     std::vector<Grant> grants = {grant("g1", "alice", T0, T0 + H)};
     ASSERT_TRUE(pub.publish(grants, T0).ok());
@@ -432,28 +424,28 @@ TEST_F(PublisherTest, WritesOnlyWhenTheSetChanges) {
     EXPECT_TRUE(lookup("alice"));
 }
 
-TEST_F(PublisherTest, RefusesBadPolicyAndBadState) {
+TEST_F(UserDbTest, RefusesBadPolicyAndBadState) {
     auto p = policy;
     p.uid_min = 500;
-    EXPECT_FALSE(Publisher::open(p).ok());
+    EXPECT_FALSE(UserDb::open(p).ok());
     p = policy;
     p.uid_min = 80000;
-    EXPECT_FALSE(Publisher::open(p).ok());
+    EXPECT_FALSE(UserDb::open(p).ok());
     p = policy;
     p.db_path = "relative/nss.db";
-    EXPECT_FALSE(Publisher::open(p).ok());
+    EXPECT_FALSE(UserDb::open(p).ok());
     ::mkdir(policy.state_dir.c_str(), 0700);
     test::write_text(policy.state_dir + "/nss-uids", "jit-nss-uids 1\nalice\t70001\talloc\t0\t0\t0\t\nbob\t70001\talloc\t0\t0\t0\t\n", 0600);
-    auto dup = Publisher::open(policy);
+    auto dup = UserDb::open(policy);
     ASSERT_FALSE(dup.ok());
     EXPECT_NE(dup.error().message.find("70001"), std::string::npos);
     test::write_text(policy.state_dir + "/nss-uids", "jit-nss-uids 9\n", 0600);
-    EXPECT_FALSE(Publisher::open(policy).ok());
+    EXPECT_FALSE(UserDb::open(policy).ok());
     test::write_text(policy.state_dir + "/nss-uids", "jit-nss-uids 1\nalice\t12\talloc\t0\t0\t0\t\n", 0600);
-    EXPECT_FALSE(Publisher::open(policy).ok());
+    EXPECT_FALSE(UserDb::open(policy).ok());
 }
 
-TEST_F(PublisherTest, MissingPasswdFileFailsWithoutWriting) {
+TEST_F(UserDbTest, MissingPasswdFileFailsWithoutWriting) {
     auto pub = open();
     ::unlink(policy.passwd_file.c_str());
     auto st = pub.publish({grant("g1", "alice", T0, T0 + H)}, T0);
@@ -462,7 +454,7 @@ TEST_F(PublisherTest, MissingPasswdFileFailsWithoutWriting) {
     EXPECT_FALSE(lookup("alice"));
 }
 
-TEST_F(PublisherTest, PublishesOneHundredThousandUsers) {
+TEST_F(UserDbTest, PublishesOneHundredThousandUsers) {
     policy.uid_min = 100000;
     policy.uid_max = 299999;
     auto pub = open();
@@ -473,7 +465,7 @@ TEST_F(PublisherTest, PublishesOneHundredThousandUsers) {
     EXPECT_TRUE(lookup("user99999"));
 }
 
-TEST_F(PublisherTest, MakesTheSnapshotDirectorySearchable) {
+TEST_F(UserDbTest, MakesTheSnapshotDirectorySearchable) {
     policy.db_path = policy.state_dir + "/nss.db";  // the daemon's 0700 state dir
     ::mkdir(policy.state_dir.c_str(), 0700);
     auto pub = open();

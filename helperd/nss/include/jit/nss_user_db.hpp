@@ -1,6 +1,7 @@
-// The writer side of libnss_jit: computes which JIT users exist at a given
-// time from the daemon's grants, allocates and remembers their UIDs, and
-// publishes the mmap'd snapshot that libnss_jit.so.2 reads (docs/nss.md).
+// The JIT user database, the writer side of libnss_jit: computes which JIT
+// users exist at a given time from the daemon's grants (the pure half is
+// src/user_plan.hpp), allocates and remembers their UIDs, and publishes the
+// mmap'd snapshot that libnss_jit.so.2 reads (docs/nss.md).
 //
 // Used by jit-helperd only (single-threaded event loop): call publish() when
 // the accepted grants change and again at next_change(); nothing here is
@@ -64,7 +65,7 @@ struct PublishedUser {
 // The publisher's uid allocation state: state_dir + "/nss-uids".
 std::string uid_state_path(const NssPolicy& policy);
 
-class Publisher {
+class UserDb {
 public:
     // Loads the uid allocations from state_dir (creates nothing yet). Fails
     // on a bad policy (empty range, uid_min < 1000, ...) or an unreadable or
@@ -73,7 +74,7 @@ public:
     // Without a state file, the users of a valid snapshot at db_path are
     // taken as allocated (their uids, present, window end unknown), so that
     // a lost state file does not give their uids to someone else.
-    static jit::Result<Publisher> open(NssPolicy policy);
+    static jit::Result<UserDb> open(NssPolicy policy);
 
     // Recomputes the user set for `now` from the complete list of accepted
     // grants, persists new allocations (before the snapshot names them) and
@@ -125,7 +126,7 @@ public:
     };
 
 private:
-    explicit Publisher(NssPolicy policy) : policy_(std::move(policy)) {}
+    explicit UserDb(NssPolicy policy) : policy_(std::move(policy)) {}
 
     NssPolicy policy_;
     std::map<std::string, Record> records_;
