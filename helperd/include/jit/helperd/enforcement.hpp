@@ -20,7 +20,7 @@
 #include <memory>
 
 namespace jit::nss {
-class Publisher;
+class UserDb;
 }
 
 namespace jit::helperd {

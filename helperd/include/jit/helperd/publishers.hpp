@@ -8,13 +8,13 @@
 #include <jit/helperd/daemon.hpp>
 
 namespace jit::nss {
-class Publisher;
+class UserDb;
 }
 
 namespace jit::helperd {
 
 // Adds the NSS and sudoers publishers configured in `daemon.config()` (an
-// empty sudo.dropin_path means no sudoers file). Returns the NSS publisher
+// empty sudo.dropin_path means no sudoers file). Returns the JIT user database
 // (for add_enforcement). Errors: the NSS publisher cannot open its state.
 // `visudo`: the program that checks each new sudoers drop-in (tests give
 // their own; "" or a missing program: not checked, as rights.hpp says).
