@@ -656,11 +656,12 @@ std::string run_as(uid_t uid, const std::function<std::string()>& body) {
 // with a stored bundle (alice and carol hold grants) and no authority.
 struct DaemonOnLoop {
     DaemonOnLoop(sd_event* ev, jit::helperd::Config config, jit::TrustedKeys keys, jit::audit::Sink& sink)
-        : loop(ev), daemon(std::move(config), std::move(keys), Daemon::Deps{loop, authority, sink, accounts}) {}
+        : loop(ev), daemon(std::move(config), std::move(keys), Daemon::Deps{loop, authority, sink, lookups}) {}
     SdLoop loop;
     jit::test::FakeTransport transport;
     AuthorityClient authority{transport};
     jit::test::FakeAccounts accounts;
+    jit::helperd::InlineLookups lookups{accounts};
     Daemon daemon;
 };
 
