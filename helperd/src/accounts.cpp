@@ -164,6 +164,15 @@ struct LookupWorker::Shared {
     std::condition_variable wake;    // a job was queued, or stopping
     std::condition_variable exited;  // a thread returned
     std::deque<Job> queue;           // under mu
+    // lookup_now: answers by key that the loop has not taken yet, and the
+    // callers waiting for one (under mu; sync_done tells them).
+    struct Slot {
+        bool done = false;
+        LocalAccount account;
+    };
+    std::map<std::string, LocalAccount> undelivered;
+    std::map<std::string, std::vector<std::shared_ptr<Slot>>> sync_waiters;
+    std::condition_variable sync_done;
     bool stopping = false;           // under mu
     std::size_t alive = 0;           // under mu
     LookupWorker* owner = nullptr;   // the loop thread only; null once stopped
@@ -225,6 +234,17 @@ void LookupWorker::run(std::shared_ptr<Shared> s) {
             r.name.reset();
         }
         std::lock_guard<std::mutex> lock(s->mu);
+        if (!job.by_uid) {
+            s->undelivered[job.key] = r.account;
+            if (auto it = s->sync_waiters.find(job.key); it != s->sync_waiters.end()) {
+                for (auto& slot : it->second) {
+                    slot->done = true;
+                    slot->account = r.account;
+                }
+                s->sync_waiters.erase(it);
+                s->sync_done.notify_all();
+            }
+        }
         if (s->stopping) break;  // the loop may be gone: never post after stop()
         s->loop->post([s, key = std::move(job.key), r = std::move(r)] {
             if (s->owner) s->owner->finished(key, r);
@@ -243,25 +263,33 @@ void LookupWorker::fail(Waiter& w, LookupOutcome outcome) {
 }
 
 void LookupWorker::ask(const std::string& key, bool by_uid, const std::string& user, uid_t uid, Waiter waiter) {
-    if (stopped_) return fail(waiter, LookupOutcome::Busy);
+    if (!enqueue(key, by_uid, user, uid)) return fail(waiter, LookupOutcome::Busy);
     auto it = pending_.find(key);
-    if (it == pending_.end()) {
-        if (pending_.size() >= max_jobs_) return fail(waiter, LookupOutcome::Busy);
-        const std::uint64_t generation = cache_.generation();
-        {
-            std::lock_guard<std::mutex> lock(shared_->mu);
-            shared_->queue.push_back(Shared::Job{key, by_uid, user, uid});
-        }
-        shared_->wake.notify_one();
-        it = pending_.emplace(key, Pending{generation, {}}).first;
-    }
     waiter.id = next_waiter_++;
     const std::uint64_t id = waiter.id;
     waiter.timer = loop_.call_after(bound_, [this, key, id] { timed_out(key, id); });
     it->second.waiters.push_back(std::move(waiter));
 }
 
+bool LookupWorker::enqueue(const std::string& key, bool by_uid, const std::string& user, uid_t uid) {
+    if (stopped_) return false;
+    if (pending_.count(key)) return true;  // joined
+    if (pending_.size() >= max_jobs_) return false;
+    const std::uint64_t generation = cache_.generation();
+    {
+        std::lock_guard<std::mutex> lock(shared_->mu);
+        shared_->queue.push_back(Shared::Job{key, by_uid, user, uid});
+    }
+    shared_->wake.notify_one();
+    pending_.emplace(key, Pending{generation, {}});
+    return true;
+}
+
 void LookupWorker::finished(const std::string& key, const Result& result) {
+    {
+        std::lock_guard<std::mutex> lock(shared_->mu);
+        shared_->undelivered.erase(key);
+    }
     auto it = pending_.find(key);
     if (it == pending_.end()) return;
     Pending done = std::move(it->second);
@@ -302,7 +330,23 @@ void LookupWorker::name_of(uid_t uid, NameDone done) {
     ask("u:" + std::to_string(uid), true, "", uid, std::move(w));
 }
 
-LocalAccount LookupWorker::lookup_now(const std::string& user) { return cache_.lookup(user); }
+LocalAccount LookupWorker::lookup_now(const std::string& user) {
+    if (auto hit = cache_.cached_lookup(user)) return *hit;
+    LocalAccount unknown;
+    unknown.lookup_failed = true;
+    const std::string key = "n:" + user;
+    if (!enqueue(key, false, user, 0)) return unknown;
+    auto slot = std::make_shared<Shared::Slot>();
+    std::unique_lock<std::mutex> lock(shared_->mu);
+    // Answered already, but its answer has not reached the loop (this thread) yet.
+    if (auto it = shared_->undelivered.find(key); it != shared_->undelivered.end()) return it->second;
+    shared_->sync_waiters[key].push_back(slot);
+    if (shared_->sync_done.wait_for(lock, bound_, [&] { return slot->done; })) return slot->account;
+    auto& still = shared_->sync_waiters[key];
+    still.erase(std::remove(still.begin(), still.end(), slot), still.end());
+    if (still.empty()) shared_->sync_waiters.erase(key);
+    return unknown;  // the lookup goes on: its answer fills the cache
+}
 
 void LookupWorker::configure(std::int64_t cache_ttl_ms, std::vector<std::string> watched, std::chrono::milliseconds bound) {
     cache_.configure(cache_ttl_ms, std::move(watched));

@@ -115,8 +115,10 @@ public:
     virtual ~AccountLookups() = default;
     virtual void lookup(const std::string& user, AccountDone done) = 0;
     virtual void name_of(uid_t uid, NameDone done) = 0;
-    // Synchronous, on the calling thread: for enforcement's adoption of live
-    // sessions (Daemon::is_managed), which needs a yes/no at once.
+    // Synchronous: for enforcement's adoption of live sessions
+    // (Daemon::is_managed), which needs a yes/no at once. LookupWorker waits
+    // for it at most its bound; no answer by then is lookup_failed (unknown:
+    // enforcement neither adopts nor ends a session on it).
     virtual LocalAccount lookup_now(const std::string& user) = 0;
 };
 
@@ -159,6 +161,8 @@ public:
 
     void lookup(const std::string& user, AccountDone done) override;
     void name_of(uid_t uid, NameDone done) override;
+    // A remembered answer, else the worker's within the bound (the calling
+    // loop waits that long at most), else lookup_failed.
     LocalAccount lookup_now(const std::string& user) override;
 
     // New cache settings and bound (SIGHUP); the cache is forgotten.
@@ -192,6 +196,7 @@ private:
         std::optional<std::string> name;
     };
     void ask(const std::string& key, bool by_uid, const std::string& user, uid_t uid, Waiter waiter);
+    bool enqueue(const std::string& key, bool by_uid, const std::string& user, uid_t uid);  // false: no room
     void finished(const std::string& key, const Result& result);
     void timed_out(const std::string& key, std::uint64_t waiter_id);
     static void fail(Waiter& w, LookupOutcome outcome);
