@@ -268,7 +268,11 @@ private:
     UploadTransport upload_transport_;
     Loaded loaded_;
     // What the daemon asks: NSS on worker threads behind a short cache (accounts.hpp).
-    // Declared before daemon_: it outlives the daemon's continuations.
+    // Declared before daemon_: it outlives the daemon's continuations. Its
+    // threads start here, after run_app blocked SIGTERM/SIGINT/SIGHUP/SIGCHLD:
+    // they inherit the mask (signals reach the loop's signal sources only).
+    // The daemon's own fork (home.cpp spawn) calls only async-signal-safe
+    // functions before exec, so the threads are no hazard to its children.
     LookupWorker accounts_;
     std::unique_ptr<upload::UploadQueue> queue_;
     std::unique_ptr<upload::UploadingSink> tee_;

@@ -414,8 +414,7 @@ void Daemon::op_request(const ipc::Message& req, const Peer& peer, Reply reply) 
     });
 }
 
-void Daemon::relay_request(const ipc::Message& req, const Peer& peer, const std::string& who_name, Reply reply) {
-    const std::string* user = &who_name;
+void Daemon::relay_request(const ipc::Message& req, const Peer& peer, const std::string& user, Reply reply) {
     auto duration = to_int(ipc::get(req, "duration_seconds"));
     if (!duration || *duration < 60 || *duration > 7 * 86400)
         return reply(error_reply("bad_request", "'duration_seconds' must be between 60 and 604800"));
@@ -432,25 +431,25 @@ void Daemon::relay_request(const ipc::Message& req, const Peer& peer, const std:
         const std::string named = ipc::get(req, "grant");
         std::vector<std::string> mine;
         for (const auto& g : snapshot_.grants)
-            if (g.user == *user && g.active_at(now)) mine.push_back(g.id);
+            if (g.user == user && g.active_at(now)) mine.push_back(g.id);
         if (!named.empty()) {
             if (std::find(mine.begin(), mine.end(), named) == mine.end())
-                return reply(error_reply("not_found", "grant '" + named + "' is not an active grant of " + *user +
+                return reply(error_reply("not_found", "grant '" + named + "' is not an active grant of " + user +
                                                           " on this host (jitctl grants lists yours)"));
             extends = named;
         } else if (mine.empty()) {
-            return reply(error_reply("not_found", *user + " holds no active grant on this host to extend"));
+            return reply(error_reply("not_found", user + " holds no active grant on this host to extend"));
         } else if (mine.size() > 1) {
             std::string ids;
             for (const auto& id : mine) ids += (ids.empty() ? "" : ", ") + id;
-            return reply(error_reply("bad_request", *user + " holds several active grants (" + ids +
+            return reply(error_reply("bad_request", user + " holds several active grants (" + ids +
                                                         "): name one with --grant"));
         } else {
             extends = mine.front();
         }
     }
     Json::Value body(Json::objectValue);
-    body["user"] = *user;
+    body["user"] = user;
     body["uid"] = Json::UInt(peer.uid);
     body["login"] = ipc::get(req, "login", "yes") != "no";
     if (auto cmds = ipc::get(req, "sudo_commands"); !cmds.empty()) {
@@ -487,7 +486,7 @@ void Daemon::relay_request(const ipc::Message& req, const Peer& peer, const std:
     body["reason"] = reason;
     if (!ticket.empty()) body["ticket"] = ticket;
     if (!extends.empty()) body["extends"] = extends;
-    const std::string who = *user;
+    const std::string who = user;
     const std::int64_t uid = peer.uid;
     const std::int64_t dur = *duration;
     // The sudo part for the audit record: run-as user, the commands one per line.
