@@ -335,11 +335,16 @@ LocalAccount LookupWorker::lookup_now(const std::string& user) {
     LocalAccount unknown;
     unknown.lookup_failed = true;
     const std::string key = "n:" + user;
+    const bool asked_before = pending_.count(key) > 0;
     if (!enqueue(key, false, user, 0)) return unknown;
     auto slot = std::make_shared<Shared::Slot>();
     std::unique_lock<std::mutex> lock(shared_->mu);
     // Answered already, but its answer has not reached the loop (this thread) yet.
     if (auto it = shared_->undelivered.find(key); it != shared_->undelivered.end()) return it->second;
+    // Asked before and still unanswered (a directory that hangs for this
+    // name): not waited for again, so that each enforcement listing does not
+    // stall the loop once more per such user.
+    if (asked_before) return unknown;
     shared_->sync_waiters[key].push_back(slot);
     if (shared_->sync_done.wait_for(lock, bound_, [&] { return slot->done; })) return slot->account;
     auto& still = shared_->sync_waiters[key];

@@ -250,6 +250,9 @@ TEST(LookupWorker, TheSynchronousLookupWaitsAtMostTheBound) {
     const LocalAccount hung = worker.lookup_now("ldapuser");
     EXPECT_TRUE(hung.lookup_failed);
     EXPECT_FALSE(hung.uid);
+    // Still unanswered: not waited for again (with this bound the test would hang).
+    worker.configure(5000, {}, std::chrono::minutes(10));
+    EXPECT_TRUE(worker.lookup_now("ldapuser").lookup_failed);
     accounts->open();
     while (worker.in_flight() > 0) loop.run_posted(true);
 }

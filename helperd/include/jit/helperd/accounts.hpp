@@ -162,7 +162,8 @@ public:
     void lookup(const std::string& user, AccountDone done) override;
     void name_of(uid_t uid, NameDone done) override;
     // A remembered answer, else the worker's within the bound (the calling
-    // loop waits that long at most), else lookup_failed.
+    // loop waits that long at most), else lookup_failed. A question still
+    // unanswered from before (it timed out) is not waited for again: lookup_failed at once.
     LocalAccount lookup_now(const std::string& user) override;
 
     // New cache settings and bound (SIGHUP); the cache is forgotten.
