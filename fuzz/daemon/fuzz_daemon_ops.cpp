@@ -36,12 +36,13 @@ struct World {
     jit::audit::RecordingSink sink;
     jit::test::FakeAccounts accounts;
     jit::test::MemorySessions sessions;  // the Enforcer's table in jit-helperd
+    jit::helperd::InlineLookups lookups{accounts};
     std::unique_ptr<Daemon> daemon;
 
     World() {
         jit::test::add_daemon_accounts(accounts);
         daemon = std::make_unique<Daemon>(jit::test::daemon_config(dir.path()), signer.keys(),
-                                          Daemon::Deps{loop, authority, sink, accounts});
+                                          Daemon::Deps{loop, authority, sink, lookups});
         daemon->set_session_table(sessions);
         require(daemon->start().ok(), "the daemon starts");
         loop.advance(std::chrono::milliseconds(0));  // its first long poll

@@ -106,7 +106,7 @@ public:
         : event_(event), path_(std::move(path)), sink_(audit::make_default_sink("jit-helperd")), loop_(event),
           transport_(event, std::move(loaded.tls)), authority_(transport_, AuthorityTarget::from(loaded.config.authority)),
           upload_transport_(authority_), loaded_(std::move(loaded)),
-          accounts_(system_accounts_, cache_ttl_ms(loaded_.config), cache_watch(loaded_.config)) {}
+          accounts_(loop_, std::make_shared<SystemAccounts>(), lookup_options(loaded_.config)) {}
     ~App() { set_boundary_sink(nullptr); }
 
     int run() {
@@ -149,6 +149,20 @@ private:
     static std::int64_t cache_ttl_ms(const Config& c) { return std::int64_t(c.account_cache_ttl) * 1000; }
     static std::vector<std::string> cache_watch(const Config& c) {
         return {"/etc/passwd", "/etc/group", "/etc/nsswitch.conf", c.nss.db_path};
+    }
+    // How long a socket operation waits for NSS: two thirds of the PAM
+    // budget (pam.timeout_ms, and the socket's own io_timeout_ms if shorter),
+    // so that the error answer (nss_timeout) reaches pam_jit.so before it
+    // gives up on the daemon.
+    static std::chrono::milliseconds lookup_bound(const Config& c) {
+        return std::chrono::milliseconds(std::min(c.pam_timeout_ms, c.socket.io_timeout_ms) * 2 / 3);
+    }
+    static LookupWorker::Options lookup_options(const Config& c) {
+        LookupWorker::Options o;
+        o.bound = lookup_bound(c);
+        o.cache_ttl_ms = cache_ttl_ms(c);
+        o.cache_watched = cache_watch(c);
+        return o;
     }
 
     void arm_upload(std::optional<std::int64_t> at_ms) {
@@ -237,7 +251,7 @@ private:
                             .add(std::string(audit::field::kPath), path_));
         } else {
             transport_.set_tls(std::move(loaded->tls));  // the authority's target: daemon_->reload
-            accounts_.configure(cache_ttl_ms(loaded->config), cache_watch(loaded->config));
+            accounts_.configure(cache_ttl_ms(loaded->config), cache_watch(loaded->config), lookup_bound(loaded->config));
             daemon_->reload(std::move(loaded->config), std::move(loaded->keys));
         }
     }
@@ -250,8 +264,13 @@ private:
     AuthorityClient authority_;
     UploadTransport upload_transport_;
     Loaded loaded_;
-    SystemAccounts system_accounts_;
-    CachingAccounts accounts_;  // what the daemon asks: system_accounts_ behind a short cache
+    // What the daemon asks: NSS on worker threads behind a short cache (accounts.hpp).
+    // Declared before daemon_: it outlives the daemon's continuations. Its
+    // threads start here, after run_app blocked SIGTERM/SIGINT/SIGHUP/SIGCHLD:
+    // they inherit the mask (signals reach the loop's signal sources only).
+    // The daemon's own fork (home.cpp spawn) calls only async-signal-safe
+    // functions before exec, so the threads are no hazard to its children.
+    LookupWorker accounts_;
     std::unique_ptr<upload::UploadQueue> queue_;
     std::unique_ptr<upload::UploadingSink> tee_;
     Loop::TimerId upload_timer_ = 0;

@@ -28,6 +28,26 @@ ipc::Message error_reply(const std::string& code, const std::string& message) {
 
 namespace {
 
+// The deny a decision without an account answer (TimedOut, Busy) stands for.
+Decision unanswered_decision(LookupOutcome outcome, const std::string& user) {
+    Decision d;
+    d.verdict = Verdict::Deny;
+    d.reason = outcome == LookupOutcome::Busy ? "nss_busy" : "nss_timeout";
+    d.message = outcome == LookupOutcome::Busy
+                    ? "jitlogin: too many account lookups (NSS) are waiting; " + user + " was not looked up"
+                    : "jitlogin: the account database (NSS) did not answer in time for " + user;
+    return d;
+}
+
+}  // namespace
+
+ipc::Message unanswered_reply(LookupOutcome outcome, const std::string& what) {
+    const Decision d = unanswered_decision(outcome, what);
+    return error_reply(d.reason, d.message);
+}
+
+namespace {
+
 HeldGrants held_grants_from(const GrantsPayload& p, UnixTime accepted_at) {
     HeldGrants s;
     s.have_bundle = true;
@@ -350,13 +370,14 @@ GrantView Daemon::view() const {
     return v;
 }
 
-bool Daemon::is_managed(const std::string& user, LocalAccount* account, bool* unknown) {
-    if (unknown) *unknown = false;
-    if (user.empty() || user == "root") return false;
+bool Daemon::never_managed_here(const std::string& user) const {
+    if (user.empty() || user == "root") return true;
     const auto& bg = config_.policy.break_glass_users;
-    if (std::find(bg.begin(), bg.end(), user) != bg.end()) return false;
-    LocalAccount acct = deps_.accounts.lookup(user);
-    if (account) *account = acct;
+    return std::find(bg.begin(), bg.end(), user) != bg.end();
+}
+
+bool Daemon::managed_with(const std::string& user, const LocalAccount& acct, bool* unknown) {
+    if (unknown) *unknown = false;
     if (acct.uid && *acct.uid == 0) return false;
     if (jit::is_managed(user, acct, view(), config_.policy)) return true;
     for (auto& p : publishers_)
@@ -367,9 +388,17 @@ bool Daemon::is_managed(const std::string& user, LocalAccount* account, bool* un
     return false;
 }
 
-Decision Daemon::decide_for(const AccessRequest& request, bool* managed_out, LocalAccount* account) {
+bool Daemon::is_managed(const std::string& user, LocalAccount* account, bool* unknown) {
+    if (unknown) *unknown = false;
+    if (never_managed_here(user)) return false;
+    LocalAccount acct = deps_.accounts.lookup_now(user);
+    if (account) *account = acct;
+    return managed_with(user, acct, unknown);
+}
+
+Decision Daemon::decide_with(const AccessRequest& request, const LocalAccount* account, bool* managed_out) {
     bool unknown = false;
-    const bool managed = is_managed(request.user, account, &unknown);
+    const bool managed = account && managed_with(request.user, *account, &unknown);
     if (managed_out) *managed_out = managed || unknown;
     if (unknown) {
         // Fail closed, and say why: not "no grant", which would send a
@@ -382,6 +411,32 @@ Decision Daemon::decide_for(const AccessRequest& request, bool* managed_out, Loc
         return d;
     }
     return jit::decide(request, view(), config_.policy, managed);
+}
+
+void Daemon::decide_async(AccessRequest request, Decided next) {
+    if (never_managed_here(request.user)) {
+        bool managed = false;
+        const Decision d = decide_with(request, nullptr, &managed);
+        return next(LookupOutcome::Answered, d, managed, LocalAccount{});
+    }
+    deps_.accounts.lookup(request.user, while_alive([this, request, next = std::move(next)](
+                                                        LookupOutcome outcome, const LocalAccount& account) mutable {
+        if (outcome != LookupOutcome::Answered)
+            return next(outcome, unanswered_decision(outcome, request.user), true, LocalAccount{});
+        request.now = deps_.loop.now();  // the lookup may have taken a while
+        bool managed = false;
+        const Decision d = decide_with(request, &account, &managed);
+        next(outcome, d, managed, account);
+    }));
+}
+
+void Daemon::peer_name(uid_t uid, const std::function<void(ipc::Message)>& reply,
+                       std::function<void(const std::optional<std::string>&)> next) {
+    deps_.accounts.name_of(uid, later(reply, [uid, reply, next = std::move(next)](
+                                                 LookupOutcome outcome, const std::optional<std::string>& name) {
+        if (outcome != LookupOutcome::Answered) return reply(unanswered_reply(outcome, "uid " + std::to_string(uid)));
+        next(name);
+    }));
 }
 
 std::string Daemon::status_line() const {

@@ -219,17 +219,16 @@ void Daemon::handle(const ipc::Message& req, const Peer& peer, Reply reply) {
         if (op == "status") {
             if (peer.uid == 0) return reply({{"status", "ok"}, {"json", compact(status_json())}});
             // An unprivileged peer learns about its own sessions only.
-            return reply({{"status", "ok"},
-                          {"json", compact(status_json_for(deps_.accounts.name_of(peer.uid).value_or("")))}});
+            return peer_name(peer.uid, reply, [this, reply](const std::optional<std::string>& name) {
+                reply({{"status", "ok"}, {"json", compact(status_json_for(name.value_or("")))}});
+            });
         }
         if (op == "grants") {
-            std::optional<std::string> only;
-            if (peer.uid != 0) {
-                auto name = deps_.accounts.name_of(peer.uid);
-                if (!name) return reply(error_reply("unknown_peer", "your uid " + std::to_string(peer.uid) + " has no user name"));
-                only = *name;
-            }
-            return reply({{"status", "ok"}, {"json", compact(grants_json(only))}});
+            if (peer.uid == 0) return reply({{"status", "ok"}, {"json", compact(grants_json(std::nullopt))}});
+            return peer_name(peer.uid, reply, [this, reply, uid = peer.uid](const std::optional<std::string>& name) {
+                if (!name) return reply(error_reply("unknown_peer", "your uid " + std::to_string(uid) + " has no user name"));
+                reply({{"status", "ok"}, {"json", compact(grants_json(name))}});
+            });
         }
         if (op == "request") return op_request(req, peer, std::move(reply));
         if (op == "request_status") return op_request_status(req, peer, std::move(reply));
@@ -249,11 +248,6 @@ void Daemon::op_check(const ipc::Message& req, const Peer& peer, bool with_audit
     // A name no grant can carry (john.smith, alice@corp.example, Bob) is a
     // directory or local account jitlogin never manages: not an error.
     if (!jit::is_posix_name(user) && user != "root") return reply(not_a_jit_name());
-    if (peer.uid != 0) {
-        auto self = deps_.accounts.name_of(peer.uid);
-        if (!self || *self != user)
-            return reply(error_reply("forbidden", "only root may ask about another user"));
-    }
     AccessRequest ar;
     ar.user = user;
     ar.service = ipc::get(req, "service");
@@ -265,9 +259,25 @@ void Daemon::op_check(const ipc::Message& req, const Peer& peer, bool with_audit
     }
     ar.run_as = ipc::get(req, "run_as");
     ar.now = deps_.loop.now();
-    bool managed = false;
-    LocalAccount account;
-    Decision d = decide_for(ar, &managed, &account);
+    auto decide = [this, req, peer, with_audit, ar, reply] {
+        decide_async(ar, later(reply, [this, req, peer, with_audit, ar, reply](LookupOutcome outcome, const Decision& d,
+                                                                              bool managed, const LocalAccount& account) {
+            // No answer from NSS in time: an error, so that pam_jit.so decides
+            // from local facts (a JIT user is refused, anyone else left alone).
+            if (outcome != LookupOutcome::Answered) return reply(unanswered_reply(outcome, ar.user));
+            answer_check(req, peer, with_audit, ar, d, managed, account, reply);
+        }));
+    };
+    if (peer.uid == 0) return decide();
+    peer_name(peer.uid, reply, [user, reply, decide](const std::optional<std::string>& self) {
+        if (!self || *self != user) return reply(error_reply("forbidden", "only root may ask about another user"));
+        decide();
+    });
+}
+
+void Daemon::answer_check(const ipc::Message& req, const Peer& peer, bool with_audit, const AccessRequest& ar,
+                          const Decision& d, bool managed, const LocalAccount& account, const Reply& reply) {
+    const std::string& user = ar.user;
     ipc::Message out{{"status", "ok"},
                      {"decision", verdict_word(d.verdict)},
                      {"reason", d.reason},
@@ -345,31 +355,33 @@ void Daemon::op_session(const ipc::Message& req, const Peer& peer, bool open, Re
             if (!parsed) return reply(error_reply("bad_request", "'kind' must be login, sudo or su"));
             ar.kind = *parsed;
         }
-        bool managed = false;
-        Decision d = decide_for(ar, &managed);
-        if (!managed) return reply({{"status", "ok"}, {"managed", "no"}, {"decision", "ignore"}});
-        if (d.verdict != Verdict::Allow) {
-            // The window closed between the account check and the session: refuse it.
-            return reply({{"status", "ok"}, {"managed", "yes"}, {"decision", "deny"}, {"reason", d.reason},
-                          {"message", d.message}, {"grant_id", d.grant_id}});
-        }
-        if (!sessions_)
-            return reply(error_reply("unavailable", "jit-helperd has no session table: the session cannot be tracked"));
-        s.grant_id = d.grant_id;
-        Event e{EventType::SessionOpened, "session opened for " + s.user + " via " + s.service, {}};
-        e.add(std::string(field::kUser), s.user)
-            .add(std::string(field::kService), s.service)
-            .add(std::string(field::kGrantId), s.grant_id)
-            .add(std::string(field::kPid), std::int64_t(s.pid));
-        if (!s.tty.empty()) e.add(std::string(field::kTty), s.tty);
-        if (!s.rhost.empty()) e.add(std::string(field::kRhost), s.rhost);
-        if (!s.logind_session.empty()) e.add(std::string(field::kSessionId), s.logind_session);
-        deps_.audit.emit(e);
-        // session.opened first: what the table does at once (a warning, a
-        // home made) follows it in the trail.
-        const std::string key = sessions_->open(s);
-        return reply({{"status", "ok"}, {"managed", "yes"}, {"decision", "allow"}, {"session", key},
-                      {"grant_id", s.grant_id}, {"not_after", std::to_string(d.not_after)}});
+        return decide_async(ar, later(reply, [this, s, reply](LookupOutcome outcome, const Decision& d, bool managed,
+                                                              const LocalAccount&) mutable {
+            if (outcome != LookupOutcome::Answered) return reply(unanswered_reply(outcome, s.user));
+            if (!managed) return reply({{"status", "ok"}, {"managed", "no"}, {"decision", "ignore"}});
+            if (d.verdict != Verdict::Allow) {
+                // The window closed between the account check and the session: refuse it.
+                return reply({{"status", "ok"}, {"managed", "yes"}, {"decision", "deny"}, {"reason", d.reason},
+                              {"message", d.message}, {"grant_id", d.grant_id}});
+            }
+            if (!sessions_)
+                return reply(error_reply("unavailable", "jit-helperd has no session table: the session cannot be tracked"));
+            s.grant_id = d.grant_id;
+            Event e{EventType::SessionOpened, "session opened for " + s.user + " via " + s.service, {}};
+            e.add(std::string(field::kUser), s.user)
+                .add(std::string(field::kService), s.service)
+                .add(std::string(field::kGrantId), s.grant_id)
+                .add(std::string(field::kPid), std::int64_t(s.pid));
+            if (!s.tty.empty()) e.add(std::string(field::kTty), s.tty);
+            if (!s.rhost.empty()) e.add(std::string(field::kRhost), s.rhost);
+            if (!s.logind_session.empty()) e.add(std::string(field::kSessionId), s.logind_session);
+            deps_.audit.emit(e);
+            // session.opened first: what the table does at once (a warning, a
+            // home made) follows it in the trail.
+            const std::string key = sessions_->open(s);
+            reply({{"status", "ok"}, {"managed", "yes"}, {"decision", "allow"}, {"session", key},
+                   {"grant_id", s.grant_id}, {"not_after", std::to_string(d.not_after)}});
+        }));
     }
     // Close: match by logind session id when given, else by user + pid.
     std::optional<SessionInfo> closed = sessions_ ? sessions_->close(s) : std::nullopt;
@@ -385,9 +397,14 @@ void Daemon::op_session(const ipc::Message& req, const Peer& peer, bool open, Re
 }
 
 void Daemon::op_request(const ipc::Message& req, const Peer& peer, Reply reply) {
-    auto user = deps_.accounts.name_of(peer.uid);
-    if (!user) return reply(error_reply("unknown_peer", "your uid " + std::to_string(peer.uid) + " has no user name"));
     if (peer.uid == 0) return reply(error_reply("forbidden", "root does not need (and cannot get) a JIT grant"));
+    peer_name(peer.uid, reply, [this, req, peer, reply](const std::optional<std::string>& name) {
+        if (!name) return reply(error_reply("unknown_peer", "your uid " + std::to_string(peer.uid) + " has no user name"));
+        relay_request(req, peer, *name, reply);
+    });
+}
+
+void Daemon::relay_request(const ipc::Message& req, const Peer& peer, const std::string& user, Reply reply) {
     auto duration = to_int(ipc::get(req, "duration_seconds"));
     if (!duration || *duration < 60 || *duration > 7 * 86400)
         return reply(error_reply("bad_request", "'duration_seconds' must be between 60 and 604800"));
@@ -404,25 +421,25 @@ void Daemon::op_request(const ipc::Message& req, const Peer& peer, Reply reply) 
         const std::string named = ipc::get(req, "grant");
         std::vector<std::string> mine;
         for (const auto& g : held_.grants)
-            if (g.user == *user && g.active_at(now)) mine.push_back(g.id);
+            if (g.user == user && g.active_at(now)) mine.push_back(g.id);
         if (!named.empty()) {
             if (std::find(mine.begin(), mine.end(), named) == mine.end())
-                return reply(error_reply("not_found", "grant '" + named + "' is not an active grant of " + *user +
+                return reply(error_reply("not_found", "grant '" + named + "' is not an active grant of " + user +
                                                           " on this host (jitctl grants lists yours)"));
             extends = named;
         } else if (mine.empty()) {
-            return reply(error_reply("not_found", *user + " holds no active grant on this host to extend"));
+            return reply(error_reply("not_found", user + " holds no active grant on this host to extend"));
         } else if (mine.size() > 1) {
             std::string ids;
             for (const auto& id : mine) ids += (ids.empty() ? "" : ", ") + id;
-            return reply(error_reply("bad_request", *user + " holds several active grants (" + ids +
+            return reply(error_reply("bad_request", user + " holds several active grants (" + ids +
                                                         "): name one with --grant"));
         } else {
             extends = mine.front();
         }
     }
     Json::Value body(Json::objectValue);
-    body["user"] = *user;
+    body["user"] = user;
     body["uid"] = Json::UInt(peer.uid);
     body["login"] = ipc::get(req, "login", "yes") != "no";
     if (auto cmds = ipc::get(req, "sudo_commands"); !cmds.empty()) {
@@ -459,7 +476,7 @@ void Daemon::op_request(const ipc::Message& req, const Peer& peer, Reply reply) 
     body["reason"] = reason;
     if (!ticket.empty()) body["ticket"] = ticket;
     if (!extends.empty()) body["extends"] = extends;
-    const std::string who = *user;
+    const std::string who = user;
     const std::int64_t uid = peer.uid;
     const std::int64_t dur = *duration;
     // The sudo part for the audit record: run-as user, the commands one per line.
@@ -535,8 +552,11 @@ bool Daemon::within_budget(PeerBudget& budget, const char* op, const Peer& peer,
         e.add(std::string(field::kAlert), "peer_rate_limited")
             .add(std::string(field::kUid), std::int64_t(peer.uid))
             .add(std::string(field::kReason), std::string("op=") + op);
-        if (auto name = deps_.accounts.name_of(peer.uid)) e.add(std::string(field::kUser), *name);
-        deps_.audit.emit(e);
+        // The user name is a lookup (off the loop): the alert follows it.
+        deps_.accounts.name_of(peer.uid, while_alive([this, e](LookupOutcome outcome, const std::optional<std::string>& name) mutable {
+            if (outcome == LookupOutcome::Answered && name) e.add(std::string(field::kUser), *name);
+            deps_.audit.emit(e);
+        }));
     }
     reply(error_reply("rate_limited", std::string("too many '") + op + "' requests from uid " +
                                           std::to_string(peer.uid) + "; try again in " + std::to_string(retry_s) + " s"));

@@ -8,6 +8,7 @@
 #include <limits>
 #include <stdexcept>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,9 +16,18 @@
 
 namespace jit::helperd {
 
-SdLoop::SdLoop(sd_event* event) : event_(sd_event_ref(event)) {}
+SdLoop::SdLoop(sd_event* event) : event_(sd_event_ref(event)) {
+    post_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (post_fd_ < 0 || sd_event_add_io(event_, &post_source_, post_fd_, EPOLLIN, &SdLoop::on_posted, this) < 0) {
+        if (post_fd_ >= 0) ::close(post_fd_);
+        sd_event_unref(event_);
+        throw std::runtime_error("cannot create the loop's wake-up eventfd");
+    }
+}
 
 SdLoop::~SdLoop() {
+    sd_event_source_disable_unref(post_source_);
+    ::close(post_fd_);
     if (clock_source_) sd_event_source_disable_unref(clock_source_);
     if (clock_fd_ >= 0) ::close(clock_fd_);
     for (auto& [id, t] : timers_) {
@@ -138,6 +148,28 @@ int SdLoop::on_clock_set(sd_event_source*, int fd, uint32_t, void* userdata) {
     const auto watchers = loop->clock_watchers_;  // a callback may cancel
     for (const auto& [id, cb] : watchers)
         if (loop->clock_watchers_.count(id)) at_c_boundary("clock change", cb);
+    return 0;
+}
+
+void SdLoop::post(Callback cb) {
+    {
+        std::lock_guard<std::mutex> lock(posted_mu_);
+        posted_.push_back(std::move(cb));
+    }
+    const std::uint64_t one = 1;
+    (void)!::write(post_fd_, &one, sizeof one);  // EAGAIN: the counter is already non-zero
+}
+
+int SdLoop::on_posted(sd_event_source*, int fd, uint32_t, void* userdata) {
+    auto* loop = static_cast<SdLoop*>(userdata);
+    std::uint64_t count = 0;
+    (void)!::read(fd, &count, sizeof count);
+    std::vector<Callback> now;
+    {
+        std::lock_guard<std::mutex> lock(loop->posted_mu_);
+        now.swap(loop->posted_);
+    }
+    for (auto& cb : now) at_c_boundary("posted callback", cb);
     return 0;
 }
 

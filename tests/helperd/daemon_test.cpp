@@ -59,7 +59,7 @@ protected:
     void make_daemon(std::unique_ptr<Publisher> publisher = nullptr) {
         daemon_.reset();
         daemon_ = std::make_unique<Daemon>(config_, signer_.keys(),
-                                           Daemon::Deps{loop_, authority_, sink_, accounts_});
+                                           Daemon::Deps{loop_, authority_, sink_, lookups_});
         if (publisher) daemon_->add_publisher(std::move(publisher));
         auto c = std::make_unique<RecordingComponent>();
         c->changes = &changes_;
@@ -107,6 +107,7 @@ protected:
     AuthorityClient authority_{transport_};
     jit::audit::RecordingSink sink_;
     FakeAccounts accounts_;
+    jit::helperd::InlineLookups lookups_{accounts_};
     Config config_;
     std::unique_ptr<Daemon> daemon_;
     std::vector<RecordingComponent::Change> changes_;
@@ -465,7 +466,7 @@ TEST_F(DaemonTest, SessionOpenHandsTheTableTheDecisionsGrant) {
 // Without a session table a session cannot be tracked: it is refused, never
 // left to run untracked (pam_jit.so refuses a session_open without "allow").
 TEST_F(DaemonTest, SessionOpenWithoutATableIsRefused) {
-    daemon_ = std::make_unique<Daemon>(config_, signer_.keys(), Daemon::Deps{loop_, authority_, sink_, accounts_});
+    daemon_ = std::make_unique<Daemon>(config_, signer_.keys(), Daemon::Deps{loop_, authority_, sink_, lookups_});
     ASSERT_TRUE(daemon_->start().ok());
     serve(bundle(1, {TestGrant{"g-1", "alice", true, false, kStart, kStart + 3600}}));
     auto o = call({{"op", "session_open"}, {"user", "alice"}, {"service", "sshd"}, {"pid", "5000"}});
@@ -682,7 +683,7 @@ TEST_F(DaemonTest, SudoRuleLeftOutIsAnAlertOnce) {
     std::filesystem::create_directories(dir_.path() + "/sudoers.d");
     config_.sudoers_path = dir_.path() + "/sudoers.d/jit";
     config_.nss.db_path = dir_.path() + "/nss.db";
-    daemon_ = std::make_unique<Daemon>(config_, signer_.keys(), Daemon::Deps{loop_, authority_, sink_, accounts_});
+    daemon_ = std::make_unique<Daemon>(config_, signer_.keys(), Daemon::Deps{loop_, authority_, sink_, lookups_});
     ASSERT_TRUE(add_standard_publishers(*daemon_).ok());
     ASSERT_TRUE(daemon_->start().ok());
     TestGrant bad{"g-2", "alice", true, true, kStart - 60, kStart + 3600, R"(["/usr/bin/sudoedit /etc/hosts"])"};
@@ -726,7 +727,7 @@ TEST_F(DaemonTest, SudoersAreCheckedByVisudoWithoutWaitingForIt) {
         f << "#!/bin/sh\nsleep 1\nif grep -q bob \"$2\"; then echo \"$2: bob is not welcome\"; exit 1; fi\nexit 0\n";
     }
     ASSERT_EQ(chmod(fake.c_str(), 0755), 0);
-    daemon_ = std::make_unique<Daemon>(config_, signer_.keys(), Daemon::Deps{loop_, authority_, sink_, accounts_});
+    daemon_ = std::make_unique<Daemon>(config_, signer_.keys(), Daemon::Deps{loop_, authority_, sink_, lookups_});
     ASSERT_TRUE(add_standard_publishers(*daemon_, fake).ok());
     ASSERT_TRUE(daemon_->start().ok());
     const TestGrant carol{"g-3", "carol", true, true, kStart - 60, kStart + 3600, R"(["/usr/bin/id"])"};

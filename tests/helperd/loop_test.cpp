@@ -1,10 +1,16 @@
 // The Loop interface's clock-change hook and bus attachment, on ManualLoop
-// (SdLoop's timerfd needs the system clock set, which a test must not do).
+// (SdLoop's timerfd needs the system clock set, which a test must not do);
+// post() from other threads on both loops.
 #include <jit/helperd/loop.hpp>
+#include <jit/helperd/sd_loop.hpp>
 
 #include <gtest/gtest.h>
 
+#include <thread>
+#include <vector>
+
 using jit::helperd::ManualLoop;
+using jit::helperd::SdLoop;
 
 TEST(ManualLoop, ClockChangeCallbacksRunOnSetWallOnlyUntilCancelled) {
     ManualLoop loop(1000);
@@ -37,4 +43,38 @@ TEST(ManualLoop, ClockChangeRunsBeforeTheWallTimersItMadeDue) {
 TEST(ManualLoop, HasNoBusToDispatch) {
     ManualLoop loop;
     EXPECT_FALSE(loop.attach_bus(nullptr));
+}
+
+// What worker threads hand back reaches the loop thread, in posting order.
+TEST(ManualLoop, PostedCallbacksRunInsideRunPostedInOrder) {
+    ManualLoop loop;
+    std::vector<int> ran;
+    std::thread t([&] {
+        for (int i = 0; i < 3; ++i) loop.post([&ran, i] { ran.push_back(i); });
+    });
+    t.join();
+    EXPECT_TRUE(ran.empty());  // only inside run_posted()
+    EXPECT_EQ(loop.run_posted(false), 3u);
+    EXPECT_EQ(ran, (std::vector<int>{0, 1, 2}));
+    EXPECT_EQ(loop.run_posted(false), 0u);
+}
+
+TEST(SdLoop, PostFromAnotherThreadWakesTheLoop) {
+    sd_event* ev = nullptr;
+    ASSERT_GE(sd_event_new(&ev), 0);
+    int ran = 0;
+    {
+        SdLoop loop(ev);
+        std::thread t([&] {
+            loop.post([&ran] { ++ran; });
+            loop.post([&ran, ev] {
+                ++ran;
+                sd_event_exit(ev, 0);
+            });
+        });
+        EXPECT_GE(sd_event_loop(ev), 0);  // returns only when the second callback ran
+        t.join();
+    }
+    EXPECT_EQ(ran, 2);
+    sd_event_unref(ev);
 }

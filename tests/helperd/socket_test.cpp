@@ -656,7 +656,7 @@ std::string run_as(uid_t uid, const std::function<std::string()>& body) {
 // with a stored bundle (alice and carol hold grants) and no authority.
 struct DaemonOnLoop {
     DaemonOnLoop(sd_event* ev, jit::helperd::Config config, jit::TrustedKeys keys, jit::audit::Sink& sink)
-        : loop(ev), daemon(std::move(config), std::move(keys), Daemon::Deps{loop, authority, sink, accounts}) {
+        : loop(ev), daemon(std::move(config), std::move(keys), Daemon::Deps{loop, authority, sink, lookups}) {
         daemon.set_session_table(sessions);
     }
     SdLoop loop;
@@ -664,6 +664,7 @@ struct DaemonOnLoop {
     AuthorityClient authority{transport};
     jit::test::FakeAccounts accounts;
     jit::test::MemorySessions sessions;
+    jit::helperd::InlineLookups lookups{accounts};
     Daemon daemon;
 };
 

@@ -105,6 +105,31 @@ void ManualLoop::set_wall(UnixTime t) {
     run_due();
 }
 
+void ManualLoop::post(Callback cb) {
+    {
+        std::lock_guard<std::mutex> lock(posted_mu_);
+        posted_.push_back(std::move(cb));
+    }
+    posted_cv_.notify_all();
+}
+
+std::size_t ManualLoop::run_posted(bool block) {
+    std::size_t ran = 0;
+    for (;;) {
+        std::vector<Callback> now;
+        {
+            std::unique_lock<std::mutex> lock(posted_mu_);
+            if (block && ran == 0) posted_cv_.wait(lock, [this] { return !posted_.empty(); });
+            now.swap(posted_);
+        }
+        if (now.empty()) return ran;
+        for (auto& cb : now) {
+            ++ran;
+            cb();
+        }
+    }
+}
+
 std::int64_t ManualLoop::next_monotonic_delay_ms() const {
     std::int64_t best = -1;
     for (const auto& [id, t] : timers_)

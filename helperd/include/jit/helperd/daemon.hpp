@@ -13,6 +13,7 @@
 #include <jit/audit.hpp>
 #include <jit/bundle.hpp>
 #include <jit/decision.hpp>
+#include <jit/helperd/accounts.hpp>
 #include <jit/helperd/authority_client.hpp>
 #include <jit/helperd/config.hpp>
 #include <jit/helperd/loop.hpp>
@@ -41,62 +42,6 @@ struct Peer {
     uid_t uid = 0;
     gid_t gid = 0;
     pid_t pid = 0;
-};
-
-// Local account lookups (passwd/group), injected so tests need no real users.
-class Accounts {
-public:
-    virtual ~Accounts() = default;
-    virtual LocalAccount lookup(const std::string& user) = 0;          // uid + group names
-    virtual std::optional<std::string> name_of(uid_t uid) = 0;         // getpwuid_r
-};
-class SystemAccounts final : public Accounts {
-public:
-    LocalAccount lookup(const std::string& user) override;
-    std::optional<std::string> name_of(uid_t uid) override;
-};
-
-// Remembers another Accounts' answers for `ttl_ms` so that a PAM check does not
-// pay for a passwd + group walk through every NSS module (nss-systemd probes
-// five userdb directories per call). Any change to one of the watched files
-// (size, mtime, inode: /etc/passwd, /etc/group, the NSS snapshot, nsswitch.conf)
-// forgets everything at once; other NSS sources (LDAP, sssd) are seen within
-// ttl_ms. The files are looked at (stat) at most every kRecheckMs, so an edit
-// counts within that. ttl_ms 0: no caching. Not thread-safe (the loop only).
-class CachingAccounts final : public Accounts {
-public:
-    using ClockMs = std::function<std::int64_t()>;  // monotonic milliseconds
-    CachingAccounts(Accounts& inner, std::int64_t ttl_ms, std::vector<std::string> watched, ClockMs clock = {});
-    LocalAccount lookup(const std::string& user) override;
-    std::optional<std::string> name_of(uid_t uid) override;
-    // New settings (SIGHUP); forgets everything.
-    void configure(std::int64_t ttl_ms, std::vector<std::string> watched);
-    void clear();
-    static constexpr std::size_t kMaxEntries = 4096;  // per map; the oldest half goes when full
-    static constexpr std::int64_t kRecheckMs = 100;    // how often the watched files are stat'ed
-
-private:
-    template <class V>
-    struct Entry {
-        V value;
-        std::int64_t at = 0;
-    };
-    bool fresh(std::int64_t at, std::int64_t now) const { return now - at < ttl_ms_; }
-    void revalidate(std::int64_t now);  // forgets everything when a watched file changed
-    template <class M>
-    static void make_room(M& map);
-    // The answer for `key` from `map` if fresh, else fetch() remembered.
-    template <class M, class K, class Fetch>
-    auto cached(M& map, const K& key, Fetch fetch);
-
-    Accounts& inner_;
-    std::int64_t ttl_ms_;
-    std::vector<std::string> watched_;
-    ClockMs clock_;
-    std::vector<std::string> stamp_;   // per watched file: "dev:ino:size:mtime_ns" or "-"
-    std::optional<std::int64_t> stamped_at_;  // when stamp_ was taken
-    std::map<std::string, Entry<LocalAccount>> by_name_;
-    std::map<uid_t, Entry<std::optional<std::string>>> by_uid_;
 };
 
 // Something that turns the current grants into files (NSS snapshot, sudoers
@@ -175,6 +120,13 @@ public:
     virtual std::size_t count(const std::optional<std::string>& user = std::nullopt) const = 0;
 };
 
+// Errors answered on the socket: {status=error, error=<code>, message=<text>}.
+ipc::Message error_reply(const std::string& code, const std::string& message);
+// The error answer when NSS gave no answer about `what` (a user, "uid N"):
+// error=nss_timeout (TimedOut) or nss_busy (Busy). pam_jit.so then decides
+// from local facts: a managed user is refused, anyone else is left alone.
+ipc::Message unanswered_reply(LookupOutcome outcome, const std::string& what);
+
 class Daemon;
 
 // A part of the daemon that reacts to its state (enforcement, upload...).
@@ -193,7 +145,9 @@ public:
         Loop& loop;
         AuthorityClient& authority;  // its target follows the config (constructor, reload)
         audit::Sink& audit;
-        Accounts& accounts;
+        // Account lookups: a LookupWorker (NSS off the loop) in the daemon,
+        // InlineLookups over a fake in tests.
+        AccountLookups& accounts;
     };
 
     Daemon(Config config, TrustedKeys keys, Deps deps);
@@ -229,10 +183,18 @@ public:
     // on the way (empty for root and break-glass users, who need none).
     // `unknown` (optional) is set when NSS answered an error that leaves the
     // question open (no uid, or with managed groups not every group): a
-    // decision treats that user as managed and denies (decide_for, reason
+    // decision treats that user as managed and denies (decide_with, reason
     // nss_error); enforcement does not adopt or end sessions on it.
+    // Synchronous (AccountLookups::lookup_now): for enforcement only; the
+    // socket operations decide through decide_async.
     bool is_managed(const std::string& user, LocalAccount* account = nullptr, bool* unknown = nullptr);
-    Decision decide_for(const AccessRequest& request, bool* managed, LocalAccount* account = nullptr);
+    // The decision for `request` once its user's account is known: `next`
+    // runs on the loop, at once when no lookup is needed (root, break-glass)
+    // or the answer is cached, else when the lookup returns or its bound
+    // passes. Without an answer (TimedOut, Busy) the decision is a deny with
+    // reason nss_timeout / nss_busy and `managed` true, the account empty.
+    using Decided = std::function<void(LookupOutcome, const Decision&, bool managed, const LocalAccount& account)>;
+    void decide_async(AccessRequest request, Decided next);
     Json::Value status_json();
     // What op=status tells an unprivileged peer: only `user`'s own sessions
     // (every list entry naming another user is left out) and no publishing
@@ -264,11 +226,43 @@ private:
     std::vector<Grant> effective_grants() const;
     SyncSettings sync_settings() const;
 
+    bool never_managed_here(const std::string& user) const;  // empty, root, break-glass: no lookup needed
+    bool managed_with(const std::string& user, const LocalAccount& account, bool* unknown);
+    Decision decide_with(const AccessRequest& request, const LocalAccount* account, bool* managed);
+    // `next` with the user name of non-root `uid` (nullopt: none), on the
+    // loop; NSS not answering in time: the error answer instead.
+    void peer_name(uid_t uid, const std::function<void(ipc::Message)>& reply,
+                   std::function<void(const std::optional<std::string>&)> next);
+    // A continuation that runs only while this Daemon lives.
+    template <class F>
+    auto while_alive(F f) {
+        return [alive = std::weak_ptr<bool>(alive_), f = std::move(f)](auto&&... args) mutable {
+            if (!alive.expired()) f(std::forward<decltype(args)>(args)...);
+        };
+    }
+    // Likewise, and a throw is answered `internal` (the client is not left to its deadline).
+    template <class F>
+    auto later(std::function<void(ipc::Message)> reply, F f) {
+        return while_alive([reply = std::move(reply), f = std::move(f)](auto&&... args) mutable {
+            try {
+                f(std::forward<decltype(args)>(args)...);
+            } catch (const std::exception& e) {
+                reply(error_reply("internal", e.what()));
+            }
+        });
+    }
+
     void op_check(const ipc::Message& req, const Peer& peer, bool with_audit, std::function<void(ipc::Message)>& reply);
+    void answer_check(const ipc::Message& req, const Peer& peer, bool with_audit, const AccessRequest& ar,
+                      const Decision& d, bool managed, const LocalAccount& account,
+                      const std::function<void(ipc::Message)>& reply);
     void op_session(const ipc::Message& req, const Peer& peer, bool open, std::function<void(ipc::Message)>& reply);
     void op_request(const ipc::Message& req, const Peer& peer, std::function<void(ipc::Message)> reply);
+    void relay_request(const ipc::Message& req, const Peer& peer, const std::string& user,
+                       std::function<void(ipc::Message)> reply);
     // ssh_keys / ssh_principals (ops_ssh.cpp)
     void op_ssh(const ipc::Message& req, const Peer& peer, bool principals, std::function<void(ipc::Message)>& reply);
+    void answer_ssh(const std::string& user, bool principals, const std::function<void(ipc::Message)>& reply);
     // sudo_audit (ops_sudo.cpp)
     void op_sudo_audit(const ipc::Message& req, const Peer& peer, std::function<void(ipc::Message)>& reply);
     void op_request_status(const ipc::Message& req, const Peer& peer, std::function<void(ipc::Message)> reply);
@@ -294,9 +288,7 @@ private:
     PeerBudget relay_budget_{kRelayBurst, kRelayRefillMs};
     PeerBudget request_status_budget_{kRequestStatusBurst, kRequestStatusRefillMs};
     std::set<std::string> ssh_dropped_told_;  // reasons already alerted (op_ssh)
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // while_alive's token
 };
-
-// Errors answered on the socket: {status=error, error=<code>, message=<text>}.
-ipc::Message error_reply(const std::string& code, const std::string& message);
 
 }  // namespace jit::helperd

@@ -6,6 +6,8 @@
 #include <systemd/sd-event.h>
 
 #include <map>
+#include <mutex>
+#include <vector>
 
 namespace jit::helperd {
 
@@ -28,6 +30,8 @@ public:
     // whenever CLOCK_REALTIME is set.
     TimerId on_clock_change(Callback cb) override;
     bool attach_bus(sd_bus* bus) override;
+    // A queue under a mutex and an eventfd the loop watches.
+    void post(Callback cb) override;
     sd_event* event() const { return event_; }
     // Accuracy of every timer the daemon adds to sd-event: 0 would mean
     // sd-event's default of 250 ms, and window edges, publishing, ending
@@ -52,6 +56,7 @@ private:
     static int on_child(sd_event_source* s, const siginfo_t* si, void* userdata);
     static int on_clock_set(sd_event_source* s, int fd, uint32_t revents, void* userdata);
     bool arm_clock_fd();
+    static int on_posted(sd_event_source* s, int fd, uint32_t revents, void* userdata);
     sd_event* event_;
     TimerId next_id_ = 1;
     std::map<TimerId, Timer*> timers_;
@@ -59,6 +64,10 @@ private:
     std::map<TimerId, Callback> clock_watchers_;
     sd_event_source* clock_source_ = nullptr;
     int clock_fd_ = -1;
+    std::mutex posted_mu_;
+    std::vector<Callback> posted_;
+    int post_fd_ = -1;
+    sd_event_source* post_source_ = nullptr;
 };
 
 }  // namespace jit::helperd

@@ -8,10 +8,13 @@
 #include <jit/grant.hpp>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <vector>
 #include <sys/types.h>
 
 typedef struct sd_bus sd_bus;  // as <systemd/sd-bus.h> declares it
@@ -47,6 +50,10 @@ public:
     // Dispatches `bus`'s messages (asynchronous sd-bus calls and their
     // answers) from this loop; false when it cannot (ManualLoop).
     virtual bool attach_bus(sd_bus* bus) = 0;
+    // Runs `cb` on the loop, soon and in posting order. The one member that
+    // may be called from any thread: how a worker thread (account lookups,
+    // accounts.hpp) hands its result back to the loop.
+    virtual void post(Callback cb) = 0;
 };
 
 // A Loop for tests: time moves only through advance()/set_now(), and timers
@@ -62,7 +69,12 @@ public:
     TimerId watch_child(pid_t pid, ChildCallback cb) override;
     TimerId on_clock_change(Callback cb) override;  // set_wall() is a clock change
     bool attach_bus(sd_bus*) override { return false; }
+    // Thread-safe; the callbacks run only inside run_posted().
+    void post(Callback cb) override;
 
+    // Runs the callbacks posted so far (and those they post); with `block`,
+    // first waits until at least one has been posted. Returns how many ran.
+    std::size_t run_posted(bool block);
     // Reaps the watched children that have exited and runs their callbacks;
     // with `block`, first waits until at least one has exited (if any is watched).
     // Returns how many callbacks ran.
@@ -91,6 +103,9 @@ private:
     std::map<TimerId, Timer> timers_;
     std::map<TimerId, std::pair<pid_t, ChildCallback>> children_;
     std::map<TimerId, Callback> clock_watchers_;
+    std::mutex posted_mu_;
+    std::condition_variable posted_cv_;
+    std::vector<Callback> posted_;
 };
 
 }  // namespace jit::helperd
