@@ -236,14 +236,12 @@ void Daemon::reject_bundle(const Error& error, const std::string& envelope_bytes
 
 void Daemon::install(GrantsSnapshot next, ChangeCause cause) {
     const UnixTime now = deps_.loop.now();
-    next.stale = next.have_bundle && now > next.expires_at;  // PROTOCOL.md: stale once now > expires_at
+    next.stale = next.stale_at(now);
     if (next.have_bundle && next.stale != (snapshot_.have_bundle && snapshot_.stale)) {
         if (next.stale)
             deps_.audit.emit(event(EventType::StaleBegin, "grants view is stale: revision " + std::to_string(next.revision) +
                                                               " expired and nothing newer was accepted (policy: " +
-                                                              (config_.policy.stale_policy == HostPolicy::StalePolicy::Suspend
-                                                                   ? "suspend"
-                                                                   : "honour") +
+                                                              to_string(config_.policy.stale_policy) +
                                                               ")")
                                  .add(std::string(field::kRevision), next.revision)
                                  .add(std::string(field::kExpiresAt), next.expires_at));
@@ -289,7 +287,7 @@ void Daemon::refresh_time(ChangeCause cause) {
 
 std::vector<Grant> Daemon::effective_grants() const {
     if (!snapshot_.have_bundle) return {};
-    if (snapshot_.stale && config_.policy.stale_policy == HostPolicy::StalePolicy::Suspend) return {};
+    if (grants_suspended(snapshot_.stale, config_.policy)) return {};
     return snapshot_.grants;
 }
 
@@ -335,7 +333,7 @@ void Daemon::schedule_next_change() {
 GrantView Daemon::view() const {
     GrantView v;
     v.have_bundle = snapshot_.have_bundle;
-    v.stale = snapshot_.have_bundle && snapshot_.expires_at < deps_.loop.now();
+    v.stale = snapshot_.stale_at(deps_.loop.now());
     v.grants = &snapshot_.grants;
     v.refused = &snapshot_.refused;
     v.limit_notes = &snapshot_.limit_notes;

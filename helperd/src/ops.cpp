@@ -99,8 +99,8 @@ Json::Value Daemon::status_json() {
     s["issued_at"] = Json::Int64(snapshot_.issued_at);
     s["expires_at"] = Json::Int64(snapshot_.expires_at);
     s["accepted_at"] = Json::Int64(snapshot_.accepted_at);
-    s["stale"] = snapshot_.have_bundle && now > snapshot_.expires_at;
-    s["stale_policy"] = config_.policy.stale_policy == HostPolicy::StalePolicy::Suspend ? "suspend" : "honour";
+    s["stale"] = snapshot_.stale_at(now);
+    s["stale_policy"] = to_string(config_.policy.stale_policy);
     Json::UInt64 active = 0;
     for (const auto& g : snapshot_.grants)
         if (g.active_at(now)) ++active;
@@ -162,7 +162,7 @@ Json::Value Daemon::grants_json(const std::optional<std::string>& only_user) {
     out["now"] = Json::Int64(now);
     out["revision"] = Json::Int64(snapshot_.revision);
     out["have_bundle"] = snapshot_.have_bundle;
-    out["stale"] = snapshot_.have_bundle && now > snapshot_.expires_at;
+    out["stale"] = snapshot_.stale_at(now);
     Json::Value list(Json::arrayValue);
     for (const auto& g : snapshot_.grants) {
         if (only_user && g.user != *only_user) continue;

@@ -97,7 +97,7 @@ ModuleArgs parse_args(int argc, const char** argv) {
                 a.warnings.push_back(std::string("argument '") + arg + "': not a number; using " + std::to_string(a.timeout_ms));
             }
         } else if (starts_with(arg, "kind=", &v)) {
-            if (std::strcmp(v, "login") == 0 || std::strcmp(v, "sudo") == 0 || std::strcmp(v, "su") == 0)
+            if (parse_access_kind(v))
                 a.kind = v;
             else
                 a.warnings.push_back(std::string("argument '") + arg + "': kind must be login, sudo or su; classifying by service");
