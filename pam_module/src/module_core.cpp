@@ -203,11 +203,11 @@ struct Subjects {
 
 Subjects subjects_of(const ModuleArgs& args, const PamItems& items) {
     Subjects s;
-    s.sudo = args.kind == "sudo" || (args.kind.empty() && classify_service(items.service) == AccessKind::Sudo);
+    s.sudo = (args.kind.empty() ? classify_service(items.service) : parse_access_kind(args.kind)) == AccessKind::Sudo;
     s.first = {items.user, args.kind, ""};
     if (s.sudo && !items.ruser.empty() && items.ruser != items.user) {
-        s.first = {items.ruser, "sudo", items.user};
-        s.then = Subject{items.user, "su", ""};
+        s.first = {items.ruser, to_string(AccessKind::Sudo), items.user};
+        s.then = Subject{items.user, to_string(AccessKind::Su), ""};
     }
     return s;
 }
