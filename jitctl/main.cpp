@@ -1,4 +1,5 @@
 #include "commands.hpp"
+#include "daemon_client.hpp"
 #include "output.hpp"
 
 #include <cstring>
@@ -39,7 +40,15 @@ int main(int argc, char** argv) {
     app.footer("Run 'jitctl COMMAND --help' for the options of a command.");
     jit::ctl::ExitCode exit_code;
     jit::ctl::register_bundle(app, exit_code);
-    jit::ctl::register_daemon_commands(app, exit_code);
+    {
+        std::shared_ptr<const jit::ctl::DaemonOptions> daemon = jit::ctl::add_daemon_options(app);
+        jit::ctl::register_status(app, daemon, exit_code);
+        jit::ctl::register_grants(app, daemon, exit_code);
+        jit::ctl::register_check(app, daemon, exit_code);
+        jit::ctl::register_check_config(app, exit_code);
+        jit::ctl::register_request(app, daemon, exit_code);
+        jit::ctl::register_request_status(app, daemon, exit_code);
+    }
     jit::ctl::register_audit(app, exit_code);
     const bool json = wants_json(argc, argv);
     try {

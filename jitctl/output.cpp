@@ -1,4 +1,5 @@
 #include "output.hpp"
+#include "commands.hpp"
 
 #include <iostream>
 
@@ -25,5 +26,7 @@ void print_error(bool json, const std::string& code, const std::string& message,
     v["message"] = message;
     std::cout << json_line(v) << "\n" << std::flush;
 }
+
+void add_json_flag(CLI::App* sub, bool& json) { sub->add_flag("--json", json, "machine-readable output"); }
 
 }  // namespace jit::ctl

@@ -13,6 +13,9 @@ namespace jit::ctl {
 // Exit status of a command line jitctl did not understand (unknown command
 // or option, missing or bad argument), as getopt-style tools use.
 constexpr int kExitUsage = 2;
+// Exit status of a command that ran and failed (the daemon refused, the
+// config has problems).
+constexpr int kExitError = 1;
 
 // A result document, indented, UTF-8 kept as is.
 void print_json(const Json::Value& v);

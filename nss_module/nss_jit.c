@@ -9,6 +9,7 @@
 #include "nss_pack.h"
 #include "snapshot_reader.h"
 
+#include <jit/paths.h>
 #include <errno.h>
 #include <grp.h>
 #include <nss.h>
@@ -19,9 +20,6 @@
 #include <string.h>
 #include <sys/types.h>
 
-#ifndef JIT_NSS_DB_PATH
-#error "JIT_NSS_DB_PATH must be defined by the build"
-#endif
 
 #define EXPORT __attribute__((visibility("default")))
 

@@ -4,6 +4,7 @@
 // JSON, no configuration file. Whatever goes wrong, it prints nothing and
 // exits 0 (sshd then refuses the key); the reason goes to syslog (authpriv).
 #include <jit/ipc.hpp>
+#include <jit/paths.h>
 
 #include <chrono>
 #include <cstdio>
@@ -15,7 +16,7 @@
 
 namespace {
 
-constexpr const char* kDefaultSocket = "/run/jit/helperd.sock";
+constexpr const char* kDefaultSocket = JIT_SOCKET_PATH;
 constexpr int kDefaultTimeoutMs = 1500;
 
 int usage() {

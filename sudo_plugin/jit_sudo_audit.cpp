@@ -6,6 +6,7 @@
 // manage must never notice it; JIT users are already decided by pam_jit.so).
 // What cannot be sent goes to syslog (authpriv).
 #include <jit/ipc.hpp>
+#include <jit/paths.h>
 
 #include <sudo_plugin.h>
 #include <syslog.h>
@@ -18,7 +19,7 @@
 
 namespace {
 
-constexpr const char* kDefaultSocket = "/run/jit/helperd.sock";
+constexpr const char* kDefaultSocket = JIT_SOCKET_PATH;
 constexpr long kDefaultTimeoutMs = 1000;
 // Below the socket protocol's 64 KiB body: the other keys fit in the rest.
 constexpr std::size_t kMaxArgBytes = 48 * 1024;

@@ -3,7 +3,7 @@
 #include <jit/helperd/boundary.hpp>
 
 #include <jit/audit.hpp>
-#include <jit/helperd/config.hpp>
+#include <jit/helperd/config_check.hpp>
 #include <jit/helperd/curl_transport.hpp>
 #include <jit/helperd/daemon.hpp>
 #include <jit/helperd/enforcement.hpp>
@@ -38,13 +38,9 @@ struct Loaded {
 };
 
 Result<Loaded> load_all(const std::string& path) {
-    auto cfg = load_config(path);
-    if (!cfg) return cfg.error();
-    auto keys = TrustedKeys::load_dir(cfg->authority.trusted_keys_dir);
-    if (!keys) return make_error("config", path + ": key 'authority.trusted_keys_dir': " + keys.error().message);
-    auto tls = tls_settings_from(*cfg, kUserAgent);
-    if (!tls) return make_error("config", path + ": key 'authority.token_file': " + tls.error().message);
-    return Loaded{std::move(*cfg), std::move(*keys), std::move(*tls)};
+    CheckedConfig checked = check_config_file(path, kUserAgent);
+    if (!checked.ok()) return make_error("config", checked.message());
+    return Loaded{std::move(*checked.config), std::move(checked.keys), std::move(checked.tls)};
 }
 
 // "upload" in op=status (jitctl status): the audit upload backlog.

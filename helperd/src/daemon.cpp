@@ -264,14 +264,12 @@ void Daemon::reject_bundle(const Error& error, const std::string& envelope_bytes
 
 void Daemon::install(HeldGrants next, ChangeCause cause) {
     const UnixTime now = deps_.loop.now();
-    next.stale = next.have_bundle && now > next.expires_at;  // PROTOCOL.md: stale once now > expires_at
+    next.stale = next.stale_at(now);
     if (next.have_bundle && next.stale != (held_.have_bundle && held_.stale)) {
         if (next.stale)
             deps_.audit.emit(event(EventType::StaleBegin, "grants view is stale: revision " + std::to_string(next.revision) +
                                                               " expired and nothing newer was accepted (policy: " +
-                                                              (config_.policy.stale_policy == HostPolicy::StalePolicy::Suspend
-                                                                   ? "suspend"
-                                                                   : "honour") +
+                                                              to_string(config_.policy.stale_policy) +
                                                               ")")
                                  .add(std::string(field::kRevision), next.revision)
                                  .add(std::string(field::kExpiresAt), next.expires_at));
@@ -317,7 +315,7 @@ void Daemon::refresh_time(ChangeCause cause) {
 
 std::vector<Grant> Daemon::effective_grants() const {
     if (!held_.have_bundle) return {};
-    if (held_.stale && config_.policy.stale_policy == HostPolicy::StalePolicy::Suspend) return {};
+    if (grants_suspended(held_.stale, config_.policy)) return {};
     return held_.grants;
 }
 
@@ -363,7 +361,7 @@ void Daemon::schedule_next_change() {
 GrantView Daemon::view() const {
     GrantView v;
     v.have_bundle = held_.have_bundle;
-    v.stale = held_.have_bundle && held_.expires_at < deps_.loop.now();
+    v.stale = held_.stale_at(deps_.loop.now());
     v.grants = &held_.grants;
     v.refused = &held_.refused;
     v.limit_notes = &held_.limit_notes;

@@ -176,7 +176,7 @@ public:
         u.grants = now.grants;
         u.revoked = now.revoked;
         u.revision = now.revision;
-        u.suspended = now.stale && daemon_.config().policy.stale_policy == HostPolicy::StalePolicy::Suspend;
+        u.suspended = grants_suspended(now.stale, daemon_.config().policy);
         held_ = now;
         enforcer_->update_grants(std::move(u));
     }

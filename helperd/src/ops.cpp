@@ -99,8 +99,8 @@ Json::Value Daemon::status_json() {
     s["issued_at"] = Json::Int64(held_.issued_at);
     s["expires_at"] = Json::Int64(held_.expires_at);
     s["accepted_at"] = Json::Int64(held_.accepted_at);
-    s["stale"] = held_.have_bundle && now > held_.expires_at;
-    s["stale_policy"] = config_.policy.stale_policy == HostPolicy::StalePolicy::Suspend ? "suspend" : "honour";
+    s["stale"] = held_.stale_at(now);
+    s["stale_policy"] = to_string(config_.policy.stale_policy);
     Json::UInt64 active = 0;
     for (const auto& g : held_.grants)
         if (g.active_at(now)) ++active;
@@ -159,7 +159,7 @@ Json::Value Daemon::grants_json(const std::optional<std::string>& only_user) {
     out["now"] = Json::Int64(now);
     out["revision"] = Json::Int64(held_.revision);
     out["have_bundle"] = held_.have_bundle;
-    out["stale"] = held_.have_bundle && now > held_.expires_at;
+    out["stale"] = held_.stale_at(now);
     Json::Value list(Json::arrayValue);
     for (const auto& g : held_.grants) {
         if (only_user && g.user != *only_user) continue;

@@ -97,7 +97,7 @@ ModuleArgs parse_args(int argc, const char** argv) {
                 a.warnings.push_back(std::string("argument '") + arg + "': not a number; using " + std::to_string(a.timeout_ms));
             }
         } else if (starts_with(arg, "kind=", &v)) {
-            if (std::strcmp(v, "login") == 0 || std::strcmp(v, "sudo") == 0 || std::strcmp(v, "su") == 0)
+            if (parse_access_kind(v))
                 a.kind = v;
             else
                 a.warnings.push_back(std::string("argument '") + arg + "': kind must be login, sudo or su; classifying by service");
@@ -203,11 +203,11 @@ struct Subjects {
 
 Subjects subjects_of(const ModuleArgs& args, const PamItems& items) {
     Subjects s;
-    s.sudo = args.kind == "sudo" || (args.kind.empty() && classify_service(items.service) == AccessKind::Sudo);
+    s.sudo = (args.kind.empty() ? classify_service(items.service) : parse_access_kind(args.kind)) == AccessKind::Sudo;
     s.first = {items.user, args.kind, ""};
     if (s.sudo && !items.ruser.empty() && items.ruser != items.user) {
-        s.first = {items.ruser, "sudo", items.user};
-        s.then = Subject{items.user, "su", ""};
+        s.first = {items.ruser, to_string(AccessKind::Sudo), items.user};
+        s.then = Subject{items.user, to_string(AccessKind::Su), ""};
     }
     return s;
 }

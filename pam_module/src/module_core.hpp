@@ -9,6 +9,7 @@
 #pragma once
 
 #include <jit/local_account.hpp>
+#include <jit/paths.h>
 
 #include <cstdint>
 #include <optional>
@@ -17,15 +18,12 @@
 
 namespace jit::pam {
 
-inline constexpr const char* kDefaultSocket = "/run/jit/helperd.sock";
-inline constexpr int kDefaultTimeoutMs = 1500;
+inline constexpr const char* kDefaultSocket = JIT_SOCKET_PATH;
+inline constexpr int kDefaultTimeoutMs = JIT_PAM_TIMEOUT_MS;
 inline constexpr int kMinTimeoutMs = 50;
 inline constexpr int kMaxTimeoutMs = 10000;
-inline constexpr std::uint32_t kDefaultUidMin = 70000;
-inline constexpr std::uint32_t kDefaultUidMax = 79999;
-#ifndef JIT_NSS_DB_PATH
-#define JIT_NSS_DB_PATH "/var/lib/jit/nss.db"
-#endif
+inline constexpr std::uint32_t kDefaultUidMin = JIT_DEFAULT_UID_MIN;
+inline constexpr std::uint32_t kDefaultUidMax = JIT_DEFAULT_UID_MAX;
 inline constexpr const char* kDefaultNssDb = JIT_NSS_DB_PATH;
 
 struct ModuleArgs {

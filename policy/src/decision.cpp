@@ -31,15 +31,6 @@ Fit fits(const Grant& g, const AccessRequest& req) {
     return Fit::NoLogin;
 }
 
-const char* kind_word(AccessKind k) {
-    switch (k) {
-    case AccessKind::Login: return "login";
-    case AccessKind::Sudo: return "sudo";
-    case AccessKind::Su: return "su";
-    }
-    return "access";
-}
-
 std::string two(int v) {
     std::string s = std::to_string(v);
     return v < 10 ? "0" + s : s;
@@ -128,13 +119,8 @@ const char* to_string(Verdict verdict) {
     return "deny";
 }
 
-const char* to_string(AccessKind kind) { return kind_word(kind); }
-
-std::optional<AccessKind> parse_access_kind(const std::string& text) {
-    if (text == "login") return AccessKind::Login;
-    if (text == "sudo") return AccessKind::Sudo;
-    if (text == "su") return AccessKind::Su;
-    return std::nullopt;
+const char* to_string(HostPolicy::StalePolicy policy) {
+    return policy == HostPolicy::StalePolicy::Suspend ? "suspend" : "honour";
 }
 
 bool is_managed(const std::string& user, const LocalAccount& account, const GrantView& view,
@@ -182,7 +168,7 @@ Decision decide_bounded(const AccessRequest& req, const GrantView& view, const H
     if (!view.have_bundle || !view.grants)
         return make(Verdict::Deny, "no_bundle",
                     prefix + "no grants received from the authority yet; access for " + req.user + " is refused");
-    if (view.stale && policy.stale_policy == HostPolicy::StalePolicy::Suspend)
+    if (grants_suspended(view.stale, policy))
         return make(Verdict::Deny, "stale",
                     prefix + "grants are stale (no recent update from the authority); access is suspended");
 
@@ -239,7 +225,7 @@ Decision decide_bounded(const AccessRequest& req, const GrantView& view, const H
     }
     if (upcoming)
         return make(Verdict::Deny, "not_yet",
-                    prefix + kind_word(req.kind) + " window opens at " + format_when(upcoming->not_before, req.now) +
+                    prefix + to_string(req.kind) + " window opens at " + format_when(upcoming->not_before, req.now) +
                         ", grant " + upcoming->id, upcoming);
     if (ended)
         return make(Verdict::Deny, "window_ended",

@@ -220,6 +220,20 @@ TEST_F(DecisionTest, StaleHonourKeepsGrantsSuspendDenies) {
     EXPECT_EQ(d.message.rfind("jitlogin: grants are stale", 0), 0u);
 }
 
+// grants_suspended: the one "suspended" rule (decide, the daemon's published
+// grants and enforcement ask it).
+TEST(GrantsSuspended, OnlyStaleUnderSuspend) {
+    jit::HostPolicy p;
+    p.stale_policy = jit::HostPolicy::StalePolicy::Honour;
+    EXPECT_FALSE(jit::grants_suspended(false, p));
+    EXPECT_FALSE(jit::grants_suspended(true, p));
+    EXPECT_STREQ(jit::to_string(p.stale_policy), "honour");
+    p.stale_policy = jit::HostPolicy::StalePolicy::Suspend;
+    EXPECT_FALSE(jit::grants_suspended(false, p));
+    EXPECT_TRUE(jit::grants_suspended(true, p));
+    EXPECT_STREQ(jit::to_string(p.stale_policy), "suspend");
+}
+
 TEST_F(DecisionTest, BreakGlassAndUnmanagedAreNotManaged) {
     view.have_bundle = false;  // even with nothing known
     Decision bg = ask("breakglass", AccessKind::Login, kNoon2, "", /*managed=*/true);
@@ -276,6 +290,9 @@ TEST(ClassifyService, KnownNames) {
     EXPECT_EQ(jit::classify_service("superuser"), AccessKind::Login);
     EXPECT_EQ(jit::parse_access_kind("sudo"), AccessKind::Sudo);
     EXPECT_EQ(jit::parse_access_kind("Sudo"), std::nullopt);
+    for (AccessKind k : {AccessKind::Login, AccessKind::Sudo, AccessKind::Su})
+        EXPECT_EQ(jit::parse_access_kind(jit::to_string(k)), k);
+    EXPECT_EQ(jit::parse_access_kind(""), std::nullopt);
     EXPECT_STREQ(jit::to_string(Verdict::NotManaged), "ignore");
 }
 

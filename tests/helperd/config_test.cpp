@@ -33,10 +33,10 @@ TEST(Config, MinimalUsesDefaults) {
     EXPECT_FALSE(c->authority.plain_http);
     EXPECT_EQ(c->authority.host_id, "web-01");
     EXPECT_EQ(c->policy.host_id, "web-01");
-    EXPECT_EQ(c->socket.path, "/run/jit/helperd.sock");
+    EXPECT_EQ(c->socket.path, JIT_SOCKET_PATH);
     EXPECT_EQ(c->socket.mode, 0666u);
-    EXPECT_EQ(c->state_dir, "/var/lib/jit");
-    EXPECT_EQ(c->sudoers_path, "/etc/sudoers.d/jitlogin");
+    EXPECT_EQ(c->state_dir, JIT_STATE_DIR);
+    EXPECT_EQ(c->sudoers_path, JIT_SUDOERS_PATH);
     EXPECT_EQ(c->authority.poll_wait, 55);
     EXPECT_EQ(c->policy.stale_policy, jit::HostPolicy::StalePolicy::Honour);
     EXPECT_FALSE(c->recording.sessions);

@@ -177,6 +177,17 @@ TEST_F(DaemonTest, WindowEdgeTimerFiresAndDecisionFollowsTime) {
     EXPECT_EQ(c["reason"], "window_ended");
 }
 
+// HeldGrants::stale_at: what install(), the decision view, op=status
+// and op=grants all use; nothing is stale without a bundle.
+TEST(HeldGrantsStale, FollowsExpiresAtOnlyWithABundle) {
+    HeldGrants s;
+    s.expires_at = 200;
+    EXPECT_FALSE(s.stale_at(201));
+    s.have_bundle = true;
+    EXPECT_FALSE(s.stale_at(200));
+    EXPECT_TRUE(s.stale_at(201));
+}
+
 TEST_F(DaemonTest, StaleBeginAndEndAreLoggedOnceAndSuspendDenies) {
     config_.policy.stale_policy = jit::HostPolicy::StalePolicy::Suspend;
     make_daemon();

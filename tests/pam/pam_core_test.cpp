@@ -28,11 +28,11 @@ TEST(ParseArgs, Defaults) {
     auto a = parse({});
     EXPECT_FALSE(a.debug);
     EXPECT_FALSE(a.quiet);
-    EXPECT_EQ(a.socket, "/run/jit/helperd.sock");
-    EXPECT_EQ(a.timeout_ms, 1500);
+    EXPECT_EQ(a.socket, JIT_SOCKET_PATH);
+    EXPECT_EQ(a.timeout_ms, JIT_PAM_TIMEOUT_MS);
     EXPECT_EQ(a.kind, "");
-    EXPECT_EQ(a.uid_min, 70000u);
-    EXPECT_EQ(a.uid_max, 79999u);
+    EXPECT_EQ(a.uid_min, JIT_DEFAULT_UID_MIN);
+    EXPECT_EQ(a.uid_max, JIT_DEFAULT_UID_MAX);
     EXPECT_TRUE(a.warnings.empty());
 }
 
@@ -52,16 +52,16 @@ TEST(ParseArgs, BadValuesWarnAndKeepSafeValues) {
     auto a = parse({"timeout_ms=1", "kind=root", "socket=relative", "bogus", "uid_min=-5", "timeout_ms="});
     EXPECT_EQ(a.timeout_ms, 50);  // clamped, then the empty one is ignored
     EXPECT_EQ(a.kind, "");
-    EXPECT_EQ(a.socket, "/run/jit/helperd.sock");
-    EXPECT_EQ(a.uid_min, 70000u);
+    EXPECT_EQ(a.socket, JIT_SOCKET_PATH);
+    EXPECT_EQ(a.uid_min, JIT_DEFAULT_UID_MIN);
     ASSERT_EQ(a.warnings.size(), 7u);  // the second timeout_ms= also repeats the first
     EXPECT_NE(a.warnings[0].find("clamped to 50"), std::string::npos) << a.warnings[0];
     EXPECT_NE(a.warnings[3].find("unknown argument 'bogus'"), std::string::npos) << a.warnings[3];
     EXPECT_NE(a.warnings[5].find("repeats timeout_ms="), std::string::npos) << a.warnings[5];
     EXPECT_EQ(parse({"timeout_ms=999999"}).timeout_ms, 10000);
     auto inverted = parse({"uid_min=9", "uid_max=5"});
-    EXPECT_EQ(inverted.uid_min, 70000u);
-    EXPECT_EQ(inverted.uid_max, 79999u);
+    EXPECT_EQ(inverted.uid_min, JIT_DEFAULT_UID_MIN);
+    EXPECT_EQ(inverted.uid_max, JIT_DEFAULT_UID_MAX);
     EXPECT_EQ(inverted.warnings.size(), 1u);
 }
 

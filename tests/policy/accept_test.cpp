@@ -231,6 +231,8 @@ TEST(Staleness, BeginsOneSecondAfterExpiresAt) {
     EXPECT_FALSE(is_stale(p, 199));
     EXPECT_FALSE(is_stale(p, 200));
     EXPECT_TRUE(is_stale(p, 201));
+    EXPECT_FALSE(is_stale(200, 200));
+    EXPECT_TRUE(is_stale(200, 201));
 }
 
 }  // namespace

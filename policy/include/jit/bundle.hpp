@@ -120,7 +120,10 @@ Result<AcceptedBundle> verify_and_accept(std::string_view envelope_json, const T
 // ("trusted_keys", unknown codes).
 int acceptance_rule(std::string_view code);
 
-// Once now > expires_at and nothing newer was accepted, the view is stale.
-inline bool is_stale(const GrantsPayload& p, UnixTime now) { return now > p.expires_at; }
+// Once now > expires_at and nothing newer was accepted, the view is stale
+// (PROTOCOL.md §1). The one statement of the rule: everything that asks
+// "stale?" (the daemon's view, its status, jitctl bundle verify) asks here.
+inline bool is_stale(UnixTime expires_at, UnixTime now) { return now > expires_at; }
+inline bool is_stale(const GrantsPayload& p, UnixTime now) { return is_stale(p.expires_at, now); }
 
 }  // namespace jit

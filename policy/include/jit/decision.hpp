@@ -6,6 +6,7 @@
 #include <jit/access_kind.hpp>
 #include <jit/grant.hpp>
 #include <jit/limits.hpp>
+#include <jit/paths.h>
 
 #include <cstdint>
 #include <optional>
@@ -26,13 +27,22 @@ struct AccessRequest {
 struct HostPolicy {
     std::string host_id;
     std::vector<std::string> break_glass_users;   // never managed, never blocked
-    std::uint32_t managed_uid_min = 70000;        // local accounts in this range are JIT-managed
-    std::uint32_t managed_uid_max = 79999;
+    std::uint32_t managed_uid_min = JIT_DEFAULT_UID_MIN;  // local accounts in this range are JIT-managed
+    std::uint32_t managed_uid_max = JIT_DEFAULT_UID_MAX;
     std::vector<std::string> managed_groups;      // local members of these groups are JIT-managed
     enum class StalePolicy { Honour, Suspend } stale_policy = StalePolicy::Honour;
     std::string request_hint;                     // e.g. "jitctl request" or a URL; "" = no hint
     GrantLimits limits;                           // what any grant may do on this host ([limits])
 };
+
+// Whether the grants give nothing now: they are stale and the host's
+// stale_policy is suspend. The one statement of "suspended": decisions,
+// the publishers' grants and enforcement all ask here.
+inline bool grants_suspended(bool stale, const HostPolicy& policy) {
+    return stale && policy.stale_policy == HostPolicy::StalePolicy::Suspend;
+}
+// "honour", "suspend" (helperd.conf authority.stale_policy).
+const char* to_string(HostPolicy::StalePolicy policy);
 
 // What the daemon knows about the grants at decision time.
 struct GrantView {
@@ -99,10 +109,8 @@ bool is_managed(const std::string& user, const LocalAccount& account, const Gran
 // denial's message names the rule that took the right away.
 Decision decide(const AccessRequest& request, const GrantView& view, const HostPolicy& policy, bool managed);
 
-// classify_service(): jit/access_kind.hpp.
+// classify_service(), to_string(AccessKind), parse_access_kind(): jit/access_kind.hpp.
 const char* to_string(Verdict verdict);
-const char* to_string(AccessKind kind);
-std::optional<AccessKind> parse_access_kind(const std::string& text);  // "login", "sudo", "su"
 
 // "15:30 (in 47 min)" / "14:05 (12 min ago)" (when <= now: "ago"); the date ("2026-11-28 15:30 ...")
 // is added when `when` is not on the same local day as `now`. Local time zone.

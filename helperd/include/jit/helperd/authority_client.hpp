@@ -1,7 +1,7 @@
 // The daemon's one client of the authority (PROTOCOL.md §1-§3): the URL,
 // headers and timeouts of each call, over the Transport interface. How the
 // bytes travel (TLS, mTLS, the bearer token) is the transport's
-// (TlsSettings, tls_settings_from in curl_transport.hpp).
+// (TlsSettings, tls_settings_from in tls_settings.hpp).
 // Used by the sync engine (poll), the request relay (post_request,
 // get_request) and the audit upload (post_events).
 #pragma once

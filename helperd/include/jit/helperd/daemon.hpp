@@ -60,7 +60,7 @@ public:
 // The grants the daemon holds now.
 struct HeldGrants {
     bool have_bundle = false;
-    bool stale = false;
+    bool stale = false;            // stale_at(now) when it was installed (Daemon::install)
     std::int64_t revision = 0;
     UnixTime issued_at = 0;
     UnixTime expires_at = 0;
@@ -73,6 +73,8 @@ struct HeldGrants {
     std::vector<Grant> refused;    // refused whole by [limits]: they give nothing
     std::vector<LimitNote> limit_notes;
     std::vector<Revocation> revoked;
+    // Without a bundle nothing is stale (that is "no bundle"); jit::is_stale otherwise.
+    bool stale_at(UnixTime now) const { return have_bundle && is_stale(expires_at, now); }
 };
 
 enum class ChangeCause {

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <jit/grant.hpp>
+#include <jit/paths.h>
 #include <jit/result.hpp>
 
 #include <sys/types.h>
@@ -24,9 +25,9 @@
 namespace jit::nss {
 
 struct NssPolicy {
-    std::string db_path = "/var/lib/jit/nss.db";   // must match the module's built-in path (JIT_NSS_DB_PATH)
-    std::string state_dir = "/var/lib/jit";        // nss-uids: uid allocations, 0600, atomic writes
-    std::uint32_t uid_min = 70000, uid_max = 79999;  // allocation range for grants without uid
+    std::string db_path = JIT_NSS_DB_PATH;         // the module's built-in path
+    std::string state_dir = JIT_STATE_DIR;         // nss-uids: uid allocations, 0600, atomic writes
+    std::uint32_t uid_min = JIT_DEFAULT_UID_MIN, uid_max = JIT_DEFAULT_UID_MAX;  // allocation range for grants without uid
     std::int64_t retention_seconds = 0;            // passwd entry kept this long after the last window
                                                    // ends, with nologin_shell and no supplementary groups
     std::int64_t uid_quarantine_seconds = 90 * 86400;  // an allocated uid is not given to another

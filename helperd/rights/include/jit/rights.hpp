@@ -11,6 +11,7 @@
 #pragma once
 
 #include <jit/grant.hpp>
+#include <jit/paths.h>
 #include <jit/result.hpp>
 
 #include <string>
@@ -18,7 +19,7 @@
 
 namespace jit::rights {
 
-inline constexpr const char* kDefaultSudoersPath = "/etc/sudoers.d/jitlogin";
+inline constexpr const char* kDefaultSudoersPath = JIT_SUDOERS_PATH;
 
 struct RenderedSudoers {
     std::string text;                   // complete file contents, header included

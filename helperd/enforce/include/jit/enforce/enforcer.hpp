@@ -12,6 +12,7 @@
 #include <jit/enforce/warner.hpp>
 #include <jit/grant.hpp>
 #include <jit/helperd/loop.hpp>
+#include <jit/paths.h>
 
 #include <functional>
 #include <optional>
@@ -76,7 +77,7 @@ private:
 };
 
 struct EnforcerOptions {
-    std::string state_path = "/var/lib/jit/enforce.json";
+    std::string state_path = JIT_STATE_DIR "/enforce.json";
     std::string host_name;                          // in the warning line ("access to web-01 ends ...")
     std::vector<std::int64_t> warn_offsets{600, 60};
     std::int64_t kill_grace_ms = 5000;

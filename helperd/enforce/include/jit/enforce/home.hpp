@@ -15,6 +15,7 @@
 #pragma once
 
 #include <jit/grant.hpp>
+#include <jit/paths.h>
 #include <jit/result.hpp>
 
 #include <sys/types.h>
@@ -43,7 +44,7 @@ Result<bool> create_home(const std::string& home, std::uint32_t uid, std::uint32
 struct RetentionPolicy {
     std::optional<int> days;            // nullopt: keep forever (the default)
     enum class Action { Archive, Delete } action = Action::Archive;
-    std::string archive_dir = "/var/lib/jit/home-archives";
+    std::string archive_dir = JIT_STATE_DIR "/home-archives";
     // The archive may not grow beyond this (RLIMIT_FSIZE of the tar child).
     std::uint64_t max_archive_bytes = std::uint64_t(16) << 30;
     // A job (tar, rm) still running after this is killed and counted as failed.

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <jit/decision.hpp>
+#include <jit/paths.h>
 #include <jit/result.hpp>
 
 #include <cstdint>
@@ -15,13 +16,13 @@
 
 namespace jit::helperd {
 
-inline constexpr std::string_view kDefaultConfigPath = "/etc/jit/helperd.conf";
+inline constexpr std::string_view kDefaultConfigPath = JIT_HELPERD_CONFIG_PATH;
 
 struct AuthorityConfig {
     std::string url;                 // base URL, no trailing slash
     bool plain_http = false;         // http:// to a loopback address (tests/dev only)
     std::string host_id;             // default: short hostname
-    std::string trusted_keys_dir = "/etc/jit/trusted-keys";
+    std::string trusted_keys_dir = JIT_TRUSTED_KEYS_DIR;
     std::string ca_file;             // "" = system store
     std::string client_cert;         // "" = no mTLS
     std::string client_key;
@@ -44,7 +45,7 @@ inline constexpr int kRelayWait = 20;
 inline constexpr int kRelayAnswerTimeoutMs = (kMaxConnectTimeout + kRelayWait + 5) * 1000;
 
 struct SocketConfig {
-    std::string path = "/run/jit/helperd.sock";
+    std::string path = JIT_SOCKET_PATH;
     std::uint32_t mode = 0666;       // peers are checked with SO_PEERCRED per op
     std::string group;               // "" = keep the daemon's group
     int io_timeout_ms = 2000;        // per connection: whole request + answer
@@ -53,9 +54,9 @@ struct SocketConfig {
 };
 
 struct NssConfig {
-    std::string db_path = "/var/lib/jit/nss.db";
-    std::uint32_t uid_min = 70000;   // host-allocated uids for grants without one
-    std::uint32_t uid_max = 79999;
+    std::string db_path = JIT_NSS_DB_PATH;
+    std::uint32_t uid_min = JIT_DEFAULT_UID_MIN;  // host-allocated uids for grants without one
+    std::uint32_t uid_max = JIT_DEFAULT_UID_MAX;
     std::int64_t retention = 0;      // seconds the passwd entry is kept after the last window ends
     std::int64_t uid_quarantine = 90 * 86400;  // seconds before an allocated uid may go to someone else
     std::string home_base = "/home";
@@ -78,10 +79,6 @@ struct SshConfig {
     std::string users_group = "jit-users";     // every JIT user's group (sshd "Match Group"), "" = none
 };
 
-#ifndef JIT_REC_SESSION_PATH
-#define JIT_REC_SESSION_PATH "/usr/libexec/jitlogin/jit-rec-session"
-#endif
-
 // Session recording with tlog (docs/ssh.md "Session recording"): while on,
 // every JIT user with a login window gets `shell` (jit-rec-session, which
 // starts tlog-rec-session) as their login shell. Read at start.
@@ -94,12 +91,12 @@ struct Config {
     std::string path;                // the file it came from
     AuthorityConfig authority;
     SocketConfig socket;
-    std::string state_dir = "/var/lib/jit";
-    int pam_timeout_ms = 1500;       // hint for pam_jit.so (it reads it from op=status / its own args)
+    std::string state_dir = JIT_STATE_DIR;
+    int pam_timeout_ms = JIT_PAM_TIMEOUT_MS;  // hint for pam_jit.so (it reads it from op=status / its own args)
     HostPolicy policy;               // host_id, break-glass, managed range/groups, stale policy, request hint
     int account_cache_ttl = 5;       // seconds passwd/group answers are reused between checks; 0 = never
     NssConfig nss;
-    std::string sudoers_path = "/etc/sudoers.d/jitlogin";  // "" = do not write sudoers
+    std::string sudoers_path = JIT_SUDOERS_PATH;  // "" = do not write sudoers
     EnforceConfig enforce;
     SshConfig ssh;
     RecordingConfig recording;

@@ -1,0 +1,30 @@
+// The one check of a helperd.conf: the file's syntax and values, its trusted
+// keys directory and its token file. jit-helperd runs it at start, on SIGHUP
+// and for --check-config; `jitctl check-config` runs it without the daemon.
+// Each program only words the result its own way.
+#pragma once
+
+#include <jit/bundle.hpp>
+#include <jit/helperd/config.hpp>
+#include <jit/helperd/tls_settings.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace jit::helperd {
+
+struct CheckedConfig {
+    std::optional<Config> config;       // set when the file parsed (even if its keys or token are bad)
+    TrustedKeys keys;                   // authority.trusted_keys_dir, loaded
+    TlsSettings tls;                    // with the token read from authority.token_file
+    std::vector<std::string> problems;  // one line each: "file:line: key 'section.key': message"
+    bool ok() const { return problems.empty(); }
+    std::string message() const;        // the problems, one per line
+};
+
+// Loads `path` (load_config), then its trusted keys and token file. When the
+// file itself has problems, the keys and token are not looked at.
+CheckedConfig check_config_file(const std::string& path, const std::string& user_agent);
+
+}  // namespace jit::helperd
