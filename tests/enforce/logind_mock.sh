@@ -32,7 +32,9 @@ mock = dbus.Interface(obj, 'org.freedesktop.DBus.Mock')
 mock.AddSession('7', 'seat0', dbus.UInt32(70001), 'alice', True)
 mock.AddSession('8', 'seat0', dbus.UInt32(70002), 'bob', True)
 M = 'org.freedesktop.login1.Manager'
-known = ('p = "/org/freedesktop/login1/session/" + args[0]\n'
+# Session 6: logind refuses to act on it (AccessDenied), as without CAP_KILL.
+known = ('if args[0] == "6": raise dbus.exceptions.DBusException("Permission denied", name="org.freedesktop.DBus.Error.AccessDenied")\n'
+         'p = "/org/freedesktop/login1/session/" + args[0]\n'
          'if p not in objects: raise dbus.exceptions.DBusException("No session " + args[0], name="org.freedesktop.login1.NoSuchSession")\n')
 mock.AddMethod(M, 'GetSession', 's', 'o', known + 'ret = dbus.ObjectPath(p)')
 removed = 'self.RemoveObject(p); self.EmitSignal("org.freedesktop.login1.Manager", "SessionRemoved", "so", [args[0], dbus.ObjectPath(p)])\n'

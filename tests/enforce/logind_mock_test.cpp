@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 #include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
 
 #include <cstdlib>
 #include <functional>
@@ -48,14 +49,20 @@ protected:
 
 class NoFallback final : public Terminator {
 public:
-    int calls = 0;
+    int calls = 0, alive_calls = 0, kills = 0;
     const char* name() const override { return "fallback"; }
     void terminate(const Session&, const std::vector<Session>&, Done done) override {
         ++calls;
         done(std::string("fallback-kill"));
     }
-    void alive(const Session&, const std::vector<Session>&, bool, AliveDone done) override { done(false); }
-    void kill(const Session&, const std::vector<Session>&, Done done) override { done(std::string("fallback-kill")); }
+    void alive(const Session&, const std::vector<Session>&, bool, AliveDone done) override {
+        ++alive_calls;
+        done(false);
+    }
+    void kill(const Session&, const std::vector<Session>&, Done done) override {
+        ++kills;
+        done(std::string("fallback-kill"));
+    }
 };
 
 class TestClock final : public Clock {
@@ -165,6 +172,73 @@ TEST_F(MockLogind, SessionWithoutLogindIdGoesToTheFallback) {
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r.value(), "fallback-kill");
     EXPECT_EQ(fallback.calls, 1);
+}
+
+// Issue 18: a step logind does not carry out (here it refuses: AccessDenied
+// for session 6, as without CAP_KILL or with polkit saying no) is done by the
+// fallback, and the caller is told why. Before, the step failed and the
+// session was recorded as ended while it still ran.
+TEST_F(MockLogind, StepLogindDoesNotCarryOutGoesToTheFallback) {
+    NoFallback fallback;
+    LogindTerminator term(bus, fallback);
+    std::vector<std::string> told;
+    term.on_unreachable = [&](const std::string& what) { told.push_back(what); };
+    Session s;
+    s.key = "logind:6";
+    s.logind_id = "6";
+    s.uid = 70001;
+    std::optional<Result<std::string>> polite, hard;
+    std::optional<bool> alive;
+    term.terminate(s, {}, [&](Result<std::string> r) { polite = std::move(r); });
+    ASSERT_TRUE(pump([&] { return polite.has_value(); }));
+    ASSERT_TRUE(polite->ok()) << polite->error().message;
+    EXPECT_EQ(polite->value(), "fallback-kill");
+    EXPECT_EQ(fallback.calls, 1);
+    term.alive(s, {}, false, [&](bool a) { alive = a; });
+    ASSERT_TRUE(pump([&] { return alive.has_value(); }));
+    EXPECT_FALSE(*alive);  // the fallback's answer, not "assume alive"
+    EXPECT_EQ(fallback.alive_calls, 1);
+    term.kill(s, {}, [&](Result<std::string> r) { hard = std::move(r); });
+    ASSERT_TRUE(pump([&] { return hard.has_value(); }));
+    ASSERT_TRUE(hard->ok()) << hard->error().message;
+    EXPECT_EQ(hard->value(), "fallback-kill");
+    EXPECT_EQ(fallback.kills, 1);
+    ASSERT_EQ(told.size(), 2u);
+    EXPECT_NE(told[0].find("TerminateSession(6)"), std::string::npos) << told[0];
+    EXPECT_NE(told[0].find("AccessDenied"), std::string::npos) << told[0];
+    EXPECT_NE(told[1].find("KillSession(6)"), std::string::npos) << told[1];
+}
+
+// Issue 18: the connection to the system bus closes (dbus restarted): the
+// next call opens a new one on the same loop, and the SessionRemoved match
+// comes with it. Before, every later call failed for good.
+TEST_F(MockLogind, ConnectionClosedIsOpenedAgainOnTheSameLoop) {
+    sd_event* event = nullptr;
+    ASSERT_GE(sd_event_new(&event), 0);
+    ASSERT_GE(sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL), 0);
+    auto run = [&](const std::function<bool()>& done) {
+        for (int i = 0; i < 600 && !done(); ++i)
+            if (sd_event_run(event, 50'000) < 0) return false;
+        return done();
+    };
+    {
+        NoFallback fallback;
+        LogindTerminator term(bus, fallback);
+        std::vector<std::string> removed;
+        term.on_session_removed = [&](const std::string& id) { removed.push_back(id); };
+        sd_bus_close(bus);
+        Session unknown;
+        unknown.key = "logind:99";
+        unknown.logind_id = "99";
+        std::optional<Result<std::string>> r;
+        term.terminate(unknown, {}, [&](Result<std::string> res) { r = std::move(res); });
+        ASSERT_TRUE(run([&] { return r.has_value(); }));
+        ASSERT_TRUE(r->ok()) << r->error().message;
+        EXPECT_EQ(r->value(), "terminate-session");  // logind answered NoSuchSession on the new connection
+        EXPECT_EQ(fallback.calls, 0);
+    }
+    sd_bus_detach_event(bus);
+    sd_event_unref(event);
 }
 
 }  // namespace

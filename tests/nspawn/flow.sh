@@ -116,12 +116,13 @@ tb_flow_no_login() {
     else tb_fail "ssh login as $user refused"; return 1; fi
 }
 
-# tb_flow_login TAG USER: an ssh session with a pty; a logind session; a home.
+# tb_flow_login TAG USER [COMMAND]: an ssh session with a pty; a logind
+# session; a home. COMMAND: what the session runs (tb_session_start).
 tb_flow_login() {
     local tag=$1 user=$2 sid home
     tb_step "$user logs in over ssh (a JIT user with the key its grant carries)" \
         "a logind session opens for $user; $user's home exists"
-    if ! tb_session_start "$tag" "$user"; then
+    if ! tb_session_start "$tag" "$user" "${3:-}"; then
         tb_fail "ssh session of $user opened"
         tb_session_out "$tag" | tail -n 5 | tb_show
         return 1

@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # Long-lived ssh sessions into the container (sourced by lib.sh).
 #
-# tb_session_start TAG USER opens `ssh -tt` (a real pty, so terminal warnings
-# reach it) running a shell that prints its logind session id and then waits.
+# tb_session_start TAG USER [COMMAND] opens `ssh -tt` (a real pty, so terminal
+# warnings reach it) running a shell that prints its logind session id and then
+# waits (or runs COMMAND, a shell command line, in its place).
 # Its output is $TB_RUN/sessions/TAG.out; when the client exits, its exit
 # status is appended as "ssh_exit=N".
 
@@ -11,7 +12,7 @@ tb_sessions_dir() { mkdir -p "$TB_RUN/sessions"; echo "$TB_RUN/sessions"; }
 # Starts a session; returns 0 once the remote shell reported its session id,
 # 1 if ssh exited first (refused) or nothing came within 20 s.
 tb_session_start() {
-    local tag=$1 user=$2 d i
+    local tag=$1 user=$2 cmd=${3:-exec sleep 100000} d i
     d=$(tb_sessions_dir)
     rm -f "$d/$tag".*
     # stdin: a fifo kept open by a sleeper, so the pty stays open until the
@@ -20,7 +21,7 @@ tb_session_start() {
     ( sleep 100000 > "$d/$tag.in" ) </dev/null >/dev/null 2>&1 &
     echo $! > "$d/$tag.holder"
     ( ssh -tt "${TB_SSHO[@]}" "$user@127.0.0.1" \
-          'echo "XDG_SESSION_ID=$XDG_SESSION_ID"; echo "TTY=$(tty)"; echo "HOME=$HOME PWD=$(pwd)"; exec sleep 100000' \
+          'echo "XDG_SESSION_ID=$XDG_SESSION_ID"; echo "TTY=$(tty)"; echo "HOME=$HOME PWD=$(pwd)"; '"$cmd" \
           < "$d/$tag.in" > "$d/$tag.out" 2>&1 &
       echo $! > "$d/$tag.pid"
       wait $!

@@ -115,7 +115,16 @@ public:
         discovery.min_uid = 1000;  // PROTOCOL.md: JIT uids are >= 1000; system accounts are never touched
         fallback_ = std::make_unique<FallbackTerminator>(signaller_, discovery);
         if (logind_available(bus_)) {
-            terminator_ = std::make_unique<LogindTerminator>(bus_, *fallback_);
+            auto logind = std::make_unique<LogindTerminator>(bus_, *fallback_);
+            // The system bus gone or logind not answering: the processes are
+            // signalled instead (terminator.hpp), and an operator is told.
+            logind->on_unreachable = [this](const std::string& what) {
+                daemon_.audit().emit(audit::Event{audit::EventType::SecurityAlert,
+                                                  "systemd-logind could not end a session: " + what, {}}
+                                         .add(std::string(audit::field::kAlert), "logind_unreachable")
+                                         .add(std::string(audit::field::kError), what));
+            };
+            terminator_ = std::move(logind);
             prober_ = std::make_unique<LogindSessionProber>(bus_);
         } else {
             prober_ = std::make_unique<ProcSessionProber>();
@@ -154,7 +163,13 @@ public:
         // Absolute timers follow a clock change; re-evaluating at once also
         // catches what a backward or forward jump moved.
         clock_watch_ = daemon_.loop().on_clock_change([this] {
-            if (!stopped_) enforcer_->evaluate();
+            if (stopped_) return;
+            enforcer_->evaluate();  // re-arms the wake-up (on_schedule_change)
+            const auto next = enforcer_->next_wakeup();
+            std::fprintf(stderr, "jit-helperd: the system clock was set: sessions re-evaluated, next enforcement wake-up %s\n",
+                         next ? ("at " + std::to_string(*next) + " (in " +
+                                 std::to_string(*next - daemon_.loop().now()) + " s)").c_str()
+                              : "none");
         });
         rearm();
         return Ok{};

@@ -166,7 +166,7 @@ struct AsyncBus::Pending {
     Reply done;
 };
 
-AsyncBus::AsyncBus(sd_bus* bus) : bus_(sd_bus_ref(bus)) {}
+AsyncBus::AsyncBus(sd_bus* bus) : bus_(sd_bus_ref(bus)), event_(sd_event_ref(sd_bus_get_event(bus))) {}
 
 AsyncBus::~AsyncBus() {
     for (auto& [id, p] : pending_) {
@@ -174,11 +174,42 @@ AsyncBus::~AsyncBus() {
         delete p;
     }
     sd_bus_unref(bus_);
+    sd_event_unref(event_);
+}
+
+bool AsyncBus::reopen() {
+    const char* address = nullptr;
+    if (sd_bus_get_address(bus_, &address) < 0 || !address) return false;
+    sd_bus* fresh = nullptr;
+    int r = sd_bus_new(&fresh);
+    if (r >= 0) r = sd_bus_set_address(fresh, address);
+    if (r >= 0) r = sd_bus_set_bus_client(fresh, 1);
+    if (r >= 0) r = sd_bus_start(fresh);
+    // (The old connection left the loop when it closed: the loop it was on.)
+    if (r >= 0 && event_) r = sd_bus_attach_event(fresh, event_, SD_EVENT_PRIORITY_NORMAL);
+    if (r < 0) {
+        sd_bus_flush_close_unref(fresh);
+        return false;
+    }
+    // Calls pending on the old connection were already answered (sd-bus fails
+    // them with NoReply when it notices the close).
+    sd_bus_detach_event(bus_);
+    sd_bus_unref(bus_);
+    bus_ = fresh;
+    if (on_reopen) on_reopen(bus_);
+    return true;
+}
+
+sd_bus* AsyncBus::connection() {
+    if (sd_bus_is_open(bus_) <= 0) reopen();
+    return bus_;
 }
 
 void AsyncBus::call(sd_bus_message* m, std::uint64_t timeout_usec, Reply done) {
     if (!m) {
-        done(nullptr, "", "cannot build the D-Bus message");
+        done(nullptr, "",
+             sd_bus_is_open(bus_) > 0 ? "cannot build the D-Bus message"
+                                      : "no connection to the system bus (it cannot be reached)");
         return;
     }
     auto* p = new Pending{this, next_id_++, nullptr, std::move(done)};
@@ -218,13 +249,31 @@ int AsyncBus::on_reply(sd_bus_message* m, void* userdata, sd_bus_error*) {
 
 LogindTerminator::LogindTerminator(sd_bus* bus, Terminator& fallback, std::uint64_t call_timeout_usec)
     : calls_(bus), fallback_(fallback), timeout_(call_timeout_usec) {
+    add_removed_match(bus);
+    calls_.on_reopen = [this](sd_bus* fresh) { add_removed_match(fresh); };
+}
+
+LogindTerminator::~LogindTerminator() { sd_bus_slot_unref(removed_match_); }
+
+void LogindTerminator::add_removed_match(sd_bus* bus) {
+    sd_bus_slot_unref(removed_match_);
+    removed_match_ = nullptr;
     // Without the match the grace deadline still confirms every end.
     if (sd_bus_match_signal_async(bus, &removed_match_, kLogind, kLogindPath, kManager, "SessionRemoved",
                                   &LogindTerminator::on_session_removed_signal, nullptr, this) < 0)
         removed_match_ = nullptr;
 }
 
-LogindTerminator::~LogindTerminator() { sd_bus_slot_unref(removed_match_); }
+void LogindTerminator::fall_back(const char* step, const Session& s, const std::vector<Session>& staying,
+                                 const std::string& error, Done done) {
+    if (on_unreachable)
+        on_unreachable(std::string(step) + "(" + s.logind_id + "): " + error +
+                       "; the session's processes are signalled instead");
+    if (std::string(step) == "KillSession")
+        fallback_.kill(s, staying, std::move(done));
+    else
+        fallback_.terminate(s, staying, std::move(done));
+}
 
 int LogindTerminator::on_session_removed_signal(sd_bus_message* m, void* userdata, sd_bus_error*) {
     try {
@@ -241,13 +290,16 @@ int LogindTerminator::on_session_removed_signal(sd_bus_message* m, void* userdat
     return 0;
 }
 
+// A step logind did not carry out (the bus gone, logind not answering or
+// refusing) is done by the fallback: the window's end never depends on the
+// bus being up. NoSuchSession means the session is already gone.
 void LogindTerminator::terminate(const Session& s, const std::vector<Session>& staying, Done done) {
     if (s.logind_id.empty()) return fallback_.terminate(s, staying, std::move(done));
-    const std::string id = s.logind_id;
-    calls_.call(manager_call(calls_.bus(), "TerminateSession", id), timeout_,
-                [id, done = std::move(done)](sd_bus_message*, const std::string& name, const std::string& error) {
+    calls_.call(manager_call(calls_.connection(), "TerminateSession", s.logind_id), timeout_,
+                [this, s, staying, done = std::move(done)](sd_bus_message*, const std::string& name,
+                                                           const std::string& error) {
                     if (!error.empty() && !is_no_such_session(name))
-                        done(make_error("enforce.logind", "TerminateSession(" + id + "): " + error));
+                        fall_back("TerminateSession", s, staying, error, done);
                     else
                         done(std::string("terminate-session"));
                 });
@@ -256,20 +308,22 @@ void LogindTerminator::terminate(const Session& s, const std::vector<Session>& s
 void LogindTerminator::alive(const Session& s, const std::vector<Session>& staying, bool leader_closing,
                              AliveDone done) {
     if (s.logind_id.empty()) return fallback_.alive(s, staying, leader_closing, std::move(done));
-    calls_.call(manager_call(calls_.bus(), "GetSession", s.logind_id), timeout_,
-                [done = std::move(done)](sd_bus_message*, const std::string& name, const std::string&) {
-                    // Any failure but NoSuchSession: assume alive, so the hard step still runs.
-                    done(!is_no_such_session(name));
+    calls_.call(manager_call(calls_.connection(), "GetSession", s.logind_id), timeout_,
+                [this, s, staying, leader_closing, done = std::move(done)](sd_bus_message*, const std::string& name,
+                                                                           const std::string& error) {
+                    if (error.empty() || is_no_such_session(name)) return done(error.empty());
+                    // logind cannot tell: the processes can.
+                    fallback_.alive(s, staying, leader_closing, done);
                 });
 }
 
 void LogindTerminator::kill(const Session& s, const std::vector<Session>& staying, Done done) {
     if (s.logind_id.empty()) return fallback_.kill(s, staying, std::move(done));
-    const std::string id = s.logind_id;
-    calls_.call(manager_call(calls_.bus(), "KillSession", id, "all", SIGKILL), timeout_,
-                [id, done = std::move(done)](sd_bus_message*, const std::string& name, const std::string& error) {
+    calls_.call(manager_call(calls_.connection(), "KillSession", s.logind_id, "all", SIGKILL), timeout_,
+                [this, s, staying, done = std::move(done)](sd_bus_message*, const std::string& name,
+                                                           const std::string& error) {
                     if (!error.empty() && !is_no_such_session(name))
-                        done(make_error("enforce.logind", "KillSession(" + id + "): " + error));
+                        fall_back("KillSession", s, staying, error, done);
                     else
                         done(std::string("kill-session"));
                 });
@@ -331,7 +385,7 @@ struct Listing {
 void logind_list_sessions(AsyncBus& calls, std::function<void(Result<std::vector<LogindSession>>)> done,
                           std::uint64_t timeout_usec) {
     sd_bus_message* m = nullptr;
-    if (sd_bus_message_new_method_call(calls.bus(), &m, kLogind, kLogindPath, kManager, "ListSessions") < 0) m = nullptr;
+    if (sd_bus_message_new_method_call(calls.connection(), &m, kLogind, kLogindPath, kManager, "ListSessions") < 0) m = nullptr;
     AsyncBus* bus = &calls;
     calls.call(m, timeout_usec, [bus, timeout_usec, done = std::move(done)](sd_bus_message* reply,
                                                                             const std::string&, const std::string& error) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
 
 namespace jit::enforce {
 
@@ -106,11 +107,23 @@ public:
     // runs at once with the error.
     void call(sd_bus_message* m, std::uint64_t timeout_usec, Reply done);
     std::size_t pending() const { return pending_.size(); }
+    // The connection was lost (the bus daemon stopped or restarted): a new one
+    // to the same address, attached to the same event loop (never waited for:
+    // a unix socket's connect answers at once; authentication is dispatched
+    // by the loop). False while the bus cannot be reached. `on_reopen` runs
+    // after each success (to add matches again).
+    bool reopen();
+    // The connection to build a call's message on: bus(), opened again first
+    // when it was closed (still closed if the bus cannot be reached: the call
+    // then fails at once).
+    sd_bus* connection();
+    std::function<void(sd_bus*)> on_reopen;
 
 private:
     struct Pending;
     static int on_reply(sd_bus_message* m, void* userdata, sd_bus_error* ret_error);
     sd_bus* bus_;
+    sd_event* event_;  // the loop `bus_` was attached to when given (null: none)
     std::uint64_t next_id_ = 1;
     std::map<std::uint64_t, Pending*> pending_;
 };
@@ -118,7 +131,11 @@ private:
 // With logind: org.freedesktop.login1.Manager.TerminateSession(s) and
 // KillSession(s, "all", SIGKILL); GetSession(s) to test liveness; the
 // SessionRemoved signal confirms an end as soon as logind has dropped the
-// session. Sessions without a logind id go to `fallback`. Every call is
+// session. Sessions without a logind id go to `fallback`, and so does a step
+// logind does not carry out (the system bus gone, logind not answering or
+// refusing; anything but NoSuchSession): the session's processes are
+// signalled instead, and `on_unreachable` is told why (a security.alert).
+// The connection is opened again when the bus comes back. Every call is
 // asynchronous with a bounded timeout.
 // How long an answer from logind is awaited. Nothing waits for it (the calls
 // are asynchronous), so it can be longer than a PAM budget: a slow logind
@@ -134,9 +151,15 @@ public:
     void terminate(const Session& s, const std::vector<Session>& staying, Done done) override;
     void alive(const Session& s, const std::vector<Session>& staying, bool leader_closing, AliveDone done) override;
     void kill(const Session& s, const std::vector<Session>& staying, Done done) override;
+    // A step went to the fallback: what logind's call answered.
+    std::function<void(const std::string& what)> on_unreachable;
 
 private:
     static int on_session_removed_signal(sd_bus_message* m, void* userdata, sd_bus_error* ret_error);
+    void add_removed_match(sd_bus* bus);
+    // Step `step` of `s` through the fallback, after logind's call failed with `error`.
+    void fall_back(const char* step, const Session& s, const std::vector<Session>& staying, const std::string& error,
+                   Done done);
     AsyncBus calls_;
     Terminator& fallback_;
     std::uint64_t timeout_;

@@ -1,0 +1,342 @@
+#!/bin/bash
+# Host faults in the nspawn test bed (issue 18, docs/reliability.md "Host
+# faults"): the real jit-helperd as a unit, real logind, dbus and journald,
+# and one fault per case. Each case says what the user sees and what is kept.
+#
+#   logind_restart  systemctl restart systemd-logind while a JIT user's session
+#                   is live: still tracked, warned and ended at not_after
+#                   through logind; the daemon keeps its pid and answers.
+#   bus_gone        dbus stopped (socket gone) while the daemon runs, then back:
+#                   the daemon keeps its pid; PAM checks (an ssh login) and
+#                   jitctl checks are answered; the session is warned and ended
+#                   at not_after by signalling its processes (JIT_HOW
+#                   fallback-kill) with a security.alert logind_unreachable;
+#                   once dbus is back, the next session ends through logind
+#                   again (the daemon opened a new connection).
+#   hidepid         /proc remounted hidepid=2, then hidepid=invisible,gid=adm,
+#                   inside the container; the daemon restarted under it: the session
+#                   is still tracked; with the bus gone too, the daemon finds
+#                   and ends the user's processes itself at not_after.
+#   many_procs      10,000 processes of one JIT user (forked in the session) at
+#                   not_after: all gone, jitctl checks answered all along; the
+#                   time from not_after to the last process gone is printed
+#                   (docs/performance.md), not asserted.
+#                   JIT_TB_MANY_FALLBACK=1: with the bus gone, so the daemon
+#                   itself finds and kills them (ctest nspawn.host.many_procs_fallback).
+#   clock_set       clock_settime(CLOCK_REALTIME, now) twice: the daemon's
+#                   TFD_TIMER_CANCEL_ON_SET timerfd fires each time, it
+#                   re-evaluates and says so with the re-armed wake-up.
+#
+# Usage (root): tests/nspawn/test-host-faults.sh CASE [BUILD_DIR]
+# Env: JIT_TB_WINDOW (the window, default 40 s), JIT_TB_MANY (default 10000),
+#      JIT_TB_DAEMON_DROPIN (a drop-in for the daemon's unit, to see a case
+#      fail), JIT_TB_KEEP=1, and the settings in lib.sh. Exit 77 when the bed
+#      cannot run.
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+source "$TB_LIB_DIR/flow.sh"
+CASE=${1:?usage: test-host-faults.sh CASE [BUILD_DIR]}
+shift
+[ $# -gt 0 ] && JIT_BUILD=$(cd "$1" && pwd)
+case $CASE in logind_restart|bus_gone|hidepid|many_procs|clock_set) ;; *) tb_die "unknown case $CASE" ;; esac
+tb_require_bed
+
+WINDOW=${JIT_TB_WINDOW:-40}
+MANY=${JIT_TB_MANY:-10000}
+export JIT_TB_KILL_GRACE=${JIT_TB_KILL_GRACE:-5}
+export JIT_TB_WARN_OFFSETS=${JIT_TB_WARN_OFFSETS:-$((WINDOW / 2))s,8s}
+A=alice
+B=bob
+
+diagnostics() {
+    [ "$TB_FAILS" -gt 0 ] && tb_running || return 0
+    echo "== diagnostics (failures above)"
+    echo "-- jit-helperd journal (last 40):"; ct journalctl -u jit-helperd --no-pager -n 40 -o short-precise 2>&1 | tb_show
+    echo "-- logind/dbus/sshd journal (last 20):"
+    ct journalctl -u systemd-logind -u dbus -t sshd --no-pager -n 20 -o short-precise 2>&1 | tb_show
+}
+trap 'diagnostics; tb_teardown' EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- helpers
+daemon_pid() { ct systemctl show -p MainPID --value jit-helperd.service 2>/dev/null; }
+daemon_restarts() { ct systemctl show -p NRestarts --value jit-helperd.service 2>/dev/null; }
+# The daemon answers a decision over its socket (what pam_jit.so asks).
+daemon_answers() {
+    local out
+    out=$(ct timeout 15 jitctl check "$1" 2>&1)
+    grep -Eq "\((login|sudo)\): (allow|deny) " <<<"$out"
+}
+# Same process as at the start, never restarted, answering.
+check_daemon_kept() {
+    local when=$1 pid
+    pid=$(daemon_pid)
+    if [ "$pid" = "$DPID" ] && [ "$(daemon_restarts)" = 0 ]; then
+        tb_pass "jit-helperd still runs as pid $pid, never restarted ($when)"
+    else
+        tb_fail "jit-helperd still runs as pid $DPID, never restarted ($when): MainPID=$pid NRestarts=$(daemon_restarts)"
+    fi
+    if daemon_answers "$A"; then tb_pass "jit-helperd answers a decision over its socket ($when)"
+    else tb_fail "jit-helperd answers a decision over its socket ($when): $(ct timeout 15 jitctl check "$A" 2>&1 | head -n1)"; fi
+}
+# Session $1 (logind id or pid key) is in the daemon's table (jitctl status --json).
+tracked() {
+    ct jitctl status --json 2>/dev/null | python3 -c '
+import json, sys
+want = sys.argv[1]
+s = json.load(sys.stdin).get("enforcement", {}).get("sessions", [])
+sys.exit(0 if any(want in (x.get("logind_session"), x.get("key")) for x in s) else 1)' "$1"
+}
+check_tracked() {
+    if tracked "$1"; then tb_pass "session $1 is in jit-helperd's table ($2)"
+    else tb_fail "session $1 is in jit-helperd's table ($2)"; fi
+}
+# The processes of $A's session: everything of the user's uid ($AUID: the name
+# may no longer resolve after the window) but the user manager.
+session_procs() { ct ps -o pid=,args= -u "$AUID" 2>/dev/null | grep -Ev 'systemd --user|\(sd-pam\)' | grep -c .; }
+sleepers() { local n; n=$(ct pgrep -c -u "$AUID" -x sleep); echo "${n:-0}"; }
+# tb_session_end_by TAG USER HOW: the ssh client exits by not_after + 30 s,
+# and the journal has session.ended with that JIT_HOW.
+session_ended_by() {
+    local tag=$1 user=$2 how=$3 sid deadline
+    sid=$(tb_session_id "$tag")
+    deadline=$((${TB_NOT_AFTER[$user]} - $(tb_now) + 30))
+    if tb_session_wait_gone "$tag" "$deadline"; then
+        tb_pass "ssh session of $user closed at $(tb_hms "$(tb_now)") ($(($(tb_now) - ${TB_NOT_AFTER[$user]})) s after not_after)"
+    else
+        tb_fail "ssh session of $user closed within 30 s of not_after"; return 1
+    fi
+    if tb_wait 15 tb_journal_has session.ended "JIT_GRANT_ID=${TB_GRANT[$user]}" "JIT_HOW=$how" >/dev/null 2>&1; then
+        tb_journal_has session.ended "JIT_GRANT_ID=${TB_GRANT[$user]}" "JIT_HOW=$how" JIT_STEP
+        tb_pass "journal: session.ended for $user's session ${sid:-?} with JIT_HOW=$how"
+    else
+        tb_journal_has session.ended "JIT_GRANT_ID=${TB_GRANT[$user]}" 2>&1 | tb_show
+        tb_fail "journal: session.ended for $user's session ${sid:-?} with JIT_HOW=$how"; return 1
+    fi
+}
+bus_stop() {
+    ct systemctl stop dbus.socket dbus.service
+    if ! ct busctl --system status >/dev/null 2>&1; then
+        tb_pass "the system bus is gone (dbus.socket and dbus.service stopped: busctl cannot connect)"
+    else
+        tb_fail "the system bus is gone"
+    fi
+}
+bus_start() {
+    ct systemctl start dbus.socket dbus.service systemd-logind.service
+    if tb_wait 15 ct busctl --system status org.freedesktop.login1 >/dev/null 2>&1; then
+        tb_pass "the system bus is back, with logind on it"
+    else tb_fail "the system bus is back, with logind on it"; fi
+}
+alert_logged() {
+    local out
+    tb_wait 15 tb_journal_has security.alert JIT_ALERT=logind_unreachable JIT_ERROR >/dev/null 2>&1 &&
+        out=$(tb_journal_has security.alert JIT_ALERT=logind_unreachable JIT_ERROR) && echo "$out"
+}
+
+# ---------------------------------------------------------------- the bed
+T0=$SECONDS
+tb_new_run
+tb_restore_rootfs
+tb_install_build
+tb_authority_start
+tb_configure
+# JIT_TB_DAEMON_DROPIN: a drop-in for jit-helperd.service (its text), to see a
+# case fail when the daemon is weakened (e.g. "[Service]\nProcSubset=all": it
+# then shares the container's /proc).
+if [ -n "${JIT_TB_DAEMON_DROPIN:-}" ]; then
+    mkdir -p "$TB_ROOT/etc/systemd/system/jit-helperd.service.d"
+    printf '%b\n' "$JIT_TB_DAEMON_DROPIN" > "$TB_ROOT/etc/systemd/system/jit-helperd.service.d/90-test.conf"
+    tb_log "jit-helperd.service drop-in: $(tr '\n' ' ' < "$TB_ROOT/etc/systemd/system/jit-helperd.service.d/90-test.conf")"
+fi
+tb_boot
+tb_log "test bed ready in $((SECONDS - T0)) s; case $CASE, window $WINDOW s"
+tb_check_daemon_unit
+DPID=$(daemon_pid)
+tb_say "jit-helperd runs as pid $DPID in the container"
+
+# What $A's session runs in the bus_gone and hidepid cases: a job that leaves
+# the session's process tree and ignores the hangup (setsid nohup), as a user
+# trying to outlive the window would; only a scan of /proc finds it.
+ESCAPER='setsid nohup sleep 100003 >/dev/null 2>&1 < /dev/null & exec sleep 100000'
+login_a() {   # grant A for SECS, log in (session a) running COMMAND; sets SA
+    tb_flow_grant "$A" "$1" || { tb_summary; exit 1; }
+    tb_flow_login a "$A" "${2:-}" || { tb_summary; exit 1; }
+    SA=$(tb_session_id a)
+    AUID=$(ct id -u "$A")
+    tb_wait 10 tracked "$SA"
+    check_tracked "$SA" "after login"
+    if [ "${2:-}" = "$ESCAPER" ]; then
+        if tb_wait 10 eval 'ct pgrep -u "$AUID" -f "sleep 100003" >/dev/null'; then
+            tb_pass "$A's setsid nohup job runs (pid $(ct pgrep -u "$AUID" -f "sleep 100003"), session of its own)"
+        else tb_fail "$A's setsid nohup job runs"; fi
+    fi
+}
+
+case $CASE in
+# ---------------------------------------------------------------- logind restarted
+logind_restart)
+    login_a "$WINDOW"
+    tb_step "systemd-logind is restarted while $A's session $SA is live" \
+        "logind comes back with the session; jit-helperd keeps it, keeps running and answering"
+    ct systemctl restart systemd-logind.service && tb_pass "systemctl restart systemd-logind" ||
+        tb_fail "systemctl restart systemd-logind"
+    tb_wait 15 tb_logind_has "$SA" && tb_pass "logind lists session $SA again after its restart" ||
+        tb_fail "logind lists session $SA again after its restart"
+    check_tracked "$SA" "after logind's restart"
+    check_daemon_kept "after logind's restart"
+    tb_flow_warning a "$A"
+    tb_flow_ended a "$A" expired
+    check_daemon_kept "after the end"
+    ;;
+# ---------------------------------------------------------------- the bus gone
+bus_gone)
+    tb_flow_grant "$B" $((WINDOW + 45)) || { tb_summary; exit 1; }
+    login_a "$WINDOW" "$ESCAPER"
+    tb_step "the system bus goes away while $A's session $SA is live" \
+        "jit-helperd keeps running; PAM and socket checks are answered; nothing hangs"
+    bus_stop
+    check_daemon_kept "bus gone"
+    out=$(tb_ssh "$B" 'echo PAM-ANSWERED' 2>&1 </dev/null)
+    if grep -q PAM-ANSWERED <<<"$out"; then tb_pass "ssh login of $B with the bus gone: pam_jit.so's account check answered (allowed)"
+    else tb_fail "ssh login of $B with the bus gone: $(echo "$out" | tr -d '\r' | tail -n1)"; fi
+    tb_step "the window closes with the bus still gone" \
+        "$A is warned on the terminal; at not_after jit-helperd signals the session's processes itself (fallback-kill) and raises security.alert logind_unreachable"
+    tb_flow_warning a "$A"
+    session_ended_by a "$A" fallback-kill
+    n=$(session_procs)
+    [ "$n" = 0 ] && tb_pass "no process of $A's session is left (nor the setsid nohup job)" || { tb_fail "no process of $A's session is left ($n left)"; ct ps -u "$AUID" -o pid,args | tb_show; }
+    alert_logged && tb_pass "journal: security.alert JIT_ALERT=logind_unreachable names what failed" ||
+        tb_fail "journal: security.alert JIT_ALERT=logind_unreachable"
+    check_daemon_kept "after the end, bus still gone"
+    tb_step "the system bus comes back" "$B's next session is ended through logind again (jit-helperd opened a new connection)"
+    bus_start
+    tb_flow_login b "$B"
+    SB=$(tb_session_id b)
+    if [ -n "$SB" ] && tb_wait 10 tracked "$SB"; then tb_pass "$B's session has logind id $SB and is tracked"
+    else tb_fail "$B's session has a logind id and is tracked (XDG_SESSION_ID='$SB')"; fi
+    session_ended_by b "$B" terminate-session
+    tb_logind_wait_gone "$SB" 10 && tb_pass "logind session $SB gone" || tb_fail "logind session $SB gone"
+    check_daemon_kept "after the bus came back"
+    ;;
+# ---------------------------------------------------------------- /proc hidden
+hidepid)
+    login_a "$WINDOW" "$ESCAPER"
+    tb_step "/proc is remounted hidepid=2 inside the container" \
+        "other users' processes are hidden from ordinary users; jit-helperd (root) still sees $A's session"
+    ct mount -o remount,hidepid=2 /proc && tb_pass "mount -o remount,hidepid=2 /proc" || tb_fail "mount -o remount,hidepid=2 /proc"
+    seen=$(ct runuser -u "$JIT_TB_LOCAL_USER" -- ps -e -o user= | grep -c "^$A\$")
+    [ "$seen" = 0 ] && tb_pass "$JIT_TB_LOCAL_USER no longer sees $A's processes (hidepid in force)" ||
+        tb_fail "hidepid in force: $JIT_TB_LOCAL_USER still sees $seen processes of $A"
+    check_tracked "$SA" "hidepid=2"
+    # gid= matters: without it (gid 0) root sees everything through its group.
+    # With gid=adm, a root process without CAP_SYS_PTRACE (as jit-helperd's
+    # unit runs it) no longer sees other users' processes in this /proc.
+    tb_step "/proc is remounted hidepid=invisible,gid=adm and jit-helperd restarts under it" \
+        "root without CAP_SYS_PTRACE no longer sees $A's processes in /proc; the restarted daemon (its own /proc instance) finds session $SA alive and keeps it"
+    ct mount -o remount,hidepid=invisible,gid=adm /proc && tb_pass "mount -o remount,hidepid=invisible,gid=adm /proc" ||
+        tb_fail "mount -o remount,hidepid=invisible,gid=adm /proc"
+    job=$(ct pgrep -u "$AUID" -f "sleep 100003")
+    if [ -n "$job" ] && ! ct setpriv --bounding-set=-sys_ptrace -- test -e "/proc/$job/stat"; then
+        tb_pass "root without CAP_SYS_PTRACE cannot see $A's job (pid $job) in the container's /proc"
+    else tb_fail "root without CAP_SYS_PTRACE cannot see $A's job (pid ${job:-?}) in the container's /proc"; fi
+    ct systemctl restart jit-helperd.service && tb_pass "systemctl restart jit-helperd" || tb_fail "systemctl restart jit-helperd"
+    DPID=$(daemon_pid)
+    tb_wait 10 tracked "$SA"
+    check_tracked "$SA" "after the daemon restarted under hidepid=invisible,gid=adm"
+    if tb_journal_has session.closed "JIT_GRANT_ID=${TB_GRANT[$A]}" >/dev/null 2>&1; then
+        tb_fail "no session.closed for $A's live session (the restarted daemon thought it gone)"
+    else tb_pass "no session.closed for $A's live session"; fi
+    tb_step "the bus goes away too: at not_after jit-helperd must find $A's processes in /proc itself" \
+        "the session is ended by signalling its processes (fallback-kill); nothing of it is left; nothing crashed"
+    bus_stop
+    tb_flow_warning a "$A"
+    session_ended_by a "$A" fallback-kill
+    n=$(session_procs)
+    [ "$n" = 0 ] && tb_pass "no process of $A's session is left (nor the setsid nohup job)" || { tb_fail "no process of $A's session is left ($n left)"; ct ps -u "$AUID" -o pid,args | tb_show; }
+    check_daemon_kept "after the end under hidepid=invisible,gid=adm"
+    ;;
+# ---------------------------------------------------------------- 10,000 processes
+many_procs)
+    # The user forks MANY sleeps inside the session (bash, in 10 parallel
+    # loops), prints MANY-READY, then waits.
+    login_a "$((WINDOW + 100))" \
+        "for j in 0 1 2 3 4 5 6 7 8 9; do ( for i in \$(seq $((MANY / 10))); do sleep 100000 & done; wait ) & done; while [ \$(pgrep -c -u \$(id -u) -x sleep) -lt $MANY ]; do sleep 1; done; echo MANY-READY; exec sleep 100000"
+    tb_step "$A forks $MANY processes in the session" "all $MANY run before not_after"
+    if tb_session_wait_for a MANY-READY $((${TB_NOT_AFTER[$A]} - $(tb_now) - 5)); then
+        tb_pass "$A runs $(sleepers) sleep processes ($(tb_hms "$(tb_now)"), window ends $(tb_hms "${TB_NOT_AFTER[$A]}"))"
+    else
+        tb_fail "$A's $MANY processes started before the window's end (have $(sleepers))"
+    fi
+    how=terminate-session
+    if [ "${JIT_TB_MANY_FALLBACK:-0}" = 1 ]; then bus_stop; how=fallback-kill; fi
+    tb_step "the window closes at $(tb_hms "${TB_NOT_AFTER[$A]}") with $MANY processes in the session" \
+        "all gone ($how); jit-helperd answers every check while they are ended"
+    last=""
+    sleep $((${TB_NOT_AFTER[$A]} - $(tb_now) - 3 > 0 ? ${TB_NOT_AFTER[$A]} - $(tb_now) - 3 : 0))
+    # A prober inside the container asks the daemon for a decision in a loop
+    # (jitctl check: the socket request pam_jit.so makes; exit 0 allow, 10
+    # deny, 3 no answer within 5 s), each line "start_ns end_ns exit".
+    probe=$TB_RUN/probe.log
+    ct rm -f /run/jit-probe-stop
+    ct sh -c "while [ ! -e /run/jit-probe-stop ]; do s=\$(date +%s%N); jitctl check $A >/dev/null 2>&1; rc=\$?; echo \"\$s \$(date +%s%N) \$rc\"; done" \
+        > "$probe" 2>&1 </dev/null &
+    prober=$!
+    t_gone=""
+    while [ $(($(tb_now) - ${TB_NOT_AFTER[$A]})) -lt 120 ]; do
+        n=$(sleepers)
+        [ "$n" != "$last" ] && tb_say "$(date +%H:%M:%S.%N | cut -c1-12): $n sleep processes of $A"
+        last=$n
+        if [ "$n" = 0 ] && [ "$(tb_now)" -ge "${TB_NOT_AFTER[$A]}" ]; then t_gone=$(date +%s.%N); break; fi
+        sleep 0.2
+    done
+    ct touch /run/jit-probe-stop
+    wait "$prober" 2>/dev/null
+    if [ -n "$t_gone" ]; then
+        tb_pass "all $MANY processes of $A gone, $(python3 -c "print(f'{$t_gone - ${TB_NOT_AFTER[$A]}:.1f}')") s after not_after (figure, not asserted)"
+    else tb_fail "all $MANY processes of $A gone within 120 s of not_after ($last left)"; fi
+    read -r checks unanswered slowest < <(awk 'NF == 3 { n++; if ($3 != 0 && $3 != 10) bad++; d = ($2 - $1) / 1e6; if (d > m) m = d }
+                                               END { printf "%d %d %.0f\n", n, bad, m }' "$probe")
+    if [ "${checks:-0}" -gt 0 ] && [ "$unanswered" = 0 ]; then
+        tb_pass "jit-helperd answered all $checks socket checks made from 3 s before not_after until the last process was gone (slowest ${slowest} ms, a figure)"
+    else
+        tb_fail "jit-helperd answered every socket check while the processes were ended ($unanswered of ${checks:-0} unanswered)"
+        grep -Ev ' (0|10)$' "$probe" | head -n 5 | tb_show
+    fi
+    session_ended_by a "$A" "$how"
+    check_daemon_kept "after the end"
+    ;;
+# ---------------------------------------------------------------- the clock set
+clock_set)
+    login_a 600
+    tb_step "CLOCK_REALTIME is set to its own value, twice" \
+        "each clock_settime fires jit-helperd's TFD_TIMER_CANCEL_ON_SET timerfd: it re-evaluates, re-arms and logs the next wake-up"
+    clock_lines() { ct journalctl -u jit-helperd --no-pager -o cat | grep "the system clock was set"; }
+    for round in 1 2; do
+        # The host's clock is the container's: set to what it reads (moves it by microseconds).
+        python3 -c 'import time; time.clock_settime_ns(time.CLOCK_REALTIME, time.clock_gettime_ns(time.CLOCK_REALTIME))' &&
+            tb_say "clock_settime(CLOCK_REALTIME, now) done at $(date +%H:%M:%S.%N | cut -c1-12)"
+        # One line per setting: the timerfd was armed again after the first.
+        if tb_wait 10 eval '[ "$(clock_lines | grep -c .)" -ge $round ]'; then
+            line=$(clock_lines | sed -n "${round}p")
+            tb_say "journal: $line"
+            tb_pass "set $round: jit-helperd noticed the clock change (journal line $round)"
+            # The wake-up it re-armed: in the future, at the latest not_after.
+            wake=$(sed -n 's/.*wake-up at \([0-9]*\) .*/\1/p' <<<"$line")
+            if [ -n "$wake" ] && [ "$wake" -gt "$(tb_now)" ] && [ "$wake" -le "${TB_NOT_AFTER[$A]}" ]; then
+                tb_pass "set $round: the wake-up is re-armed for $(tb_hms "$wake") (before not_after $(tb_hms "${TB_NOT_AFTER[$A]}"))"
+            else tb_fail "set $round: a wake-up re-armed between now and not_after: $line"; fi
+        else
+            tb_fail "set $round: jit-helperd logged the clock change within 10 s ($(clock_lines | grep -c .) lines)"
+        fi
+        sleep 2
+    done
+    n=$(clock_lines | grep -c .)
+    [ "$n" = 2 ] && tb_pass "exactly two clock changes noticed for two settings" || tb_fail "two clock changes noticed for two settings (saw $n)"
+    check_tracked "$SA" "after the clock was set"
+    check_daemon_kept "after the clock was set"
+    ;;
+esac
+
+tb_log "test-host-faults $CASE finished in $((SECONDS - T0)) s"
+tb_summary
