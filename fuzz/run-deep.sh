@@ -2,9 +2,11 @@
 # Deep fuzzing runs (issue 18; not in CI: CI keeps the short runs of
 # fuzz/*/CMakeLists.txt). Each libFuzzer target runs up to RUNS executions
 # (default 10,000,000) or SECONDS (default 0 = no time limit), on one core, niced,
-# with the same dictionary and input size as its short run; new inputs go to a
-# work corpus under BUILD/deep-corpus/TARGET (merged into fuzz/DIR/corpus by
-# hand when small). One summary line per target on stdout:
+# with the same dictionary and input size as its short run, from the corpus kept
+# in the repository; new inputs go to a work corpus under BUILD/deep-corpus/TARGET,
+# merged back afterwards (docs/reliability.md, "Fuzzing to depth"):
+#   BUILD/fuzz/DIR/TARGET -merge=1 -max_len=N fuzz/DIR/CORPUS BUILD/deep-corpus/TARGET
+# One summary line per target on stdout:
 #   TARGET executions=N seconds=S exec_per_s=R corpus=C result=ok|CRASH
 # Build first:
 #   cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJIT_FUZZ=ON -DJIT_BUILD_BENCH=OFF \
@@ -14,32 +16,36 @@
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "$1" && pwd); RUNS=${2:-10000000}; SECS=${3:-0}; shift $(( $# < 3 ? $# : 3 ))
-# target  folder  max_len  dictionary
+# target  folder[:corpus folder, default corpus]  max_len  dictionary
 TABLE="fuzz_policy policy 65536 policy.dict
+fuzz_bundle_accept policy:accept-corpus 65536 policy.dict
 fuzz_nss_snapshot nss 16384 -
 fuzz_ipc ipc 70000 ipc.dict
 fuzz_config config 8192 config.dict
 fuzz_daemon_ops daemon 4096 daemon.dict
 fuzz_pam_args pam 2048 pam.dict
 fuzz_ssh_keys ssh 4096 -
-fuzz_sudo_audit sudo 8192 -"
+fuzz_sudo_audit sudo 8192 -
+fuzz_authority_request authority 4096 authority.dict
+fuzz_authority_config authority:config-corpus 8192 authority_config.dict"
 want=" $* "
 while read -r target dir max_len dict; do
+  corpus=corpus; [[ $dir != *:* ]] || { corpus=${dir#*:}; dir=${dir%%:*}; }
   [ $# = 0 ] || [[ $want == *" $target "* ]] || continue
   exe=$BUILD/fuzz/$dir/$target
   [ -x "$exe" ] || { echo "$target: not built ($exe)" >&2; continue; }
   work=$BUILD/deep-corpus/$target
   mkdir -p "$work"
-  seeds=$SRC/fuzz/$dir/corpus
-  [ "$dir" != nss ] || seeds=$BUILD/fuzz/nss/seeds
-  [ -d "$seeds" ] || seeds=
+  seeds=()
+  [ ! -d "$SRC/fuzz/$dir/$corpus" ] || seeds+=("$SRC/fuzz/$dir/$corpus")
+  [ "$dir" != nss ] || seeds+=("$BUILD/fuzz/nss/seeds")  # made by the real writer (ctest -R fuzz_nss_seeds)
   opts=(-runs="$RUNS" -max_len="$max_len" -timeout=10 -print_final_stats=1)
   [ "$SECS" = 0 ] || opts+=(-max_total_time="$SECS")
   [ "$dict" = - ] || opts+=(-dict="$SRC/fuzz/$dir/$dict")
   log=$BUILD/deep-corpus/$target.log
   start=$(date +%s)
   set +e
-  (cd "$BUILD/deep-corpus" && nice -n 19 taskset -c 0 "$exe" "${opts[@]}" "$work" $seeds) >"$log" 2>&1
+  (cd "$BUILD/deep-corpus" && nice -n 19 taskset -c 0 "$exe" "${opts[@]}" "$work" "${seeds[@]}") >"$log" 2>&1
   rc=$?
   set -e
   secs=$(( $(date +%s) - start ))

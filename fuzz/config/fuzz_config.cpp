@@ -31,8 +31,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         require(i.line >= 0 && static_cast<std::size_t>(i.line) <= lines, "an issue's line is in the text");
         require(i.to_string().rfind(file, 0) == 0, "an issue's text starts with the file");
     }
-    // parse_config agrees with config_issues.
-    auto r = jit::helperd::parse_config(text, file, options);
-    require(static_cast<bool>(r) == issues.empty(), "parse_config agrees with config_issues");
+    // parse_config is config_issues plus the joining of the issues' texts
+    // (helperd/src/config.cpp): it is not parsed a second time here, which
+    // would halve the rate and reach nothing new.
     return 0;
 }
