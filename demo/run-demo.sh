@@ -7,14 +7,18 @@
 # flow INSIDE a throw-away systemd-nspawn container (Debian 12 with real
 # systemd, logind and journald) so that this host's PAM, NSS, sshd and users
 # are never touched:
-#   the reference authority on loopback -> jit-helperd (signed long-poll
-#   bundles) -> libnss_jit + pam_jit.so in sshd -> a user with no grant is
-#   refused -> a grant for DEMO_WINDOW seconds, carrying the user's SSH key ->
-#   ssh login with that key (jit-authorized-keys; nobody writes keys by hand)
+#   jit-authority on loopback (jitadm: the host registered with its token)
+#   -> jit-helperd (signed long-poll bundles) -> libnss_jit + pam_jit.so in
+#   sshd -> a user with no grant is refused -> the engineer asks from her
+#   "laptop" with `jitadm request --wait` (a request the rules forbid is
+#   refused at once) -> the approver approves with jitadm -> a grant for
+#   DEMO_WINDOW seconds, carrying the engineer's SSH key -> ssh login with
+#   that key (jit-authorized-keys; nobody writes keys by hand)
 #   -> jitctl status / getent -> sudo, and a command the grant does not cover
 #   refused, both on the record (sudo audit plugin) -> the warning on the
 #   terminal -> the session ended at the window's close -> refused again ->
-#   the audit trail (jitctl audit, with the sudo command lines).
+#   the audit trail (jitctl audit on the host, with the sudo command lines;
+#   jitadm actions at the authority).
 # Everything it starts is stopped and removed on exit, also on Ctrl-C; what
 # stays is the build directory (./build-demo) and the cached container root
 # (/var/tmp/jitlogin-testbed/cache, reused by the next run; --purge-cache
@@ -53,6 +57,7 @@ case $WINDOW in ''|*[!0-9]*) echo "run-demo: --window must be a number of second
 [ "$(id -u)" -eq 0 ] || { echo "run-demo: run as root (it installs packages and boots a container)" >&2; exit 2; }
 
 export JIT_BUILD=$BUILD_DIR
+export JIT_TB_AUTHORITY=jit-authority   # the product's authority, driven with jitadm (tests/nspawn/authority.sh)
 export JIT_TB_WARN_OFFSETS=${DEMO_WARN:-$((WINDOW / 2))s,$((WINDOW / 6 > 3 ? WINDOW / 6 : 3))s}
 source "$REPO/tests/nspawn/lib.sh"
 source "$REPO/tests/nspawn/flow.sh"
@@ -100,17 +105,19 @@ fi
 tb_build_rootfs && tb_pass "container root ready ($(tb_rootfs_tarball))" || { tb_fail "container root"; tb_summary; exit 1; }
 
 tb_step "boot the test bed" \
-    "authority on 127.0.0.1, container booted with systemd, jit-helperd running as a unit, sshd on a loopback port"
+    "jit-authority on 127.0.0.1 with the host registered, container booted with systemd, jit-helperd running as a unit, sshd on a loopback port"
 tb_up
 if ! tb_running; then tb_fail "container booted"; tb_summary; exit 1; fi
-tb_pass "container '$JIT_TB_HOST_ID' up; sshd on 127.0.0.1:$JIT_TB_SSH_PORT; authority on 127.0.0.1:$JIT_TB_AUTH_PORT"
+tb_pass "container '$JIT_TB_HOST_ID' up; sshd on 127.0.0.1:$JIT_TB_SSH_PORT; jit-authority on 127.0.0.1:$JIT_TB_AUTH_PORT"
+tb_say "authority: jit-authority -c authority.conf --init; jit-authority add-person $TB_APPROVER --role admin; jitadm host add $JIT_TB_HOST_ID"
+tb_say "host: /etc/jit/helperd.conf [authority] url, host_id, token_file = /etc/jit/authority.token; the signing key in /etc/jit/trusted-keys"
 tb_check_daemon_unit
 tb_say "nsswitch: $(grep '^passwd:' "$TB_ROOT/etc/nsswitch.conf")"
 tb_say "sshd PAM: $(grep -n 'pam_jit' "$TB_ROOT/etc/pam.d/sshd" | tr '\n' ' ')"
 
 ok=1
 tb_flow_refused "$USER_J" before || ok=0
-tb_flow_grant "$USER_J" "$WINDOW" /usr/bin/id || ok=0
+tb_flow_request "$USER_J" "$WINDOW" /usr/bin/id || ok=0
 if [ $ok = 1 ] && tb_flow_login demo "$USER_J"; then
     tb_flow_status "$USER_J"
     tb_flow_sudo_allowed "$USER_J"
@@ -118,6 +125,7 @@ if [ $ok = 1 ] && tb_flow_login demo "$USER_J"; then
     tb_flow_ended demo "$USER_J" expired
     tb_flow_refused "$USER_J" after
     tb_flow_audit_story "$USER_J"
+    tb_flow_authority_record "$USER_J"
 else
     tb_skip "login, warning, end of session, audit" "the steps above failed"
 fi

@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -133,6 +134,24 @@ std::string token_hash(std::string_view token) {
     if (EVP_Digest(token.data(), token.size(), md, &n, EVP_sha256(), nullptr) != 1 || n != 32)
         throw std::runtime_error("SHA-256 failed");
     return hex(md, n);
+}
+
+Result<CertificateId> certificate_id(std::string_view pem) {
+    BIO* bio = BIO_new_mem_buf(pem.data(), int(pem.size()));
+    X509* cert = bio ? PEM_read_bio_X509(bio, nullptr, nullptr, nullptr) : nullptr;
+    BIO_free(bio);
+    if (cert == nullptr) return make_error("certificate", "not a PEM X.509 certificate (-----BEGIN CERTIFICATE-----)");
+    unsigned char* der = nullptr;
+    const int n = i2d_X509(cert, &der);
+    CertificateId id;
+    if (n > 0) id.sha256 = token_hash(std::string_view(reinterpret_cast<const char*>(der), std::size_t(n)));
+    OPENSSL_free(der);
+    char cn[256] = {};
+    const int len = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
+    if (len > 0 && std::size_t(len) < sizeof cn) id.cn.assign(cn, std::size_t(len));
+    X509_free(cert);
+    if (n <= 0) return make_error("certificate", "the certificate cannot be encoded as DER");
+    return id;
 }
 
 std::string new_id(std::string_view prefix) { return std::string(prefix) + "-" + random_hex(8); }

@@ -15,7 +15,9 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <stdexcept>
+#include <tuple>
 
 namespace jit::authority {
 
@@ -39,6 +41,7 @@ struct HttpServer::Exchange {
     std::string body;
     std::string bearer;       // "" when none
     std::string cert_cn;      // verified client certificate's CN, "" when none
+    std::string cert_sha256;  // and the SHA-256 of its DER (people are bound to it)
 
     std::string param(const std::string& key) const {
         auto it = query.find(key);
@@ -151,17 +154,24 @@ bufferevent* make_tls_bev(event_base* base, void* ctx) {
     return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 }
 
-std::string verified_cn(evhttp_request* req) {
+// The client certificate, when the TLS layer verified it against client_ca:
+// {CN, SHA-256 of its DER}; empty strings when there is none.
+std::pair<std::string, std::string> verified_cert(evhttp_request* req) {
     evhttp_connection* conn = evhttp_request_get_connection(req);
-    if (conn == nullptr) return "";
+    if (conn == nullptr) return {};
     bufferevent* bev = evhttp_connection_get_bufferevent(conn);
     SSL* ssl = bev ? bufferevent_openssl_get_ssl(bev) : nullptr;
-    if (ssl == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return "";
+    if (ssl == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return {};
     X509* cert = SSL_get0_peer_certificate(ssl);
-    if (cert == nullptr) return "";
+    if (cert == nullptr) return {};
+    unsigned char* der = nullptr;
+    const int len = i2d_X509(cert, &der);
+    if (len <= 0) return {};
+    std::string sha = token_hash(std::string_view(reinterpret_cast<const char*>(der), std::size_t(len)));
+    OPENSSL_free(der);
     char cn[256] = {};
     int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
-    return n > 0 && std::size_t(n) < sizeof cn ? std::string(cn, std::size_t(n)) : "";
+    return {n > 0 && std::size_t(n) < sizeof cn ? std::string(cn, std::size_t(n)) : "", std::move(sha)};
 }
 
 }  // namespace
@@ -285,7 +295,7 @@ void HttpServer::on_wait_timeout(evutil_socket_t, short, void* arg) noexcept {
 
 void HttpServer::on_request(evhttp_request* req, void* self) noexcept {
     auto* server = static_cast<HttpServer*>(self);
-    Exchange x{req, {}, {}, {}, {}, {}, {}, {}};
+    Exchange x{req, {}, {}, {}, {}, {}, {}, {}, {}};
     try {
         switch (evhttp_request_get_command(req)) {
             case EVHTTP_REQ_GET: x.method = "GET"; break;
@@ -312,7 +322,7 @@ void HttpServer::on_request(evhttp_request* req, void* self) noexcept {
             if (a.rfind("Bearer ", 0) != 0) throw ApiError(401, "unauthorized", "only Bearer authorization is accepted");
             x.bearer = a.substr(7);
         }
-        if (server->tls_ != nullptr) x.cert_cn = verified_cn(req);
+        if (server->tls_ != nullptr) std::tie(x.cert_cn, x.cert_sha256) = verified_cert(req);
         evbuffer* in = evhttp_request_get_input_buffer(req);
         x.body.resize(evbuffer_get_length(in));
         if (!x.body.empty()) evbuffer_copyout(in, x.body.data(), x.body.size());
@@ -348,6 +358,11 @@ void HttpServer::host_api(Exchange& x, const std::vector<std::string>& parts) {
         auto h = service_.store().host_by_token_hash(token_hash(x.bearer));
         if (!h) throw ApiError(401, "unauthorized", "unknown host token");
         authenticated = h->host_id;
+    }
+    if (!x.cert_sha256.empty()) {
+        // A person's certificate never acts as a host, whatever its CN says.
+        if (auto p = service_.store().person_by_cert(x.cert_sha256))
+            throw ApiError(403, "forbidden", "this client certificate is " + p->name + "'s (a person's), not a host's");
     }
     if (!x.cert_cn.empty()) {
         if (!authenticated.empty() && authenticated != x.cert_cn)
@@ -417,9 +432,26 @@ void HttpServer::poll(Exchange& x, const std::string& host_id) {
 }
 
 void HttpServer::admin_api(Exchange& x, const std::vector<std::string>& parts) {
-    if (x.bearer.empty()) throw ApiError(401, "unauthorized", "a personal token is required (jitadm --token-file)");
-    auto person = service_.store().person_by_token_hash(token_hash(x.bearer));
-    if (!person) throw ApiError(401, "unauthorized", "unknown personal token");
+    // Who is calling: a personal token and/or a client certificate bound to a
+    // person (jitadm person add NAME --cert FILE); both must name the same one.
+    std::optional<PersonRecord> person;
+    if (!x.bearer.empty()) {
+        person = service_.store().person_by_token_hash(token_hash(x.bearer));
+        if (!person) throw ApiError(401, "unauthorized", "unknown personal token");
+    }
+    if (!x.cert_sha256.empty()) {
+        if (auto by_cert = service_.store().person_by_cert(x.cert_sha256)) {
+            if (person && person->name != by_cert->name)
+                throw ApiError(403, "forbidden", "the client certificate and the token name different people");
+            person = std::move(by_cert);
+        } else if (!person) {
+            // A host's certificate, or one nobody was bound to (or whose person was removed).
+            throw ApiError(401, "unauthorized", "this client certificate (CN " + (x.cert_cn.empty() ? std::string("none") : x.cert_cn) +
+                                                    ") is not bound to a person (jitadm person add NAME --cert FILE)");
+        }
+    }
+    if (!person)
+        throw ApiError(401, "unauthorized", "a personal token or client certificate is required (jitadm --token-file or --cert)");
     const Caller caller{person->name, x.peer};
     auto need = [&](const char* role) {
         if (rank(person->role) < rank(role))
@@ -544,13 +576,20 @@ void HttpServer::admin_api(Exchange& x, const std::vector<std::string>& parts) {
         return send_json(x.req, 200, service_.keys_view());
     }
     if (n == 2 && parts[1] == "people") {
-        require_method(x, "POST");
         need("admin");
+        if (x.method == "GET") return send_json(x.req, 200, service_.list_people());
+        require_method(x, "POST");
         Json::Value b = body();
-        Json::Value out;
-        out["name"] = b["name"];
-        out["token"] = service_.add_person(b["name"].asString(), b["role"].asString(), caller);
-        return send_json(x.req, 201, out);
+        const std::string cert = b.get("cert", "").asString();
+        const bool token = b.get("token", cert.empty()).asBool();
+        return send_json(x.req, 201, service_.add_person(b["name"].asString(), b["role"].asString(), cert,
+                                                         token, caller));
+    }
+    if (n == 3 && parts[1] == "people") {
+        require_method(x, "DELETE");
+        need("admin");
+        service_.remove_person(parts[2], caller);
+        return send(x.req, 204, "");
     }
     throw ApiError(404, "not_found", "no such endpoint: " + x.path);
 }

@@ -36,6 +36,8 @@ public:
     int listen(const std::string& addr_port);
     // A new revision was committed: answer that host's held polls.
     void wake(const BundleRecord& bundle);
+    // Whether a poll of this host is held here (nothing to wake otherwise).
+    bool holds_poll(const std::string& host_id) const { return waiting_.count(host_id) > 0; }
     // Answers every held poll 503 shutting_down (before the loop stops).
     void shutdown();
     // Writes the batched last-seen times of hosts (from tick()).

@@ -1,5 +1,6 @@
 // jitadm: the operator and engineer CLI of jit-authority, over its admin API
-// (docs/authority.md, jitadm.1). People authenticate with their personal token.
+// (docs/authority.md, jitadm.1). People authenticate with their personal token
+// or their client certificate (mTLS).
 #include <jit/helperd/config.hpp>  // parse_duration, url_host_is_loopback
 
 #include <CLI/CLI.hpp>
@@ -23,6 +24,8 @@ struct Options {
     std::string url;
     std::string token_file;
     std::string ca_file;
+    std::string cert_file;  // client certificate (PEM) bound to the person
+    std::string key_file;   // its private key
     bool json = false;
 };
 
@@ -80,12 +83,24 @@ public:
         while (!o_.url.empty() && o_.url.back() == '/') o_.url.pop_back();
         if (o_.url.rfind("https://", 0) != 0 && !(o_.url.rfind("http://", 0) == 0 && jit::helperd::url_host_is_loopback(o_.url)))
             throw Failure("the authority URL must be https:// (plain http only for loopback): " + o_.url);
-        if (o_.token_file.empty()) {
+        if (o_.cert_file.empty())
+            if (const char* env = std::getenv("JITADM_CERT")) o_.cert_file = env;
+        if (o_.key_file.empty())
+            if (const char* env = std::getenv("JITADM_KEY")) o_.key_file = env;
+        if (!o_.cert_file.empty() && o_.key_file.empty()) throw Failure("--cert needs --key (or JITADM_KEY)");
+        if (o_.cert_file.empty() && !o_.key_file.empty()) throw Failure("--key needs --cert (or JITADM_CERT)");
+        if (!o_.cert_file.empty() && o_.url.rfind("https://", 0) != 0)
+            throw Failure("a client certificate needs an https:// authority URL: " + o_.url);
+        bool named = !o_.token_file.empty();
+        if (!named) {
             const char* env = std::getenv("JITADM_TOKEN_FILE");
             const char* home = std::getenv("HOME");
+            named = env != nullptr;
             o_.token_file = env ? env : std::string(home ? home : "") + "/.config/jit/token";
         }
-        token_ = trimmed(read_text(o_.token_file, "token file"));
+        // With a certificate, the default token file is used only if it exists.
+        if (named || o_.cert_file.empty() || access(o_.token_file.c_str(), F_OK) == 0)
+            token_ = trimmed(read_text(o_.token_file, "token file"));
     }
 
     // Returns the decoded JSON answer; Failure with the authority's message otherwise.
@@ -95,7 +110,7 @@ public:
         if (c == nullptr) throw Failure("curl_easy_init failed");
         std::string out, payload;
         curl_slist* headers = nullptr;
-        headers = curl_slist_append(headers, ("Authorization: Bearer " + token_).c_str());
+        if (!token_.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + token_).c_str());
         headers = curl_slist_append(headers, "User-Agent: jitadm/" JIT_VERSION);
         if (body != nullptr) {
             Json::StreamWriterBuilder w;
@@ -115,6 +130,10 @@ public:
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 15000L);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         if (!o_.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, o_.ca_file.c_str());
+        if (!o_.cert_file.empty()) {
+            curl_easy_setopt(c, CURLOPT_SSLCERT, o_.cert_file.c_str());
+            curl_easy_setopt(c, CURLOPT_SSLKEY, o_.key_file.c_str());
+        }
         const CURLcode rc = curl_easy_perform(c);
         long status = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -215,6 +234,8 @@ int main(int argc, char** argv) {
     app.add_option("--url", o.url, "authority URL (or JITADM_URL)");
     app.add_option("--token-file", o.token_file, "personal token (or JITADM_TOKEN_FILE; default ~/.config/jit/token)");
     app.add_option("--ca", o.ca_file, "CA bundle for the authority's certificate");
+    app.add_option("--cert", o.cert_file, "your client certificate, PEM (or JITADM_CERT; instead of a token)");
+    app.add_option("--key", o.key_file, "its private key, PEM (or JITADM_KEY)");
     app.add_flag("--json", o.json, "print the authority's JSON answers");
     std::function<int(Client&)> run;
     auto show = [&](const Json::Value& v) { std::printf("%s\n", text(v).c_str()); };
@@ -417,17 +438,51 @@ int main(int argc, char** argv) {
             return 0;
         };
     });
-    auto* pa = app.add_subcommand("person", "add people (admins)");
+    auto* pa = app.add_subcommand("person", "add, list and remove people (admins)");
     pa->require_subcommand(1);
     auto* padd = pa->add_subcommand("add", "add a person and print their token (shown once)");
+    std::string cert_file;
+    bool with_token = false;
     padd->add_option("name", name, "user name")->required();
     padd->add_option("--role", role, "admin, approver or requester")->capture_default_str();
+    padd->add_option("--cert", cert_file, "bind this client certificate (PEM) to the person: they authenticate with it");
+    padd->add_flag("--token", with_token, "with --cert: also make a personal token (e.g. for the web page)");
     padd->callback([&] {
         run = [&](Client& c) {
             Json::Value b;
             b["name"] = name;
             b["role"] = role;
-            std::printf("%s\n", c.call("POST", "/admin/people", &b)["token"].asCString());
+            if (!cert_file.empty()) {
+                b["cert"] = read_text(cert_file, "certificate");
+                b["token"] = with_token;
+            }
+            Json::Value r = c.call("POST", "/admin/people", &b);
+            if (c.options().json) { show(r); return 0; }
+            if (r["cert_sha256"].isString())
+                std::fprintf(stderr, "%s (%s) authenticates with the client certificate SHA-256 %s\n", r["name"].asCString(),
+                             r["role"].asCString(), r["cert_sha256"].asCString());
+            if (r["token"].isString()) std::printf("%s\n", r["token"].asCString());
+            return 0;
+        };
+    });
+    pa->add_subcommand("list", "people, their role and how they authenticate")->callback([&] {
+        run = [&](Client& c) {
+            Json::Value r = c.call("GET", "/admin/people");
+            if (c.options().json) { show(r); return 0; }
+            for (const auto& p : r)
+                std::printf("%-16s %-10s %-6s %s\n", p["name"].asCString(), p["role"].asCString(),
+                            p["token"].asBool() ? "token" : "-",
+                            p["cert_sha256"].asString().empty() ? "-" : ("cert " + p["cert_sha256"].asString()).c_str());
+            return 0;
+        };
+    });
+    auto* prm = pa->add_subcommand("remove", "remove a person: their token and certificate stop working at once");
+    prm->add_option("name", name, "user name")->required();
+    prm->callback([&] {
+        run = [&](Client& c) {
+            std::string raw;
+            c.call("DELETE", "/admin/people/" + name, nullptr, &raw);
+            std::printf("removed %s\n", name.c_str());
             return 0;
         };
     });

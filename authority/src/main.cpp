@@ -12,7 +12,12 @@
 #include <event2/event.h>
 #include <systemd/sd-daemon.h>
 
+#include <json/json.h>
+
+#include <algorithm>
 #include <csignal>
+#include <fstream>
+#include <sstream>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -111,8 +116,15 @@ void on_signal(evutil_socket_t, short, void* arg) {
 void on_notification(evutil_socket_t, short, void* arg) {
     auto* loop = static_cast<Loop*>(arg);
     try {
-        for (const auto& host : loop->service->store().take_notifications())
-            if (auto b = loop->service->store().latest_bundle(host)) loop->server->wake(*b);
+        // Only hosts with a poll held here need their bundle: one query for them all.
+        std::vector<std::string> hosts;
+        for (auto& host : loop->service->store().take_notifications())
+            if (loop->server->holds_poll(host)) hosts.push_back(std::move(host));
+        std::sort(hosts.begin(), hosts.end());
+        hosts.erase(std::unique(hosts.begin(), hosts.end()), hosts.end());
+        if (hosts.empty()) return;
+        for (const auto& b : loop->service->store().latest_bundles(hosts))
+            if (b) loop->server->wake(*b);
     } catch (const std::exception& e) {
         // A lost LISTEN connection stays readable: stop watching it rather
         // than spin. Polls held here then see other replicas' changes when
@@ -217,6 +229,8 @@ int main(int argc, char** argv) {
     std::string person, role = "admin";
     add_person->add_option("name", person, "user name")->required();
     add_person->add_option("--role", role, "admin, approver or requester")->capture_default_str();
+    std::string person_cert;
+    add_person->add_option("--cert", person_cert, "bind this client certificate (PEM) instead of making a token");
     auto* new_key = app.add_subcommand("new-key", "write a new Ed25519 key pair (PATH, PATH.pub) for key rotation");
     std::string new_key_path;
     new_key->add_option("path", new_key_path, "private key file to create (refuses to overwrite)")->required();
@@ -239,7 +253,18 @@ int main(int argc, char** argv) {
             if (!signer) throw std::runtime_error(signer.error().message);
             Service service(*store, *signer, *cfg, wall_clock);
             const char* who = std::getenv("SUDO_USER");
-            std::printf("%s\n", service.add_person(person, role, Caller{std::string("local:") + (who ? who : "root"), "console"}).c_str());
+            const Caller caller{std::string("local:") + (who ? who : "root"), "console"};
+            if (person_cert.empty()) {
+                std::printf("%s\n", service.add_person(person, role, caller).c_str());
+            } else {
+                std::ifstream in(person_cert);
+                if (!in) throw std::runtime_error("cannot read certificate " + person_cert);
+                std::stringstream pem;
+                pem << in.rdbuf();
+                const Json::Value r = service.add_person(person, role, pem.str(), false, caller);
+                std::printf("%s (%s) authenticates with the client certificate SHA-256 %s\n", person.c_str(), role.c_str(),
+                            r["cert_sha256"].asCString());
+            }
             return 0;
         }
         if (new_key->parsed()) {

@@ -7,6 +7,8 @@
 #include <libpq-fe.h>
 
 #include <memory>
+#include <string_view>
+#include <unordered_map>
 
 namespace jit::authority {
 namespace {
@@ -48,6 +50,14 @@ CREATE TABLE events (
 CREATE TABLE actions (
   id BIGSERIAL PRIMARY KEY, at BIGINT NOT NULL, actor TEXT NOT NULL, source TEXT NOT NULL,
   action TEXT NOT NULL, target TEXT NOT NULL, detail_json TEXT NOT NULL);
+)sql",
+    // 2: people may authenticate with a client certificate (its SHA-256)
+    // instead of, or beside, a token; either may be absent ('').
+    R"sql(
+ALTER TABLE people ADD COLUMN cert_sha256 TEXT NOT NULL DEFAULT '';
+ALTER TABLE people DROP CONSTRAINT people_token_hash_key;
+CREATE UNIQUE INDEX people_token ON people(token_hash) WHERE token_hash <> '';
+CREATE UNIQUE INDEX people_cert ON people(cert_sha256) WHERE cert_sha256 <> '';
 )sql",
 };
 constexpr long kMigrationLock = 0x6a6974;  // "jit"
@@ -132,12 +142,15 @@ public:
         }
         exec("BEGIN");
         depth_ = 1;
+        notify_.clear();
         try {
             fn();
+            announce();
             depth_ = 0;
             exec("COMMIT");
         } catch (...) {
             depth_ = 0;
+            notify_.clear();
             PQclear(PQexec(db_, "ROLLBACK"));
             throw;
         }
@@ -176,17 +189,23 @@ public:
     }
 
     void add_bundle(const BundleRecord& b) override {
+        // One statement, one round trip: the counter moves only upward, the
+        // envelope is stored with it, bundles older than 16 revisions go.
+        // Every listening replica is told at the end of the transaction, when
+        // (and only if) it commits (announce).
         transaction([&] {
-            Rows up = q("UPDATE hosts SET revision = $1 WHERE host_id = $2 AND revision < $1",
-                        {num(b.revision), b.host_id});
-            if (up.affected() != 1)
+            Rows r = q("WITH up AS (UPDATE hosts SET revision = $2::bigint WHERE host_id = $1 AND revision < $2::bigint "
+                       "RETURNING host_id), "
+                       "ins AS (INSERT INTO bundles (host_id, revision, envelope, issued_at, expires_at) "
+                       "SELECT host_id, $2::bigint, $3::text, $4::bigint, $5::bigint FROM up RETURNING host_id), "
+                       "del AS (DELETE FROM bundles WHERE host_id = $1 AND revision < $2::bigint - 16 "
+                       "AND EXISTS (SELECT 1 FROM up)) "
+                       "SELECT host_id FROM ins",
+                       {b.host_id, num(b.revision), b.envelope, num(b.issued_at), num(b.expires_at)});
+            if (r.size() != 1)
                 throw StoreError("revision " + num(b.revision) + " for host " + b.host_id +
                                  " is not above the host's last revision");
-            q("INSERT INTO bundles (host_id, revision, envelope, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-              {b.host_id, num(b.revision), b.envelope, num(b.issued_at), num(b.expires_at)});
-            q("DELETE FROM bundles WHERE host_id = $1 AND revision < $2", {b.host_id, num(b.revision - 16)});
-            // Delivered to every listening replica when (and only if) this commits.
-            q("SELECT pg_notify('jit_revision', $1)", {b.host_id});
+            notify_.push_back(b.host_id);
         });
     }
     std::optional<BundleRecord> latest_bundle(const std::string& id) override {
@@ -195,6 +214,34 @@ public:
                    {id});
         if (r.size() == 0) return std::nullopt;
         return BundleRecord{r.text(0, 0), r.integer(0, 1), r.text(0, 2), r.integer(0, 3), r.integer(0, 4)};
+    }
+    std::vector<std::optional<BundleRecord>> latest_bundles(const std::vector<std::string>& ids) override {
+        // One round trip for the lot (re-signing checks 1,024 hosts at a time).
+        std::string array = "{";
+        for (const auto& id : ids) {
+            if (array.size() > 1) array += ',';
+            array += '"';
+            for (const char c : id) {
+                if (c == '"' || c == '\\') array += '\\';
+                array += c;
+            }
+            array += '"';
+        }
+        array += '}';
+        Rows r = q("SELECT b.host_id, b.revision, b.envelope, b.issued_at, b.expires_at FROM bundles b "
+                   "JOIN hosts h ON h.host_id = b.host_id AND b.revision = h.revision WHERE h.host_id = ANY($1::text[])",
+                   {array});
+        std::unordered_map<std::string, BundleRecord> found;
+        for (int i = 0; i < r.size(); ++i)
+            found.emplace(r.text(i, 0), BundleRecord{r.text(i, 0), r.integer(i, 1), r.text(i, 2), r.integer(i, 3), r.integer(i, 4)});
+        std::vector<std::optional<BundleRecord>> out;
+        out.reserve(ids.size());
+        for (const auto& id : ids) {
+            auto it = found.find(id);
+            if (it == found.end()) out.emplace_back(std::nullopt);
+            else out.emplace_back(std::move(it->second));
+        }
+        return out;
     }
     std::vector<std::string> hosts_due(UnixTime now) override {
         Rows r = q("SELECT b.host_id FROM bundles b JOIN hosts h ON h.host_id = b.host_id AND b.revision = h.revision "
@@ -267,18 +314,25 @@ public:
     }
 
     void add_person(const PersonRecord& p) override {
-        q("INSERT INTO people (name, token_hash, role, created_at) VALUES ($1, $2, $3, $4)",
-          {p.name, p.token_hash, p.role, num(p.created_at)});
+        q("INSERT INTO people (name, token_hash, role, created_at, cert_sha256) VALUES ($1, $2, $3, $4, $5)",
+          {p.name, p.token_hash, p.role, num(p.created_at), p.cert_sha256});
     }
     std::optional<PersonRecord> person_by_token_hash(const std::string& hash) override {
-        Rows r = q("SELECT name, token_hash, role, created_at FROM people WHERE token_hash = $1", {hash});
-        if (r.size() == 0) return std::nullopt;
-        return PersonRecord{r.text(0, 0), r.text(0, 1), r.text(0, 2), r.integer(0, 3)};
+        if (hash.empty()) return std::nullopt;
+        return one_person("WHERE token_hash = $1", hash);
+    }
+    std::optional<PersonRecord> person_by_cert(const std::string& sha256) override {
+        if (sha256.empty()) return std::nullopt;
+        return one_person("WHERE cert_sha256 = $1", sha256);
+    }
+    bool remove_person(const std::string& name) override {
+        return q("DELETE FROM people WHERE name = $1", {name}).affected() == 1;
     }
     std::vector<PersonRecord> people() override {
-        Rows r = q("SELECT name, token_hash, role, created_at FROM people ORDER BY name", {});
+        Rows r = q("SELECT name, token_hash, role, created_at, cert_sha256 FROM people ORDER BY name", {});
         std::vector<PersonRecord> out;
-        for (int i = 0; i < r.size(); ++i) out.push_back(PersonRecord{r.text(i, 0), r.text(i, 1), r.text(i, 2), r.integer(i, 3)});
+        for (int i = 0; i < r.size(); ++i)
+            out.push_back(PersonRecord{r.text(i, 0), r.text(i, 1), r.text(i, 2), r.integer(i, 3), r.text(i, 4)});
         return out;
     }
 
@@ -316,9 +370,21 @@ public:
     int notification_fd() override { return PQsocket(listen_); }
     std::vector<std::string> take_notifications() override {
         if (PQconsumeInput(listen_) != 1) throw StoreError(std::string("postgres listen: ") + PQerrorMessage(listen_));
+        // This replica's own revisions woke its polls when they committed:
+        // only other replicas' (another backend than ours) are news.
+        const int own = PQbackendPID(db_);
         std::vector<std::string> hosts;
         while (PGnotify* n = PQnotifies(listen_)) {
-            hosts.emplace_back(n->extra);
+            if (n->be_pid != own) {
+                // host ids separated by spaces (announce)
+                std::string_view ids(n->extra);
+                while (!ids.empty()) {
+                    const auto sp = ids.find(' ');
+                    if (sp != 0) hosts.emplace_back(ids.substr(0, sp));
+                    if (sp == std::string_view::npos) break;
+                    ids.remove_prefix(sp + 1);
+                }
+            }
             PQfreemem(n);
         }
         return hosts;
@@ -350,16 +416,75 @@ private:
         }
         return r;
     }
-    Rows q(const std::string& sql, const Params& params) { return Rows(run(db_, sql, params)); }
+    // The hosts that got a revision in this transaction, announced to every
+    // listening replica with as few NOTIFYs as fit them (payloads below
+    // PostgreSQL's 8000 bytes, host ids separated by spaces), inside the
+    // transaction: delivered when, and only if, it commits.
+    void announce() {
+        std::string payload;
+        for (std::size_t i = 0; i <= notify_.size(); ++i) {
+            const bool last = i == notify_.size();
+            if (!payload.empty() && (last || payload.size() + 1 + notify_[i].size() > 7900)) {
+                q("SELECT pg_notify('jit_revision', $1)", {payload});
+                payload.clear();
+            }
+            if (last) break;
+            if (!payload.empty()) payload += ' ';
+            payload += notify_[i];
+        }
+        notify_.clear();
+    }
+    // Every statement of the store is prepared once per connection (the server
+    // parses and plans it once, not at every call).
+    Rows q(const std::string& sql, const Params& params) {
+        auto it = prepared_.find(sql);
+        if (it == prepared_.end()) {
+            const std::string name = "jit" + std::to_string(prepared_.size());
+            PGresult* p = PQprepare(db_, name.c_str(), sql.c_str(), 0, nullptr);
+            const bool ok = PQresultStatus(p) == PGRES_COMMAND_OK;
+            std::string msg = ok ? "" : std::string("postgres: ") + PQresultErrorMessage(p);
+            PQclear(p);
+            if (!ok) {
+                if (PQstatus(db_) == CONNECTION_BAD) reset();
+                throw StoreError(msg);
+            }
+            it = prepared_.emplace(sql, name).first;
+        }
+        std::vector<const char*> values;
+        for (const auto& v : params) values.push_back(v.c_str());
+        PGresult* r = PQexecPrepared(db_, it->second.c_str(), int(values.size()), values.data(), nullptr, nullptr, 0);
+        const ExecStatusType st = PQresultStatus(r);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+            std::string msg = std::string(state && std::string(state).rfind("23", 0) == 0 ? "constraint: " : "postgres: ") +
+                              PQresultErrorMessage(r);
+            PQclear(r);
+            if (PQstatus(db_) == CONNECTION_BAD) reset();
+            throw StoreError(msg);
+        }
+        return Rows(r);
+    }
+    // A lost connection (PostgreSQL restarted): this call failed, the next one
+    // reconnects, and its prepared statements are gone with the old session.
+    void reset() {
+        PQreset(db_);
+        prepared_.clear();
+    }
     // Statements without parameters, possibly several (migrations).
     void exec(const char* sql) {
         PGresult* r = PQexec(db_, sql);
         if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
             std::string msg = std::string("postgres: ") + PQresultErrorMessage(r);
             PQclear(r);
+            if (PQstatus(db_) == CONNECTION_BAD) reset();
             throw StoreError(msg);
         }
         PQclear(r);
+    }
+    std::optional<PersonRecord> one_person(const std::string& where, const std::string& value) {
+        Rows r = q("SELECT name, token_hash, role, created_at, cert_sha256 FROM people " + where, {value});
+        if (r.size() == 0) return std::nullopt;
+        return PersonRecord{r.text(0, 0), r.text(0, 1), r.text(0, 2), r.integer(0, 3), r.text(0, 4)};
     }
     std::optional<HostRecord> one_host(const std::string& where, const Params& p) {
         Rows r = q(std::string("SELECT ") + kHostCols + " FROM hosts " + where, p);
@@ -385,6 +510,8 @@ private:
     PGconn* db_ = nullptr;
     PGconn* listen_ = nullptr;
     int depth_ = 0;
+    std::unordered_map<std::string, std::string> prepared_;  // SQL -> statement name on db_
+    std::vector<std::string> notify_;                         // hosts with a new revision in this transaction
 };
 
 }  // namespace

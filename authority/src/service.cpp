@@ -369,15 +369,18 @@ std::size_t Service::rekey_step() {
     const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(250);
     std::size_t issued = 0;
     while (!rekey_pending_.empty() && std::chrono::steady_clock::now() < until) {
-        std::vector<std::string> stale;
+        std::vector<std::string> batch, stale;
         // json_text writes keys sorted: an envelope of the key in use starts so.
         const std::string current = "{\"key_id\":" + json_text(Json::Value(signer_.key_id())) + ",";
-        while (!rekey_pending_.empty() && stale.size() < kRekeyBatch) {
-            std::string host = std::move(rekey_pending_.back());
+        while (!rekey_pending_.empty() && batch.size() < kRekeyBatch) {
+            batch.push_back(std::move(rekey_pending_.back()));
             rekey_pending_.pop_back();
-            auto b = store_.latest_bundle(host);
+        }
+        const auto latest = store_.latest_bundles(batch);
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            const auto& b = latest[i];
             if (b && b->envelope.rfind(current, 0) != 0 && envelope_key_id(b->envelope) != signer_.key_id())
-                stale.push_back(std::move(host));
+                stale.push_back(std::move(batch[i]));
         }
         if (stale.empty()) continue;
         write([&] {
@@ -727,19 +730,69 @@ Json::Value Service::list_grants(const std::string& host_id) {
 }
 
 std::string Service::add_person(const std::string& name, const std::string& role, const Caller& caller) {
+    return add_person(name, role, "", true, caller)["token"].asString();
+}
+
+Json::Value Service::add_person(const std::string& name, const std::string& role, const std::string& cert_pem,
+                                bool want_token, const Caller& caller) {
     if (!is_posix_name(name)) throw bad_request("'" + name + "' is not a user name");
     if (role != "admin" && role != "approver" && role != "requester")
         throw bad_request("role must be admin, approver or requester");
-    const std::string token = new_token();
+    CertificateId cert;
+    if (!cert_pem.empty()) {
+        auto id = certificate_id(cert_pem);
+        if (!id) throw bad_request("cert: " + id.error().message);
+        cert = *id;
+    } else if (!want_token) {
+        throw bad_request("a person needs a token or a client certificate");
+    }
+    const std::string token = want_token ? new_token() : "";
     write([&] {
-        for (const auto& p : store_.people())
+        for (const auto& p : store_.people()) {
             if (p.name == name) throw ApiError(409, "conflict", "person " + name + " exists");
-        store_.add_person(PersonRecord{name, token_hash(token), role, clock_()});
+            if (!cert.sha256.empty() && p.cert_sha256 == cert.sha256)
+                throw ApiError(409, "conflict", "this certificate is already " + p.name + "'s");
+        }
+        // A host's certificate (its CN names a registered host) stays a host's:
+        // the host API takes a verified certificate's CN as the host id.
+        if (!cert.cn.empty() && store_.host(cert.cn))
+            throw ApiError(422, "host_certificate", "the certificate's CN " + cert.cn +
+                                                        " is a registered host: a host's certificate cannot be a person's");
+        store_.add_person(PersonRecord{name, token.empty() ? "" : token_hash(token), role, clock_(), cert.sha256});
         Json::Value detail;
         detail["role"] = role;
+        if (!cert.sha256.empty()) detail["cert_sha256"] = cert.sha256;
+        detail["token"] = !token.empty();
         record(caller, "person.add", name, detail);
     });
-    return token;
+    Json::Value out;
+    out["name"] = name;
+    out["role"] = role;
+    if (!token.empty()) out["token"] = token;
+    if (!cert.sha256.empty()) out["cert_sha256"] = cert.sha256;
+    return out;
+}
+
+void Service::remove_person(const std::string& name, const Caller& caller) {
+    if (name == caller.actor) throw ApiError(422, "remove_self", "you cannot remove yourself (another admin can)");
+    write([&] {
+        if (!store_.remove_person(name)) throw not_found("person " + name);
+        record(caller, "person.remove", name, Json::Value(Json::objectValue));
+    });
+}
+
+Json::Value Service::list_people() {
+    Json::Value a(Json::arrayValue);
+    for (const auto& p : store_.people()) {
+        Json::Value j;
+        j["name"] = p.name;
+        j["role"] = p.role;
+        j["created_at"] = Json::Int64(p.created_at);
+        j["token"] = !p.token_hash.empty();
+        j["cert_sha256"] = p.cert_sha256;
+        a.append(j);
+    }
+    return a;
 }
 
 Json::Value Service::list_actions(UnixTime since, std::size_t limit) {

@@ -49,6 +49,18 @@ CREATE TABLE actions (
   id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, actor TEXT NOT NULL, source TEXT NOT NULL,
   action TEXT NOT NULL, target TEXT NOT NULL, detail_json TEXT NOT NULL);
 )sql",
+    // 2: people may authenticate with a client certificate (its SHA-256)
+    // instead of, or beside, a token; either may be absent ('').
+    R"sql(
+CREATE TABLE people_v2 (
+  name TEXT PRIMARY KEY, token_hash TEXT NOT NULL DEFAULT '', cert_sha256 TEXT NOT NULL DEFAULT '',
+  role TEXT NOT NULL, created_at INTEGER NOT NULL);
+INSERT INTO people_v2 (name, token_hash, role, created_at) SELECT name, token_hash, role, created_at FROM people;
+DROP TABLE people;
+ALTER TABLE people_v2 RENAME TO people;
+CREATE UNIQUE INDEX people_token ON people(token_hash) WHERE token_hash <> '';
+CREATE UNIQUE INDEX people_cert ON people(cert_sha256) WHERE cert_sha256 <> '';
+)sql",
 };
 
 std::string json_list(const std::vector<std::string>& v) {
@@ -317,19 +329,32 @@ public:
     }
 
     void add_person(const PersonRecord& p) override {
-        Stmt s(db_, "INSERT INTO people (name, token_hash, role, created_at) VALUES (?, ?, ?, ?)");
-        s.bind(p.name).bind(p.token_hash).bind(p.role).bind(p.created_at).run();
+        Stmt s(db_, "INSERT INTO people (name, token_hash, role, created_at, cert_sha256) VALUES (?, ?, ?, ?, ?)");
+        s.bind(p.name).bind(p.token_hash).bind(p.role).bind(p.created_at).bind(p.cert_sha256).run();
     }
     std::optional<PersonRecord> person_by_token_hash(const std::string& hash) override {
-        Stmt s(db_, "SELECT name, token_hash, role, created_at FROM people WHERE token_hash = ?");
+        if (hash.empty()) return std::nullopt;
+        Stmt s(db_, "SELECT name, token_hash, role, created_at, cert_sha256 FROM people WHERE token_hash = ?");
         s.bind(hash);
         if (!s.step()) return std::nullopt;
-        return PersonRecord{s.text(0), s.text(1), s.text(2), s.integer(3)};
+        return PersonRecord{s.text(0), s.text(1), s.text(2), s.integer(3), s.text(4)};
+    }
+    std::optional<PersonRecord> person_by_cert(const std::string& sha256) override {
+        if (sha256.empty()) return std::nullopt;
+        Stmt s(db_, "SELECT name, token_hash, role, created_at, cert_sha256 FROM people WHERE cert_sha256 = ?");
+        s.bind(sha256);
+        if (!s.step()) return std::nullopt;
+        return PersonRecord{s.text(0), s.text(1), s.text(2), s.integer(3), s.text(4)};
+    }
+    bool remove_person(const std::string& name) override {
+        Stmt s(db_, "DELETE FROM people WHERE name = ?");
+        s.bind(name).run();
+        return sqlite3_changes(db_) == 1;
     }
     std::vector<PersonRecord> people() override {
-        Stmt s(db_, "SELECT name, token_hash, role, created_at FROM people ORDER BY name");
+        Stmt s(db_, "SELECT name, token_hash, role, created_at, cert_sha256 FROM people ORDER BY name");
         std::vector<PersonRecord> out;
-        while (s.step()) out.push_back(PersonRecord{s.text(0), s.text(1), s.text(2), s.integer(3)});
+        while (s.step()) out.push_back(PersonRecord{s.text(0), s.text(1), s.text(2), s.integer(3), s.text(4)});
         return out;
     }
 

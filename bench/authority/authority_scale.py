@@ -39,9 +39,11 @@ def start_postgres(tmp):
     s.close()
     as_nobody(f"{PG_BIN}/initdb", "-D", f"{tmp}/pg", "-A", "trust", "-U", "jit", "--no-sync")
     as_nobody(f"{PG_BIN}/pg_ctl", "-D", f"{tmp}/pg", "-l", f"{tmp}/pg.log", "-w", "-o",
-              f"-k {tmp} -p {port} -c listen_addresses=''", "start")
+              f"-k {tmp} -p {port} -c listen_addresses='' -c shared_preload_libraries=pg_stat_statements", "start")
     psql = [f"{PG_BIN}/psql", "-h", tmp, "-p", str(port), "-U", "jit", "-q", "-v", "ON_ERROR_STOP=1"]
     subprocess.run([*psql, "-d", "postgres", "-c", "CREATE DATABASE jit"], check=True, capture_output=True)
+    # Statements executed per phase (round trips of the daemon), whatever the machine's load.
+    subprocess.run([*psql, "-d", "jit", "-c", "CREATE EXTENSION pg_stat_statements"], check=True, capture_output=True)
     return f"postgresql:///jit?host={tmp}&port={port}&user=jit", [*psql, "-d", "jit"]
 
 
@@ -50,6 +52,23 @@ def cpu_s(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pg_cpu_s(tmp):
+    """CPU time of the PostgreSQL server: the postmaster and every process it runs (backends, walwriter, ...)."""
+    with open(f"{tmp}/pg/postmaster.pid") as f:
+        postmaster = int(f.readline())
+    total = cpu_s(postmaster)
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == postmaster:
+                    total += cpu_s(int(d))
+        except (OSError, ValueError, IndexError):
+            pass  # gone meanwhile
+    return total
 
 
 def call(conn, method, path, token, body=None):
@@ -161,11 +180,21 @@ def main():
             f.write(text.replace(f"signing_key = {tmp}/k\n", f"signing_key = {tmp}/k2\n").replace("key_id = bench\n",
                                                                                                     "key_id = bench2\n"))
         cpu0 = cpu_s(proc.pid)
+        pg0 = pg_cpu_s(tmp) if a.postgres else 0.0
+        if a.postgres:
+            subprocess.run([*psql, "-c", "SELECT pg_stat_statements_reset()"], check=True, capture_output=True)
         t = time.monotonic()
         proc.send_signal(signal.SIGHUP)
         got = wait_answers(sel, set(range(a.hosts)), t + DEADLINE)
         all_ms = sorted((v - t) * 1000 for v in got.values())
         all_cpu = cpu_s(proc.pid) - cpu0  # the daemon's own CPU time for it (the machine may be shared)
+        all_pg_cpu = pg_cpu_s(tmp) - pg0 if a.postgres else 0.0
+        statements = ""
+        if a.postgres:
+            calls = subprocess.run([*psql, "-At", "-c", "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements "
+                                    "WHERE query NOT LIKE '%pg_stat_statements%'"],
+                                   check=True, capture_output=True, text=True).stdout.strip()
+            statements = f"; statements the server ran for it: {int(calls)} ({int(calls) / a.hosts:.2f} per host)"
         rss_all = rss_kib(proc.pid)
         for s_ in socks.values():
             s_.close()
@@ -196,7 +225,8 @@ def main():
               f"| {statistics.median(all_ms) / 1000:.2f} | {all_ms[-1] / 1000:.2f} "
               f"| {a.requests / submit_s:.0f} | {a.requests / approve_s:.0f} |")
         print(f"(RSS after the all-hosts change: {rss_all / 1024:.1f} MiB; jit-authority's CPU time for it: "
-              f"{all_cpu:.2f} s; load average at the end: {os.getloadavg()[0]:.1f})")
+              f"{all_cpu:.2f} s" + (f"; the PostgreSQL server's: {all_pg_cpu:.2f} s{statements}" if a.postgres else "") +
+              f"; load average at the end: {os.getloadavg()[0]:.1f})")
         return 0
     except BaseException:
         if os.path.exists(f"{tmp}/authority.log"):

@@ -235,6 +235,7 @@ void CurlTransport::check_done() {
             r.error = t->too_large ? std::string("response larger than the limit")
                                    : std::string(curl_easy_strerror(m->data.result)) +
                                          (t->errbuf[0] ? std::string(": ") + t->errbuf : std::string());
+            r.tls_verify_failed = m->data.result == CURLE_PEER_FAILED_VERIFICATION;
         }
         Done done = std::move(t->done);
         remove(t->id);  // before the callback: it may start a new request

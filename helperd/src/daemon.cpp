@@ -87,6 +87,14 @@ Daemon::Daemon(Config config, TrustedKeys keys, Deps deps)
     hooks.status_changed = [this](const SyncStatus&) {
         if (on_status_change) on_status_change();
     };
+    hooks.tls_failed = [this](const std::string& error) {
+        deps_.audit.emit(event(EventType::SecurityAlert, "the authority's TLS certificate did not verify (" + error +
+                                                             "); nothing taken from it, revision " +
+                                                             std::to_string(snapshot_.revision) + " stays in force")
+                             .add(std::string(field::kAlert), "authority_tls")
+                             .add(std::string(field::kError), error)
+                             .add(std::string(field::kRevision), snapshot_.revision));
+    };
     sync_ = std::make_unique<SyncEngine>(sync_settings(), deps_.authority, deps_.loop, std::move(hooks));
 }
 

@@ -98,6 +98,11 @@ void SyncEngine::failure(std::string what) {
 
 void SyncEngine::on_response(HttpResponse r) {
     if (!running_) return;
+    if (r.status != 0) last_tls_error_.clear();  // a TLS exchange went through
+    if (r.status == 0 && r.tls_verify_failed && r.error != last_tls_error_) {
+        last_tls_error_ = r.error;
+        if (hooks_.tls_failed) hooks_.tls_failed(r.error);
+    }
     if (r.status == 304) {
         status_.last_attempt = status_.last_success = loop_.now();
         status_.last_ok = true;

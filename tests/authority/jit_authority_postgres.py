@@ -1,13 +1,17 @@
 """Two jit-authority replicas sharing one PostgreSQL (Debian's postgresql 15,
 a throw-away cluster in a temp dir, run as nobody): a change through one
 replica answers a long poll held by the other (LISTEN/NOTIFY), both serve the
-same bytes for a revision, and revisions issued through either never repeat.
+same bytes for a revision, and revisions issued through either never repeat;
+a new signing key on one replica (one transaction re-signs many hosts, announced
+in one NOTIFY) answers the polls of every host held by the other.
 Root only (the cluster runs as nobody); exit 77 (skipped) otherwise.
 
   cd tests/authority && JIT_AUTHORITY_BIN=build/authority/jit-authority python3 -m unittest -v jit_authority_postgres
 """
+import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -15,7 +19,7 @@ import threading
 import time
 import unittest
 
-from protocol_conformance import CPP_BIN, CppAuthority, payload_of
+from protocol_conformance import CPP_BIN, CppAuthority, decode_envelope, payload_of
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 
@@ -89,6 +93,40 @@ class TwoReplicas(unittest.TestCase):
             seen.append(self.admin(replica, "POST", "/hosts/web-01/reissue")["revision"])
         self.assertEqual(seen, sorted(set(seen)), seen)
         self.assertEqual(payload_of(self.poll(self.a, 0))["revision"], seen[-1])
+
+    # Named to run last (unittest sorts by name): replica a signs with another key afterwards.
+    def test_z_a_new_key_on_one_replica_wakes_every_host_held_by_the_other(self):
+        hosts = [f"db-{i:02d}" for i in range(40)]
+        tokens = {h: self.admin(self.a, "POST", "/hosts", {"host_id": h})["token"] for h in hosts}
+        current = {}
+        for h in hosts:
+            resp = self.b.request("GET", f"/v1/hosts/{h}/grants?after=0", token=tokens[h])
+            current[h] = payload_of(resp)["revision"]
+        results = {}
+
+        def hold(h):
+            results[h] = self.b.request("GET", f"/v1/hosts/{h}/grants?after={current[h]}&wait=30", token=tokens[h])
+        pollers = [threading.Thread(target=hold, args=(h,)) for h in hosts]
+        for t in pollers:
+            t.start()
+        time.sleep(1.0)  # every poll is held by replica b
+        # Replica a switches to a new key (SIGHUP) and re-signs every host, 1,024 per transaction.
+        subprocess.run([CPP_BIN, "-c", self.a.config, "new-key", f"{self.a.tmp}/k2"], check=True, capture_output=True)
+        with open(self.a.config, encoding="utf-8") as f:
+            conf = f.read()
+        conf = conf.replace(f"signing_key = {self.a.tmp}/signing.key", f"signing_key = {self.a.tmp}/k2")
+        conf = "\n".join("key_id = rotated" if line.startswith("key_id = ") else line for line in conf.split("\n"))
+        with open(self.a.config, "w", encoding="utf-8") as f:
+            f.write(conf)
+        self.a.proc.send_signal(signal.SIGHUP)
+        for t in pollers:
+            t.join(40)
+        late = [h for h in hosts if results.get(h) is None or results[h].status != 200]
+        self.assertEqual(late, [], "polls held by replica b not woken by replica a's re-signing")
+        for h in hosts:
+            envelope, payload, _ = decode_envelope(results[h].body)
+            self.assertEqual(envelope["key_id"], "rotated", h)
+            self.assertGreater(json.loads(payload)["revision"], current[h])
 
 
 if __name__ == "__main__":

@@ -1,6 +1,10 @@
 """jit-authority (C++) over TLS: host identity from the client certificate
 (CN = host id), isolation by certificate, certificate and token naming
 different hosts, an untrusted client CA, and plain http refused off loopback.
+People by client certificate (jitadm person add NAME --cert FILE): accepted
+and on the record under their name, an unknown certificate refused, a removed
+person refused, a host's certificate cannot act as a person nor a person's as
+a host.
 
   cd tests/authority && JIT_AUTHORITY_BIN=build/authority/jit-authority python3 -m unittest -v jit_authority_tls
 """
@@ -15,7 +19,29 @@ import unittest
 
 from authority_fixture import UA
 from protocol_conformance import CPP_BIN, CppAuthority, payload_of
-from test_tls import make_pki
+from test_tls import make_pki, openssl
+
+JITADM = os.environ.get("JITADM_BIN", "")
+
+
+def tls_call(pki, port, method, path, body=None, token=None, cert=None):
+    """One HTTPS call to the authority, with pki/CERT.pem as the client certificate when given."""
+    ctx = ssl.create_default_context(cafile=os.path.join(pki, "ca.pem"))
+    if cert:
+        ctx.load_cert_chain(os.path.join(pki, f"{cert}.pem"), os.path.join(pki, f"{cert}.key"))
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=30)
+    try:
+        headers = {"User-Agent": UA}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = json.dumps(body).encode() if body is not None else None
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
+        raw = resp.read()
+        return resp.status, (json.loads(raw) if raw.strip() and resp.status != 200 or path.startswith("/admin")
+                             and raw.strip() else raw)
+    finally:
+        conn.close()
 
 
 @unittest.skipUnless(CPP_BIN and os.access(CPP_BIN, os.X_OK), "JIT_AUTHORITY_BIN not built")
@@ -39,22 +65,7 @@ class JitAuthorityTls(unittest.TestCase):
 
     @classmethod
     def call(cls, method, path, body=None, token=None, cert="web-01"):
-        ctx = ssl.create_default_context(cafile=os.path.join(cls.pki, "ca.pem"))
-        if cert:
-            ctx.load_cert_chain(os.path.join(cls.pki, f"{cert}.pem"), os.path.join(cls.pki, f"{cert}.key"))
-        conn = http.client.HTTPSConnection("127.0.0.1", cls.auth.port, context=ctx, timeout=30)
-        try:
-            headers = {"User-Agent": UA}
-            if token:
-                headers["Authorization"] = f"Bearer {token}"
-            data = json.dumps(body).encode() if body is not None else None
-            conn.request(method, path, body=data, headers=headers)
-            resp = conn.getresponse()
-            raw = resp.read()
-            return resp.status, (json.loads(raw) if raw.strip() and resp.status != 200 or path.startswith("/admin")
-                                 else raw)
-        finally:
-            conn.close()
+        return tls_call(cls.pki, cls.auth.port, method, path, body, token, cert)
 
     def test_the_certificate_names_the_host(self):
         status, body = self.call("GET", "/v1/hosts/web-01/grants?after=0")
@@ -94,6 +105,154 @@ class JitAuthorityTls(unittest.TestCase):
         proc = subprocess.run([CPP_BIN, "-c", conf], capture_output=True, text=True, timeout=30)
         self.assertEqual(proc.returncode, 1, proc.stderr)
         self.assertIn("refusing plain http on 0.0.0.0:0", proc.stderr)
+
+
+def person_leaf(d, name, cn):
+    """A client certificate from the test CA for a person (or anyone): NAME.pem, NAME.key."""
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}", cwd=d)
+    with open(os.path.join(d, f"{name}.ext"), "w", encoding="utf-8") as f:
+        f.write("extendedKeyUsage=clientAuth\n")
+    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
+
+
+@unittest.skipUnless(CPP_BIN and os.access(CPP_BIN, os.X_OK), "JIT_AUTHORITY_BIN not built")
+class PeopleByCertificate(unittest.TestCase):
+    """People authenticate to the admin API with a client certificate bound to them."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = tempfile.mkdtemp(prefix="jit-authority-cpp-people-")
+        make_pki(cls.pki)
+        for name, cn in (("alice", "alice"), ("bob", "bob"), ("mallory", "mallory"), ("dave", "web-03")):
+            person_leaf(cls.pki, name, cn)
+        p = lambda n: os.path.join(cls.pki, n)  # noqa: E731
+        cls.auth = CppAuthority(extra=f"tls_cert = {p('server.pem')}\ntls_key = {p('server.key')}\n"
+                                      f"client_ca = {p('ca.pem')}\n")
+        admin = cls.auth.admin_token
+        for h in ("web-01",):
+            assert cls.call("POST", "/admin/hosts", {"host_id": h}, token=admin, cert=None)[0] == 201
+        cls.bound = {}
+        for name, role in (("alice", "requester"), ("bob", "requester"), ("dave", "approver")):
+            with open(p(f"{name}.pem"), encoding="utf-8") as f:
+                status, body = cls.call("POST", "/admin/people", {"name": name, "role": role, "cert": f.read()},
+                                        token=admin, cert=None)
+            assert status == 201, (status, body)
+            cls.bound[name] = body
+        # web-03 registered after dave's certificate (CN=web-03) was bound to him.
+        assert cls.call("POST", "/admin/hosts", {"host_id": "web-03"}, token=admin, cert=None)[0] == 201
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.auth.cleanup()
+        shutil.rmtree(cls.pki, ignore_errors=True)
+
+    @classmethod
+    def call(cls, method, path, body=None, token=None, cert=None):
+        return tls_call(cls.pki, cls.auth.port, method, path, body, token, cert)
+
+    def fingerprint(self, name):
+        out = openssl_out("x509", "-in", os.path.join(self.pki, f"{name}.pem"), "-noout", "-fingerprint", "-sha256")
+        return out.split("=", 1)[1].strip().replace(":", "").lower()
+
+    def test_a_bound_certificate_is_the_person_and_acts_on_the_record(self):
+        self.assertEqual(self.bound["alice"]["cert_sha256"], self.fingerprint("alice"))
+        self.assertNotIn("token", self.bound["alice"], "a certificate person gets no token unless asked")
+        status, me = self.call("GET", "/admin/whoami", cert="alice")
+        self.assertEqual((status, me), (200, {"name": "alice", "role": "requester"}))
+        status, req = self.call("POST", "/admin/requests",
+                                {"host_id": "web-01", "duration_seconds": 600, "reason": "INC-9 by certificate"},
+                                cert="alice")
+        self.assertEqual(status, 201, req)
+        self.assertEqual(req["requested_by"], "alice")
+        # an approver by certificate decides it
+        status, done = self.call("POST", f"/admin/requests/{req['id']}/approve", {"comment": "ok"}, cert="dave")
+        self.assertEqual(status, 200, done)
+        self.assertEqual(done["state"], "approved")
+        status, actions = self.call("GET", "/admin/actions", token=self.auth.admin_token, cert=None)
+        self.assertEqual(status, 200)
+        mine = [(a["actor"], a["action"]) for a in actions if a["target"].endswith(req["id"])]
+        self.assertIn(("alice", "request.submit"), mine)
+        self.assertIn(("dave", "request.approve"), mine)
+        added = [a for a in actions if a["action"] == "person.add" and a["target"] == "alice"]
+        self.assertEqual(added[0]["detail"]["cert_sha256"], self.fingerprint("alice"))
+
+    def test_an_unknown_certificate_is_refused(self):
+        status, body = self.call("GET", "/admin/whoami", cert="mallory")
+        self.assertEqual(status, 401, body)
+        self.assertIn("not bound to a person", body["message"])
+        self.assertEqual(self.call("GET", "/admin/whoami", cert=None)[0], 401)
+
+    def test_a_removed_person_is_refused(self):
+        self.assertEqual(self.call("GET", "/admin/whoami", cert="bob")[0], 200)
+        status, body = self.call("DELETE", "/admin/people/bob", token=self.auth.admin_token, cert=None)
+        self.assertEqual(status, 204, body)
+        status, body = self.call("GET", "/admin/whoami", cert="bob")
+        self.assertEqual(status, 401, body)
+        status, body = self.call("POST", "/admin/requests",
+                                 {"host_id": "web-01", "duration_seconds": 600, "reason": "after removal"}, cert="bob")
+        self.assertEqual(status, 401, body)
+        status, actions = self.call("GET", "/admin/actions", token=self.auth.admin_token, cert=None)
+        self.assertIn(("carol", "person.remove", "bob"), [(a["actor"], a["action"], a["target"]) for a in actions])
+
+    def test_a_host_certificate_cannot_act_as_a_person(self):
+        status, body = self.call("GET", "/admin/whoami", cert="web-01")
+        self.assertEqual(status, 401, body)
+        with open(os.path.join(self.pki, "web-01.pem"), encoding="utf-8") as f:
+            status, body = self.call("POST", "/admin/people", {"name": "eve", "role": "admin", "cert": f.read()},
+                                     token=self.auth.admin_token, cert=None)
+        self.assertEqual(status, 422, body)
+        self.assertEqual(body["error"], "host_certificate")
+        # ... while it still reads its own host's bundles
+        self.assertEqual(self.call("GET", "/v1/hosts/web-01/grants?after=0", cert="web-01")[0], 200)
+
+    def test_a_person_certificate_cannot_act_as_a_host(self):
+        # dave's certificate says CN=web-03, a registered host: it is still dave's.
+        status, body = self.call("GET", "/v1/hosts/web-03/grants?after=0", cert="dave")
+        self.assertEqual(status, 403, body)
+        self.assertIn("dave", body["message"])
+        status, body = self.call("POST", "/v1/hosts/web-03/events", {"events": []}, cert="dave")
+        self.assertEqual(status, 403, body)
+
+    def test_certificate_and_token_must_name_the_same_person(self):
+        status, body = self.call("GET", "/admin/whoami", token=self.auth.admin_token, cert="alice")
+        self.assertEqual(status, 403, body)
+
+    @unittest.skipUnless(JITADM and os.access(JITADM, os.X_OK), "JITADM_BIN not built")
+    def test_jitadm_with_a_certificate(self):
+        p = lambda n: os.path.join(self.pki, n)  # noqa: E731
+        env = dict(os.environ, HOME=self.pki, JITADM_URL=f"https://127.0.0.1:{self.auth.port}")
+        env.pop("JITADM_TOKEN_FILE", None)
+        run = lambda *a: subprocess.run([JITADM, "--ca", p("ca.pem"), *a], env=env,  # noqa: E731
+                                        capture_output=True, text=True, timeout=60)
+        out = run("--cert", p("alice.pem"), "--key", p("alice.key"), "whoami")
+        self.assertEqual((out.returncode, out.stdout.strip()), (0, "alice (requester)"), out.stderr)
+        out = run("--cert", p("mallory.pem"), "--key", p("mallory.key"), "whoami")
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("not bound to a person", out.stderr)
+        # an admin binds a certificate with jitadm, the person lists with it
+        token = p("carol.token")
+        with open(token, "w", encoding="utf-8") as f:
+            f.write(self.auth.admin_token)
+        person_leaf(self.pki, "erin", "erin")
+        out = run("--token-file", token, "person", "add", "erin", "--role", "approver", "--cert", p("erin.pem"))
+        self.assertEqual((out.returncode, out.stdout), (0, ""), out.stderr)
+        self.assertIn(self.fingerprint("erin"), out.stderr)
+        out = run("--cert", p("erin.pem"), "--key", p("erin.key"), "person", "list")
+        self.assertEqual(out.returncode, 1, "an approver cannot list people")
+        out = run("--token-file", token, "person", "list")
+        self.assertIn("erin", out.stdout)
+        self.assertIn(self.fingerprint("erin"), out.stdout)
+        out = run("--token-file", token, "person", "remove", "erin")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        out = run("--cert", p("erin.pem"), "--key", p("erin.key"), "whoami")
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("401", out.stderr)
+
+
+def openssl_out(*args):
+    return subprocess.run(["openssl", *args], check=True, capture_output=True, text=True).stdout
 
 
 if __name__ == "__main__":

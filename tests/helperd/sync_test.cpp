@@ -32,6 +32,7 @@ protected:
             ++accepted_;
         };
         h.rejected = [this](const jit::Error& e, const std::string&) { rejections_.push_back(e.code); };
+        h.tls_failed = [this](const std::string& error) { tls_alerts_.push_back(error); };
         engine_ = std::make_unique<SyncEngine>(settings_, authority_, loop_, h, 42);
     }
 
@@ -54,6 +55,7 @@ protected:
     std::string payload_;
     int accepted_ = 0;
     std::vector<std::string> rejections_;
+    std::vector<std::string> tls_alerts_;
 };
 
 }  // namespace
@@ -114,6 +116,37 @@ TEST_F(SyncTest, FailuresBackOffExponentiallyWithJitterUpToTheCap) {
     EXPECT_NE(engine_->status().last_result.find("Couldn't connect"), std::string::npos);
     transport_.answer(200, bundle(1));
     EXPECT_EQ(engine_->status().consecutive_failures, 0);
+}
+
+// An authority whose certificate does not verify (expired, wrong name, unknown
+// CA) is reported to the owner (a security.alert) once per distinct error, not
+// once per poll; a plain connection failure is not; a success re-arms it.
+TEST_F(SyncTest, TlsVerificationFailureIsReportedOncePerDistinctErrorUntilASuccess) {
+    const std::string expired = "SSL peer certificate or SSH remote key was not OK: certificate has expired";
+    const std::string name = "SSL peer certificate or SSH remote key was not OK: no alternative certificate subject name";
+    engine_->start();
+    auto retry = [this] { loop_.advance(std::chrono::milliseconds(loop_.next_monotonic_delay_ms())); };
+    tick();
+    transport_.answer_tls_failure(expired);
+    retry();
+    transport_.answer_tls_failure(expired);
+    retry();
+    transport_.answer(0, "", "Couldn't connect to server");
+    retry();
+    transport_.answer_tls_failure(expired);
+    EXPECT_EQ(tls_alerts_, std::vector<std::string>{expired});
+    EXPECT_EQ(engine_->status().consecutive_failures, 4);
+    EXPECT_NE(engine_->status().last_result.find("certificate has expired"), std::string::npos);
+    EXPECT_EQ(accepted_, 0);
+    retry();
+    transport_.answer_tls_failure(name);
+    EXPECT_EQ(tls_alerts_, (std::vector<std::string>{expired, name}));
+    retry();
+    transport_.answer(200, bundle(1));
+    EXPECT_EQ(accepted_, 1);
+    tick();
+    transport_.answer_tls_failure(name);
+    EXPECT_EQ(tls_alerts_, (std::vector<std::string>{expired, name, name}));
 }
 
 TEST_F(SyncTest, JsonErrorBodyIsReported) {

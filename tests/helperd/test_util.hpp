@@ -123,6 +123,15 @@ public:
         pending.pop_front();
         p.done(helperd::HttpResponse{status, std::move(body), std::move(error)});
     }
+    // The server's certificate did not verify (what libcurl reports as CURLE_PEER_FAILED_VERIFICATION).
+    void answer_tls_failure(std::string error) {
+        if (pending.empty()) throw std::runtime_error("no pending request");
+        Pending p = std::move(pending.front());
+        pending.pop_front();
+        helperd::HttpResponse r{0, {}, std::move(error)};
+        r.tls_verify_failed = true;
+        p.done(std::move(r));
+    }
     std::deque<Pending> pending;
     int started = 0;
     int cancelled = 0;

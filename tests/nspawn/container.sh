@@ -21,7 +21,9 @@ declare -gA TB_PIECE=(
 )
 tb_have() {
     case $1 in
-        authority) [ -x "$JIT_SRC/tests/authority/jit-authority" ] ;;
+        authority)
+            if [ "$JIT_TB_AUTHORITY" = jit-authority ]; then [ -x "$TB_JIT_AUTHORITY" ] && [ -x "$TB_JITADM" ]
+            else [ -x "$JIT_SRC/tests/authority/jit-authority" ]; fi ;;
         *) [ -s "$TB_ROOT/${TB_PIECE[$1]}" ] ;;   # an empty file is not there yet
     esac
 }
@@ -145,6 +147,10 @@ tb_write_daemon_config() {
     if [ -f "$TB_RUN/authority/public.pub" ]; then
         install -m 644 "$TB_RUN/authority/public.pub" "$r/etc/jit/trusted-keys/$(cat "$TB_RUN/authority/key_id").pub"
     fi
+    # jit-authority: the host's bearer token from `jitadm host add` (root only).
+    if [ -s "$TB_RUN/authority/host.token" ]; then
+        install -m 600 "$TB_RUN/authority/host.token" "$r/etc/jit/authority.token"
+    fi
     tb_write_helperd_conf > "$r/etc/jit/helperd.conf"
     chmod 600 "$r/etc/jit/helperd.conf"
 }
@@ -159,6 +165,7 @@ tb_write_helperd_conf() {
 url = http://127.0.0.1:$JIT_TB_AUTH_PORT
 host_id = $JIT_TB_HOST_ID
 trusted_keys_dir = /etc/jit/trusted-keys
+$([ -s "$TB_ROOT/etc/jit/authority.token" ] && echo "token_file = /etc/jit/authority.token")
 
 [enforce]
 warn_before = ${JIT_TB_WARN_OFFSETS:-20s,8s}

@@ -83,6 +83,13 @@ tb_flow_grant() {
         printf ' --sudo-command %s' "$@")} --approved-by carol --ticket INC-4242 --reason ..."
     if ! tb_grant "$user" "$secs" "$@"; then tb_fail "grant for $user issued"; return 1; fi
     tb_pass "grant ${TB_GRANT[$user]} for $user issued, window until $(tb_hms "${TB_NOT_AFTER[$user]}")"
+    tb_user_appears "$user"
+}
+
+# tb_user_appears USER: the daemon has accepted the bundle with USER's grant
+# and the NSS module shows the user (within 30 s).
+tb_user_appears() {
+    local user=$1
     tb_need "$user appears in the container" daemon nss || return 1
     tb_wait 30 tb_user_or_dead_daemon "$user"
     if tb_ct_has_user "$user"; then
@@ -92,6 +99,82 @@ tb_flow_grant() {
         tb_say "daemon's last words:"; ct journalctl -u jit-helperd --no-pager -n 15 -o cat 2>&1 | tb_show
         return 1
     fi
+}
+
+# tb_flow_request USER SECONDS [SUDO_COMMAND...] (JIT_TB_AUTHORITY=jit-authority):
+# USER asks from their laptop with `jitadm request --wait`, a request the rules
+# do not allow is refused at once with their reason, $TB_APPROVER approves,
+# USER's jitadm says so and how to log in, and the host gets the grant.
+tb_flow_request() {
+    local user=$1 secs=$2 out rid pid i args sudo=() cmd
+    shift 2
+    for cmd in "$@"; do sudo+=(--sudo "$cmd"); done
+    tb_step "$user asks for access from her laptop" \
+        "jitadm request $JIT_TB_HOST_ID --duration ${secs}s ${*:+--sudo $* }--ssh-key ... --wait: pending until an approver decides; what the rules forbid is refused at once"
+    tb_need "$user's request made" authority || return 1
+    tb_say "admin $TB_APPROVER, once: jitadm person add $user --role requester (prints $user's personal token)"
+    tb_person "$user" || { tb_fail "jitadm person add $user"; return 1; }
+    mapfile -t args < <(tb_request_args "$secs")
+    tb_say "$user: jitadm request $JIT_TB_HOST_ID --duration ${secs}s --sudo /bin/bash --reason ... (not allowed by the rules)"
+    out=$(tb_jitadm "$user" request "$JIT_TB_HOST_ID" "${args[@]}" --sudo /bin/bash 2>&1)
+    echo "$out" | tb_show
+    if [[ $out == *"not allowed"* ]]; then tb_pass "refused at submission with the rules' reason"
+    else tb_fail "a request for sudo /bin/bash refused at submission with the rules' reason"; fi
+    tb_say "$user: jitadm request $JIT_TB_HOST_ID --duration ${secs}s ${sudo[*]} --reason \"investigate incident INC-4242 on $JIT_TB_HOST_ID\" --ticket INC-4242 --ssh-key ~/.ssh/id_ed25519.pub --wait"
+    tb_jitadm "$user" request "$JIT_TB_HOST_ID" "${args[@]}" "${sudo[@]}" --wait >"$TB_RUN/request-$user.out" 2>&1 &
+    pid=$!
+    tb_wait 20 grep -q ': pending' "$TB_RUN/request-$user.out"
+    tb_show < "$TB_RUN/request-$user.out"
+    rid=$(grep -o -m1 'request [a-z]-[0-9a-f]*' "$TB_RUN/request-$user.out" | cut -d' ' -f2)
+    if [ -z "$rid" ]; then
+        tb_fail "$user's request is pending at the authority"
+        kill "$pid" 2>/dev/null
+        return 1
+    fi
+    TB_REQUEST[$user]=$rid
+    tb_pass "request $rid is pending at the authority (0 of 1 approvals); $user's jitadm waits"
+
+    tb_step "$TB_APPROVER approves" \
+        "jitadm requests list shows $user's request; $TB_APPROVER approves it; $user's jitadm --wait says approved and how to log in"
+    tb_say "$TB_APPROVER: jitadm requests list --state pending"
+    tb_jitadm "$TB_APPROVER" requests list --state pending 2>&1 | tb_show
+    tb_say "$TB_APPROVER: jitadm requests approve $rid --comment \"go ahead, INC-4242\""
+    tb_approve "$user" "$rid" >"$TB_RUN/approve-$user.out" 2>&1
+    i=$?
+    tb_show < "$TB_RUN/approve-$user.out"
+    if [ $i -ne 0 ]; then tb_fail "$TB_APPROVER approved $rid"; kill "$pid" 2>/dev/null; return 1; fi
+    tb_pass "approved: grant ${TB_GRANT[$user]} for $user, window until $(tb_hms "${TB_NOT_AFTER[$user]}")"
+    for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    wait "$pid" 2>/dev/null
+    tb_say "$user's terminal:"
+    tb_show < "$TB_RUN/request-$user.out"
+    if grep -q "Log in with: ssh $user@$JIT_TB_HOST_ID" "$TB_RUN/request-$user.out"; then
+        tb_pass "$user's jitadm --wait: approved, and how to log in"
+    else
+        tb_fail "$user's jitadm --wait says approved and how to log in"
+    fi
+    tb_user_appears "$user"
+}
+
+# tb_flow_authority_record USER: what the authority keeps (jit-authority):
+# every person's action with who, when and from where.
+tb_flow_authority_record() {
+    local user=$1 out missing=() want
+    tb_step "the authority's record" \
+        "jitadm actions: $user's request and $TB_APPROVER's approval, with who, when and from where"
+    tb_need "the authority's record" authority || return 1
+    tb_say "$TB_APPROVER: jitadm actions --format csv   (shown without the detail column)"
+    out=$(tb_jitadm "$TB_APPROVER" actions --format csv 2>&1)
+    python3 -c 'import csv, sys, time
+for r in csv.DictReader(sys.stdin):
+    print("%s  %-11s %-10s %-19s %s" % (time.strftime("%H:%M:%S", time.gmtime(int(r["at"]))), r["actor"], r["source"],
+                                         r["action"], r["target"]))' \
+        <<<"$out" 2>&1 | tb_show
+    for want in "$user,127.0.0.1,request.submit" "$TB_APPROVER,127.0.0.1,request.approve" "grant.from_request"; do
+        grep -qF -- "$want" <<<"$out" || missing+=("$want")
+    done
+    if [ ${#missing[@]} -eq 0 ]; then tb_pass "the authority's record has $user's request and $TB_APPROVER's approval, with who and from where"
+    else tb_fail "the authority's record lacks: ${missing[*]}"; return 1; fi
 }
 
 # tb_flow_no_login USER: a grant for sudo only (login: false). USER exists,

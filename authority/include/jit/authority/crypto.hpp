@@ -41,6 +41,14 @@ std::string new_token();
 // How tokens are kept at rest: SHA-256, hex. The tokens carry 256 random bits,
 // so a fast hash is enough (no password stretching needed).
 std::string token_hash(std::string_view token);
+// A client certificate as people are bound to it: SHA-256 (hex) of the DER of
+// the first certificate in `pem`, and its subject's CN ("" when it has none).
+// Error code "certificate" when pem holds no readable X.509 certificate.
+struct CertificateId {
+    std::string sha256;
+    std::string cn;
+};
+Result<CertificateId> certificate_id(std::string_view pem);
 // Random identifier "<prefix>-<16 hex digits>".
 std::string new_id(std::string_view prefix);
 

@@ -90,6 +90,15 @@ public:
                              const Caller& caller);
     Json::Value list_grants(const std::string& host_id);
     std::string add_person(const std::string& name, const std::string& role, const Caller& caller);
+    // A person who authenticates with a client certificate (PEM; bound by the
+    // SHA-256 of its DER) and, with `token`, also a personal token.
+    // {"name", "role", "cert_sha256", "token" (when made)}.
+    Json::Value add_person(const std::string& name, const std::string& role, const std::string& cert_pem, bool token,
+                           const Caller& caller);
+    // Removes a person: their token and certificate stop working at once.
+    void remove_person(const std::string& name, const Caller& caller);
+    // {"name", "role", "created_at", "token": bool, "cert_sha256"} of everyone.
+    Json::Value list_people();
     Json::Value list_actions(UnixTime since, std::size_t limit);
     // Signing keys (docs/authority.md, "Rotating the signing key"): the key in
     // use, and per host which key signed its latest bundle and whether the

@@ -82,9 +82,10 @@ struct ApprovalRecord {
 
 struct PersonRecord {
     std::string name;
-    std::string token_hash;
+    std::string token_hash;            // "" = no bearer token (client certificate only)
     std::string role;                  // admin | approver | requester
     UnixTime created_at = 0;
+    std::string cert_sha256;           // SHA-256 (hex) of their client certificate's DER, "" = none
 };
 
 struct EventRecord {
@@ -129,6 +130,14 @@ public:
     // transaction, so a revision can never be handed out twice.
     virtual void add_bundle(const BundleRecord& b) = 0;
     virtual std::optional<BundleRecord> latest_bundle(const std::string& host_id) = 0;
+    // The latest bundle of each host, in the order asked (nullopt: none yet);
+    // one query where the database is across a network.
+    virtual std::vector<std::optional<BundleRecord>> latest_bundles(const std::vector<std::string>& host_ids) {
+        std::vector<std::optional<BundleRecord>> out;
+        out.reserve(host_ids.size());
+        for (const auto& h : host_ids) out.push_back(latest_bundle(h));
+        return out;
+    }
     // Hosts whose latest bundle is due for a heartbeat at `now` (issued_at +
     // (expires_at - issued_at) / 2 <= now).
     virtual std::vector<std::string> hosts_due(UnixTime now) = 0;
@@ -149,6 +158,10 @@ public:
 
     virtual void add_person(const PersonRecord& p) = 0;
     virtual std::optional<PersonRecord> person_by_token_hash(const std::string& token_hash) = 0;
+    virtual std::optional<PersonRecord> person_by_cert(const std::string& cert_sha256) = 0;
+    // false when there is no such person. Their token and certificate stop
+    // working with the commit; what they did stays in the action record.
+    virtual bool remove_person(const std::string& name) = 0;
     virtual std::vector<PersonRecord> people() = 0;
 
     // false when (host, seq) was stored before (the event is ignored).

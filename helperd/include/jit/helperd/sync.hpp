@@ -47,6 +47,9 @@ public:
         std::function<void(AcceptedBundle, std::string envelope_bytes)> accepted;
         std::function<void(const Error&, const std::string& envelope_bytes)> rejected;
         std::function<void(const SyncStatus&)> status_changed;  // optional
+        // Optional: the authority's TLS certificate did not verify (expired,
+        // wrong name, unknown CA). Once per distinct error until an exchange succeeds.
+        std::function<void(const std::string& error)> tls_failed;
     };
 
     SyncEngine(SyncSettings settings, AuthorityClient& authority, Loop& loop, Hooks hooks, std::uint64_t seed = std::random_device{}());
@@ -77,6 +80,7 @@ private:
     std::mt19937_64 rng_;
     SyncStatus status_;
     Transport::RequestId inflight_ = 0;
+    std::string last_tls_error_;  // the TLS failure last reported to hooks_.tls_failed ("" after a success)
     Loop::TimerId timer_ = 0;
     bool running_ = false;
 };

@@ -24,6 +24,8 @@ struct HttpResponse {
     long status = 0;                   // 0: no HTTP answer (see error)
     std::string body;
     std::string error;                 // transport error ("" when an HTTP status arrived)
+    bool tls_verify_failed = false;    // the server's certificate did not verify (expired, wrong name,
+                                       // unknown CA): worth an alert, not just a retry
 };
 
 class Transport {
