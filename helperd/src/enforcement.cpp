@@ -108,7 +108,9 @@ public:
         }
         DiscoveryOptions discovery;
         discovery.min_uid = 1000;  // PROTOCOL.md: JIT uids are >= 1000; system accounts are never touched
-        fallback_ = std::make_unique<FallbackTerminator>(signaller_, discovery);
+        // Its /proc scans run on a worker thread; the answers come back through the loop.
+        fallback_ = std::make_unique<FallbackTerminator>(signaller_, discovery, "/proc",
+                                                         [&loop = daemon_.loop()](auto cb) { loop.post(std::move(cb)); });
         if (logind_available(bus_)) {
             auto logind = std::make_unique<LogindTerminator>(bus_, *fallback_);
             // The system bus gone or logind not answering: the processes are

@@ -17,8 +17,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 namespace jit::enforce {
@@ -409,6 +414,159 @@ TEST_F(ProcessTree, ClosingLeaderWithAChildLeftIsStillAlive) {
     RecordingSignaller sig;
     FallbackTerminator term(sig, options());
     EXPECT_TRUE(term.alive_now(s, {}, /*leader_closing=*/true));
+}
+
+// The daemon's loop, for the tests below: callbacks posted from any thread,
+// run one at a time by the test's thread.
+class PostedQueue {
+public:
+    void post(std::function<void()> cb) {
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            q_.push_back(std::move(cb));
+        }
+        cv_.notify_all();
+    }
+    FallbackTerminator::Poster poster() {
+        return [this](std::function<void()> cb) { post(std::move(cb)); };
+    }
+    // Waits for a callback and runs it.
+    void run_one() {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return !q_.empty(); });
+        auto cb = std::move(q_.front());
+        q_.pop_front();
+        lock.unlock();
+        cb();
+    }
+    // Runs what is there, without waiting.
+    std::size_t run_ready() {
+        std::size_t n = 0;
+        for (;;) {
+            std::unique_lock<std::mutex> lock(mu_);
+            if (q_.empty()) return n;
+            auto cb = std::move(q_.front());
+            q_.pop_front();
+            lock.unlock();
+            cb();
+            ++n;
+        }
+    }
+
+private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<std::function<void()>> q_;
+};
+
+// A signaller as slow as a host full of processes: send() holds until the
+// test opens the gate (except on `loop_thread`, where holding would stall the
+// test itself: it notes where it ran and goes on).
+class GateSignaller final : public Signaller {
+public:
+    explicit GateSignaller(std::thread::id loop_thread) : loop_thread_(loop_thread) {}
+    Status send(pid_t pid, std::uint64_t start, int sig) override {
+        std::unique_lock<std::mutex> lock(mu_);
+        ran_on_ = std::this_thread::get_id();
+        entered_ = true;
+        cv_.notify_all();
+        if (ran_on_ != loop_thread_) cv_.wait(lock, [this] { return open_; });
+        lock.unlock();
+        return real_.send(pid, start, sig);
+    }
+    // Waits until a send() has begun; answers the thread it runs on.
+    std::thread::id wait_entered() {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return entered_; });
+        return ran_on_;
+    }
+    void open() {
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            open_ = true;
+        }
+        cv_.notify_all();
+    }
+
+private:
+    PidfdSignaller real_;
+    const std::thread::id loop_thread_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool entered_ = false, open_ = false;
+    std::thread::id ran_on_;
+};
+
+// Issue 18: with thousands of processes the fallback's /proc scan and signals
+// take seconds; the loop must keep serving meanwhile, and the answer comes
+// back on the loop.
+TEST_F(ProcessTree, SlowFallbackScanRunsOffTheLoop) {
+    pid_t leader = spawn([] { hang(); });
+    pids[0] = leader;
+    Session s = session_of(leader, "slow");
+    const auto loop_thread = std::this_thread::get_id();
+    PostedQueue loop;
+    GateSignaller sig(loop_thread);
+    FallbackTerminator term(sig, options(), "/proc", loop.poster());
+    struct Open {
+        GateSignaller& g;
+        ~Open() { g.open(); }  // whatever fails below, the worker is let go before the join
+    } open_at_exit{sig};
+
+    std::optional<Result<std::string>> how;
+    std::thread::id answered_on;
+    term.terminate(s, {}, [&](Result<std::string> r) {
+        how = std::move(r);
+        answered_on = std::this_thread::get_id();
+    });
+    ASSERT_NE(sig.wait_entered(), loop_thread) << "the processes were signalled on the loop thread";
+    EXPECT_FALSE(how.has_value());
+    // The signalling holds; the loop still runs other work (a login check).
+    bool served = false;
+    loop.post([&] { served = true; });
+    loop.run_one();
+    EXPECT_TRUE(served);
+    EXPECT_FALSE(how.has_value());
+
+    sig.open();
+    loop.run_one();  // the answer
+    ASSERT_TRUE(how.has_value());
+    ASSERT_TRUE(how->ok()) << how->error().message;
+    EXPECT_EQ(how->value(), "fallback-kill");
+    EXPECT_EQ(answered_on, loop_thread);
+    ASSERT_EQ(term.last_signalled().size(), 1u);
+    EXPECT_EQ(term.last_signalled()[0].pid, leader);
+    wait_gone({leader});
+
+    std::optional<bool> alive;
+    term.alive(s, {}, false, [&](bool a) {
+        alive = a;
+        answered_on = std::this_thread::get_id();
+    });
+    loop.run_one();
+    ASSERT_TRUE(alive.has_value());
+    EXPECT_FALSE(*alive);
+    EXPECT_EQ(answered_on, loop_thread);
+}
+
+// Stopping the daemon while a scan runs: the worker is joined, and an answer
+// it had posted never runs on a terminator that is gone.
+TEST_F(ProcessTree, FallbackDestroyedMidScanNeverAnswers) {
+    pid_t leader = spawn([] { hang(); });
+    pids[0] = leader;
+    Session s = session_of(leader, "gone");
+    const auto loop_thread = std::this_thread::get_id();
+    PostedQueue loop;
+    GateSignaller sig(loop_thread);
+    auto term = std::make_unique<FallbackTerminator>(sig, options(), "/proc", loop.poster());
+    bool answered = false;
+    term->kill(s, {}, [&](Result<std::string>) { answered = true; });
+    term->alive(s, {}, false, [&](bool) { answered = true; });  // still queued at the stop
+    ASSERT_NE(sig.wait_entered(), loop_thread);
+    sig.open();
+    term.reset();  // joins the worker
+    loop.run_ready();
+    EXPECT_FALSE(answered);
 }
 
 TEST_F(ProcessTree, NothingBelowMinUidIsEverTaken) {

@@ -9,9 +9,15 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <utility>
 
 namespace jit::enforce {
 namespace {
@@ -95,66 +101,176 @@ Status PidfdSignaller::send(pid_t pid, std::uint64_t start, int sig) {
     return Ok{};
 }
 
-FallbackTerminator::FallbackTerminator(Signaller& signaller, DiscoveryOptions opts, std::string proc_root)
-    : signaller_(signaller), opts_(std::move(opts)), proc_root_(std::move(proc_root)) {
-    for (pid_t p : self_and_ancestors(proc_root_)) opts_.protected_pids.insert(p);
+namespace {
+
+// The fallback's work, on whichever thread runs it: it touches no
+// FallbackTerminator state (`opts` and `proc_root` never change after
+// construction; `before` is a copy of the step-1 list).
+std::vector<FoundProcess> find_processes(const std::string& proc_root, const DiscoveryOptions& opts, const Session& s,
+                                         const std::vector<Session>& staying, const std::vector<FoundProcess>& before) {
+    return discover_session_processes(ProcTable::read(proc_root), s, staying, opts, before);
 }
 
-std::vector<FoundProcess> FallbackTerminator::find(const Session& s, const std::vector<Session>& staying) {
-    auto it = signalled_.find(s.key);
-    static const std::vector<FoundProcess> kNone;
-    return discover_session_processes(ProcTable::read(proc_root_), s, staying, opts_,
-                                      it != signalled_.end() ? it->second : kNone);
-}
-
-Result<std::string> FallbackTerminator::signal_all(const Session& s, const std::vector<Session>& staying, int sig) {
-    std::vector<FoundProcess> procs = find(s, staying);
+// Signals the session's processes with `sig`; on SIGKILL also those of
+// `before` still running. Stops early (what was found but not yet signalled
+// is left) once `stop` is set.
+std::pair<std::vector<FoundProcess>, std::string> signal_processes(Signaller& signaller, const std::string& proc_root,
+                                                                   const DiscoveryOptions& opts, const Session& s,
+                                                                   const std::vector<Session>& staying,
+                                                                   const std::vector<FoundProcess>& before, int sig,
+                                                                   const std::atomic<bool>* stop) {
+    std::vector<FoundProcess> procs = find_processes(proc_root, opts, s, staying, before);
     if (sig == SIGKILL) {
         // Also those signalled in step 1 that are still the same processes.
-        for (const FoundProcess& f : signalled_[s.key]) {
+        for (const FoundProcess& f : before) {
             bool listed = false;
             for (const FoundProcess& p : procs) listed = listed || p.pid == f.pid;
-            if (!listed && same_process_running(proc_root_, f.pid, f.start) && !opts_.protected_pids.count(f.pid))
+            if (!listed && same_process_running(proc_root, f.pid, f.start) && !opts.protected_pids.count(f.pid))
                 procs.push_back(f);
         }
     }
     std::string errors;
     for (const FoundProcess& f : procs) {
-        auto r = signaller_.send(f.pid, f.start, sig);
+        if (stop && stop->load()) break;
+        auto r = signaller.send(f.pid, f.start, sig);
         if (!r) errors += (errors.empty() ? "" : "; ") + r.error().message;
     }
-    last_ = procs;
+    return {std::move(procs), std::move(errors)};
+}
+
+bool session_alive(const std::string& proc_root, const DiscoveryOptions& opts, const Session& s,
+                   const std::vector<Session>& staying, const std::vector<FoundProcess>& before, bool leader_closing) {
+    // The leader reporting the close is on its way out: only the rest counts.
+    auto counts = [&](pid_t pid) { return !(leader_closing && pid == s.pid); };
+    for (const FoundProcess& f : find_processes(proc_root, opts, s, staying, before))
+        if (counts(f.pid)) return true;
+    for (const FoundProcess& f : before)
+        if (counts(f.pid) && same_process_running(proc_root, f.pid, f.start)) return true;
+    return false;
+}
+
+}  // namespace
+
+// One thread, fed by a queue, running the fallback's /proc work in order.
+struct FallbackTerminator::Worker {
+    using Job = std::function<void(Worker&)>;
+    explicit Worker(Poster p) : post(std::move(p)), thread([this] { run(); }) {}
+    ~Worker() {
+        {
+            std::lock_guard<std::mutex> lock(mu);
+            stop = true;
+        }
+        cv.notify_one();
+        thread.join();
+    }
+    void submit(Job job) {
+        {
+            std::lock_guard<std::mutex> lock(mu);
+            jobs.push_back(std::move(job));
+        }
+        cv.notify_one();
+    }
+    void run() {
+        for (;;) {
+            Job job;
+            {
+                std::unique_lock<std::mutex> lock(mu);
+                cv.wait(lock, [this] { return stop.load() || !jobs.empty(); });
+                if (stop) return;
+                job = std::move(jobs.front());
+                jobs.pop_front();
+            }
+            job(*this);
+        }
+    }
+
+    const Poster post;
+    // Whether the FallbackTerminator still exists: read and cleared only on
+    // the loop thread (posted answers check it before touching anything).
+    const std::shared_ptr<bool> live = std::make_shared<bool>(true);
+    std::atomic<bool> stop{false};
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<Job> jobs;
+    std::thread thread;  // last: starts once the rest is built
+};
+
+FallbackTerminator::FallbackTerminator(Signaller& signaller, DiscoveryOptions opts, std::string proc_root, Poster post)
+    : signaller_(signaller), opts_(std::move(opts)), proc_root_(std::move(proc_root)) {
+    for (pid_t p : self_and_ancestors(proc_root_)) opts_.protected_pids.insert(p);
+    if (post) worker_ = std::make_unique<Worker>(std::move(post));
+}
+
+FallbackTerminator::~FallbackTerminator() {
+    if (!worker_) return;
+    *worker_->live = false;
+    worker_.reset();  // joins: a scan under way stops at its next process
+}
+
+void FallbackTerminator::finish_signal(const std::string& key, int sig, Signalled out, const Done& done) {
+    last_ = out.procs;
     if (sig == SIGKILL)
-        signalled_.erase(s.key);
+        signalled_.erase(key);
     else
-        signalled_[s.key] = procs;
-    if (!errors.empty()) return make_error("enforce.signal", errors);
-    return std::string("fallback-kill");
+        signalled_[key] = std::move(out.procs);
+    if (!out.errors.empty()) return done(make_error("enforce.signal", out.errors));
+    done(std::string("fallback-kill"));
+}
+
+void FallbackTerminator::signal_step(const Session& s, const std::vector<Session>& staying, int sig, Done done) {
+    auto it = signalled_.find(s.key);
+    std::vector<FoundProcess> before = it != signalled_.end() ? it->second : std::vector<FoundProcess>{};
+    if (!worker_) {
+        auto [procs, errors] = signal_processes(signaller_, proc_root_, opts_, s, staying, before, sig, nullptr);
+        return finish_signal(s.key, sig, Signalled{std::move(procs), std::move(errors)}, done);
+    }
+    worker_->submit([this, s, staying, before = std::move(before), sig, done = std::move(done)](Worker& w) mutable {
+        Signalled out;
+        try {
+            auto [procs, errors] = signal_processes(signaller_, proc_root_, opts_, s, staying, before, sig, &w.stop);
+            out = Signalled{std::move(procs), std::move(errors)};
+        } catch (const std::exception& e) {
+            out.errors = std::string("signalling the session's processes failed: ") + e.what();
+        }
+        if (w.stop) return;  // abandoned: the answer would never run
+        w.post([this, live = w.live, key = s.key, sig, out = std::move(out), done = std::move(done)]() mutable {
+            if (*live) finish_signal(key, sig, std::move(out), done);
+        });
+    });
 }
 
 void FallbackTerminator::terminate(const Session& s, const std::vector<Session>& staying, Done done) {
-    done(signal_all(s, staying, SIGTERM));
+    signal_step(s, staying, SIGTERM, std::move(done));
+}
+
+void FallbackTerminator::kill(const Session& s, const std::vector<Session>& staying, Done done) {
+    signal_step(s, staying, SIGKILL, std::move(done));
 }
 
 bool FallbackTerminator::alive_now(const Session& s, const std::vector<Session>& staying, bool leader_closing) {
-    // The leader reporting the close is on its way out: only the rest counts.
-    auto counts = [&](pid_t pid) { return !(leader_closing && pid == s.pid); };
-    for (const FoundProcess& f : find(s, staying))
-        if (counts(f.pid)) return true;
     auto it = signalled_.find(s.key);
-    if (it == signalled_.end()) return false;
-    for (const FoundProcess& f : it->second)
-        if (counts(f.pid) && same_process_running(proc_root_, f.pid, f.start)) return true;
-    return false;
+    static const std::vector<FoundProcess> kNone;
+    return session_alive(proc_root_, opts_, s, staying, it != signalled_.end() ? it->second : kNone, leader_closing);
 }
 
 void FallbackTerminator::alive(const Session& s, const std::vector<Session>& staying, bool leader_closing,
                                AliveDone done) {
-    done(alive_now(s, staying, leader_closing));
-}
-
-void FallbackTerminator::kill(const Session& s, const std::vector<Session>& staying, Done done) {
-    done(signal_all(s, staying, SIGKILL));
+    if (!worker_) return done(alive_now(s, staying, leader_closing));
+    auto it = signalled_.find(s.key);
+    std::vector<FoundProcess> before = it != signalled_.end() ? it->second : std::vector<FoundProcess>{};
+    worker_->submit([this, s, staying, before = std::move(before), leader_closing,
+                     done = std::move(done)](Worker& w) mutable {
+        bool alive = true;  // cannot tell: the hard step still comes
+        try {
+            alive = session_alive(proc_root_, opts_, s, staying, before, leader_closing);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "jit-helperd: checking session %s's processes failed: %s\n", s.key.c_str(), e.what());
+        }
+        if (w.stop) return;
+        w.post([live = w.live, alive, done = std::move(done)] {
+            if (*live) done(alive);
+        });
+    });
 }
 
 // ---- asynchronous D-Bus calls ------------------------------------------------

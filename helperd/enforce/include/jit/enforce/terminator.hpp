@@ -64,21 +64,46 @@ private:
 // Without logind: discover_session_processes() at each step, SIGTERM then
 // SIGKILL. Never signals the daemon, its ancestors, PID 1, processes of other
 // users (the registered leader excepted), or processes of staying sessions.
+//
+// Reading /proc and signalling take time in proportion to the host's process
+// count (seconds with 10,000 processes): with a `post` (the daemon's
+// Loop::post) that work runs on one worker thread owned by this object, in
+// the order asked, and each answer comes back through `post`, so the loop
+// keeps serving while a scan runs. Everything else here (signalled_, last_)
+// is touched only on the loop thread, where the callbacks also run. Without
+// `post` (tests, tools with no loop) each step runs at once on the caller's
+// thread, as before.
 class FallbackTerminator final : public Terminator {
 public:
-    FallbackTerminator(Signaller& signaller, DiscoveryOptions opts = {}, std::string proc_root = "/proc");
+    // Runs a callback on the loop thread; may be called from any thread.
+    using Poster = std::function<void(std::function<void()>)>;
+    FallbackTerminator(Signaller& signaller, DiscoveryOptions opts = {}, std::string proc_root = "/proc",
+                       Poster post = {});
+    // Stops the worker: a scan under way is abandoned at its next process
+    // (the /proc read in progress finishes first); callbacks not yet run never run.
+    ~FallbackTerminator() override;
+    FallbackTerminator(const FallbackTerminator&) = delete;
+    FallbackTerminator& operator=(const FallbackTerminator&) = delete;
     const char* name() const override { return "fallback"; }
     void terminate(const Session& s, const std::vector<Session>& staying, Done done) override;
     void alive(const Session& s, const std::vector<Session>& staying, bool leader_closing, AliveDone done) override;
     void kill(const Session& s, const std::vector<Session>& staying, Done done) override;
+    // The same check, at once on the caller's thread (tests, tools).
     bool alive_now(const Session& s, const std::vector<Session>& staying, bool leader_closing);
 
     // The processes the last terminate()/kill() signalled (tests, logs).
     const std::vector<FoundProcess>& last_signalled() const { return last_; }
 
 private:
-    Result<std::string> signal_all(const Session& s, const std::vector<Session>& staying, int sig);
-    std::vector<FoundProcess> find(const Session& s, const std::vector<Session>& staying);
+    struct Worker;
+    // What one signalling step did (computed off the loop when there is a worker).
+    struct Signalled {
+        std::vector<FoundProcess> procs;
+        std::string errors;
+    };
+    void signal_step(const Session& s, const std::vector<Session>& staying, int sig, Done done);
+    // Records a step's outcome (loop thread) and answers it.
+    void finish_signal(const std::string& key, int sig, Signalled out, const Done& done);
 
     Signaller& signaller_;
     DiscoveryOptions opts_;
@@ -87,6 +112,7 @@ private:
     // Processes signalled in step 1, per session key: step 2 also hits those
     // still alive even if they left the session's tree meanwhile.
     std::map<std::string, std::vector<FoundProcess>> signalled_;
+    std::unique_ptr<Worker> worker_;  // null without a poster
 };
 
 // Asynchronous D-Bus method calls (sd_bus_call_async) whose replies are
