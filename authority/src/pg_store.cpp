@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 
@@ -404,17 +405,24 @@ private:
         std::vector<const char*> values;
         for (const auto& p : params) values.push_back(p.c_str());
         PGresult* r = PQexecParams(c, sql.c_str(), int(values.size()), nullptr, values.data(), nullptr, nullptr, 0);
-        const ExecStatusType st = PQresultStatus(r);
-        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-            const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-            std::string msg = std::string(state && std::string(state).rfind("23", 0) == 0 ? "constraint: " : "postgres: ") +
-                              PQresultErrorMessage(r);
-            PQclear(r);
+        if (auto msg = failure_of(r)) {
             // A lost connection (PostgreSQL restarted): this call fails, the next one reconnects.
             if (PQstatus(c) == CONNECTION_BAD) PQreset(c);
-            throw StoreError(msg);
+            throw StoreError(*msg);
         }
         return r;
+    }
+    // A statement's failure as the store reports it ("constraint: …" for a
+    // violated constraint, SQLSTATE class 23), the result freed; nullopt when
+    // it succeeded.
+    static std::optional<std::string> failure_of(PGresult* r) {
+        const ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return std::nullopt;
+        const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        std::string msg = std::string(state && std::string(state).rfind("23", 0) == 0 ? "constraint: " : "postgres: ") +
+                          PQresultErrorMessage(r);
+        PQclear(r);
+        return msg;
     }
     // The hosts that got a revision in this transaction, announced to every
     // listening replica with as few NOTIFYs as fit them (payloads below
@@ -453,14 +461,9 @@ private:
         std::vector<const char*> values;
         for (const auto& v : params) values.push_back(v.c_str());
         PGresult* r = PQexecPrepared(db_, it->second.c_str(), int(values.size()), values.data(), nullptr, nullptr, 0);
-        const ExecStatusType st = PQresultStatus(r);
-        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-            const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-            std::string msg = std::string(state && std::string(state).rfind("23", 0) == 0 ? "constraint: " : "postgres: ") +
-                              PQresultErrorMessage(r);
-            PQclear(r);
+        if (auto msg = failure_of(r)) {
             if (PQstatus(db_) == CONNECTION_BAD) reset();
-            throw StoreError(msg);
+            throw StoreError(*msg);
         }
         return Rows(r);
     }
