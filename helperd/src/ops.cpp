@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 
 #ifndef JIT_VERSION
 #define JIT_VERSION "0"
@@ -19,6 +20,14 @@ namespace field = audit::field;
 using Reply = std::function<void(ipc::Message)>;
 
 namespace {
+
+// What a check or a session is for: the request's `kind` when it names one,
+// else what its PAM service is (a sudo session needs the sudo right, not
+// login). nullopt: a `kind` that is none of login, sudo, su.
+std::optional<AccessKind> requested_kind(const ipc::Message& req, const std::string& service) {
+    const std::string k = ipc::get(req, "kind");
+    return k.empty() ? std::optional<AccessKind>(classify_service(service)) : parse_access_kind(k);
+}
 
 // op=request: what one relayed request may carry (PROTOCOL.md sets no limit;
 // the authority and the audit record get at most this).
@@ -251,12 +260,9 @@ void Daemon::op_check(const ipc::Message& req, const Peer& peer, bool with_audit
     AccessRequest ar;
     ar.user = user;
     ar.service = ipc::get(req, "service");
-    ar.kind = classify_service(ar.service);
-    if (auto k = ipc::get(req, "kind"); !k.empty()) {
-        auto parsed = parse_access_kind(k);
-        if (!parsed) return reply(error_reply("bad_request", "'kind' must be login, sudo or su"));
-        ar.kind = *parsed;
-    }
+    const auto kind = requested_kind(req, ar.service);
+    if (!kind) return reply(error_reply("bad_request", "'kind' must be login, sudo or su"));
+    ar.kind = *kind;
     ar.run_as = ipc::get(req, "run_as");
     ar.now = deps_.loop.now();
     auto decide = [this, req, peer, with_audit, ar, reply] {
@@ -348,13 +354,9 @@ void Daemon::op_session(const ipc::Message& req, const Peer& peer, bool open, Re
     }
     s.opened_at = deps_.loop.now();
     if (open) {
-        // The session's kind follows its service (a sudo session needs the sudo right, not login).
-        AccessRequest ar{s.user, s.service, classify_service(s.service), "", s.opened_at};
-        if (auto k = ipc::get(req, "kind"); !k.empty()) {
-            auto parsed = parse_access_kind(k);
-            if (!parsed) return reply(error_reply("bad_request", "'kind' must be login, sudo or su"));
-            ar.kind = *parsed;
-        }
+        const auto kind = requested_kind(req, s.service);
+        if (!kind) return reply(error_reply("bad_request", "'kind' must be login, sudo or su"));
+        AccessRequest ar{s.user, s.service, *kind, "", s.opened_at};
         return decide_async(ar, later(reply, [this, s, reply](LookupOutcome outcome, const Decision& d, bool managed,
                                                               const LocalAccount&) mutable {
             if (outcome != LookupOutcome::Answered) return reply(unanswered_reply(outcome, s.user));
