@@ -39,8 +39,8 @@ bool failed(const std::optional<std::string>&) { return false; }
 
 }  // namespace
 
-CachingAccounts::CachingAccounts(Accounts& inner, std::int64_t ttl_ms, std::vector<std::string> watched, ClockMs clock)
-    : inner_(inner), ttl_ms_(ttl_ms), watched_(std::move(watched)), clock_(clock ? std::move(clock) : monotonic_ms) {}
+CachingAccounts::CachingAccounts(std::int64_t ttl_ms, std::vector<std::string> watched, ClockMs clock)
+    : ttl_ms_(ttl_ms), watched_(std::move(watched)), clock_(clock ? std::move(clock) : monotonic_ms) {}
 
 void CachingAccounts::configure(std::int64_t ttl_ms, std::vector<std::string> watched) {
     ttl_ms_ = ttl_ms;
@@ -124,22 +124,6 @@ void CachingAccounts::remember(uid_t uid, const std::optional<std::string>& name
     store(by_uid_, uid, name, generation);
 }
 
-LocalAccount CachingAccounts::lookup(const std::string& user) {
-    if (auto hit = cached_lookup(user)) return *hit;
-    const std::uint64_t gen = generation();
-    LocalAccount value = inner_.lookup(user);
-    remember(user, value, gen);
-    return value;
-}
-
-std::optional<std::string> CachingAccounts::name_of(uid_t uid) {
-    if (auto hit = cached_name_of(uid)) return *hit;
-    const std::uint64_t gen = generation();
-    std::optional<std::string> value = inner_.name_of(uid);
-    remember(uid, value, gen);
-    return value;
-}
-
 const char* to_string(LookupOutcome outcome) {
     switch (outcome) {
     case LookupOutcome::Answered: return "answered";
@@ -181,7 +165,7 @@ struct LookupWorker::Shared {
 LookupWorker::LookupWorker(Loop& loop, std::shared_ptr<Accounts> inner, Options options)
     : loop_(loop),
       inner_(std::move(inner)),
-      cache_(*inner_, options.cache_ttl_ms, std::move(options.cache_watched), std::move(options.clock)),
+      cache_(options.cache_ttl_ms, std::move(options.cache_watched), std::move(options.clock)),
       bound_(options.bound),
       max_jobs_(std::max<std::size_t>(1, options.max_jobs)),
       shared_(std::make_shared<Shared>()) {

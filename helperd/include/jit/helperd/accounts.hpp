@@ -39,27 +39,25 @@ public:
     std::optional<std::string> name_of(uid_t uid) override;
 };
 
-// Remembers another Accounts' answers for `ttl_ms` so that a PAM check does not
-// pay for a passwd + group walk through every NSS module (nss-systemd probes
-// five userdb directories per call). Any change to one of the watched files
-// (size, mtime, inode: /etc/passwd, /etc/group, the NSS snapshot, nsswitch.conf)
+// Remembers account answers for `ttl_ms` so that a PAM check does not pay
+// for a passwd + group walk through every NSS module (nss-systemd probes five
+// userdb directories per call). Any change to one of the watched files (size,
+// mtime, inode: /etc/passwd, /etc/group, the NSS snapshot, nsswitch.conf)
 // forgets everything at once; other NSS sources (LDAP, sssd) are seen within
 // ttl_ms. The files are looked at (stat) at most every kRecheckMs, so an edit
-// counts within that. ttl_ms 0: no caching. A failed lookup (lookup_failed)
-// is never remembered. Not thread-safe (the loop only).
-class CachingAccounts final : public Accounts {
+// counts within that. ttl_ms 0: nothing is remembered. A failed lookup
+// (lookup_failed) is never remembered. The loop's only: LookupWorker asks it
+// before handing a question to its threads and fills it with their answers.
+class CachingAccounts final {
 public:
     using ClockMs = std::function<std::int64_t()>;  // monotonic milliseconds
-    CachingAccounts(Accounts& inner, std::int64_t ttl_ms, std::vector<std::string> watched, ClockMs clock = {});
-    // A fresh answer, or the inner Accounts asked (on this thread) and remembered.
-    LocalAccount lookup(const std::string& user) override;
-    std::optional<std::string> name_of(uid_t uid) override;
+    CachingAccounts(std::int64_t ttl_ms, std::vector<std::string> watched, ClockMs clock = {});
     // Only what is remembered and fresh (nullopt: ask the inner Accounts).
     std::optional<LocalAccount> cached_lookup(const std::string& user);
     std::optional<std::optional<std::string>> cached_name_of(uid_t uid);
-    // Remembers an answer obtained elsewhere (a worker thread) for the inner
-    // Accounts' question, unless it failed or everything was forgotten since
-    // `generation` (generation()) was read when the question was asked.
+    // Remembers an answer (from a worker thread), unless it failed or
+    // everything was forgotten since `generation` (generation()) was read when
+    // the question was asked.
     void remember(const std::string& user, const LocalAccount& account, std::uint64_t generation);
     void remember(uid_t uid, const std::optional<std::string>& name, std::uint64_t generation);
     // Moves on whenever everything is forgotten (a watched file changed, clear, configure).
@@ -86,7 +84,6 @@ private:
     template <class M, class K, class V>
     void store(M& map, const K& key, const V& value, std::uint64_t generation);
 
-    Accounts& inner_;
     std::int64_t ttl_ms_;
     std::vector<std::string> watched_;
     ClockMs clock_;
