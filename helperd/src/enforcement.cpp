@@ -40,12 +40,12 @@ EnforcerOptions options_from(const Config& c) {
     return o;
 }
 
-std::optional<uid_t> uid_of(const HeldGrants& g, const std::string& user) {
+// A session's uid: the one its grant names, else the one NSS gave the
+// decision that allowed it (looked up off the loop, any passwd line length).
+uid_t uid_of(const HeldGrants& g, const SessionInfo& s) {
     for (const Grant& gr : g.grants)
-        if (gr.user == user && gr.uid) return *gr.uid;
-    // Any passwd line length (a fixed 4 KiB buffer made a long entry's uid 0:
-    // the /proc fallback then found none of the session's processes).
-    return jit::uid_of_user(user);
+        if (gr.user == s.user && gr.uid) return *gr.uid;
+    return s.uid.value_or(0);
 }
 
 // Without logind, once enforce.json was set aside (its sessions are lost):
@@ -179,14 +179,13 @@ public:
         u.revoked = now.revoked;
         u.revision = now.revision;
         u.suspended = grants_suspended(now.stale, daemon_.config().policy);
-        held_ = now;
         enforcer_->update_grants(std::move(u));
     }
 
     std::string open(const SessionInfo& s) override {
         SessionOpen o;
         o.user = s.user;
-        o.uid = uid_of(held_, s.user).value_or(0);
+        o.uid = uid_of(daemon_.grants(), s);
         o.service = s.service;
         o.tty = s.tty;
         o.rhost = s.rhost;
@@ -201,7 +200,7 @@ public:
     std::optional<SessionInfo> close(const SessionInfo& c) override {
         for (const auto& [key, s] : enforcer_->sessions()) {
             if (!close_names(c, s.user, s.logind_id, s.pid)) continue;
-            SessionInfo closed{s.user, s.service, s.tty, s.rhost, s.pid, s.logind_id, s.grant_id, s.opened_at, key};
+            SessionInfo closed{s.user, s.service, s.tty, s.rhost, s.pid, s.logind_id, s.grant_id, s.uid, s.opened_at, key};
             enforcer_->session_closed(key);
             return closed;
         }
@@ -287,7 +286,6 @@ private:
     std::unique_ptr<Terminator> terminator_;
     std::unique_ptr<SessionProber> prober_;
     std::unique_ptr<Enforcer> enforcer_;
-    HeldGrants held_;
     Loop::TimerId wake_timer_ = 0, grace_timer_ = 0;
     Loop::TimerId clock_watch_ = 0;
     bool stopped_ = false;

@@ -358,7 +358,7 @@ void Daemon::op_session(const ipc::Message& req, const Peer& peer, bool open, Re
         if (!kind) return reply(error_reply("bad_request", "'kind' must be login, sudo or su"));
         AccessRequest ar{s.user, s.service, *kind, "", s.opened_at};
         return decide_async(ar, later(reply, [this, s, reply](LookupOutcome outcome, const Decision& d, bool managed,
-                                                              const LocalAccount&) mutable {
+                                                              const LocalAccount& account) mutable {
             if (outcome != LookupOutcome::Answered) return reply(unanswered_reply(outcome, s.user));
             if (!managed) return reply({{"status", "ok"}, {"managed", "no"}, {"decision", "ignore"}});
             if (d.verdict != Verdict::Allow) {
@@ -369,6 +369,7 @@ void Daemon::op_session(const ipc::Message& req, const Peer& peer, bool open, Re
             if (!sessions_)
                 return reply(error_reply("unavailable", "jit-helperd has no session table: the session cannot be tracked"));
             s.grant_id = d.grant_id;
+            s.uid = account.uid;
             Event e{EventType::SessionOpened, "session opened for " + s.user + " via " + s.service, {}};
             e.add(std::string(field::kUser), s.user)
                 .add(std::string(field::kService), s.service)

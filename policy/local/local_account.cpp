@@ -86,16 +86,6 @@ std::optional<std::string> user_name_of(uid_t uid) {
     return std::string(pw.pw_name);
 }
 
-std::optional<uid_t> uid_of_user(const std::string& name, bool* failed) {
-    std::vector<char> buf;
-    passwd pw{};
-    passwd* res = nullptr;
-    const int rc = with_growing_buffer(buf, [&](char* b, std::size_t n) { return getpwnam_r(name.c_str(), &pw, b, n, &res); });
-    if (failed) *failed = !means_not_found(rc);
-    if (rc != 0 || !res) return std::nullopt;
-    return pw.pw_uid;
-}
-
 std::optional<gid_t> gid_of_group(const std::string& name, bool* failed) {
     std::vector<char> buf;
     group gr{};

@@ -470,6 +470,9 @@ TEST_F(DaemonTest, SessionOpenHandsTheTableTheDecisionsGrant) {
     ASSERT_EQ(o["decision"], "allow");
     ASSERT_EQ(sessions_.opened.size(), 1u);
     EXPECT_EQ(sessions_.opened[0].grant_id, decided);
+    // The uid comes with it from the account the decision looked up (the
+    // table asks no NSS of its own on the loop).
+    EXPECT_EQ(sessions_.opened[0].uid, std::optional<uid_t>(1000));
     EXPECT_EQ(o["grant_id"], decided);
     EXPECT_EQ(sink_.last(EventType::SessionOpened)->field("JIT_GRANT_ID"), decided);
 }

@@ -29,10 +29,9 @@ LocalAccount lookup_local_account(const std::string& user);
 // The user name of `uid`, nullopt when unknown or on error.
 std::optional<std::string> user_name_of(uid_t uid);
 
-// The uid of user `name` / the gid of group `name`; nullopt when unknown, and
-// also on an NSS error, with *failed set then (so "no such group" and "could
-// not read it" are told apart).
-std::optional<uid_t> uid_of_user(const std::string& name, bool* failed = nullptr);
+// The gid of group `name`; nullopt when unknown, and also on an NSS error,
+// with *failed set then (so "no such group" and "could not read it" are told
+// apart).
 std::optional<gid_t> gid_of_group(const std::string& name, bool* failed = nullptr);
 
 }  // namespace jit

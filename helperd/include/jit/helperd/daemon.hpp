@@ -94,6 +94,7 @@ struct SessionInfo {
     pid_t pid = 0;
     std::string logind_session;  // "" when pam_systemd did not run before us
     std::string grant_id;        // the grant that allowed the login ("" if unknown)
+    std::optional<uid_t> uid;    // from the account the allowing decision looked up
     UnixTime opened_at = 0;
     std::string key;             // its key in the SessionTable ("" until registered)
 };
