@@ -217,25 +217,33 @@ void FallbackTerminator::finish_signal(const std::string& key, int sig, Signalle
     done(std::string("fallback-kill"));
 }
 
+std::vector<FoundProcess> FallbackTerminator::signalled_before(const std::string& key) const {
+    auto it = signalled_.find(key);
+    return it != signalled_.end() ? it->second : std::vector<FoundProcess>{};
+}
+
+void FallbackTerminator::run_step(std::function<Answer(const std::atomic<bool>* stop)> step) {
+    if (!worker_) return step(nullptr)();
+    worker_->submit([step = std::move(step)](Worker& w) {
+        Answer answer = step(&w.stop);
+        if (w.stop) return;  // abandoned: the answer would never run
+        w.post([live = w.live, answer = std::move(answer)] {
+            if (*live) answer();
+        });
+    });
+}
+
 void FallbackTerminator::signal_step(const Session& s, const std::vector<Session>& staying, int sig, Done done) {
-    auto it = signalled_.find(s.key);
-    std::vector<FoundProcess> before = it != signalled_.end() ? it->second : std::vector<FoundProcess>{};
-    if (!worker_) {
-        auto [procs, errors] = signal_processes(signaller_, proc_root_, opts_, s, staying, before, sig, nullptr);
-        return finish_signal(s.key, sig, Signalled{std::move(procs), std::move(errors)}, done);
-    }
-    worker_->submit([this, s, staying, before = std::move(before), sig, done = std::move(done)](Worker& w) mutable {
+    run_step([this, s, staying, before = signalled_before(s.key), sig,
+              done = std::move(done)](const std::atomic<bool>* stop) -> Answer {
         Signalled out;
         try {
-            auto [procs, errors] = signal_processes(signaller_, proc_root_, opts_, s, staying, before, sig, &w.stop);
+            auto [procs, errors] = signal_processes(signaller_, proc_root_, opts_, s, staying, before, sig, stop);
             out = Signalled{std::move(procs), std::move(errors)};
         } catch (const std::exception& e) {
             out.errors = std::string("signalling the session's processes failed: ") + e.what();
         }
-        if (w.stop) return;  // abandoned: the answer would never run
-        w.post([this, live = w.live, key = s.key, sig, out = std::move(out), done = std::move(done)]() mutable {
-            if (*live) finish_signal(key, sig, std::move(out), done);
-        });
+        return [this, key = s.key, sig, out = std::move(out), done]() mutable { finish_signal(key, sig, std::move(out), done); };
     });
 }
 
@@ -248,28 +256,20 @@ void FallbackTerminator::kill(const Session& s, const std::vector<Session>& stay
 }
 
 bool FallbackTerminator::alive_now(const Session& s, const std::vector<Session>& staying, bool leader_closing) {
-    auto it = signalled_.find(s.key);
-    static const std::vector<FoundProcess> kNone;
-    return session_alive(proc_root_, opts_, s, staying, it != signalled_.end() ? it->second : kNone, leader_closing);
+    return session_alive(proc_root_, opts_, s, staying, signalled_before(s.key), leader_closing);
 }
 
 void FallbackTerminator::alive(const Session& s, const std::vector<Session>& staying, bool leader_closing,
                                AliveDone done) {
-    if (!worker_) return done(alive_now(s, staying, leader_closing));
-    auto it = signalled_.find(s.key);
-    std::vector<FoundProcess> before = it != signalled_.end() ? it->second : std::vector<FoundProcess>{};
-    worker_->submit([this, s, staying, before = std::move(before), leader_closing,
-                     done = std::move(done)](Worker& w) mutable {
+    run_step([this, s, staying, before = signalled_before(s.key), leader_closing,
+              done = std::move(done)](const std::atomic<bool>*) -> Answer {
         bool alive = true;  // cannot tell: the hard step still comes
         try {
             alive = session_alive(proc_root_, opts_, s, staying, before, leader_closing);
         } catch (const std::exception& e) {
             std::fprintf(stderr, "jit-helperd: checking session %s's processes failed: %s\n", s.key.c_str(), e.what());
         }
-        if (w.stop) return;
-        w.post([live = w.live, alive, done = std::move(done)] {
-            if (*live) done(alive);
-        });
+        return [alive, done] { done(alive); };
     });
 }
 

@@ -7,6 +7,7 @@
 #include <jit/enforce/session.hpp>
 #include <jit/result.hpp>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -101,6 +102,14 @@ private:
         std::vector<FoundProcess> procs;
         std::string errors;
     };
+    // The answer a step gives on the loop thread.
+    using Answer = std::function<void()>;
+    // Runs `step` on the worker (at once here without one); its answer then
+    // runs on the loop unless this object is gone. `stop` is set when the
+    // worker is stopping (null without a worker).
+    void run_step(std::function<Answer(const std::atomic<bool>* stop)> step);
+    // Processes signalled in step 1 for session `key` (a copy for the worker).
+    std::vector<FoundProcess> signalled_before(const std::string& key) const;
     void signal_step(const Session& s, const std::vector<Session>& staying, int sig, Done done);
     // Records a step's outcome (loop thread) and answers it.
     void finish_signal(const std::string& key, int sig, Signalled out, const Done& done);
