@@ -175,12 +175,16 @@ Decision decide_bounded(const AccessRequest& req, const GrantView& view, const H
     // Fitting and active: the ruling grant (jit/ruling_grant.hpp).
     const Grant* allow =
         ruling_grant(*view.grants, req.user, req.now, [&](const Grant& g) { return fits(g, req) == Fit::Yes; });
+    if (allow)
+        return make(Verdict::Allow, "active_grant",
+                    prefix + "access until " + format_when(allow->not_after, req.now) + ", grant " + allow->id, allow);
+
+    // No grant allows it: which deny explains most.
     const Grant* misfit = nullptr;     // active but not fitting: latest not_after (ties: smallest id)
     Fit misfit_kind = Fit::NoLogin;
     const Grant* upcoming = nullptr;   // fitting, later: earliest not_before (ties: smallest id)
     const Grant* ended = nullptr;      // fitting, ended: latest not_after (ties: smallest id)
     for (const Grant& g : *view.grants) {
-        if (allow) break;  // nothing below is needed
         if (g.user != req.user) continue;
         const Fit f = fits(g, req);
         const bool active = g.active_at(req.now);
@@ -198,9 +202,6 @@ Decision decide_bounded(const AccessRequest& req, const GrantView& view, const H
         }
     }
 
-    if (allow)
-        return make(Verdict::Allow, "active_grant",
-                    prefix + "access until " + format_when(allow->not_after, req.now) + ", grant " + allow->id, allow);
     if (const Grant* refused = refused_fit(req, view)) {
         const LimitNote* why = last_note(view, refused->id, {"limits.min_approvers"});
         return make(Verdict::Deny, "host_policy",

@@ -3,7 +3,7 @@
 //   - the access decision: the grant an Allow names (decision.cpp);
 //   - enforcement: the grant a login session is bound to (enforce/scheduler.cpp);
 //   - the user database: whose display_name and login shell a published
-//     passwd entry carries (nss/publisher.cpp).
+//     passwd entry carries (helperd/nss/src/user_plan.cpp).
 //
 // The rule: among the user's grants active at `now` (not_before <= now <
 // not_after) that the caller admits, the one with the latest not_after; when
