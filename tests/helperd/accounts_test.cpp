@@ -14,27 +14,10 @@ using jit::LocalAccount;
 
 namespace {
 
-class CountingAccounts final : public Accounts {
-public:
-    LocalAccount lookup(const std::string& user) override {
-        ++lookups;
-        auto it = users.find(user);
-        return it == users.end() ? LocalAccount{} : it->second;
-    }
-    std::optional<std::string> name_of(uid_t uid) override {
-        ++names;
-        for (const auto& [name, acct] : users)
-            if (acct.uid && *acct.uid == uid) return name;
-        return std::nullopt;
-    }
-    std::map<std::string, LocalAccount> users;
-    int lookups = 0, names = 0;
-};
-
 struct Fixture {
     jit::test::TempDir dir;
     std::string watched = dir.path() + "/passwd";
-    CountingAccounts inner;
+    jit::test::FakeAccounts inner;
     std::int64_t now = 1000;
     CachingAccounts cache{5000, {watched}, [this] { return now; }};
     Fixture() {
@@ -129,7 +112,7 @@ TEST(CachingAccounts, ConfigureForgetsAndAFloodOfNamesStaysBounded) {
         ++f.now;  // distinct ages: the oldest half goes
         EXPECT_FALSE(f.lookup("u" + std::to_string(i)).uid);
     }
-    const int before = f.inner.lookups;
+    const auto before = f.inner.lookups;
     // The newest are still cached, the oldest are not.
     EXPECT_FALSE(f.lookup("u" + std::to_string(3 * CachingAccounts::kMaxEntries - 1)).uid);
     EXPECT_EQ(f.inner.lookups, before);

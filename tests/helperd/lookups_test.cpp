@@ -37,19 +37,16 @@ public:
         std::unique_lock<std::mutex> lock(mu_);
         ++calls_[user];
         if (hang_.count(user)) wait_open(lock);
-        auto it = users_.find(user);
-        return it == users_.end() ? LocalAccount{} : it->second;
+        return answers_.lookup(user);
     }
     std::optional<std::string> name_of(uid_t uid) override {
         std::unique_lock<std::mutex> lock(mu_);
         if (hang_uids_.count(uid)) wait_open(lock);
-        for (const auto& [name, acct] : users_)
-            if (acct.uid && *acct.uid == uid) return name;
-        return std::nullopt;
+        return answers_.name_of(uid);
     }
     void add(const std::string& user, LocalAccount a) {
         std::lock_guard<std::mutex> lock(mu_);
-        users_[user] = std::move(a);
+        answers_.users[user] = std::move(a);
     }
     void hang(const std::string& user) {
         std::lock_guard<std::mutex> lock(mu_);
@@ -85,7 +82,7 @@ private:
     }
     std::mutex mu_;
     std::condition_variable cv_;
-    std::map<std::string, LocalAccount> users_;
+    jit::test::FakeAccounts answers_;  // under mu_
     std::set<std::string> hang_;
     std::set<uid_t> hang_uids_;
     std::map<std::string, int> calls_;

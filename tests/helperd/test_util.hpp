@@ -142,18 +142,23 @@ private:
     RequestId next_ = 1;
 };
 
+// Answers from `users` (unknown: an empty account / no name) and counts the
+// questions. Not thread-safe by itself (lookups_test's GatedAccounts wraps it).
 class FakeAccounts final : public helperd::Accounts {
 public:
     LocalAccount lookup(const std::string& user) override {
+        ++lookups;
         auto it = users.find(user);
         return it == users.end() ? LocalAccount{} : it->second;
     }
     std::optional<std::string> name_of(uid_t uid) override {
+        ++names;
         for (const auto& [name, acct] : users)
             if (acct.uid && *acct.uid == uid) return name;
         return std::nullopt;
     }
     std::map<std::string, LocalAccount> users;
+    std::int64_t lookups = 0, names = 0;
 };
 
 // The daemon set-up the daemon tests and the daemon fuzzer share: host web-01
