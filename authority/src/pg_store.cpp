@@ -127,7 +127,9 @@ public:
         db_ = connect(conninfo);
         listen_ = connect(conninfo);
         migrate();
-        Rows(run(listen_, "LISTEN jit_revision", {}));
+        PGresult* r = PQexec(listen_, "LISTEN jit_revision");
+        if (auto msg = failure_of(r)) throw StoreError(*msg);
+        PQclear(r);
     }
     ~PgStore() override {
         PQfinish(db_);
@@ -401,17 +403,6 @@ private:
         }
         return c;
     }
-    static PGresult* run(PGconn* c, const std::string& sql, const Params& params) {
-        std::vector<const char*> values;
-        for (const auto& p : params) values.push_back(p.c_str());
-        PGresult* r = PQexecParams(c, sql.c_str(), int(values.size()), nullptr, values.data(), nullptr, nullptr, 0);
-        if (auto msg = failure_of(r)) {
-            // A lost connection (PostgreSQL restarted): this call fails, the next one reconnects.
-            if (PQstatus(c) == CONNECTION_BAD) PQreset(c);
-            throw StoreError(*msg);
-        }
-        return r;
-    }
     // A statement's failure as the store reports it ("constraint: …" for a
     // violated constraint, SQLSTATE class 23), the result freed; nullopt when
     // it succeeded.
@@ -448,24 +439,21 @@ private:
         auto it = prepared_.find(sql);
         if (it == prepared_.end()) {
             const std::string name = "jit" + std::to_string(prepared_.size());
-            PGresult* p = PQprepare(db_, name.c_str(), sql.c_str(), 0, nullptr);
-            const bool ok = PQresultStatus(p) == PGRES_COMMAND_OK;
-            std::string msg = ok ? "" : std::string("postgres: ") + PQresultErrorMessage(p);
-            PQclear(p);
-            if (!ok) {
-                if (PQstatus(db_) == CONNECTION_BAD) reset();
-                throw StoreError(msg);
-            }
+            PQclear(checked(PQprepare(db_, name.c_str(), sql.c_str(), 0, nullptr)));
             it = prepared_.emplace(sql, name).first;
         }
         std::vector<const char*> values;
         for (const auto& v : params) values.push_back(v.c_str());
-        PGresult* r = PQexecPrepared(db_, it->second.c_str(), int(values.size()), values.data(), nullptr, nullptr, 0);
+        return Rows(checked(PQexecPrepared(db_, it->second.c_str(), int(values.size()), values.data(), nullptr, nullptr, 0)));
+    }
+    // r when its statement (on db_) succeeded; StoreError otherwise, the
+    // connection reset when it was lost.
+    PGresult* checked(PGresult* r) {
         if (auto msg = failure_of(r)) {
             if (PQstatus(db_) == CONNECTION_BAD) reset();
             throw StoreError(*msg);
         }
-        return Rows(r);
+        return r;
     }
     // A lost connection (PostgreSQL restarted): this call failed, the next one
     // reconnects, and its prepared statements are gone with the old session.
@@ -475,14 +463,7 @@ private:
     }
     // Statements without parameters, possibly several (migrations).
     void exec(const char* sql) {
-        PGresult* r = PQexec(db_, sql);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
-            std::string msg = std::string("postgres: ") + PQresultErrorMessage(r);
-            PQclear(r);
-            if (PQstatus(db_) == CONNECTION_BAD) reset();
-            throw StoreError(msg);
-        }
-        PQclear(r);
+        PQclear(checked(PQexec(db_, sql)));
     }
     std::optional<PersonRecord> one_person(const std::string& where, const std::string& value) {
         Rows r = q("SELECT name, token_hash, role, created_at, cert_sha256 FROM people " + where, {value});
