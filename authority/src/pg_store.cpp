@@ -106,6 +106,10 @@ HostRecord read_host(const Rows& s, int i) {
     return HostRecord{s.text(i, 0), s.text(i, 1), parse_list(s.text(i, 2)), s.integer(i, 3), s.integer(i, 4),
                       s.integer(i, 5), s.integer(i, 6)};
 }
+const char* const kPersonCols = "name, token_hash, role, created_at, cert_sha256";
+PersonRecord read_person(const Rows& s, int i) {
+    return PersonRecord{s.text(i, 0), s.text(i, 1), s.text(i, 2), s.integer(i, 3), s.text(i, 4)};
+}
 const char* const kGrantCols =
     "id, host_id, \"user\", grant_json, not_after, state, revoked_at, revoked_by, revoked_reason, request_id";
 GrantRecord read_grant(const Rows& s, int i) {
@@ -332,10 +336,9 @@ public:
         return q("DELETE FROM people WHERE name = $1", {name}).affected() == 1;
     }
     std::vector<PersonRecord> people() override {
-        Rows r = q("SELECT name, token_hash, role, created_at, cert_sha256 FROM people ORDER BY name", {});
+        Rows r = q(std::string("SELECT ") + kPersonCols + " FROM people ORDER BY name", {});
         std::vector<PersonRecord> out;
-        for (int i = 0; i < r.size(); ++i)
-            out.push_back(PersonRecord{r.text(i, 0), r.text(i, 1), r.text(i, 2), r.integer(i, 3), r.text(i, 4)});
+        for (int i = 0; i < r.size(); ++i) out.push_back(read_person(r, i));
         return out;
     }
 
@@ -466,9 +469,9 @@ private:
         PQclear(checked(PQexec(db_, sql)));
     }
     std::optional<PersonRecord> one_person(const std::string& where, const std::string& value) {
-        Rows r = q("SELECT name, token_hash, role, created_at, cert_sha256 FROM people " + where, {value});
+        Rows r = q(std::string("SELECT ") + kPersonCols + " FROM people " + where, {value});
         if (r.size() == 0) return std::nullopt;
-        return PersonRecord{r.text(0, 0), r.text(0, 1), r.text(0, 2), r.integer(0, 3), r.text(0, 4)};
+        return read_person(r, 0);
     }
     std::optional<HostRecord> one_host(const std::string& where, const Params& p) {
         Rows r = q(std::string("SELECT ") + kHostCols + " FROM hosts " + where, p);
