@@ -740,10 +740,6 @@ Json::Value Service::list_grants(const std::string& host_id) {
     return a;
 }
 
-std::string Service::add_person(const std::string& name, const std::string& role, const Caller& caller) {
-    return add_person(name, role, "", true, caller)["token"].asString();
-}
-
 Json::Value Service::add_person(const std::string& name, const std::string& role, const std::string& cert_pem,
                                 bool want_token, const Caller& caller) {
     if (!is_posix_name(name)) throw bad_request("'" + name + "' is not a user name");
