@@ -1,5 +1,5 @@
 #include <jit/authority/config.hpp>
-#include <jit/helperd/config.hpp>  // parse_duration: one duration syntax across the project
+#include <jit/helperd/config.hpp>  // parse_duration, trim_blanks: one duration and INI syntax across the project
 #include <jit/names.hpp>
 
 #include <fstream>
@@ -11,11 +11,7 @@
 namespace jit::authority {
 namespace {
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-    return s;
-}
+using jit::helperd::trim_blanks;  // one INI syntax: helperd.conf's and the rules'
 
 // Space- or comma-separated words; sudo commands are separated by commas only
 // (a command may carry arguments).
@@ -23,7 +19,7 @@ std::vector<std::string> words(std::string_view v, bool commas_only) {
     std::vector<std::string> out;
     std::string cur;
     auto flush = [&] {
-        auto t = trim(cur);
+        auto t = trim_blanks(cur);
         if (!t.empty()) out.emplace_back(t);
         cur.clear();
     };
@@ -96,7 +92,7 @@ public:
         std::set<std::string> seen;
         while (std::getline(in, raw)) {
             ++line;
-            auto l = trim(raw);
+            auto l = trim_blanks(raw);
             if (l.empty() || l[0] == '#' || l[0] == ';') continue;
             if (l.front() == '[') {
                 section(l, line);
@@ -105,8 +101,8 @@ public:
             }
             auto eq = l.find('=');
             if (eq == std::string_view::npos) { problem(line, "expected 'key = value' or '[section]'"); continue; }
-            std::string key(trim(l.substr(0, eq)));
-            std::string value(trim(l.substr(eq + 1)));
+            std::string key(trim_blanks(l.substr(0, eq)));
+            std::string value(trim_blanks(l.substr(eq + 1)));
             if (handlers_.empty()) { problem(line, "'" + key + "' outside a section"); continue; }
             auto h = handlers_.find(key);
             if (h == handlers_.end()) { problem(line, "unknown key '" + key + "' in [" + section_ + "]"); continue; }

@@ -141,16 +141,21 @@ Result<CertificateId> certificate_id(std::string_view pem) {
     X509* cert = bio ? PEM_read_bio_X509(bio, nullptr, nullptr, nullptr) : nullptr;
     BIO_free(bio);
     if (cert == nullptr) return make_error("certificate", "not a PEM X.509 certificate (-----BEGIN CERTIFICATE-----)");
+    auto id = certificate_id(cert);
+    X509_free(cert);
+    return id;
+}
+
+Result<CertificateId> certificate_id(const X509* cert) {
     unsigned char* der = nullptr;
     const int n = i2d_X509(cert, &der);
+    if (n <= 0) return make_error("certificate", "the certificate cannot be encoded as DER");
     CertificateId id;
-    if (n > 0) id.sha256 = token_hash(std::string_view(reinterpret_cast<const char*>(der), std::size_t(n)));
+    id.sha256 = token_hash(std::string_view(reinterpret_cast<const char*>(der), std::size_t(n)));
     OPENSSL_free(der);
     char cn[256] = {};
     const int len = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
     if (len > 0 && std::size_t(len) < sizeof cn) id.cn.assign(cn, std::size_t(len));
-    X509_free(cert);
-    if (n <= 0) return make_error("certificate", "the certificate cannot be encoded as DER");
     return id;
 }
 

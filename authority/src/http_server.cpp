@@ -17,7 +17,6 @@
 #include <map>
 #include <optional>
 #include <stdexcept>
-#include <tuple>
 
 namespace jit::authority {
 
@@ -155,8 +154,8 @@ bufferevent* make_tls_bev(event_base* base, void* ctx) {
 }
 
 // The client certificate, when the TLS layer verified it against client_ca:
-// {CN, SHA-256 of its DER}; empty strings when there is none.
-std::pair<std::string, std::string> verified_cert(evhttp_request* req) {
+// its CN and the SHA-256 of its DER; empty strings when there is none.
+CertificateId verified_cert(evhttp_request* req) {
     evhttp_connection* conn = evhttp_request_get_connection(req);
     if (conn == nullptr) return {};
     bufferevent* bev = evhttp_connection_get_bufferevent(conn);
@@ -164,14 +163,8 @@ std::pair<std::string, std::string> verified_cert(evhttp_request* req) {
     if (ssl == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return {};
     X509* cert = SSL_get0_peer_certificate(ssl);
     if (cert == nullptr) return {};
-    unsigned char* der = nullptr;
-    const int len = i2d_X509(cert, &der);
-    if (len <= 0) return {};
-    std::string sha = token_hash(std::string_view(reinterpret_cast<const char*>(der), std::size_t(len)));
-    OPENSSL_free(der);
-    char cn[256] = {};
-    int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
-    return {n > 0 && std::size_t(n) < sizeof cn ? std::string(cn, std::size_t(n)) : "", std::move(sha)};
+    auto id = certificate_id(cert);
+    return id ? *id : CertificateId{};
 }
 
 }  // namespace
@@ -322,7 +315,11 @@ void HttpServer::on_request(evhttp_request* req, void* self) noexcept {
             if (a.rfind("Bearer ", 0) != 0) throw ApiError(401, "unauthorized", "only Bearer authorization is accepted");
             x.bearer = a.substr(7);
         }
-        if (server->tls_ != nullptr) std::tie(x.cert_cn, x.cert_sha256) = verified_cert(req);
+        if (server->tls_ != nullptr) {
+            CertificateId cert = verified_cert(req);
+            x.cert_cn = std::move(cert.cn);
+            x.cert_sha256 = std::move(cert.sha256);
+        }
         evbuffer* in = evhttp_request_get_input_buffer(req);
         x.body.resize(evbuffer_get_length(in));
         if (!x.body.empty()) evbuffer_copyout(in, x.body.data(), x.body.size());

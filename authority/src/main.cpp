@@ -254,17 +254,19 @@ int main(int argc, char** argv) {
             Service service(*store, *signer, *cfg, wall_clock);
             const char* who = std::getenv("SUDO_USER");
             const Caller caller{std::string("local:") + (who ? who : "root"), "console"};
-            if (person_cert.empty()) {
-                std::printf("%s\n", service.add_person(person, role, caller).c_str());
-            } else {
+            std::stringstream pem;
+            if (!person_cert.empty()) {
                 std::ifstream in(person_cert);
                 if (!in) throw std::runtime_error("cannot read certificate " + person_cert);
-                std::stringstream pem;
                 pem << in.rdbuf();
-                const Json::Value r = service.add_person(person, role, pem.str(), false, caller);
-                std::printf("%s (%s) authenticates with the client certificate SHA-256 %s\n", person.c_str(), role.c_str(),
-                            r["cert_sha256"].asCString());
             }
+            // A token, or (with --cert) the certificate instead.
+            const Json::Value r = service.add_person(person, role, pem.str(), person_cert.empty(), caller);
+            if (r["token"].isString())
+                std::printf("%s\n", r["token"].asCString());
+            else
+                std::printf("%s (%s) authenticates with the client certificate SHA-256 %s\n", person.c_str(),
+                            role.c_str(), r["cert_sha256"].asCString());
             return 0;
         }
         if (new_key->parsed()) {

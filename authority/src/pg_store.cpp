@@ -106,6 +106,10 @@ HostRecord read_host(const Rows& s, int i) {
     return HostRecord{s.text(i, 0), s.text(i, 1), parse_list(s.text(i, 2)), s.integer(i, 3), s.integer(i, 4),
                       s.integer(i, 5), s.integer(i, 6)};
 }
+const char* const kPersonCols = "name, token_hash, role, created_at, cert_sha256";
+PersonRecord read_person(const Rows& s, int i) {
+    return PersonRecord{s.text(i, 0), s.text(i, 1), s.text(i, 2), s.integer(i, 3), s.text(i, 4)};
+}
 const char* const kGrantCols =
     "id, host_id, \"user\", grant_json, not_after, state, revoked_at, revoked_by, revoked_reason, request_id";
 GrantRecord read_grant(const Rows& s, int i) {
@@ -127,7 +131,9 @@ public:
         db_ = connect(conninfo);
         listen_ = connect(conninfo);
         migrate();
-        Rows(run(listen_, "LISTEN jit_revision", {}));
+        PGresult* r = PQexec(listen_, "LISTEN jit_revision");
+        if (auto msg = failure_of(r)) throw StoreError(*msg);
+        PQclear(r);
     }
     ~PgStore() override {
         PQfinish(db_);
@@ -330,10 +336,9 @@ public:
         return q("DELETE FROM people WHERE name = $1", {name}).affected() == 1;
     }
     std::vector<PersonRecord> people() override {
-        Rows r = q("SELECT name, token_hash, role, created_at, cert_sha256 FROM people ORDER BY name", {});
+        Rows r = q(std::string("SELECT ") + kPersonCols + " FROM people ORDER BY name", {});
         std::vector<PersonRecord> out;
-        for (int i = 0; i < r.size(); ++i)
-            out.push_back(PersonRecord{r.text(i, 0), r.text(i, 1), r.text(i, 2), r.integer(i, 3), r.text(i, 4)});
+        for (int i = 0; i < r.size(); ++i) out.push_back(read_person(r, i));
         return out;
     }
 
@@ -401,17 +406,6 @@ private:
         }
         return c;
     }
-    static PGresult* run(PGconn* c, const std::string& sql, const Params& params) {
-        std::vector<const char*> values;
-        for (const auto& p : params) values.push_back(p.c_str());
-        PGresult* r = PQexecParams(c, sql.c_str(), int(values.size()), nullptr, values.data(), nullptr, nullptr, 0);
-        if (auto msg = failure_of(r)) {
-            // A lost connection (PostgreSQL restarted): this call fails, the next one reconnects.
-            if (PQstatus(c) == CONNECTION_BAD) PQreset(c);
-            throw StoreError(*msg);
-        }
-        return r;
-    }
     // A statement's failure as the store reports it ("constraint: …" for a
     // violated constraint, SQLSTATE class 23), the result freed; nullopt when
     // it succeeded.
@@ -448,24 +442,21 @@ private:
         auto it = prepared_.find(sql);
         if (it == prepared_.end()) {
             const std::string name = "jit" + std::to_string(prepared_.size());
-            PGresult* p = PQprepare(db_, name.c_str(), sql.c_str(), 0, nullptr);
-            const bool ok = PQresultStatus(p) == PGRES_COMMAND_OK;
-            std::string msg = ok ? "" : std::string("postgres: ") + PQresultErrorMessage(p);
-            PQclear(p);
-            if (!ok) {
-                if (PQstatus(db_) == CONNECTION_BAD) reset();
-                throw StoreError(msg);
-            }
+            PQclear(checked(PQprepare(db_, name.c_str(), sql.c_str(), 0, nullptr)));
             it = prepared_.emplace(sql, name).first;
         }
         std::vector<const char*> values;
         for (const auto& v : params) values.push_back(v.c_str());
-        PGresult* r = PQexecPrepared(db_, it->second.c_str(), int(values.size()), values.data(), nullptr, nullptr, 0);
+        return Rows(checked(PQexecPrepared(db_, it->second.c_str(), int(values.size()), values.data(), nullptr, nullptr, 0)));
+    }
+    // r when its statement (on db_) succeeded; StoreError otherwise, the
+    // connection reset when it was lost.
+    PGresult* checked(PGresult* r) {
         if (auto msg = failure_of(r)) {
             if (PQstatus(db_) == CONNECTION_BAD) reset();
             throw StoreError(*msg);
         }
-        return Rows(r);
+        return r;
     }
     // A lost connection (PostgreSQL restarted): this call failed, the next one
     // reconnects, and its prepared statements are gone with the old session.
@@ -475,19 +466,12 @@ private:
     }
     // Statements without parameters, possibly several (migrations).
     void exec(const char* sql) {
-        PGresult* r = PQexec(db_, sql);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
-            std::string msg = std::string("postgres: ") + PQresultErrorMessage(r);
-            PQclear(r);
-            if (PQstatus(db_) == CONNECTION_BAD) reset();
-            throw StoreError(msg);
-        }
-        PQclear(r);
+        PQclear(checked(PQexec(db_, sql)));
     }
     std::optional<PersonRecord> one_person(const std::string& where, const std::string& value) {
-        Rows r = q("SELECT name, token_hash, role, created_at, cert_sha256 FROM people " + where, {value});
+        Rows r = q(std::string("SELECT ") + kPersonCols + " FROM people " + where, {value});
         if (r.size() == 0) return std::nullopt;
-        return PersonRecord{r.text(0, 0), r.text(0, 1), r.text(0, 2), r.integer(0, 3), r.text(0, 4)};
+        return read_person(r, 0);
     }
     std::optional<HostRecord> one_host(const std::string& where, const Params& p) {
         Rows r = q(std::string("SELECT ") + kHostCols + " FROM hosts " + where, p);

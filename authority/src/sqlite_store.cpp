@@ -334,17 +334,11 @@ public:
     }
     std::optional<PersonRecord> person_by_token_hash(const std::string& hash) override {
         if (hash.empty()) return std::nullopt;
-        Stmt s(db_, "SELECT name, token_hash, role, created_at, cert_sha256 FROM people WHERE token_hash = ?");
-        s.bind(hash);
-        if (!s.step()) return std::nullopt;
-        return PersonRecord{s.text(0), s.text(1), s.text(2), s.integer(3), s.text(4)};
+        return one_person("SELECT name, token_hash, role, created_at, cert_sha256 FROM people WHERE token_hash = ?", hash);
     }
     std::optional<PersonRecord> person_by_cert(const std::string& sha256) override {
         if (sha256.empty()) return std::nullopt;
-        Stmt s(db_, "SELECT name, token_hash, role, created_at, cert_sha256 FROM people WHERE cert_sha256 = ?");
-        s.bind(sha256);
-        if (!s.step()) return std::nullopt;
-        return PersonRecord{s.text(0), s.text(1), s.text(2), s.integer(3), s.text(4)};
+        return one_person("SELECT name, token_hash, role, created_at, cert_sha256 FROM people WHERE cert_sha256 = ?", sha256);
     }
     bool remove_person(const std::string& name) override {
         Stmt s(db_, "DELETE FROM people WHERE name = ?");
@@ -354,7 +348,7 @@ public:
     std::vector<PersonRecord> people() override {
         Stmt s(db_, "SELECT name, token_hash, role, created_at, cert_sha256 FROM people ORDER BY name");
         std::vector<PersonRecord> out;
-        while (s.step()) out.push_back(PersonRecord{s.text(0), s.text(1), s.text(2), s.integer(3), s.text(4)});
+        while (s.step()) out.push_back(read_person(s));
         return out;
     }
 
@@ -387,6 +381,16 @@ public:
     }
 
 private:
+    // A row of people read by "SELECT name, token_hash, role, created_at, cert_sha256".
+    static PersonRecord read_person(const Stmt& s) {
+        return PersonRecord{s.text(0), s.text(1), s.text(2), s.integer(3), s.text(4)};
+    }
+    std::optional<PersonRecord> one_person(const char* sql, const std::string& value) {
+        Stmt s(db_, sql);
+        s.bind(value);
+        if (!s.step()) return std::nullopt;
+        return read_person(s);
+    }
     void exec(const char* sql) {
         char* err = nullptr;
         if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {

@@ -32,6 +32,9 @@ namespace {
 using namespace jit::authority;
 using jit::fuzz::require;
 
+// Its own rules, not tests/authority/unit/fixture.hpp's: every rule here needs
+// an approval (so an accepted request is always "pending", the property checked
+// below; the unit tests' prod-self approves itself) and web-oncall has run_as.
 constexpr const char* kRules = R"(
 [authority]
 database = /unused

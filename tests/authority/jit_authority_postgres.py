@@ -127,6 +127,12 @@ class TwoReplicas(unittest.TestCase):
             envelope, payload, _ = decode_envelope(results[h].body)
             self.assertEqual(envelope["key_id"], "rotated", h)
             self.assertGreater(json.loads(payload)["revision"], current[h])
+        # The views of every host read their latest bundles in one query (latest_bundles), here from PostgreSQL.
+        keys = self.admin(self.a, "GET", "/keys")
+        self.assertEqual((keys["hosts"], keys["latest_bundles_by_key"]), (41, {"rotated": 41}), keys)
+        listed = self.admin(self.b, "GET", "/hosts")
+        self.assertEqual(sorted(h["host_id"] for h in listed), sorted(hosts + ["web-01"]))
+        self.assertEqual([h["host_id"] for h in listed if "issued_at" not in h], [], "a host listed without its bundle")
 
 
 if __name__ == "__main__":

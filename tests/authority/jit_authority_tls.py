@@ -19,7 +19,7 @@ import unittest
 
 from authority_fixture import UA
 from protocol_conformance import CPP_BIN, CppAuthority, payload_of
-from test_tls import make_pki, openssl
+from test_tls import make_leaf, make_pki
 
 JITADM = os.environ.get("JITADM_BIN", "")
 
@@ -44,19 +44,22 @@ def tls_call(pki, port, method, path, body=None, token=None, cert=None):
         conn.close()
 
 
-@unittest.skipUnless(CPP_BIN and os.access(CPP_BIN, os.X_OK), "JIT_AUTHORITY_BIN not built")
-class JitAuthorityTls(unittest.TestCase):
+class TlsAuthority:
+    """jit-authority (C++) over TLS with the test PKI (test_tls.make_pki) and
+    client_ca set; call() is one HTTPS call with pki/CERT.pem as the client
+    certificate (cls.default_cert when not given)."""
+    default_cert = None
+
     @classmethod
-    def setUpClass(cls):
+    def start(cls, *people):
+        """The PKI, client certificates for people ((file name, CN) pairs) and the authority."""
         cls.pki = tempfile.mkdtemp(prefix="jit-authority-cpp-pki-")
         make_pki(cls.pki)
+        for name, cn in people:
+            make_leaf(cls.pki, name, cn)
         p = lambda n: os.path.join(cls.pki, n)  # noqa: E731
         cls.auth = CppAuthority(extra=f"tls_cert = {p('server.pem')}\ntls_key = {p('server.key')}\n"
                                       f"client_ca = {p('ca.pem')}\n")
-        cls.host_tokens = {}
-        for h in ("web-01", "web-02"):
-            cls.host_tokens[h] = cls.call("POST", "/admin/hosts", {"host_id": h}, token=cls.auth.admin_token,
-                                          cert=None)[1]["token"]
 
     @classmethod
     def tearDownClass(cls):
@@ -64,8 +67,22 @@ class JitAuthorityTls(unittest.TestCase):
         shutil.rmtree(cls.pki, ignore_errors=True)
 
     @classmethod
-    def call(cls, method, path, body=None, token=None, cert="web-01"):
+    def call(cls, method, path, body=None, token=None, cert="default"):
+        cert = cls.default_cert if cert == "default" else cert
         return tls_call(cls.pki, cls.auth.port, method, path, body, token, cert)
+
+
+@unittest.skipUnless(CPP_BIN and os.access(CPP_BIN, os.X_OK), "JIT_AUTHORITY_BIN not built")
+class JitAuthorityTls(TlsAuthority, unittest.TestCase):
+    default_cert = "web-01"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.start()
+        cls.host_tokens = {}
+        for h in ("web-01", "web-02"):
+            cls.host_tokens[h] = cls.call("POST", "/admin/hosts", {"host_id": h}, token=cls.auth.admin_token,
+                                          cert=None)[1]["token"]
 
     def test_the_certificate_names_the_host(self):
         status, body = self.call("GET", "/v1/hosts/web-01/grants?after=0")
@@ -107,29 +124,14 @@ class JitAuthorityTls(unittest.TestCase):
         self.assertIn("refusing plain http on 0.0.0.0:0", proc.stderr)
 
 
-def person_leaf(d, name, cn):
-    """A client certificate from the test CA for a person (or anyone): NAME.pem, NAME.key."""
-    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}", cwd=d)
-    with open(os.path.join(d, f"{name}.ext"), "w", encoding="utf-8") as f:
-        f.write("extendedKeyUsage=clientAuth\n")
-    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
-
-
 @unittest.skipUnless(CPP_BIN and os.access(CPP_BIN, os.X_OK), "JIT_AUTHORITY_BIN not built")
-class PeopleByCertificate(unittest.TestCase):
+class PeopleByCertificate(TlsAuthority, unittest.TestCase):
     """People authenticate to the admin API with a client certificate bound to them."""
 
     @classmethod
     def setUpClass(cls):
-        cls.pki = tempfile.mkdtemp(prefix="jit-authority-cpp-people-")
-        make_pki(cls.pki)
-        for name, cn in (("alice", "alice"), ("bob", "bob"), ("mallory", "mallory"), ("dave", "web-03")):
-            person_leaf(cls.pki, name, cn)
+        cls.start(("alice", "alice"), ("bob", "bob"), ("mallory", "mallory"), ("dave", "web-03"))
         p = lambda n: os.path.join(cls.pki, n)  # noqa: E731
-        cls.auth = CppAuthority(extra=f"tls_cert = {p('server.pem')}\ntls_key = {p('server.key')}\n"
-                                      f"client_ca = {p('ca.pem')}\n")
         admin = cls.auth.admin_token
         for h in ("web-01",):
             assert cls.call("POST", "/admin/hosts", {"host_id": h}, token=admin, cert=None)[0] == 201
@@ -142,15 +144,6 @@ class PeopleByCertificate(unittest.TestCase):
             cls.bound[name] = body
         # web-03 registered after dave's certificate (CN=web-03) was bound to him.
         assert cls.call("POST", "/admin/hosts", {"host_id": "web-03"}, token=admin, cert=None)[0] == 201
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.auth.cleanup()
-        shutil.rmtree(cls.pki, ignore_errors=True)
-
-    @classmethod
-    def call(cls, method, path, body=None, token=None, cert=None):
-        return tls_call(cls.pki, cls.auth.port, method, path, body, token, cert)
 
     def fingerprint(self, name):
         out = openssl_out("x509", "-in", os.path.join(self.pki, f"{name}.pem"), "-noout", "-fingerprint", "-sha256")
@@ -235,7 +228,7 @@ class PeopleByCertificate(unittest.TestCase):
         token = p("carol.token")
         with open(token, "w", encoding="utf-8") as f:
             f.write(self.auth.admin_token)
-        person_leaf(self.pki, "erin", "erin")
+        make_leaf(self.pki, "erin", "erin")
         out = run("--token-file", token, "person", "add", "erin", "--role", "approver", "--cert", p("erin.pem"))
         self.assertEqual((out.returncode, out.stdout), (0, ""), out.stderr)
         self.assertIn(self.fingerprint("erin"), out.stderr)

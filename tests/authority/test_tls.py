@@ -20,21 +20,23 @@ def openssl(*args, cwd):
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 
 
+def make_leaf(d, name, cn, ext="extendedKeyUsage=clientAuth\n"):
+    """A certificate from d's test CA (a client certificate unless ext says otherwise): NAME.pem, NAME.key."""
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}", cwd=d)
+    with open(os.path.join(d, f"{name}.ext"), "w") as f:
+        f.write(ext)
+    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
+
+
 def make_pki(d):
     """A CA, a server certificate for 127.0.0.1 and client certificates."""
     openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
             "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=jit test CA", cwd=d)
-
-    def leaf(name, cn, ext):
-        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}", cwd=d)
-        with open(os.path.join(d, f"{name}.ext"), "w") as f:
-            f.write(ext)
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-                "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
-    leaf("server", "127.0.0.1", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
-    leaf("web-01", "web-01", "extendedKeyUsage=clientAuth\n")
-    leaf("web-02", "web-02", "extendedKeyUsage=clientAuth\n")
+    make_leaf(d, "server", "127.0.0.1", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    make_leaf(d, "web-01", "web-01")
+    make_leaf(d, "web-02", "web-02")
     # a client certificate from a CA the authority does not trust
     openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
             "-keyout", "rogue.key", "-out", "rogue.pem", "-days", "2", "-subj", "/CN=web-01", cwd=d)

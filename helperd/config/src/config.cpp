@@ -17,13 +17,14 @@
 #include <unistd.h>
 
 namespace jit::helperd {
-namespace {
 
-std::string_view trim(std::string_view s) {
+std::string_view trim_blanks(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
     return s;
 }
+
+namespace {
 
 std::vector<std::string> split_list(std::string_view v) {
     std::vector<std::string> out;
@@ -83,8 +84,8 @@ public:
             auto nl = text.find('\n');
             std::string_view raw = text.substr(0, nl);
             text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-            std::string_view line = trim(raw);
-            if (line_no == 1 && line.substr(0, 3) == "\xEF\xBB\xBF") line = trim(line.substr(3));
+            std::string_view line = trim_blanks(raw);
+            if (line_no == 1 && line.substr(0, 3) == "\xEF\xBB\xBF") line = trim_blanks(line.substr(3));
             if (line.empty() || line[0] == '#' || line[0] == ';') {
                 if (text.empty()) break;
                 continue;
@@ -93,7 +94,7 @@ public:
                 if (line.back() != ']' || line.size() < 3) {
                     issue(line_no, "", "malformed section header (expected \"[name]\")");
                 } else {
-                    section = std::string(trim(line.substr(1, line.size() - 2)));
+                    section = std::string(trim_blanks(line.substr(1, line.size() - 2)));
                     if (!sections_.count(section)) {
                         issue(line_no, "", "unknown section [" + section + "]");
                         section = "?";
@@ -104,8 +105,8 @@ public:
                 if (eq == std::string_view::npos) {
                     issue(line_no, "", "expected \"key = value\"");
                 } else {
-                    std::string key(trim(line.substr(0, eq)));
-                    std::string_view value = trim(line.substr(eq + 1));
+                    std::string key(trim_blanks(line.substr(0, eq)));
+                    std::string_view value = trim_blanks(line.substr(eq + 1));
                     if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
                         value = value.substr(1, value.size() - 2);
                     handle(line_no, section, key, std::string(value));
@@ -375,7 +376,7 @@ private:
             std::string_view rest = v;
             while (!rest.empty()) {  // commas separate: commands have spaces
                 const auto comma = rest.find(',');
-                std::string command(trim(rest.substr(0, comma)));
+                std::string command(trim_blanks(rest.substr(0, comma)));
                 rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
                 if (command.empty()) return "an empty command between commas";
                 if (std::string why = jit::sudo_command_problem(command); !why.empty())
@@ -491,7 +492,7 @@ std::string ConfigIssue::to_string() const {
 }
 
 std::optional<std::int64_t> parse_duration(std::string_view text) {
-    text = trim(text);
+    text = trim_blanks(text);
     if (text.empty()) return std::nullopt;
     std::int64_t mult = 1;
     switch (text.back()) {

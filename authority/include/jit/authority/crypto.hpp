@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+struct x509_st;  // OpenSSL's X509
+
 namespace jit::authority {
 
 class Signer {
@@ -49,6 +51,8 @@ struct CertificateId {
     std::string cn;
 };
 Result<CertificateId> certificate_id(std::string_view pem);
+// The same of a parsed certificate (a TLS peer's): the one reading of both.
+Result<CertificateId> certificate_id(const x509_st* cert);
 // Random identifier "<prefix>-<16 hex digits>".
 std::string new_id(std::string_view prefix);
 

@@ -89,10 +89,9 @@ public:
     Json::Value extend_grant(const std::string& host_id, const std::string& grant_id, std::int64_t seconds,
                              const Caller& caller);
     Json::Value list_grants(const std::string& host_id);
-    std::string add_person(const std::string& name, const std::string& role, const Caller& caller);
-    // A person who authenticates with a client certificate (PEM; bound by the
-    // SHA-256 of its DER) and, with `token`, also a personal token.
-    // {"name", "role", "cert_sha256", "token" (when made)}.
+    // A person who authenticates with a personal token (`token`), a client
+    // certificate (`cert_pem`, PEM; bound by the SHA-256 of its DER), or both.
+    // {"name", "role", "cert_sha256" (with a certificate), "token" (when made)}.
     Json::Value add_person(const std::string& name, const std::string& role, const std::string& cert_pem, bool token,
                            const Caller& caller);
     // Removes a person: their token and certificate stop working at once.

@@ -129,6 +129,9 @@ Result<Config> load_config(const std::string& file, const ParseOptions& options 
 // Every "section.key" the parser knows (docs/config.md documents each one).
 std::vector<std::string> config_keys();
 
+// A line or value without the blanks around it (space, tab, CR), as the INI
+// syntax of helperd.conf and of jit-authority's rules reads it.
+std::string_view trim_blanks(std::string_view s);
 // "55", "55s", "10m", "2h", "7d" -> seconds; nullopt when malformed or out of int range.
 std::optional<std::int64_t> parse_duration(std::string_view text);
 // Whether the host part of an http(s) URL is a loopback address (127.0.0.0/8, ::1, localhost).
