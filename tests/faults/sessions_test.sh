@@ -33,14 +33,9 @@ command -v setpriv >/dev/null || skip "needs setpriv"
 use_authority "$AUTH_DIR" || die "no reference authority in $AUTH_DIR"
 setup_tmp fs
 
-HOST=web-01
-authority_for_host || die "the reference authority did not start"
-HELPERD_UIDS=3003000-3003999
-helperd_config "$T/helperd.sock" "" "[nss]\nhome_base = $T/home\n\n[enforce]\nwarn_before = 2s\nkill_grace = 2s"
-HELPERD_READY="quiet ctl status"
+helperd_on_authority 3003000-3003999 "[enforce]\nwarn_before = 2s\nkill_grace = 2s" || die "the reference authority did not start"
 SHOW_ON_FAIL+=("$T/burst.log")
 
-status_json() { ctl status --json 2>/dev/null; }
 # tracked: "user:pid" of every session the daemon tracks, sorted; fails while
 # the daemon does not answer or reports no enforcement yet (just started).
 tracked() {
@@ -56,8 +51,6 @@ table_pids() { python3 -c '
 import json, sys
 t = json.load(open(sys.argv[1]))
 for s in t["sessions"]: print(s["pid"])' "$1" | sort -n; }
-decision() { ctl check "$1" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["decision"])'; }
-allowed() { [ "$(decision "$1")" = allow ]; }
 alive() { kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 none_tracked() { local t; t=$(tracked) && [ -z "$t" ]; }
 all_gone() { local p; for p in "$@"; do ! alive "$p" || return 1; done; }

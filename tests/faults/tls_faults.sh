@@ -91,11 +91,7 @@ sed -i 's/^poll_wait = 20$/poll_wait = 2\nconnect_timeout = 1/' "$T/helperd.conf
 grep -qx "connect_timeout = 1" "$T/helperd.conf" || die "test setup: config not edited"
 HELPERD_READY="quiet ctl status"
 
-status_json() { ctl status --json 2>/dev/null; }
 sync_field() { status_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["sync"][sys.argv[1]])' "$1"; }
-revision() { status_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])'; }
-decision() { ctl check "$1" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["decision"])'; }
-allowed() { [ "$(decision "$1")" = allow ]; }
 last_result_has() { [[ $(sync_field last_result 2>/dev/null) == *"$1"* ]]; }
 failures_at_least() { [ "$(sync_field consecutive_failures 2>/dev/null || echo 0)" -ge "$1" ]; }
 alerts() { grep "security.alert" "$T/helperd.log" | grep -c "JIT_ALERT=authority_tls" || true; }

@@ -309,6 +309,29 @@ EOC
   HELPERD_SOCK=$1
 }
 ctl() { "$JITCTL" --socket "$HELPERD_SOCK" "$@"; }  # jitctl against this run's daemon
+# helperd_on_authority UIDS [EXTRA [SOCKET [DROPIN]]]: the reference authority
+# started with $HOST (default web-01) registered (authority_for_host), and
+# helperd_config for a daemon managing uids UIDS (lo-hi) on SOCKET (default
+# $T/helperd.sock) with sudoers drop-in DROPIN (default none), home_base
+# $T/home and EXTRA appended; it counts as ready once it answers `jitctl
+# status`. Start it with helperd_start. Fails if the authority did not start.
+helperd_on_authority() {
+  HOST=${HOST:-web-01}
+  authority_for_host || return 1
+  HELPERD_UIDS=$1
+  helperd_config "${3:-$T/helperd.sock}" "${4:-}" "[nss]\nhome_base = $T/home${2:+\n\n$2}"
+  HELPERD_READY="quiet ctl status"
+}
+# What the running daemon says (jitctl): status_json; decision USER [SERVICE]
+# (allow/deny/...); allowed USER; revision (of its bundle); lists_grant ID.
+status_json() { ctl status --json 2>/dev/null; }
+decision() {
+  ctl check "$1" --json ${2:+--service "$2"} 2>/dev/null |
+    /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["decision"])'
+}
+allowed() { [ "$(decision "$1")" = allow ]; }
+revision() { status_json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])'; }
+lists_grant() { [[ $(ctl grants 2>/dev/null) == *"$1"* ]]; }
 # helperd_accepts: something accepts connections on $HELPERD_SOCK (a stale socket file does not).
 helperd_accepts() {
   /usr/bin/python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "$HELPERD_SOCK" 2>/dev/null
