@@ -65,20 +65,10 @@ openssl verify -CAfile ca.pem wrongname.pem >/dev/null 2>&1 || die "test setup: 
 ) || exit 1
 
 # --- the reference authority over TLS; restarts keep its ports and state.
-mkdir -p "$T/auth" "$T/keys" && chmod 700 "$T/auth"
-KEY_ID=it-$TAG
-"$ADMIN" genkey --private "$T/auth/signing.key" --public "$T/keys/$KEY_ID.pub" >/dev/null || die "genkey"
 tls_authority() {  # tls_authority CERT: (re)starts the authority serving pki/CERT.pem
   if [ -n "${AUTH_PID:-}" ]; then kill "$AUTH_PID" 2>/dev/null || true; reap "$AUTH_PID" || true; fi
-  rm -f "$T/auth/port" "$T/auth/admin-port"
-  "$AUTHORITY" --listen "127.0.0.1:${AUTH_PORT:-0}" --port-file "$T/auth/port" \
-    --admin-listen "127.0.0.1:${ADMIN_PORT:-0}" --admin-port-file "$T/auth/admin-port" \
-    --key "$T/auth/signing.key" --key-id "$KEY_ID" --state "$T/auth/state.json" --approvals-required 0 \
-    --tls-cert "$T/pki/$1.pem" --tls-key "$T/pki/$1.key" --quiet >>"$T/authority.log" 2>&1 &
-  AUTH_PID=$!
-  PIDS+=($AUTH_PID)
-  wait_for 20 test -s "$T/auth/admin-port" || die "the authority did not start with $1.pem"
-  AUTH_PORT=$(cat "$T/auth/port") ADMIN_PORT=$(cat "$T/auth/admin-port")
+  AUTH_ARGS=(--tls-cert "$T/pki/$1.pem" --tls-key "$T/pki/$1.key")
+  authority_start || die "the authority did not start with $1.pem"
 }
 tls_authority good
 admin host add "$HOST" >/dev/null || die "host add"

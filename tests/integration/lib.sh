@@ -240,7 +240,8 @@ use_authority() {
 }
 # authority_start: new signing key (public half in $T/keys/<key_id>.pub), host API
 # and admin API on free loopback ports; restarts keep the ports and the state.
-# AUTH_APPROVALS: approvals a request needs (default 0).
+# AUTH_APPROVALS: approvals a request needs (default 0); AUTH_ARGS: more
+# arguments (an array, e.g. --tls-cert/--tls-key). Its log: $T/authority.log.
 authority_start() {
   if [ ! -f "$T/auth/signing.key" ]; then
     mkdir -p "$T/auth" "$T/keys" && chmod 700 "$T/auth"
@@ -251,7 +252,7 @@ authority_start() {
   "$AUTHORITY" --listen "127.0.0.1:${AUTH_PORT:-0}" --port-file "$T/auth/port" \
     --admin-listen "127.0.0.1:${ADMIN_PORT:-0}" --admin-port-file "$T/auth/admin-port" \
     --key "$T/auth/signing.key" --key-id "$KEY_ID" --state "$T/auth/state.json" --approvals-required "${AUTH_APPROVALS:-0}" --quiet \
-    > "$T/authority.log" 2>&1 &
+    "${AUTH_ARGS[@]}" >> "$T/authority.log" 2>&1 &
   AUTH_PID=$!
   PIDS+=($AUTH_PID)
   wait_for 10 test -s "$T/auth/admin-port" || { cat "$T/authority.log" >&2; return 1; }
