@@ -93,8 +93,13 @@ check_tracked() {
 }
 # The processes of $A's session: everything of the user's uid ($AUID: the name
 # may no longer resolve after the window) but the user manager.
-session_procs() { ct ps -o pid=,args= -u "$AUID" 2>/dev/null | grep -Ev 'systemd --user|\(sd-pam\)' | grep -c .; }
-sleepers() { local n; n=$(ct pgrep -c -u "$AUID" -x sleep); echo "${n:-0}"; }
+# Both print "?" when the container could not be asked (never a vacuous 0).
+session_procs() {
+    local out
+    out=$(ct ps -e -o uid=,args= 2>/dev/null) && [ -n "$out" ] || { echo "?"; return; }
+    awk -v u="$AUID" '$1 == u' <<<"$out" | grep -Ev 'systemd --user|\(sd-pam\)' | grep -c .
+}
+sleepers() { local n; n=$(ct pgrep -c -u "$AUID" -x sleep); echo "${n:-?}"; }
 # tb_session_end_by TAG USER HOW: the ssh client exits by not_after + 30 s,
 # and the journal has session.ended with that JIT_HOW.
 session_ended_by() {
