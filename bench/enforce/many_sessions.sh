@@ -15,12 +15,8 @@ source "$HERE/../../tests/integration/lib.sh"
 require_root_and_tools setpriv /usr/bin/python3
 use_authority || die "no reference authority in tests/authority"
 setup_tmp ms
-HOST=web-01
-authority_for_host || die "the reference authority did not start"
 UID0=3005000
-HELPERD_UIDS=$UID0-$((UID0 + 999))
-helperd_config "$T/helperd.sock" "" "[nss]\nhome_base = $T/home\n\n[enforce]\nwarn_before = 2s\nkill_grace = 2s"
-HELPERD_READY="quiet ctl status"
+helperd_on_authority $UID0-$((UID0 + 999)) "[enforce]\nwarn_before = 2s\nkill_grace = 2s" || die "the reference authority did not start"
 helperd_start || die "jit-helperd did not start"
 NOT_AFTER=$(( $(date +%s) + SETUP ))
 python3 - "http://127.0.0.1:$ADMIN_PORT" "$HOST" "$USERS" "$UID0" "$NOT_AFTER" <<'PY' || die "grants"
@@ -32,7 +28,6 @@ for u in range(users):
                                  headers={"Content-Type": "application/json"}, method="POST")
     urllib.request.urlopen(req).read()
 PY
-allowed() { [[ $(ctl check "$1" --json 2>/dev/null) == *'"decision" : "allow"'* ]]; }
 wait_for --or-die "the grants" 60 allowed "msu$((USERS - 1))"
 echo "# $(date -u +%FT%TZ) $(uname -r) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $USERS users x $PER_USER sessions, not_after in $(( NOT_AFTER - $(date +%s) )) s"
 out=$(python3 "$HERE/many_sessions.py" "$T/helperd.sock" "$JITCTL" "$UID0" "$USERS" "$PER_USER" "$NOT_AFTER") || { echo "$out"; die "run failed"; }

@@ -38,7 +38,6 @@ helperd_config "$T/helperd.sock" "" "[nss]\nhome_base = $T/home"
 sed -i 's/^poll_wait = 20$/poll_wait = 2/' "$T/helperd.conf"
 HELPERD_READY="quiet ctl status"
 helperd_start || exit 1
-revision() { ctl status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])'; }
 at_revision() { [ "$(revision 2>/dev/null)" = "$1" ]; }
 at_least() { [ "$(revision 2>/dev/null)" -ge "$1" ] 2>/dev/null; }
 wait_for 30 at_least 1 || { log "no first bundle"; exit 1; }

@@ -324,6 +324,7 @@ int main(int argc, char** argv) {
         pool.emplace_back(reader, t, lookups / static_cast<std::uint64_t>(threads) +
                                          (static_cast<std::uint64_t>(t) < lookups % static_cast<std::uint64_t>(threads)),
                           users, std::ref(results[static_cast<std::size_t>(t)]));
+    bool publish_failed = false;  // written by the publisher thread, read after it is joined
     std::thread publisher([&] {
         if (interval_ms == 0) return publisher_stopped.store(true);
         auto next = std::chrono::steady_clock::now();
@@ -332,7 +333,11 @@ int main(int argc, char** argv) {
             while (!done.load() && std::chrono::steady_clock::now() < next)
                 std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
                     next - std::chrono::steady_clock::now(), std::chrono::milliseconds(10)));
-            if (done.load() || !publish(g)) break;
+            if (done.load()) break;
+            if (!publish(g)) {
+                publish_failed = true;
+                break;
+            }
         }
         publisher_stopped.store(true);
     });
@@ -367,5 +372,13 @@ int main(int argc, char** argv) {
                 pct(every, 0.5) / 1e3, pct(every, 0.99) / 1e3, pct(every, 0.999) / 1e3, pct(every, 1.0) / 1e3);
     const bool bad = all.wrong + all.torn > 0;
     if (bad) std::printf("first problem: %s\n", all.first_problem.c_str());
+    // No verdict without the churn: a publisher that failed, or fewer
+    // generations than asked, would make a clean run say nothing.
+    if (publish_failed || committed.load() < min_generations) {
+        std::printf("jit_nss_churn: only %llu generations published (%s; asked for at least %llu): no verdict\n",
+                    static_cast<unsigned long long>(committed.load()), publish_failed ? "a publish failed" : "readers done",
+                    static_cast<unsigned long long>(min_generations));
+        return 2;
+    }
     return in_place ? (bad ? 0 : 1) : (bad ? 1 : 0);
 }

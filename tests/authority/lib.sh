@@ -50,10 +50,9 @@ jit_authority_add_host() {
 
 # jit_helperd_up SOCK DROPIN EXTRA: the real jit-helperd (helperd_config of
 # tests/integration/lib.sh) polling this authority with $T/host.token, started
-# and holding its first bundle. revision / has_revision N / lists_grant ID ask it.
-revision() { ctl status --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])'; }
+# and holding its first bundle. has_revision N asks it (revision, lists_grant:
+# tests/integration/lib.sh).
 has_revision() { [ "$(revision 2>/dev/null || echo 0)" -ge "$1" ]; }
-lists_grant() { [[ $(ctl grants 2>/dev/null) == *"$1"* ]]; }
 jit_helperd_up() {
   helperd_config "$1" "$2" "${3:-}"
   sed -i "s|^\[authority\]|[authority]\ntoken_file = $T/host.token|" "$T/helperd.conf"

@@ -60,7 +60,6 @@ helperd_start || die "jit-helperd did not start"
 grep -q "through systemd-logind" "$T/helperd.log" || die "the daemon did not pick logind: $(cat "$T/helperd.log")"
 
 G=$(grant "$ALICE" "$ALICE_UID" --duration 1h) || die "grant"
-lists_grant() { [[ $(ctl grants 2>/dev/null) == *"$1"* ]]; }
 wait_for --or-die "grant visible" 30 lists_grant "$G"
 
 # The session as pam_jit.so registers it (root peer), its leader a process of ours.

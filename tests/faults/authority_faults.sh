@@ -29,7 +29,6 @@ SHOW_ON_FAIL+=("$T/proxy.log")
 
 HOST=web-01
 authority_for_host || die "the reference authority did not start"
-cp "$T/auth/state.json" "$T/state.json.empty" 2>/dev/null || true
 
 # proxy_start [PORT]: the fault proxy in front of the authority.
 proxy_start() {
@@ -55,8 +54,6 @@ HELPERD_READY="quiet ctl status"
 
 status_field() { ctl status --json | python3 -c 'import json,sys; v=json.load(sys.stdin); print(v.get(sys.argv[1]))' "$1"; }
 status_has() { [[ $(ctl status 2>/dev/null) == *"$1"* ]]; }
-decision() { ctl check "$1" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["decision"])'; }
-allowed() { [ "$(decision "$1")" = allow ]; }
 has_revision() { [ "$(status_field revision)" -ge "$1" ] 2>/dev/null; }
 # served MODE N: the proxy has answered at least N grants calls in MODE.
 served() { [ "$(grep -c "^$1 " "$T/proxy.log" 2>/dev/null)" -ge "$2" ]; }

@@ -29,17 +29,10 @@ use_authority "$AUTH_DIR" || die "no reference authority in $AUTH_DIR"
 command -v visudo >/dev/null || skip "needs visudo"
 setup_tmp k9
 
-HOST=web-01
-authority_for_host || die "the reference authority did not start"
-HELPERD_UIDS=3000000-3001000
 mkdir -m 0755 "$T/nssdir" "$T/sudoers.d"
 DROPIN=$T/sudoers.d/jit-rights
-helperd_config "$T/helperd.sock" "$DROPIN" "[nss]\nhome_base = $T/home"
+helperd_on_authority 3000000-3001000 "" "$T/helperd.sock" "$DROPIN" || die "the reference authority did not start"
 sed -i "s|^db_path = .*|db_path = $T/nssdir/nss.db|" "$T/helperd.conf"
-HELPERD_READY="quiet ctl status"
-
-revision() { ctl status --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])'; }
-decision() { ctl check "$1" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["decision"])'; }
 admin_url=http://127.0.0.1:$(cat "$T/auth/admin-port")
 
 # A bundle worth the time: 300 grants, half of them with sudo, created in one go.

@@ -25,14 +25,8 @@ mount -t tmpfs -o size=512k,mode=0700 jit-faults-state "$S" 2>/dev/null || skip 
 unmount_all() { while mountpoint -q "$S"; do umount -l "$S" || break; done; }
 trap 'rc=$?; set +e; unmount_all; (exit $rc); cleanup' EXIT
 
-HOST=web-01
-authority_for_host || die "the reference authority did not start"
-HELPERD_UIDS=3000000-3000100
-helperd_config "$T/helperd.sock" "" "[nss]\nhome_base = $T/home"
+helperd_on_authority 3000000-3000100 || die "the reference authority did not start"
 sed -i "s|^db_path = .*|db_path = $S/nss.db|" "$T/helperd.conf"
-HELPERD_READY="quiet ctl status"
-decision() { ctl check "$1" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["decision"])'; }
-allowed() { [ "$(decision "$1")" = allow ]; }
 alive() { kill -0 "$HELPERD_PID" 2>/dev/null || die "jit-helperd died"; }
 sums() { sha256sum "$S/grants.state" "$S/nss.db" | awk '{print $1}' | tr '\n' ' '; }
 no_temp_files() { ! ls -A "$S" | grep -q '^\.tmp\.'; }

@@ -65,20 +65,10 @@ openssl verify -CAfile ca.pem wrongname.pem >/dev/null 2>&1 || die "test setup: 
 ) || exit 1
 
 # --- the reference authority over TLS; restarts keep its ports and state.
-mkdir -p "$T/auth" "$T/keys" && chmod 700 "$T/auth"
-KEY_ID=it-$TAG
-"$ADMIN" genkey --private "$T/auth/signing.key" --public "$T/keys/$KEY_ID.pub" >/dev/null || die "genkey"
 tls_authority() {  # tls_authority CERT: (re)starts the authority serving pki/CERT.pem
   if [ -n "${AUTH_PID:-}" ]; then kill "$AUTH_PID" 2>/dev/null || true; reap "$AUTH_PID" || true; fi
-  rm -f "$T/auth/port" "$T/auth/admin-port"
-  "$AUTHORITY" --listen "127.0.0.1:${AUTH_PORT:-0}" --port-file "$T/auth/port" \
-    --admin-listen "127.0.0.1:${ADMIN_PORT:-0}" --admin-port-file "$T/auth/admin-port" \
-    --key "$T/auth/signing.key" --key-id "$KEY_ID" --state "$T/auth/state.json" --approvals-required 0 \
-    --tls-cert "$T/pki/$1.pem" --tls-key "$T/pki/$1.key" --quiet >>"$T/authority.log" 2>&1 &
-  AUTH_PID=$!
-  PIDS+=($AUTH_PID)
-  wait_for 20 test -s "$T/auth/admin-port" || die "the authority did not start with $1.pem"
-  AUTH_PORT=$(cat "$T/auth/port") ADMIN_PORT=$(cat "$T/auth/admin-port")
+  AUTH_ARGS=(--tls-cert "$T/pki/$1.pem" --tls-key "$T/pki/$1.key")
+  authority_start || die "the authority did not start with $1.pem"
 }
 tls_authority good
 admin host add "$HOST" >/dev/null || die "host add"
@@ -91,11 +81,7 @@ sed -i 's/^poll_wait = 20$/poll_wait = 2\nconnect_timeout = 1/' "$T/helperd.conf
 grep -qx "connect_timeout = 1" "$T/helperd.conf" || die "test setup: config not edited"
 HELPERD_READY="quiet ctl status"
 
-status_json() { ctl status --json 2>/dev/null; }
 sync_field() { status_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["sync"][sys.argv[1]])' "$1"; }
-revision() { status_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])'; }
-decision() { ctl check "$1" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["decision"])'; }
-allowed() { [ "$(decision "$1")" = allow ]; }
 last_result_has() { [[ $(sync_field last_result 2>/dev/null) == *"$1"* ]]; }
 failures_at_least() { [ "$(sync_field consecutive_failures 2>/dev/null || echo 0)" -ge "$1" ]; }
 alerts() { grep "security.alert" "$T/helperd.log" | grep -c "JIT_ALERT=authority_tls" || true; }

@@ -13,15 +13,8 @@ set -eo pipefail
 use_authority "$AUTH_DIR" || die "no reference authority in $AUTH_DIR"
 setup_tmp c
 
-HOST=web-01
-authority_for_host || die "the reference authority did not start, or admin host add failed"
-HELPERD_UIDS=3000000-3000100
 # The socket in a directory that does not exist yet.
-helperd_config "$T/run/helperd.sock" "" "[nss]\nhome_base = $T/home"
-HELPERD_READY="quiet ctl status"
-decision() { ctl check "$1" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["decision"])'; }
-lists_grant() { [[ $(ctl grants 2>/dev/null) == *"$1"* ]]; }
-allowed() { [ "$(decision "$1")" = allow ]; }
+helperd_on_authority 3000000-3000100 "" "$T/run/helperd.sock" || die "the reference authority did not start, or admin host add failed"
 
 helperd_start || die "jit-helperd did not start with a missing socket directory"
 [ "$(stat -c '%a %u' "$T/run")" = "755 $(id -u)" ] || die "socket directory: $(stat -c '%a %u' "$T/run")"

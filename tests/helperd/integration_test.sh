@@ -29,8 +29,6 @@ ctl check-config --config "$T/helperd.conf" >/dev/null || die "jitctl check-conf
 
 HELPERD_READY="quiet ctl status"  # ready: the daemon answers
 has_revision() { ctl status --json | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["revision"] >= int(sys.argv[1]) else 1)' "$1"; }
-decision() { ctl check "$1" --json ${2:+--service "$2"} | python3 -c 'import json,sys; print(json.load(sys.stdin)["decision"])'; }
-lists_grant() { [[ $(ctl grants 2>/dev/null) == *"$1"* ]]; }
 not_allowed() { [ "$(decision "$1" 2>/dev/null)" != allow ]; }
 # check_rc WANT ARGS...: `jitctl check ARGS` exits WANT (jitctl(1), EXIT STATUS:
 # 0 allow or not managed, 10 deny, 1 the daemon refused, 3 unreachable,
@@ -136,7 +134,6 @@ kill -0 "$HELPERD_PID" 2>/dev/null || die "the running daemon died"
 # applied; socket.mode is read only at start, so the socket keeps its mode and
 # config.reloaded names the key; the grants in force stay.
 pam_timeout() { ctl status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pam_timeout_ms"])'; }
-revision() { ctl status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])'; }
 [ "$(pam_timeout)" = 1500 ] || die "pam.timeout_ms before the reload: $(pam_timeout)"
 [ "$(stat -c %a "$HELPERD_SOCK")" = 666 ] || die "socket mode before the reload: $(stat -c %a "$HELPERD_SOCK")"
 REV_BEFORE=$(revision)

@@ -240,7 +240,8 @@ use_authority() {
 }
 # authority_start: new signing key (public half in $T/keys/<key_id>.pub), host API
 # and admin API on free loopback ports; restarts keep the ports and the state.
-# AUTH_APPROVALS: approvals a request needs (default 0).
+# AUTH_APPROVALS: approvals a request needs (default 0); AUTH_ARGS: more
+# arguments (an array, e.g. --tls-cert/--tls-key). Its log: $T/authority.log.
 authority_start() {
   if [ ! -f "$T/auth/signing.key" ]; then
     mkdir -p "$T/auth" "$T/keys" && chmod 700 "$T/auth"
@@ -251,7 +252,7 @@ authority_start() {
   "$AUTHORITY" --listen "127.0.0.1:${AUTH_PORT:-0}" --port-file "$T/auth/port" \
     --admin-listen "127.0.0.1:${ADMIN_PORT:-0}" --admin-port-file "$T/auth/admin-port" \
     --key "$T/auth/signing.key" --key-id "$KEY_ID" --state "$T/auth/state.json" --approvals-required "${AUTH_APPROVALS:-0}" --quiet \
-    > "$T/authority.log" 2>&1 &
+    "${AUTH_ARGS[@]}" >> "$T/authority.log" 2>&1 &
   AUTH_PID=$!
   PIDS+=($AUTH_PID)
   wait_for 10 test -s "$T/auth/admin-port" || { cat "$T/authority.log" >&2; return 1; }
@@ -309,6 +310,29 @@ EOC
   HELPERD_SOCK=$1
 }
 ctl() { "$JITCTL" --socket "$HELPERD_SOCK" "$@"; }  # jitctl against this run's daemon
+# helperd_on_authority UIDS [EXTRA [SOCKET [DROPIN]]]: the reference authority
+# started with $HOST (default web-01) registered (authority_for_host), and
+# helperd_config for a daemon managing uids UIDS (lo-hi) on SOCKET (default
+# $T/helperd.sock) with sudoers drop-in DROPIN (default none), home_base
+# $T/home and EXTRA appended; it counts as ready once it answers `jitctl
+# status`. Start it with helperd_start. Fails if the authority did not start.
+helperd_on_authority() {
+  HOST=${HOST:-web-01}
+  authority_for_host || return 1
+  HELPERD_UIDS=$1
+  helperd_config "${3:-$T/helperd.sock}" "${4:-}" "[nss]\nhome_base = $T/home${2:+\n\n$2}"
+  HELPERD_READY="quiet ctl status"
+}
+# What the running daemon says (jitctl): status_json; decision USER [SERVICE]
+# (allow/deny/...); allowed USER; revision (of its bundle); lists_grant ID.
+status_json() { ctl status --json 2>/dev/null; }
+decision() {
+  ctl check "$1" --json ${2:+--service "$2"} 2>/dev/null |
+    /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["decision"])'
+}
+allowed() { [ "$(decision "$1")" = allow ]; }
+revision() { status_json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])'; }
+lists_grant() { [[ $(ctl grants 2>/dev/null) == *"$1"* ]]; }
 # helperd_accepts: something accepts connections on $HELPERD_SOCK (a stale socket file does not).
 helperd_accepts() {
   /usr/bin/python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "$HELPERD_SOCK" 2>/dev/null

@@ -93,8 +93,13 @@ check_tracked() {
 }
 # The processes of $A's session: everything of the user's uid ($AUID: the name
 # may no longer resolve after the window) but the user manager.
-session_procs() { ct ps -o pid=,args= -u "$AUID" 2>/dev/null | grep -Ev 'systemd --user|\(sd-pam\)' | grep -c .; }
-sleepers() { local n; n=$(ct pgrep -c -u "$AUID" -x sleep); echo "${n:-0}"; }
+# Both print "?" when the container could not be asked (never a vacuous 0).
+session_procs() {
+    local out
+    out=$(ct ps -e -o uid=,args= 2>/dev/null) && [ -n "$out" ] || { echo "?"; return; }
+    awk -v u="$AUID" '$1 == u' <<<"$out" | grep -Ev 'systemd --user|\(sd-pam\)' | grep -c .
+}
+sleepers() { local n; n=$(ct pgrep -c -u "$AUID" -x sleep); echo "${n:-?}"; }
 # tb_session_end_by TAG USER HOW: the ssh client exits by not_after + 30 s,
 # and the journal has session.ended with that JIT_HOW.
 session_ended_by() {
@@ -224,8 +229,14 @@ hidepid)
     login_a "$WINDOW" "$ESCAPER"
     tb_step "/proc is remounted hidepid=2 inside the container" \
         "other users' processes are hidden from ordinary users; jit-helperd (root) still sees $A's session"
+    # Each "cannot see" below is checked to be seeing before the remount, so
+    # that a command that fails for another reason cannot pass for hidepid.
+    seen_by_local() { ct runuser -u "$JIT_TB_LOCAL_USER" -- ps -e -o user= | grep -c "^$A\$"; }
+    seen=$(seen_by_local)
+    [ "$seen" -gt 0 ] && tb_pass "before: $JIT_TB_LOCAL_USER sees $seen processes of $A" ||
+        tb_fail "before the remount, $JIT_TB_LOCAL_USER sees $A's processes (saw ${seen:-none})"
     ct mount -o remount,hidepid=2 /proc && tb_pass "mount -o remount,hidepid=2 /proc" || tb_fail "mount -o remount,hidepid=2 /proc"
-    seen=$(ct runuser -u "$JIT_TB_LOCAL_USER" -- ps -e -o user= | grep -c "^$A\$")
+    seen=$(seen_by_local)
     [ "$seen" = 0 ] && tb_pass "$JIT_TB_LOCAL_USER no longer sees $A's processes (hidepid in force)" ||
         tb_fail "hidepid in force: $JIT_TB_LOCAL_USER still sees $seen processes of $A"
     check_tracked "$SA" "hidepid=2"
@@ -234,9 +245,12 @@ hidepid)
     # unit runs it) no longer sees other users' processes in this /proc.
     tb_step "/proc is remounted hidepid=invisible,gid=adm and jit-helperd restarts under it" \
         "root without CAP_SYS_PTRACE no longer sees $A's processes in /proc; the restarted daemon (its own /proc instance) finds session $SA alive and keeps it"
+    job=$(ct pgrep -u "$AUID" -f "sleep 100003")
+    if [ -n "$job" ] && ct setpriv --bounding-set=-sys_ptrace -- test -e "/proc/$job/stat"; then
+        tb_pass "before: root without CAP_SYS_PTRACE sees $A's job (pid $job) under hidepid=2 (group 0)"
+    else tb_fail "before the remount, root without CAP_SYS_PTRACE sees $A's job (pid ${job:-?})"; fi
     ct mount -o remount,hidepid=invisible,gid=adm /proc && tb_pass "mount -o remount,hidepid=invisible,gid=adm /proc" ||
         tb_fail "mount -o remount,hidepid=invisible,gid=adm /proc"
-    job=$(ct pgrep -u "$AUID" -f "sleep 100003")
     if [ -n "$job" ] && ! ct setpriv --bounding-set=-sys_ptrace -- test -e "/proc/$job/stat"; then
         tb_pass "root without CAP_SYS_PTRACE cannot see $A's job (pid $job) in the container's /proc"
     else tb_fail "root without CAP_SYS_PTRACE cannot see $A's job (pid ${job:-?}) in the container's /proc"; fi
