@@ -12,6 +12,10 @@
 #include <set>
 #include <sys/stat.h>
 
+#include <atomic>
+#include <csignal>
+#include <mutex>
+
 namespace jit::enforce {
 namespace {
 
@@ -586,6 +590,158 @@ TEST_F(EnforcerTest, StateFileIsPrivateAndReplacedAtomically) {
     EXPECT_EQ(st.st_mode & 0777, 0600u);
     for (const auto& e : std::filesystem::directory_iterator(dir.path()))  // no temporary file left
         EXPECT_FALSE(e.path().filename().string().starts_with(".tmp.")) << e.path();
+}
+
+// ---- many sessions ending at once, through the /proc fallback ---------------
+
+// A host of made-up processes for the /proc fallback: the terminator reads it
+// as its process table (each read is one full /proc scan, counted) and
+// signals it (SIGTERM ends the processes that do not ignore it, SIGKILL ends
+// all). Read and signalled on the terminator's worker thread.
+class FakeHost final : public Signaller {
+public:
+    std::atomic<int> scans{0};
+    void add(const ProcInfo& p, bool ignores_term) {
+        std::lock_guard<std::mutex> lock(mu_);
+        procs_[p.pid] = p;
+        if (ignores_term) stubborn_.insert(p.pid);
+    }
+    ProcTable read() {
+        ++scans;
+        std::lock_guard<std::mutex> lock(mu_);
+        std::vector<ProcInfo> all;
+        for (const auto& [pid, p] : procs_) all.push_back(p);
+        return ProcTable::from(std::move(all), "/nonexistent");
+    }
+    Status send(pid_t pid, std::uint64_t start, int sig) override {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = procs_.find(pid);
+        if (it != procs_.end() && it->second.start == start && (sig == SIGKILL || !stubborn_.count(pid)))
+            procs_.erase(it);
+        return Ok{};
+    }
+    std::size_t running() {
+        std::lock_guard<std::mutex> lock(mu_);
+        return procs_.size();
+    }
+
+private:
+    std::mutex mu_;
+    std::map<pid_t, ProcInfo> procs_;
+    std::set<pid_t> stubborn_;
+};
+
+// Issue 18: many sessions whose grants end at the same second (one per user:
+// sessions of one user ended together may take each other's processes, which
+// would blur which step ended which),
+// ended without logind. Before, each session's end had its own /proc scans
+// (the liveness check and the hard step per session) and its own durable
+// rewrite of the table: quadratic. Now the sessions ended together are one
+// batch: one scan per step (SIGTERM for all, one liveness check after the
+// grace, SIGKILL for those left) and one table write per step.
+TEST(ManySessions, EndingTogetherIsOneScanAndOneTableWritePerStep) {
+    constexpr int kUsers = 48, kPerUser = 1;
+    constexpr std::size_t kSessions = kUsers * kPerUser;
+    test::TempDir dir;
+    FakeClock clock;
+    FakeWarner warner;
+    audit::RecordingSink sink;
+    helperd::ManualLoop loop;
+    FakeHost host;
+
+    // The table as a previous run left it: every session registered, each a
+    // leader with one child; the child of every third session ignores SIGTERM.
+    PersistedState st;
+    std::vector<Grant> gs;
+    std::set<std::string> stubborn_keys;
+    const pid_t pid0 = 3'900'000;
+    for (int u = 0; u < kUsers; ++u) {
+        const std::string user = "msu" + std::to_string(u);
+        const std::uint32_t uid = 70000 + u;
+        Grant g = grant("g" + std::to_string(u), user, T0, T0 + 600);
+        gs.push_back(g);
+        for (int k = 0; k < kPerUser; ++k) {
+            const int n = u * kPerUser + k;
+            ProcInfo leader;
+            leader.pid = leader.sid = leader.pgid = pid0 + 2 * n;
+            leader.ppid = 1;
+            leader.start = 5000 + n;
+            leader.state = 'S';
+            leader.ruid = leader.euid = leader.suid = leader.fsuid = uid;
+            ProcInfo child = leader;
+            child.pid = leader.pid + 1;
+            child.ppid = leader.pid;
+            host.add(leader, false);
+            host.add(child, n % 3 == 0);
+            Session s;
+            s.user = user;
+            s.uid = uid;
+            s.service = "sshd";
+            s.pid = leader.pid;
+            s.pid_start = leader.start;
+            s.opened_at = T0 - 10;
+            s.grant_id = g.id;
+            s.key = session_key("", s.pid, "");
+            if (n % 3 == 0) stubborn_keys.insert(s.key);
+            st.sessions[s.key] = s;
+        }
+    }
+    EnforcerOptions o;
+    o.state_path = dir.path() + "/enforce.json";
+    o.kill_grace_ms = 2000;
+    ASSERT_TRUE(save_state(o.state_path, st).ok());
+    FallbackTerminator term(host, DiscoveryOptions{}, "/proc", [&loop](std::function<void()> cb) { loop.post(std::move(cb)); },
+                            [&host](const std::string&) { return host.read(); });
+    Enforcer enf(o, Enforcer::Deps{clock, term, warner, sink, nullptr, &loop});
+    ASSERT_TRUE(enf.start([](const std::string&) { return true; }).ok());
+    GrantsUpdate update;
+    update.have_bundle = true;
+    update.grants = gs;
+    update.revision = 1;
+    enf.update_grants(update);
+    loop.run_posted(false);
+
+    // Not before not_after.
+    clock.advance(599);
+    enf.evaluate();
+    loop.run_posted(false);
+    EXPECT_EQ(host.scans, 0);
+    EXPECT_EQ(enf.sessions().size(), kSessions);
+    EXPECT_EQ(host.running(), 2 * kSessions);
+    EXPECT_EQ(sink.count(EventType::SessionEnded), 0u);
+
+    // not_after: every end is decided (on disk first), then SIGTERM for all in one scan.
+    clock.advance(1);
+    std::uint64_t writes = enf.table_writes();
+    enf.evaluate();
+    while (host.scans < 1 || loop.run_posted(false) == 0) loop.run_posted(true);
+    loop.run_posted(false);
+    EXPECT_EQ(host.scans, 1) << "SIGTERM step";
+    EXPECT_EQ(enf.table_writes() - writes, 1u) << "SIGTERM step";
+    EXPECT_EQ(host.running(), stubborn_keys.size());  // each stubborn session's child
+    EXPECT_EQ(enf.sessions().size(), kSessions);       // confirmed after the grace, not before
+    for (const auto& [key, s] : enf.sessions()) EXPECT_TRUE(s.ending) << key;
+
+    // After the grace: one liveness scan for all, one SIGKILL scan for those left.
+    clock.mono += o.kill_grace_ms;
+    writes = enf.table_writes();
+    enf.evaluate();
+    for (int guard = 0; guard < 100 && !enf.sessions().empty(); ++guard) loop.run_posted(true);
+    loop.run_posted(false);
+    EXPECT_TRUE(enf.sessions().empty());
+    EXPECT_EQ(host.scans, 3) << "liveness and SIGKILL steps";
+    EXPECT_EQ(enf.table_writes() - writes, 2u) << "one write when the polite ends are confirmed, one after SIGKILL";
+    EXPECT_EQ(host.running(), 0u);
+    ASSERT_EQ(sink.count(EventType::SessionEnded), kSessions);
+    for (const auto& e : sink.events) {
+        if (e.type != EventType::SessionEnded) continue;
+        const std::string key = "pid:" + std::string(*e.field("JIT_PID")) + ":";
+        EXPECT_EQ(*e.field("JIT_STEP"), stubborn_keys.count(key) ? "hard" : "polite") << key;
+        EXPECT_EQ(*e.field("JIT_HOW"), "fallback-kill");
+    }
+    auto on_disk = load_state(o.state_path);
+    ASSERT_TRUE(on_disk.ok());
+    EXPECT_TRUE(on_disk.value().sessions.empty());
 }
 
 }  // namespace

@@ -777,6 +777,7 @@ void Enforcer::stop_home_job(const std::string& user) {
 void Enforcer::save() {
     if (!dirty_) return;
     auto r = save_state(options_.state_path, state_);
+    ++table_writes_;
     if (!r) {
         if (save_error_ != r.error().message) {
             Event e{EventType::SecurityAlert, "cannot save the session table: " + r.error().message, {}};

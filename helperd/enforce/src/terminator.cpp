@@ -106,20 +106,23 @@ namespace {
 // The fallback's work, on whichever thread runs it: it touches no
 // FallbackTerminator state (`opts` and `proc_root` never change after
 // construction; `before` is a copy of the step-1 list).
-std::vector<FoundProcess> find_processes(const std::string& proc_root, const DiscoveryOptions& opts, const Session& s,
+std::vector<FoundProcess> find_processes(const FallbackTerminator::ProcReader& read, const std::string& proc_root,
+                                         const DiscoveryOptions& opts, const Session& s,
                                          const std::vector<Session>& staying, const std::vector<FoundProcess>& before) {
-    return discover_session_processes(ProcTable::read(proc_root), s, staying, opts, before);
+    return discover_session_processes(read(proc_root), s, staying, opts, before);
 }
 
 // Signals the session's processes with `sig`; on SIGKILL also those of
 // `before` still running. Stops early (what was found but not yet signalled
 // is left) once `stop` is set.
-std::pair<std::vector<FoundProcess>, std::string> signal_processes(Signaller& signaller, const std::string& proc_root,
+std::pair<std::vector<FoundProcess>, std::string> signal_processes(Signaller& signaller,
+                                                                   const FallbackTerminator::ProcReader& read,
+                                                                   const std::string& proc_root,
                                                                    const DiscoveryOptions& opts, const Session& s,
                                                                    const std::vector<Session>& staying,
                                                                    const std::vector<FoundProcess>& before, int sig,
                                                                    const std::atomic<bool>* stop) {
-    std::vector<FoundProcess> procs = find_processes(proc_root, opts, s, staying, before);
+    std::vector<FoundProcess> procs = find_processes(read, proc_root, opts, s, staying, before);
     if (sig == SIGKILL) {
         // Also those signalled in step 1 that are still the same processes.
         for (const FoundProcess& f : before) {
@@ -138,11 +141,12 @@ std::pair<std::vector<FoundProcess>, std::string> signal_processes(Signaller& si
     return {std::move(procs), std::move(errors)};
 }
 
-bool session_alive(const std::string& proc_root, const DiscoveryOptions& opts, const Session& s,
+bool session_alive(const FallbackTerminator::ProcReader& read, const std::string& proc_root,
+                   const DiscoveryOptions& opts, const Session& s,
                    const std::vector<Session>& staying, const std::vector<FoundProcess>& before, bool leader_closing) {
     // The leader reporting the close is on its way out: only the rest counts.
     auto counts = [&](pid_t pid) { return !(leader_closing && pid == s.pid); };
-    for (const FoundProcess& f : find_processes(proc_root, opts, s, staying, before))
+    for (const FoundProcess& f : find_processes(read, proc_root, opts, s, staying, before))
         if (counts(f.pid)) return true;
     for (const FoundProcess& f : before)
         if (counts(f.pid) && same_process_running(proc_root, f.pid, f.start)) return true;
@@ -195,8 +199,10 @@ struct FallbackTerminator::Worker {
     std::thread thread;  // last: starts once the rest is built
 };
 
-FallbackTerminator::FallbackTerminator(Signaller& signaller, DiscoveryOptions opts, std::string proc_root, Poster post)
-    : signaller_(signaller), opts_(std::move(opts)), proc_root_(std::move(proc_root)) {
+FallbackTerminator::FallbackTerminator(Signaller& signaller, DiscoveryOptions opts, std::string proc_root, Poster post,
+                                       ProcReader read)
+    : signaller_(signaller), opts_(std::move(opts)), proc_root_(std::move(proc_root)),
+      read_(read ? std::move(read) : ProcReader([](const std::string& root) { return ProcTable::read(root); })) {
     for (pid_t p : self_and_ancestors(proc_root_)) opts_.protected_pids.insert(p);
     if (post) worker_ = std::make_unique<Worker>(std::move(post));
 }
@@ -238,7 +244,7 @@ void FallbackTerminator::signal_step(const Session& s, const std::vector<Session
               done = std::move(done)](const std::atomic<bool>* stop) -> Answer {
         Signalled out;
         try {
-            auto [procs, errors] = signal_processes(signaller_, proc_root_, opts_, s, staying, before, sig, stop);
+            auto [procs, errors] = signal_processes(signaller_, read_, proc_root_, opts_, s, staying, before, sig, stop);
             out = Signalled{std::move(procs), std::move(errors)};
         } catch (const std::exception& e) {
             out.errors = std::string("signalling the session's processes failed: ") + e.what();
@@ -256,7 +262,7 @@ void FallbackTerminator::kill(const Session& s, const std::vector<Session>& stay
 }
 
 bool FallbackTerminator::alive_now(const Session& s, const std::vector<Session>& staying, bool leader_closing) {
-    return session_alive(proc_root_, opts_, s, staying, signalled_before(s.key), leader_closing);
+    return session_alive(read_, proc_root_, opts_, s, staying, signalled_before(s.key), leader_closing);
 }
 
 void FallbackTerminator::alive(const Session& s, const std::vector<Session>& staying, bool leader_closing,
@@ -265,7 +271,7 @@ void FallbackTerminator::alive(const Session& s, const std::vector<Session>& sta
               done = std::move(done)](const std::atomic<bool>*) -> Answer {
         bool alive = true;  // cannot tell: the hard step still comes
         try {
-            alive = session_alive(proc_root_, opts_, s, staying, before, leader_closing);
+            alive = session_alive(read_, proc_root_, opts_, s, staying, before, leader_closing);
         } catch (const std::exception& e) {
             std::fprintf(stderr, "jit-helperd: checking session %s's processes failed: %s\n", s.key.c_str(), e.what());
         }

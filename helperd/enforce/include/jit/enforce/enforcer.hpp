@@ -165,6 +165,8 @@ public:
     void set_options(EnforcerOptions options);
     // The last error saving the state file ("" if none).
     const std::string& last_save_error() const { return save_error_; }
+    // How many times the state file was written since the start (status, tests).
+    std::uint64_t table_writes() const { return table_writes_; }
 
 private:
     struct HomeJob {
@@ -207,6 +209,7 @@ private:
     GrantsUpdate grants_;
     std::optional<UnixTime> next_wakeup_;
     bool dirty_ = false;
+    std::uint64_t table_writes_ = 0;
     std::string save_error_;
     std::function<bool(const std::string& user)> managed_;
     bool listing_ = false;

@@ -78,8 +78,11 @@ class FallbackTerminator final : public Terminator {
 public:
     // Runs a callback on the loop thread; may be called from any thread.
     using Poster = std::function<void(std::function<void()>)>;
+    // Reads the process table (one full /proc scan); runs on the worker when
+    // there is one. Tests count the scans or serve a table of their own.
+    using ProcReader = std::function<ProcTable(const std::string& proc_root)>;
     FallbackTerminator(Signaller& signaller, DiscoveryOptions opts = {}, std::string proc_root = "/proc",
-                       Poster post = {});
+                       Poster post = {}, ProcReader read = {});
     // Stops the worker: a scan under way is abandoned at its next process
     // (the /proc read in progress finishes first); callbacks not yet run never run.
     ~FallbackTerminator() override;
@@ -117,6 +120,7 @@ private:
     Signaller& signaller_;
     DiscoveryOptions opts_;
     std::string proc_root_;
+    ProcReader read_;
     std::vector<FoundProcess> last_;
     // Processes signalled in step 1, per session key: step 2 also hits those
     // still alive even if they left the session's tree meanwhile.
