@@ -73,7 +73,12 @@ Enforcer::Enforcer(EnforcerOptions options, Deps deps) : options_(std::move(opti
 }
 
 Enforcer::~Enforcer() {
+    *live_ = false;
     deps_.terminator.on_session_removed = nullptr;
+    // A change whose write was still posted is written now (a clean stop
+    // loses nothing); what waited for it is not answered any more.
+    saved_waiters_.clear();
+    if (dirty_) write_now();
     for (auto& [user, job] : jobs_) {
         if (deps_.loop) {
             deps_.loop->cancel(job.child);  // kills the child; the record says to retry at the next start
@@ -110,19 +115,18 @@ Status Enforcer::start(const std::function<bool(const std::string&)>& managed) {
     std::vector<std::string> resume;
     for (const auto& [key, s] : state_.sessions)
         if (s.ending) resume.push_back(key);
-    save();
-    for (const std::string& key : resume) send_polite(key);
+    write_now();
+    send_polite(resume);
     request_listing(/*at_start=*/true);
     return Ok{};
 }
 
 // Asks the prober for the session manager's list (at start, and at most once a
 // minute while sessions only it can vouch for are recorded).
-void Enforcer::request_listing(bool at_start) {
+void Enforcer::request_listing(bool at_start, bool unknown_sessions) {
     if (!deps_.prober || listing_) return;
     if (!at_start) {
-        bool needed = deps_.prober->adopts_unregistered();
-        for (const auto& [key, s] : state_.sessions) needed = needed || (!s.ending && !deps_.prober->alive(s).has_value());
+        const bool needed = deps_.prober->adopts_unregistered() || unknown_sessions;
         const std::int64_t mono = deps_.clock.monotonic_ms();
         if (!needed || (listed_at_ms_ && mono - *listed_at_ms_ < 55'000)) return;
     }
@@ -253,7 +257,7 @@ void Enforcer::create_home(const std::string& user, uid_t uid, const std::string
 void Enforcer::note_home_created(const std::string& user, const CreatedHome& home) {
     state_.homes[user] = home;
     dirty_ = true;
-    save();
+    write_now();  // at once: a home made once per user, recorded before anything else happens to it
 }
 
 std::optional<std::int64_t> Enforcer::next_grace_ms() const {
@@ -292,11 +296,17 @@ std::vector<Session> Enforcer::staying_sessions() const {
 void Enforcer::prune_gone() {
     if (!deps_.prober) return;
     // Its close never reached us (e.g. sent while the daemon restarted).
+    // Each session is probed once (a /proc read each without logind).
     std::vector<std::string> gone;
-    for (const auto& [key, s] : state_.sessions)
-        if (!s.ending && deps_.prober->alive(s) == false) gone.push_back(key);
+    bool unknown = false;  // some only the session manager's list can vouch for
+    for (const auto& [key, s] : state_.sessions) {
+        if (s.ending) continue;
+        const std::optional<bool> alive = deps_.prober->alive(s);
+        if (alive == false) gone.push_back(key);
+        unknown = unknown || !alive.has_value();
+    }
     for (const std::string& key : gone) session_gone(key, "gone", " is gone (no close was received)");
-    request_listing(/*at_start=*/false);
+    request_listing(/*at_start=*/false, unknown);
 }
 
 void Enforcer::evaluate() {
@@ -328,9 +338,10 @@ void Enforcer::evaluate() {
         sync_grant_states(now);
         track_users(now);
         // The decisions are on disk before anything is done about them: a
-        // restart in between completes them.
-        save();
-        for (const std::string& key : to_end) send_polite(key);
+        // restart in between completes them. Sessions ended together are
+        // one batch (issue 18: one /proc scan per step without logind).
+        if (!to_end.empty()) write_now();
+        send_polite(to_end);
     }
     escalate_due();
     retention(now);
@@ -453,16 +464,25 @@ void Enforcer::changed() {
     evaluate();
 }
 
-void Enforcer::send_polite(const std::string& key) {
-    auto it = state_.sessions.find(key);
-    if (it == state_.sessions.end() || !it->second.ending) return;
-    const std::uint64_t token = it->second.end_token;
-    deps_.terminator.terminate(it->second, staying_sessions(), [this, key, token](Result<std::string> r) {
-        Session* s = ending_session(key, token);
-        if (!s) return;
-        s->end_how = r ? r.value() : polite_how();
-        s->end_error = r ? std::string() : r.error().message;
-        dirty_ = true;  // saved with the next change
+void Enforcer::send_polite(const std::vector<std::string>& keys) {
+    std::vector<Session> batch;
+    std::map<std::string, std::uint64_t> tokens;
+    for (const std::string& key : keys) {
+        auto it = state_.sessions.find(key);
+        if (it == state_.sessions.end() || !it->second.ending || tokens.count(key)) continue;
+        batch.push_back(it->second);
+        tokens[key] = it->second.end_token;
+    }
+    if (batch.empty()) return;
+    deps_.terminator.terminate_all(batch, staying_sessions(), [this, tokens](Terminator::Outcomes outs) {
+        for (auto& [key, r] : outs) {
+            auto t = tokens.find(key);
+            Session* s = t != tokens.end() ? ending_session(key, t->second) : nullptr;
+            if (!s) continue;
+            s->end_how = r ? r.value() : polite_how();
+            s->end_error = r ? std::string() : r.error().message;
+            dirty_ = true;  // saved with the next change
+        }
     });
 }
 
@@ -478,34 +498,44 @@ void Enforcer::session_removed(const std::string& logind_id) {
     }
 }
 
+// The sessions whose grace is over, as one batch: one liveness check for all,
+// then the hard step for those still running (issue 18).
 void Enforcer::escalate_due() {
     const std::int64_t mono = deps_.clock.monotonic_ms();
-    std::vector<std::string> due;
-    for (const auto& [key, s] : state_.sessions)
-        if (s.ending && !s.end_checking && s.kill_deadline_ms <= mono) due.push_back(key);
-    for (const std::string& key : due) {
-        auto it = state_.sessions.find(key);
-        if (it == state_.sessions.end()) continue;  // finished by an earlier answer of this loop
-        it->second.end_checking = true;
-        const std::uint64_t token = it->second.end_token;
-        deps_.terminator.alive(it->second, staying_sessions(), false, [this, key, token](bool alive) {
+    std::vector<Session> due;
+    std::map<std::string, std::uint64_t> tokens;
+    for (auto& [key, s] : state_.sessions)
+        if (s.ending && !s.end_checking && s.kill_deadline_ms <= mono) {
+            s.end_checking = true;
+            due.push_back(s);
+            tokens[key] = s.end_token;
+        }
+    if (due.empty()) return;
+    deps_.terminator.alive_all(due, staying_sessions(), false, [this, tokens](Terminator::Liveness alive) {
+        std::vector<Session> left;
+        for (const auto& [key, token] : tokens) {
             Session* s = ending_session(key, token);
-            if (!s) return;
-            if (!alive) {
+            if (!s) continue;  // finished meanwhile (a close, logind's SessionRemoved)
+            auto a = alive.find(key);
+            if (a != alive.end() && !a->second)
                 finish_termination(key, s->end_how.empty() ? polite_how() : s->end_how, s->end_error, false);
-                changed();
-                return;
-            }
-            deps_.terminator.kill(*s, staying_sessions(), [this, key, token](Result<std::string> r) {
-                Session* ending = ending_session(key, token);
-                if (!ending) return;
-                std::string error = ending->end_error;
-                if (!r) error += (error.empty() ? "" : "; ") + r.error().message;
-                finish_termination(key, r ? r.value() : hard_how(), error, true);
+            else
+                left.push_back(*s);
+        }
+        if (!left.empty())
+            deps_.terminator.kill_all(left, staying_sessions(), [this, tokens](Terminator::Outcomes outs) {
+                for (auto& [key, r] : outs) {
+                    auto t = tokens.find(key);
+                    Session* ending = t != tokens.end() ? ending_session(key, t->second) : nullptr;
+                    if (!ending) continue;
+                    std::string error = ending->end_error;
+                    if (!r) error += (error.empty() ? "" : "; ") + r.error().message;
+                    finish_termination(key, r ? r.value() : hard_how(), error, true);
+                }
                 changed();
             });
-        });
-    }
+        changed();
+    });
 }
 
 void Enforcer::finish_termination(const std::string& key, const std::string& how, const std::string& error, bool hard,
@@ -671,7 +701,7 @@ void Enforcer::start_home_job(const std::string& user, UnixTime now) {
     ++home.attempts;
     if (archive) home.partial_archive = archive_path_for(policy.archive_dir, user, now);
     dirty_ = true;
-    save();
+    write_now();
     if (dirty_) {  // not recorded (the alert about the state file is out): try again later
         --home.attempts;
         home.partial_archive.clear();
@@ -721,7 +751,7 @@ void Enforcer::home_job_done(const std::string& user, int wait_status) {
         home.archive = home.partial_archive;
         home.partial_archive.clear();
         dirty_ = true;
-        save();
+        write_now();  // the archive is recorded before the removal starts
         auto pid = start_delete(home);
         if (!pid) return end_home_job(user, pid.error().message);
         return watch_home_job(user, *pid);
@@ -774,22 +804,49 @@ void Enforcer::stop_home_job(const std::string& user) {
     dirty_ = true;
 }
 
+// The table is written at most once per turn of the loop: a change marks it
+// dirty and posts one write that runs after the work at hand, so a thousand
+// sessions ended in one answer cost one write, not a thousand. Without a loop
+// (tests, tools) it is written at once.
 void Enforcer::save() {
-    if (!dirty_) return;
-    auto r = save_state(options_.state_path, state_);
-    ++table_writes_;
-    if (!r) {
-        if (save_error_ != r.error().message) {
-            Event e{EventType::SecurityAlert, "cannot save the session table: " + r.error().message, {}};
-            e.add(F(field::kAlert), "enforce_state").add(F(field::kError), r.error().message)
-                .add(F(field::kPath), options_.state_path);
-            deps_.audit.emit(e);
+    if (!deps_.loop) return write_now();
+    if (!dirty_ || write_posted_) return;
+    write_posted_ = true;
+    deps_.loop->post([this, live = live_] {
+        if (!*live) return;
+        write_posted_ = false;
+        write_now();
+    });
+}
+
+void Enforcer::when_saved(std::function<void()> then) {
+    if (!dirty_ && !write_posted_) return then();
+    saved_waiters_.push_back(std::move(then));
+    save();
+}
+
+void Enforcer::write_now() {
+    if (dirty_) {
+        auto r = save_state(options_.state_path, state_);
+        ++table_writes_;
+        if (!r) {
+            if (save_error_ != r.error().message) {
+                Event e{EventType::SecurityAlert, "cannot save the session table: " + r.error().message, {}};
+                e.add(F(field::kAlert), "enforce_state").add(F(field::kError), r.error().message)
+                    .add(F(field::kPath), options_.state_path);
+                deps_.audit.emit(e);
+            }
+            save_error_ = r.error().message;
+        } else {
+            save_error_.clear();
+            dirty_ = false;
         }
-        save_error_ = r.error().message;
-        return;
     }
-    save_error_.clear();
-    dirty_ = false;
+    // Written (or the write failed, which the alert above says): as before
+    // the coalescing, what waited for it goes on either way.
+    auto waiters = std::move(saved_waiters_);
+    saved_waiters_.clear();
+    for (auto& w : waiters) w();
 }
 
 }  // namespace jit::enforce

@@ -1,5 +1,6 @@
 // Session table persistence (atomic JSON file) and /proc start times.
 #include <jit/enforce/session.hpp>
+#include <jit/enforce/procfs.hpp>
 
 #include <jit/durable_file.hpp>
 
@@ -261,24 +262,20 @@ Status save_state(const std::string& path, const PersistedState& st) {
     return Ok{};
 }
 
+// Read at every evaluation for every session without logind (whether it is
+// still there): one open and read, no stream machinery.
 std::optional<std::uint64_t> process_start_time(pid_t pid, const std::string& proc_root) {
     if (pid <= 0) return std::nullopt;
-    std::ifstream in(proc_root + "/" + std::to_string(pid) + "/stat");
-    if (!in) return std::nullopt;
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    // comm (field 2) may hold spaces and parentheses: fields resume after the last ')'.
-    auto close = text.rfind(')');
-    if (close == std::string::npos) return std::nullopt;
-    std::istringstream rest(text.substr(close + 1));
-    std::string field;
-    // Fields 3..22: state is field 3, so starttime is the 20th token after ')'.
-    for (int i = 3; i <= 22; ++i)
-        if (!(rest >> field)) return std::nullopt;
-    try {
-        return std::stoull(field);
-    } catch (...) {
-        return std::nullopt;
-    }
+    const int fd = ::open((proc_root + "/" + std::to_string(pid) + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    char buf[4096];
+    ssize_t n;
+    do n = ::read(fd, buf, sizeof buf); while (n < 0 && errno == EINTR);
+    ::close(fd);
+    if (n <= 0) return std::nullopt;
+    auto p = parse_proc_stat(std::string_view(buf, static_cast<std::size_t>(n)));
+    if (!p) return std::nullopt;
+    return p->start;
 }
 
 }  // namespace jit::enforce

@@ -58,12 +58,6 @@ std::optional<ProcInfo> read_stat(const std::string& proc_root, pid_t pid) {
     return parse_proc_stat(std::string_view(buf, n));
 }
 
-// Still running (not a zombie) and still the same process.
-bool same_process_running(const std::string& proc_root, pid_t pid, std::uint64_t start) {
-    auto p = read_stat(proc_root, pid);
-    return p && p->start == start && p->state != 'Z' && p->state != 'X';
-}
-
 std::set<pid_t> self_and_ancestors(const std::string& proc_root) {
     std::set<pid_t> out;
     pid_t p = ::getpid();
@@ -104,56 +98,103 @@ Status PidfdSignaller::send(pid_t pid, std::uint64_t start, int sig) {
 namespace {
 
 // The fallback's work, on whichever thread runs it: it touches no
-// FallbackTerminator state (`opts` and `proc_root` never change after
-// construction; `before` is a copy of the step-1 list).
-std::vector<FoundProcess> find_processes(const FallbackTerminator::ProcReader& read, const std::string& proc_root,
-                                         const DiscoveryOptions& opts, const Session& s,
-                                         const std::vector<Session>& staying, const std::vector<FoundProcess>& before) {
-    return discover_session_processes(read(proc_root), s, staying, opts, before);
+// FallbackTerminator state (`opts` never changes after construction; the
+// table and `before` are this step's own).
+
+// A process of step 1 still runs as the same process (the table holds no zombies).
+bool still_running(const ProcTable& table, const FoundProcess& f) {
+    const ProcInfo* p = table.find(f.pid);
+    return p && p->start == f.start;
 }
 
-// Signals the session's processes with `sig`; on SIGKILL also those of
-// `before` still running. Stops early (what was found but not yet signalled
-// is left) once `stop` is set.
-std::pair<std::vector<FoundProcess>, std::string> signal_processes(Signaller& signaller,
-                                                                   const FallbackTerminator::ProcReader& read,
-                                                                   const std::string& proc_root,
-                                                                   const DiscoveryOptions& opts, const Session& s,
-                                                                   const std::vector<Session>& staying,
-                                                                   const std::vector<FoundProcess>& before, int sig,
-                                                                   const std::atomic<bool>* stop) {
-    std::vector<FoundProcess> procs = find_processes(read, proc_root, opts, s, staying, before);
+// The processes of `s` to signal with `sig`: those discovery finds, and on
+// SIGKILL also those of `before` still running.
+std::vector<FoundProcess> to_signal(const ProcTable& table, const DiscoveryOptions& opts, const Session& s,
+                                    const std::vector<Session>& staying, const std::vector<FoundProcess>& before,
+                                    int sig) {
+    std::vector<FoundProcess> procs = discover_session_processes(table, s, staying, opts, before);
     if (sig == SIGKILL) {
-        // Also those signalled in step 1 that are still the same processes.
         for (const FoundProcess& f : before) {
             bool listed = false;
             for (const FoundProcess& p : procs) listed = listed || p.pid == f.pid;
-            if (!listed && same_process_running(proc_root, f.pid, f.start) && !opts.protected_pids.count(f.pid))
-                procs.push_back(f);
+            if (!listed && still_running(table, f) && !opts.protected_pids.count(f.pid)) procs.push_back(f);
         }
     }
-    std::string errors;
-    for (const FoundProcess& f : procs) {
-        if (stop && stop->load()) break;
-        auto r = signaller.send(f.pid, f.start, sig);
-        if (!r) errors += (errors.empty() ? "" : "; ") + r.error().message;
-    }
-    return {std::move(procs), std::move(errors)};
+    return procs;
 }
 
-bool session_alive(const FallbackTerminator::ProcReader& read, const std::string& proc_root,
-                   const DiscoveryOptions& opts, const Session& s,
+bool session_alive(const ProcTable& table, const DiscoveryOptions& opts, const Session& s,
                    const std::vector<Session>& staying, const std::vector<FoundProcess>& before, bool leader_closing) {
     // The leader reporting the close is on its way out: only the rest counts.
     auto counts = [&](pid_t pid) { return !(leader_closing && pid == s.pid); };
-    for (const FoundProcess& f : find_processes(read, proc_root, opts, s, staying, before))
+    for (const FoundProcess& f : discover_session_processes(table, s, staying, opts, before))
         if (counts(f.pid)) return true;
     for (const FoundProcess& f : before)
-        if (counts(f.pid) && same_process_running(proc_root, f.pid, f.start)) return true;
+        if (counts(f.pid) && still_running(table, f)) return true;
     return false;
 }
 
+// A batch's answer for one session, from a single-session caller's view.
+Terminator::BatchDone one_of(Terminator::Done done) {
+    return [done = std::move(done)](Terminator::Outcomes outs) {
+        if (outs.empty()) return done(make_error("enforce.signal", "the step gave no answer for the session"));
+        done(std::move(outs.front().second));
+    };
+}
+
 }  // namespace
+
+// ---- batches, by default one session at a time ------------------------------
+
+namespace {
+
+struct Gathered {
+    Terminator::Outcomes outs;
+    std::size_t waiting = 0;
+    Terminator::BatchDone done;
+};
+
+void fan_out(const std::vector<Session>& sessions, Terminator::BatchDone done,
+             const std::function<void(const Session&, Terminator::Done)>& step) {
+    if (sessions.empty()) return done({});
+    auto g = std::make_shared<Gathered>();
+    g->waiting = sessions.size();
+    g->done = std::move(done);
+    for (const Session& s : sessions)
+        step(s, [g, key = s.key](Result<std::string> r) {
+            g->outs.emplace_back(key, std::move(r));
+            if (--g->waiting == 0) g->done(std::move(g->outs));
+        });
+}
+
+}  // namespace
+
+void Terminator::terminate_all(const std::vector<Session>& sessions, const std::vector<Session>& staying,
+                               BatchDone done) {
+    fan_out(sessions, std::move(done), [&](const Session& s, Done one) { terminate(s, staying, std::move(one)); });
+}
+
+void Terminator::kill_all(const std::vector<Session>& sessions, const std::vector<Session>& staying, BatchDone done) {
+    fan_out(sessions, std::move(done), [&](const Session& s, Done one) { kill(s, staying, std::move(one)); });
+}
+
+void Terminator::alive_all(const std::vector<Session>& sessions, const std::vector<Session>& staying,
+                           bool leader_closing, AliveBatchDone done) {
+    if (sessions.empty()) return done({});
+    struct Alive {
+        Liveness out;
+        std::size_t waiting = 0;
+        AliveBatchDone done;
+    };
+    auto g = std::make_shared<Alive>();
+    g->waiting = sessions.size();
+    g->done = std::move(done);
+    for (const Session& s : sessions)
+        alive(s, staying, leader_closing, [g, key = s.key](bool a) {
+            g->out[key] = a;
+            if (--g->waiting == 0) g->done(std::move(g->out));
+        });
+}
 
 // One thread, fed by a queue, running the fallback's /proc work in order.
 struct FallbackTerminator::Worker {
@@ -213,19 +254,30 @@ FallbackTerminator::~FallbackTerminator() {
     worker_.reset();  // joins: a scan under way stops at its next process
 }
 
-void FallbackTerminator::finish_signal(const std::string& key, int sig, Signalled out, const Done& done) {
-    last_ = out.procs;
-    if (sig == SIGKILL)
-        signalled_.erase(key);
-    else
-        signalled_[key] = std::move(out.procs);
-    if (!out.errors.empty()) return done(make_error("enforce.signal", out.errors));
-    done(std::string("fallback-kill"));
+void FallbackTerminator::finish_signal(int sig, std::vector<Signalled> out, const BatchDone& done) {
+    last_.clear();
+    Outcomes outs;
+    for (Signalled& one : out) {
+        last_.insert(last_.end(), one.procs.begin(), one.procs.end());
+        if (sig == SIGKILL)
+            signalled_.erase(one.key);
+        else
+            signalled_[one.key] = std::move(one.procs);
+        if (!one.errors.empty())
+            outs.emplace_back(one.key, make_error("enforce.signal", one.errors));
+        else
+            outs.emplace_back(one.key, std::string("fallback-kill"));
+    }
+    done(std::move(outs));
 }
 
-std::vector<FoundProcess> FallbackTerminator::signalled_before(const std::string& key) const {
-    auto it = signalled_.find(key);
-    return it != signalled_.end() ? it->second : std::vector<FoundProcess>{};
+std::vector<FallbackTerminator::Target> FallbackTerminator::targets(const std::vector<Session>& sessions) const {
+    std::vector<Target> out;
+    for (const Session& s : sessions) {
+        auto it = signalled_.find(s.key);
+        out.push_back({s, it != signalled_.end() ? it->second : std::vector<FoundProcess>{}});
+    }
+    return out;
 }
 
 void FallbackTerminator::run_step(std::function<Answer(const std::atomic<bool>* stop)> step) {
@@ -239,43 +291,84 @@ void FallbackTerminator::run_step(std::function<Answer(const std::atomic<bool>* 
     });
 }
 
-void FallbackTerminator::signal_step(const Session& s, const std::vector<Session>& staying, int sig, Done done) {
-    run_step([this, s, staying, before = signalled_before(s.key), sig,
-              done = std::move(done)](const std::atomic<bool>* stop) -> Answer {
-        Signalled out;
+// One /proc scan for every session of the step; each process is signalled
+// once even when two sessions ended together both claim it.
+void FallbackTerminator::signal_step(const std::vector<Session>& sessions, const std::vector<Session>& staying, int sig,
+                                     BatchDone done) {
+    run_step([this, batch = targets(sessions), staying, sig, done = std::move(done)](const std::atomic<bool>* stop) -> Answer {
+        std::vector<Signalled> out;
         try {
-            auto [procs, errors] = signal_processes(signaller_, read_, proc_root_, opts_, s, staying, before, sig, stop);
-            out = Signalled{std::move(procs), std::move(errors)};
+            const ProcTable table = read_(proc_root_);
+            std::set<pid_t> sent;
+            for (const Target& t : batch) {
+                Signalled one{t.session.key, to_signal(table, opts_, t.session, staying, t.before, sig), {}};
+                for (const FoundProcess& f : one.procs) {
+                    if (stop && stop->load()) break;
+                    if (!sent.insert(f.pid).second) continue;
+                    auto r = signaller_.send(f.pid, f.start, sig);
+                    if (!r) one.errors += (one.errors.empty() ? "" : "; ") + r.error().message;
+                }
+                out.push_back(std::move(one));
+            }
         } catch (const std::exception& e) {
-            out.errors = std::string("signalling the session's processes failed: ") + e.what();
+            // The sessions not reached are answered with what failed (the hard step still comes).
+            for (std::size_t i = out.size(); i < batch.size(); ++i)
+                out.push_back({batch[i].session.key, {}, std::string("signalling the session's processes failed: ") + e.what()});
         }
-        return [this, key = s.key, sig, out = std::move(out), done]() mutable { finish_signal(key, sig, std::move(out), done); };
+        return [this, sig, out = std::move(out), done]() mutable { finish_signal(sig, std::move(out), done); };
     });
 }
 
 void FallbackTerminator::terminate(const Session& s, const std::vector<Session>& staying, Done done) {
-    signal_step(s, staying, SIGTERM, std::move(done));
+    signal_step({s}, staying, SIGTERM, one_of(std::move(done)));
 }
 
 void FallbackTerminator::kill(const Session& s, const std::vector<Session>& staying, Done done) {
-    signal_step(s, staying, SIGKILL, std::move(done));
+    signal_step({s}, staying, SIGKILL, one_of(std::move(done)));
+}
+
+void FallbackTerminator::terminate_all(const std::vector<Session>& sessions, const std::vector<Session>& staying,
+                                       BatchDone done) {
+    if (sessions.empty()) return done({});
+    signal_step(sessions, staying, SIGTERM, std::move(done));
+}
+
+void FallbackTerminator::kill_all(const std::vector<Session>& sessions, const std::vector<Session>& staying,
+                                  BatchDone done) {
+    if (sessions.empty()) return done({});
+    signal_step(sessions, staying, SIGKILL, std::move(done));
 }
 
 bool FallbackTerminator::alive_now(const Session& s, const std::vector<Session>& staying, bool leader_closing) {
-    return session_alive(read_, proc_root_, opts_, s, staying, signalled_before(s.key), leader_closing);
+    auto it = signalled_.find(s.key);
+    return session_alive(read_(proc_root_), opts_, s, staying,
+                         it != signalled_.end() ? it->second : std::vector<FoundProcess>{}, leader_closing);
 }
 
 void FallbackTerminator::alive(const Session& s, const std::vector<Session>& staying, bool leader_closing,
                                AliveDone done) {
-    run_step([this, s, staying, before = signalled_before(s.key), leader_closing,
+    alive_all({s}, staying, leader_closing, [key = s.key, done = std::move(done)](Liveness out) {
+        auto it = out.find(key);
+        done(it == out.end() || it->second);
+    });
+}
+
+void FallbackTerminator::alive_all(const std::vector<Session>& sessions, const std::vector<Session>& staying,
+                                   bool leader_closing, AliveBatchDone done) {
+    if (sessions.empty()) return done({});
+    run_step([this, batch = targets(sessions), staying, leader_closing,
               done = std::move(done)](const std::atomic<bool>*) -> Answer {
-        bool alive = true;  // cannot tell: the hard step still comes
+        Liveness out;
         try {
-            alive = session_alive(read_, proc_root_, opts_, s, staying, before, leader_closing);
+            const ProcTable table = read_(proc_root_);
+            for (const Target& t : batch)
+                out[t.session.key] = session_alive(table, opts_, t.session, staying, t.before, leader_closing);
         } catch (const std::exception& e) {
-            std::fprintf(stderr, "jit-helperd: checking session %s's processes failed: %s\n", s.key.c_str(), e.what());
+            std::fprintf(stderr, "jit-helperd: checking the processes of %zu session(s) failed: %s\n", batch.size(),
+                         e.what());
         }
-        return [alive, done] { done(alive); };
+        for (const Target& t : batch) out.emplace(t.session.key, true);  // cannot tell: the hard step still comes
+        return [out = std::move(out), done] { done(out); };
     });
 }
 
@@ -375,7 +468,10 @@ LogindTerminator::LogindTerminator(sd_bus* bus, Terminator& fallback, std::uint6
     calls_.on_reopen = [this](sd_bus* fresh) { add_removed_match(fresh); };
 }
 
-LogindTerminator::~LogindTerminator() { sd_bus_slot_unref(removed_match_); }
+LogindTerminator::~LogindTerminator() {
+    *live_ = false;
+    sd_bus_slot_unref(removed_match_);
+}
 
 void LogindTerminator::add_removed_match(sd_bus* bus) {
     sd_bus_slot_unref(removed_match_);
@@ -384,17 +480,6 @@ void LogindTerminator::add_removed_match(sd_bus* bus) {
     if (sd_bus_match_signal_async(bus, &removed_match_, kLogind, kLogindPath, kManager, "SessionRemoved",
                                   &LogindTerminator::on_session_removed_signal, nullptr, this) < 0)
         removed_match_ = nullptr;
-}
-
-void LogindTerminator::fall_back(const char* step, const Session& s, const std::vector<Session>& staying,
-                                 const std::string& error, Done done) {
-    if (on_unreachable)
-        on_unreachable(std::string(step) + "(" + s.logind_id + "): " + error +
-                       "; the session's processes are signalled instead");
-    if (std::string(step) == "KillSession")
-        fallback_.kill(s, staying, std::move(done));
-    else
-        fallback_.terminate(s, staying, std::move(done));
 }
 
 int LogindTerminator::on_session_removed_signal(sd_bus_message* m, void* userdata, sd_bus_error*) {
@@ -414,41 +499,153 @@ int LogindTerminator::on_session_removed_signal(sd_bus_message* m, void* userdat
 
 // A step logind did not carry out (the bus gone, logind not answering or
 // refusing) is done by the fallback: the window's end never depends on the
-// bus being up. NoSuchSession means the session is already gone.
+// bus being up. NoSuchSession means the session is already gone. Sessions
+// ended together are asked one call each (logind has no batch call); what
+// goes to the fallback goes as one batch (one /proc scan) once every call of
+// the batch has answered (each call's timeout bounds that).
+struct LogindTerminator::SignalBatch {
+    bool hard = false;
+    std::vector<Session> staying;
+    std::size_t waiting = 0;
+    Outcomes outs;
+    std::vector<Session> failed;
+    std::string error;  // the first failure's
+    BatchDone done;
+};
+
+struct LogindTerminator::AliveBatch {
+    std::vector<Session> staying;
+    bool leader_closing = false;
+    std::size_t waiting = 0;
+    Liveness out;
+    std::vector<Session> ask_fallback;
+    AliveBatchDone done;
+};
+
+void LogindTerminator::unreachable(const char* method, const std::vector<Session>& failed, const std::string& error) {
+    if (!on_unreachable || failed.empty()) return;
+    std::string ids;
+    for (std::size_t i = 0; i < failed.size() && i < 5; ++i) ids += (i ? ", " : "") + failed[i].logind_id;
+    if (failed.size() > 5) ids += " and " + std::to_string(failed.size() - 5) + " more";
+    on_unreachable(std::string(method) + "(" + ids + "): " + error + "; the session's processes are signalled instead");
+}
+
+void LogindTerminator::settle(const std::shared_ptr<SignalBatch>& b) {
+    if (--b->waiting > 0) return;
+    if (b->failed.empty()) return b->done(std::move(b->outs));
+    unreachable(b->hard ? "KillSession" : "TerminateSession", b->failed, b->error);
+    auto finish = [b, live = live_](Outcomes outs) {
+        for (auto& o : outs) b->outs.push_back(std::move(o));
+        b->done(std::move(b->outs));
+    };
+    std::vector<Session> failed = std::move(b->failed);
+    b->failed.clear();
+    if (b->hard)
+        fallback_.kill_all(failed, b->staying, std::move(finish));
+    else
+        fallback_.terminate_all(failed, b->staying, std::move(finish));
+}
+
+void LogindTerminator::signal_all(bool hard, const std::vector<Session>& sessions, const std::vector<Session>& staying,
+                                  BatchDone done) {
+    if (sessions.empty()) return done({});
+    auto b = std::make_shared<SignalBatch>();
+    b->hard = hard;
+    b->staying = staying;
+    b->done = std::move(done);
+    std::vector<Session> direct;
+    for (const Session& s : sessions)
+        if (s.logind_id.empty()) direct.push_back(s);
+    // One count per call, one for the direct batch, and one held until every call is sent.
+    b->waiting = sessions.size() - direct.size() + (direct.empty() ? 0 : 1) + 1;
+    if (!direct.empty()) {
+        auto back = [this, b, live = live_](Outcomes outs) {
+            for (auto& o : outs) b->outs.push_back(std::move(o));
+            if (*live) settle(b);
+        };
+        if (hard)
+            fallback_.kill_all(direct, staying, std::move(back));
+        else
+            fallback_.terminate_all(direct, staying, std::move(back));
+    }
+    for (const Session& s : sessions) {
+        if (s.logind_id.empty()) continue;
+        sd_bus_message* m = hard ? manager_call(calls_.connection(), "KillSession", s.logind_id, "all", SIGKILL)
+                                 : manager_call(calls_.connection(), "TerminateSession", s.logind_id);
+        calls_.call(m, timeout_, [this, b, s](sd_bus_message*, const std::string& name, const std::string& error) {
+            if (!error.empty() && !is_no_such_session(name)) {
+                if (b->failed.empty()) b->error = error;
+                b->failed.push_back(s);
+            } else {
+                b->outs.emplace_back(s.key, std::string(b->hard ? "kill-session" : "terminate-session"));
+            }
+            settle(b);
+        });
+    }
+    settle(b);
+}
+
+void LogindTerminator::terminate_all(const std::vector<Session>& sessions, const std::vector<Session>& staying,
+                                     BatchDone done) {
+    signal_all(false, sessions, staying, std::move(done));
+}
+
+void LogindTerminator::kill_all(const std::vector<Session>& sessions, const std::vector<Session>& staying,
+                                BatchDone done) {
+    signal_all(true, sessions, staying, std::move(done));
+}
+
 void LogindTerminator::terminate(const Session& s, const std::vector<Session>& staying, Done done) {
-    if (s.logind_id.empty()) return fallback_.terminate(s, staying, std::move(done));
-    calls_.call(manager_call(calls_.connection(), "TerminateSession", s.logind_id), timeout_,
-                [this, s, staying, done = std::move(done)](sd_bus_message*, const std::string& name,
-                                                           const std::string& error) {
-                    if (!error.empty() && !is_no_such_session(name))
-                        fall_back("TerminateSession", s, staying, error, done);
-                    else
-                        done(std::string("terminate-session"));
-                });
+    signal_all(false, {s}, staying, one_of(std::move(done)));
+}
+
+void LogindTerminator::kill(const Session& s, const std::vector<Session>& staying, Done done) {
+    signal_all(true, {s}, staying, one_of(std::move(done)));
+}
+
+void LogindTerminator::settle(const std::shared_ptr<AliveBatch>& b) {
+    if (--b->waiting > 0) return;
+    if (b->ask_fallback.empty()) return b->done(std::move(b->out));
+    std::vector<Session> ask = std::move(b->ask_fallback);
+    b->ask_fallback.clear();
+    fallback_.alive_all(ask, b->staying, b->leader_closing, [b](Liveness more) {
+        for (auto& [key, a] : more) b->out[key] = a;
+        b->done(std::move(b->out));
+    });
+}
+
+void LogindTerminator::alive_all(const std::vector<Session>& sessions, const std::vector<Session>& staying,
+                                 bool leader_closing, AliveBatchDone done) {
+    if (sessions.empty()) return done({});
+    auto b = std::make_shared<AliveBatch>();
+    b->staying = staying;
+    b->leader_closing = leader_closing;
+    b->done = std::move(done);
+    b->waiting = sessions.size() + 1;  // one held until every call is sent
+    for (const Session& s : sessions) {
+        if (s.logind_id.empty()) {
+            b->ask_fallback.push_back(s);
+            --b->waiting;
+            continue;
+        }
+        calls_.call(manager_call(calls_.connection(), "GetSession", s.logind_id), timeout_,
+                    [this, b, s](sd_bus_message*, const std::string& name, const std::string& error) {
+                        if (error.empty() || is_no_such_session(name))
+                            b->out[s.key] = error.empty();
+                        else
+                            b->ask_fallback.push_back(s);  // logind cannot tell: the processes can
+                        settle(b);
+                    });
+    }
+    settle(b);
 }
 
 void LogindTerminator::alive(const Session& s, const std::vector<Session>& staying, bool leader_closing,
                              AliveDone done) {
-    if (s.logind_id.empty()) return fallback_.alive(s, staying, leader_closing, std::move(done));
-    calls_.call(manager_call(calls_.connection(), "GetSession", s.logind_id), timeout_,
-                [this, s, staying, leader_closing, done = std::move(done)](sd_bus_message*, const std::string& name,
-                                                                           const std::string& error) {
-                    if (error.empty() || is_no_such_session(name)) return done(error.empty());
-                    // logind cannot tell: the processes can.
-                    fallback_.alive(s, staying, leader_closing, done);
-                });
-}
-
-void LogindTerminator::kill(const Session& s, const std::vector<Session>& staying, Done done) {
-    if (s.logind_id.empty()) return fallback_.kill(s, staying, std::move(done));
-    calls_.call(manager_call(calls_.connection(), "KillSession", s.logind_id, "all", SIGKILL), timeout_,
-                [this, s, staying, done = std::move(done)](sd_bus_message*, const std::string& name,
-                                                           const std::string& error) {
-                    if (!error.empty() && !is_no_such_session(name))
-                        fall_back("KillSession", s, staying, error, done);
-                    else
-                        done(std::string("kill-session"));
-                });
+    alive_all({s}, staying, leader_closing, [key = s.key, done = std::move(done)](Liveness out) {
+        auto it = out.find(key);
+        done(it == out.end() || it->second);
+    });
 }
 
 bool logind_available(sd_bus* bus, const std::string& seats_dir) {

@@ -15,6 +15,8 @@
 #include <jit/paths.h>
 
 #include <functional>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -163,9 +165,14 @@ public:
     const Terminator& terminator() const { return deps_.terminator; }
     const EnforcerOptions& options() const { return options_; }
     void set_options(EnforcerOptions options);
+    // Runs `then` once every change made so far is written to the state file
+    // (or its write failed, with an alert): at once when nothing is pending,
+    // else after the one write of this loop turn. Answers that promise a
+    // registration (session_open) or a removal (session_close) wait for it.
+    void when_saved(std::function<void()> then);
     // The last error saving the state file ("" if none).
     const std::string& last_save_error() const { return save_error_; }
-    // How many times the state file was written since the start (status, tests).
+    // How many times the state file was written (or a write tried) since the start (status, tests).
     std::uint64_t table_writes() const { return table_writes_; }
 
 private:
@@ -173,12 +180,13 @@ private:
         helperd::Loop::TimerId child = 0, timeout = 0;
     };
     void prune_gone();
-    void request_listing(bool at_start);
+    // `unknown_sessions`: some live session only the listing can vouch for.
+    void request_listing(bool at_start, bool unknown_sessions = false);
     void listed(const std::vector<Session>& live, bool at_start);
     void session_gone(const std::string& key, const char* reason, const char* what);
     void apply(const Action& a, UnixTime now, std::vector<std::string>& to_end);
     void decide_end(Session& s, const Action& a);
-    void send_polite(const std::string& key);
+    void send_polite(const std::vector<std::string>& keys);
     void session_removed(const std::string& logind_id);
     Session* ending_session(const std::string& key, std::uint64_t token);
     void finish_termination(const std::string& key, const std::string& how, const std::string& error, bool hard,
@@ -194,7 +202,8 @@ private:
     void home_alert(const std::string& user, const CreatedHome& home, const std::string& error);
     void track_users(UnixTime now);
     void sync_grant_states(UnixTime now);
-    void save();
+    void save();       // soon: one write per loop turn (at once without a loop)
+    void write_now();  // at once, then what waited for it
     void changed();  // after an asynchronous answer: evaluate (saves, lets the driver re-arm)
     std::string polite_how() const;
     std::string hard_how() const;
@@ -209,6 +218,9 @@ private:
     GrantsUpdate grants_;
     std::optional<UnixTime> next_wakeup_;
     bool dirty_ = false;
+    bool write_posted_ = false;
+    std::vector<std::function<void()>> saved_waiters_;
+    std::shared_ptr<bool> live_ = std::make_shared<bool>(true);  // for the posted write
     std::uint64_t table_writes_ = 0;
     std::string save_error_;
     std::function<bool(const std::string& user)> managed_;

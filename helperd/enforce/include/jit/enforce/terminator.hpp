@@ -38,6 +38,19 @@ public:
     virtual void alive(const Session& s, const std::vector<Session>& staying, bool leader_closing, AliveDone done) = 0;
     // Step 2, after the grace: KillSession(all, SIGKILL) / SIGKILL. Answers JIT_HOW.
     virtual void kill(const Session& s, const std::vector<Session>& staying, Done done) = 0;
+    // The same steps for sessions ended together (issue 18: a thousand grants
+    // ending at the same second), with one answer for the whole batch once
+    // every session's step has answered: what each step answered, by session
+    // key (every session asked, once). The fallback serves a batch with one
+    // /proc scan; by default each session's step runs on its own.
+    using Outcomes = std::vector<std::pair<std::string, Result<std::string>>>;
+    using BatchDone = std::function<void(Outcomes)>;
+    using Liveness = std::map<std::string, bool>;
+    using AliveBatchDone = std::function<void(Liveness)>;
+    virtual void terminate_all(const std::vector<Session>& sessions, const std::vector<Session>& staying, BatchDone done);
+    virtual void alive_all(const std::vector<Session>& sessions, const std::vector<Session>& staying, bool leader_closing,
+                           AliveBatchDone done);
+    virtual void kill_all(const std::vector<Session>& sessions, const std::vector<Session>& staying, BatchDone done);
     // Set by the Enforcer: the session manager says a session is gone
     // (logind's SessionRemoved signal, with the logind session id).
     std::function<void(const std::string& logind_id)> on_session_removed;
@@ -73,7 +86,8 @@ private:
 // keeps serving while a scan runs. Everything else here (signalled_, last_)
 // is touched only on the loop thread, where the callbacks also run. Without
 // `post` (tests, tools with no loop) each step runs at once on the caller's
-// thread, as before.
+// thread, as before. Each step reads /proc once, whatever the number of
+// sessions in it: a batch (terminate_all, alive_all, kill_all) costs one scan.
 class FallbackTerminator final : public Terminator {
 public:
     // Runs a callback on the loop thread; may be called from any thread.
@@ -92,16 +106,29 @@ public:
     void terminate(const Session& s, const std::vector<Session>& staying, Done done) override;
     void alive(const Session& s, const std::vector<Session>& staying, bool leader_closing, AliveDone done) override;
     void kill(const Session& s, const std::vector<Session>& staying, Done done) override;
+    void terminate_all(const std::vector<Session>& sessions, const std::vector<Session>& staying,
+                       BatchDone done) override;
+    void alive_all(const std::vector<Session>& sessions, const std::vector<Session>& staying, bool leader_closing,
+                   AliveBatchDone done) override;
+    void kill_all(const std::vector<Session>& sessions, const std::vector<Session>& staying, BatchDone done) override;
     // The same check, at once on the caller's thread (tests, tools).
     bool alive_now(const Session& s, const std::vector<Session>& staying, bool leader_closing);
 
-    // The processes the last terminate()/kill() signalled (tests, logs).
+    // The processes the last terminate()/kill() (or batch) signalled (tests, logs).
     const std::vector<FoundProcess>& last_signalled() const { return last_; }
 
 private:
     struct Worker;
-    // What one signalling step did (computed off the loop when there is a worker).
+    // A session of a step, with the processes step 1 signalled for it (a
+    // copy for the worker).
+    struct Target {
+        Session session;
+        std::vector<FoundProcess> before;
+    };
+    // What one signalling step did to one session (computed off the loop
+    // when there is a worker).
     struct Signalled {
+        std::string key;
         std::vector<FoundProcess> procs;
         std::string errors;
     };
@@ -111,11 +138,11 @@ private:
     // runs on the loop unless this object is gone. `stop` is set when the
     // worker is stopping (null without a worker).
     void run_step(std::function<Answer(const std::atomic<bool>* stop)> step);
-    // Processes signalled in step 1 for session `key` (a copy for the worker).
-    std::vector<FoundProcess> signalled_before(const std::string& key) const;
-    void signal_step(const Session& s, const std::vector<Session>& staying, int sig, Done done);
+    std::vector<Target> targets(const std::vector<Session>& sessions) const;
+    void signal_step(const std::vector<Session>& sessions, const std::vector<Session>& staying, int sig,
+                     BatchDone done);
     // Records a step's outcome (loop thread) and answers it.
-    void finish_signal(const std::string& key, int sig, Signalled out, const Done& done);
+    void finish_signal(int sig, std::vector<Signalled> out, const BatchDone& done);
 
     Signaller& signaller_;
     DiscoveryOptions opts_;
@@ -190,19 +217,36 @@ public:
     void terminate(const Session& s, const std::vector<Session>& staying, Done done) override;
     void alive(const Session& s, const std::vector<Session>& staying, bool leader_closing, AliveDone done) override;
     void kill(const Session& s, const std::vector<Session>& staying, Done done) override;
-    // A step went to the fallback: what logind's call answered.
+    // One call per session (logind has no batch call); the sessions it cannot
+    // end (no logind id, or the call not carried out) go to the fallback as
+    // one batch, once every call has answered.
+    void terminate_all(const std::vector<Session>& sessions, const std::vector<Session>& staying,
+                       BatchDone done) override;
+    void alive_all(const std::vector<Session>& sessions, const std::vector<Session>& staying, bool leader_closing,
+                   AliveBatchDone done) override;
+    void kill_all(const std::vector<Session>& sessions, const std::vector<Session>& staying, BatchDone done) override;
+    // Steps went to the fallback: what logind's calls answered (one line per batch).
     std::function<void(const std::string& what)> on_unreachable;
 
 private:
+    struct SignalBatch;
+    struct AliveBatch;
     static int on_session_removed_signal(sd_bus_message* m, void* userdata, sd_bus_error* ret_error);
     void add_removed_match(sd_bus* bus);
-    // Step `step` of `s` through the fallback, after logind's call failed with `error`.
-    void fall_back(const char* step, const Session& s, const std::vector<Session>& staying, const std::string& error,
-                   Done done);
+    void signal_all(bool hard, const std::vector<Session>& sessions, const std::vector<Session>& staying,
+                    BatchDone done);
+    // A signalling batch's logind calls have all answered: what logind did
+    // not do goes to the fallback.
+    void settle(const std::shared_ptr<SignalBatch>& b);
+    void settle(const std::shared_ptr<AliveBatch>& b);
+    // Tells on_unreachable that `method` failed for `failed` and why.
+    void unreachable(const char* method, const std::vector<Session>& failed, const std::string& error);
     AsyncBus calls_;
     Terminator& fallback_;
     std::uint64_t timeout_;
     sd_bus_slot* removed_match_ = nullptr;
+    // Cleared at destruction: a fallback answer that comes later finds it gone.
+    std::shared_ptr<bool> live_ = std::make_shared<bool>(true);
 };
 
 // Whether logind can be used: the system bus is connected and the name
