@@ -39,4 +39,6 @@ import json, sys
 d = json.load(sys.stdin); d["daemon_tracks_none_s"] = round(float(sys.argv[1]) - int(sys.argv[2]), 2)
 print(json.dumps(d))' "$untracked_at" "$NOT_AFTER"
 echo "session.ended events: $(grep -c 'session.ended' "$T/helperd.log")"
+# Writes of enforce.json since the start (registrations and ends; absent before issue 18's batching).
+echo "session table writes: $(ctl status --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["enforcement"].get("table_writes", "n/a"))')"
 helperd_stop TERM || die "jit-helperd did not stop cleanly"

@@ -207,6 +207,8 @@ public:
         return std::nullopt;
     }
 
+    void when_durable(std::function<void()> then) override { enforcer_->when_saved(std::move(then)); }
+
     std::size_t count(const std::optional<std::string>& user) const override {
         std::size_t n = 0;
         for (const auto& [key, s] : enforcer_->sessions()) n += !user || s.user == *user;
@@ -236,6 +238,7 @@ public:
             list.append(o);
         }
         e["sessions"] = list;
+        e["table_writes"] = Json::UInt64(enforcer_->table_writes());
         if (!enforcer_->last_save_error().empty()) e["state_error"] = enforcer_->last_save_error();
         status["enforcement"] = e;
     }

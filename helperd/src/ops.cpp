@@ -382,8 +382,12 @@ void Daemon::op_session(const ipc::Message& req, const Peer& peer, bool open, Re
             // session.opened first: what the table does at once (a warning, a
             // home made) follows it in the trail.
             const std::string key = sessions_->open(s);
-            reply({{"status", "ok"}, {"managed", "yes"}, {"decision", "allow"}, {"session", key},
-                   {"grant_id", s.grant_id}, {"not_after", std::to_string(d.not_after)}});
+            // Answered once the registration is on disk: a session pam_jit.so
+            // was told is tracked is never lost to a crash.
+            sessions_->when_durable([reply, key, grant_id = s.grant_id, not_after = d.not_after] {
+                reply({{"status", "ok"}, {"managed", "yes"}, {"decision", "allow"}, {"session", key},
+                       {"grant_id", grant_id}, {"not_after", std::to_string(not_after)}});
+            });
         }));
     }
     // Close: match by logind session id when given, else by user + pid.
@@ -396,7 +400,7 @@ void Daemon::op_session(const ipc::Message& req, const Peer& peer, bool open, Re
         .add(std::string(field::kPid), std::int64_t(closed->pid));
     if (!closed->logind_session.empty()) e.add(std::string(field::kSessionId), closed->logind_session);
     deps_.audit.emit(e);
-    reply({{"status", "ok"}, {"session", closed->key}});
+    sessions_->when_durable([reply, key = closed->key] { reply({{"status", "ok"}, {"session", key}}); });
 }
 
 void Daemon::op_request(const ipc::Message& req, const Peer& peer, Reply reply) {

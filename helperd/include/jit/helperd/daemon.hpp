@@ -121,6 +121,11 @@ public:
     virtual std::optional<SessionInfo> close(const SessionInfo& close) = 0;
     // How many sessions it holds: every user's, or `user`'s only.
     virtual std::size_t count(const std::optional<std::string>& user = std::nullopt) const = 0;
+    // Runs `then` once what open() and close() changed is durable (jit-helperd's
+    // table writes once per loop turn): the answer to pam_jit.so waits for it,
+    // so a session answered as registered (or closed) is so on disk. At once
+    // for a table that keeps nothing on disk.
+    virtual void when_durable(std::function<void()> then) { then(); }
 };
 
 // Errors answered on the socket: {status=error, error=<code>, message=<text>}.
