@@ -12,6 +12,7 @@
 
 #include <cstdlib>
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 
@@ -50,6 +51,12 @@ protected:
 class NoFallback final : public Terminator {
 public:
     int calls = 0, alive_calls = 0, kills = 0;
+    std::vector<std::size_t> batches;  // sizes of the terminate_all batches
+    void terminate_all(const std::vector<Session>& sessions, const std::vector<Session>& staying,
+                       BatchDone done) override {
+        batches.push_back(sessions.size());
+        Terminator::terminate_all(sessions, staying, std::move(done));
+    }
     const char* name() const override { return "fallback"; }
     void terminate(const Session&, const std::vector<Session>&, Done done) override {
         ++calls;
@@ -239,6 +246,41 @@ TEST_F(MockLogind, ConnectionClosedIsOpenedAgainOnTheSameLoop) {
     }
     sd_bus_detach_event(bus);
     sd_event_unref(event);
+}
+
+// Issue 18: sessions ended together through logind get one TerminateSession
+// each; those logind cannot end (no logind id; refused) go to the fallback as
+// batches, with one alert line for the refused ones, and the batch answers
+// once for every session.
+TEST_F(MockLogind, BatchGoesToTheFallbackAsBatches) {
+    NoFallback fallback;
+    LogindTerminator term(bus, fallback);
+    std::vector<std::string> told;
+    term.on_unreachable = [&](const std::string& what) { told.push_back(what); };
+    std::vector<Session> batch;
+    for (const char* id : {"6", "99", ""}) {
+        Session s;
+        s.logind_id = id;
+        s.pid = 4242;
+        s.uid = 70001;
+        s.key = session_key(s.logind_id, s.pid, "pts/1");
+        batch.push_back(s);
+    }
+    std::optional<Terminator::Outcomes> outs;
+    term.terminate_all(batch, {}, [&](Terminator::Outcomes o) { outs = std::move(o); });
+    ASSERT_TRUE(pump([&] { return outs.has_value(); }));
+    std::map<std::string, std::string> how;
+    for (const auto& [key, r] : *outs) {
+        ASSERT_TRUE(r.ok()) << key << ": " << r.error().message;
+        how[key] = r.value();
+    }
+    EXPECT_EQ(outs->size(), 3u);
+    EXPECT_EQ(how["logind:6"], "fallback-kill");       // refused: AccessDenied
+    EXPECT_EQ(how["logind:99"], "terminate-session");  // NoSuchSession: already gone
+    EXPECT_EQ(how["pid:4242:pts/1"], "fallback-kill");  // no logind id
+    EXPECT_EQ(fallback.batches, (std::vector<std::size_t>{1, 1}));
+    ASSERT_EQ(told.size(), 1u);
+    EXPECT_NE(told[0].find("TerminateSession(6)"), std::string::npos) << told[0];
 }
 
 }  // namespace
