@@ -569,6 +569,40 @@ TEST_F(ProcessTree, FallbackDestroyedMidScanNeverAnswers) {
     EXPECT_FALSE(answered);
 }
 
+// Issue 18: sshd sends a session_close for each session it was told to end,
+// one by one, each asking whether anything of its session still runs. The
+// checks that wait in the worker's queue together share one /proc read.
+TEST_F(ProcessTree, QueuedLivenessChecksShareOneScan) {
+    pid_t leader = spawn([] { hang(); });
+    pids[0] = leader;
+    const auto loop_thread = std::this_thread::get_id();
+    PostedQueue loop;
+    GateSignaller sig(loop_thread);
+    std::atomic<int> scans{0};
+    FallbackTerminator term(sig, options(), "/proc", loop.poster(), [&scans](const std::string& proc_root) {
+        ++scans;
+        return ProcTable::read(proc_root);
+    });
+    struct Open {
+        GateSignaller& g;
+        ~Open() { g.open(); }
+    } open_at_exit{sig};
+
+    bool terminated = false;
+    term.terminate(session_of(leader, "ending"), {}, [&](Result<std::string>) { terminated = true; });
+    ASSERT_NE(sig.wait_entered(), loop_thread);  // the worker holds inside the SIGTERM step
+    constexpr int kChecks = 20;
+    int answered = 0;
+    for (int i = 0; i < kChecks; ++i)
+        term.alive(session_of(leader, "closing-" + std::to_string(i)), {}, /*leader_closing=*/true,
+                   [&answered](bool) { ++answered; });
+    sig.open();
+    for (int i = 0; i < 1 + kChecks; ++i) loop.run_one();
+    EXPECT_TRUE(terminated);
+    EXPECT_EQ(answered, kChecks);
+    EXPECT_EQ(scans.load(), 2) << "one scan for the SIGTERM step, one for the " << kChecks << " checks queued behind it";
+}
+
 TEST_F(ProcessTree, NothingBelowMinUidIsEverTaken) {
     pid_t leader = spawn([] { hang(); });
     pids[0] = leader;

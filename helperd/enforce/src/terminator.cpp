@@ -16,6 +16,7 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -198,8 +199,11 @@ void Terminator::alive_all(const std::vector<Session>& sessions, const std::vect
 
 // One thread, fed by a queue, running the fallback's /proc work in order.
 struct FallbackTerminator::Worker {
-    using Job = std::function<void(Worker&)>;
-    explicit Worker(Poster p) : post(std::move(p)), thread([this] { run(); }) {}
+    struct Job {
+        bool signals;
+        std::function<void(Worker&, const TableSource&)> run;
+    };
+    Worker(Poster p, std::function<ProcTable()> r) : post(std::move(p)), read(std::move(r)), thread([this] { run(); }) {}
     ~Worker() {
         {
             std::lock_guard<std::mutex> lock(mu);
@@ -217,19 +221,31 @@ struct FallbackTerminator::Worker {
     }
     void run() {
         for (;;) {
-            Job job;
+            std::vector<Job> group;
             {
                 std::unique_lock<std::mutex> lock(mu);
                 cv.wait(lock, [this] { return stop.load() || !jobs.empty(); });
                 if (stop) return;
-                job = std::move(jobs.front());
-                jobs.pop_front();
+                // A signalling step alone; looking steps with the ones right behind them.
+                do {
+                    group.push_back(std::move(jobs.front()));
+                    jobs.pop_front();
+                } while (!group.front().signals && !jobs.empty() && !jobs.front().signals);
             }
-            job(*this);
+            std::optional<ProcTable> table;
+            const TableSource source = [&]() -> const ProcTable& {
+                if (!table) table = read();
+                return *table;
+            };
+            for (Job& job : group) {
+                if (stop) return;
+                job.run(*this, source);
+            }
         }
     }
 
     const Poster post;
+    const std::function<ProcTable()> read;
     // Whether the FallbackTerminator still exists: read and cleared only on
     // the loop thread (posted answers check it before touching anything).
     const std::shared_ptr<bool> live = std::make_shared<bool>(true);
@@ -245,7 +261,7 @@ FallbackTerminator::FallbackTerminator(Signaller& signaller, DiscoveryOptions op
     : signaller_(signaller), opts_(std::move(opts)), proc_root_(std::move(proc_root)),
       read_(read ? std::move(read) : ProcReader([](const std::string& root) { return ProcTable::read(root); })) {
     for (pid_t p : self_and_ancestors(proc_root_)) opts_.protected_pids.insert(p);
-    if (post) worker_ = std::make_unique<Worker>(std::move(post));
+    if (post) worker_ = std::make_unique<Worker>(std::move(post), [this] { return read_(proc_root_); });
 }
 
 FallbackTerminator::~FallbackTerminator() {
@@ -280,25 +296,33 @@ std::vector<FallbackTerminator::Target> FallbackTerminator::targets(const std::v
     return out;
 }
 
-void FallbackTerminator::run_step(std::function<Answer(const std::atomic<bool>* stop)> step) {
-    if (!worker_) return step(nullptr)();
-    worker_->submit([step = std::move(step)](Worker& w) {
-        Answer answer = step(&w.stop);
-        if (w.stop) return;  // abandoned: the answer would never run
-        w.post([live = w.live, answer = std::move(answer)] {
-            if (*live) answer();
-        });
-    });
+void FallbackTerminator::run_step(bool signals,
+                                  std::function<Answer(const std::atomic<bool>* stop, const TableSource& table)> step) {
+    if (!worker_) {
+        std::optional<ProcTable> table;
+        return step(nullptr, [&]() -> const ProcTable& {
+            if (!table) table = read_(proc_root_);
+            return *table;
+        })();
+    }
+    worker_->submit({signals, [step = std::move(step)](Worker& w, const TableSource& table) {
+                         Answer answer = step(&w.stop, table);
+                         if (w.stop) return;  // abandoned: the answer would never run
+                         w.post([live = w.live, answer = std::move(answer)] {
+                             if (*live) answer();
+                         });
+                     }});
 }
 
 // One /proc scan for every session of the step; each process is signalled
 // once even when two sessions ended together both claim it.
 void FallbackTerminator::signal_step(const std::vector<Session>& sessions, const std::vector<Session>& staying, int sig,
                                      BatchDone done) {
-    run_step([this, batch = targets(sessions), staying, sig, done = std::move(done)](const std::atomic<bool>* stop) -> Answer {
+    run_step(true, [this, batch = targets(sessions), staying, sig,
+                    done = std::move(done)](const std::atomic<bool>* stop, const TableSource& read_table) -> Answer {
         std::vector<Signalled> out;
         try {
-            const ProcTable table = read_(proc_root_);
+            const ProcTable& table = read_table();
             std::set<pid_t> sent;
             for (const Target& t : batch) {
                 Signalled one{t.session.key, to_signal(table, opts_, t.session, staying, t.before, sig), {}};
@@ -356,11 +380,11 @@ void FallbackTerminator::alive(const Session& s, const std::vector<Session>& sta
 void FallbackTerminator::alive_all(const std::vector<Session>& sessions, const std::vector<Session>& staying,
                                    bool leader_closing, AliveBatchDone done) {
     if (sessions.empty()) return done({});
-    run_step([this, batch = targets(sessions), staying, leader_closing,
-              done = std::move(done)](const std::atomic<bool>*) -> Answer {
+    run_step(false, [this, batch = targets(sessions), staying, leader_closing,
+                     done = std::move(done)](const std::atomic<bool>*, const TableSource& read_table) -> Answer {
         Liveness out;
         try {
-            const ProcTable table = read_(proc_root_);
+            const ProcTable& table = read_table();
             for (const Target& t : batch)
                 out[t.session.key] = session_alive(table, opts_, t.session, staying, t.before, leader_closing);
         } catch (const std::exception& e) {

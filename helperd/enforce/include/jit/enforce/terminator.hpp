@@ -134,10 +134,16 @@ private:
     };
     // The answer a step gives on the loop thread.
     using Answer = std::function<void()>;
+    // The process table of a step, read when the step first asks for it.
+    using TableSource = std::function<const ProcTable&()>;
     // Runs `step` on the worker (at once here without one); its answer then
     // runs on the loop unless this object is gone. `stop` is set when the
-    // worker is stopping (null without a worker).
-    void run_step(std::function<Answer(const std::atomic<bool>* stop)> step);
+    // worker is stopping (null without a worker). Steps that only look
+    // (`signals` false: liveness checks) waiting in the queue one after
+    // another share one read of /proc, made when the first of them starts
+    // (after all of them were asked): sshd's session_closes arriving one by
+    // one during a grace cost one scan per turn of the worker, not one each.
+    void run_step(bool signals, std::function<Answer(const std::atomic<bool>* stop, const TableSource& table)> step);
     std::vector<Target> targets(const std::vector<Session>& sessions) const;
     void signal_step(const std::vector<Session>& sessions, const std::vector<Session>& staying, int sig,
                      BatchDone done);
