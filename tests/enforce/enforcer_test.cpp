@@ -638,8 +638,11 @@ private:
 // (the liveness check and the hard step per session) and its own durable
 // rewrite of the table: quadratic. Now the sessions ended together are one
 // batch: one scan per step (SIGTERM for all, one liveness check after the
-// grace, SIGKILL for those left) and one table write per step.
-TEST(ManySessions, EndingTogetherIsOneScanAndOneTableWritePerStep) {
+// grace, SIGKILL for those left) and one table write per batch of answers
+// (the decision, the SIGTERM answers, the liveness answers, the SIGKILL
+// answers; two that the loop handles in the same turn share one), whatever
+// the number of sessions.
+TEST(ManySessions, EndingTogetherIsOneScanPerStepAndOneWritePerBatch) {
     constexpr int kUsers = 48, kPerUser = 1;
     constexpr std::size_t kSessions = kUsers * kPerUser;
     test::TempDir dir;
@@ -723,7 +726,7 @@ TEST(ManySessions, EndingTogetherIsOneScanAndOneTableWritePerStep) {
     loop.run_posted(false);
     ASSERT_TRUE(polite_answered());
     EXPECT_EQ(host.scans, 1) << "SIGTERM step";
-    EXPECT_EQ(enf.table_writes() - writes, 1u) << "SIGTERM step";
+    EXPECT_EQ(enf.table_writes() - writes, 2u) << "the decision, then how the SIGTERM step went";
     EXPECT_EQ(host.running(), stubborn_keys.size());  // each stubborn session's child
     EXPECT_EQ(enf.sessions().size(), kSessions);       // confirmed after the grace, not before
     for (const auto& [key, s] : enf.sessions()) EXPECT_TRUE(s.ending) << key;
@@ -736,7 +739,8 @@ TEST(ManySessions, EndingTogetherIsOneScanAndOneTableWritePerStep) {
     loop.run_posted(false);
     EXPECT_TRUE(enf.sessions().empty());
     EXPECT_EQ(host.scans, 3) << "liveness and SIGKILL steps";
-    EXPECT_EQ(enf.table_writes() - writes, 2u) << "one write when the polite ends are confirmed, one after SIGKILL";
+    EXPECT_GE(enf.table_writes() - writes, 1u);
+    EXPECT_LE(enf.table_writes() - writes, 2u) << "one write when the polite ends are confirmed, one after SIGKILL";
     EXPECT_EQ(host.running(), 0u);
     ASSERT_EQ(sink.count(EventType::SessionEnded), kSessions);
     for (const auto& e : sink.events) {

@@ -481,8 +481,9 @@ void Enforcer::send_polite(const std::vector<std::string>& keys) {
             if (!s) continue;
             s->end_how = r ? r.value() : polite_how();
             s->end_error = r ? std::string() : r.error().message;
-            dirty_ = true;  // saved with the next change
+            dirty_ = true;
         }
+        save();  // how the batch went, in one write
     });
 }
 
