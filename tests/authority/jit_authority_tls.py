@@ -4,7 +4,9 @@ different hosts, an untrusted client CA, and plain http refused off loopback.
 People by client certificate (jitadm person add NAME --cert FILE): accepted
 and on the record under their name, an unknown certificate refused, a removed
 person refused, a host's certificate cannot act as a person nor a person's as
-a host.
+a host. A renewed certificate (POST /admin/people/NAME/cert, jitadm person
+cert, jit-authority person-cert): the old one refused at once, the new one
+accepted, both SHA-256s on the record.
 
   cd tests/authority && JIT_AUTHORITY_BIN=build/authority/jit-authority python3 -m unittest -v jit_authority_tls
 """
