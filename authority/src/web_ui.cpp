@@ -330,7 +330,8 @@ void WebUi::login(const Request& r) {
     };
     if (auto with = f.find("with"); with != f.end() && with->second == "certificate") {
         if (by_cert) return sign_in(r, *by_cert, "certificate");
-        std::fprintf(stderr, "jit-authority: page sign-in with an unbound client certificate from %s\n", r.peer.c_str());
+        std::fprintf(stderr, "jit-authority: page sign-in by certificate from %s refused: %s\n", r.peer.c_str(),
+                     r.cert_sha256.empty() ? "none presented" : "bound to nobody");
         const std::string why = certificate_refusal(r);
         return refused(why.empty() ? "Your browser presented no client certificate: sign in with your personal token."
                                    : why,
