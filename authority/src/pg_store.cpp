@@ -237,6 +237,26 @@ public:
           {num(at), num(after), id});
     }
 
+    void hosts_seen(const std::vector<Seen>& seen) override {
+        if (seen.empty()) return;
+        std::vector<std::string> ids;
+        std::vector<std::int64_t> at, after;
+        for (const auto& s : seen) {
+            ids.push_back(s.host_id);
+            at.push_back(s.at);
+            after.push_back(s.after);
+        }
+        const std::string array = text_array(ids);
+        transaction([&] {
+            // Locked first, in the order every batch locks hosts (an UPDATE
+            // locks in whatever order its plan visits the rows).
+            q("SELECT host_id FROM hosts WHERE host_id = ANY($1::text[]) ORDER BY host_id FOR NO KEY UPDATE", {array});
+            q("UPDATE hosts h SET last_seen = v.at, last_after = CASE WHEN v.after >= 0 THEN v.after ELSE h.last_after END "
+              "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(host_id, at, after) WHERE h.host_id = v.host_id",
+              {array, bigint_array(at), bigint_array(after)});
+        });
+    }
+
     void add_bundle(const BundleRecord& b) override {
         // One statement, one round trip: the counter moves only upward, the
         // envelope is stored with it, bundles older than 16 revisions go.

@@ -137,6 +137,19 @@ public:
     virtual void add_host(const HostRecord& h) = 0;            // StoreError when it exists
     virtual void set_host_token(const std::string& host_id, const std::string& token_hash) = 0;
     virtual void host_seen(const std::string& host_id, UnixTime at, std::int64_t after) = 0;
+    struct Seen {
+        std::string host_id;
+        UnixTime at = 0;
+        std::int64_t after = -1;  // -1: keep last_after
+    };
+    // host_seen for each (distinct hosts), in one transaction; the rows are
+    // locked in host_id order, as hosts_for_update does (two transactions
+    // locking many hosts' rows in different orders could deadlock).
+    virtual void hosts_seen(const std::vector<Seen>& seen) {
+        transaction([&] {
+            for (const auto& s : seen) host_seen(s.host_id, s.at, s.after);
+        });
+    }
 
     // The next revision for the host: one above every revision ever issued.
     // Stores the envelope and moves the host's counter in the same
