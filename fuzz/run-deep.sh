@@ -1,7 +1,8 @@
 #!/bin/bash
 # Deep fuzzing runs (issue 18; not in CI: CI keeps the short runs of
 # fuzz/*/CMakeLists.txt). Each libFuzzer target runs up to RUNS executions
-# (default 10,000,000) or SECONDS (default 0 = no time limit), on one core, niced,
+# (default 10,000,000) or SECONDS (default 0 = no time limit), on one core
+# (JIT_FUZZ_CPU, default 0: two streams of targets can run on cores 0 and 1), niced,
 # with the same dictionary and input size as its short run, from the corpus kept
 # in the repository; new inputs go to a work corpus under BUILD/deep-corpus/TARGET,
 # merged back afterwards (docs/reliability.md, "Fuzzing to depth"):
@@ -16,6 +17,8 @@
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "$1" && pwd); RUNS=${2:-10000000}; SECS=${3:-0}; shift $(( $# < 3 ? $# : 3 ))
+CPU=${JIT_FUZZ_CPU:-0}
+[[ $CPU =~ ^[0-9]+$ ]] || { echo "run-deep.sh: JIT_FUZZ_CPU=$CPU is not a CPU number" >&2; exit 2; }
 # target  folder[:corpus folder, default corpus]  max_len  dictionary
 TABLE="fuzz_policy policy 65536 policy.dict
 fuzz_bundle_accept policy:accept-corpus 65536 policy.dict
@@ -45,7 +48,7 @@ while read -r target dir max_len dict; do
   log=$BUILD/deep-corpus/$target.log
   start=$(date +%s)
   set +e
-  (cd "$BUILD/deep-corpus" && nice -n 19 taskset -c 0 "$exe" "${opts[@]}" "$work" "${seeds[@]}") >"$log" 2>&1
+  (cd "$BUILD/deep-corpus" && nice -n 19 taskset -c "$CPU" "$exe" "${opts[@]}" "$work" "${seeds[@]}") >"$log" 2>&1
   rc=$?
   set -e
   secs=$(( $(date +%s) - start ))

@@ -14,9 +14,6 @@ namespace {
 
 void run_check_config(const std::string& path, bool json, ExitCode& ec) {
     const helperd::CheckedConfig checked = helperd::check_config_file(path, "jitlogin/" JIT_VERSION);
-    const std::string host = checked.ok() ? checked.config->authority.host_id : "";
-    const std::string url = checked.ok() ? checked.config->authority.url : "";
-    const std::size_t nkeys = checked.keys.size();
     if (json) {
         Json::Value v(Json::objectValue);
         v["config"] = path;
@@ -24,14 +21,17 @@ void run_check_config(const std::string& path, bool json, ExitCode& ec) {
         Json::Value list(Json::arrayValue);
         for (const auto& p : checked.problems) list.append(p);
         v["problems"] = list;
+        Json::Value warnings(Json::arrayValue);
+        for (const auto& w : checked.warnings) warnings.append(w);
+        v["warnings"] = warnings;
         if (checked.ok()) {
-            v["host_id"] = host;
-            v["authority_url"] = url;
-            v["trusted_keys"] = Json::UInt64(nkeys);
+            v["host_id"] = checked.config->authority.host_id;
+            v["authority_url"] = checked.config->authority.url;
+            v["trusted_keys"] = Json::UInt64(checked.keys.size());
         }
         print_json(v);
     } else if (checked.ok()) {
-        std::cout << path << ": OK (host " << host << ", authority " << url << ", " << nkeys << " trusted key(s))\n";
+        std::cout << checked.summary(path);
     } else {
         for (const auto& p : checked.problems) std::cerr << p << "\n";
     }

@@ -280,17 +280,12 @@ private:
 }  // namespace
 
 int check_config(const std::string& path, bool quiet) {
-    auto loaded = load_all(path);
-    if (!loaded) {
-        std::fprintf(stderr, "%s\n", loaded.error().message.c_str());
+    const CheckedConfig checked = check_config_file(path, kUserAgent);
+    if (!checked.ok()) {
+        std::fprintf(stderr, "%s\n", checked.message().c_str());
         return kExitConfig;
     }
-    if (!quiet) {
-        std::printf("%s: OK (host %s, authority %s, %zu trusted key(s))\n", path.c_str(),
-                    loaded->config.authority.host_id.c_str(), loaded->config.authority.url.c_str(), loaded->keys.size());
-        if (loaded->config.authority.plain_http)
-            std::printf("warning: plain http to a loopback authority: for development and tests only\n");
-    }
+    if (!quiet) std::fputs(checked.summary(path).c_str(), stdout);
     return 0;
 }
 

@@ -10,7 +10,24 @@ D=$(mktemp -d /tmp/jit-logind-mock-XXXXXX)
 DB="" MK=""
 cleanup() { [ -n "$MK" ] && kill "$MK" 2>/dev/null; [ -n "$DB" ] && kill "$DB" 2>/dev/null; wait 2>/dev/null; rm -rf "$D"; }
 trap cleanup EXIT
-dbus-daemon --session --address="unix:path=$D/bus" --nofork --print-address=1 > "$D/addr" 2> "$D/daemon.err" &
+# A session bus's policy, with the system bus's limit of pending replies per
+# connection lowered to 16 (the system bus: 128), so that a burst of calls
+# meets it (MockLogind.ManyCallsAtOnceWaitTheirTurnUnderTheBusLimit).
+cat > "$D/bus.conf" <<'CONF'
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:tmpdir=/tmp</listen>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+  <limit name="max_replies_per_connection">16</limit>
+</busconfig>
+CONF
+dbus-daemon --config-file="$D/bus.conf" --address="unix:path=$D/bus" --nofork --print-address=1 > "$D/addr" 2> "$D/daemon.err" &
 DB=$!
 for i in $(seq 100); do [ -s "$D/addr" ] && break; sleep 0.05; done
 ADDR=$(head -1 "$D/addr")

@@ -10,6 +10,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <functional>
 #include <optional>
@@ -97,6 +98,47 @@ TEST_F(MockLogind, IsDetectedAndListsSessions) {
         }
     }
     EXPECT_TRUE(ids.count("7") && ids.count("8"));
+}
+
+// The bus refuses a connection more pending replies than its
+// max_replies_per_connection (128 on the system bus; 16 on this private bus,
+// logind_mock.sh) with LimitsExceeded: 1,000 sessions ending at once were
+// 1,000 TerminateSession calls, and most fell back to signals. Sent all at
+// once, 200 calls are refused in part (the limit is real here); through an
+// AsyncBus with 8 in flight every one is answered by logind, none refused,
+// and never more than 8 await a reply.
+TEST_F(MockLogind, ManyCallsAtOnceWaitTheirTurnUnderTheBusLimit) {
+    auto burst = [&](std::size_t max_in_flight, int n, int& refused, std::size_t& most) {
+        AsyncBus calls(bus, max_in_flight);
+        int answered = 0;
+        refused = 0;
+        most = 0;
+        for (int i = 0; i < n; ++i) {
+            sd_bus_message* m = nullptr;
+            ASSERT_GE(sd_bus_message_new_method_call(bus, &m, "org.freedesktop.login1", "/org/freedesktop/login1",
+                                                     "org.freedesktop.login1.Manager", "GetSession"),
+                      0);
+            ASSERT_GE(sd_bus_message_append(m, "s", "8"), 0);
+            calls.call(m, 20'000'000, [&](sd_bus_message*, const std::string& name, const std::string&) {
+                ++answered;
+                if (name == "org.freedesktop.DBus.Error.LimitsExceeded") ++refused;
+            });
+            most = std::max(most, calls.in_flight());
+        }
+        EXPECT_TRUE(pump([&] {
+            most = std::max(most, calls.in_flight());
+            return answered == n;
+        })) << answered << " of " << n << " answered";
+        EXPECT_EQ(calls.pending(), 0u);
+    };
+    int refused = 0;
+    std::size_t most = 0;
+    burst(1000, 200, refused, most);
+    ASSERT_GT(refused, 0) << "the private bus did not limit pending replies: the check below would prove nothing";
+    burst(8, 200, refused, most);
+    EXPECT_EQ(refused, 0);
+    EXPECT_LE(most, 8u);
+    EXPECT_GE(most, 2u);
 }
 
 TEST_F(MockLogind, PoliteThenHardThroughTheBus) {

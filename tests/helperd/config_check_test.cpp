@@ -24,8 +24,8 @@ struct Files {
         { std::ofstream(path) << text; }
         chmod(path.c_str(), mode);
     }
-    void write_config(const std::string& extra = "") {
-        write(conf, "[authority]\nurl = https://jit.example.com\nhost_id = web-01\ntrusted_keys_dir = " + keys +
+    void write_config(const std::string& extra = "", const std::string& url = "https://jit.example.com") {
+        write(conf, "[authority]\nurl = " + url + "\nhost_id = web-01\ntrusted_keys_dir = " + keys +
                         "\ntoken_file = " + token + "\n" + extra,
               0644);
     }
@@ -47,6 +47,24 @@ TEST(ConfigCheck, GoodConfigGivesConfigKeysAndToken) {
     EXPECT_EQ(c.tls.bearer_token, "s3cret");
     EXPECT_EQ(c.tls.user_agent, "jitlogin/9.9");
     EXPECT_EQ(c.message(), "");
+    EXPECT_TRUE(c.warnings.empty());
+    EXPECT_EQ(c.summary(f.conf), f.conf + ": OK (host web-01, authority https://jit.example.com, 1 trusted key(s))\n");
+}
+
+// Plain http to a loopback authority is accepted, and both programs say it
+// is for development and tests (jit-helperd --check-config said it, jitctl
+// check-config did not).
+TEST(ConfigCheck, PlainHttpToLoopbackPassesWithAWarning) {
+    Files f;
+    jit::test::Signer signer;
+    f.write(f.keys + "/authority-1.pub", signer.public_pem(), 0644);
+    f.write(f.token, "s3cret\n", 0600);
+    f.write_config("", "http://127.0.0.1:8080");
+    auto c = check_config_file(f.conf, "ua");
+    ASSERT_TRUE(c.ok()) << c.message();
+    ASSERT_EQ(c.warnings.size(), 1u);
+    EXPECT_EQ(c.summary(f.conf), f.conf + ": OK (host web-01, authority http://127.0.0.1:8080, 1 trusted key(s))\n" +
+                                     "warning: plain http to a loopback authority: for development and tests only\n");
 }
 
 // No key in the directory and a token with a space: both named, each with

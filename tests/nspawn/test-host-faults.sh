@@ -23,12 +23,21 @@
 #                   (docs/performance.md), not asserted.
 #                   JIT_TB_MANY_FALLBACK=1: with the bus gone, so the daemon
 #                   itself finds and kills them (ctest nspawn.host.many_procs_fallback).
+#   many_sessions   JIT_TB_SESSIONS (default 1000) logind sessions of one JIT
+#                   user, opened through PAM (systemd-run -p PAMName=jit-many,
+#                   a stack with pam_jit.so and pam_systemd), all ending at
+#                   not_after: none early, all ended through logind, each
+#                   audited once, checks answered meanwhile; the times from
+#                   not_after until logind, the processes and jit-helperd's
+#                   table are empty are printed (docs/performance.md).
 #   clock_set       clock_settime(CLOCK_REALTIME, now) twice: the daemon's
 #                   TFD_TIMER_CANCEL_ON_SET timerfd fires each time, it
 #                   re-evaluates and says so with the re-armed wake-up.
 #
 # Usage (root): tests/nspawn/test-host-faults.sh CASE [BUILD_DIR]
 # Env: JIT_TB_WINDOW (the window, default 40 s), JIT_TB_MANY (default 10000),
+#      JIT_TB_SESSIONS (default 1000) and JIT_TB_SESSIONS_SETUP (the window of
+#      many_sessions, default 60 + SESSIONS/4 s),
 #      JIT_TB_DAEMON_DROPIN (a drop-in for the daemon's unit, to see a case
 #      fail), JIT_TB_KEEP=1, and the settings in lib.sh. Exit 77 when the bed
 #      cannot run.
@@ -38,7 +47,7 @@ source "$TB_LIB_DIR/flow.sh"
 CASE=${1:?usage: test-host-faults.sh CASE [BUILD_DIR]}
 shift
 [ $# -gt 0 ] && JIT_BUILD=$(cd "$1" && pwd)
-case $CASE in logind_restart|bus_gone|hidepid|many_procs|clock_set) ;; *) tb_die "unknown case $CASE" ;; esac
+case $CASE in logind_restart|bus_gone|hidepid|many_procs|many_sessions|clock_set) ;; *) tb_die "unknown case $CASE" ;; esac
 tb_require_bed
 
 WINDOW=${JIT_TB_WINDOW:-40}
@@ -132,6 +141,29 @@ bus_start() {
     if tb_wait 15 ct busctl --system status org.freedesktop.login1 >/dev/null 2>&1; then
         tb_pass "the system bus is back, with logind on it"
     else tb_fail "the system bus is back, with logind on it"; fi
+}
+# A prober inside the container asks the daemon for a decision in a loop
+# (jitctl check: the socket request pam_jit.so makes; exit 0 allow, 10 deny,
+# 3 no answer within 5 s), each line "start_ns end_ns exit", from
+# probe_start to probe_stop; probe_report WHILE checks every one was answered.
+probe_start() {
+    probe=$TB_RUN/probe.log
+    ct rm -f /run/jit-probe-stop
+    ct sh -c "while [ ! -e /run/jit-probe-stop ]; do s=\$(date +%s%N); jitctl check $A >/dev/null 2>&1; rc=\$?; echo \"\$s \$(date +%s%N) \$rc\"; done" \
+        > "$probe" 2>&1 </dev/null &
+    prober=$!
+}
+probe_stop() { ct touch /run/jit-probe-stop; wait "$prober" 2>/dev/null; }
+probe_report() {
+    local checks unanswered slowest
+    read -r checks unanswered slowest < <(awk 'NF == 3 { n++; if ($3 != 0 && $3 != 10) bad++; d = ($2 - $1) / 1e6; if (d > m) m = d }
+                                               END { printf "%d %d %.0f\n", n, bad, m }' "$probe")
+    if [ "${checks:-0}" -gt 0 ] && [ "$unanswered" = 0 ]; then
+        tb_pass "jit-helperd answered all $checks socket checks made from 3 s before not_after until $1 (slowest ${slowest} ms, a figure)"
+    else
+        tb_fail "jit-helperd answered every socket check while $1 ($unanswered of ${checks:-0} unanswered)"
+        grep -Ev ' (0|10)$' "$probe" | head -n 5 | tb_show
+    fi
 }
 alert_logged() {
     local out
@@ -288,14 +320,7 @@ many_procs)
         "all gone ($how); jit-helperd answers every check while they are ended"
     last=""
     sleep $((${TB_NOT_AFTER[$A]} - $(tb_now) - 3 > 0 ? ${TB_NOT_AFTER[$A]} - $(tb_now) - 3 : 0))
-    # A prober inside the container asks the daemon for a decision in a loop
-    # (jitctl check: the socket request pam_jit.so makes; exit 0 allow, 10
-    # deny, 3 no answer within 5 s), each line "start_ns end_ns exit".
-    probe=$TB_RUN/probe.log
-    ct rm -f /run/jit-probe-stop
-    ct sh -c "while [ ! -e /run/jit-probe-stop ]; do s=\$(date +%s%N); jitctl check $A >/dev/null 2>&1; rc=\$?; echo \"\$s \$(date +%s%N) \$rc\"; done" \
-        > "$probe" 2>&1 </dev/null &
-    prober=$!
+    probe_start
     t_gone=""
     while [ $(($(tb_now) - ${TB_NOT_AFTER[$A]})) -lt 120 ]; do
         n=$(sleepers)
@@ -304,20 +329,105 @@ many_procs)
         if [ "$n" = 0 ] && [ "$(tb_now)" -ge "${TB_NOT_AFTER[$A]}" ]; then t_gone=$(date +%s.%N); break; fi
         sleep 0.2
     done
-    ct touch /run/jit-probe-stop
-    wait "$prober" 2>/dev/null
+    probe_stop
     if [ -n "$t_gone" ]; then
         tb_pass "all $MANY processes of $A gone, $(python3 -c "print(f'{$t_gone - ${TB_NOT_AFTER[$A]}:.1f}')") s after not_after (figure, not asserted)"
     else tb_fail "all $MANY processes of $A gone within 120 s of not_after ($last left)"; fi
-    read -r checks unanswered slowest < <(awk 'NF == 3 { n++; if ($3 != 0 && $3 != 10) bad++; d = ($2 - $1) / 1e6; if (d > m) m = d }
-                                               END { printf "%d %d %.0f\n", n, bad, m }' "$probe")
-    if [ "${checks:-0}" -gt 0 ] && [ "$unanswered" = 0 ]; then
-        tb_pass "jit-helperd answered all $checks socket checks made from 3 s before not_after until the last process was gone (slowest ${slowest} ms, a figure)"
-    else
-        tb_fail "jit-helperd answered every socket check while the processes were ended ($unanswered of ${checks:-0} unanswered)"
-        grep -Ev ' (0|10)$' "$probe" | head -n 5 | tb_show
-    fi
+    probe_report "the processes were ended"
     session_ended_by a "$A" "$how"
+    check_daemon_kept "after the end"
+    ;;
+# ---------------------------------------------------------------- many logind sessions
+many_sessions)
+    # N logind sessions of $A, each opened through PAM as a login opens one:
+    # a unit systemd starts with PAMName=jit-many and User=$A (systemd runs
+    # the account stack, pam_jit.so's check, then the session stack:
+    # pam_systemd's logind session and pam_jit.so's registration), running
+    # one sleep. All belong to one grant, so all end at the same second.
+    N=${JIT_TB_SESSIONS:-1000}
+    SETUP=${JIT_TB_SESSIONS_SETUP:-$((60 + N / 4))}
+    ct sh -c 'cat > /etc/pam.d/jit-many' <<'PAM'
+account    required   pam_jit.so
+@include common-account
+@include common-session
+session    required   pam_jit.so
+PAM
+    a_sessions() { ct loginctl list-sessions --no-legend 2>/dev/null | awk -v u="$A" '$3 == u { n++ } END { print n + 0 }'; }
+    a_tracked() {
+        ct jitctl status --json 2>/dev/null | python3 -c '
+import json, sys
+try: s = json.load(sys.stdin).get("enforcement", {}).get("sessions", [])
+except ValueError: print("?"); sys.exit()
+print(sum(1 for x in s if x.get("user") == sys.argv[1]))' "$A"
+    }
+    tb_flow_grant "$A" "$SETUP" || { tb_summary; exit 1; }
+    AUID=$(ct id -u "$A")
+    tb_step "$N logind sessions of $A open (systemd-run -p PAMName=jit-many -p User=$A sleep)" \
+        "pam_jit.so allows each; all $N are in logind and in jit-helperd's table before not_after"
+    t0=$(date +%s.%N)
+    ct sh -c "for i in \$(seq $N); do systemd-run --quiet --no-block --unit=jit-many-\$i -p PAMName=jit-many -p User=$A /bin/sleep 100000 || echo systemd-run \$i failed; done" 2>&1 | head -n 5 | tb_show
+    # Settled: no start job of them left; each unit runs (PAM allowed it) or failed.
+    units() { ct systemctl list-units --all --plain --no-legend 'jit-many-*' 2>/dev/null | awk -v s="$1" '$4 == s { n++ } END { print n + 0 }'; }
+    settled=""
+    while [ "$(tb_now)" -lt $((${TB_NOT_AFTER[$A]} - 5)) ]; do
+        if ! ct systemctl list-jobs --no-legend 2>/dev/null | grep -q 'jit-many-'; then settled=$(date +%s.%N); break; fi
+        sleep 1
+    done
+    running=$(units running) refused=$(units failed)
+    [ -n "$settled" ] && tb_say "all $N units settled $(python3 -c "print(f'{$settled - $t0:.1f}')") s after the first was asked for: $running running, $refused failed (a figure)"
+    if [ -n "$settled" ] && [ "$running" = "$N" ]; then
+        tb_pass "pam_jit.so allowed all $N sessions of $A (each unit runs its sleep)"
+    else
+        tb_fail "pam_jit.so allowed all $N sessions of $A (running $running, failed $refused, settled: ${settled:+yes}${settled:-no})"
+        ct journalctl --no-pager -o cat | grep 'pam_jit(jit-many' | sort | uniq -c | sort -rn | head -n 3 | tb_show
+    fi
+    # Every logind session of $A is in jit-helperd's table (by its logind id).
+    tb_wait 30 eval '[ "$(a_sessions)" = "$(a_tracked)" ]'
+    OPEN=$(a_sessions)
+    untracked=$(comm -23 <(ct loginctl list-sessions --no-legend | awk -v u="$A" '$3 == u { print $1 }' | sort) \
+        <(ct jitctl status --json | python3 -c 'import json, sys; [print(x.get("logind_session", "")) for x in json.load(sys.stdin).get("enforcement", {}).get("sessions", [])]' | sort) | grep -c .)
+    if [ "$OPEN" -gt 0 ] && [ "$untracked" = 0 ] && [ "$(a_tracked)" = "$OPEN" ]; then
+        tb_pass "all $OPEN logind sessions of $A are in jit-helperd's table, and nothing else of $A"
+    else tb_fail "all $OPEN logind sessions of $A in jit-helperd's table ($untracked not in it; table has $(a_tracked))"; fi
+    tb_step "the window closes at $(tb_hms "${TB_NOT_AFTER[$A]}") with $OPEN sessions open" \
+        "none ends early; all end through logind (terminate-session) and leave the table; jit-helperd answers every check meanwhile"
+    sleep $((${TB_NOT_AFTER[$A]} - $(tb_now) - 3 > 0 ? ${TB_NOT_AFTER[$A]} - $(tb_now) - 3 : 0))
+    n=$(a_sessions)
+    [ "$n" = "$OPEN" ] && tb_pass "3 s before not_after all $OPEN sessions are still open" ||
+        tb_fail "3 s before not_after all $OPEN sessions are still open ($n)"
+    probe_start
+    t_logind="" t_procs="" t_table="" last=""
+    while [ $(($(tb_now) - ${TB_NOT_AFTER[$A]})) -lt 180 ]; do
+        now=$(date +%s.%N)
+        ns=$(a_sessions) np=$(sleepers) nt=$(a_tracked)
+        [ "$ns $np $nt" != "$last" ] && tb_say "$(date +%H:%M:%S.%N | cut -c1-12): logind $ns sessions, $np sleep processes, table $nt"
+        last="$ns $np $nt"
+        if [ "$(tb_now)" -ge "${TB_NOT_AFTER[$A]}" ]; then
+            [ -z "$t_logind" ] && [ "$ns" = 0 ] && t_logind=$now
+            [ -z "$t_procs" ] && [ "$np" = 0 ] && t_procs=$now
+            [ -z "$t_table" ] && [ "$nt" = 0 ] && t_table=$now
+            [ -n "$t_logind" ] && [ -n "$t_procs" ] && [ -n "$t_table" ] && break
+        fi
+        sleep 0.2
+    done
+    probe_stop
+    after() { python3 -c "print(f'{$1 - ${TB_NOT_AFTER[$A]}:.1f}')"; }
+    if [ -n "$t_logind" ] && [ -n "$t_procs" ]; then
+        tb_pass "all $OPEN sessions of $A ended: the last left logind $(after "$t_logind") s and the last process was gone $(after "$t_procs") s after not_after (figures, not asserted)"
+    else tb_fail "all $OPEN sessions of $A ended within 180 s of not_after (logind $(a_sessions), processes $(sleepers))"; fi
+    if [ -n "$t_table" ]; then tb_pass "jit-helperd's table had none of them $(after "$t_table") s after not_after (figure)"
+    else tb_fail "jit-helperd's table empty of $A's sessions within 180 s ($(a_tracked) left)"; fi
+    probe_report "the sessions were ended"
+    # One session.ended per session, each ended through logind (none lost, none twice).
+    ct journalctl --sync >/dev/null 2>&1 || true
+    read -r ended by_logind < <(ct journalctl --no-pager -o json "MESSAGE_ID=$(tb_message_id session.ended)" \
+        "JIT_GRANT_ID=${TB_GRANT[$A]}" | python3 -c '
+import json, sys
+e = [json.loads(l) for l in sys.stdin if l.strip()]
+print(len(e), sum(1 for x in e if x.get("JIT_HOW") == "terminate-session"))')
+    [ "$ended" = "$OPEN" ] && [ "$by_logind" = "$OPEN" ] &&
+        tb_pass "journal: $OPEN session.ended events for grant ${TB_GRANT[$A]}, each JIT_HOW=terminate-session" ||
+        tb_fail "journal: $OPEN session.ended events for grant ${TB_GRANT[$A]}, each JIT_HOW=terminate-session (have ${ended:-?}, ${by_logind:-?} through logind)"
     check_daemon_kept "after the end"
     ;;
 # ---------------------------------------------------------------- the clock set

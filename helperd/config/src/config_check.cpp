@@ -10,6 +10,14 @@ std::string CheckedConfig::message() const {
     return out;
 }
 
+std::string CheckedConfig::summary(const std::string& path) const {
+    if (!ok() || !config) return "";
+    std::string out = path + ": OK (host " + config->authority.host_id + ", authority " + config->authority.url + ", " +
+                      std::to_string(keys.size()) + " trusted key(s))\n";
+    for (const auto& w : warnings) out += "warning: " + w + "\n";
+    return out;
+}
+
 CheckedConfig check_config_file(const std::string& path, const std::string& user_agent) {
     CheckedConfig c;
     auto cfg = load_config(path);
@@ -24,6 +32,8 @@ CheckedConfig check_config_file(const std::string& path, const std::string& user
     auto tls = tls_settings_from(*cfg, user_agent);
     if (!tls) c.problems.push_back(path + ": key 'authority.token_file': " + tls.error().message);
     else c.tls = std::move(*tls);
+    if (cfg->authority.plain_http)
+        c.warnings.push_back("plain http to a loopback authority: for development and tests only");
     c.config = std::move(*cfg);
     return c;
 }

@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -282,13 +283,15 @@ struct AsyncBus::Pending {
     Reply done;
 };
 
-AsyncBus::AsyncBus(sd_bus* bus) : bus_(sd_bus_ref(bus)), event_(sd_event_ref(sd_bus_get_event(bus))) {}
+AsyncBus::AsyncBus(sd_bus* bus, std::size_t max_in_flight)
+    : bus_(sd_bus_ref(bus)), event_(sd_event_ref(sd_bus_get_event(bus))), max_in_flight_(std::max<std::size_t>(1, max_in_flight)) {}
 
 AsyncBus::~AsyncBus() {
     for (auto& [id, p] : pending_) {
         sd_bus_slot_unref(p->slot);  // cancels the call: its callback never runs
         delete p;
     }
+    for (auto& w : waiting_) sd_bus_message_unref(w.m);
     sd_bus_unref(bus_);
     sd_event_unref(event_);
 }
@@ -328,6 +331,28 @@ void AsyncBus::call(sd_bus_message* m, std::uint64_t timeout_usec, Reply done) {
                                       : "no connection to the system bus (it cannot be reached)");
         return;
     }
+    if (pending_.size() >= max_in_flight_ || !waiting_.empty()) {
+        waiting_.push_back(Waiting{m, timeout_usec, std::move(done)});
+        return;
+    }
+    send(m, timeout_usec, std::move(done));
+}
+
+void AsyncBus::send_waiting() {
+    while (pending_.size() < max_in_flight_ && !waiting_.empty()) {
+        Waiting w = std::move(waiting_.front());
+        waiting_.pop_front();
+        try {
+            send(w.m, w.timeout_usec, std::move(w.done));  // a refused send answers at once
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "jit-helperd: D-Bus reply handler failed: %s\n", e.what());
+        } catch (...) {
+            std::fprintf(stderr, "jit-helperd: D-Bus reply handler failed\n");
+        }
+    }
+}
+
+void AsyncBus::send(sd_bus_message* m, std::uint64_t timeout_usec, Reply done) {
     auto* p = new Pending{this, next_id_++, nullptr, std::move(done)};
     int r = sd_bus_call_async(bus_, &p->slot, m, &AsyncBus::on_reply, p, timeout_usec);
     sd_bus_message_unref(m);
@@ -342,11 +367,15 @@ void AsyncBus::call(sd_bus_message* m, std::uint64_t timeout_usec, Reply done) {
 
 int AsyncBus::on_reply(sd_bus_message* m, void* userdata, sd_bus_error*) {
     auto* p = static_cast<Pending*>(userdata);
+    AsyncBus* owner = p->owner;
     Reply done = std::move(p->done);
-    p->owner->pending_.erase(p->id);
+    owner->pending_.erase(p->id);
     sd_bus_slot_unref(p->slot);  // sd-bus holds its own reference while dispatching
     delete p;
     try {
+        // The next call in line takes the room, before this answer's handler
+        // runs (it may add calls, which queue behind, or destroy `owner`).
+        owner->send_waiting();
         if (const sd_bus_error* e = sd_bus_message_get_error(m)) {
             const std::string name = e->name ? e->name : "";
             done(nullptr, name, name + (e->message ? std::string(": ") + e->message : std::string()));

@@ -8,6 +8,7 @@
 #include <jit/result.hpp>
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -127,21 +128,28 @@ private:
 // Asynchronous D-Bus method calls (sd_bus_call_async) whose replies are
 // handled from the event loop the bus is attached to. Each answer callback
 // runs once (reply, error or timeout) and is caught at the C boundary;
-// destroying the object cancels the calls still pending.
+// destroying the object cancels the calls still pending. At most
+// `max_in_flight` calls await a reply at a time; the others wait their turn
+// in order: the system bus refuses a connection more than 128 pending
+// replies (dbus-daemon's max_replies_per_connection, LimitsExceeded), and
+// 1,000 sessions ending at once are 1,000 TerminateSession calls.
 class AsyncBus {
 public:
     // The reply, or nullptr with `error` set ("org.freedesktop.login1.NoSuchSession: ...").
     using Reply = std::function<void(sd_bus_message* reply, const std::string& error_name, const std::string& error)>;
-    explicit AsyncBus(sd_bus* bus);  // takes a reference
+    static constexpr std::size_t kMaxInFlight = 64;
+    explicit AsyncBus(sd_bus* bus, std::size_t max_in_flight = kMaxInFlight);  // takes a reference
     ~AsyncBus();
     AsyncBus(const AsyncBus&) = delete;
     AsyncBus& operator=(const AsyncBus&) = delete;
     sd_bus* bus() const { return bus_; }
     // `m` is a method call message (consumed). `done` runs exactly once unless
-    // this object is destroyed first; when the call cannot even be queued it
-    // runs at once with the error.
+    // this object is destroyed first; when the call cannot even be sent it
+    // runs with the error (at once, or when its turn comes). The timeout
+    // counts from the sending.
     void call(sd_bus_message* m, std::uint64_t timeout_usec, Reply done);
-    std::size_t pending() const { return pending_.size(); }
+    std::size_t pending() const { return pending_.size() + waiting_.size(); }  // sent or waiting
+    std::size_t in_flight() const { return pending_.size(); }
     // The connection was lost (the bus daemon stopped or restarted): a new one
     // to the same address, attached to the same event loop (never waited for:
     // a unix socket's connect answers at once; authentication is dispatched
@@ -156,11 +164,20 @@ public:
 
 private:
     struct Pending;
+    struct Waiting {
+        sd_bus_message* m;  // owned
+        std::uint64_t timeout_usec;
+        Reply done;
+    };
     static int on_reply(sd_bus_message* m, void* userdata, sd_bus_error* ret_error);
+    void send(sd_bus_message* m, std::uint64_t timeout_usec, Reply done);
+    void send_waiting();  // while there is room
     sd_bus* bus_;
     sd_event* event_;  // the loop `bus_` was attached to when given (null: none)
+    std::size_t max_in_flight_;
     std::uint64_t next_id_ = 1;
     std::map<std::uint64_t, Pending*> pending_;
+    std::deque<Waiting> waiting_;
 };
 
 // With logind: org.freedesktop.login1.Manager.TerminateSession(s) and
