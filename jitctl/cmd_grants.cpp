@@ -22,7 +22,9 @@ void run_grants(const DaemonOptions& g, bool json, ExitCode& ec) {
                   << iso(gr["not_before"].asInt64()) << " .. " << iso(gr["not_after"].asInt64()) << "\n";
         for (const auto& l : gr["limits"]) std::cout << "    host limit: " << l.asString() << "\n";
     }
-    if (s["grants"].empty()) {
+    if (s.isMember("refused_not_listed"))
+        std::cout << "... and " << s["refused_not_listed"].asUInt64() << " more refused grant(s), not listed\n";
+    if (s["grants"].empty() && !s.isMember("grants_not_listed")) {
         std::cout << "no grants\n";
         return;
     }
@@ -47,6 +49,9 @@ void run_grants(const DaemonOptions& g, bool json, ExitCode& ec) {
         std::cout << (ap.empty() ? "(auto-approved)" : ap) << "\n";
         for (const auto& l : gr["limits"]) std::cout << "    host limit: " << l.asString() << "\n";
     }
+    if (s.isMember("grants_not_listed"))
+        std::cout << "... and " << s["grants_not_listed"].asUInt64()
+                  << " more grant(s), not listed: the answer has to fit in one message (jitctl grants as the user lists theirs)\n";
 }
 
 }  // namespace

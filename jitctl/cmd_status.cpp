@@ -50,6 +50,9 @@ void run_status(const DaemonOptions& g, bool json, ExitCode& ec) {
                       << " from " << (t["rhost"].asString().empty() ? "-" : t["rhost"].asString()) << " pid "
                       << t["pid"].asInt() << (t["logind_session"].asString().empty() ? "" : " logind " + t["logind_session"].asString())
                       << " since " << iso(t["opened_at"].asInt64()) << (t["ending"].asBool() ? " (ending)" : "") << "\n";
+        if (e.isMember("sessions_not_listed"))
+            std::cout << "  ... and " << e["sessions_not_listed"].asUInt64()
+                      << " more session(s), not listed: the answer has to fit in one message\n";
         if (e.isMember("state_error")) std::cout << "  session table NOT SAVED: " << e["state_error"].asString() << "\n";
     }
     if (!s["publish_error"].asString().empty()) std::cout << "publish:      FAILED: " << s["publish_error"].asString() << "\n";

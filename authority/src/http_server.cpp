@@ -194,6 +194,14 @@ HttpServer::HttpServer(event_base* base, Service& service)
             // Certificates are optional at the TLS layer (people and token hosts
             // use the same port); a host with a verified certificate is its CN.
             SSL_CTX_set_verify(tls_, SSL_VERIFY_PEER, nullptr);
+            // Browsers offer their people only certificates from these CAs.
+            if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(s.client_ca.c_str()))
+                SSL_CTX_set_client_CA_list(tls_, names);
+            // A resumed TLS session keeps its verified peer certificate; without
+            // a session id context OpenSSL refuses every resumption when it asks
+            // for certificates (an internal-error alert: browsers resume).
+            static const unsigned char kSessionContext[] = "jit-authority";
+            SSL_CTX_set_session_id_context(tls_, kSessionContext, sizeof kSessionContext - 1);
         }
         (void)on_tls_info;
         evhttp_set_bevcb(http_, make_tls_bev, tls_);
@@ -343,7 +351,7 @@ void HttpServer::handle(Exchange& x) {
     const auto parts = split_path(x.path);
     if (parts.size() >= 3 && parts[0] == "v1" && parts[1] == "hosts") return host_api(x, parts);
     if (!parts.empty() && parts[0] == "admin") return admin_api(x, parts);
-    if (!parts.empty() && parts[0] == "ui") return web_->handle(WebUi::Request{x.req, x.method, parts, x.query, x.peer, x.body});
+    if (!parts.empty() && parts[0] == "ui") return web_->handle(WebUi::Request{x.req, x.method, parts, x.query, x.peer, x.body, x.cert_sha256, x.cert_cn});
     if (x.path == "/" && x.method == "GET") return send(x.req, 303, "", "", {{"Location", "/ui/"}});
     throw ApiError(404, "not_found", "no such endpoint: " + x.path);
 }
@@ -581,6 +589,13 @@ void HttpServer::admin_api(Exchange& x, const std::vector<std::string>& parts) {
         const bool token = b.get("token", cert.empty()).asBool();
         return send_json(x.req, 201, service_.add_person(b["name"].asString(), b["role"].asString(), cert,
                                                          token, caller));
+    }
+    if (n == 4 && parts[1] == "people" && parts[3] == "cert") {
+        require_method(x, "POST");
+        need("admin");
+        Json::Value b = body();
+        if (!b["cert"].isString()) throw ApiError(400, "invalid_request", "cert (a PEM certificate) is required");
+        return send_json(x.req, 200, service_.set_person_cert(parts[2], b["cert"].asString(), caller));
     }
     if (n == 3 && parts[1] == "people") {
         require_method(x, "DELETE");

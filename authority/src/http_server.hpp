@@ -1,7 +1,7 @@
 // jit-authority's HTTP front (libevent 2.1 evhttp, one event loop; chosen by
 // bench/authority, docs/performance.md): routes PROTOCOL.md's host API and the
 // admin API onto Service, authenticates hosts (bearer token and/or mTLS) and
-// people (bearer token), and holds long polls until a new revision or `wait`.
+// people (bearer token and/or a client certificate bound to them), and holds long polls until a new revision or `wait`.
 #pragma once
 
 #include "web_ui.hpp"

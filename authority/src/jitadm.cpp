@@ -41,6 +41,15 @@ std::string read_text(const std::string& path, const char* what) {
     return ss.str();
 }
 
+// A client certificate file to bind to a person: the authority checks it in
+// full; a file that is no PEM certificate at all is named here.
+std::string read_certificate(const std::string& path) {
+    std::string pem = read_text(path, "certificate");
+    if (pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos)
+        throw Failure("certificate " + path + " is not a PEM certificate (no -----BEGIN CERTIFICATE----- line)");
+    return pem;
+}
+
 std::string trimmed(std::string s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
     return s;
@@ -438,7 +447,7 @@ int main(int argc, char** argv) {
             return 0;
         };
     });
-    auto* pa = app.add_subcommand("person", "add, list and remove people (admins)");
+    auto* pa = app.add_subcommand("person", "add, list and remove people, rebind their certificate (admins)");
     pa->require_subcommand(1);
     auto* padd = pa->add_subcommand("add", "add a person and print their token (shown once)");
     std::string cert_file;
@@ -453,7 +462,7 @@ int main(int argc, char** argv) {
             b["name"] = name;
             b["role"] = role;
             if (!cert_file.empty()) {
-                b["cert"] = read_text(cert_file, "certificate");
+                b["cert"] = read_certificate(cert_file);
                 b["token"] = with_token;
             }
             Json::Value r = c.call("POST", "/admin/people", &b);
@@ -473,6 +482,23 @@ int main(int argc, char** argv) {
                 std::printf("%-16s %-10s %-6s %s\n", p["name"].asCString(), p["role"].asCString(),
                             p["token"].asBool() ? "token" : "-",
                             p["cert_sha256"].asString().empty() ? "-" : ("cert " + p["cert_sha256"].asString()).c_str());
+            return 0;
+        };
+    });
+    auto* pcert = pa->add_subcommand("cert", "bind a person to a new client certificate (a renewed one): the old one "
+                                             "stops working at once");
+    std::string new_cert_file;
+    pcert->add_option("name", name, "user name")->required();
+    pcert->add_option("--cert", new_cert_file, "the new client certificate (PEM)")->required();
+    pcert->callback([&] {
+        run = [&](Client& c) {
+            Json::Value b;
+            b["cert"] = read_certificate(new_cert_file);
+            Json::Value r = c.call("POST", "/admin/people/" + name + "/cert", &b);
+            if (c.options().json) { show(r); return 0; }
+            std::printf("%s (%s) now authenticates with the client certificate SHA-256 %s (was %s)\n",
+                        r["name"].asCString(), r["role"].asCString(), r["cert_sha256"].asCString(),
+                        r["old_cert_sha256"].asString().empty() ? "none" : r["old_cert_sha256"].asCString());
             return 0;
         };
     });

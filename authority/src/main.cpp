@@ -231,6 +231,11 @@ int main(int argc, char** argv) {
     add_person->add_option("--role", role, "admin, approver or requester")->capture_default_str();
     std::string person_cert;
     add_person->add_option("--cert", person_cert, "bind this client certificate (PEM) instead of making a token");
+    auto* person_cert_cmd = app.add_subcommand(
+        "person-cert", "bind a person to a new client certificate (a renewed one) directly in the database");
+    person_cert_cmd->add_option("name", person, "user name")->required();
+    std::string new_person_cert;
+    person_cert_cmd->add_option("--cert", new_person_cert, "the new client certificate (PEM)")->required();
     auto* new_key = app.add_subcommand("new-key", "write a new Ed25519 key pair (PATH, PATH.pub) for key rotation");
     std::string new_key_path;
     new_key->add_option("path", new_key_path, "private key file to create (refuses to overwrite)")->required();
@@ -247,21 +252,33 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (do_init) return init(*cfg);
-        if (add_person->parsed()) {
+        if (add_person->parsed() || person_cert_cmd->parsed()) {
             auto store = open_store(cfg->settings.database, false);
             auto signer = Signer::load(cfg->settings.signing_key, cfg->settings.key_id);
             if (!signer) throw std::runtime_error(signer.error().message);
             Service service(*store, *signer, *cfg, wall_clock);
             const char* who = std::getenv("SUDO_USER");
             const Caller caller{std::string("local:") + (who ? who : "root"), "console"};
-            std::stringstream pem;
-            if (!person_cert.empty()) {
-                std::ifstream in(person_cert);
-                if (!in) throw std::runtime_error("cannot read certificate " + person_cert);
+            // The file a certificate comes from is named in what goes wrong with it.
+            auto read_cert = [](const std::string& path) {
+                std::ifstream in(path);
+                if (!in) throw std::runtime_error("cannot read certificate " + path);
+                std::stringstream pem;
                 pem << in.rdbuf();
+                if (auto id = certificate_id(pem.str()); !id)
+                    throw std::runtime_error("certificate " + path + ": " + id.error().message);
+                return pem.str();
+            };
+            if (person_cert_cmd->parsed()) {
+                const Json::Value r = service.set_person_cert(person, read_cert(new_person_cert), caller);
+                std::printf("%s (%s) now authenticates with the client certificate SHA-256 %s (was %s)\n", person.c_str(),
+                            r["role"].asCString(), r["cert_sha256"].asCString(),
+                            r["old_cert_sha256"].asString().empty() ? "none" : r["old_cert_sha256"].asCString());
+                return 0;
             }
             // A token, or (with --cert) the certificate instead.
-            const Json::Value r = service.add_person(person, role, pem.str(), person_cert.empty(), caller);
+            const Json::Value r = service.add_person(person, role, person_cert.empty() ? "" : read_cert(person_cert),
+                                                     person_cert.empty(), caller);
             if (r["token"].isString())
                 std::printf("%s\n", r["token"].asCString());
             else

@@ -439,6 +439,9 @@ public:
     bool remove_person(const std::string& name) override {
         return q("DELETE FROM people WHERE name = $1", {name}).affected() == 1;
     }
+    bool set_person_cert(const std::string& name, const std::string& cert_sha256) override {
+        return q("UPDATE people SET cert_sha256 = $1 WHERE name = $2", {cert_sha256, name}).affected() == 1;
+    }
     std::vector<PersonRecord> people() override {
         Rows r = q(std::string("SELECT ") + kPersonCols + " FROM people ORDER BY name", {});
         std::vector<PersonRecord> out;

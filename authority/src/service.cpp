@@ -11,6 +11,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 
 namespace jit::authority {
 namespace {
@@ -771,24 +772,15 @@ Json::Value Service::add_person(const std::string& name, const std::string& role
         throw bad_request("role must be admin, approver or requester");
     CertificateId cert;
     if (!cert_pem.empty()) {
-        auto id = certificate_id(cert_pem);
-        if (!id) throw bad_request("cert: " + id.error().message);
-        cert = *id;
+        cert = person_certificate(cert_pem);
     } else if (!want_token) {
         throw bad_request("a person needs a token or a client certificate");
     }
     const std::string token = want_token ? new_token() : "";
     write([&] {
-        for (const auto& p : store_.people()) {
+        for (const auto& p : store_.people())
             if (p.name == name) throw ApiError(409, "conflict", "person " + name + " exists");
-            if (!cert.sha256.empty() && p.cert_sha256 == cert.sha256)
-                throw ApiError(409, "conflict", "this certificate is already " + p.name + "'s");
-        }
-        // A host's certificate (its CN names a registered host) stays a host's:
-        // the host API takes a verified certificate's CN as the host id.
-        if (!cert.cn.empty() && store_.host(cert.cn))
-            throw ApiError(422, "host_certificate", "the certificate's CN " + cert.cn +
-                                                        " is a registered host: a host's certificate cannot be a person's");
+        if (!cert.sha256.empty()) require_cert_unbound(cert);
         store_.add_person(PersonRecord{name, token.empty() ? "" : token_hash(token), role, clock_(), cert.sha256});
         Json::Value detail;
         detail["role"] = role;
@@ -801,6 +793,45 @@ Json::Value Service::add_person(const std::string& name, const std::string& role
     out["role"] = role;
     if (!token.empty()) out["token"] = token;
     if (!cert.sha256.empty()) out["cert_sha256"] = cert.sha256;
+    return out;
+}
+
+CertificateId Service::person_certificate(const std::string& cert_pem) {
+    if (cert_pem.empty()) throw bad_request("cert: a PEM certificate is required");
+    auto id = certificate_id(cert_pem);
+    if (!id) throw bad_request("cert: " + id.error().message);
+    return *id;
+}
+
+void Service::require_cert_unbound(const CertificateId& cert) {
+    if (auto p = store_.person_by_cert(cert.sha256))
+        throw ApiError(409, "conflict", "this certificate (SHA-256 " + cert.sha256 + ") is already " + p->name + "'s");
+    // A host's certificate (its CN names a registered host) stays a host's:
+    // the host API takes a verified certificate's CN as the host id.
+    if (!cert.cn.empty() && store_.host(cert.cn))
+        throw ApiError(422, "host_certificate", "the certificate's CN " + cert.cn +
+                                                    " is a registered host: a host's certificate cannot be a person's");
+}
+
+Json::Value Service::set_person_cert(const std::string& name, const std::string& cert_pem, const Caller& caller) {
+    const CertificateId cert = person_certificate(cert_pem);
+    Json::Value out;
+    write([&] {
+        std::optional<PersonRecord> person;
+        for (auto& p : store_.people())
+            if (p.name == name) person = std::move(p);
+        if (!person) throw not_found("person " + name);
+        require_cert_unbound(cert);
+        if (!store_.set_person_cert(name, cert.sha256)) throw not_found("person " + name);
+        Json::Value detail;
+        detail["old_cert_sha256"] = person->cert_sha256;
+        detail["cert_sha256"] = cert.sha256;
+        record(caller, "person.cert", name, detail);
+        out["name"] = name;
+        out["role"] = person->role;
+        out["old_cert_sha256"] = person->cert_sha256;
+        out["cert_sha256"] = cert.sha256;
+    });
     return out;
 }
 

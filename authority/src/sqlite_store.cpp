@@ -345,6 +345,11 @@ public:
         s.bind(name).run();
         return sqlite3_changes(db_) == 1;
     }
+    bool set_person_cert(const std::string& name, const std::string& cert_sha256) override {
+        Stmt s(db_, "UPDATE people SET cert_sha256 = ? WHERE name = ?");
+        s.bind(cert_sha256).bind(name).run();
+        return sqlite3_changes(db_) == 1;
+    }
     std::vector<PersonRecord> people() override {
         Stmt s(db_, "SELECT name, token_hash, role, created_at, cert_sha256 FROM people ORDER BY name");
         std::vector<PersonRecord> out;

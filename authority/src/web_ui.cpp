@@ -300,13 +300,20 @@ void WebUi::serve_static(const Request& r, const std::string& name) {
 }
 
 void WebUi::login(const Request& r) {
-    const UnixTime now = service_.now();
+    // A client certificate bound to a person signs them in (after signing out,
+    // only when they ask: the page offers it).
+    std::optional<PersonRecord> by_cert = service_.store().person_by_cert(r.cert_sha256);
     if (r.method == "GET") {
+        if (by_cert && !r.query.count("out")) return sign_in(r, *by_cert, "certificate");
         const std::string login_csrf = random_hex(16);
-        Vars v{{"csrf", login_csrf}, {"flash", ""}};
+        Vars v{{"csrf", login_csrf}, {"flash", ""}, {"cert", ""}};
         if (r.query.count("out")) v["flash"] = render("flash.html", {{"kind", "ok"}, {"text", "Signed out."}});
         if (r.query.count("expired"))
             v["flash"] = render("flash.html", {{"kind", "error"}, {"text", "Your session ended; sign in again."}});
+        if (by_cert)
+            v["cert"] = render("login_cert.html", {{"csrf", login_csrf}, {"name", by_cert->name}, {"role", by_cert->role}});
+        else if (const std::string why = certificate_refusal(r); !why.empty())
+            v["cert"] = render("flash.html", {{"kind", "error"}, {"text", why}});
         return reply(r.req, 200, render("login.html", v), "text/html; charset=utf-8",
                      {{"Set-Cookie", set_cookie(kLoginCookie, login_csrf, 600)}});
     }
@@ -315,6 +322,21 @@ void WebUi::login(const Request& r) {
     auto csrf = f.find("csrf");
     if (csrf == f.end() || !same_secret(csrf->second, cookie(r.req, kLoginCookie)))
         throw ApiError(403, "csrf", "the sign-in form has expired or did not come from this page; reload it");
+    auto refused = [&](const std::string& text, const std::string& cert_notice) {
+        const std::string page = render("login.html", {{"csrf", csrf->second},
+                                                       {"flash", render("flash.html", {{"kind", "error"}, {"text", text}})},
+                                                       {"cert", cert_notice}});
+        return reply(r.req, 401, page, "text/html; charset=utf-8");
+    };
+    if (auto with = f.find("with"); with != f.end() && with->second == "certificate") {
+        if (by_cert) return sign_in(r, *by_cert, "certificate");
+        std::fprintf(stderr, "jit-authority: page sign-in by certificate from %s refused: %s\n", r.peer.c_str(),
+                     r.cert_sha256.empty() ? "none presented" : "bound to nobody");
+        const std::string why = certificate_refusal(r);
+        return refused(why.empty() ? "Your browser presented no client certificate: sign in with your personal token."
+                                   : why,
+                       "");
+    }
     auto token = f.find("token");
     std::string t = token == f.end() ? "" : token->second;
     while (!t.empty() && (t.back() == ' ' || t.back() == '\n' || t.back() == '\r')) t.pop_back();
@@ -323,17 +345,40 @@ void WebUi::login(const Request& r) {
     if (!person) {
         // To the journal (rate-limited there), not the database: anyone can try.
         std::fprintf(stderr, "jit-authority: page sign-in with an unknown token from %s\n", r.peer.c_str());
-        const std::string page = render(
-            "login.html", {{"csrf", csrf->second},
-                           {"flash", render("flash.html", {{"kind", "error"}, {"text", "Unknown token."}})}});
-        return reply(r.req, 401, page, "text/html; charset=utf-8");
+        return refused("Unknown token.", "");
     }
+    // As on the admin API: a certificate and a token must name the same person.
+    if (by_cert && by_cert->name != person->name)
+        throw ApiError(403, "forbidden", "your client certificate is " + by_cert->name + "'s and the token " +
+                                             person->name + "'s: sign in with one person's credentials");
+    sign_in(r, *person, "token");
+}
+
+void WebUi::sign_in(const Request& r, const PersonRecord& person, const std::string& method) {
     if (sessions_.size() >= kMaxSessions) throw ApiError(503, "busy", "too many sessions; try again later");
+    const UnixTime now = service_.now();
+    const bool by_cert = method == "certificate";
     const std::string id = random_hex(32);
-    sessions_[token_hash(id)] = Session{person->token_hash, person->name, random_hex(32), now, now, "", ""};
-    service_.record(Caller{person->name, r.peer}, "web.sign_in", person->name, Json::Value(Json::objectValue));
+    sessions_[token_hash(id)] = Session{by_cert ? "" : person.token_hash, by_cert ? person.cert_sha256 : "", person.name,
+                                        random_hex(32), now, now, "", ""};
+    Json::Value detail;
+    detail["method"] = method;
+    if (by_cert) detail["cert_sha256"] = person.cert_sha256;
+    service_.record(Caller{person.name, r.peer}, "web.sign_in", person.name, detail);
     redirect(r.req, "/ui/", {{"Set-Cookie", set_cookie(kCookie, id, kSessionMax)},
                              {"Set-Cookie", set_cookie(kLoginCookie, "", 0)}});
+}
+
+std::string WebUi::certificate_refusal(const Request& r) {
+    if (r.cert_sha256.empty() || service_.store().person_by_cert(r.cert_sha256)) return "";
+    if (!r.cert_cn.empty() && service_.store().host(r.cert_cn))
+        return "Your browser presented the certificate of host " + r.cert_cn + " (SHA-256 " + r.cert_sha256 +
+               "). A host's certificate never signs a person in: sign in with your personal token, or choose your "
+               "own certificate.";
+    return "Your browser presented a client certificate (CN " + (r.cert_cn.empty() ? std::string("none") : r.cert_cn) +
+           ", SHA-256 " + r.cert_sha256 +
+           ") that is bound to nobody here: it was never bound, or its person was removed or given a new certificate. "
+           "Sign in with your personal token, or ask an admin to bind it (jitadm person cert NAME --cert FILE).";
 }
 
 void WebUi::route(const Request& r) {
@@ -347,7 +392,12 @@ void WebUi::route(const Request& r) {
     const std::string key = token_hash(cookie(r.req, kCookie));
     auto it = sessions_.find(key);
     std::optional<PersonRecord> person;
-    if (it != sessions_.end()) person = service_.store().person_by_token_hash(it->second.token_hash);
+    if (it != sessions_.end()) {
+        const Session& s = it->second;
+        // A certificate's session holds only while the browser presents it.
+        if (!s.cert_sha256.empty() && s.cert_sha256 == r.cert_sha256) person = service_.store().person_by_cert(s.cert_sha256);
+        if (s.cert_sha256.empty()) person = service_.store().person_by_token_hash(s.token_hash);
+    }
     if (it == sessions_.end() || !person) {
         if (it != sessions_.end()) sessions_.erase(it);
         if (r.method == "GET" && page != "events") return redirect(r.req, "/ui/login");

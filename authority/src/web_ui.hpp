@@ -4,7 +4,8 @@
 // little JavaScript, live updates by server-sent events.
 //
 // Sign-in is with the person's own token (only its SHA-256 is stored, as for
-// the API); the session is a random cookie (Secure, HttpOnly,
+// the API) or, over TLS, with the client certificate bound to them (the
+// browser presents it; no token to paste); the session is a random cookie (Secure, HttpOnly,
 // SameSite=Strict) held in memory, so a restart signs everyone out. Every
 // POST carries the session's CSRF token. Every action goes through Service
 // with the same role checks as the admin API, and is recorded the same way.
@@ -36,6 +37,8 @@ public:
         std::map<std::string, std::vector<std::string>> query;
         std::string peer;
         std::string body;
+        std::string cert_sha256;  // the verified client certificate of the connection, "" when none
+        std::string cert_cn;
     };
     // Answers the request (HTML, a redirect, an asset) or holds it as an event stream.
     void handle(const Request& r) noexcept;
@@ -48,7 +51,11 @@ public:
     std::size_t streams() const { return streams_.size(); }
 
     struct Session {
-        std::string token_hash;  // the person's token: a token replaced or removed ends the session
+        // The credential it was signed in with, one of the two: a token, or a
+        // client certificate (then every request must present that same
+        // certificate). Removed, or replaced by a new one, it ends the session.
+        std::string token_hash;
+        std::string cert_sha256;
         std::string name;
         std::string csrf;
         UnixTime created = 0;
@@ -63,6 +70,10 @@ private:
     void route(const Request& r);
     void serve_static(const Request& r, const std::string& name);
     void login(const Request& r);
+    // A new session for the person (method "token" or "certificate"), on the record; redirects to the page.
+    void sign_in(const Request& r, const PersonRecord& person, const std::string& method);
+    // Why the connection's client certificate signs nobody in, for the sign-in page ("" when it is bound or absent).
+    std::string certificate_refusal(const Request& r);
     void post(const Request& r, Session& s, const std::string& session_key, const PersonRecord& person);
     void open_stream(const Request& r, const std::string& session_key);
     void end_stream(Stream* s, bool reply_end);

@@ -1,5 +1,6 @@
 // Local socket operations (docs/socket-protocol.md).
 #include <jit/helperd/daemon.hpp>
+#include <jit/helperd/json_answer.hpp>
 #include <jit/names.hpp>
 
 #include <json/json.h>
@@ -42,12 +43,6 @@ Json::Value limits_json(const std::vector<LimitNote>& notes, const std::string& 
     return out;
 }
 
-std::string compact(const Json::Value& v) {
-    Json::StreamWriterBuilder b;
-    b["indentation"] = "";
-    b["emitUTF8"] = true;
-    return Json::writeString(b, v);
-}
 
 const char* verdict_word(Verdict v) {
     switch (v) {
@@ -226,17 +221,19 @@ void Daemon::handle(const ipc::Message& req, const Peer& peer, Reply reply) {
         if (op == "session_open") return op_session(req, peer, true, reply);
         if (op == "session_close") return op_session(req, peer, false, reply);
         if (op == "status") {
-            if (peer.uid == 0) return reply({{"status", "ok"}, {"json", compact(status_json())}});
+            const std::vector<std::vector<std::string>> lists{{"enforcement", "sessions"}};
+            if (peer.uid == 0) return reply(json_answer(status_json(), lists));
             // An unprivileged peer learns about its own sessions only.
-            return peer_name(peer.uid, reply, [this, reply](const std::optional<std::string>& name) {
-                reply({{"status", "ok"}, {"json", compact(status_json_for(name.value_or("")))}});
+            return peer_name(peer.uid, reply, [this, reply, lists](const std::optional<std::string>& name) {
+                reply(json_answer(status_json_for(name.value_or("")), lists));
             });
         }
         if (op == "grants") {
-            if (peer.uid == 0) return reply({{"status", "ok"}, {"json", compact(grants_json(std::nullopt))}});
-            return peer_name(peer.uid, reply, [this, reply, uid = peer.uid](const std::optional<std::string>& name) {
+            const std::vector<std::vector<std::string>> lists{{"grants"}, {"refused"}};
+            if (peer.uid == 0) return reply(json_answer(grants_json(std::nullopt), lists));
+            return peer_name(peer.uid, reply, [this, reply, lists, uid = peer.uid](const std::optional<std::string>& name) {
                 if (!name) return reply(error_reply("unknown_peer", "your uid " + std::to_string(uid) + " has no user name"));
-                reply({{"status", "ok"}, {"json", compact(grants_json(name))}});
+                reply(json_answer(grants_json(name), lists));
             });
         }
         if (op == "request") return op_request(req, peer, std::move(reply));
@@ -488,7 +485,7 @@ void Daemon::relay_request(const ipc::Message& req, const Peer& peer, const std:
         run_as = body["sudo"]["run_as"].asString();
         for (const auto& c : body["sudo"]["commands"]) commands += (commands.empty() ? "" : "\n") + c.asString();
     }
-    deps_.authority.post_request(compact(body), [this, reply, who, uid, dur, reason, ticket, run_as, commands, extends](HttpResponse r) {
+    deps_.authority.post_request(compact_json(body), [this, reply, who, uid, dur, reason, ticket, run_as, commands, extends](HttpResponse r) {
         Json::Value v;
         if (r.status != 201 && r.status != 200) return reply(error_reply("authority", describe_http_error(r)));
         if (!parse_json(r.body, v) || !v.isObject() || !v["id"].isString())

@@ -2,6 +2,8 @@
 a throw-away cluster in a temp dir, run as nobody): a change through one
 replica answers a long poll held by the other (LISTEN/NOTIFY), both serve the
 same bytes for a revision, and revisions issued through either never repeat;
+a person's certificate renewed through one replica stops at once on a third
+(over TLS), the new one works there, the page's session with the old one ends;
 a new signing key on one replica (one transaction re-signs many hosts, announced
 in one NOTIFY) answers the polls of every host held by the other; both replicas
 re-signing the same 2,100 hosts at once (a batch of hosts locked, read and
@@ -23,7 +25,10 @@ import threading
 import time
 import unittest
 
+from jit_authority_tls import tls_call
 from protocol_conformance import CPP_BIN, CppAuthority, decode_envelope, payload_of
+from test_tls import make_leaf, make_pki
+from web_ui_certificate import Browser
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 
@@ -54,7 +59,7 @@ def start_replicas(cls):
                    capture_output=True)
     cls.psql_argv = [f"{PG_BIN}/psql", "-h", cls.dir, "-p", str(port), "-U", "jit", "-d", "jit", "-q", "-X",
                      "-v", "ON_ERROR_STOP=1"]
-    uri = f"postgresql:///jit?host={cls.dir}&port={port}&user=jit"
+    uri = cls.uri = f"postgresql:///jit?host={cls.dir}&port={port}&user=jit"
     cls.a = CppAuthority(database=uri)
     cls.addClassCleanup(cls.a.cleanup)
     cls.b = CppAuthority(database=uri, admin_token=cls.a.admin_token)
@@ -127,6 +132,39 @@ class TwoReplicas(unittest.TestCase):
             seen.append(self.admin(replica, "POST", "/hosts/web-01/reissue")["revision"])
         self.assertEqual(seen, sorted(set(seen)), seen)
         self.assertEqual(payload_of(self.poll(self.a, 0))["revision"], seen[-1])
+
+    def test_people_certificate_renewed_through_one_replica_stops_at_once_on_another(self):
+        # A third replica over TLS with client certificates (the other two speak plain http on loopback).
+        pki = tempfile.mkdtemp(prefix="jit-authority-pg-pki-")
+        self.addCleanup(shutil.rmtree, pki, True)
+        make_pki(pki)
+        for name in ("alice", "alice-renewed"):
+            make_leaf(pki, name, "alice")
+        p = lambda n: os.path.join(pki, n)  # noqa: E731
+        c = CppAuthority(database=self.uri, admin_token=self.a.admin_token,
+                         extra=f"tls_cert = {p('server.pem')}\ntls_key = {p('server.key')}\nclient_ca = {p('ca.pem')}\n")
+        self.addCleanup(c.cleanup)
+        def pem(name):
+            with open(p(f"{name}.pem"), encoding="utf-8") as f:
+                return f.read()
+        whoami = lambda cert: tls_call(pki, c.port, "GET", "/admin/whoami", cert=cert)  # noqa: E731
+        bound = self.admin(self.a, "POST", "/people", {"name": "alice", "role": "requester", "cert": pem("alice")})
+        self.assertEqual(whoami("alice"), (200, {"name": "alice", "role": "requester"}))
+        page = Browser(pki, c.port, "alice")
+        self.assertEqual(page.get("/ui/login")[:2], (303, "/ui/"), "the page signs alice in by her certificate")
+        self.assertEqual(page.get("/ui/")[0], 200)
+        renewed = self.admin(self.b, "POST", "/people/alice/cert", {"cert": pem("alice-renewed")})
+        self.assertEqual(renewed["old_cert_sha256"], bound["cert_sha256"])
+        self.assertEqual(whoami("alice")[0], 401, "the old certificate works nowhere once the change is committed")
+        self.assertEqual(page.get("/ui/")[:2], (303, "/ui/login"), "nor does the page's session signed in with it")
+        self.assertEqual(whoami("alice-renewed"), (200, {"name": "alice", "role": "requester"}))
+        resp = self.a.request("POST", "/admin/people", body={"name": "mallory", "role": "admin",
+                                                             "cert": pem("alice-renewed")}, token=self.a.admin_token)
+        self.assertEqual(resp.status, 409, resp)
+        record = [x for x in self.admin(self.a, "GET", "/actions") if x["action"] == "person.cert"]
+        self.assertEqual([(x["actor"], x["target"], x["detail"]) for x in record],
+                         [("carol", "alice", {"old_cert_sha256": bound["cert_sha256"],
+                                              "cert_sha256": renewed["cert_sha256"]})])
 
     # Named to run last (unittest sorts by name): replica a signs with another key afterwards.
     def test_z_a_new_key_on_one_replica_wakes_every_host_held_by_the_other(self):

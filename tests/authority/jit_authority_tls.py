@@ -4,7 +4,9 @@ different hosts, an untrusted client CA, and plain http refused off loopback.
 People by client certificate (jitadm person add NAME --cert FILE): accepted
 and on the record under their name, an unknown certificate refused, a removed
 person refused, a host's certificate cannot act as a person nor a person's as
-a host.
+a host. A renewed certificate (POST /admin/people/NAME/cert, jitadm person
+cert, jit-authority person-cert): the old one refused at once, the new one
+accepted, both SHA-256s on the record.
 
   cd tests/authority && JIT_AUTHORITY_BIN=build/authority/jit-authority python3 -m unittest -v jit_authority_tls
 """
@@ -242,6 +244,142 @@ class PeopleByCertificate(TlsAuthority, unittest.TestCase):
         out = run("--cert", p("erin.pem"), "--key", p("erin.key"), "whoami")
         self.assertEqual(out.returncode, 1)
         self.assertIn("401", out.stderr)
+
+
+@unittest.skipUnless(CPP_BIN and os.access(CPP_BIN, os.X_OK), "JIT_AUTHORITY_BIN not built")
+class RebindCertificate(TlsAuthority, unittest.TestCase):
+    """A renewed certificate: an admin binds the person to it (POST
+    /admin/people/NAME/cert, jitadm person cert, jit-authority person-cert);
+    the old one stops working at once, the new one works, and the record has
+    who did it with the old and the new SHA-256."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.start(("alice", "alice"), ("alice-2027", "alice"), ("bob", "bob"), ("bob-2028", "bob"), ("dave", "dave"),
+                  ("dave-2029", "dave"), ("ivan", "ivan"), ("judy", "judy"), ("tess", "tess"), ("spare", "spare"))
+        admin = cls.auth.admin_token
+        assert cls.call("POST", "/admin/hosts", {"host_id": "web-01"}, token=admin, cert=None)[0] == 201
+        for name, role in (("alice", "requester"), ("bob", "requester"), ("dave", "approver"), ("ivan", "requester"),
+                           ("judy", "approver")):
+            with open(os.path.join(cls.pki, f"{name}.pem"), encoding="utf-8") as f:
+                status, body = cls.call("POST", "/admin/people", {"name": name, "role": role, "cert": f.read()},
+                                        token=admin, cert=None)
+            assert status == 201, (status, body)
+        # tess has a token only
+        assert cls.call("POST", "/admin/people", {"name": "tess", "role": "requester"}, token=admin, cert=None)[0] == 201
+
+    def pem(self, name):
+        with open(os.path.join(self.pki, f"{name}.pem"), encoding="utf-8") as f:
+            return f.read()
+
+    fingerprint = PeopleByCertificate.fingerprint
+
+    def rebind(self, name, cert_file, **kw):
+        kw.setdefault("token", self.auth.admin_token)
+        return self.call("POST", f"/admin/people/{name}/cert", {"cert": self.pem(cert_file)}, cert=kw.pop("cert", None),
+                         **kw)
+
+    def whoami(self, cert):
+        return self.call("GET", "/admin/whoami", cert=cert)
+
+    def records(self, target):
+        status, actions = self.call("GET", "/admin/actions", token=self.auth.admin_token, cert=None)
+        self.assertEqual(status, 200)
+        return [a for a in actions if a["action"] == "person.cert" and a["target"] == target]
+
+    def test_the_old_certificate_stops_at_once_and_the_new_one_works(self):
+        self.assertEqual(self.whoami("alice")[0], 200)
+        status, body = self.rebind("alice", "alice-2027")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body, {"name": "alice", "role": "requester", "cert_sha256": self.fingerprint("alice-2027"),
+                                "old_cert_sha256": self.fingerprint("alice")})
+        status, body = self.whoami("alice")
+        self.assertEqual(status, 401, body)
+        self.assertEqual(self.whoami("alice-2027"), (200, {"name": "alice", "role": "requester"}))
+        rec = self.records("alice")
+        self.assertEqual(len(rec), 1, rec)
+        self.assertEqual((rec[0]["actor"], rec[0]["source"]), ("carol", "127.0.0.1"))
+        self.assertEqual(rec[0]["detail"], {"old_cert_sha256": self.fingerprint("alice"),
+                                            "cert_sha256": self.fingerprint("alice-2027")})
+        status, people = self.call("GET", "/admin/people", token=self.auth.admin_token, cert=None)
+        self.assertEqual({p["name"]: p["cert_sha256"] for p in people}["alice"], self.fingerprint("alice-2027"))
+
+    def test_a_person_with_a_token_only_gets_a_first_certificate(self):
+        status, body = self.rebind("tess", "tess")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["old_cert_sha256"], "")
+        self.assertEqual(self.whoami("tess"), (200, {"name": "tess", "role": "requester"}))
+
+    def test_what_cannot_be_bound_is_refused_and_changes_nothing(self):
+        cases = [("nobody", "spare", 404, "not_found", "person nobody"),
+                 ("judy", "ivan", 409, "conflict", "already ivan's"),  # another person's certificate
+                 ("ivan", "ivan", 409, "conflict", "already ivan's"),  # the one ivan has
+                 ("ivan", "web-01", 422, "host_certificate", "web-01")]  # a host's
+        for name, cert, status, code, text in cases:
+            with self.subTest(name=name, cert=cert):
+                got, body = self.rebind(name, cert)
+                self.assertEqual((got, body["error"]), (status, code), body)
+                self.assertIn(text, body["message"])
+        status, body = self.call("POST", "/admin/people/ivan/cert", {"cert": "-----BEGIN CERTIFICATE-----\nnope\n"},
+                                 token=self.auth.admin_token, cert=None)
+        self.assertEqual((status, body["error"]), (400, "invalid_request"), body)
+        self.assertIn("cert:", body["message"])
+        status, body = self.call("POST", "/admin/people/ivan/cert", {}, token=self.auth.admin_token, cert=None)
+        self.assertEqual(status, 400, body)
+        self.assertIn("cert", body["message"])
+        # an approver is no admin, by token or certificate
+        status, body = self.rebind("ivan", "spare", token=None, cert="judy")
+        self.assertEqual(status, 403, body)
+        self.assertEqual(self.whoami("ivan"), (200, {"name": "ivan", "role": "requester"}), "ivan is unchanged")
+        self.assertEqual(self.records("ivan"), [])
+        self.assertEqual(self.records("judy"), [])
+
+    @unittest.skipUnless(JITADM and os.access(JITADM, os.X_OK), "JITADM_BIN not built")
+    def test_jitadm_person_cert(self):
+        p = lambda n: os.path.join(self.pki, n)  # noqa: E731
+        token = p("carol.token")
+        with open(token, "w", encoding="utf-8") as f:
+            f.write(self.auth.admin_token)
+        env = dict(os.environ, HOME=self.pki, JITADM_URL=f"https://127.0.0.1:{self.auth.port}")
+        run = lambda *a: subprocess.run([JITADM, "--ca", p("ca.pem"), "--token-file", token, *a],  # noqa: E731
+                                        env=env, capture_output=True, text=True, timeout=60)
+        out = run("person", "cert", "bob", "--cert", p("bob-2028.pem"))
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn(self.fingerprint("bob-2028"), out.stdout)
+        self.assertIn(self.fingerprint("bob"), out.stdout, "says which certificate it replaced")
+        self.assertEqual(self.whoami("bob")[0], 401)
+        self.assertEqual(self.whoami("bob-2028"), (200, {"name": "bob", "role": "requester"}))
+        # bad input names the file
+        out = run("person", "cert", "bob", "--cert", p("missing.pem"))
+        self.assertEqual(out.returncode, 1)
+        self.assertIn(f"cannot read certificate {p('missing.pem')}", out.stderr)
+        out = run("person", "cert", "bob", "--cert", p("bob.key"))
+        self.assertEqual(out.returncode, 1)
+        self.assertIn(f"certificate {p('bob.key')} is not a PEM certificate", out.stderr)
+        out = run("person", "cert", "bob")
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("--cert", out.stderr)
+        out = run("person", "cert", "nobody", "--cert", p("spare.pem"))
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("404 not_found: person nobody not found", out.stderr)
+
+    def test_console_person_cert_on_the_authority_machine(self):
+        # e.g. the only admin's certificate expired: on the authority machine, straight into the database.
+        env = {k: v for k, v in os.environ.items() if k != "SUDO_USER"}
+        run = lambda *a: subprocess.run([CPP_BIN, "-c", self.auth.config, *a],  # noqa: E731
+                                        env=env, capture_output=True, text=True, timeout=60)
+        key = os.path.join(self.pki, "dave.key")
+        out = run("person-cert", "dave", "--cert", key)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn(f"certificate {key}: not a PEM X.509 certificate", out.stderr)
+        out = run("person-cert", "dave", "--cert", os.path.join(self.pki, "dave-2029.pem"))
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn(self.fingerprint("dave-2029"), out.stdout)
+        self.assertEqual(self.whoami("dave")[0], 401, "the running authority refuses the old one at once")
+        self.assertEqual(self.whoami("dave-2029"), (200, {"name": "dave", "role": "approver"}))
+        rec = self.records("dave")
+        self.assertEqual((rec[-1]["actor"], rec[-1]["source"]), ("local:root", "console"))
+        self.assertEqual(rec[-1]["detail"]["old_cert_sha256"], self.fingerprint("dave"))
 
 
 def openssl_out(*args):

@@ -226,6 +226,24 @@ TEST_F(ServiceTest, HostTokensAreStoredHashed) {
     EXPECT_FALSE(store_->host_by_token_hash(token_hash(token_ + "x")));
 }
 
+// Store::set_person_cert (jitadm person cert): the old certificate finds
+// nobody from the commit, the new one the person, across a restart; the
+// database itself refuses another person's certificate (replicas racing).
+TEST_F(ServiceTest, APersonIsReboundToANewCertificate) {
+    store_->add_person(PersonRecord{"alice", "", "requester", now_, std::string(64, 'a')});
+    store_->add_person(PersonRecord{"bob", "", "requester", now_, std::string(64, 'b')});
+    EXPECT_TRUE(store_->set_person_cert("alice", std::string(64, 'c')));
+    EXPECT_FALSE(store_->person_by_cert(std::string(64, 'a')));
+    EXPECT_FALSE(store_->set_person_cert("nobody", std::string(64, 'd')));
+    EXPECT_THROW(store_->set_person_cert("alice", std::string(64, 'b')), StoreError);
+    open();
+    ASSERT_TRUE(store_->person_by_cert(std::string(64, 'c')));
+    EXPECT_EQ(store_->person_by_cert(std::string(64, 'c'))->name, "alice");
+    EXPECT_EQ(store_->person_by_cert(std::string(64, 'b'))->name, "bob");
+    EXPECT_EQ(code_of([&] { service_->set_person_cert("alice", "not a certificate", admin_); }), 400);
+    EXPECT_EQ(code_of([&] { service_->set_person_cert("alice", "", admin_); }), 400);
+}
+
 TEST_F(ServiceTest, EveryOperatorActionIsRecorded) {
     const std::string id = submit(ask("alice", 600));
     service_->deny(id, "not now", Caller{"carol", "10.0.0.7"});

@@ -94,6 +94,11 @@ public:
     // {"name", "role", "cert_sha256" (with a certificate), "token" (when made)}.
     Json::Value add_person(const std::string& name, const std::string& role, const std::string& cert_pem, bool token,
                            const Caller& caller);
+    // Binds a person to another client certificate (a renewed one; or a first
+    // one for a person with a token only): the old certificate stops working
+    // with the commit, the new one works; recorded as person.cert with the old
+    // and the new SHA-256. {"name", "role", "cert_sha256", "old_cert_sha256"}.
+    Json::Value set_person_cert(const std::string& name, const std::string& cert_pem, const Caller& caller);
     // Removes a person: their token and certificate stop working at once.
     void remove_person(const std::string& name, const Caller& caller);
     // {"name", "role", "created_at", "token": bool, "cert_sha256"} of everyone.
@@ -120,6 +125,10 @@ private:
     HostRecord require_host(const std::string& host_id);
     RequestRecord require_request(const std::string& id);
     Json::Value grant_from_request(const RequestRecord& r, const std::vector<std::string>& approvers);
+    // A certificate to bind to a person (400 when cert_pem is none), and 409/422
+    // when it is already a person's or a registered host's.
+    static CertificateId person_certificate(const std::string& cert_pem);
+    void require_cert_unbound(const CertificateId& cert);
     Json::Value finish_approved(RequestRecord& r, const std::vector<std::string>& approvers, const Caller& caller);
 
     Store& store_;

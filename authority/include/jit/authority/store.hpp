@@ -204,6 +204,10 @@ public:
     // false when there is no such person. Their token and certificate stop
     // working with the commit; what they did stays in the action record.
     virtual bool remove_person(const std::string& name) = 0;
+    // Binds the person to another certificate (SHA-256 of its DER; a renewed
+    // one): the old one stops working with the commit. false when there is no
+    // such person; StoreError when the certificate is another person's.
+    virtual bool set_person_cert(const std::string& name, const std::string& cert_sha256) = 0;
     virtual std::vector<PersonRecord> people() = 0;
 
     // false when (host, seq) was stored before (the event is ignored).
