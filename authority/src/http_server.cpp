@@ -277,11 +277,11 @@ void HttpServer::shutdown() {
 
 void HttpServer::flush_seen() {
     if (seen_.empty()) return;
-    auto seen = std::move(seen_);
+    std::vector<Store::Seen> seen;
+    seen.reserve(seen_.size());
+    for (const auto& [host, v] : seen_) seen.push_back(Store::Seen{host, v.first, v.second});
     seen_.clear();
-    service_.store().transaction([&] {
-        for (const auto& [host, v] : seen) service_.store().host_seen(host, v.first, v.second);
-    });
+    service_.store().hosts_seen(seen);
 }
 
 void HttpServer::on_wait_timeout(evutil_socket_t, short, void* arg) noexcept {

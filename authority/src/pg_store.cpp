@@ -101,6 +101,37 @@ private:
 using Params = std::vector<std::string>;
 std::string num(std::int64_t v) { return std::to_string(v); }
 
+// A PostgreSQL array literal of texts ({"a","b\\"c"}), for $n::text[]: one
+// parameter carries a whole batch.
+std::string text_array(const std::vector<std::string>& v) {
+    std::size_t size = 2;
+    for (const auto& s : v) size += s.size() + 3;
+    std::string out;
+    out.reserve(size + size / 16);
+    out += '{';
+    for (const auto& s : v) {
+        if (out.size() > 1) out += ',';
+        out += '"';
+        for (const char c : s) {
+            if (c == '"' || c == '\\') out += '\\';
+            out += c;
+        }
+        out += '"';
+    }
+    out += '}';
+    return out;
+}
+// {1,2,3}, for $n::bigint[].
+std::string bigint_array(const std::vector<std::int64_t>& v) {
+    std::string out = "{";
+    for (const auto n : v) {
+        if (out.size() > 1) out += ',';
+        out += num(n);
+    }
+    out += '}';
+    return out;
+}
+
 const char* const kHostCols = "host_id, token_hash, labels, created_at, last_seen, last_after, revision";
 HostRecord read_host(const Rows& s, int i) {
     return HostRecord{s.text(i, 0), s.text(i, 1), parse_list(s.text(i, 2)), s.integer(i, 3), s.integer(i, 4),
@@ -172,6 +203,17 @@ public:
     std::optional<HostRecord> host_for_update(const std::string& id) override {
         return one_host("WHERE host_id = $1 FOR UPDATE", {id});
     }
+    std::vector<HostRecord> hosts_for_update(std::vector<std::string> ids) override {
+        // Sorted before the rows are locked (LockRows runs above the sort):
+        // every replica locks a batch's rows in the same order.
+        Rows r = q(std::string("SELECT ") + kHostCols + " FROM hosts WHERE host_id = ANY($1::text[]) ORDER BY host_id "
+                   "FOR UPDATE",
+                   {text_array(ids)});
+        std::vector<HostRecord> out;
+        out.reserve(std::size_t(r.size()));
+        for (int i = 0; i < r.size(); ++i) out.push_back(read_host(r, i));
+        return out;
+    }
     std::optional<HostRecord> host_by_token_hash(const std::string& hash) override {
         if (hash.empty()) return std::nullopt;
         return one_host("WHERE token_hash = $1", {hash});
@@ -195,6 +237,26 @@ public:
           {num(at), num(after), id});
     }
 
+    void hosts_seen(const std::vector<Seen>& seen) override {
+        if (seen.empty()) return;
+        std::vector<std::string> ids;
+        std::vector<std::int64_t> at, after;
+        for (const auto& s : seen) {
+            ids.push_back(s.host_id);
+            at.push_back(s.at);
+            after.push_back(s.after);
+        }
+        const std::string array = text_array(ids);
+        transaction([&] {
+            // Locked first, in the order every batch locks hosts (an UPDATE
+            // locks in whatever order its plan visits the rows).
+            q("SELECT host_id FROM hosts WHERE host_id = ANY($1::text[]) ORDER BY host_id FOR NO KEY UPDATE", {array});
+            q("UPDATE hosts h SET last_seen = v.at, last_after = CASE WHEN v.after >= 0 THEN v.after ELSE h.last_after END "
+              "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(host_id, at, after) WHERE h.host_id = v.host_id",
+              {array, bigint_array(at), bigint_array(after)});
+        });
+    }
+
     void add_bundle(const BundleRecord& b) override {
         // One statement, one round trip: the counter moves only upward, the
         // envelope is stored with it, bundles older than 16 revisions go.
@@ -215,6 +277,41 @@ public:
             notify_.push_back(b.host_id);
         });
     }
+    void add_bundles(const std::vector<BundleRecord>& bs) override {
+        // The same as add_bundle, for a whole batch in one statement: each
+        // host's counter moves only upward, its envelope is stored with it,
+        // its bundles older than 16 revisions go; all or nothing.
+        if (bs.empty()) return;
+        std::vector<std::string> hosts, envelopes;
+        std::vector<std::int64_t> revisions, issued, expires;
+        for (const auto& b : bs) {
+            hosts.push_back(b.host_id);
+            revisions.push_back(b.revision);
+            envelopes.push_back(b.envelope);
+            issued.push_back(b.issued_at);
+            expires.push_back(b.expires_at);
+        }
+        transaction([&] {
+            Rows r = q("WITH v AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[]) "
+                       "AS v(host_id, revision, envelope, issued_at, expires_at)), "
+                       "up AS (UPDATE hosts h SET revision = v.revision FROM v "
+                       "WHERE h.host_id = v.host_id AND h.revision < v.revision RETURNING h.host_id, h.revision), "
+                       "ins AS (INSERT INTO bundles (host_id, revision, envelope, issued_at, expires_at) "
+                       "SELECT v.host_id, v.revision, v.envelope, v.issued_at, v.expires_at FROM v JOIN up "
+                       "ON up.host_id = v.host_id RETURNING host_id), "
+                       "del AS (DELETE FROM bundles b USING up WHERE b.host_id = up.host_id AND b.revision < up.revision - 16) "
+                       "SELECT count(*), count(DISTINCT host_id) FROM ins",
+                       {text_array(hosts), bigint_array(revisions), text_array(envelopes), bigint_array(issued),
+                        bigint_array(expires)});
+            // A host twice in the batch would be stored once (or fail on the
+            // primary key): both counts must be the batch's size.
+            if (r.integer(0, 0) != std::int64_t(bs.size()) || r.integer(0, 1) != std::int64_t(bs.size()))
+                throw StoreError(num(std::int64_t(bs.size()) - r.integer(0, 1)) + " of " + num(std::int64_t(bs.size())) +
+                                 " revisions (first host " + bs.front().host_id +
+                                 ") not above their host's last revision, or a host given twice");
+            notify_.insert(notify_.end(), hosts.begin(), hosts.end());
+        });
+    }
     std::optional<BundleRecord> latest_bundle(const std::string& id) override {
         Rows r = q("SELECT host_id, revision, envelope, issued_at, expires_at FROM bundles WHERE host_id = $1 "
                    "ORDER BY revision DESC LIMIT 1",
@@ -224,17 +321,7 @@ public:
     }
     std::vector<std::optional<BundleRecord>> latest_bundles(const std::vector<std::string>& ids) override {
         // One round trip for the lot (re-signing checks 1,024 hosts at a time).
-        std::string array = "{";
-        for (const auto& id : ids) {
-            if (array.size() > 1) array += ',';
-            array += '"';
-            for (const char c : id) {
-                if (c == '"' || c == '\\') array += '\\';
-                array += c;
-            }
-            array += '"';
-        }
-        array += '}';
+        const std::string array = text_array(ids);
         Rows r = q("SELECT b.host_id, b.revision, b.envelope, b.issued_at, b.expires_at FROM bundles b "
                    "JOIN hosts h ON h.host_id = b.host_id AND b.revision = h.revision WHERE h.host_id = ANY($1::text[])",
                    {array});
@@ -274,6 +361,23 @@ public:
                    {host_id});
         std::vector<GrantRecord> out;
         for (int i = 0; i < r.size(); ++i) out.push_back(read_grant(r, i));
+        return out;
+    }
+    std::vector<std::vector<GrantRecord>> grants_of(const std::vector<std::string>& ids) override {
+        Rows r = q(std::string("SELECT ") + kGrantCols +
+                       " FROM grants WHERE host_id = ANY($1::text[]) AND state <> 'deleted' ORDER BY seq",
+                   {text_array(ids)});
+        std::unordered_map<std::string, std::vector<GrantRecord>> by_host;
+        for (int i = 0; i < r.size(); ++i) {
+            GrantRecord g = read_grant(r, i);
+            by_host[g.host_id].push_back(std::move(g));
+        }
+        std::vector<std::vector<GrantRecord>> out;
+        out.reserve(ids.size());
+        for (const auto& id : ids) {
+            auto it = by_host.find(id);
+            out.push_back(it == by_host.end() ? std::vector<GrantRecord>{} : it->second);
+        }
         return out;
     }
     void set_grant_end(const std::string& id, UnixTime not_after) override {

@@ -295,39 +295,57 @@ RequestRecord Service::require_request(const std::string& id) {
 }
 
 BundleRecord Service::issue_in_tx(const std::string& host_id) {
-    const auto locked = store_.host_for_update(host_id);
-    if (!locked) throw not_found("host " + host_id);
-    const HostRecord& h = *locked;
+    auto issued = issue_in_tx(std::vector<std::string>{host_id});
+    if (issued.empty()) throw not_found("host " + host_id);
+    return std::move(issued.front());
+}
+
+// The next revision of each host: the rows locked (in host_id order), the
+// grants read, the payloads signed and the revisions stored, each step one
+// statement for the whole batch on PostgreSQL (three round trips, whatever
+// the number of hosts). Unknown hosts are left out.
+std::vector<BundleRecord> Service::issue_in_tx(const std::vector<std::string>& host_ids) {
+    const std::vector<HostRecord> locked = store_.hosts_for_update(host_ids);
+    std::vector<std::string> ids;
+    ids.reserve(locked.size());
+    for (const auto& h : locked) ids.push_back(h.host_id);
+    const auto grants = store_.grants_of(ids);
     const UnixTime now = clock_();
-    Json::Value p(Json::objectValue);
-    p["type"] = std::string(kGrantsType);
-    p["host_id"] = host_id;
-    p["revision"] = Json::Int64(h.revision + 1);
-    p["issued_at"] = Json::Int64(now);
-    p["expires_at"] = Json::Int64(now + config_.settings.bundle_ttl);
-    p["grants"] = Json::Value(Json::arrayValue);
-    p["revoked"] = Json::Value(Json::arrayValue);
-    for (const auto& g : store_.grants(host_id)) {
-        if (g.state == "active" && g.not_after > now) {
-            Json::Value j = parse_body(g.grant_json);
-            j["not_after"] = Json::Int64(g.not_after);
-            p["grants"].append(j);
-        } else if (g.state == "revoked" && g.revoked_at >= now - config_.settings.revoked_retention) {
-            Json::Value r;
-            r["id"] = g.id;
-            r["at"] = Json::Int64(g.revoked_at);
-            r["by"] = g.revoked_by;
-            r["reason"] = g.revoked_reason;
-            p["revoked"].append(r);
+    std::vector<BundleRecord> out;
+    out.reserve(locked.size());
+    for (std::size_t i = 0; i < locked.size(); ++i) {
+        const HostRecord& h = locked[i];
+        Json::Value p(Json::objectValue);
+        p["type"] = std::string(kGrantsType);
+        p["host_id"] = h.host_id;
+        p["revision"] = Json::Int64(h.revision + 1);
+        p["issued_at"] = Json::Int64(now);
+        p["expires_at"] = Json::Int64(now + config_.settings.bundle_ttl);
+        p["grants"] = Json::Value(Json::arrayValue);
+        p["revoked"] = Json::Value(Json::arrayValue);
+        for (const auto& g : grants[i]) {
+            if (g.state == "active" && g.not_after > now) {
+                Json::Value j = parse_body(g.grant_json);
+                j["not_after"] = Json::Int64(g.not_after);
+                p["grants"].append(j);
+            } else if (g.state == "revoked" && g.revoked_at >= now - config_.settings.revoked_retention) {
+                Json::Value r;
+                r["id"] = g.id;
+                r["at"] = Json::Int64(g.revoked_at);
+                r["by"] = g.revoked_by;
+                r["reason"] = g.revoked_reason;
+                p["revoked"].append(r);
+            }
         }
+        const std::string bytes = json_text(p);
+        if (auto parsed = parse_payload(bytes); !parsed)
+            throw std::runtime_error("refusing to sign a bundle the host would reject: " + parsed.error().message);
+        out.push_back(BundleRecord{h.host_id, h.revision + 1, signer_.envelope(bytes), now,
+                                   now + config_.settings.bundle_ttl});
     }
-    const std::string bytes = json_text(p);
-    if (auto parsed = parse_payload(bytes); !parsed)
-        throw std::runtime_error("refusing to sign a bundle the host would reject: " + parsed.error().message);
-    BundleRecord b{host_id, h.revision + 1, signer_.envelope(bytes), now, now + config_.settings.bundle_ttl};
-    store_.add_bundle(b);
-    issued_.push_back(b);
-    return b;
+    store_.add_bundles(out);
+    issued_.insert(issued_.end(), out.begin(), out.end());
+    return out;
 }
 
 BundleRecord Service::current_bundle(const std::string& host_id) {
@@ -349,7 +367,8 @@ std::size_t Service::tick() {
     const std::vector<std::string> due = store_.hosts_due(now);
     for (std::size_t at = 0; at < due.size(); at += kHeartbeatBatch) {
         write([&] {
-            for (std::size_t i = at; i < std::min(due.size(), at + kHeartbeatBatch); ++i) issue_in_tx(due[i]);
+            issue_in_tx(std::vector<std::string>(due.begin() + std::ptrdiff_t(at),
+                                                 due.begin() + std::ptrdiff_t(std::min(due.size(), at + kHeartbeatBatch))));
         });
     }
     const std::size_t n = due.size() + rekey_step();
@@ -391,9 +410,14 @@ std::size_t Service::rekey_step() {
                 stale.push_back(std::move(batch[i]));
         }
         if (stale.empty()) continue;
-        write([&] {
-            for (const auto& host : stale) issue_in_tx(host);
-        });
+        try {
+            write([&] { issue_in_tx(stale); });
+        } catch (...) {
+            // Not re-signed (the database was away, say): checked again after
+            // the other hosts (taken from the back), not left to heartbeats.
+            rekey_pending_.insert(rekey_pending_.begin(), stale.begin(), stale.end());
+            throw;
+        }
         issued += stale.size();
     }
     return issued;

@@ -121,6 +121,7 @@ private:
     template <class F>
     auto write(F&& f);
     BundleRecord issue_in_tx(const std::string& host_id);
+    std::vector<BundleRecord> issue_in_tx(const std::vector<std::string>& host_ids);
     HostRecord require_host(const std::string& host_id);
     RequestRecord require_request(const std::string& id);
     Json::Value grant_from_request(const RequestRecord& r, const std::vector<std::string>& approvers);

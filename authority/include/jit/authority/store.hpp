@@ -10,6 +10,7 @@
 
 #include <jit/grant.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -119,16 +120,49 @@ public:
     // The same, locking the host's row until the transaction ends (replicas
     // sharing one database issue its next revision one after the other).
     virtual std::optional<HostRecord> host_for_update(const std::string& host_id) { return host(host_id); }
+    // The hosts among host_ids (unknown ones left out), in host_id order,
+    // their rows locked until the transaction ends. Locked in that order, so
+    // replicas locking overlapping sets of hosts never deadlock; one statement
+    // where the database is across a network.
+    virtual std::vector<HostRecord> hosts_for_update(std::vector<std::string> host_ids) {
+        std::sort(host_ids.begin(), host_ids.end());
+        host_ids.erase(std::unique(host_ids.begin(), host_ids.end()), host_ids.end());
+        std::vector<HostRecord> out;
+        for (const auto& id : host_ids)
+            if (auto h = host_for_update(id)) out.push_back(std::move(*h));
+        return out;
+    }
     virtual std::optional<HostRecord> host_by_token_hash(const std::string& token_hash) = 0;
     virtual std::vector<HostRecord> hosts() = 0;
     virtual void add_host(const HostRecord& h) = 0;            // StoreError when it exists
     virtual void set_host_token(const std::string& host_id, const std::string& token_hash) = 0;
     virtual void host_seen(const std::string& host_id, UnixTime at, std::int64_t after) = 0;
+    struct Seen {
+        std::string host_id;
+        UnixTime at = 0;
+        std::int64_t after = -1;  // -1: keep last_after
+    };
+    // host_seen for each (distinct hosts), in one transaction; the rows are
+    // locked in host_id order, as hosts_for_update does (two transactions
+    // locking many hosts' rows in different orders could deadlock).
+    virtual void hosts_seen(const std::vector<Seen>& seen) {
+        transaction([&] {
+            for (const auto& s : seen) host_seen(s.host_id, s.at, s.after);
+        });
+    }
 
     // The next revision for the host: one above every revision ever issued.
     // Stores the envelope and moves the host's counter in the same
     // transaction, so a revision can never be handed out twice.
     virtual void add_bundle(const BundleRecord& b) = 0;
+    // add_bundle for each of them (distinct hosts), all or none: StoreError,
+    // nothing stored, when any revision is not above its host's counter. One
+    // statement where the database is across a network.
+    virtual void add_bundles(const std::vector<BundleRecord>& bs) {
+        transaction([&] {
+            for (const auto& b : bs) add_bundle(b);
+        });
+    }
     virtual std::optional<BundleRecord> latest_bundle(const std::string& host_id) = 0;
     // The latest bundle of each host, in the order asked (nullopt: none yet);
     // one query where the database is across a network.
@@ -146,6 +180,14 @@ public:
     virtual std::optional<GrantRecord> grant(const std::string& id) = 0;
     // Active and revoked-since grants of a host (ended ones are left out by the caller).
     virtual std::vector<GrantRecord> grants(const std::string& host_id) = 0;
+    // grants(h) of each host, in the order asked; one query where the database
+    // is across a network.
+    virtual std::vector<std::vector<GrantRecord>> grants_of(const std::vector<std::string>& host_ids) {
+        std::vector<std::vector<GrantRecord>> out;
+        out.reserve(host_ids.size());
+        for (const auto& h : host_ids) out.push_back(grants(h));
+        return out;
+    }
     virtual void set_grant_end(const std::string& id, UnixTime not_after) = 0;
     virtual void revoke_grant(const std::string& id, UnixTime at, const std::string& by, const std::string& reason) = 0;
 
