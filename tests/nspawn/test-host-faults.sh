@@ -386,19 +386,23 @@ print(s["sessions"] if "enforcement" in s and isinstance(s.get("sessions"), int)
         tb_fail "pam_jit.so allowed all $N sessions of $A (running $running, failed $refused$([ -n "$settled" ] || echo ', not settled before not_after'))"
         ct journalctl --no-pager -o cat | grep 'pam_jit(jit-many' | sort | uniq -c | sort -rn | head -n 3 | tb_show
     fi
-    # Every session that runs is in jit-helperd's table: as many as logind
-    # has of $A (the only user with sessions here) and as many units run.
-    tb_wait 30 eval '[ "$(a_sessions)" = "$(a_tracked)" ]'
+    # Every session that runs is in jit-helperd's table ($A is the only user
+    # with sessions here). Under a burst logind may not register them all
+    # (pam_systemd, optional in common-session, then logs "Failed to create
+    # session: No buffer space available"): jit-helperd tracks those by their
+    # leader pid, and ends them by signals.
+    tb_wait 30 eval '[ "$(a_tracked)" = "$running" ]'
     OPEN=$(a_sessions) TRACKED=$(a_tracked)
-    if [ "$OPEN" -gt 0 ] && [ "$TRACKED" = "$OPEN" ] && [ "$OPEN" = "$(units running)" ]; then
-        tb_pass "all $OPEN sessions of $A are in logind and in jit-helperd's table"
-    else tb_fail "all sessions of $A in logind and in jit-helperd's table (units running $(units running), logind $OPEN, table $TRACKED)"; fi
-    tb_step "the window closes at $(tb_hms "${TB_NOT_AFTER[$A]}") with $OPEN sessions open" \
-        "none ends early; all end through logind (terminate-session) and leave the table; jit-helperd answers every check meanwhile"
+    if [ "$running" -gt 0 ] && [ "$TRACKED" = "$running" ]; then
+        tb_pass "all $running sessions of $A are in jit-helperd's table ($OPEN of them registered with logind)"
+    else tb_fail "all $running sessions of $A in jit-helperd's table (table $TRACKED; logind has $OPEN)"; fi
+    [ "$OPEN" = "$running" ] || ct journalctl --no-pager -o cat | grep 'pam_systemd(jit-many' | sort | uniq -c | head -n 3 | tb_show
+    tb_step "the window closes at $(tb_hms "${TB_NOT_AFTER[$A]}") with $TRACKED sessions open" \
+        "none ends early; all end (through logind where logind has them) and leave the table; jit-helperd answers every check meanwhile"
     sleep $((${TB_NOT_AFTER[$A]} - $(tb_now) - 3 > 0 ? ${TB_NOT_AFTER[$A]} - $(tb_now) - 3 : 0))
-    n=$(a_sessions)
-    [ "$n" = "$OPEN" ] && tb_pass "3 s before not_after all $OPEN sessions are still open" ||
-        tb_fail "3 s before not_after all $OPEN sessions are still open ($n)"
+    n=$(sleepers)
+    [ "$n" = "$TRACKED" ] && tb_pass "3 s before not_after all $TRACKED sessions still run" ||
+        tb_fail "3 s before not_after all $TRACKED sessions still run ($n sleep processes)"
     probe_start
     t_logind="" t_procs="" t_table="" last=""
     while [ $(($(tb_now) - ${TB_NOT_AFTER[$A]})) -lt 180 ]; do
@@ -417,8 +421,8 @@ print(s["sessions"] if "enforcement" in s and isinstance(s.get("sessions"), int)
     probe_stop
     after() { python3 -c "print(f'{$1 - ${TB_NOT_AFTER[$A]}:.1f}')"; }
     if [ -n "$t_logind" ] && [ -n "$t_procs" ]; then
-        tb_pass "all $OPEN sessions of $A ended: the last left logind $(after "$t_logind") s and the last process was gone $(after "$t_procs") s after not_after (figures, not asserted)"
-    else tb_fail "all $OPEN sessions of $A ended within 180 s of not_after (logind $(a_sessions), processes $(sleepers))"; fi
+        tb_pass "all $TRACKED sessions of $A ended: the last left logind $(after "$t_logind") s and the last process was gone $(after "$t_procs") s after not_after (figures, not asserted)"
+    else tb_fail "all $TRACKED sessions of $A ended within 180 s of not_after (logind $(a_sessions), processes $(sleepers))"; fi
     if [ -n "$t_table" ]; then tb_pass "jit-helperd's table had none of them $(after "$t_table") s after not_after (figure)"
     else tb_fail "jit-helperd's table empty of $A's sessions within 180 s ($(a_tracked) left)"; fi
     probe_report "the sessions were ended"
