@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <pty.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -142,6 +143,52 @@ TEST(TtyWarner, SessionWithoutTerminalGetsNothing) {
     auto out = w.warn(s, "x");
     EXPECT_TRUE(out.written.empty());
     EXPECT_TRUE(out.failed.empty());
+}
+
+// One evaluation's warnings read /proc once (begin_batch .. end_batch): with
+// 1,000 sessions without a PAM tty, 1,000 reads of /proc held the loop past
+// the watchdog (nspawn.host.many_sessions at 1,000). A fake /proc with the
+// session's leader on a real pty: inside a batch the second warning still
+// finds the terminal after the process left the fake /proc (the table read
+// for the first serves it); outside a batch each warning reads anew.
+TEST(TtyWarner, ABatchOfWarningsReadsProcOnce) {
+    Pty pty;
+    ASSERT_FALSE(pty.path.empty());
+    struct stat st {};
+    ASSERT_EQ(::stat(pty.path.c_str(), &st), 0);
+    const unsigned maj = major(st.st_rdev), min = minor(st.st_rdev);
+    const unsigned tty_nr = ((maj & 0xfff) << 8) | (min & 0xff) | ((min & 0xfff00) << 12);
+    test::TempDir proc;
+    const std::string pid_dir = proc.path() + "/4242";
+    auto plant = [&] {
+        ::mkdir(pid_dir.c_str(), 0755);
+        std::ofstream(pid_dir + "/stat") << "4242 (bash) S 1 4242 4242 " << tty_nr
+                                         << " 4242 0 0 0 0 0 0 0 0 0 20 0 1 0 777 0 0\n";
+        const unsigned uid = ::getuid();
+        std::ofstream(pid_dir + "/status") << "Name:\tbash\nUid:\t" << uid << "\t" << uid << "\t" << uid << "\t" << uid
+                                           << "\nGid:\t0\t0\t0\t0\n";
+    };
+    auto remove = [&] {
+        ::unlink((pid_dir + "/stat").c_str());
+        ::unlink((pid_dir + "/status").c_str());
+        ::rmdir(pid_dir.c_str());
+    };
+    Session s = session_on("ssh");  // no terminal name from PAM: found through /proc
+    s.pid = 4242;
+    s.pid_start = 777;  // the fake stat's starttime
+    TtyWarner w(proc.path());
+
+    plant();
+    w.begin_batch();
+    EXPECT_EQ(w.warn(s, "one").written, std::vector<std::string>{pty.path});
+    remove();
+    EXPECT_EQ(w.warn(s, "two").written, std::vector<std::string>{pty.path});  // the batch's reading
+    w.end_batch();
+    EXPECT_TRUE(w.warn(s, "three").written.empty());  // read anew: the process is gone
+    plant();
+    EXPECT_EQ(w.warn(s, "four").written, std::vector<std::string>{pty.path});
+    remove();
+    EXPECT_TRUE(w.warn(s, "five").written.empty());
 }
 
 // docs/audit.md: session.warned's JIT_TERMINALS lists the terminals the

@@ -73,7 +73,7 @@ WarnOutcome TtyWarner::warn(const Session& s, const std::string& line) {
     std::set<std::string> terminals;
     if (auto p = terminal_path(s.tty); !p.empty()) terminals.insert(p);
     if (terminals.empty())
-        for (const std::string& t : session_terminals(ProcTable::read(proc_root_), s)) terminals.insert(t);
+        for (const std::string& t : session_terminals(table(), s)) terminals.insert(t);
     for (const std::string& t : terminals) {
         auto r = write_terminal_line(t, s.uid, line);
         if (r)
@@ -81,7 +81,23 @@ WarnOutcome TtyWarner::warn(const Session& s, const std::string& line) {
         else
             out.failed.push_back(r.error().message);
     }
+    if (!batch_) table_.reset();
     return out;
+}
+
+void TtyWarner::begin_batch() {
+    batch_ = true;
+    table_.reset();
+}
+
+void TtyWarner::end_batch() {
+    batch_ = false;
+    table_.reset();
+}
+
+const ProcTable& TtyWarner::table() {
+    if (!table_) table_ = ProcTable::read(proc_root_);
+    return *table_;
 }
 
 }  // namespace jit::enforce

@@ -1,9 +1,11 @@
 // Warning a session's terminals that access is about to end.
 #pragma once
 
+#include <jit/enforce/procfs.hpp>
 #include <jit/enforce/session.hpp>
 #include <jit/result.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,12 @@ public:
     // session without a terminal gets nothing (the audit event still records
     // the warning).
     virtual WarnOutcome warn(const Session& s, const std::string& line) = 0;
+    // One evaluation's warnings come between begin_batch() and end_batch():
+    // work they share may be done once (TtyWarner reads /proc once for all
+    // the sessions without a PAM tty; 1,000 sessions warned at once were
+    // 1,000 reads of /proc on the loop, and the watchdog killed the daemon).
+    virtual void begin_batch() {}
+    virtual void end_batch() {}
 };
 
 // "/dev/pts/N" or "/dev/ttyN" for PAM_TTY values "pts/N", "/dev/pts/N",
@@ -40,9 +48,14 @@ class TtyWarner final : public Warner {
 public:
     explicit TtyWarner(std::string proc_root = "/proc") : proc_root_(std::move(proc_root)) {}
     WarnOutcome warn(const Session& s, const std::string& line) override;
+    void begin_batch() override;
+    void end_batch() override;
 
 private:
+    const ProcTable& table();  // read once per batch (every call outside one)
     std::string proc_root_;
+    bool batch_ = false;
+    std::optional<ProcTable> table_;
 };
 
 }  // namespace jit::enforce
