@@ -27,6 +27,17 @@ TEST(AuthorityConfig, RefusesDuplicatesAndMissingKeyId) {
     EXPECT_NE(cfg.error().message.find("f:1: [authority] needs key_id"), std::string::npos);
 }
 
+// fuzz_authority_config found a port of many digits throwing out of the
+// parser (std::stol out_of_range) instead of a file:line error.
+TEST(AuthorityConfig, AHugePortIsAnErrorNotAThrow) {
+    for (const std::string port : {"65536", "099999", "99999999999999999999999999999"}) {
+        auto cfg = parse_config("[authority]\nlisten = 127.0.0.1:" + port + "\n", "f");
+        ASSERT_FALSE(cfg) << port;
+        EXPECT_NE(cfg.error().message.find("f:2: listen: '127.0.0.1:" + port + "' has a bad port"), std::string::npos)
+            << cfg.error().message;
+    }
+}
+
 TEST(AuthorityConfig, ParsesTheExample) {
     auto cfg = parse_config(kRules, "rules.conf");
     ASSERT_TRUE(cfg) << cfg.error().message;
