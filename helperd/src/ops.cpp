@@ -43,7 +43,6 @@ Json::Value limits_json(const std::vector<LimitNote>& notes, const std::string& 
     return out;
 }
 
-
 const char* verdict_word(Verdict v) {
     switch (v) {
     case Verdict::Allow: return "allow";
