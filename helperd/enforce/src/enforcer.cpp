@@ -334,14 +334,10 @@ void Enforcer::evaluate() {
             if (a.kind == ActionKind::Terminate)
                 if (auto it = state_.sessions.find(a.session_key); it != state_.sessions.end()) it->second.ending = true;
         std::vector<std::string> to_end;
-        deps_.warner.begin_batch();
-        try {
+        {
+            const WarnBatch batch(deps_.warner);
             for (const Action& a : p.actions) apply(a, now, to_end);
-        } catch (...) {
-            deps_.warner.end_batch();
-            throw;
         }
-        deps_.warner.end_batch();
         sync_grant_states(now);
         track_users(now);
         // The decisions are on disk before anything is done about them: a

@@ -33,6 +33,18 @@ public:
 
 // "/dev/pts/N" or "/dev/ttyN" for PAM_TTY values "pts/N", "/dev/pts/N",
 // "ttyN", "/dev/ttyN"; "" for anything else ("ssh", "", ":0", paths elsewhere).
+// begin_batch() now, end_batch() when it goes out of scope (also on a throw).
+class WarnBatch {
+public:
+    explicit WarnBatch(Warner& w) : w_(w) { w_.begin_batch(); }
+    ~WarnBatch() { w_.end_batch(); }
+    WarnBatch(const WarnBatch&) = delete;
+    WarnBatch& operator=(const WarnBatch&) = delete;
+
+private:
+    Warner& w_;
+};
+
 std::string terminal_path(const std::string& pam_tty);
 
 // Writes to a terminal without ever blocking or following a link:
