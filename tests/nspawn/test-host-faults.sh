@@ -352,7 +352,12 @@ account    required   pam_jit.so
 @include common-session
 session    required   pam_jit.so
 PAM
-    a_sessions() { ct loginctl list-sessions --no-legend 2>/dev/null | awk -v u="$A" '$3 == u { n++ } END { print n + 0 }'; }
+    # Logind sessions of $A; "?" when loginctl could not be asked (never a vacuous 0).
+    a_sessions() {
+        local out
+        out=$(ct loginctl list-sessions --no-legend 2>/dev/null) || { echo "?"; return; }
+        awk -v u="$A" '$3 == u { n++ } END { print n + 0 }' <<<"$out"
+    }
     # Sessions in jit-helperd's table (its count: the listing is cut to fit
     # one message); "?" when the daemon did not answer (never a vacuous 0).
     a_tracked() {
