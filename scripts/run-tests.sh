@@ -19,4 +19,9 @@ fi
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$BUILD_DIR" -j"$(nproc)"
 # shellcheck disable=SC2086
-ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$(nproc)" ${CTEST_ARGS:-}
+ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$(nproc)" ${CTEST_ARGS:-} || {
+  rc=$?
+  echo "== what failed, once more (from $BUILD_DIR/Testing/Temporary/LastTest.log)"
+  python3 scripts/ctest-failures.py "$BUILD_DIR" || true
+  exit $rc
+}

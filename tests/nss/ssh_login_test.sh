@@ -31,9 +31,7 @@ cat >"$work/payload.json" <<JSON
 JSON
 "$tool" --db "$work/db/nss.db" --state-dir "$work/state" --home-base "$work/home" --now "$T" \
   --payload "$work/payload.json" --create-home u0 >"$work/publish.out"
-port=$((20000 + RANDOM % 20000))
-cat >"$work/sshd_config" <<CONF
-Port $port
+cat >"$work/sshd_config.base" <<CONF
 ListenAddress 127.0.0.1
 HostKey $work/host_key
 PidFile $work/sshd.pid
@@ -47,20 +45,29 @@ StrictModes no
 CONF
 cat >"$work/inside.sh" <<'SCRIPT'
 set -u
-work=$1 port=$2
+work=$1
 mkdir -p /run/sshd
-/usr/sbin/sshd -D -e -f "$work/sshd_config" >"$work/sshd.log" 2>&1 &
-sshd=$!
+# A port the kernel just handed out and released; another test running beside
+# this one can still take it first, so a failed bind tries another (sshd writes
+# its PidFile only once it listens).
+for _ in 1 2 3 4 5; do
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  { echo "Port $port"; cat "$work/sshd_config.base"; } >"$work/sshd_config"
+  /usr/sbin/sshd -D -e -f "$work/sshd_config" >>"$work/sshd.log" 2>&1 &
+  sshd=$!
+  for _ in $(seq 50); do [ -s "$work/sshd.pid" ] && break; kill -0 "$sshd" 2>/dev/null || break; sleep 0.1; done
+  [ -s "$work/sshd.pid" ] && break
+  wait "$sshd" 2>/dev/null
+done
 opts=(-i "$work/client_key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes
       -o ConnectTimeout=5 -o LogLevel=ERROR -p "$port")
-for _ in $(seq 50); do [ -s "$work/sshd.pid" ] && break; sleep 0.1; done
 echo "u0: $(ssh "${opts[@]}" u0@127.0.0.1 'id -un; id -Gn; pwd; echo $SHELL; ls -a ~ | grep -c bashrc' 2>&1 | tr '\n' ' ')"
 echo "u1: $(ssh "${opts[@]}" u1@127.0.0.1 'id -un' 2>&1 | tr '\n' ' ')"
 echo "nogrant: $(ssh "${opts[@]}" nogrant@127.0.0.1 'id -un' 2>&1 | tr '\n' ' ')"
 kill "$sshd"; wait "$sshd" 2>/dev/null
 exit 0
 SCRIPT
-out=$("$here/nss-namespace.sh" --module "$module" --db-dir "$work/db" -- bash "$work/inside.sh" "$work" "$port") || {
+out=$("$here/nss-namespace.sh" --module "$module" --db-dir "$work/db" -- bash "$work/inside.sh" "$work") || {
   r=$?; [ $r -eq 77 ] && echo "SKIP: no private mount namespace here"; exit $r; }
 echo "$out"
 fail=0
