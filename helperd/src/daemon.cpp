@@ -204,6 +204,7 @@ void Daemon::reload(Config config, TrustedKeys keys) {
     keep("recording.shell", config.recording.shell, config_.recording.shell);
     keep("nss.nologin_shell", config.nss.nologin_shell, config_.nss.nologin_shell);
     keep("nss.create_home", config.nss.create_home, config_.nss.create_home);
+    keep("nss.skel", config.nss.skel, config_.nss.skel);
     keep("sudo.dropin_path", config.sudoers_path, config_.sudoers_path);
     config_ = std::move(config);
     keys_ = std::move(keys);

@@ -4,6 +4,7 @@
 #include <jit/enforce/enforcer.hpp>
 #include <jit/enforce/procfs.hpp>
 #include <jit/helperd/daemon.hpp>
+#include <jit/helperd/worker_thread.hpp>
 #include <jit/local_account.hpp>
 #include <jit/nss_user_db.hpp>
 #include <jit/set_aside.hpp>
@@ -11,7 +12,10 @@
 #include <systemd/sd-bus.h>
 
 #include <cstdio>
+#include <exception>
+#include <map>
 #include <memory>
+#include <vector>
 
 namespace jit::helperd {
 namespace {
@@ -34,6 +38,7 @@ EnforcerOptions options_from(const Config& c) {
     o.host_name = !c.policy.host_id.empty() ? c.policy.host_id : c.authority.host_id;
     o.warn_offsets.assign(c.enforce.warn_before.begin(), c.enforce.warn_before.end());
     o.kill_grace_ms = std::int64_t(c.enforce.kill_grace) * 1000;
+    o.new_home.skel = c.nss.skel;
     if (c.enforce.home_retention_days >= 0) o.retention.days = c.enforce.home_retention_days;
     o.retention.action = c.enforce.home_retention_delete ? RetentionPolicy::Action::Delete : RetentionPolicy::Action::Archive;
     o.retention.archive_dir = c.state_dir + "/home-archives";
@@ -93,6 +98,7 @@ public:
     ~EnforceComponent() override {
         cancel_timers();
         if (clock_watch_) daemon_.loop().cancel(clock_watch_);
+        home_maker_.reset();  // waits for a home being copied; answers nothing more
         enforcer_.reset();
         terminator_.reset();
         prober_.reset();
@@ -209,6 +215,12 @@ public:
 
     void when_durable(std::function<void()> then) override { enforcer_->when_saved(std::move(then)); }
 
+    void when_opened(const SessionInfo& opened, std::function<void()> then) override {
+        auto it = homes_underway_.find(opened.user);
+        if (it == homes_underway_.end()) return when_durable(std::move(then));
+        it->second.push_back([this, then = std::move(then)]() mutable { when_durable(std::move(then)); });
+    }
+
     std::size_t count(const std::optional<std::string>& user) const override {
         std::size_t n = 0;
         for (const auto& [key, s] : enforcer_->sessions()) n += !user || s.user == *user;
@@ -273,10 +285,36 @@ private:
     }
 
     // The home at the first session, with the uid and path the JIT user database
-    // gives the user (nss.create_home).
+    // gives the user (nss.create_home). Made on a worker thread: a copy of a
+    // large skeleton, or a home on a slow file system, never holds the loop.
+    // Once per user at a time; the answers to that user's session_open wait
+    // for it (when_opened). Nothing at the path is looked at on the loop either:
+    // /home may be an automounted or network file system.
     void make_home(const std::string& user) {
-        if (!homes_ || !daemon_.config().nss.create_home) return;
-        if (auto uid = homes_->uid_of(user)) enforcer_->create_home(user, *uid, homes_->home_of(user));
+        if (!homes_ || !daemon_.config().nss.create_home || homes_underway_.count(user)) return;
+        const auto uid = homes_->uid_of(user);
+        if (!uid) return;
+        if (!home_maker_) home_maker_ = std::make_unique<WorkerThread>(daemon_.loop(), "home creation");
+        homes_underway_[user];
+        home_maker_->submit([this, user, uid = *uid, path = homes_->home_of(user),
+                             how = enforcer_->options().new_home]() -> Loop::Callback {
+            Result<bool> made = make_error("home", "the home could not be made");
+            try {
+                made = create_home(path, uid, uid, how);
+            } catch (const std::exception& e) {
+                made = make_error("home", e.what());
+            }
+            return [this, user, uid, path, made = std::move(made)] {
+                auto waiting = homes_underway_.extract(user);
+                try {
+                    enforcer_->record_home(user, uid, path, made);
+                } catch (const std::exception& e) {
+                    std::fprintf(stderr, "jit-helperd: the home of %s: %s\n", user.c_str(), e.what());
+                }
+                if (!waiting.empty())
+                    for (auto& answer : waiting.mapped()) answer();
+            };
+        });
     }
 
     Daemon& daemon_;
@@ -291,6 +329,10 @@ private:
     std::unique_ptr<Enforcer> enforcer_;
     Loop::TimerId wake_timer_ = 0, grace_timer_ = 0;
     Loop::TimerId clock_watch_ = 0;
+    // Users whose home the worker is making, each with the session_open
+    // answers waiting for it.
+    std::map<std::string, std::vector<std::function<void()>>> homes_underway_;
+    std::unique_ptr<WorkerThread> home_maker_;  // reset (joined) first by the destructor
     bool stopped_ = false;
 };
 

@@ -378,9 +378,9 @@ void Daemon::op_session(const ipc::Message& req, const Peer& peer, bool open, Re
             // session.opened first: what the table does at once (a warning, a
             // home made) follows it in the trail.
             const std::string key = sessions_->open(s);
-            // Answered once the registration is on disk: a session pam_jit.so
-            // was told is tracked is never lost to a crash.
-            sessions_->when_durable([reply, key, grant_id = s.grant_id, not_after = d.not_after] {
+            // Answered once the registration is on disk (a session pam_jit.so
+            // was told is tracked is never lost to a crash) and the home is made.
+            sessions_->when_opened(s, [reply, key, grant_id = s.grant_id, not_after = d.not_after] {
                 reply({{"status", "ok"}, {"managed", "yes"}, {"decision", "allow"}, {"session", key},
                        {"grant_id", grant_id}, {"not_after", std::to_string(not_after)}});
             });

@@ -7,6 +7,9 @@
 #     keeps answering, for the managed user and for an unmanaged one;
 #   - the session is ended once logind answers (session.ended, once,
 #     JIT_HOW=terminate-session, confirmed by SessionRemoved);
+#   - the first session's home is copied from a skeleton of 30,000 files
+#     (nss.skel) on a worker thread: checks are answered while it is copied,
+#     and the session_open answer comes once the home is in place;
 #   - home retention (0 days) then archives the home the daemon created, which
 #     holds a sparse 1 TiB file (`truncate -s 1T`), in a child process
 #     (tar --sparse): home.archived, a small archive, and the checks still answer.
@@ -53,7 +56,16 @@ HOST=web-01
 authority_for_host || die "the reference authority did not start"
 mkdir -p "$T/home" && chmod 755 "$T/home"
 HELPERD_UIDS=74000-74999
-helperd_config "$T/helperd.sock" "" "[nss]\nhome_base = $T/home\ncreate_home = yes\n[enforce]\nkill_grace = 5\nhome_retention = 0d\nhome_retention_action = archive"
+# A skeleton that takes seconds to copy: 120 directories of 250 empty files.
+mkdir -m 0755 "$T/skel"
+/usr/bin/python3 -c '
+import os, sys
+for i in range(120):
+    d = os.path.join(sys.argv[1], "d%03d" % i)
+    os.mkdir(d)
+    for j in range(250):
+        open(os.path.join(d, "f%03d" % j), "w").close()' "$T/skel" || die "skeleton"
+helperd_config "$T/helperd.sock" "" "[nss]\nhome_base = $T/home\ncreate_home = yes\nskel = $T/skel\n[enforce]\nkill_grace = 5\nhome_retention = 0d\nhome_retention_action = archive"
 sed -i '0,/^create_home = no$/{/^create_home = no$/d}' "$T/helperd.conf"  # the one set below wins
 HELPERD_WRAP="env DBUS_SYSTEM_BUS_ADDRESS=$BUS"
 helperd_start || die "jit-helperd did not start"
@@ -65,31 +77,30 @@ wait_for --or-die "grant visible" 30 lists_grant "$G"
 # The session as pam_jit.so registers it (root peer), its leader a process of ours.
 sleep 600 & LEADER=$!
 PIDS+=($LEADER)
+# session_op OP [HOME]: with HOME, also says whether HOME existed when the answer came.
 session_op() {
-  /usr/bin/python3 - "$HELPERD_SOCK" "$1" "$ALICE" "$LEADER" "$SID" <<'PY'
-import socket, sys
-path, op, user, pid, sid = sys.argv[1:]
+  /usr/bin/python3 - "$HELPERD_SOCK" "$1" "$ALICE" "$LEADER" "$SID" "${2:-}" <<'PY'
+import os, socket, sys
+path, op, user, pid, sid, home = sys.argv[1:]
 body = "op=%s\nuser=%s\nservice=sshd\ntty=pts/9\nrhost=192.0.2.7\npid=%s\nlogind_session=%s\n" % (op, user, pid, sid)
-s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(path)
+s = socket.socket(socket.AF_UNIX); s.settimeout(120); s.connect(path)
 s.sendall(("JIT1 %d\n%s" % (len(body), body)).encode())
 out = b""
 while True:
     d = s.recv(65536)
     if not d: break
     out += d
+if home: print("home_at_answer=%s" % ("yes" if os.path.isdir(home) else "no"))
 print(out.decode())
 PY
 }
-session_op session_open > "$T/open.out" || die "session_open failed"
-grep -q "decision=allow" "$T/open.out" || die "session_open: $(cat "$T/open.out")"
-wait_for --or-die "home created" 10 test -d "$T/home/$ALICE"
-truncate -s 1T "$T/home/$ALICE/huge" || die "truncate"
 
-# check_answers SECONDS: jitctl check with PAM's budget, every 0.2 s; every one
-# must be answered (0 allow/ignore, 10 deny), never 3 (no answer in time).
-check_answers() {
-  local until=$(( $(date +%s) + $1 )) n=0 rc user
-  while [ "$(date +%s)" -lt "$until" ]; do
+# check_answers_while CMD...: jitctl check with PAM's budget, every 0.2 s, for
+# as long as CMD succeeds; every one must be answered (0 allow/ignore, 10
+# deny), never 3 (no answer in time). At least one round.
+check_answers_while() {
+  local n=0 rc user
+  while [ "$n" = 0 ] || "$@"; do
     for user in "$ALICE" lo-nobody-$TAG; do
       ctl check "$user" --timeout-ms 1500 > "$T/check.out" 2>&1; rc=$?
       { [ "$rc" = 0 ] || [ "$rc" = 10 ]; } || { fail "check $user not answered in 1500 ms (exit $rc): $(cat "$T/check.out")"; return 1; }
@@ -99,6 +110,23 @@ check_answers() {
   done
   log "$n checks answered within 1500 ms each"
 }
+before() { [ "$(date +%s)" -lt "$1" ]; }
+check_answers() { check_answers_while before $(( $(date +%s) + $1 )); }  # check_answers SECONDS
+copying() { compgen -G "$T/home/.jit-home-*" > /dev/null; }
+
+t_open=$(date +%s.%N)
+session_op session_open "$T/home/$ALICE" > "$T/open.out" & OPEN=$!
+if wait_for 10 copying; then
+  check "PAM-budget checks answered while the first session's home is copied" check_answers_while copying
+else fail "the copy of the skeleton was seen under way"; fi
+wait "$OPEN" || die "session_open failed"
+grep -q "decision=allow" "$T/open.out" || die "session_open: $(cat "$T/open.out")"
+log "session_open answered $(python3 -c "import time; print(f'{time.time() - $t_open:.1f}')") s after it was asked (the home copied meanwhile)"
+check "session_open answered once the home was in place" grep -qx "home_at_answer=yes" "$T/open.out"
+check "the home holds the skeleton" test -e "$T/home/$ALICE/d119/f249"
+check "home.created" grep -q "home.created" "$T/helperd.log"
+rm -rf "$T/home/$ALICE"/d[0-9]*  # the archive below is about the sparse file
+truncate -s 1T "$T/home/$ALICE/huge" || die "truncate"
 
 admin grant revoke --host "$HOST" --by carol --reason "slow logind test" "$G" >/dev/null || die "revoke"
 wait_for --or-die "TerminateSession sent" 30 grep -q "TerminateSession \"$SID\"" "$T/calls.log"

@@ -148,6 +148,7 @@ TEST(Config, EveryErrorNamesFileLineAndKey) {
         {"[authority]\nurl = https://x\n[access]\nmanaged_uid_min = 9000\nmanaged_uid_max = 8000\n", 4, "access.managed_uid_min", "greater"},
         {"[authority]\nurl = https://x\n[nss]\nuid_min = 10\n", 4, "nss.uid_min", "out of range"},
         {"[authority]\nurl = https://x\n[nss]\ncreate_home = perhaps\n", 4, "nss.create_home", "boolean"},
+        {"[authority]\nurl = https://x\n[nss]\nskel = etc/skel\n", 4, "nss.skel", "not an absolute path"},
         {"[authority]\nurl = https://x\n[enforce]\nwarn_before = 10m, never\n", 4, "enforce.warn_before", "never"},
         {"[authority]\nurl = https://x\nclient_cert = /etc/jit/c.pem\n", 3, "authority.client_key", "together"},
         {"[authority]\nurl = https://x\n[pam]\ntimeout_ms = 5\n", 4, "pam.timeout_ms", "out of range"},

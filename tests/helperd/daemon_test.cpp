@@ -477,6 +477,27 @@ TEST_F(DaemonTest, SessionOpenHandsTheTableTheDecisionsGrant) {
     EXPECT_EQ(sink_.last(EventType::SessionOpened)->field("JIT_GRANT_ID"), decided);
 }
 
+// The answer to session_open waits for the table's when_opened (the home of a
+// first session being made on the worker): pam_jit.so, and so the user's
+// shell, goes on only once it ran; other questions are answered meanwhile.
+TEST_F(DaemonTest, SessionOpenIsAnsweredWhenTheTableSaysTheSessionIsReady) {
+    make_daemon();
+    serve(bundle(1, {TestGrant{"g-1", "alice", true, false, kStart, kStart + 3600}}));
+    sessions_.hold_opened = true;
+    std::optional<jit::ipc::Message> answer;
+    daemon_->handle({{"op", "session_open"}, {"user", "alice"}, {"service", "sshd"}, {"pid", "5000"}}, Peer{0, 0, 4242},
+                    [&](jit::ipc::Message m) { answer = std::move(m); });
+    EXPECT_FALSE(answer);
+    ASSERT_EQ(sessions_.opened.size(), 1u);  // registered at once
+    EXPECT_EQ(check("alice")["decision"], "allow");
+    EXPECT_EQ(check("dave")["decision"], "ignore");
+    ASSERT_EQ(sessions_.held.size(), 1u);
+    sessions_.held[0]();
+    ASSERT_TRUE(answer);
+    EXPECT_EQ((*answer)["decision"], "allow");
+    EXPECT_EQ((*answer)["session"], sessions_.opened[0].key);
+}
+
 // Without a session table a session cannot be tracked: it is refused, never
 // left to run untracked (pam_jit.so refuses a session_open without "allow").
 TEST_F(DaemonTest, SessionOpenWithoutATableIsRefused) {

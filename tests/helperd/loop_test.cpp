@@ -1,11 +1,15 @@
 // The Loop interface's clock-change hook and bus attachment, on ManualLoop
 // (SdLoop's timerfd needs the system clock set, which a test must not do);
-// post() from other threads on both loops.
+// post() from other threads on both loops; WorkerThread.
 #include <jit/helperd/loop.hpp>
 #include <jit/helperd/sd_loop.hpp>
+#include <jit/helperd/worker_thread.hpp>
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <mutex>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -77,4 +81,54 @@ TEST(SdLoop, PostFromAnotherThreadWakesTheLoop) {
     }
     EXPECT_EQ(ran, 2);
     sd_event_unref(ev);
+}
+
+// WorkerThread: jobs run on its thread, in order; what they return runs on
+// the loop (ManualLoop: inside run_posted), never after the worker is gone.
+TEST(WorkerThread, JobsRunOffTheLoopAndAnswerOnIt) {
+    ManualLoop loop;
+    std::vector<int> answered;
+    std::vector<std::thread::id> ran_on;
+    std::mutex mu;
+    {
+        jit::helperd::WorkerThread worker(loop, "test");
+        for (int i = 0; i < 3; ++i)
+            worker.submit([&, i]() -> ManualLoop::Callback {
+                std::lock_guard<std::mutex> lock(mu);
+                ran_on.push_back(std::this_thread::get_id());
+                return [&answered, i] { answered.push_back(i); };
+            });
+        EXPECT_EQ(worker.outstanding(), 3u);
+        while (answered.size() < 3) loop.run_posted(true);
+        EXPECT_EQ(answered, (std::vector<int>{0, 1, 2}));
+        EXPECT_EQ(worker.outstanding(), 0u);
+    }
+    ASSERT_EQ(ran_on.size(), 3u);
+    for (auto id : ran_on) EXPECT_NE(id, std::this_thread::get_id());
+}
+
+TEST(WorkerThread, AThrowingJobAnswersNothingAndIsCounted) {
+    ManualLoop loop;
+    jit::helperd::WorkerThread worker(loop, "test");
+    bool later = false;
+    worker.submit([]() -> ManualLoop::Callback { throw std::runtime_error("disk on fire"); });
+    worker.submit([&]() -> ManualLoop::Callback { return [&] { later = true; }; });
+    while (!later) loop.run_posted(true);
+    EXPECT_EQ(worker.outstanding(), 0u);
+}
+
+TEST(WorkerThread, NoAnswerRunsAfterTheWorkerIsGone) {
+    ManualLoop loop;
+    bool answered = false;
+    std::atomic<bool> ran{false};
+    {
+        jit::helperd::WorkerThread worker(loop, "test");
+        worker.submit([&]() -> ManualLoop::Callback {
+            ran = true;
+            return [&] { answered = true; };
+        });
+        while (!ran) std::this_thread::yield();
+    }  // joined; its answer is posted but the worker is gone
+    loop.run_posted(false);
+    EXPECT_FALSE(answered);
 }

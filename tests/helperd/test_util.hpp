@@ -192,6 +192,14 @@ public:
         for (const auto& [key, s] : live) n += !user || s.user == *user;
         return n;
     }
+    // With hold_opened, a session_open answer waits in `held` (as for a home
+    // being made) until the test runs it.
+    bool hold_opened = false;
+    std::vector<std::function<void()>> held;
+    void when_opened(const helperd::SessionInfo&, std::function<void()> then) override {
+        if (hold_opened) held.push_back(std::move(then));
+        else then();
+    }
 };
 
 inline helperd::Config daemon_config(const std::string& dir) {

@@ -305,6 +305,7 @@ private:
         h["nss.home_base"] = abs_path(&c.nss.home_base, false);
         h["nss.default_shell"] = abs_path(&c.nss.default_shell, false);
         h["nss.create_home"] = boolean(&c.nss.create_home);
+        h["nss.skel"] = abs_path(&c.nss.skel, false);
         h["sudo.dropin_path"] = abs_path(&c.sudoers_path, true);
         h["ssh.key_options"] = [&c](const std::string& v) -> std::optional<std::string> {
             auto opts = jit::parse_ssh_key_options(v);

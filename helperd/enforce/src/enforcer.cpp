@@ -238,7 +238,10 @@ void Enforcer::session_closed(const std::string& key) {
 }
 
 void Enforcer::create_home(const std::string& user, uid_t uid, const std::string& path) {
-    auto made = enforce::create_home(path, uid, uid, options_.new_home);
+    record_home(user, uid, path, enforce::create_home(path, uid, uid, options_.new_home));
+}
+
+void Enforcer::record_home(const std::string& user, uid_t uid, const std::string& path, const Result<bool>& made) {
     if (!made) {
         deps_.audit.emit(Event{EventType::SecurityAlert, "could not create the home of " + user + ": " + made.error().message, {}}
                              .add(F(field::kAlert), "home.create_failed")

@@ -126,6 +126,14 @@ public:
     // so a session answered as registered (or closed) is so on disk. At once
     // for a table that keeps nothing on disk.
     virtual void when_durable(std::function<void()> then) { then(); }
+    // The answer to a session_open: `then` runs once what open(opened) did is
+    // durable and the home open() began to make for opened.user (the first
+    // session) is in place or has failed (an alert): the user's shell starts
+    // in it. Default: when_durable.
+    virtual void when_opened(const SessionInfo& opened, std::function<void()> then) {
+        (void)opened;
+        when_durable(std::move(then));
+    }
 };
 
 // Errors answered on the socket: {status=error, error=<code>, message=<text>}.

@@ -62,7 +62,8 @@ struct NssConfig {
     std::string home_base = "/home";
     std::string default_shell = "/bin/bash";
     std::string nologin_shell = "/usr/sbin/nologin";
-    bool create_home = true;         // create the home (from /etc/skel) at the first session
+    bool create_home = true;         // create the home (from skel) at the first session
+    std::string skel = "/etc/skel";  // what a new home is a copy of
 };
 
 struct EnforceConfig {

@@ -142,8 +142,12 @@ public:
     void session_closed(const std::string& key);
     // Makes `user`'s home at `path` (owned by uid:uid, from options().new_home)
     // when nothing is there, and records it as one jitlogin created (the only
-    // kind retention touches): home.created, or an alert when it failed.
+    // kind retention touches): home.created, or an alert when it failed. Here
+    // and now; the daemon makes homes on a worker thread and hands the
+    // outcome to record_home().
     void create_home(const std::string& user, uid_t uid, const std::string& path);
+    // What create_home() does with enforce::create_home()'s outcome `made`.
+    void record_home(const std::string& user, uid_t uid, const std::string& path, const Result<bool>& made);
     // Records a home that jitlogin created.
     void note_home_created(const std::string& user, const CreatedHome& home);
 

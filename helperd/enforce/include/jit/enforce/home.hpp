@@ -1,8 +1,8 @@
 // Home directories of JIT users, made and unmade in one place.
 //
-// Creation: at a user's first session (Enforcer::create_home, called by the
-// daemon's enforcement adapter) the home is made from the skeleton when
-// nothing is at its path, and the Enforcer records it as one jitlogin created.
+// Creation: at a user's first session the daemon's enforcement adapter makes
+// the home from the skeleton, on a worker thread, when nothing is at its
+// path, and the Enforcer records it as one jitlogin created (record_home).
 //
 // Retention: after `days` without any grant, a home that jitlogin created is
 // archived (tar.gz under the state dir, 0600, then removed) or deleted, as
