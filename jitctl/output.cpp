@@ -1,17 +1,13 @@
 #include "output.hpp"
 #include "commands.hpp"
+#include <jit/json_text.hpp>
 
 #include <iostream>
 
 namespace jit::ctl {
 
 namespace {
-std::string write(const Json::Value& v, const char* indentation) {
-    Json::StreamWriterBuilder w;
-    w["indentation"] = indentation;
-    w["emitUTF8"] = true;
-    return Json::writeString(w, v);
-}
+std::string write(const Json::Value& v, const char* indentation) { return indented_json(v, indentation); }
 }  // namespace
 
 void print_json(const Json::Value& v) { std::cout << write(v, "  ") << "\n"; }

@@ -1,6 +1,7 @@
 // The readable forms of audit records: timeline lines, JSON, CSV and the
 // story of one grant. Pure functions of the records.
 #include "jit/audit_reader.hpp"
+#include <jit/json_text.hpp>
 
 #include <json/json.h>
 
@@ -128,10 +129,7 @@ std::string format_json_line(const Record& r) {
     if (!r.get("_HOSTNAME").empty()) o["hostname"] = std::string(r.get("_HOSTNAME"));
     for (const auto& [k, v] : r.fields)
         if (k.starts_with("JIT_")) o[k] = v;
-    Json::StreamWriterBuilder b;
-    b["indentation"] = "";
-    b["emitUTF8"] = true;
-    return Json::writeString(b, o);
+    return compact_json(o);
 }
 
 namespace {

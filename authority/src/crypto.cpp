@@ -1,5 +1,6 @@
 #include <jit/authority/crypto.hpp>
 #include <jit/base64.hpp>
+#include <jit/json_text.hpp>
 
 #include <json/json.h>
 #include <openssl/evp.h>
@@ -109,9 +110,7 @@ std::string Signer::envelope(std::string_view payload) const {
     env["key_id"] = key_id_;
     env["payload"] = base64_encode(payload);
     env["signature"] = base64_encode(sign(payload));
-    Json::StreamWriterBuilder w;
-    w["indentation"] = "";
-    return Json::writeString(w, env);
+    return compact_json(env);
 }
 
 std::string Signer::public_pem() const {

@@ -88,7 +88,7 @@ void send(evhttp_request* req, int status, const std::string& body, const char* 
 
 void send_json(evhttp_request* req, int status, const Json::Value& v,
                const std::vector<std::pair<std::string, std::string>>& headers = {}) {
-    send(req, status, json_text(v) + "\n", "application/json", headers);
+    send(req, status, compact_json(v) + "\n", "application/json", headers);
 }
 
 void send_error(evhttp_request* req, int status, const std::string& code, const std::string& message) {
@@ -572,7 +572,7 @@ void HttpServer::admin_api(Exchange& x, const std::vector<std::string>& parts) {
             csv += std::to_string(a["id"].asInt64()) + "," + std::to_string(a["at"].asInt64()) + "," +
                    csv_field(a["actor"].asString()) + "," + csv_field(a["source"].asString()) + "," +
                    csv_field(a["action"].asString()) + "," + csv_field(a["target"].asString()) + "," +
-                   csv_field(json_text(a["detail"])) + "\n";
+                   csv_field(compact_json(a["detail"])) + "\n";
         return send(x.req, 200, csv, "text/csv");
     }
     if (n == 2 && parts[1] == "keys") {

@@ -2,6 +2,7 @@
 // (docs/authority.md, jitadm.1). People authenticate with their personal token
 // or their client certificate (mTLS).
 #include <jit/helperd/config.hpp>  // parse_duration, url_host_is_loopback
+#include <jit/json_text.hpp>
 
 #include <CLI/CLI.hpp>
 #include <curl/curl.h>
@@ -69,12 +70,7 @@ std::string when(std::int64_t t) {
     return buf;
 }
 
-std::string text(const Json::Value& v) {
-    Json::StreamWriterBuilder w;
-    w["indentation"] = "  ";
-    w["emitUTF8"] = true;
-    return Json::writeString(w, v);
-}
+std::string text(const Json::Value& v) { return jit::indented_json(v); }
 
 size_t collect(char* p, size_t size, size_t n, void* out) {
     static_cast<std::string*>(out)->append(p, size * n);
@@ -122,9 +118,7 @@ public:
         if (!token_.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + token_).c_str());
         headers = curl_slist_append(headers, "User-Agent: jitadm/" JIT_VERSION);
         if (body != nullptr) {
-            Json::StreamWriterBuilder w;
-            w["indentation"] = "";
-            payload = Json::writeString(w, *body);
+            payload = jit::compact_json(*body);
             headers = curl_slist_append(headers, "Content-Type: application/json");
             curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload.c_str());
             curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, long(payload.size()));

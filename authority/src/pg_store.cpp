@@ -63,25 +63,6 @@ CREATE UNIQUE INDEX people_cert ON people(cert_sha256) WHERE cert_sha256 <> '';
 };
 constexpr long kMigrationLock = 0x6a6974;  // "jit"
 
-std::string json_list(const std::vector<std::string>& v) {
-    Json::Value a(Json::arrayValue);
-    for (const auto& s : v) a.append(s);
-    Json::StreamWriterBuilder w;
-    w["indentation"] = "";
-    return Json::writeString(w, a);
-}
-
-std::vector<std::string> parse_list(const std::string& text) {
-    Json::Value a;
-    std::string err;
-    std::unique_ptr<Json::CharReader> r(Json::CharReaderBuilder().newCharReader());
-    if (!r->parse(text.data(), text.data() + text.size(), &a, &err) || !a.isArray())
-        throw StoreError("stored list is not a JSON array: " + text);
-    std::vector<std::string> out;
-    for (const auto& s : a) out.push_back(s.asString());
-    return out;
-}
-
 struct ResultDeleter {
     void operator()(PGresult* r) const { PQclear(r); }
 };

@@ -139,7 +139,7 @@ void check_grant_with_host_rules(const std::string& host_id, const Json::Value& 
     p["issued_at"] = Json::Int64(now);
     p["expires_at"] = Json::Int64(now + 1);
     p["grants"].append(grant);
-    auto parsed = parse_payload(json_text(p));
+    auto parsed = parse_payload(compact_json(p));
     if (!parsed) throw ApiError(422, "invalid_grant", parsed.error().message);
 }
 
@@ -237,12 +237,6 @@ std::string access_summary(const Json::Value& ask) {
 
 int role_rank(const std::string& role) { return role == "admin" ? 3 : role == "approver" ? 2 : role == "requester" ? 1 : 0; }
 
-std::string json_text(const Json::Value& v) {
-    Json::StreamWriterBuilder w;
-    w["indentation"] = "";
-    w["emitUTF8"] = true;
-    return Json::writeString(w, v);
-}
 
 Json::Value parse_body(std::string_view bytes) {
     auto r = detail::parse_strict_json(bytes, 8, 64 * 1024, "invalid_json", "request body");
@@ -337,7 +331,7 @@ std::vector<BundleRecord> Service::issue_in_tx(const std::vector<std::string>& h
                 p["revoked"].append(r);
             }
         }
-        const std::string bytes = json_text(p);
+        const std::string bytes = compact_json(p);
         if (auto parsed = parse_payload(bytes); !parsed)
             throw std::runtime_error("refusing to sign a bundle the host would reject: " + parsed.error().message);
         out.push_back(BundleRecord{h.host_id, h.revision + 1, signer_.envelope(bytes), now,
@@ -398,7 +392,7 @@ std::size_t Service::rekey_step() {
     while (!rekey_pending_.empty() && std::chrono::steady_clock::now() < until) {
         std::vector<std::string> batch, stale;
         // json_text writes keys sorted: an envelope of the key in use starts so.
-        const std::string current = "{\"key_id\":" + json_text(Json::Value(signer_.key_id())) + ",";
+        const std::string current = "{\"key_id\":" + compact_json(Json::Value(signer_.key_id())) + ",";
         while (!rekey_pending_.empty() && batch.size() < kRekeyBatch) {
             batch.push_back(std::move(rekey_pending_.back()));
             rekey_pending_.pop_back();
@@ -475,7 +469,7 @@ Json::Value Service::submit_request(const std::string& host_id, const Json::Valu
     r.user = ask.user;
     r.requested_by = requester;
     r.origin = origin;
-    r.body_json = json_text(ask.to_json());
+    r.body_json = compact_json(ask.to_json());
     r.state = "pending";
     r.rule = v.rule->name;
     r.approvals_required = v.rule->approvals;
@@ -530,7 +524,7 @@ Json::Value Service::finish_approved(RequestRecord& r, const std::vector<std::st
         Json::Value g = grant_from_request(r, approvers);
         check_grant_with_host_rules(r.host_id, g, now);
         r.grant_id = g["id"].asString();
-        store_.add_grant(GrantRecord{r.grant_id, r.host_id, r.user, json_text(g), g["not_after"].asInt64(), "active",
+        store_.add_grant(GrantRecord{r.grant_id, r.host_id, r.user, compact_json(g), g["not_after"].asInt64(), "active",
                                      0, "", "", r.id});
     }
     r.state = "approved";
@@ -643,7 +637,7 @@ std::pair<std::size_t, std::size_t> Service::add_events(const std::string& host_
     std::size_t fresh = 0;
     write([&] {
         for (const auto& e : events)
-            if (store_.add_event(EventRecord{host_id, e["seq"].asInt64(), clock_(), json_text(e)})) ++fresh;
+            if (store_.add_event(EventRecord{host_id, e["seq"].asInt64(), clock_(), compact_json(e)})) ++fresh;
     });
     return {fresh, events.size() - fresh};
 }
@@ -695,11 +689,11 @@ Json::Value Service::create_grant(const std::string& host_id, const Json::Value&
     pseudo.host_id = host_id;
     pseudo.user = ask.user;
     pseudo.requested_by = caller.actor;
-    pseudo.body_json = json_text(ask.to_json());
+    pseudo.body_json = compact_json(ask.to_json());
     Json::Value g = grant_from_request(pseudo, {caller.actor});
     check_grant_with_host_rules(host_id, g, clock_());
     return write([&] {
-        store_.add_grant(GrantRecord{g["id"].asString(), host_id, ask.user, json_text(g), g["not_after"].asInt64(),
+        store_.add_grant(GrantRecord{g["id"].asString(), host_id, ask.user, compact_json(g), g["not_after"].asInt64(),
                                      "active", 0, "", "", ""});
         record(caller, "grant.create", host_id + "/" + g["id"].asString(), g);
         Json::Value out;
@@ -875,7 +869,7 @@ Json::Value Service::list_actions(UnixTime since, std::size_t limit) {
 
 void Service::record(const Caller& caller, const std::string& action, const std::string& target, const Json::Value& detail) {
     store_.add_action(ActionRecord{0, clock_(), caller.actor, caller.source, action, target,
-                                   json_text(detail.isObject() ? detail : Json::Value(Json::objectValue))});
+                                   compact_json(detail.isObject() ? detail : Json::Value(Json::objectValue))});
 }
 
 }  // namespace jit::authority

@@ -63,26 +63,6 @@ CREATE UNIQUE INDEX people_cert ON people(cert_sha256) WHERE cert_sha256 <> '';
 )sql",
 };
 
-std::string json_list(const std::vector<std::string>& v) {
-    Json::Value a(Json::arrayValue);
-    for (const auto& s : v) a.append(s);
-    Json::StreamWriterBuilder w;
-    w["indentation"] = "";
-    return Json::writeString(w, a);
-}
-
-std::vector<std::string> parse_list(const std::string& text) {
-    Json::Value a;
-    Json::CharReaderBuilder b;
-    std::string err;
-    std::unique_ptr<Json::CharReader> r(b.newCharReader());
-    std::vector<std::string> out;
-    if (!r->parse(text.data(), text.data() + text.size(), &a, &err) || !a.isArray())
-        throw StoreError("stored list is not a JSON array: " + text);
-    for (const auto& s : a) out.push_back(s.asString());
-    return out;
-}
-
 class Stmt {
 public:
     Stmt(sqlite3* db, const char* sql) : db_(db) {

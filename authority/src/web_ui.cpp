@@ -688,7 +688,7 @@ AuditFilter audit_filter(const WebUi::Request& r) {
 bool contains(const std::string& hay, const std::string& needle) { return needle.empty() || hay.find(needle) != std::string::npos; }
 
 bool action_matches(const Json::Value& a, const AuditFilter& f) {
-    const std::string detail = json_text(a["detail"]);
+    const std::string detail = compact_json(a["detail"]);
     const std::string target = a["target"].asString();
     if (f.since && a["at"].asInt64() < f.since) return false;
     if (f.until && a["at"].asInt64() > f.until) return false;
@@ -706,7 +706,7 @@ bool event_matches(const Json::Value& e, const AuditFilter& f) {
     if (f.until && at > f.until) return false;
     if (!f.user.empty() && ev.get("user", "").asString() != f.user) return false;
     if (!f.host.empty() && e["host_id"].asString() != f.host) return false;
-    return f.grant.empty() || ev.get("grant_id", "").asString() == f.grant || contains(json_text(ev), f.grant);
+    return f.grant.empty() || ev.get("grant_id", "").asString() == f.grant || contains(compact_json(ev), f.grant);
 }
 
 constexpr std::size_t kAuditRows = 500;  // on the page; the CSV has them all
@@ -743,7 +743,7 @@ std::string WebUi::page_audit(Page& pg, const Request& r) {
                                                {"source", a["source"].asString()},
                                                {"action", a["action"].asString()},
                                                {"target", a["target"].asString()},
-                                               {"detail", json_text(a["detail"])}});
+                                               {"detail", compact_json(a["detail"])}});
         }
         if (rows.empty()) rows = render("empty_row.html", {{"cols", "6"}, {"text", "Nothing matches."}});
         actions = render("actions_table.html", {{"rows", rows}});
@@ -789,14 +789,14 @@ std::string WebUi::audit_csv(const Request& r, const PersonRecord& person) {
             const std::string target = a["target"].asString();
             csv += "action," + std::to_string(a["at"].asInt64()) + "," + csv_cell(target.substr(0, target.find('/'))) +
                    "," + csv_cell(a["actor"].asString()) + "," + csv_cell(a["source"].asString()) + "," +
-                   csv_cell(a["action"].asString()) + "," + csv_cell(target) + "," + csv_cell(json_text(a["detail"])) + "\n";
+                   csv_cell(a["action"].asString()) + "," + csv_cell(target) + "," + csv_cell(compact_json(a["detail"])) + "\n";
         }
     for (const auto& e : service_.list_events(f.host, 0, 100000)) {
         if (!event_matches(e, f)) continue;
         const Json::Value& ev = e["event"];
         csv += "event," + std::to_string(ev.get("time", e["received_at"]).asInt64()) + "," + csv_cell(e["host_id"].asString()) +
                "," + csv_cell(ev.get("user", "").asString()) + ",," + csv_cell(ev.get("type", "").asString()) + "," +
-               csv_cell(ev.get("grant_id", "").asString()) + "," + csv_cell(json_text(ev)) + "\n";
+               csv_cell(ev.get("grant_id", "").asString()) + "," + csv_cell(compact_json(ev)) + "\n";
     }
     service_.record(Caller{person.name, r.peer}, "web.audit_export", f.query, Json::Value(Json::objectValue));
     return csv;

@@ -87,7 +87,7 @@ std::string Webhooks::slack_body(const Service::Change& c) {
     }
     Json::Value body(Json::objectValue);
     body["text"] = escape_markup(text);
-    return json_text(body);
+    return compact_json(body);
 }
 
 std::string Webhooks::plain_body(const Service::Change& c, UnixTime now) {
@@ -97,7 +97,7 @@ std::string Webhooks::plain_body(const Service::Change& c, UnixTime now) {
     body["host_id"] = c.host_id;
     body["actor"] = c.actor;
     body[c.kind.rfind("request.", 0) == 0 ? "request" : "grant"] = c.subject;
-    return json_text(body);
+    return compact_json(body);
 }
 
 std::string Webhooks::signature(const std::string& secret, const std::string& body) {

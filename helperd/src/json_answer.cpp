@@ -4,13 +4,6 @@
 
 namespace jit::helperd {
 
-std::string compact_json(const Json::Value& v) {
-    Json::StreamWriterBuilder b;
-    b["indentation"] = "";
-    b["emitUTF8"] = true;
-    return Json::writeString(b, v);
-}
-
 namespace {
 
 // The frame body "status=ok\njson=<escaped>\n": the local protocol doubles

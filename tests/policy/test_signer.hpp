@@ -4,6 +4,7 @@
 
 #include <jit/base64.hpp>
 #include <jit/bundle.hpp>
+#include <jit/json_text.hpp>
 
 #include <json/value.h>
 #include <json/writer.h>
@@ -102,11 +103,6 @@ inline Json::Value good_payload(std::int64_t revision = 42) {
     return p;
 }
 
-inline std::string to_bytes(const Json::Value& v) {
-    Json::StreamWriterBuilder w;
-    w["indentation"] = "";
-    w["emitUTF8"] = true;
-    return Json::writeString(w, v);
-}
+inline std::string to_bytes(const Json::Value& v) { return compact_json(v); }
 
 }  // namespace jit::test

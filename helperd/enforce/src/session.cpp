@@ -3,6 +3,7 @@
 #include <jit/enforce/procfs.hpp>
 
 #include <jit/durable_file.hpp>
+#include <jit/json_text.hpp>
 
 #include <json/json.h>
 
@@ -253,9 +254,7 @@ Status save_state(const std::string& path, const PersistedState& st) {
     }
     root["homes"] = homes;
 
-    Json::StreamWriterBuilder w;
-    w["indentation"] = " ";
-    const std::string text = Json::writeString(w, root) + "\n";
+    const std::string text = indented_json(root, " ") + "\n";
 
     if (auto written = durable::write_file_durably(path, text); !written)
         return make_error("enforce.state", written.error().message);

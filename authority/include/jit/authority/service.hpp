@@ -7,6 +7,7 @@
 #include <jit/authority/config.hpp>
 #include <jit/authority/crypto.hpp>
 #include <jit/authority/store.hpp>
+#include <jit/json_text.hpp>
 
 #include <json/value.h>
 
@@ -152,8 +153,9 @@ std::string access_summary(const Json::Value& ask);
 // admin 3, approver 2, requester 1, else 0: the admin API's and the page's role order.
 int role_rank(const std::string& role);
 
-// Compact JSON text (no spaces, keys sorted) — what the authority signs and sends.
-std::string json_text(const Json::Value& v);
+// Compact JSON text (no spaces, keys sorted) — what the authority signs and
+// sends: jit::compact_json (jit/json_text.hpp).
+using jit::compact_json;
 // Strict JSON for untrusted bodies: one object, no duplicate keys, UTF-8.
 // ApiError 400 invalid_json otherwise.
 Json::Value parse_body(std::string_view bytes);

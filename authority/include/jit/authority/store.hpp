@@ -25,6 +25,12 @@ struct StoreError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// The stored form of a list of strings (groups, approvers, run_as...) in both
+// stores: a compact JSON array, and back (StoreError when the stored text is
+// not an array).
+std::string json_list(const std::vector<std::string>& v);
+std::vector<std::string> parse_list(const std::string& text);
+
 struct HostRecord {
     std::string host_id;
     std::string token_hash;            // "" = no bearer token (mTLS only)

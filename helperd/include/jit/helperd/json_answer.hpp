@@ -7,6 +7,7 @@
 #pragma once
 
 #include <jit/ipc.hpp>
+#include <jit/json_text.hpp>
 
 #include <json/json.h>
 
@@ -20,7 +21,6 @@ namespace jit::helperd {
 // error reply "internal" when even with every list empty it does not fit.
 ipc::Message json_answer(Json::Value v, const std::vector<std::vector<std::string>>& lists);
 
-// Compact JSON (no indentation, UTF-8 as is).
-std::string compact_json(const Json::Value& v);
+using jit::compact_json;  // jit/json_text.hpp
 
 }  // namespace jit::helperd
