@@ -381,7 +381,9 @@ void HttpServer::host_api(Exchange& x, const std::vector<std::string>& parts) {
     if (host_id != authenticated)
         throw ApiError(403, "forbidden", "this credential belongs to " + authenticated + ", not " + host_id);
     const UnixTime now = service_.now();
-    auto& seen = seen_[host_id];
+    // (at, after): after -1 until a poll says which revision the host holds,
+    // so a batch of events alone never writes one (Store::Seen).
+    auto& seen = seen_.try_emplace(host_id, 0, -1).first->second;
     seen.first = now;
     const Caller caller{"host:" + host_id, x.peer};
     if (parts.size() == 4 && parts[3] == "grants") {

@@ -10,6 +10,7 @@ accepted, both SHA-256s on the record.
 
   cd tests/authority && JIT_AUTHORITY_BIN=build/authority/jit-authority python3 -m unittest -v jit_authority_tls
 """
+import base64
 import http.client
 import json
 import os
@@ -17,6 +18,7 @@ import shutil
 import ssl
 import subprocess
 import tempfile
+import time
 import unittest
 
 from authority_fixture import UA
@@ -113,6 +115,28 @@ class JitAuthorityTls(TlsAuthority, unittest.TestCase):
         except (ssl.SSLError, ConnectionError):
             return  # refused in the handshake
         self.assertEqual(status, 401)
+
+    def test_a_host_that_only_posts_events_keeps_the_revision_it_holds(self):
+        # revision_held is the `after` of the host's last poll; a batch of
+        # events is not a poll, also when it comes in another second.
+        host = "events-only"
+        tok = self.call("POST", "/admin/hosts", {"host_id": host}, token=self.auth.admin_token, cert=None)[1]["token"]
+        status, body = self.call("GET", f"/v1/hosts/{host}/grants?after=0", token=tok, cert=None)
+        self.assertEqual(status, 200)
+        rev = json.loads(base64.b64decode(json.loads(body)["payload"]))["revision"]
+        self.assertEqual(self.call("GET", f"/v1/hosts/{host}/grants?after={rev}", token=tok, cert=None)[0], 304)
+
+        def held():
+            hosts = self.call("GET", "/admin/hosts", token=self.auth.admin_token, cert=None)[1]
+            return next(h for h in hosts if h["host_id"] == host)["revision_held"]
+        deadline = time.time() + 10  # what the authority saw is written once a second
+        while held() != rev and time.time() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(held(), rev)
+        time.sleep(1.5)
+        self.assertEqual(self.call("POST", f"/v1/hosts/{host}/events", {"events": []}, token=tok, cert=None)[0], 204)
+        time.sleep(2.5)
+        self.assertEqual(held(), rev)
 
     def test_plain_http_is_refused_off_loopback(self):
         tmp = tempfile.mkdtemp(prefix="jit-authority-plain-")
