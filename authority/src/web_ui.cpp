@@ -241,15 +241,20 @@ void WebUi::changed(const Service::Change& c) {
     }
 }
 
+void WebUi::end_session(const std::string& key) {
+    sessions_.erase(key);
+    auto all = streams_;
+    for (Stream* s : all)
+        if (s->session_key == key) end_stream(s, true);
+}
+
 void WebUi::tick() {
     const UnixTime now = service_.now();
     for (auto it = sessions_.begin(); it != sessions_.end();) {
         if (now - it->second.last > kSessionIdle || now - it->second.created > kSessionMax) {
             const std::string key = it->first;
-            it = sessions_.erase(it);
-            auto all = streams_;
-            for (Stream* s : all)
-                if (s->session_key == key) end_stream(s, true);
+            ++it;
+            end_session(key);
         } else {
             ++it;
         }
@@ -397,9 +402,20 @@ void WebUi::route(const Request& r) {
         // A certificate's session holds only while the browser presents it.
         if (!s.cert_sha256.empty() && s.cert_sha256 == r.cert_sha256) person = service_.store().person_by_cert(s.cert_sha256);
         if (s.cert_sha256.empty()) person = service_.store().person_by_token_hash(s.token_hash);
+        // A token's session with another person's certificate: as at sign-in
+        // (and on the admin API), a certificate and a token must name the same
+        // person. The session ends; nothing is served as either.
+        if (person && s.cert_sha256.empty() && !r.cert_sha256.empty())
+            if (auto other = service_.store().person_by_cert(r.cert_sha256); other && other->name != person->name) {
+                std::fprintf(stderr, "jit-authority: page session of %s ended: the browser presented %s's certificate\n",
+                             person->name.c_str(), other->name.c_str());
+                end_session(key);
+                throw ApiError(403, "forbidden", "your client certificate is " + other->name + "'s and this session is " +
+                                                     person->name + "'s: sign in again");
+            }
     }
     if (it == sessions_.end() || !person) {
-        if (it != sessions_.end()) sessions_.erase(it);
+        if (it != sessions_.end()) end_session(key);
         if (r.method == "GET" && page != "events") return redirect(r.req, "/ui/login");
         throw ApiError(401, "unauthorized", "sign in first");
     }
@@ -478,10 +494,7 @@ void WebUi::post(const Request& r, Session& s, const std::string& session_key, c
     };
     if (n == 2 && p[1] == "logout") {
         service_.record(caller, "web.sign_out", person.name, Json::Value(Json::objectValue));
-        auto all = streams_;
-        for (Stream* st : all)
-            if (st->session_key == session_key) end_stream(st, true);
-        sessions_.erase(session_key);
+        end_session(session_key);
         return redirect(r.req, "/ui/login?out=1", {{"Set-Cookie", set_cookie(kCookie, "", 0)}});
     }
     std::string done, back = "/ui/";

@@ -77,6 +77,8 @@ private:
     void post(const Request& r, Session& s, const std::string& session_key, const PersonRecord& person);
     void open_stream(const Request& r, const std::string& session_key);
     void end_stream(Stream* s, bool reply_end);
+    // Forgets the session and ends its event streams.
+    void end_session(const std::string& key);
     static void on_stream_closed(evhttp_connection* conn, void* stream) noexcept;
     std::string page_requests(Page& p);
     std::string page_grants(Page& p);

@@ -232,6 +232,20 @@ class PageByCertificate(TlsAuthority, unittest.TestCase):
         self.assertIn("dave", page)
         self.assertNotIn("jit_session", b.cookies)
 
+    def test_a_token_session_ends_when_another_persons_certificate_comes_with_it(self):
+        # Signed in by token (carol, no certificate); the same session cookie
+        # later comes with dave's certificate: refused and ended, not served as carol.
+        b = self.browser(None)
+        status, _, page = b.get("/ui/login")
+        status, location, _ = b.request("POST", "/ui/login", {"csrf": b.csrf(page), "token": self.auth.admin_token})
+        self.assertEqual((status, location), (303, "/ui/"))
+        with_dave = self.browser("dave")
+        with_dave.cookies = dict(b.cookies)
+        status, _, page = with_dave.get("/ui/")
+        self.assertEqual(status, 403, page)
+        self.assertIn("dave", page)
+        self.assertEqual(b.get("/ui/")[:2], (303, "/ui/login"), "the session is over, also without the certificate")
+
 
 if __name__ == "__main__":
     unittest.main()
