@@ -110,13 +110,17 @@ free_port() {
 }
 
 # start_sshd SERVICE: sshd on 127.0.0.1:$SSH_PORT whose PAM service is SERVICE.
+# The port is one the kernel just handed out; a test running beside this one
+# can still take it first, so an sshd that cannot bind is tried again on
+# another (sshd writes its PidFile once it listens).
 start_sshd() {
-  local svc=$1
+  local svc=$1 attempt i pid
   mkdir -p /run/sshd && chmod 755 /run/sshd
   ssh-keygen -q -t ed25519 -N '' -f "$T/host_key"
   ln -sf /usr/sbin/sshd "$T/$svc"
-  SSH_PORT=$(free_port)
-  cat > "$T/sshd_config" <<EOC
+  for attempt in 1 2 3 4 5; do
+    SSH_PORT=$(free_port)
+    cat > "$T/sshd_config" <<EOC
 Port $SSH_PORT
 ListenAddress 127.0.0.1
 HostKey $T/host_key
@@ -128,12 +132,17 @@ PubkeyAuthentication yes
 PermitRootLogin no
 AllowUsers ${SSH_ALLOW_USERS:-*}
 EOC
-  "$T/$svc" -D -e -f "$T/sshd_config" > "$T/sshd.log" 2>&1 &
-  PIDS+=($!)
-  local i
-  for i in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$SSH_PORT") 2>/dev/null && return 0
-    sleep 0.05
+    rm -f "$T/sshd.pid"
+    "$T/$svc" -D -e -f "$T/sshd_config" >> "$T/sshd.log" 2>&1 &
+    pid=$!
+    PIDS+=($pid)
+    for i in $(seq 1 100); do
+      [ -s "$T/sshd.pid" ] && (exec 3<>"/dev/tcp/127.0.0.1/$SSH_PORT") 2>/dev/null && return 0
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.05
+    done
+    kill -0 "$pid" 2>/dev/null && break  # running but not listening: not a port taken
+    log "sshd could not start on port $SSH_PORT (attempt $attempt): $(tail -n 2 "$T/sshd.log")"
   done
   log "sshd did not start: $(cat "$T/sshd.log")"
   return 1
