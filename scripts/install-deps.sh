@@ -18,6 +18,8 @@ PACKAGES=(
   postgresql
   # the approvers' web page is tested in headless Chromium through WebDriver (tests/authority/web_ui_browser.py)
   chromium chromium-driver python3-selenium
+  # ...and signed in by a client certificate from Chromium's own NSS store (web_ui_browser_certificate.py)
+  libnss3-tools
   # tests, benchmarks, fuzzing, sanitizers
   libgtest-dev libgmock-dev libbenchmark-dev valgrind clang libclang-rt-14-dev
   # real PAM/NSS consumers and their test doubles
