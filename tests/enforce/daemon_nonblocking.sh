@@ -7,7 +7,7 @@
 #     keeps answering, for the managed user and for an unmanaged one;
 #   - the session is ended once logind answers (session.ended, once,
 #     JIT_HOW=terminate-session, confirmed by SessionRemoved);
-#   - the first session's home is copied from a skeleton of 30,000 files
+#   - the first session's home is copied from a skeleton of 200,000 files
 #     (nss.skel) on a worker thread: checks are answered while it is copied,
 #     and the session_open answer comes once the home is in place;
 #   - home retention (0 days) then archives the home the daemon created, which
@@ -56,14 +56,14 @@ HOST=web-01
 authority_for_host || die "the reference authority did not start"
 mkdir -p "$T/home" && chmod 755 "$T/home"
 HELPERD_UIDS=74000-74999
-# A skeleton that takes seconds to copy: 120 directories of 250 empty files.
+# A skeleton that takes seconds to copy: 400 directories of 500 empty files.
 mkdir -m 0755 "$T/skel"
 /usr/bin/python3 -c '
 import os, sys
-for i in range(120):
+for i in range(400):
     d = os.path.join(sys.argv[1], "d%03d" % i)
     os.mkdir(d)
-    for j in range(250):
+    for j in range(500):
         open(os.path.join(d, "f%03d" % j), "w").close()' "$T/skel" || die "skeleton"
 helperd_config "$T/helperd.sock" "" "[nss]\nhome_base = $T/home\ncreate_home = yes\nskel = $T/skel\n[enforce]\nkill_grace = 5\nhome_retention = 0d\nhome_retention_action = archive"
 sed -i '0,/^create_home = no$/{/^create_home = no$/d}' "$T/helperd.conf"  # the one set below wins
@@ -123,7 +123,7 @@ wait "$OPEN" || die "session_open failed"
 grep -q "decision=allow" "$T/open.out" || die "session_open: $(cat "$T/open.out")"
 log "session_open answered $(python3 -c "import time; print(f'{time.time() - $t_open:.1f}')") s after it was asked (the home copied meanwhile)"
 check "session_open answered once the home was in place" grep -qx "home_at_answer=yes" "$T/open.out"
-check "the home holds the skeleton" test -e "$T/home/$ALICE/d119/f249"
+check "the home holds the skeleton" test -e "$T/home/$ALICE/d399/f499"
 check "home.created" grep -q "home.created" "$T/helperd.log"
 rm -rf "$T/home/$ALICE"/d[0-9]*  # the archive below is about the sparse file
 truncate -s 1T "$T/home/$ALICE/huge" || die "truncate"
