@@ -51,10 +51,11 @@ cleanup() {
   exit $rc
 }
 
-# setup_tmp [PREFIX]: the run's temp dir $T, removed at exit; with PREFIX, TAG becomes PREFIX<pid>.
+# setup_tmp [PREFIX [BASE]]: the run's temp dir $T (under BASE, default /tmp),
+# removed at exit; with PREFIX, TAG becomes PREFIX<pid>.
 setup_tmp() {
   [ -z "${1:-}" ] || TAG=$1$$
-  T=$(mktemp -d /tmp/jit-it-${TAG}-XXXXXX)
+  T=$(mktemp -d "${2:-/tmp}/jit-it-${TAG}-XXXXXX")
   chmod 755 "$T"
   SHOW_ON_FAIL+=("$T/helperd.log")
   trap cleanup EXIT
