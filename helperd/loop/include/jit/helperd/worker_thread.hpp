@@ -10,7 +10,6 @@
 
 #include <jit/helperd/loop.hpp>
 
-#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
