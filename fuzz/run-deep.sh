@@ -8,7 +8,7 @@
 # merged back afterwards (docs/reliability.md, "Fuzzing to depth"):
 #   BUILD/fuzz/DIR/TARGET -merge=1 -max_len=N fuzz/DIR/CORPUS BUILD/deep-corpus/TARGET
 # One summary line per target on stdout:
-#   TARGET executions=N seconds=S exec_per_s=R corpus=C result=ok|CRASH
+#   TARGET executions=N seconds=S exec_per_s=R corpus=C result=ok|interrupted|CRASH
 # Build first:
 #   cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJIT_FUZZ=ON -DJIT_BUILD_BENCH=OFF \
 #         -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
@@ -54,6 +54,10 @@ while read -r target dir max_len dict; do
   secs=$(( $(date +%s) - start ))
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  result=ok; [ "$rc" = 0 ] || result="CRASH (exit $rc, see $log)"
+  case $rc in
+    0) result=ok ;;
+    72) result="interrupted (SIGINT; libFuzzer's exit 72), no finding" ;;  # -interrupted_exitcode
+    *) result="CRASH (exit $rc, see $log)" ;;
+  esac
   echo "$target executions=${execs:-?} seconds=$secs exec_per_s=${rate:-?} corpus=$(ls "$work" | wc -l) result=$result"
 done <<<"$TABLE"
