@@ -298,12 +298,13 @@ private:
         homes_underway_[user];
         home_maker_->submit([this, user, uid = *uid, path = homes_->home_of(user),
                              how = enforcer_->options().new_home]() -> Loop::Callback {
-            Result<bool> made = make_error("home", "the home could not be made");
-            try {
-                made = create_home(path, uid, uid, how);
-            } catch (const std::exception& e) {
-                made = make_error("home", e.what());
-            }
+            Result<bool> made = [&]() -> Result<bool> {
+                try {
+                    return create_home(path, uid, uid, how);
+                } catch (const std::exception& e) {  // answered all the same: session_opens wait for it
+                    return make_error("home", e.what());
+                }
+            }();
             return [this, user, uid, path, made = std::move(made)] {
                 auto waiting = homes_underway_.extract(user);
                 try {

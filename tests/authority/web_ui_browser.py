@@ -44,15 +44,17 @@ except ImportError:  # the skip below names what is missing
 WAIT = 30  # seconds: an upper bound for a page to show something, never a measured duration
 
 
-def chromium(profile, width=1200, height=900):
-    """Headless Chromium with a fresh profile directory, nothing fetched from outside."""
+def chromium(profile, width=1200, height=900, home=None):
+    """Headless Chromium with a fresh profile directory, nothing fetched from outside;
+    with HOME, run with that home (its .pki/nssdb is Chromium's certificate store)."""
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
     for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--disable-dev-shm-usage", f"--user-data-dir={profile}", f"--window-size={width},{height}"):
         opts.add_argument(arg)
-    return webdriver.Chrome(service=DriverService(executable_path=CHROMEDRIVER), options=opts)
+    env = dict(os.environ, HOME=home) if home else None
+    return webdriver.Chrome(service=DriverService(executable_path=CHROMEDRIVER, env=env), options=opts)
 
 
 def available():

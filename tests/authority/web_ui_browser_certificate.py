@@ -22,12 +22,10 @@ import unittest
 
 from jit_authority_tls import TlsAuthority
 from protocol_conformance import CPP_BIN
-from web_ui_browser import CHROMEDRIVER, CHROMIUM, HAVE_SELENIUM, WAIT
+from web_ui_browser import CHROMEDRIVER, CHROMIUM, HAVE_SELENIUM, WAIT, chromium
 
 if HAVE_SELENIUM:
-    from selenium import webdriver
     from selenium.common.exceptions import TimeoutException
-    from selenium.webdriver.chrome.service import Service as DriverService
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -98,14 +96,7 @@ class CertificateInChromium(TlsAuthority, unittest.TestCase):
 
     def browser(self, cert):
         home = self.home_with(cert)
-        opts = webdriver.ChromeOptions()
-        opts.binary_location = CHROMIUM
-        for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage", f"--user-data-dir={home}/profile"):
-            opts.add_argument(arg)
-        drv = webdriver.Chrome(service=DriverService(executable_path=CHROMEDRIVER, env=dict(os.environ, HOME=home)),
-                               options=opts)
+        drv = chromium(os.path.join(home, "profile"), home=home)
         self.addCleanup(drv.quit)
         # Without a certificate chosen (no policy) Chromium would wait for a
         # choice no one makes: the load fails in WAIT seconds instead.

@@ -46,12 +46,13 @@ CONF
 cat >"$work/inside.sh" <<'SCRIPT'
 set -u
 work=$1
+source "$2/../integration/lib.sh"  # free_port
 mkdir -p /run/sshd
 # A port the kernel just handed out and released; another test running beside
 # this one can still take it first, so a failed bind tries another (sshd writes
 # its PidFile only once it listens).
 for _ in 1 2 3 4 5; do
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$(free_port)
   { echo "Port $port"; cat "$work/sshd_config.base"; } >"$work/sshd_config"
   /usr/sbin/sshd -D -e -f "$work/sshd_config" >>"$work/sshd.log" 2>&1 &
   sshd=$!
@@ -67,7 +68,7 @@ echo "nogrant: $(ssh "${opts[@]}" nogrant@127.0.0.1 'id -un' 2>&1 | tr '\n' ' ')
 kill "$sshd"; wait "$sshd" 2>/dev/null
 exit 0
 SCRIPT
-out=$("$here/nss-namespace.sh" --module "$module" --db-dir "$work/db" -- bash "$work/inside.sh" "$work") || {
+out=$("$here/nss-namespace.sh" --module "$module" --db-dir "$work/db" -- bash "$work/inside.sh" "$work" "$here") || {
   r=$?; [ $r -eq 77 ] && echo "SKIP: no private mount namespace here"; exit $r; }
 echo "$out"
 fail=0
