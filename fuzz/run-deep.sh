@@ -21,7 +21,7 @@ CPU=${JIT_FUZZ_CPU:-0}
 [[ $CPU =~ ^[0-9]+$ ]] || { echo "run-deep.sh: JIT_FUZZ_CPU=$CPU is not a CPU number" >&2; exit 2; }
 # target  folder[:corpus folder, default corpus]  max_len  dictionary
 TABLE="fuzz_policy policy 65536 policy.dict
-fuzz_bundle_accept policy:accept-corpus 65536 policy.dict
+fuzz_bundle_accept policy:accept-corpus 4096 policy.dict
 fuzz_nss_snapshot nss 16384 -
 fuzz_ipc ipc 70000 ipc.dict
 fuzz_config config 8192 config.dict
