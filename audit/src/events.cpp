@@ -34,6 +34,7 @@ constexpr std::string_view kSuF[] = {kUser, kUid, kGrantId, kDecision, kReason, 
 constexpr std::string_view kSessionF[] = {kUser, kUid, kGrantId, kSessionId, kService, kRhost, kTty, kNotAfter};
 constexpr std::string_view kWarnF[] = {kUser, kUid, kGrantId, kSessionId, kTty, kNotAfter, kSecondsLeft, kTerminals};
 constexpr std::string_view kEndedF[] = {kUser, kUid, kGrantId, kSessionId, kHow, kStep, kReason, kNotAfter};
+constexpr std::string_view kUserEndedF[] = {kUser, kUid, kHow, kStep, kError};
 constexpr std::string_view kHomeF[] = {kUser, kUid, kGrantId, kPath, kArchive};
 constexpr std::string_view kDaemonF[] = {kPid, kRevision, kReason};
 constexpr std::string_view kConfigF[] = {kPath, kCount, kReason};
@@ -98,6 +99,10 @@ constexpr std::array kTable = {
          kEndedF},
     Info{EventType::SessionClosed, "session.closed", "2c9a8251ca0b426ea12efdf3bf171491", LOG_INFO,
          "A JIT user's session closed (logout or termination).", kSessionF},
+    Info{EventType::UserEnded, "user.ended", "ecb8b930637d4d37813fa1a022ef0260", LOG_NOTICE,
+         "A JIT user's last grant ended: jitlogin switched their lingering off and ended their user manager and "
+         "whatever else of theirs ran outside a session (JIT_HOW: terminate-user, kill-user).",
+         kUserEndedF},
     Info{EventType::HomeCreated, "home.created", "c9d9cc31ebf84b958ba61f0f2d928b8c", LOG_INFO,
          "A home directory was created for a JIT user.", kHomeF},
     Info{EventType::HomeArchived, "home.archived", "3ffefc68a69041358935a8fd59495c70", LOG_INFO,

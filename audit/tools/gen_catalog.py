@@ -87,6 +87,16 @@ The grant may not include sudo, may not include this command, or may have
 ended. If the user needs the command, they should request a grant that covers
 it ("jitctl request"). Repeated attempts at commands outside the grant deserve
 a look."""),
+("f5b219969ea448fe976d5566967d593a", "sudo.command", 'sudo ran "@JIT_COMMAND@" for @JIT_USER@',
+ """sudo ran "@JIT_COMMAND@" as @JIT_RUN_AS@ for the JIT user @JIT_USER@, in
+@JIT_CWD@ on @JIT_TTY@, under grant @JIT_GRANT_ID@. jitlogin's sudo audit
+plugin reports every command sudo runs or refuses; no action is needed, this
+entry is the record of the privileged command."""),
+("0d6bbb1604f54291be4a01b0805c096a", "sudo.refused", 'sudo refused "@JIT_COMMAND@" for @JIT_USER@',
+ """sudo refused to run "@JIT_COMMAND@" as @JIT_RUN_AS@ for the JIT user
+@JIT_USER@ (in @JIT_CWD@ on @JIT_TTY@): @JIT_REASON@. The sudoers policy or
+pam_jit.so said no; the command did not run. Repeated attempts at commands
+outside the grant deserve a look."""),
 ("480eb14a026c4aa4a846510037ffc3c8", "su.allowed", "su allowed for @JIT_USER@",
  """su involving the JIT user @JIT_USER@ (target @JIT_RUN_AS@) was allowed under
 grant @JIT_GRANT_ID@. No action is needed."""),
@@ -117,6 +127,17 @@ inspect the host: a process escaped the session."""),
 ("2c9a8251ca0b426ea12efdf3bf171491", "session.closed", "Session @JIT_SESSION_ID@ of @JIT_USER@ closed",
  """Session @JIT_SESSION_ID@ of @JIT_USER@ (grant @JIT_GRANT_ID@) closed, by
 logout or after being ended by jitlogin. No action is needed."""),
+("ecb8b930637d4d37813fa1a022ef0260", "user.ended", "What @JIT_USER@ left running outside a session was ended by jitlogin (@JIT_HOW@)",
+ """The last grant of the JIT user @JIT_USER@ (uid @JIT_UID@) ended. Processes
+under the user's own systemd manager (user@UID.service: systemd-run --user,
+systemctl --user units) are in no login session, and a lingering
+user's manager outlives every session, so ending the sessions does not reach
+them. jitlogin switched the user's lingering off and asked systemd-logind to
+end the user (step polite: TerminateUser), then, after the grace, to kill what
+was left (step hard: KillUser with SIGKILL). How: @JIT_HOW@
+
+A JIT_ERROR means logind did not do it: inspect the user's processes
+(loginctl user-status @JIT_UID@) and end them by hand."""),
 ("c9d9cc31ebf84b958ba61f0f2d928b8c", "home.created", "Home directory created for @JIT_USER@",
  """A home directory @JIT_PATH@ was created for the JIT user @JIT_USER@ (uid
 @JIT_UID@). No action is needed."""),
@@ -166,7 +187,11 @@ config_reload_failed, plain_http (the authority is reached without TLS),
 sudoers.rule_left_out (a grant's sudo rule or command could not be written
 safely and was left out: its holder's sudo fails; the message names the grant),
 nss.* (a grant's user cannot be published through NSS),
-home.create_failed, home_retention, enforce_state. JIT_ERROR and JIT_PATH give
+home.create_failed, home_retention, enforce_state, recording.shell_missing
+(session recording is on but its shell, JIT_PATH, cannot be run: JIT users
+cannot log in until it is installed), user_end (what a JIT user left running
+outside a session could not be ended when their last grant ended). JIT_ERROR
+and JIT_PATH give
 details. Investigate before the situation hides evidence."""),
 ]
 

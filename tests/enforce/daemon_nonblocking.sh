@@ -51,6 +51,9 @@ mock.AddMethod(M, 'ListSessions', '', 'a(susso)', late + 'ret = [(%r, dbus.UInt3
 mock.AddMethod(M, 'GetSession', 's', 'o', late + known + 'ret = dbus.ObjectPath(p)')
 mock.AddMethod(M, 'TerminateSession', 's', '', late + known + removed)
 mock.AddMethod(M, 'KillSession', 'ssi', '', late + known + removed)
+# The user's end when their last grant is over (Terminator::end_users), as in real logind.
+mock.AddMethod(M, 'SetUserLinger', 'ubb', '', '')
+mock.AddMethod(M, 'KillUser', 'ui', '', '')
 PY
 
 # --- the daemon ----------------------------------------------------------------------
@@ -139,9 +142,9 @@ truncate -s 1T "$T/home/$ALICE/huge" || die "truncate"
 admin grant revoke --host "$HOST" --by carol --reason "slow logind test" "$G" >/dev/null || die "revoke"
 wait_for --or-die "TerminateSession sent" 30 grep -q "TerminateSession \"$SID\"" "$T/calls.log"
 check "PAM-budget checks answered while logind is 5 s late" check_answers 7
-ended_lines() { grep -c "session.ended.*$ALICE\|$ALICE.*session.ended" "$T/helperd.log"; }
-check "the session is ended once logind answers" wait_for 20 grep -q "session.ended" "$T/helperd.log"
-check "ended politely, confirmed (JIT_HOW=terminate-session)" grep -q "session.ended.*terminate-session" "$T/helperd.log"
+ended_lines() { grep -c "session\.ended.*$ALICE\|$ALICE.*session\.ended" "$T/helperd.log"; }
+check "the session is ended once logind answers" wait_for 20 grep -q "session\.ended" "$T/helperd.log"
+check "ended politely, confirmed (JIT_HOW=terminate-session)" grep -q "session\.ended.*terminate-session" "$T/helperd.log"
 
 # --- retention of a home with a sparse 1 TiB file ------------------------------------------
 check "the home is archived (tar --sparse, in a child)" wait_for 30 grep -q "home.archived" "$T/helperd.log"
@@ -150,7 +153,7 @@ check "the home is gone" not test -e "$T/home/$ALICE"
 ARCHIVE=$(ls "$T/state/home-archives/"*.tar.gz 2>/dev/null | head -1)
 check "the archive exists" test -n "$ARCHIVE"
 [ -z "$ARCHIVE" ] || check "the archive is small (holes are not stored)" test "$(stat -c %s "$ARCHIVE")" -lt 1048576
-check "session.ended once" test "$(grep -c "session.ended" "$T/helperd.log")" = 1
+check "session.ended once" test "$(grep -c "session\.ended" "$T/helperd.log")" = 1
 check "no gone_at_start" lacks gone_at_start "$T/helperd.log"
 
 # --- the daemon stops 1 s after deciding to end a session -------------------------------
@@ -177,14 +180,14 @@ admin grant revoke --host "$HOST" --by carol --reason "stop inside the gap" "$G2
 wait_for --or-die "TerminateSession for the second session" 30 grep -q "TerminateSession \"$SID2\"" "$T/calls.log"
 sleep 1
 helperd_stop TERM
-ended2() { grep "session.ended" "$T/helperd.log" | grep -c "JIT_SESSION_ID=$SID2\b"; }
+ended2() { grep "session\.ended" "$T/helperd.log" | grep -c "JIT_SESSION_ID=$SID2\b"; }
 BEFORE=$(ended2)
 kill "$LEADER"; reap "$LEADER"
 helperd_start || die "jit-helperd did not restart"
 check "after the restart the end is confirmed: session.ended" wait_for 20 test "$(ended2)" -ge 1
 check "session.ended for the session once over both runs" test "$(ended2)" = 1
 if [ "$BEFORE" = 0 ]; then
-  check "... by the restarted daemon, which says so" grep -q "session.ended.*confirmed after jit-helperd restarted" "$T/helperd.log"
+  check "... by the restarted daemon, which says so" grep -q "session\.ended.*confirmed after jit-helperd restarted" "$T/helperd.log"
 else
   log "note: logind answered before the stop took effect; the end was confirmed in the first run"
 fi

@@ -288,6 +288,96 @@ TEST_F(EnforcerTest, RestartMidWindowKeepsTheTableAndTheWarningsGiven) {
     EXPECT_EQ(term.terminated, std::vector<std::string>{key});
 }
 
+// Threat model gap 3: when a user's last grant ends, what runs outside every
+// session (their user manager, lingering) is ended too: the polite step at
+// once, the hard one after the grace. A listing that fails is alerted once
+// per distinct error and asked again a minute later.
+TEST_F(EnforcerTest, ALastGrantsEndEndsTheUserTooAndAFailedListingIsAskedAgain) {
+    make();
+    term.user_managers = {{"alice", 70001}, {"bob", 70002}};
+    grants({grant("ga", "alice", T0, T0 + 100), grant("gb", "bob", T0, T0 + 200)});
+    EXPECT_TRUE(term.users_asked.empty());  // both hold a grant in force
+
+    term.users_error = "ListUsers: no connection to the system bus";
+    clock.advance(100);  // alice's grant ends; bob's goes on
+    enf->evaluate();
+    ASSERT_EQ(term.users_asked.size(), 1u);
+    EXPECT_EQ(term.users_asked[0], (std::pair<std::vector<std::string>, bool>{{"alice"}, false}));
+    EXPECT_EQ(sink.count(EventType::SecurityAlert), 1u);
+    EXPECT_EQ(sink.events.back().field("JIT_ALERT"), std::optional<std::string_view>("user_end"));
+    ASSERT_TRUE(enf->next_grace_ms().has_value());
+    EXPECT_EQ(*enf->next_grace_ms(), clock.mono + 60'000);
+    enf->evaluate();  // not due again yet
+    EXPECT_EQ(term.users_asked.size(), 1u);
+    clock.mono += 60'000;
+    enf->evaluate();  // asked again, fails the same way: no second alert
+    EXPECT_EQ(term.users_asked.size(), 2u);
+    EXPECT_EQ(sink.count(EventType::SecurityAlert), 1u);
+
+    term.users_error.reset();
+    clock.mono += 60'000;
+    enf->evaluate();
+    ASSERT_EQ(term.users_asked.size(), 3u);
+    EXPECT_EQ(term.users_asked[2], (std::pair<std::vector<std::string>, bool>{{"alice"}, false}));
+    ASSERT_EQ(sink.count(EventType::UserEnded), 1u);
+    EXPECT_EQ(*enf->next_grace_ms(), clock.mono + 5000);
+    clock.mono += 5000;
+    enf->evaluate();
+    ASSERT_EQ(term.users_asked.size(), 4u);
+    EXPECT_EQ(term.users_asked[3], (std::pair<std::vector<std::string>, bool>{{"alice"}, true}));
+    ASSERT_EQ(sink.count(EventType::UserEnded), 2u);
+    EXPECT_EQ(sink.events.back().field("JIT_HOW"), std::optional<std::string_view>("kill-user"));
+    enf->evaluate();  // nothing more for alice
+    EXPECT_EQ(term.users_asked.size(), 4u);
+
+    clock.advance(100);  // bob's ends: his sessions' end and his user's
+    enf->evaluate();
+    ASSERT_EQ(term.users_asked.size(), 5u);
+    EXPECT_EQ(term.users_asked[4], (std::pair<std::vector<std::string>, bool>{{"bob"}, false}));
+}
+
+// A user who holds a grant in force again before the grace is over keeps
+// what runs: no hard step.
+TEST_F(EnforcerTest, AUserBackInForceBeforeTheGraceIsNotKilled) {
+    make();
+    term.user_managers = {{"alice", 70001}};
+    grants({grant("ga", "alice", T0, T0 + 100)});
+    clock.advance(100);
+    enf->evaluate();
+    ASSERT_EQ(term.users_asked.size(), 1u);
+    grants({grant("ga2", "alice", T0 + 100, T0 + 3600)});
+    clock.mono += 5000;
+    enf->evaluate();
+    EXPECT_EQ(term.users_asked.size(), 1u);
+    EXPECT_EQ(sink.count(EventType::UserEnded), 1u);
+}
+
+// After a restart, every user who held a grant here and holds none in force
+// is asked about once: an end that was not done before the daemon stopped
+// (here the listing failed) is done then, although the grant's end was
+// recorded before and is not announced again.
+TEST_F(EnforcerTest, RestartAsksAboutEveryUserWhoseGrantsAreOver) {
+    make();
+    term.users_error = "ListUsers: no connection to the system bus";
+    grants({grant("ga", "alice", T0, T0 + 100), grant("gb", "bob", T0, T0 + 3600)});
+    clock.advance(100);
+    enf->evaluate();
+    ASSERT_EQ(term.users_asked.size(), 1u);
+    EXPECT_EQ(sink.count(EventType::GrantEnded), 1u);
+    enf.reset();  // the daemon stops
+
+    clock.advance(10);
+    term.users_error.reset();
+    term.users_asked.clear();
+    term.user_managers = {{"alice", 70001}, {"bob", 70002}};
+    make();
+    grants({grant("ga", "alice", T0, T0 + 100), grant("gb", "bob", T0, T0 + 3600)});
+    EXPECT_EQ(sink.count(EventType::GrantEnded), 1u);  // not again
+    ASSERT_EQ(term.users_asked.size(), 1u);
+    EXPECT_EQ(term.users_asked[0], (std::pair<std::vector<std::string>, bool>{{"alice"}, false}));
+    EXPECT_EQ(sink.count(EventType::UserEnded), 1u);
+}
+
 class ListProber final : public SessionProber {
 public:
     std::set<std::string> live;

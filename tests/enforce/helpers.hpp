@@ -49,6 +49,20 @@ public:
         killed.push_back(s.key);
         answer([this, done] { done(std::string(std::string(name_) == "logind" ? "kill-session" : "fallback-kill")); });
     }
+    // end_users: the users the session manager lists (name -> uid), what it
+    // was asked (names, hard), and an error to answer instead (a listing not
+    // answered). It answers at once.
+    std::map<std::string, std::uint32_t> user_managers;
+    std::vector<std::pair<std::vector<std::string>, bool>> users_asked;
+    std::optional<std::string> users_error;
+    void end_users(const std::vector<std::string>& users, bool hard, UsersDone done) override {
+        users_asked.emplace_back(users, hard);
+        if (users_error) return done(make_error("enforce.logind", *users_error));
+        std::vector<UserEnding> out;
+        for (const std::string& u : users)
+            if (auto m = user_managers.find(u); m != user_managers.end()) out.push_back(UserEnding{u, m->second, {}, {}});
+        done(std::move(out));
+    }
     // Delivers the held answers, in the order they were asked for.
     void release() {
         auto held = std::move(held_);

@@ -57,6 +57,16 @@ mock.AddMethod(M, 'GetSession', 's', 'o', known + 'ret = dbus.ObjectPath(p)')
 removed = 'self.RemoveObject(p); self.EmitSignal("org.freedesktop.login1.Manager", "SessionRemoved", "so", [args[0], dbus.ObjectPath(p)])\n'
 mock.AddMethod(M, 'TerminateSession', 's', '', known + 'if args[0] == "7":\n  ' + removed.replace('\n', '\n  ').rstrip())
 mock.AddMethod(M, 'KillSession', 'ssi', '', known + removed)
+# Users with no session (a lingering user manager; a system account), for the
+# end of a user's last grant (MockLogind.ALastGrantsEndEndsTheUserManagerToo):
+# carol (70005) stays listed after TerminateUser, so the hard step follows;
+# dave (70006) keeps a grant; sysd (uid 999) is a system account.
+mock.AddUser(dbus.UInt32(70005), 'carol', False)
+mock.AddUser(dbus.UInt32(70006), 'dave', False)
+mock.AddUser(dbus.UInt32(999), 'sysd', False)
+mock.AddMethod(M, 'SetUserLinger', 'ubb', '', '')
+mock.AddMethod(M, 'TerminateUser', 'u', '', '')
+mock.AddMethod(M, 'KillUser', 'ui', '', '')
 PY
 JIT_TEST_LOGIND_BUS=$ADDR "$BIN"
 rc=$?
@@ -65,8 +75,13 @@ fails=0
 for want in 'TerminateSession "7"' 'TerminateSession "8"' 'KillSession "8" "all" 9' 'GetSession "8"'; do
   grep -q "$want" "$D/calls.log" || { echo "FAIL: logind never saw $want" >&2; fails=1; }
 done
+for want in 'SetUserLinger 70005 False False' 'TerminateUser 70005' 'KillUser 70005 9'; do
+  grep -q "$want" "$D/calls.log" || { echo "FAIL: logind never saw $want" >&2; fails=1; }
+done
+grep -Eq '(SetUserLinger|TerminateUser|KillUser) (70006|999)\b' "$D/calls.log" &&
+  { echo "FAIL: a user with a grant in force, or a system account, was ended" >&2; fails=1; }
 grep -q 'KillSession "7"' "$D/calls.log" && { echo "FAIL: session 7 ended politely but was killed" >&2; fails=1; }
 # Session 7's end is confirmed by SessionRemoved, not by asking after the grace.
 grep -q 'GetSession "7"' "$D/calls.log" && { echo "FAIL: session 7 was asked about after SessionRemoved" >&2; fails=1; }
-[ $fails -eq 0 ] && echo "logind calls: TerminateSession, SessionRemoved, GetSession, KillSession(all, 9) as expected"
+[ $fails -eq 0 ] && echo "logind calls: TerminateSession, SessionRemoved, GetSession, KillSession(all, 9), SetUserLinger, TerminateUser, KillUser as expected"
 exit $fails

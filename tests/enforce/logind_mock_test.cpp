@@ -47,6 +47,14 @@ protected:
         }
         return done();
     }
+    // Dispatches what comes within about `ms` (to see that nothing more does).
+    void drain(int ms) {
+        for (int i = 0; i < ms / 10; ++i) {
+            int r = sd_bus_process(bus, nullptr);
+            if (r < 0) return;
+            if (r == 0) sd_bus_wait(bus, 10'000);
+        }
+    }
 };
 
 class NoFallback final : public Terminator {
@@ -323,6 +331,79 @@ TEST_F(MockLogind, BatchGoesToTheFallbackAsBatches) {
     EXPECT_EQ(fallback.batches, (std::vector<std::size_t>{1, 1}));
     ASSERT_EQ(told.size(), 1u);
     EXPECT_NE(told[0].find("TerminateSession(6)"), std::string::npos) << told[0];
+}
+
+
+// Threat model gap 3: a user's manager (user@UID.service, what `systemd-run
+// --user` started) is in no session, and a lingering user's manager outlives
+// every session. When a user's last grant ends, lingering is switched off and
+// the user ended through logind (TerminateUser), then what is left is killed
+// after the grace (KillUser, SIGKILL): here carol, who lingers with no
+// session. dave still holds a grant and sysd (uid 999) is a system account:
+// neither is touched (logind_mock.sh checks the calls logind received).
+TEST_F(MockLogind, ALastGrantsEndEndsTheUserManagerToo) {
+    NoFallback fallback;
+    LogindTerminator term(bus, fallback);
+    TestClock clock;
+    NoWarn warner;
+    audit::RecordingSink sink;
+    test::TempDir dir;
+    EnforcerOptions o;
+    o.state_path = dir.path() + "/enforce.json";
+    Enforcer enf(o, Enforcer::Deps{clock, term, warner, sink, nullptr});
+    ASSERT_TRUE(enf.start([](const std::string&) { return true; }).ok());
+    GrantsUpdate u;
+    u.have_bundle = true;
+    u.grants = {grant("gc", "carol", T0, T0 + 100), grant("gd", "dave", T0, T0 + 200),
+                grant("gs", "sysd", T0, T0 + 100)};
+    enf.update_grants(u);
+    auto ended = [&](std::size_t n) { return [&sink, n] { return sink.count(audit::EventType::UserEnded) >= n; }; };
+    auto events = [&] {
+        std::vector<std::map<std::string, std::string>> out;
+        for (const auto& e : sink.events) {
+            if (e.type != audit::EventType::UserEnded) continue;
+            std::map<std::string, std::string> f;
+            for (const auto& [k, v] : e.fields) f[k] = v;
+            out.push_back(f);
+        }
+        return out;
+    };
+    // In force: nothing asked of logind yet (the first evaluation's sweep
+    // finds every user holding a grant).
+    drain(500);
+    EXPECT_EQ(sink.count(audit::EventType::UserEnded), 0u);
+    EXPECT_FALSE(enf.next_grace_ms().has_value());
+
+    clock.wall = T0 + 100;  // carol's and sysd's grants end; dave's goes on
+    enf.evaluate();
+    ASSERT_TRUE(pump(ended(1)));
+    auto polite = events();
+    ASSERT_EQ(polite.size(), 1u);
+    EXPECT_EQ(polite[0]["JIT_USER"], "carol");
+    EXPECT_EQ(polite[0]["JIT_UID"], "70005");
+    EXPECT_EQ(polite[0]["JIT_HOW"], "terminate-user");
+    EXPECT_EQ(polite[0]["JIT_STEP"], "polite");
+    EXPECT_EQ(polite[0].count("JIT_ERROR"), 0u) << polite[0]["JIT_ERROR"];
+    // The hard step is due after the grace; carol is still listed then.
+    ASSERT_TRUE(enf.next_grace_ms().has_value());
+    EXPECT_EQ(*enf.next_grace_ms(), clock.mono + o.kill_grace_ms);
+    enf.evaluate();  // not yet
+    drain(500);
+    EXPECT_EQ(sink.count(audit::EventType::UserEnded), 1u);
+    clock.mono += o.kill_grace_ms;
+    enf.evaluate();
+    ASSERT_TRUE(pump(ended(2)));
+    auto all = events();
+    EXPECT_EQ(all[1]["JIT_USER"], "carol");
+    EXPECT_EQ(all[1]["JIT_HOW"], "kill-user");
+    EXPECT_EQ(all[1]["JIT_STEP"], "hard");
+    EXPECT_EQ(all[1].count("JIT_ERROR"), 0u) << all[1]["JIT_ERROR"];
+    // Done: nothing more is due for carol.
+    EXPECT_FALSE(enf.next_grace_ms().has_value());
+    enf.evaluate();
+    drain(500);
+    EXPECT_EQ(sink.count(audit::EventType::UserEnded), 2u);
+    EXPECT_EQ(sink.count(audit::EventType::SecurityAlert), 0u);
 }
 
 }  // namespace

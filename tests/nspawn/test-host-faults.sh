@@ -33,6 +33,11 @@
 #   clock_set       clock_settime(CLOCK_REALTIME, now) twice: the daemon's
 #                   TFD_TIMER_CANCEL_ON_SET timerfd fires each time, it
 #                   re-evaluates and says so with the re-armed wake-up.
+#   user_manager    a JIT user starts a unit under their own user manager
+#                   (systemd-run --user: in user@UID.service, not in the
+#                   session) and lingers (loginctl enable-linger): at
+#                   not_after the session ends, and so do the lingering, the
+#                   user manager and the unit (user.ended, terminate-user).
 #
 # Usage (root): tests/nspawn/test-host-faults.sh CASE [BUILD_DIR]
 # Env: JIT_TB_WINDOW (the window, default 40 s), JIT_TB_MANY (default 10000),
@@ -47,7 +52,7 @@ source "$TB_LIB_DIR/flow.sh"
 CASE=${1:?usage: test-host-faults.sh CASE [BUILD_DIR]}
 shift
 [ $# -gt 0 ] && JIT_BUILD=$(cd "$1" && pwd)
-case $CASE in logind_restart|bus_gone|hidepid|many_procs|many_sessions|clock_set) ;; *) tb_die "unknown case $CASE" ;; esac
+case $CASE in logind_restart|bus_gone|hidepid|many_procs|many_sessions|clock_set|user_manager) ;; *) tb_die "unknown case $CASE" ;; esac
 tb_require_bed
 
 WINDOW=${JIT_TB_WINDOW:-40}
@@ -479,6 +484,67 @@ clock_set)
     fi
     check_tracked "$SA" "after the clock was set"
     check_daemon_kept "after the clock was set"
+    ;;
+# ---------------------------------------------------------------- the user manager, lingering
+user_manager)
+    # The unit outlives the session's scope: it runs under user@UID.service.
+    login_a "$WINDOW" 'systemd-run --user --quiet --unit=jit-outlive sleep 100007; exec sleep 100000'
+    tb_step "$A starts a unit under their own user manager (systemd-run --user) and lingers" \
+        "the unit runs in user@UID.service, outside session $SA's scope; lingering keeps that manager after the last session"
+    outlive() { ct pgrep -u "$AUID" -f "sleep 100007"; }
+    if tb_wait 15 eval 'outlive >/dev/null'; then
+        pid=$(outlive | head -n1)
+        cg=$(ct cat "/proc/$pid/cgroup" 2>/dev/null)
+        if grep -q "user@$AUID.service" <<<"$cg"; then
+            tb_pass "$A's systemd-run --user unit runs (pid $pid) in user@$AUID.service, outside the session's scope ($cg)"
+        else tb_fail "$A's systemd-run --user unit runs in user@$AUID.service (cgroup: ${cg:-?})"; fi
+    else
+        tb_fail "$A's systemd-run --user unit runs"
+        tb_session_out a | tail -n 5 | tb_show
+    fi
+    # Where polkitd runs, any user may switch lingering on for themselves
+    # (org.freedesktop.login1.set-self-linger); the bed has no polkitd, so root does it.
+    if ct loginctl enable-linger "$A" && ct test -e "/var/lib/systemd/linger/$A"; then
+        tb_pass "lingering is on for $A (/var/lib/systemd/linger/$A)"
+    else tb_fail "lingering is on for $A"; fi
+    tb_flow_ended a "$A" expired
+    tb_step "$A's last grant is over: lingering, the user manager and the unit end too" \
+        "jit-helperd switches lingering off and ends the user through logind (SetUserLinger, TerminateUser): user.ended"
+    if tb_wait 20 tb_journal_has user.ended "JIT_USER=$A" "JIT_UID=$AUID" JIT_HOW=terminate-user >/dev/null 2>&1; then
+        tb_journal_has user.ended "JIT_USER=$A" "JIT_UID=$AUID" JIT_HOW=terminate-user
+        tb_pass "journal: user.ended for $A (uid $AUID) with JIT_HOW=terminate-user"
+        if tb_journal_has user.ended "JIT_USER=$A" JIT_ERROR >/dev/null 2>&1; then
+            tb_fail "user.ended for $A without JIT_ERROR: $(tb_journal_has user.ended "JIT_USER=$A" JIT_ERROR 2>&1 | head -n 3)"
+        else tb_pass "user.ended for $A carries no JIT_ERROR (logind did both steps)"; fi
+    else
+        tb_fail "journal: user.ended for $A (uid $AUID) with JIT_HOW=terminate-user"
+        tb_journal_has user.ended 2>&1 | tb_show
+    fi
+    if tb_wait 30 eval '! outlive >/dev/null'; then
+        tb_pass "the systemd-run --user unit is gone $(($(tb_now) - ${TB_NOT_AFTER[$A]})) s after not_after"
+    else tb_fail "the systemd-run --user unit is gone within 30 s of the session's end (pid $(outlive | head -n1) runs)"; fi
+    if ! ct test -e "/var/lib/systemd/linger/$A"; then
+        tb_pass "lingering is off for $A"
+    elif ! ct getent passwd "$A" >/dev/null; then
+        # nss.retention = 0: $A no longer resolves, so logind could not switch
+        # lingering off (it looks the user up) and starts no manager for them
+        # either. user.ended says so; a restart of logind (which starts the
+        # managers of lingering users) shows it.
+        if tb_journal_has user.ended "JIT_USER=$A" 2>/dev/null | grep -q "cannot look $A up"; then
+            tb_pass "lingering left on, and user.ended says why: $A no longer resolves (nss.retention = 0)"
+        else tb_fail "user.ended says why lingering was left on for $A"; fi
+        ct systemctl restart systemd-logind.service
+        sleep 3
+        if ! ct systemctl is-active --quiet "user@$AUID.service" && ! outlive >/dev/null; then
+            tb_pass "after a restart of logind no manager of $A starts ($(ct systemctl is-active "user@$AUID.service" 2>&1)), nothing of $A runs"
+        else tb_fail "after a restart of logind no manager of $A starts ($(ct systemctl is-active "user@$AUID.service" 2>&1))"; fi
+    else
+        tb_fail "lingering is off for $A (/var/lib/systemd/linger/$A still there, and $A still resolves)"
+    fi
+    if tb_wait 30 eval '! ct systemctl is-active --quiet "user@$AUID.service"'; then
+        tb_pass "user@$AUID.service is no longer active ($(ct systemctl is-active "user@$AUID.service" 2>&1))"
+    else tb_fail "user@$AUID.service stopped ($(ct systemctl is-active "user@$AUID.service" 2>&1))"; fi
+    check_daemon_kept "after the end"
     ;;
 esac
 

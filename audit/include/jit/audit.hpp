@@ -29,6 +29,7 @@ enum class EventType {
     LoginAllowed, LoginDenied, SudoAllowed, SudoDenied, SuAllowed, SuDenied,
     SudoCommand, SudoRefused,  // what sudo ran / refused, from jitlogin's sudo audit plugin
     SessionOpened, SessionWarned, SessionEnded, SessionClosed,
+    UserEnded,  // what a user left running outside their sessions, ended with their last grant
     HomeCreated, HomeArchived, HomeDeleted,
     DaemonStarted, DaemonStopped, ConfigReloaded,
     RequestRelayed, RequestDecided,
@@ -97,7 +98,7 @@ inline constexpr std::string_view kRevision = "JIT_REVISION";
 inline constexpr std::string_view kRule = "JIT_RULE";               // bundle.rejected: the failed check; grant.limited: the [limits] key
 inline constexpr std::string_view kCommand = "JIT_COMMAND";         // sudo command line
 inline constexpr std::string_view kRunAs = "JIT_RUN_AS";            // sudo -u / su target
-inline constexpr std::string_view kHow = "JIT_HOW";                 // session.ended: terminate-session | kill-session | fallback-kill
+inline constexpr std::string_view kHow = "JIT_HOW";                 // session.ended: terminate-session | kill-session | fallback-kill; user.ended: terminate-user | kill-user
 inline constexpr std::string_view kRevokedBy = "JIT_REVOKED_BY";
 inline constexpr std::string_view kRequestId = "JIT_REQUEST_ID";
 inline constexpr std::string_view kState = "JIT_STATE";             // request.decided: approved | denied | expired | cancelled
@@ -114,7 +115,7 @@ inline constexpr std::string_view kDuration = "JIT_DURATION";       // request: 
 inline constexpr std::string_view kCause = "JIT_CAUSE";             // grant.ended: why (expired, revoked, removed...)
 inline constexpr std::string_view kTerminals = "JIT_TERMINALS";     // session.warned: terminals written to
 inline constexpr std::string_view kArchive = "JIT_ARCHIVE";         // home.archived: archive path
-inline constexpr std::string_view kStep = "JIT_STEP";               // session.ended: polite | hard
+inline constexpr std::string_view kStep = "JIT_STEP";               // session.ended, user.ended: polite | hard
 inline constexpr std::string_view kAction = "JIT_ACTION";           // grant.limited: dropped | clamped | replaced | refused
 inline constexpr std::string_view kDetail = "JIT_DETAIL";           // grant.limited: what was changed
 inline constexpr std::string_view kCwd = "JIT_CWD";                 // sudo.command/refused: working directory

@@ -265,8 +265,13 @@ void Enforcer::note_home_created(const std::string& user, const CreatedHome& hom
 
 std::optional<std::int64_t> Enforcer::next_grace_ms() const {
     std::optional<std::int64_t> out;
+    auto at = [&out](std::int64_t t) {
+        if (!out || t < *out) out = t;
+    };
     for (const auto& [key, s] : state_.sessions)
-        if (s.ending && !s.end_checking && (!out || s.kill_deadline_ms < *out)) out = s.kill_deadline_ms;
+        if (s.ending && !s.end_checking) at(s.kill_deadline_ms);
+    for (const auto& [user, k] : user_kills_) at(k.deadline_ms);
+    if (users_retry_ms_) at(*users_retry_ms_);
     return out;
 }
 
@@ -348,8 +353,14 @@ void Enforcer::evaluate() {
         // one batch (issue 18: one /proc scan per step without logind).
         if (!to_end.empty()) write_now();
         send_polite(to_end);
+        if (!users_swept_) {  // what a restart may have missed
+            for (const auto& [user, last] : state_.user_last_grant) users_to_end_.insert(user);
+            users_swept_ = true;
+        }
+        end_users_due(now);
     }
     escalate_due();
+    escalate_users_due();
     retention(now);
     next_wakeup_ = p.next_wakeup;
     // Unregistered sessions are looked for at least once a minute.
@@ -406,6 +417,7 @@ void Enforcer::apply(const Action& a, UnixTime now, std::vector<std::string>& to
             deps_.audit.emit(e);
             if (st != state_.grants.end()) st->second.phase = GrantPhase::Ended;
         }
+        if (!user.empty()) users_to_end_.insert(user);
         dirty_ = true;
         return;
     }
@@ -421,6 +433,7 @@ void Enforcer::apply(const Action& a, UnixTime now, std::vector<std::string>& to
         if (it == state_.sessions.end()) return;
         decide_end(it->second, a);
         to_end.push_back(a.session_key);
+        users_to_end_.insert(it->second.user);
         return;
     }
     case ActionKind::Warn: {
@@ -542,6 +555,108 @@ void Enforcer::escalate_due() {
                 changed();
             });
         changed();
+    });
+}
+
+bool Enforcer::holds_grant_in_force(const std::string& user, UnixTime now) const {
+    if (grants_.suspended) return false;
+    for (const Grant& g : grants_.grants)
+        if (g.user == user && g.active_at(now)) return true;
+    return false;
+}
+
+// A user with no grant in force keeps nothing running: their sessions end
+// (the plan), and so do their lingering and their user manager, which no
+// session's end reaches (threat model gap 3). One call for all users due;
+// those the session manager does not list have nothing to end.
+void Enforcer::end_users_due(UnixTime now) {
+    for (auto it = users_to_end_.begin(); it != users_to_end_.end();)
+        it = holds_grant_in_force(*it, now) ? users_to_end_.erase(it) : std::next(it);
+    for (auto it = user_kills_.begin(); it != user_kills_.end();)
+        it = holds_grant_in_force(it->first, now) ? user_kills_.erase(it) : std::next(it);
+    if (users_to_end_.empty() || users_ending_) return;
+    if (users_retry_ms_ && deps_.clock.monotonic_ms() < *users_retry_ms_) return;
+    users_retry_ms_.reset();
+    const std::vector<std::string> users(users_to_end_.begin(), users_to_end_.end());
+    users_ending_ = true;
+    deps_.terminator.end_users(users, false, [this, users, live = live_](
+                                                 Result<std::vector<Terminator::UserEnding>> r) {
+        if (!*live) return;
+        users_ending_ = false;
+        if (!r) {
+            // Asked again in a minute (the bus may be restarting); one alert per distinct error.
+            users_retry_ms_ = deps_.clock.monotonic_ms() + 60'000;
+            if (users_error_ != r.error().message) {
+                users_error_ = r.error().message;
+                Event e{EventType::SecurityAlert,
+                        "cannot end what users whose grants ended left running outside a session: " +
+                            r.error().message,
+                        {}};
+                e.add(F(field::kAlert), "user_end").add(F(field::kError), r.error().message)
+                    .add(F(field::kCount), std::int64_t(users.size()));
+                deps_.audit.emit(e);
+            }
+            return changed();
+        }
+        users_error_.clear();
+        const UnixTime at = deps_.clock.now();
+        for (const std::string& u : users)
+            if (!holds_grant_in_force(u, at)) users_to_end_.erase(u);
+        for (const Terminator::UserEnding& ended : *r) {
+            if (holds_grant_in_force(ended.user, at)) continue;  // a new grant came meanwhile
+            Event e{EventType::UserEnded,
+                    "ended the lingering, user manager and leftover processes of " + ended.user + " (uid " +
+                        std::to_string(ended.uid) + ", terminate-user)" +
+                        (ended.note.empty() ? std::string() : "; " + ended.note) +
+                        (ended.error.empty() ? std::string() : ": " + ended.error),
+                    {}};
+            e.add(F(field::kUser), ended.user).add(F(field::kUid), std::int64_t(ended.uid));
+            e.add(F(field::kHow), "terminate-user").add(F(field::kStep), "polite");
+            if (!ended.error.empty()) e.add(F(field::kError), ended.error);
+            deps_.audit.emit(e);
+            user_kills_[ended.user] = UserKill{ended.uid, deps_.clock.monotonic_ms() + options_.kill_grace_ms};
+        }
+        changed();  // the driver re-arms for the grace
+    });
+}
+
+// The grace after the polite step is over: what the session manager still
+// lists of those users is killed.
+void Enforcer::escalate_users_due() {
+    const std::int64_t mono = deps_.clock.monotonic_ms();
+    std::vector<std::string> due;
+    for (auto it = user_kills_.begin(); it != user_kills_.end();) {
+        if (it->second.deadline_ms > mono) {
+            ++it;
+            continue;
+        }
+        due.push_back(it->first);
+        it = user_kills_.erase(it);
+    }
+    if (due.empty()) return;
+    deps_.terminator.end_users(due, true, [this, live = live_](Result<std::vector<Terminator::UserEnding>> r) {
+        if (!*live) return;
+        if (!r) {
+            Event e{EventType::SecurityAlert,
+                    "cannot kill what users whose grants ended left running outside a session: " + r.error().message,
+                    {}};
+            e.add(F(field::kAlert), "user_end").add(F(field::kError), r.error().message);
+            deps_.audit.emit(e);
+            return;
+        }
+        const UnixTime now = deps_.clock.now();
+        for (const Terminator::UserEnding& killed : *r) {
+            if (holds_grant_in_force(killed.user, now)) continue;
+            Event e{EventType::UserEnded,
+                    "killed what was left of " + killed.user + " (uid " + std::to_string(killed.uid) +
+                        ") after the grace (kill-user)" +
+                        (killed.error.empty() ? std::string() : ": " + killed.error),
+                    {}};
+            e.add(F(field::kUser), killed.user).add(F(field::kUid), std::int64_t(killed.uid));
+            e.add(F(field::kHow), "kill-user").add(F(field::kStep), "hard");
+            if (!killed.error.empty()) e.add(F(field::kError), killed.error);
+            deps_.audit.emit(e);
+        }
     });
 }
 

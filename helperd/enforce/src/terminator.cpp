@@ -18,6 +18,7 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -501,7 +502,10 @@ int AsyncBus::on_reply(sd_bus_message* m, void* userdata, sd_bus_error*) {
         owner->send_waiting();
         if (const sd_bus_error* e = sd_bus_message_get_error(m)) {
             const std::string name = e->name ? e->name : "";
-            done(nullptr, name, name + (e->message ? std::string(": ") + e->message : std::string()));
+            // The peer's text, to the audit trail: its first line, at most 200 bytes.
+            std::string text = e->message ? e->message : "";
+            text = text.substr(0, std::min(text.find('\n'), std::size_t(200)));
+            done(nullptr, name, name + (text.empty() ? std::string() : ": " + text));
         } else {
             done(m, "", "");
         }
@@ -654,6 +658,88 @@ void LogindTerminator::terminate(const Session& s, const std::vector<Session>& s
 
 void LogindTerminator::kill(const Session& s, const std::vector<Session>& staying, Done done) {
     signal_all(true, {s}, staying, one_of(std::move(done)));
+}
+
+namespace {
+
+// A Manager call on a uid: SetUserLinger(uid, false, false), TerminateUser(uid)
+// or KillUser(uid, SIGKILL); nullptr on failure.
+sd_bus_message* user_call(sd_bus* bus, const char* method, std::uint32_t uid) {
+    sd_bus_message* m = nullptr;
+    int r = sd_bus_message_new_method_call(bus, &m, kLogind, kLogindPath, kManager, method);
+    if (r >= 0) {
+        if (std::strcmp(method, "SetUserLinger") == 0)
+            r = sd_bus_message_append(m, "ubb", uid, 0, 0);
+        else if (std::strcmp(method, "KillUser") == 0)
+            r = sd_bus_message_append(m, "ui", uid, SIGKILL);
+        else
+            r = sd_bus_message_append(m, "u", uid);
+    }
+    if (r < 0) {
+        sd_bus_message_unref(m);
+        return nullptr;
+    }
+    return m;
+}
+
+struct UsersBatch {
+    std::size_t waiting = 1;  // one held until every call is sent
+    std::vector<Terminator::UserEnding> out;
+    Terminator::UsersDone done;
+    void settle() {
+        if (--waiting == 0) done(std::move(out));
+    }
+};
+
+}  // namespace
+
+void LogindTerminator::end_users(const std::vector<std::string>& users, bool hard, UsersDone done) {
+    if (users.empty()) return done(std::vector<UserEnding>{});
+    sd_bus_message* m = nullptr;
+    if (sd_bus_message_new_method_call(calls_.connection(), &m, kLogind, kLogindPath, kManager, "ListUsers") < 0)
+        m = nullptr;
+    const std::set<std::string> wanted(users.begin(), users.end());
+    calls_.call(m, timeout_, [this, wanted, hard, done = std::move(done), live = live_](
+                                 sd_bus_message* reply, const std::string&, const std::string& error) {
+        if (!*live) return;
+        if (!reply) return done(make_error("enforce.logind", "ListUsers: " + error));
+        std::vector<std::pair<std::uint32_t, std::string>> found;
+        int r = sd_bus_message_enter_container(reply, 'a', "(uso)");
+        while (r >= 0) {
+            std::uint32_t uid = 0;
+            const char *name = nullptr, *path = nullptr;
+            r = sd_bus_message_read(reply, "(uso)", &uid, &name, &path);
+            if (r <= 0) break;
+            if (name && wanted.count(name) && uid >= 1000) found.emplace_back(uid, name);
+        }
+        if (r < 0) return done(make_error("enforce.logind", std::string("ListUsers reply: ") + std::strerror(-r)));
+        auto b = std::make_shared<UsersBatch>();
+        b->done = done;
+        for (const auto& [uid, name] : found) {
+            const std::size_t i = b->out.size();
+            b->out.push_back(UserEnding{name, uid, {}, {}});
+            // In order on one connection: lingering is off before the user is ended.
+            const std::vector<const char*> steps =
+                hard ? std::vector<const char*>{"KillUser"} : std::vector<const char*>{"SetUserLinger", "TerminateUser"};
+            for (const char* method : steps) {
+                ++b->waiting;
+                calls_.call(user_call(calls_.connection(), method, uid), timeout_,
+                            [b, i, method](sd_bus_message*, const std::string& err_name, const std::string& err) {
+                                const bool linger = std::strcmp(method, "SetUserLinger") == 0;
+                                if (linger && (err_name == "org.freedesktop.DBus.Error.FileNotFound" ||
+                                               err_name == "System.Error.ENOENT")) {
+                                    b->out[i].note = "lingering left as it is: logind cannot look " + b->out[i].user +
+                                                     " up any more, so it starts no manager for them";
+                                } else if (!err.empty() && err_name != "org.freedesktop.login1.NoSuchUser") {
+                                    std::string& e = b->out[i].error;
+                                    e += (e.empty() ? "" : "; ") + std::string(method) + ": " + err;
+                                }
+                                b->settle();
+                            });
+            }
+        }
+        b->settle();
+    });
 }
 
 void LogindTerminator::settle(const std::shared_ptr<AliveBatch>& b) {

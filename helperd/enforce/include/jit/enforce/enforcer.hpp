@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -196,6 +197,11 @@ private:
     void finish_termination(const std::string& key, const std::string& how, const std::string& error, bool hard,
                             const std::string& note = "");
     void escalate_due();
+    // Users whose last grant is over: their lingering and user manager end
+    // too (Terminator::end_users), polite at once, hard after the grace.
+    bool holds_grant_in_force(const std::string& user, UnixTime now) const;
+    void end_users_due(UnixTime now);
+    void escalate_users_due();
     void warn(Session& s, const Action& a, UnixTime now);
     void retention(UnixTime now);
     void start_home_job(const std::string& user, UnixTime now);
@@ -233,6 +239,19 @@ private:
     std::optional<std::int64_t> listed_at_ms_;
     std::uint64_t next_end_token_ = 1;
     std::map<std::string, HomeJob> jobs_;
+    // Users to be ended (a grant of theirs ended, or a session was ended; at
+    // the first evaluation with a bundle, every user who ever held a grant
+    // here): dropped when they hold a grant in force again or are ended.
+    std::set<std::string> users_to_end_;
+    bool users_swept_ = false;
+    bool users_ending_ = false;  // the polite step's call is out
+    std::optional<std::int64_t> users_retry_ms_;  // the listing failed: asked again then (monotonic)
+    std::string users_error_;  // the last failure alerted (one alert per distinct error)
+    struct UserKill {
+        std::uint32_t uid = 0;
+        std::int64_t deadline_ms = 0;  // monotonic: the grace after the polite step
+    };
+    std::map<std::string, UserKill> user_kills_;
 };
 
 }  // namespace jit::enforce

@@ -55,6 +55,33 @@ public:
     // Set by the Enforcer: the session manager says a session is gone
     // (logind's SessionRemoved signal, with the logind session id).
     std::function<void(const std::string& logind_id)> on_session_removed;
+
+    // A user's end, once their last grant is over (threat model gap 3): what
+    // runs outside every session. The user's systemd manager
+    // (user@UID.service, with what `systemd-run --user` and `systemctl
+    // --user` started) is in no session's scope, and a lingering user's
+    // manager outlives every session. Step 1 (polite) switches lingering off
+    // and asks the user's end (logind: SetUserLinger(uid, false), then
+    // TerminateUser(uid)); step 2 (hard), after the grace, kills what is left
+    // (KillUser(uid, SIGKILL)). Only users the session manager knows (a user
+    // manager running, or lingering) are answered, with their uid; the
+    // others have nothing outside a session. An error (the listing not
+    // answered) answers for none, to be asked again. Without logind there is
+    // no user manager: nothing to do (the default).
+    struct UserEnding {
+        std::string user;
+        std::uint32_t uid = 0;
+        std::string error;  // "" when the step was carried out
+        std::string note;   // what the audit trail should know besides
+    };
+    using UsersDone = std::function<void(Result<std::vector<UserEnding>>)>;
+    // `users` by name; the step applies to the uids of those that the session
+    // manager lists under the name, from 1000 up (never a system account).
+    virtual void end_users(const std::vector<std::string>& users, bool hard, UsersDone done) {
+        (void)users;
+        (void)hard;
+        done(std::vector<UserEnding>{});
+    }
 };
 
 // Sends a signal to a process only if it is still the same process (pidfd_open,
@@ -248,6 +275,14 @@ public:
     void alive_all(const std::vector<Session>& sessions, const std::vector<Session>& staying, bool leader_closing,
                    AliveBatchDone done) override;
     void kill_all(const std::vector<Session>& sessions, const std::vector<Session>& staying, BatchDone done) override;
+    // ListUsers, then for each user named: SetUserLinger(uid, false, false)
+    // and TerminateUser(uid) (polite), or KillUser(uid, SIGKILL) (hard).
+    // NoSuchUser counts as done (the user is gone). SetUserLinger answers
+    // "no such file" when logind cannot look the user up (NSS no longer
+    // resolves them once the window is over, with nss.retention = 0): not an
+    // error, since logind starts no manager for a lingering user it cannot
+    // resolve; the note says so.
+    void end_users(const std::vector<std::string>& users, bool hard, UsersDone done) override;
     // Steps went to the fallback: what logind's calls answered (one line per batch).
     std::function<void(const std::string& what)> on_unreachable;
 
