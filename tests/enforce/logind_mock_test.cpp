@@ -16,6 +16,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <tuple>
 
 namespace jit::enforce {
 namespace {
@@ -94,6 +95,23 @@ public:
     WarnOutcome warn(const Session&, const std::string&) override { return {}; }
 };
 
+// An Enforcer that ends sessions and users through the mock logind.
+struct OverTheBus {
+    explicit OverTheBus(sd_bus* bus) : term(bus, fallback) {}
+    NoFallback fallback;
+    LogindTerminator term;
+    TestClock clock;
+    NoWarn warner;
+    audit::RecordingSink sink;
+    test::TempDir dir;
+    EnforcerOptions o = [this] {
+        EnforcerOptions x;
+        x.state_path = dir.path() + "/enforce.json";
+        return x;
+    }();
+    Enforcer enf{o, Enforcer::Deps{clock, term, warner, sink, nullptr}};
+};
+
 TEST_F(MockLogind, IsDetectedAndListsSessions) {
     EXPECT_TRUE(logind_available(bus, "/nonexistent"));
     AsyncBus calls(bus);
@@ -157,16 +175,9 @@ TEST_F(MockLogind, ManyCallsAtOnceWaitTheirTurnUnderTheBusLimit) {
 }
 
 TEST_F(MockLogind, PoliteThenHardThroughTheBus) {
-    NoFallback fallback;
-    LogindTerminator term(bus, fallback);
-    TestClock clock;
-    NoWarn warner;
-    audit::RecordingSink sink;
-    test::TempDir dir;
-    EnforcerOptions o;
-    o.state_path = dir.path() + "/enforce.json";
+    OverTheBus t(bus);
+    auto [fallback, term, clock, enf, sink, o] = std::tie(t.fallback, t.term, t.clock, t.enf, t.sink, t.o);
     LogindSessionProber prober(bus);
-    Enforcer enf(o, Enforcer::Deps{clock, term, warner, sink, nullptr});
     auto ended = [&](std::size_t n) { return [&sink, n] { return sink.count(audit::EventType::SessionEnded) >= n; }; };
     ASSERT_TRUE(enf.start([](const std::string& u) { return u == "alice" || u == "bob"; }).ok());
     GrantsUpdate u;
@@ -342,15 +353,8 @@ TEST_F(MockLogind, BatchGoesToTheFallbackAsBatches) {
 // session. dave still holds a grant and sysd (uid 999) is a system account:
 // neither is touched (logind_mock.sh checks the calls logind received).
 TEST_F(MockLogind, ALastGrantsEndEndsTheUserManagerToo) {
-    NoFallback fallback;
-    LogindTerminator term(bus, fallback);
-    TestClock clock;
-    NoWarn warner;
-    audit::RecordingSink sink;
-    test::TempDir dir;
-    EnforcerOptions o;
-    o.state_path = dir.path() + "/enforce.json";
-    Enforcer enf(o, Enforcer::Deps{clock, term, warner, sink, nullptr});
+    OverTheBus t(bus);
+    auto [clock, enf, sink, o] = std::tie(t.clock, t.enf, t.sink, t.o);
     ASSERT_TRUE(enf.start([](const std::string&) { return true; }).ok());
     GrantsUpdate u;
     u.have_bundle = true;
